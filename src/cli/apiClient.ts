@@ -1,0 +1,75 @@
+/** The CLI's client for the controller's local API. */
+
+import { HomeostatError } from "../errors.ts";
+
+export const DEFAULT_API_PORT = 7070;
+
+export interface ApiClient {
+  readonly base: string;
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown): Promise<T>;
+  /** True if a controller answers `/healthz`. */
+  alive(): Promise<boolean>;
+}
+
+export function apiClient(port: number, timeoutMs = 5000): ApiClient {
+  const base = `http://127.0.0.1:${port}`;
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new HomeostatError(
+        "HS_CONTROLLER_UNREACHABLE",
+        `no Homeostat controller answers on ${base} (${causeOf(error)}). Start one with \`homeostat up FLEET.yaml\`, or pass --api-port.`,
+      );
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : {};
+    } catch {
+      throw new HomeostatError(
+        "HS_INTERNAL",
+        `${method} ${path}: the controller answered ${response.status} with non-JSON`,
+      );
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: string; message?: string } }).error;
+      const code =
+        error?.code === "HS_NOT_FOUND"
+          ? "HS_NOT_FOUND"
+          : response.status < 500
+            ? "HS_BAD_REQUEST"
+            : "HS_INTERNAL";
+      throw new HomeostatError(code, error?.message ?? `${method} ${path}: HTTP ${response.status}`);
+    }
+    return parsed as T;
+  }
+  return {
+    base,
+    get: (path) => call("GET", path),
+    post: (path, body) => call("POST", path, body),
+    async alive() {
+      try {
+        const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+        await response.body?.cancel();
+        return response.ok;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  if (cause?.code) return cause.code;
+  if (error instanceof Error && error.name === "TimeoutError") return "timed out";
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,64 @@
+/** Command-line parsing on `node:util` parseArgs, with errors in the catalogue's terms. */
+
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { HomeostatError } from "../errors.ts";
+import { DEFAULT_API_PORT } from "./apiClient.ts";
+
+export type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export function parse(command: string, argv: string[], options: Options, maxPositionals: number): Parsed {
+  let parsed: Parsed;
+  try {
+    const result = parseArgs({
+      args: argv,
+      options: { help: { type: "boolean", short: "h" }, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    parsed = { values: result.values as Parsed["values"], positionals: result.positionals };
+  } catch (error) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `${command}: ${error instanceof Error ? error.message : String(error)} (see \`homeostat ${command} --help\`)`,
+    );
+  }
+  if (parsed.positionals.length > maxPositionals && parsed.values.help !== true) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `${command}: unexpected argument "${parsed.positionals[maxPositionals]}" (see \`homeostat ${command} --help\`)`,
+    );
+  }
+  return parsed;
+}
+
+export const apiPortOption: Options = { "api-port": { type: "string" } };
+
+/** `--api-port`, else `HOMEOSTAT_API_PORT`, else 7070. */
+export function apiPort(values: Parsed["values"]): number {
+  const raw = values["api-port"] ?? process.env.HOMEOSTAT_API_PORT;
+  if (raw === undefined || raw === true || raw === false) return DEFAULT_API_PORT;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new HomeostatError("HS_USAGE", `--api-port: expected a port number 1-65535, got "${raw}"`);
+  }
+  return port;
+}
+
+export function stringOption(values: Parsed["values"], name: string): string | undefined {
+  const value = values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+export function positiveIntOption(values: Parsed["values"], name: string, fallback: number): number {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new HomeostatError("HS_USAGE", `--${name}: expected a positive integer, got "${raw}"`);
+  return n;
+}

@@ -1,0 +1,106 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { LocalProcessDriver } from "../../drivers/local/localProcessDriver.ts";
+import { HomeostatError } from "../../errors.ts";
+import { isProcessAlive } from "../../lib/procStat.ts";
+import { StateStore } from "../../store/index.ts";
+import { apiClient } from "../apiClient.ts";
+import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
+import type { CliIo, Command } from "../command.ts";
+
+export const downCommand: Command = {
+  name: "down",
+  summary: "stop the fleet and its controller (also cleans up after a crashed controller)",
+  usage: `homeostat down [FILE] [--state-dir DIR] [--api-port N] [--timeout SECONDS]
+
+Asks the running controller to stop every instance gracefully and exit, and waits until it has.
+If no controller answers (it was killed), give the fleet FILE or --state-dir: down then stops
+the instances recorded in that state directory itself, checking each pid's start time so that a
+recycled pid is never signalled.
+
+Options:
+  --state-dir DIR    state directory (default: .homeostat/ beside FILE)
+  --api-port N       controller API port (default 7070, or $HOMEOSTAT_API_PORT)
+  --timeout SECONDS  how long to wait for the controller to finish (default 120)`,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      "down",
+      argv,
+      { "state-dir": { type: "string" }, timeout: { type: "string" }, ...apiPortOption },
+      1,
+    );
+    const client = apiClient(apiPort(values));
+    const timeoutMs = positiveIntOption(values, "timeout", 120) * 1000;
+    if (await client.alive()) {
+      await client.post("/v1/shutdown");
+      io.out("homeostat: the controller is stopping every instance…");
+      const deadline = Date.now() + timeoutMs;
+      while (await client.alive()) {
+        if (Date.now() > deadline) {
+          throw new HomeostatError(
+            "HS_INTERNAL",
+            `the controller at ${client.base} did not stop within ${timeoutMs / 1000}s`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      io.out("homeostat: stopped");
+      return 0;
+    }
+    const file = positionals[0];
+    const explicit = stringOption(values, "state-dir");
+    const stateDir =
+      explicit ?? (file === undefined ? undefined : join(dirname(resolve(file)), ".homeostat"));
+    if (stateDir === undefined) {
+      throw new HomeostatError(
+        "HS_CONTROLLER_UNREACHABLE",
+        `no controller answers on ${client.base}. If it crashed, run \`homeostat down FLEET.yaml\` (or --state-dir DIR) to stop the instances it left.`,
+      );
+    }
+    return await cleanUpAfterCrash(resolve(stateDir), io);
+  },
+};
+
+async function cleanUpAfterCrash(stateDir: string, io: CliIo): Promise<number> {
+  if (!existsSync(join(stateDir, "state.db"))) {
+    io.out(`homeostat: no state in ${stateDir}; nothing to stop`);
+    return 0;
+  }
+  const store = StateStore.open(stateDir);
+  try {
+    const owner = store.controllerInfo();
+    if (owner !== null && isProcessAlive(owner.pid, owner.startTime ?? null)) {
+      throw new HomeostatError(
+        "HS_STATE_LOCKED",
+        `controller pid ${owner.pid} still owns ${stateDir} (API port ${owner.apiPort}); run \`homeostat down --api-port ${owner.apiPort}\``,
+      );
+    }
+    const scratch = mkdtempSync(join(tmpdir(), "homeostat-down-"));
+    const driver = new LocalProcessDriver({ logDir: scratch });
+    let stopped = 0;
+    try {
+      for (const record of store.listInstances()) {
+        if (record.pid !== null && record.startTime !== null) {
+          const outcome = await driver.adopt(record.name, {
+            pid: record.pid,
+            startTime: record.startTime,
+            logPath: record.logPath ?? "",
+          });
+          if (outcome === "adopted") {
+            await driver.stop(record.name, 5000);
+            io.out(`homeostat: stopped ${record.name} (pid ${record.pid})`);
+            stopped++;
+          }
+        }
+        store.deleteInstance(record.name);
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    io.out(`homeostat: no controller was running; stopped ${stopped} instance(s) it left behind`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,133 @@
+import { dirname, join, relative, resolve } from "node:path";
+import { runController } from "../../controller/runController.ts";
+import { killProcessGroup } from "../../drivers/local/processGroup.ts";
+import { HomeostatError } from "../../errors.ts";
+import { isProcessAlive } from "../../lib/procStat.ts";
+import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
+import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
+import type { Command } from "../command.ts";
+import { duration } from "../format.ts";
+import { renderEvent } from "./events.ts";
+
+export const upCommand: Command = {
+  name: "up",
+  summary: "run the controller for a fleet in the foreground (Ctrl-C stops everything)",
+  usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--quiet] [--json]
+
+Validates FILE (nothing starts if it has any error), takes ownership of the state directory,
+adopts instances a previous controller left running, starts what is missing, and keeps the
+fleet healthy until interrupted. Events are printed as they happen.
+Ctrl-C (or SIGTERM, or \`homeostat down\`) stops every instance gracefully, then exits;
+a second Ctrl-C kills the instances at once.
+
+Options:
+  --state-dir DIR  where state, logs and the database live (default: .homeostat/ beside FILE)
+  --api-port N     port of the local API on 127.0.0.1 (default 7070, or $HOMEOSTAT_API_PORT)
+  --quiet          print only the banner and errors, not every event
+  --json           print events as JSON Lines instead of text`,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      "up",
+      argv,
+      {
+        "state-dir": { type: "string" },
+        quiet: { type: "boolean" },
+        json: { type: "boolean" },
+        ...apiPortOption,
+      },
+      1,
+    );
+    const file = positionals[0];
+    if (file === undefined)
+      throw new HomeostatError("HS_USAGE", "up: missing FILE (see `homeostat up --help`)");
+    const port = apiPort(values);
+    const loaded = await loadFleetFile(file);
+    if (!loaded.ok) {
+      for (const error of loaded.errors) io.err(formatSpecError(error));
+      io.err(`homeostat: ${loaded.errors.length} error(s) in ${file}; nothing was started`);
+      return 1;
+    }
+    const fleet = loaded.fleet;
+    const stateDir = resolve(stringOption(values, "state-dir") ?? join(dirname(resolve(file)), ".homeostat"));
+    const startedAt = Date.now();
+    let announcedReady = false;
+    let exitCode = 0;
+    let resolveDone: (code: number) => void = () => {};
+    const done = new Promise<number>((r) => {
+      resolveDone = r;
+    });
+
+    const running = await runController({
+      fleet,
+      stateDir,
+      apiPort: port,
+      onEvent: (event) => {
+        if (values.json === true) io.out(JSON.stringify(event));
+        else if (values.quiet !== true) io.out(renderEvent(event));
+      },
+      onShutdownRequested: () => resolveDone(exitCode),
+    });
+
+    const total = fleet.services.reduce((n, s) => n + s.replicas, 0);
+    const shown = relative(process.cwd(), stateDir) || ".";
+    if (values.json !== true) {
+      io.out(
+        [
+          `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
+          `  API     http://127.0.0.1:${port}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
+          `  state   ${shown}/state.db   logs ${shown}/logs/`,
+          "  Ctrl-C stops every instance and exits.",
+        ].join("\n"),
+      );
+    }
+
+    const readyWatch = setInterval(() => {
+      if (announcedReady) return;
+      const status = running.status();
+      const ready = status.services.reduce((n, s) => n + s.ready, 0);
+      if (ready === total) {
+        announcedReady = true;
+        clearInterval(readyWatch);
+        if (values.json !== true) {
+          io.out(
+            `homeostat: all ${total} instances ready after ${duration(Date.now() - startedAt)} — try \`npx homeostat status\``,
+          );
+        }
+      }
+    }, 200);
+    readyWatch.unref();
+
+    let interrupts = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupts++;
+      if (interrupts === 1) {
+        io.err(`homeostat: ${signal}: stopping every instance (press Ctrl-C again to kill them at once)`);
+        void running.shutdown().then(
+          () => resolveDone(exitCode),
+          (error: unknown) => {
+            io.err(`homeostat: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+            exitCode = 2;
+            resolveDone(2);
+          },
+        );
+        return;
+      }
+      io.err("homeostat: killing every instance now");
+      for (const record of running.store.listInstances()) {
+        // Only our own process: a pid is checked against its recorded start time before any signal.
+        if (record.pid !== null && isProcessAlive(record.pid, record.startTime))
+          killProcessGroup(record.pid, "SIGKILL");
+      }
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGHUP", onSignal);
+    const code = await done;
+    clearInterval(readyWatch);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onSignal);
+    if (values.json !== true) io.out("homeostat: stopped");
+    return code;
+  },
+};

@@ -1,0 +1,70 @@
+/** The `homeostat` command line: dispatch, help, and the mapping from errors to exit codes. */
+
+import { exitCodeFor, HomeostatError } from "../errors.ts";
+import type { CliIo, Command } from "./command.ts";
+import { downCommand } from "./commands/down.ts";
+import { eventsCommand } from "./commands/events.ts";
+import { incidentsCommand } from "./commands/incidents.ts";
+import { schemaCommand } from "./commands/schema.ts";
+import { statusCommand } from "./commands/status.ts";
+import { upCommand } from "./commands/up.ts";
+import { validateCommand } from "./commands/validate.ts";
+
+const COMMANDS: Command[] = [
+  upCommand,
+  downCommand,
+  statusCommand,
+  eventsCommand,
+  incidentsCommand,
+  validateCommand,
+  schemaCommand,
+];
+
+function mainUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "homeostat — a recovery control plane: keeps a fleet recoverable and times every recovery",
+    "",
+    "Usage: homeostat COMMAND [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `homeostat COMMAND --help` for a command's options.",
+    "Exit codes: 0 ok, 1 user error, 2 internal error.",
+  ].join("\n");
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    io.out(topic ? topic.usage : mainUsage());
+    return 0;
+  }
+  if (name === "--version" || name === "-v") {
+    io.out("homeostat 0.1.0");
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.err(`homeostat: unknown command "${name}"\n\n${mainUsage()}`);
+    return 1;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof HomeostatError) {
+      io.err(`homeostat: ${error.message} [${error.code}]`);
+    } else {
+      io.err(
+        `homeostat: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+    }
+    return exitCodeFor(error);
+  }
+}

@@ -1,0 +1,621 @@
+/**
+ * The controller: the one impure loop. It observes (driver exits, probe results), asks the pure
+ * decision core what to do, acts through the driver with a journal, and verifies recovery through
+ * the incident rules. Everything it learns goes to the store first; the API and CLI read from there.
+ */
+
+import { createHash } from "node:crypto";
+import { journaled } from "../act/journaled.ts";
+import { launchFor } from "../act/launchFor.ts";
+import type { Action } from "../decide/actions.ts";
+import type { Reason } from "../decide/reasons.ts";
+import { decide, describeExit } from "../decide/reconcile.ts";
+import {
+  freshSlot,
+  recordFailure,
+  recordStable,
+  resetForNewRelease,
+  type SlotState,
+} from "../decide/slotState.ts";
+import type { ObservedInstance, Snapshot } from "../decide/snapshot.ts";
+import type { Driver, ExitInfo } from "../drivers/driver.ts";
+import type { InstanceHealth } from "../observe/health.ts";
+import { Prober } from "../observe/prober.ts";
+import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
+import type { StateStore } from "../store/index.ts";
+import {
+  type FailureObservation,
+  type IncidentChange,
+  onActionStarted,
+  onFailure,
+  onHealth,
+} from "../verify/incidentRules.ts";
+import type { ControllerEvents } from "./controllerEvents.ts";
+
+export interface ControllerOptions {
+  fleet: FleetSpec;
+  store: StateStore;
+  driver: Driver;
+  events: ControllerEvents;
+  /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
+  tickMs?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+interface Runtime {
+  observed: ObservedInstance;
+  /** Set while the controller itself is stopping it, so its exit is not a failure. */
+  stopping: boolean;
+}
+
+export class Controller {
+  readonly fleet: FleetSpec;
+  private readonly store: StateStore;
+  private readonly driver: Driver;
+  private readonly events: ControllerEvents;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly tickMs: number;
+  private readonly prober: Prober;
+  private readonly runtimes = new Map<string, Runtime>();
+  private readonly slots = new Map<string, SlotState>();
+  private readonly busy = new Set<string>();
+  private readonly lastWait = new Map<string, string>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private timer: NodeJS.Timeout | null = null;
+  private tickQueued = false;
+  private stopped = false;
+
+  constructor(options: ControllerOptions) {
+    this.fleet = options.fleet;
+    this.store = options.store;
+    this.driver = options.driver;
+    this.events = options.events;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.tickMs = options.tickMs ?? 250;
+    this.prober = new Prober({
+      now: this.now,
+      onChange: (instance, health, previous) => this.onHealthChange(instance, health, previous),
+    });
+    this.driver.onExit((instance, exit) => this.onExit(instance, exit));
+  }
+
+  /** Record the fleet, take back what an earlier controller left, then start the loop. */
+  async start(): Promise<void> {
+    const now = this.now();
+    this.store.recordFleet(this.fleet.file, JSON.stringify(this.fleet), now);
+    for (const service of this.fleet.services) {
+      for (const release of Object.values(service.releases)) {
+        const specJson = JSON.stringify(release);
+        this.store.upsertRelease({
+          service: service.name,
+          version: release.version,
+          specJson,
+          contentHash: createHash("sha256").update(specJson).digest("hex"),
+          at: now,
+        });
+      }
+    }
+    for (const pending of this.store.pendingIntents()) {
+      this.store.journalResult(pending.id, {
+        at: now,
+        ok: false,
+        detail: "interrupted: the controller stopped before this action finished",
+      });
+    }
+    for (const slot of this.store.listSlots()) this.slots.set(slot.instance, slot);
+    await this.adoptPrevious();
+    this.loop();
+  }
+
+  /** Stop deciding, stop every instance, and leave the store consistent. */
+  async shutdown(graceMs?: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.prober.stop();
+    await Promise.allSettled([...this.inFlight]);
+    const grace = graceMs ?? Math.max(0, ...this.fleet.services.map((s) => s.restart.stopGracePeriodMs));
+    for (const runtime of this.runtimes.values()) runtime.stopping = true;
+    this.emit("controller.stopping", { code: "shutdown", message: "stopping every instance" });
+    await this.driver.stopAll(grace);
+    for (const name of this.runtimes.keys()) this.store.deleteInstance(name);
+    this.runtimes.clear();
+    this.emit("controller.stopped", { code: "shutdown", message: "all instances stopped" });
+  }
+
+  /** The current view, for the API. */
+  view(): { instances: ObservedInstance[]; slots: SlotState[]; busy: string[] } {
+    return {
+      instances: [...this.runtimes.values()].map((r) => r.observed),
+      slots: [...this.slots.values()],
+      busy: [...this.busy],
+    };
+  }
+
+  /** Re-decide soon (coalesces bursts of reports into one pass). */
+  poke(): void {
+    if (this.stopped || this.tickQueued) return;
+    this.tickQueued = true;
+    queueMicrotask(() => {
+      this.tickQueued = false;
+      this.tick();
+    });
+  }
+
+  private loop(): void {
+    if (this.stopped) return;
+    this.tick();
+    this.timer = setTimeout(() => this.loop(), this.tickMs);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    this.verifyOpenIncidents(now);
+    this.resetStableSlots(now);
+    const snapshot: Snapshot = {
+      now,
+      fleet: this.fleet,
+      instances: [...this.runtimes.values()].map((r) => r.observed),
+      slots: this.slots,
+      busy: this.busy,
+    };
+    for (const action of decide(snapshot)) this.dispatch(action);
+  }
+
+  private dispatch(action: Action): void {
+    if (action.type === "wait") {
+      const key = `${action.reason.code}:${action.until ?? ""}`;
+      if (this.lastWait.get(action.instance) === key) return;
+      this.lastWait.set(action.instance, key);
+      this.emit("decision.wait", action.reason, {
+        instance: action.instance,
+        service: action.service,
+        until: action.until,
+      });
+      return;
+    }
+    this.lastWait.delete(action.instance);
+    this.busy.add(action.instance);
+    const work = (action.type === "start" ? this.startInstance(action) : this.stopInstance(action))
+      .catch((error: unknown) => {
+        this.emit(
+          "action.failed",
+          { code: "action-failed", message: error instanceof Error ? error.message : String(error) },
+          { instance: action.instance, service: action.service },
+        );
+        if (action.type === "start") this.onStartFailed(action, error);
+      })
+      .finally(() => {
+        this.busy.delete(action.instance);
+        this.inFlight.delete(work);
+        this.poke();
+      });
+    this.inFlight.add(work);
+  }
+
+  private async startInstance(action: Extract<Action, { type: "start" }>): Promise<void> {
+    const service = this.service(action.service);
+    const launch = launchFor(service, action.slot, action.release);
+    this.noteActionStarted(action.instance, `starting ${action.release} (${action.reason.code})`);
+    const previous = this.store.getInstance(action.instance);
+    if (previous !== null && previous.release !== action.release) {
+      this.slots.set(action.instance, resetForNewRelease(this.slotOf(action.instance), this.now()));
+    }
+    const handle = await journaled(
+      this.store,
+      this.now,
+      {
+        action: "start",
+        target: action.instance,
+        reason: action.reason,
+        data: { release: action.release, port: launch.port },
+      },
+      () => this.driver.start(launch),
+      (h) => `pid ${h.pid}`,
+    );
+    const startedAt = this.now();
+    this.store.putInstance({
+      name: action.instance,
+      service: action.service,
+      slot: action.slot,
+      port: launch.port,
+      release: action.release,
+      zone: launch.placement.zone,
+      host: launch.placement.host,
+      pid: handle.pid,
+      startTime: handle.startTime,
+      logPath: handle.logPath,
+      startedAt,
+      generation: (previous?.generation ?? 0) + 1,
+      desired: "running",
+      lastExit: null,
+    });
+    this.runtimes.set(action.instance, {
+      stopping: false,
+      observed: {
+        name: action.instance,
+        service: action.service,
+        slot: action.slot,
+        release: action.release,
+        runtime: "running",
+        health: null,
+        startedAt,
+        lastExit: null,
+      },
+    });
+    this.watch(service, action.instance, launch.port, startedAt, action.release);
+    this.emit("instance.started", action.reason, {
+      instance: action.instance,
+      service: action.service,
+      pid: handle.pid,
+      port: launch.port,
+      release: action.release,
+    });
+    // The process may have died between spawn and now; the driver knows.
+    const status = this.driver.status(action.instance);
+    if (status.state === "exited") this.onExit(action.instance, status.exit);
+  }
+
+  private async stopInstance(action: Extract<Action, { type: "stop" }>): Promise<void> {
+    const runtime = this.runtimes.get(action.instance);
+    const service = this.fleet.services.find((s) => s.name === action.service);
+    const grace = service?.restart.stopGracePeriodMs ?? 5000;
+    if (runtime) runtime.stopping = true;
+    this.prober.unwatch(action.instance);
+    this.noteActionStarted(action.instance, `stopping (${action.reason.code})`);
+    const exit = await journaled(
+      this.store,
+      this.now,
+      {
+        action: "stop",
+        target: action.instance,
+        reason: action.reason,
+        data: { graceMs: grace, afterStop: action.afterStop },
+      },
+      () => this.driver.stop(action.instance, grace),
+      (e) => (e === null ? "already gone" : describeExit({ lastExit: e })),
+    );
+    this.emit("instance.stopped", action.reason, {
+      instance: action.instance,
+      service: action.service,
+      exit,
+    });
+    if (action.afterStop === "leave-stopped") {
+      this.runtimes.delete(action.instance);
+      this.store.deleteInstance(action.instance);
+      return;
+    }
+    if (runtime) {
+      // A deliberate stop. Replacing a failed instance leaves the slot "exited" so its backoff
+      // applies (a release that hangs again and again must not be restarted in a tight loop);
+      // replacing a healthy one (new release) leaves it empty, to start at once.
+      const failed = action.reason.code === "liveness-failed" || action.reason.code === "startup-failed";
+      runtime.observed = {
+        ...runtime.observed,
+        runtime: failed ? "exited" : "absent",
+        health: null,
+        lastExit: exit,
+        replacing: action.reason,
+      };
+      runtime.stopping = false;
+    }
+    const record = this.store.getInstance(action.instance);
+    if (record) this.store.putInstance({ ...record, pid: null, startTime: null, lastExit: exit });
+  }
+
+  private onStartFailed(action: Extract<Action, { type: "start" }>, error: unknown): void {
+    const now = this.now();
+    const detail = `could not start: ${error instanceof Error ? error.message : String(error)}`;
+    const exit: ExitInfo = { code: null, signal: null, at: now };
+    this.runtimes.set(action.instance, {
+      stopping: false,
+      observed: {
+        name: action.instance,
+        service: action.service,
+        slot: action.slot,
+        release: action.release,
+        runtime: "exited",
+        health: null,
+        startedAt: null,
+        lastExit: exit,
+      },
+    });
+    this.recordInstanceFailure(action.instance, action.service, "exited", detail, null);
+  }
+
+  private onExit(instance: string, exit: ExitInfo): void {
+    const runtime = this.runtimes.get(instance);
+    if (runtime === undefined || runtime.stopping || this.stopped) return;
+    if (runtime.observed.runtime !== "running") return;
+    const lastGoodAt =
+      this.prober.health(instance)?.lastGoodAt ?? runtime.observed.health?.lastGoodAt ?? null;
+    this.prober.unwatch(instance);
+    runtime.observed = { ...runtime.observed, runtime: "exited", health: null, lastExit: exit };
+    const record = this.store.getInstance(instance);
+    if (record) this.store.putInstance({ ...record, pid: null, startTime: null, lastExit: exit });
+    this.recordInstanceFailure(
+      instance,
+      runtime.observed.service,
+      "exited",
+      describeExit({ lastExit: exit }),
+      lastGoodAt,
+    );
+  }
+
+  private onHealthChange(instance: string, health: InstanceHealth, previous: InstanceHealth): void {
+    const runtime = this.runtimes.get(instance);
+    if (runtime === undefined || runtime.stopping || this.stopped) return;
+    runtime.observed = { ...runtime.observed, health };
+    this.emit(
+      "instance.health",
+      { code: "health-changed", message: `${previous.state} → ${health.state}: ${health.reason}` },
+      { instance, service: runtime.observed.service, from: previous.state, to: health.state },
+    );
+    if (health.state === "unhealthy") {
+      const kind = health.reason.startsWith("startup") ? "startup-failed" : "liveness-failed";
+      // `health` carries the last good probe time, whichever probe it came from.
+      this.recordInstanceFailure(
+        instance,
+        runtime.observed.service,
+        kind,
+        health.reason,
+        health.lastGoodAt ?? previous.lastGoodAt,
+      );
+    }
+    if (health.state === "ready") {
+      const open = this.store.openIncidentFor(instance);
+      if (open)
+        this.applyIncident(onHealth(open, health, this.now(), this.stabilizeMs(runtime.observed.service)));
+    }
+    this.poke();
+  }
+
+  private recordInstanceFailure(
+    instance: string,
+    serviceName: string,
+    kind: FailureObservation["kind"],
+    detail: string,
+    lastGoodAt: number | null,
+  ): void {
+    const now = this.now();
+    const service = this.fleet.services.find((s) => s.name === serviceName);
+    let slot = this.slotOf(instance);
+    if (service) {
+      slot = recordFailure(slot, service.restart, now, this.random());
+      this.slots.set(instance, slot);
+      this.store.putSlot(slot);
+    }
+    const open = this.store.openIncidentFor(instance);
+    this.applyIncident(
+      onFailure(open, {
+        instance,
+        service: serviceName,
+        kind,
+        reason: slot.crashLoop ? "crash-loop" : kind,
+        detail,
+        at: now,
+        lastGoodAt,
+      }),
+    );
+    this.emit(
+      kind === "exited" ? "instance.exited" : "instance.unhealthy",
+      {
+        code: kind === "exited" ? "process-exited" : kind,
+        message: `${instance}: ${detail}`,
+      },
+      {
+        instance,
+        service: serviceName,
+        consecutiveFailures: slot.consecutiveFailures,
+        crashLoop: slot.crashLoop,
+      },
+    );
+    this.poke();
+  }
+
+  private noteActionStarted(instance: string, detail: string): void {
+    const open = this.store.openIncidentFor(instance);
+    if (open) this.applyIncident(onActionStarted(open, this.now(), detail));
+  }
+
+  /** Mitigated incidents close once their slot stayed ready for the stabilization window. */
+  private verifyOpenIncidents(now: number): void {
+    for (const open of this.store.listIncidents({ status: "open" })) {
+      if (open.mitigatedAt === null) continue;
+      const runtime = this.runtimes.get(open.instance);
+      const health = runtime?.observed.health;
+      if (!runtime || !health) continue;
+      this.applyIncident(onHealth(open, health, now, this.stabilizeMs(open.service)));
+    }
+  }
+
+  /** A slot whose instance stayed ready past `resetAfterMs` forgets its failures (backoff and crash loop). */
+  private resetStableSlots(now: number): void {
+    for (const [instance, slot] of this.slots) {
+      if (slot.consecutiveFailures === 0) continue;
+      const observed = this.runtimes.get(instance)?.observed;
+      const health = observed?.health;
+      const service = this.fleet.services.find((s) => s.name === observed?.service);
+      if (health?.state !== "ready" || !service) continue;
+      if (now - health.since >= service.restart.resetAfterMs) {
+        const fresh = recordStable(slot, now);
+        this.slots.set(instance, fresh);
+        this.store.putSlot(fresh);
+      }
+    }
+  }
+
+  private applyIncident(change: IncidentChange | null): void {
+    if (change === null) return;
+    if (change.type === "open") {
+      const incident = this.store.openIncident(change.incident);
+      this.store.addIncidentEvent(incident.id, change.timeline);
+      this.emit(
+        "incident.opened",
+        { code: "incident-opened", message: `${change.incident.instance}: ${change.timeline.detail}` },
+        { incident: incident.id, instance: change.incident.instance, service: change.incident.service },
+      );
+      return;
+    }
+    const updated = this.store.updateIncident(change.id, change.patch);
+    this.store.addIncidentEvent(change.id, change.timeline);
+    const type =
+      change.timeline.phase === "stabilized"
+        ? "incident.closed"
+        : change.timeline.phase === "mitigated"
+          ? "incident.mitigated"
+          : `incident.${change.timeline.phase}`;
+    this.emit(
+      type,
+      {
+        code:
+          change.timeline.phase === "stabilized"
+            ? "stabilized"
+            : change.timeline.phase === "mitigated"
+              ? "mitigated"
+              : change.timeline.phase === "crash-loop"
+                ? "crash-loop"
+                : "incident-updated",
+        message: `${updated.instance}: ${change.timeline.detail}`,
+      },
+      {
+        incident: updated.id,
+        instance: updated.instance,
+        service: updated.service,
+        ttdMs: updated.ttdMs,
+        ttrMs: updated.ttrMs,
+      },
+    );
+  }
+
+  /** Instances recorded by an earlier controller: adopt the live ones, reap the rest. */
+  private async adoptPrevious(): Promise<void> {
+    const wanted = new Set(
+      this.fleet.services.flatMap((s) =>
+        Array.from({ length: s.replicas }, (_, i) => instanceName(s.name, i)),
+      ),
+    );
+    for (const record of this.store.listInstances()) {
+      if (record.pid === null || record.startTime === null || record.logPath === null) {
+        if (!wanted.has(record.name)) this.store.deleteInstance(record.name);
+        continue;
+      }
+      const outcome = await this.driver.adopt(record.name, {
+        pid: record.pid,
+        startTime: record.startTime,
+        logPath: record.logPath,
+      });
+      const service = this.fleet.services.find((s) => s.name === record.service);
+      if (outcome === "adopted") {
+        this.runtimes.set(record.name, {
+          stopping: false,
+          observed: {
+            name: record.name,
+            service: record.service,
+            slot: record.slot,
+            release: record.release,
+            runtime: "running",
+            health: null,
+            startedAt: record.startedAt,
+            lastExit: null,
+          },
+        });
+        this.emit(
+          "instance.adopted",
+          { code: "adopted", message: `${record.name} (pid ${record.pid}) was still running; adopted` },
+          { instance: record.name, service: record.service, pid: record.pid },
+        );
+        if (service)
+          this.watch(service, record.name, record.port, record.startedAt ?? this.now(), record.release);
+        continue;
+      }
+      const lost: ExitInfo = { code: null, signal: null, at: this.now() };
+      this.store.putInstance({ ...record, pid: null, startTime: null, lastExit: lost });
+      this.emit(
+        "instance.reaped",
+        {
+          code: "reaped",
+          message: `${record.name} (pid ${record.pid}) died while no controller was running`,
+        },
+        { instance: record.name, service: record.service },
+      );
+      if (!service || !wanted.has(record.name)) {
+        this.store.deleteInstance(record.name);
+        continue;
+      }
+      this.runtimes.set(record.name, {
+        stopping: false,
+        observed: {
+          name: record.name,
+          service: record.service,
+          slot: record.slot,
+          release: record.release,
+          runtime: "exited",
+          health: null,
+          startedAt: record.startedAt,
+          lastExit: lost,
+        },
+      });
+      const open = this.store.openIncidentFor(record.name);
+      this.applyIncident(
+        onFailure(open, {
+          instance: record.name,
+          service: record.service,
+          kind: "exited",
+          reason: "lost-while-controller-down",
+          detail: "the process was gone when the controller came back",
+          at: this.now(),
+          lastGoodAt: null,
+        }),
+      );
+    }
+  }
+
+  private watch(
+    service: ServiceSpec,
+    instance: string,
+    port: number,
+    startedAt: number,
+    version: string,
+  ): void {
+    const release = service.releases[version] ?? service.releases[service.release];
+    this.prober.watch(
+      instance,
+      { host: "127.0.0.1", port, cwd: release?.cwd ?? process.cwd(), env: release?.env ?? {} },
+      service.probes,
+      startedAt,
+    );
+  }
+
+  private service(name: string): ServiceSpec {
+    const service = this.fleet.services.find((s) => s.name === name);
+    if (!service) throw new Error(`unknown service ${name}`);
+    return service;
+  }
+
+  private slotOf(instance: string): SlotState {
+    return this.slots.get(instance) ?? freshSlot(instance, this.now());
+  }
+
+  private stabilizeMs(serviceName: string): number {
+    return this.fleet.services.find((s) => s.name === serviceName)?.restart.resetAfterMs ?? 10_000;
+  }
+
+  private emit(type: string, why: Reason, data: Record<string, unknown> = {}): void {
+    const { instance, service, ...rest } = data;
+    const event = this.store.appendEvent({
+      at: this.now(),
+      type,
+      service: typeof service === "string" ? service : undefined,
+      instance: typeof instance === "string" ? instance : undefined,
+      reason: why.code,
+      message: why.message,
+      data: rest,
+    });
+    this.events.onEvent(event);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Typed reasons: every automatic decision carries one, and the same value is written to the
+ * journal, the events and shown by the CLI and the API.
+ */
+
+export type ReasonCode =
+  | "instance-missing"
+  | "process-exited"
+  | "liveness-failed"
+  | "startup-failed"
+  | "backoff"
+  | "crash-loop"
+  | "restart-policy"
+  | "waiting-for-dependency"
+  | "release-changed"
+  | "rolling-one-at-a-time"
+  | "scaled-down"
+  | "service-removed"
+  | "adopted"
+  | "reaped"
+  | "shutdown"
+  | "health-changed"
+  | "incident-opened"
+  | "incident-updated"
+  | "mitigated"
+  | "stabilized"
+  | "action-failed";
+
+export interface Reason {
+  code: ReasonCode;
+  /** One sentence a person can read without the code: "exited with code 1 (3rd failure in 60s)". */
+  message: string;
+}
+
+export function reason(code: ReasonCode, message: string): Reason {
+  return { code, message };
+}

@@ -1,0 +1,195 @@
+/**
+ * The decision core: a pure function from a snapshot to the actions that move the observed fleet
+ * towards the spec, each with its reason. Level-triggered: it recomputes everything from the
+ * snapshot each time, so a controller that crashed and came back decides the same way.
+ */
+
+import { instanceName, type ServiceSpec } from "../spec/model.ts";
+import type { Action } from "./actions.ts";
+import { type Reason, reason } from "./reasons.ts";
+import type { ObservedInstance, Snapshot } from "./snapshot.ts";
+
+export function decide(snapshot: Snapshot): Action[] {
+  const actions: Action[] = [];
+  const byName = new Map(snapshot.instances.map((i) => [i.name, i]));
+  const wanted = new Set<string>();
+  const knownServices = new Set(snapshot.fleet.services.map((s) => s.name));
+
+  for (const service of snapshot.fleet.services) {
+    let rollingSlotTaken = false;
+    for (let slot = 0; slot < service.replicas; slot++) {
+      const name = instanceName(service.name, slot);
+      wanted.add(name);
+      if (snapshot.busy.has(name)) continue;
+      const observed = byName.get(name);
+      const action = decideSlot(snapshot, service, slot, name, observed, byName, rollingSlotTaken);
+      if (action === null) continue;
+      if (action.type === "stop" && action.reason.code === "release-changed") rollingSlotTaken = true;
+      actions.push(action);
+    }
+  }
+
+  for (const observed of snapshot.instances) {
+    if (wanted.has(observed.name) || snapshot.busy.has(observed.name) || observed.runtime !== "running")
+      continue;
+    const why = knownServices.has(observed.service)
+      ? reason("scaled-down", `slot ${observed.slot} is beyond the ${observed.service} replica count`)
+      : reason("service-removed", `service ${observed.service} is no longer in the fleet`);
+    actions.push({
+      type: "stop",
+      instance: observed.name,
+      service: observed.service,
+      afterStop: "leave-stopped",
+      reason: why,
+    });
+  }
+  return actions;
+}
+
+function decideSlot(
+  snapshot: Snapshot,
+  service: ServiceSpec,
+  slot: number,
+  name: string,
+  observed: ObservedInstance | undefined,
+  byName: ReadonlyMap<string, ObservedInstance>,
+  rollingSlotTaken: boolean,
+): Action | null {
+  const base = { instance: name, service: service.name };
+  if (observed === undefined || observed.runtime === "absent") {
+    const notReady = service.dependsOn.filter((dep) => readyCount(snapshot, dep) === 0);
+    if (notReady.length > 0) {
+      return { type: "wait", ...base, until: null, reason: waitingFor(notReady) };
+    }
+    const why = observed?.replacing
+      ? reason(
+          observed.replacing.code,
+          `starting ${service.release} to replace ${name} (${observed.replacing.message})`,
+        )
+      : reason("instance-missing", `${name} is not running; starting ${service.release}`);
+    return start(service, slot, name, why);
+  }
+
+  if (observed.runtime === "exited") {
+    const exit = describeExit(observed);
+    const policy = service.restart.policy;
+    const cleanExit = observed.lastExit?.code === 0 && observed.lastExit.signal === null;
+    if (policy === "never" || (policy === "on-failure" && cleanExit)) {
+      return {
+        type: "wait",
+        ...base,
+        until: null,
+        reason: reason("restart-policy", `${name} ${exit}; restart policy "${policy}" keeps it stopped`),
+      };
+    }
+    const slotState = snapshot.slots.get(name);
+    if (slotState?.nextStartAt != null && slotState.nextStartAt > snapshot.now) {
+      const waitMs = slotState.nextStartAt - snapshot.now;
+      const why = slotState.crashLoop
+        ? reason(
+            "crash-loop",
+            `${name} failed ${slotState.restartTimes.length} times within ${seconds(service.restart.crashLoop.windowMs)}; next attempt in ${seconds(waitMs)}`,
+          )
+        : reason(
+            "backoff",
+            `${name} ${exit} (failure ${slotState.consecutiveFailures} in a row); restarting in ${seconds(waitMs)}`,
+          );
+      return { type: "wait", ...base, until: slotState.nextStartAt, reason: why };
+    }
+    const why = observed.replacing
+      ? reason(
+          observed.replacing.code,
+          `starting ${service.release} to replace ${name} (${observed.replacing.message})`,
+        )
+      : reason("process-exited", `${name} ${exit}; starting ${service.release}`);
+    return start(service, slot, name, why);
+  }
+
+  // Running.
+  if (observed.health?.state === "unhealthy") {
+    const failed = observed.health.reason.startsWith("startup") ? "startup-failed" : "liveness-failed";
+    return {
+      type: "stop",
+      ...base,
+      afterStop: "restart",
+      reason: reason(failed, `${name} is unhealthy (${observed.health.reason}); replacing it`),
+    };
+  }
+  if (observed.release !== service.release) {
+    // Replace one instance of a service at a time, and only while the rest are ready, so a
+    // release change never takes more than one instance's capacity away.
+    const othersReady = service.replicas === 1 || allOthersReady(snapshot, service, slot, byName);
+    if (rollingSlotTaken || !othersReady) {
+      return {
+        type: "wait",
+        ...base,
+        until: null,
+        reason: reason(
+          "rolling-one-at-a-time",
+          `${name} runs ${observed.release}, wants ${service.release}; waiting until the other instances are ready`,
+        ),
+      };
+    }
+    return {
+      type: "stop",
+      ...base,
+      afterStop: "restart",
+      reason: reason(
+        "release-changed",
+        `${name} runs ${observed.release}; replacing it with ${service.release}`,
+      ),
+    };
+  }
+  return null;
+}
+
+function start(service: ServiceSpec, slot: number, name: string, why: Reason): Action {
+  return {
+    type: "start",
+    instance: name,
+    service: service.name,
+    slot,
+    release: service.release,
+    reason: why,
+  };
+}
+
+function readyCount(snapshot: Snapshot, service: string): number {
+  return snapshot.instances.filter(
+    (i) => i.service === service && i.runtime === "running" && i.health?.state === "ready",
+  ).length;
+}
+
+function allOthersReady(
+  snapshot: Snapshot,
+  service: ServiceSpec,
+  slot: number,
+  byName: ReadonlyMap<string, ObservedInstance>,
+): boolean {
+  for (let other = 0; other < service.replicas; other++) {
+    if (other === slot) continue;
+    const name = instanceName(service.name, other);
+    if (snapshot.busy.has(name)) return false;
+    const observed = byName.get(name);
+    if (observed?.runtime !== "running" || observed.health?.state !== "ready") return false;
+  }
+  return true;
+}
+
+function waitingFor(services: string[]): Reason {
+  const list = services.join(", ");
+  return reason("waiting-for-dependency", `waiting for a ready instance of ${list} before starting`);
+}
+
+/** "exited with code 1", "was killed by SIGKILL", "exited". */
+export function describeExit(observed: Pick<ObservedInstance, "lastExit">): string {
+  const exit = observed.lastExit;
+  if (exit === null) return "exited";
+  if (exit.signal !== null) return `was killed by ${exit.signal}`;
+  if (exit.code !== null) return `exited with code ${exit.code}`;
+  return "exited";
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
+}

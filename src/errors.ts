@@ -1,0 +1,77 @@
+/**
+ * The error catalogue. Every error Homeostat raises on purpose has a stable code, a category that
+ * maps to a CLI exit code and an HTTP status, and a message written for the person reading it.
+ */
+
+export type ErrorCategory = "user" | "conflict" | "not-found" | "internal" | "unavailable";
+
+interface CatalogueEntry {
+  category: ErrorCategory;
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  HS_SPEC_INVALID: { category: "user", summary: "the fleet file is not valid" },
+  HS_SPEC_UNREADABLE: { category: "user", summary: "the fleet file cannot be read" },
+  HS_USAGE: { category: "user", summary: "the command line is not valid" },
+  HS_STATE_CORRUPT: { category: "internal", summary: "the state database is damaged" },
+  HS_STATE_TOO_NEW: {
+    category: "user",
+    summary: "the state database was written by a newer Homeostat",
+  },
+  HS_STATE_LOCKED: { category: "conflict", summary: "another controller owns this state directory" },
+  HS_CONTROLLER_UNREACHABLE: { category: "unavailable", summary: "no controller answers on the API port" },
+  HS_NOT_FOUND: { category: "not-found", summary: "no such object" },
+  HS_BAD_REQUEST: { category: "user", summary: "the request is not valid" },
+  HS_DRIVER_START_FAILED: { category: "internal", summary: "an instance could not be started" },
+  HS_INTERNAL: { category: "internal", summary: "an unexpected internal error" },
+  HS_STATE_FOREIGN: {
+    category: "user",
+    summary: "the state file is a database, but not a Homeostat state database",
+  },
+  HS_DRIVER_STOP_FAILED: { category: "internal", summary: "an instance's processes survived SIGKILL" },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a catalogued code. `details` is machine-readable context (for `--json` and the API). */
+export class HomeostatError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, options?: { details?: unknown; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "HomeostatError";
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get category(): ErrorCategory {
+    return ERROR_CODES[this.code].category;
+  }
+}
+
+/** Process exit codes: 0 ok, 1 user error, 2 internal error. */
+export function exitCodeFor(error: unknown): 1 | 2 {
+  if (error instanceof HomeostatError) {
+    const category = error.category;
+    return category === "user" || category === "not-found" || category === "conflict" ? 1 : 2;
+  }
+  return 2;
+}
+
+export function httpStatusFor(error: unknown): number {
+  if (!(error instanceof HomeostatError)) return 500;
+  switch (error.category) {
+    case "user":
+      return 400;
+    case "not-found":
+      return 404;
+    case "conflict":
+      return 409;
+    case "unavailable":
+      return 503;
+    case "internal":
+      return 500;
+  }
+}

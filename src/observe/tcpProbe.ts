@@ -1,0 +1,34 @@
+/**
+ * TCP probe: passes when a connection is accepted.
+ */
+
+import { connect } from "node:net";
+import type { ProbeCheck } from "../spec/model.ts";
+import { describeIoError, type ProbeOutcome, type ProbeTarget, timeoutDetail } from "./probeTarget.ts";
+
+type TcpCheck = Extract<ProbeCheck, { kind: "tcp" }>;
+
+/**
+ * Connect to the port and close at once. Note the kernel completes the handshake for a listening
+ * socket even when its process is frozen, so this probe cannot detect a hung process: use HTTP
+ * or exec for liveness when that matters. Resolves within `timeoutMs`, never rejects.
+ */
+export function tcpProbe(check: TcpCheck, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (ok: boolean, detail?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const durationMs = performance.now() - started;
+      resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
+    };
+
+    const socket = connect({ host: target.host, port: check.port ?? target.port });
+    const timer = setTimeout(() => finish(false, timeoutDetail(timeoutMs)), timeoutMs);
+    socket.on("connect", () => finish(true));
+    socket.on("error", (error) => finish(false, describeIoError(error)));
+  });
+}

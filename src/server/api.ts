@@ -1,0 +1,108 @@
+/**
+ * The controller's local JSON API (Fastify), bound to 127.0.0.1. The CLI is a client of it; so
+ * will the dashboard be. Every error answers with `{ error: { code, message } }` and a 4xx/5xx.
+ */
+
+import Fastify, { type FastifyInstance } from "fastify";
+import { z } from "zod";
+import { HomeostatError, httpStatusFor } from "../errors.ts";
+import type { EventRecord, IncidentRecord, JournalRecord, StateStore } from "../store/index.ts";
+import type { StatusDocument } from "./statusView.ts";
+
+export interface ApiDeps {
+  store: StateStore;
+  status: () => StatusDocument;
+  /** Stops the fleet and the controller; resolves when everything is stopped. */
+  shutdown: () => Promise<void>;
+}
+
+const eventsQuery = z
+  .object({
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(10_000).default(200),
+    service: z.string().optional(),
+  })
+  .strict();
+
+const incidentsQuery = z
+  .object({
+    status: z.enum(["open", "closed"]).optional(),
+    service: z.string().optional(),
+    limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  })
+  .strict();
+
+const journalQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(10_000).default(100),
+    pending: z.enum(["true", "false"]).optional(),
+  })
+  .strict();
+
+function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
+  const parsed = schema.safeParse(query);
+  if (!parsed.success) {
+    const message = parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ");
+    throw new HomeostatError("HS_BAD_REQUEST", message);
+  }
+  return parsed.data;
+}
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const app = Fastify({ logger: false });
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof HomeostatError) {
+      void reply.status(httpStatusFor(error)).send({ error: { code: error.code, message: error.message } });
+      return;
+    }
+    const status =
+      typeof (error as { statusCode?: unknown }).statusCode === "number"
+        ? (error as { statusCode: number }).statusCode
+        : 500;
+    const message = error instanceof Error ? error.message : String(error);
+    void reply
+      .status(status)
+      .send({ error: { code: status < 500 ? "HS_BAD_REQUEST" : "HS_INTERNAL", message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .send({ error: { code: "HS_NOT_FOUND", message: `no route ${request.method} ${request.url}` } });
+  });
+
+  app.get("/healthz", async () => ({ ok: true }));
+
+  app.get("/v1/status", async () => deps.status());
+
+  app.get("/v1/events", async (request): Promise<{ events: EventRecord[] }> => {
+    const q = parseQuery(eventsQuery, request.query);
+    return { events: deps.store.listEvents({ afterSeq: q.after, limit: q.limit, service: q.service }) };
+  });
+
+  app.get("/v1/incidents", async (request): Promise<{ incidents: IncidentRecord[] }> => {
+    const q = parseQuery(incidentsQuery, request.query);
+    return { incidents: deps.store.listIncidents({ status: q.status, service: q.service, limit: q.limit }) };
+  });
+
+  app.get("/v1/incidents/:id", async (request) => {
+    const { id } = parseQuery(z.object({ id: z.coerce.number().int().min(1) }).strict(), request.params);
+    const incident = deps.store.getIncident(id);
+    if (incident === null) throw new HomeostatError("HS_NOT_FOUND", `no incident ${id}`);
+    return { incident };
+  });
+
+  app.get("/v1/journal", async (request): Promise<{ journal: JournalRecord[] }> => {
+    const q = parseQuery(journalQuery, request.query);
+    return { journal: deps.store.listJournal({ limit: q.limit, pendingOnly: q.pending === "true" }) };
+  });
+
+  app.post("/v1/shutdown", async (_request, reply) => {
+    // Answer first: the caller (`homeostat down`) waits for the controller to go away on its own.
+    void reply.status(202).send({ ok: true, message: "stopping every instance, then the controller" });
+    setImmediate(() => void deps.shutdown());
+    return reply;
+  });
+
+  return app;
+}

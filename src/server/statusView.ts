@@ -1,0 +1,163 @@
+/**
+ * The status document served by `GET /v1/status` and printed by `homeostat status`. Derived, never
+ * stored: service state is computed from instance states each time (as Argo derives a rollout's
+ * phase), so it cannot drift from what is observed.
+ */
+
+import type { SlotState } from "../decide/slotState.ts";
+import type { ObservedInstance } from "../decide/snapshot.ts";
+import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
+import type { IncidentRecord } from "../store/index.ts";
+
+export type InstanceStatusState =
+  | "ready"
+  | "starting"
+  | "unready"
+  | "unhealthy"
+  | "exited"
+  | "stopped"
+  | "stopping";
+
+export interface InstanceStatus {
+  name: string;
+  service: string;
+  slot: number;
+  port: number;
+  zone: string;
+  host: string;
+  release: string | null;
+  state: InstanceStatusState;
+  reason: string;
+  since: number | null;
+  pid: number | null;
+  startedAt: number | null;
+  consecutiveFailures: number;
+  crashLoop: boolean;
+  nextStartAt: number | null;
+  openIncident: number | null;
+}
+
+export type ServiceState = "healthy" | "degraded" | "down" | "rolling" | "starting";
+
+export interface ServiceStatus {
+  name: string;
+  release: string;
+  /** Every release that has a running instance; more than one means a mixed-version fleet. */
+  runningReleases: string[];
+  replicas: number;
+  ready: number;
+  state: ServiceState;
+  /** Why the service is not plainly healthy, e.g. "mixed releases v1, v2", "1 of 3 ready". */
+  warnings: string[];
+  instances: InstanceStatus[];
+}
+
+export interface StatusDocument {
+  fleet: { name: string; file: string };
+  controller: { pid: number; startedAt: number; apiPort: number; stateDir: string; now: number };
+  services: ServiceStatus[];
+  openIncidents: number;
+}
+
+export interface StatusInputs {
+  fleet: FleetSpec;
+  instances: ObservedInstance[];
+  pids: ReadonlyMap<string, number | null>;
+  slots: SlotState[];
+  busy: string[];
+  openIncidents: IncidentRecord[];
+  controller: StatusDocument["controller"];
+}
+
+export function buildStatus(inputs: StatusInputs): StatusDocument {
+  const observed = new Map(inputs.instances.map((i) => [i.name, i]));
+  const slots = new Map(inputs.slots.map((s) => [s.instance, s]));
+  const busy = new Set(inputs.busy);
+  const incidentByInstance = new Map(inputs.openIncidents.map((i) => [i.instance, i.id]));
+  const services = inputs.fleet.services.map((service): ServiceStatus => {
+    const instances: InstanceStatus[] = [];
+    for (let slot = 0; slot < service.replicas; slot++) {
+      const name = instanceName(service.name, slot);
+      const o = observed.get(name);
+      const s = slots.get(name);
+      const place = placementOf(service, slot);
+      const { state, reason, since } = instanceState(o, busy.has(name), s, inputs.controller.now);
+      instances.push({
+        name,
+        service: service.name,
+        slot,
+        port: service.basePort + slot,
+        zone: place.zone,
+        host: place.host,
+        release: o?.release ?? null,
+        state,
+        reason,
+        since,
+        pid: o?.runtime === "running" ? (inputs.pids.get(name) ?? null) : null,
+        startedAt: o?.startedAt ?? null,
+        consecutiveFailures: s?.consecutiveFailures ?? 0,
+        crashLoop: s?.crashLoop ?? false,
+        nextStartAt: s?.nextStartAt != null && s.nextStartAt > inputs.controller.now ? s.nextStartAt : null,
+        openIncident: incidentByInstance.get(name) ?? null,
+      });
+    }
+    const ready = instances.filter((i) => i.state === "ready").length;
+    const runningReleases = [
+      ...new Set(
+        instances
+          .filter((i) => i.state !== "exited" && i.state !== "stopped")
+          .flatMap((i) => i.release ?? []),
+      ),
+    ].sort();
+    const warnings: string[] = [];
+    if (runningReleases.length > 1) warnings.push(`mixed releases running: ${runningReleases.join(", ")}`);
+    if (ready < service.replicas) warnings.push(`${ready} of ${service.replicas} instances ready`);
+    const looping = instances.filter((i) => i.crashLoop).map((i) => i.name);
+    if (looping.length > 0) warnings.push(`crash-looping: ${looping.join(", ")}`);
+    let state: ServiceState;
+    if (ready === service.replicas && runningReleases.length <= 1) state = "healthy";
+    else if (runningReleases.length > 1) state = "rolling";
+    else if (ready === 0 && instances.every((i) => i.state === "starting")) state = "starting";
+    else if (ready === 0) state = "down";
+    else state = "degraded";
+    return {
+      name: service.name,
+      release: service.release,
+      runningReleases,
+      replicas: service.replicas,
+      ready,
+      state,
+      warnings,
+      instances,
+    };
+  });
+  return {
+    fleet: { name: inputs.fleet.name, file: inputs.fleet.file },
+    controller: inputs.controller,
+    services,
+    openIncidents: inputs.openIncidents.length,
+  };
+}
+
+function instanceState(
+  o: ObservedInstance | undefined,
+  busy: boolean,
+  slot: SlotState | undefined,
+  now: number,
+): { state: InstanceStatusState; reason: string; since: number | null } {
+  if (o === undefined || o.runtime === "absent") {
+    return { state: busy ? "starting" : "stopped", reason: busy ? "starting" : "not started", since: null };
+  }
+  if (o.runtime === "exited") {
+    const wait =
+      slot?.nextStartAt != null && slot.nextStartAt > now
+        ? `; next start in ${slot.nextStartAt - now}ms`
+        : "";
+    const why = slot?.crashLoop ? "crash-loop" : "exited";
+    return { state: busy ? "starting" : "exited", reason: `${why}${wait}`, since: o.lastExit?.at ?? null };
+  }
+  if (busy) return { state: "stopping", reason: "being replaced", since: null };
+  const health = o.health;
+  if (health === null) return { state: "starting", reason: "no probe result yet", since: o.startedAt };
+  return { state: health.state, reason: health.reason, since: health.since };
+}

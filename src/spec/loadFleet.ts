@@ -1,0 +1,71 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { HomeostatError } from "../errors.ts";
+import { checkFleet } from "./checks.ts";
+import type { FleetSpec } from "./model.ts";
+import type { Problem } from "./problem.ts";
+import { resolveFleet } from "./resolve.ts";
+import { fleetSchema } from "./schema.ts";
+import { formatPath, formatSpecError, type SpecError } from "./specError.ts";
+import { subjectOfInvalidFleet, subjectOfValidFleet } from "./validParts.ts";
+import { parseYamlSource, type YamlSource } from "./yamlSource.ts";
+import { PARSE_OPTIONS, problemsFromIssues } from "./zodIssues.ts";
+
+/** A resolved fleet, or every problem found in the file (sorted by position). */
+export type LoadResult = { ok: true; fleet: FleetSpec } | { ok: false; errors: SpecError[] };
+
+/**
+ * Reads and validates a fleet file. Never throws for a bad or missing file: an unreadable file
+ * is one error at 1:1 saying why. Errors name the file as `file` was given.
+ */
+export async function loadFleetFile(file: string): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      errors: [{ file, line: 1, col: 1, path: "", message: `cannot read the file: ${why}` }],
+    };
+  }
+  return parseFleet(text, file);
+}
+
+/**
+ * Validates fleet YAML text. `file` names the text in errors and anchors relative paths (release
+ * `cwd`) and the default fleet name (its directory's name).
+ */
+export function parseFleet(text: string, file: string): LoadResult {
+  const yaml = parseYamlSource(text);
+  if (!yaml.ok) {
+    return { ok: false, errors: yaml.errors.map((error) => ({ file, path: "", ...error })) };
+  }
+  const data = yaml.source.data;
+  const parsed = fleetSchema.safeParse(data, PARSE_OPTIONS);
+  const problems = parsed.success
+    ? checkFleet(subjectOfValidFleet(parsed.data))
+    : [...problemsFromIssues(parsed.error.issues), ...checkFleet(subjectOfInvalidFleet(data))];
+  if (parsed.success && problems.length === 0) {
+    return { ok: true, fleet: resolveFleet(parsed.data, path.resolve(file)) };
+  }
+  return { ok: false, errors: locate(problems, yaml.source, file) };
+}
+
+/** Throws `HS_SPEC_INVALID` (every error in the message and in `details.errors`) unless ok. */
+export function fleetOrThrow(result: LoadResult): FleetSpec {
+  if (result.ok) return result.fleet;
+  throw new HomeostatError("HS_SPEC_INVALID", result.errors.map(formatSpecError).join("\n"), {
+    details: { errors: result.errors },
+  });
+}
+
+function locate(problems: readonly Problem[], source: YamlSource, file: string): SpecError[] {
+  const errors = problems.map((problem) => ({
+    file,
+    ...source.positionOf(problem.path, problem.target),
+    path: formatPath(problem.target === "parent" ? problem.path.slice(0, -1) : problem.path),
+    message: problem.message,
+  }));
+  return errors.sort((a, b) => a.line - b.line || a.col - b.col);
+}

@@ -1,0 +1,141 @@
+import { HomeostatError } from "../errors.ts";
+import type { ProbeKind } from "../observe/health.ts";
+import { durationMs } from "./duration.ts";
+import type { ProbeCheck, ProbeSet, ProbeSpec } from "./model.ts";
+import type { Problem } from "./problem.ts";
+import type { ProbeInput, ProbesInput } from "./schema.ts";
+import type { PathSegment } from "./yamlSource.ts";
+
+const PROBE_KINDS: readonly ProbeKind[] = ["startup", "readiness", "liveness"];
+const TRANSPORTS = ["http", "tcp", "exec"] as const;
+
+/** Probe defaults when a field is omitted. */
+export const PROBE_DEFAULTS = {
+  intervalMs: 1_000,
+  /** Capped at the interval, so that a short interval alone is valid. */
+  timeoutMs: 1_000,
+  failureThreshold: 3,
+  successThreshold: 1,
+  initialDelayMs: 0,
+  expectStatus: [200, 399] as [number, number],
+};
+
+/**
+ * Rules that relate a probe's fields: exactly one transport; `successThreshold` 1 for startup
+ * and liveness (a single success proves a process alive, as in Kubernetes); a timeout no longer
+ * than the interval (a probe cannot overlap itself); a status range that is not backwards.
+ */
+export function checkProbes(probes: ProbesInput | undefined, path: readonly PathSegment[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const kind of PROBE_KINDS) {
+    const probe = probes?.[kind];
+    if (probe === undefined || probe === "off") continue;
+    problems.push(...checkProbe(kind, probe, [...path, kind]));
+  }
+  return problems;
+}
+
+function checkProbe(kind: ProbeKind, probe: ProbeInput, path: PathSegment[]): Problem[] {
+  const problems: Problem[] = [];
+  const transports = TRANSPORTS.filter((transport) => probe[transport] !== undefined);
+  if (transports.length === 0) {
+    problems.push({ path, target: "value", message: 'a probe needs one of "http", "tcp" or "exec"' });
+  } else if (transports.length > 1) {
+    problems.push({
+      path: [...path, transports[1]!],
+      target: "key",
+      message: `a probe has exactly one transport, found ${transports.map((t) => `"${t}"`).join(" and ")}`,
+    });
+  }
+  if ((kind === "startup" || kind === "liveness") && probe.successThreshold !== undefined) {
+    if (probe.successThreshold !== 1) {
+      problems.push({
+        path: [...path, "successThreshold"],
+        target: "value",
+        message: `a ${kind} probe must have successThreshold 1, got ${probe.successThreshold}`,
+      });
+    }
+  }
+  if (probe.timeout !== undefined) {
+    const timeoutMs = durationMs(probe.timeout);
+    const intervalMs = probe.interval === undefined ? PROBE_DEFAULTS.intervalMs : durationMs(probe.interval);
+    if (timeoutMs > intervalMs) {
+      const interval =
+        probe.interval === undefined ? `the default interval ${intervalMs}ms` : `interval ${intervalMs}ms`;
+      problems.push({
+        path: [...path, "timeout"],
+        target: "value",
+        message: `timeout ${timeoutMs}ms is longer than ${interval}: a probe cannot overlap itself`,
+      });
+    }
+  }
+  const status = probe.http?.expectStatus;
+  if (typeof status === "string") {
+    const [min, max] = statusRange(status);
+    if (min > max) {
+      problems.push({
+        path: [...path, "http", "expectStatus"],
+        target: "value",
+        message: `status range "${status}" is backwards`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * The probes a service runs: per kind, the service's own entry if it has one (`off` disables the
+ * default), else the fleet default for that kind. Entries replace each other whole, never merge.
+ */
+export function resolveProbes(defaults: ProbesInput | undefined, own: ProbesInput | undefined): ProbeSet {
+  const set: ProbeSet = {};
+  for (const kind of PROBE_KINDS) {
+    const entry = own?.[kind] ?? defaults?.[kind];
+    if (entry !== undefined && entry !== "off") set[kind] = resolveProbe(entry);
+  }
+  return set;
+}
+
+function resolveProbe(probe: ProbeInput): ProbeSpec {
+  const intervalMs = probe.interval === undefined ? PROBE_DEFAULTS.intervalMs : durationMs(probe.interval);
+  return {
+    check: resolveCheck(probe),
+    intervalMs,
+    timeoutMs:
+      probe.timeout === undefined
+        ? Math.min(PROBE_DEFAULTS.timeoutMs, intervalMs)
+        : durationMs(probe.timeout),
+    failureThreshold: probe.failureThreshold ?? PROBE_DEFAULTS.failureThreshold,
+    successThreshold: probe.successThreshold ?? PROBE_DEFAULTS.successThreshold,
+    initialDelayMs:
+      probe.initialDelay === undefined ? PROBE_DEFAULTS.initialDelayMs : durationMs(probe.initialDelay),
+  };
+}
+
+function resolveCheck(probe: ProbeInput): ProbeCheck {
+  if (probe.http !== undefined) {
+    const status = probe.http.expectStatus;
+    const expectStatus: [number, number] =
+      status === undefined
+        ? [...PROBE_DEFAULTS.expectStatus]
+        : typeof status === "number"
+          ? [status, status]
+          : statusRange(status);
+    return withPort({ kind: "http", path: probe.http.path, expectStatus }, probe.http.port);
+  }
+  if (probe.tcp !== undefined) return withPort({ kind: "tcp" }, probe.tcp.port);
+  if (probe.exec !== undefined) {
+    return { kind: "exec", command: probe.exec.command, args: probe.exec.args ?? [] };
+  }
+  throw new HomeostatError("HS_INTERNAL", "a validated probe has no transport");
+}
+
+function withPort<Check extends ProbeCheck>(check: Check, port: number | undefined): Check {
+  return port === undefined ? check : { ...check, port };
+}
+
+/** `"200-399"` → `[200, 399]`; `"204"` → `[204, 204]`. */
+function statusRange(text: string): [number, number] {
+  const [min, max = min] = text.split("-").map(Number);
+  return [min!, max!];
+}

@@ -1,0 +1,62 @@
+import path from "node:path";
+import { dependencyOrder } from "./dependencies.ts";
+import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
+import { placeService } from "./placement.ts";
+import { resolveProbes } from "./probes.ts";
+import { resolveRestart } from "./restart.ts";
+import type { FleetInput, ReleaseInput, ServiceInput } from "./schema.ts";
+
+/**
+ * The canonical {@link FleetSpec} for a fleet file that passed the schema and the cross-field
+ * checks: defaults applied, durations in milliseconds, paths absolute, services in dependency
+ * order. `file` is the absolute path of the fleet file.
+ */
+export function resolveFleet(input: FleetInput, file: string): FleetSpec {
+  const directory = path.dirname(file);
+  const services = new Map<string, ServiceSpec>();
+  for (const [name, service] of Object.entries(input.services)) {
+    services.set(name, resolveService(name, service, input, directory));
+  }
+  const order = dependencyOrder([...services.values()]);
+  return {
+    file,
+    name: input.name ?? path.basename(directory),
+    services: order.map((name) => services.get(name)!),
+  };
+}
+
+function resolveService(
+  name: string,
+  service: ServiceInput,
+  fleet: FleetInput,
+  directory: string,
+): ServiceSpec {
+  const releases: Record<string, ReleaseSpec> = {};
+  for (const [version, release] of Object.entries(service.releases)) {
+    releases[version] = resolveRelease(version, release, directory);
+  }
+  const resolved: ServiceSpec = {
+    name,
+    releases,
+    release: service.release,
+    replicas: service.replicas,
+    basePort: service.basePort,
+    placement: placeService(["services", name], service.placement, fleet.hosts).placement,
+    probes: resolveProbes(fleet.defaults?.probes, service.probes),
+    dependsOn: service.dependsOn ?? [],
+    restart: resolveRestart(fleet.defaults?.restart, service.restart),
+  };
+  if (service.port !== undefined) resolved.port = service.port;
+  return resolved;
+}
+
+function resolveRelease(version: string, release: ReleaseInput, directory: string): ReleaseSpec {
+  return {
+    version,
+    command: release.command,
+    args: release.args ?? [],
+    env: release.env ?? {},
+    config: release.config === undefined ? {} : release.config,
+    cwd: path.resolve(directory, release.cwd ?? "."),
+  };
+}

@@ -1,0 +1,14 @@
+/** The state store: Homeostat's durable memory in `<stateDir>/state.db`. */
+
+export {
+  applicationId,
+  HOMEOSTAT_APPLICATION_ID,
+  LATEST_VERSION,
+  MIGRATIONS,
+  type Migration,
+  migrate,
+  userVersion,
+} from "./migrations.ts";
+export type * from "./records.ts";
+export { checkStateFile } from "./stateFile.ts";
+export { STATE_FILE_NAME, StateStore } from "./stateStore.ts";

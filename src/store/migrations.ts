@@ -1,0 +1,194 @@
+/**
+ * Schema migrations for `state.db`. `PRAGMA user_version` holds the version the file is at; each
+ * migration runs in its own transaction together with the bump of `user_version`, so a
+ * controller killed mid-migration leaves the file at the previous version, never in between.
+ *
+ * Append new migrations at the end; never edit or reorder a released one.
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { HomeostatError } from "../errors.ts";
+import { inTransaction } from "./transaction.ts";
+
+/** `PRAGMA application_id` of every Homeostat state database: "HMST" in ASCII. */
+export const HOMEOSTAT_APPLICATION_ID = 0x484d5354;
+
+export interface Migration {
+  /** 1, 2, 3, …: the `user_version` the database is at once this migration has run. */
+  version: number;
+  /** SQL script, or a function for changes SQL alone cannot express. */
+  up: string | ((db: DatabaseSync) => void);
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE controller (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        start_time TEXT,
+        api_port INTEGER NOT NULL,
+        started_at INTEGER NOT NULL
+      );
+      CREATE TABLE fleet_applies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        file TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
+      CREATE TABLE releases (
+        service TEXT NOT NULL,
+        version TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (service, version)
+      );
+      CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        service TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        port INTEGER NOT NULL,
+        release TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER,
+        start_time TEXT,
+        log_path TEXT,
+        started_at INTEGER,
+        generation INTEGER NOT NULL,
+        desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+        last_exit_code INTEGER,
+        last_exit_signal TEXT,
+        last_exit_at INTEGER
+      );
+      CREATE TABLE slots (
+        instance TEXT PRIMARY KEY,
+        consecutive_failures INTEGER NOT NULL,
+        restart_times TEXT NOT NULL,
+        next_start_at INTEGER,
+        crash_loop INTEGER NOT NULL CHECK (crash_loop IN (0, 1)),
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+        reason TEXT NOT NULL,
+        detected_at INTEGER NOT NULL,
+        last_good_at INTEGER,
+        action_started_at INTEGER,
+        mitigated_at INTEGER,
+        closed_at INTEGER,
+        ttd_ms INTEGER,
+        ttr_ms INTEGER,
+        detail TEXT NOT NULL
+      );
+      CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        service TEXT,
+        instance TEXT,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT
+      );
+      CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        data TEXT,
+        result_at INTEGER,
+        result_ok INTEGER CHECK (result_ok IN (0, 1)),
+        result_detail TEXT
+      );
+    `,
+  },
+  {
+    version: 2,
+    // The lookups the controller and the CLI make on every tick or request.
+    up: `
+      CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id);
+      CREATE INDEX incidents_by_instance_status ON incidents (instance, status);
+      CREATE INDEX incidents_by_status_detected ON incidents (status, detected_at);
+      CREATE INDEX events_by_service ON events (service, seq);
+      CREATE INDEX journal_pending ON journal (id) WHERE result_at IS NULL;
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const LATEST_VERSION: number = MIGRATIONS.at(-1)?.version ?? 0;
+
+export function userVersion(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA user_version").get() as { user_version: number } | undefined;
+  return row?.user_version ?? 0;
+}
+
+export function applicationId(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA application_id").get() as { application_id: number } | undefined;
+  return row?.application_id ?? 0;
+}
+
+/**
+ * Brings `db` up to the last version in `migrations`, one transaction per migration. Throws
+ * HS_STATE_TOO_NEW (changing nothing) if the database is already past it. `path` is only for
+ * messages.
+ */
+export function migrate(
+  db: DatabaseSync,
+  migrations: readonly Migration[] = MIGRATIONS,
+  path = "state.db",
+): void {
+  assertOrdered(migrations);
+  const latest = migrations.at(-1)?.version ?? 0;
+  const found = userVersion(db);
+  if (found > latest) throw tooNew(path, found, latest);
+  for (const migration of migrations) {
+    if (migration.version <= found) continue;
+    inTransaction(db, () => {
+      // Re-read under the write lock: another process may have migrated since we looked.
+      const current = userVersion(db);
+      if (current >= migration.version) return;
+      if (typeof migration.up === "string") db.exec(migration.up);
+      else migration.up(db);
+      db.exec(`PRAGMA application_id = ${HOMEOSTAT_APPLICATION_ID}`);
+      db.exec(`PRAGMA user_version = ${migration.version}`);
+    });
+  }
+}
+
+/** The HS_STATE_TOO_NEW error, shared with the pre-open check in `stateFile.ts`. */
+export function tooNew(path: string, found: number, latest: number): HomeostatError {
+  return new HomeostatError(
+    "HS_STATE_TOO_NEW",
+    `${path}: state database is at schema version ${found} but this Homeostat only knows up to ${latest}; ` +
+      "it was not modified. Use the newer Homeostat that wrote it, or move it aside to start fresh",
+    { details: { path, version: found, latest } },
+  );
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    if (!Number.isInteger(migration.version) || migration.version !== index + 1) {
+      throw new HomeostatError(
+        "HS_INTERNAL",
+        `migration #${index} has version ${migration.version}; versions must be 1, 2, 3, … in order`,
+      );
+    }
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * The records the state store keeps. TypeScript names are camelCase; the SQLite columns are the
+ * snake_case equivalents. Times are epoch milliseconds.
+ */
+
+/** The controller that owns a state directory (one at a time). */
+export interface ControllerInfo {
+  pid: number;
+  /** Kernel start time of `pid` (see `src/lib/procStat.ts`); null if it could not be read. */
+  startTime: string | null;
+  apiPort: number;
+  startedAt: number;
+}
+
+/** The last fleet file applied with `up`/`apply`. */
+export interface FleetRecord {
+  file: string;
+  specJson: string;
+  at: number;
+}
+
+/** One version of one service, as first and last seen in an applied fleet. */
+export interface ReleaseRecord {
+  service: string;
+  version: string;
+  specJson: string;
+  contentHash: string;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface LastExit {
+  code: number | null;
+  signal: string | null;
+  at: number;
+}
+
+/** One instance slot; carries the driver handle (pid, startTime, logPath) so a new controller can adopt it. */
+export interface InstanceRecord {
+  name: string;
+  service: string;
+  slot: number;
+  port: number;
+  /** Release version key. */
+  release: string;
+  zone: string;
+  host: string;
+  pid: number | null;
+  startTime: string | null;
+  logPath: string | null;
+  startedAt: number | null;
+  /** Bumped on every (re)start, so stale observations of an earlier process can be told apart. */
+  generation: number;
+  desired: "running" | "stopped";
+  lastExit: LastExit | null;
+}
+
+/** Restart bookkeeping for one instance slot, kept so a controller restart does not reset backoff. */
+export interface SlotRecord {
+  instance: string;
+  consecutiveFailures: number;
+  /** Epochs of recent restarts, within the crash-loop window. */
+  restartTimes: number[];
+  nextStartAt: number | null;
+  crashLoop: boolean;
+  updatedAt: number;
+}
+
+export type IncidentStatus = "open" | "closed";
+
+export interface IncidentRecord {
+  id: number;
+  service: string;
+  instance: string;
+  /** What was seen: "exited", "liveness-failed", "startup-failed", … */
+  kind: string;
+  status: IncidentStatus;
+  /** Why recovery was needed: "process-exited", "liveness", "crash-loop", … */
+  reason: string;
+  detectedAt: number;
+  lastGoodAt: number | null;
+  actionStartedAt: number | null;
+  mitigatedAt: number | null;
+  closedAt: number | null;
+  /** Time to detect: detectedAt - lastGoodAt. */
+  ttdMs: number | null;
+  /** Time to recover: mitigatedAt - detectedAt. */
+  ttrMs: number | null;
+  detail: string;
+}
+
+/** What `openIncident` needs; the rest starts empty and the status starts "open". */
+export interface NewIncident {
+  service: string;
+  instance: string;
+  kind: string;
+  reason: string;
+  detectedAt: number;
+  lastGoodAt?: number | null;
+  detail?: string;
+}
+
+/** The fields `updateIncident` may change. */
+export type IncidentPatch = Partial<
+  Pick<
+    IncidentRecord,
+    "status" | "reason" | "actionStartedAt" | "mitigatedAt" | "closedAt" | "ttdMs" | "ttrMs" | "detail"
+  >
+>;
+
+/** One step in an incident's timeline ("detected", "action", "verified", …). */
+export interface TimelineEntry {
+  at: number;
+  phase: string;
+  detail: string;
+}
+
+export interface NewEvent {
+  at: number;
+  type: string;
+  service?: string;
+  instance?: string;
+  reason: string;
+  message: string;
+  data?: unknown;
+}
+
+/** An event with its sequence number: strictly increasing, never reused, for `events --follow`. */
+export interface EventRecord extends NewEvent {
+  seq: number;
+}
+
+export interface JournalIntent {
+  at: number;
+  action: string;
+  target: string;
+  reason: string;
+  data?: unknown;
+}
+
+export interface JournalResult {
+  at: number;
+  ok: boolean;
+  detail: string;
+}
+
+/** An action the controller meant to take, and what came of it (null: no result recorded yet). */
+export interface JournalRecord extends JournalIntent {
+  id: number;
+  result: JournalResult | null;
+}

@@ -1,0 +1,521 @@
+/**
+ * The controller's durable memory: one SQLite file, `state.db`, in the state directory.
+ *
+ * Built for a controller that may be SIGKILLed at any instant: WAL journal, every multi-row
+ * change in one transaction, and nothing written until the file has been checked (see
+ * `stateFile.ts`). `synchronous=NORMAL` keeps every committed transaction across a process
+ * crash; only an OS crash or power cut can lose the last few, never corrupt the file.
+ */
+
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { HomeostatError } from "../errors.ts";
+import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
+import { MIGRATIONS, migrate } from "./migrations.ts";
+import type {
+  ControllerInfo,
+  EventRecord,
+  FleetRecord,
+  IncidentPatch,
+  IncidentRecord,
+  InstanceRecord,
+  JournalIntent,
+  JournalRecord,
+  JournalResult,
+  NewEvent,
+  NewIncident,
+  ReleaseRecord,
+  SlotRecord,
+  TimelineEntry,
+} from "./records.ts";
+import {
+  controllerFromRow,
+  eventFromRow,
+  incidentFromRow,
+  instanceFromRow,
+  journalFromRow,
+  type Row,
+  releaseFromRow,
+  slotFromRow,
+  timelineFromRow,
+  toJson,
+} from "./rows.ts";
+import { checkStateFile } from "./stateFile.ts";
+import { inReadTransaction, inTransaction } from "./transaction.ts";
+
+/** File name of the database inside the state directory. */
+export const STATE_FILE_NAME = "state.db";
+
+/** How long a write waits for another connection's write lock (a CLI reading, a second controller starting). */
+const BUSY_TIMEOUT_MS = 5_000;
+
+const INCIDENT_PATCH_COLUMNS: Record<keyof IncidentPatch, string> = {
+  status: "status",
+  reason: "reason",
+  actionStartedAt: "action_started_at",
+  mitigatedAt: "mitigated_at",
+  closedAt: "closed_at",
+  ttdMs: "ttd_ms",
+  ttrMs: "ttr_ms",
+  detail: "detail",
+};
+
+export class StateStore {
+  /** Absolute path of `state.db`. */
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  private constructor(path: string, db: DatabaseSync) {
+    this.path = path;
+    this.#db = db;
+  }
+
+  /**
+   * Opens (creating the directory and file if needed) the state database of `stateDir` and
+   * migrates it to the current schema.
+   *
+   * @throws HomeostatError HS_STATE_CORRUPT, HS_STATE_FOREIGN or HS_STATE_TOO_NEW, with the
+   *   file left untouched.
+   */
+  static open(stateDir: string): StateStore {
+    const dir = resolve(stateDir);
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, STATE_FILE_NAME);
+    checkStateFile(path);
+    const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      migrate(db, MIGRATIONS, path);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new StateStore(path, db);
+  }
+
+  /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */
+  close(): void {
+    if (!this.#db.isOpen) return;
+    this.#statements.clear();
+    this.#db.close();
+  }
+
+  // ── Controller ownership ───────────────────────────────────────────────────
+
+  /**
+   * Claims the state directory for the controller process `info.pid`. Succeeds if nobody holds
+   * it, if the holder is gone (or its pid now belongs to another process: it was SIGKILLed), or
+   * if the holder is this very process. Returns the previous holder, if any, so the new
+   * controller knows it is taking over from a crashed one.
+   *
+   * @throws HomeostatError HS_STATE_LOCKED naming the live holder's pid and API port.
+   */
+  acquireControllerLock(info: { pid: number; apiPort: number; startedAt: number }): {
+    previous: ControllerInfo | null;
+  } {
+    return inTransaction(this.#db, () => {
+      const row = this.#get("SELECT * FROM controller WHERE id = 1");
+      const previous = row ? controllerFromRow(row) : null;
+      const startTime = processStartTime(info.pid);
+      if (previous && isProcessAlive(previous.pid, previous.startTime)) {
+        const sameProcess = previous.pid === info.pid && previous.startTime === startTime;
+        if (!sameProcess) {
+          throw new HomeostatError(
+            "HS_STATE_LOCKED",
+            `${this.path}: another controller owns this state directory (pid ${previous.pid}, API port ` +
+              `${previous.apiPort}, started ${new Date(previous.startedAt).toISOString()}). ` +
+              "Stop it first, or use another state directory",
+            { details: { path: this.path, ...previous } },
+          );
+        }
+      }
+      this.#run(
+        `INSERT OR REPLACE INTO controller (id, pid, start_time, api_port, started_at) VALUES (1, ?, ?, ?, ?)`,
+        info.pid,
+        startTime,
+        info.apiPort,
+        info.startedAt,
+      );
+      return { previous };
+    });
+  }
+
+  /** Gives the state directory up, if `pid` holds it (a no-op otherwise). */
+  releaseControllerLock(pid: number): void {
+    this.#run("DELETE FROM controller WHERE id = 1 AND pid = ?", pid);
+  }
+
+  /** The recorded holder, live or not (the CLI uses it to find the API port). */
+  controllerInfo(): ControllerInfo | null {
+    const row = this.#get("SELECT * FROM controller WHERE id = 1");
+    return row ? controllerFromRow(row) : null;
+  }
+
+  // ── Fleet ──────────────────────────────────────────────────────────────────
+
+  /** Remembers a fleet as applied (history is kept for audit; `lastFleet` returns the newest). */
+  recordFleet(file: string, specJson: string, at: number): void {
+    this.#run("INSERT INTO fleet_applies (file, spec_json, at) VALUES (?, ?, ?)", file, specJson, at);
+  }
+
+  lastFleet(): FleetRecord | null {
+    const row = this.#get("SELECT file, spec_json, at FROM fleet_applies ORDER BY id DESC LIMIT 1");
+    return row ? { file: row.file as string, specJson: row.spec_json as string, at: row.at as number } : null;
+  }
+
+  /** Records a release as seen at `at`. Idempotent; `firstSeen` keeps the first sighting. */
+  upsertRelease(r: {
+    service: string;
+    version: string;
+    specJson: string;
+    contentHash: string;
+    at: number;
+  }): void {
+    this.#run(
+      `INSERT INTO releases (service, version, spec_json, content_hash, first_seen, last_seen)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (service, version) DO UPDATE SET
+         spec_json = excluded.spec_json,
+         content_hash = excluded.content_hash,
+         last_seen = max(last_seen, excluded.last_seen)`,
+      r.service,
+      r.version,
+      r.specJson,
+      r.contentHash,
+      r.at,
+      r.at,
+    );
+  }
+
+  /** Releases, by service then first sighting. */
+  listReleases(service?: string): ReleaseRecord[] {
+    const rows =
+      service === undefined
+        ? this.#all("SELECT * FROM releases ORDER BY service, first_seen, version")
+        : this.#all("SELECT * FROM releases WHERE service = ? ORDER BY first_seen, version", service);
+    return rows.map(releaseFromRow);
+  }
+
+  // ── Instances and slots ────────────────────────────────────────────────────
+
+  /** Inserts or replaces the instance named `r.name`. */
+  putInstance(r: InstanceRecord): void {
+    this.#run(
+      `INSERT OR REPLACE INTO instances (name, service, slot, port, release, zone, host, pid, start_time,
+         log_path, started_at, generation, desired, last_exit_code, last_exit_signal, last_exit_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.name,
+      r.service,
+      r.slot,
+      r.port,
+      r.release,
+      r.zone,
+      r.host,
+      r.pid,
+      r.startTime,
+      r.logPath,
+      r.startedAt,
+      r.generation,
+      r.desired,
+      r.lastExit?.code ?? null,
+      r.lastExit?.signal ?? null,
+      r.lastExit?.at ?? null,
+    );
+  }
+
+  getInstance(name: string): InstanceRecord | null {
+    const row = this.#get("SELECT * FROM instances WHERE name = ?", name);
+    return row ? instanceFromRow(row) : null;
+  }
+
+  /** All instances, by service then slot. */
+  listInstances(): InstanceRecord[] {
+    return this.#all("SELECT * FROM instances ORDER BY service, slot").map(instanceFromRow);
+  }
+
+  deleteInstance(name: string): void {
+    this.#run("DELETE FROM instances WHERE name = ?", name);
+  }
+
+  getSlot(instance: string): SlotRecord | null {
+    const row = this.#get("SELECT * FROM slots WHERE instance = ?", instance);
+    return row ? slotFromRow(row) : null;
+  }
+
+  /** Inserts or replaces the slot bookkeeping of `r.instance`. */
+  putSlot(r: SlotRecord): void {
+    this.#run(
+      `INSERT OR REPLACE INTO slots (instance, consecutive_failures, restart_times, next_start_at, crash_loop, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      r.instance,
+      r.consecutiveFailures,
+      JSON.stringify(r.restartTimes),
+      r.nextStartAt,
+      r.crashLoop ? 1 : 0,
+      r.updatedAt,
+    );
+  }
+
+  listSlots(): SlotRecord[] {
+    return this.#all("SELECT * FROM slots ORDER BY instance").map(slotFromRow);
+  }
+
+  // ── Incidents ──────────────────────────────────────────────────────────────
+
+  /** Opens an incident (status "open") and returns it with its id. */
+  openIncident(i: NewIncident): IncidentRecord {
+    const result = this.#run(
+      `INSERT INTO incidents (service, instance, kind, status, reason, detected_at, last_good_at, detail)
+       VALUES (?, ?, ?, 'open', ?, ?, ?, ?)`,
+      i.service,
+      i.instance,
+      i.kind,
+      i.reason,
+      i.detectedAt,
+      i.lastGoodAt ?? null,
+      i.detail ?? "",
+    );
+    return this.#incident(Number(result.lastInsertRowid))!;
+  }
+
+  /**
+   * Changes the given fields of incident `id` (fields set to `undefined` are left alone) and
+   * returns the whole incident.
+   *
+   * @throws HomeostatError HS_NOT_FOUND if there is no such incident.
+   */
+  updateIncident(id: number, patch: IncidentPatch): IncidentRecord {
+    const assignments: string[] = [];
+    const values: SQLInputValue[] = [];
+    for (const [key, column] of Object.entries(INCIDENT_PATCH_COLUMNS)) {
+      const value = patch[key as keyof IncidentPatch];
+      if (value === undefined) continue;
+      assignments.push(`${column} = ?`);
+      values.push(value);
+    }
+    return inTransaction(this.#db, () => {
+      if (assignments.length > 0) {
+        this.#run(`UPDATE incidents SET ${assignments.join(", ")} WHERE id = ?`, ...values, id);
+      }
+      const incident = this.#incident(id);
+      if (!incident) throw incidentNotFound(id);
+      return incident;
+    });
+  }
+
+  /**
+   * Appends a step to incident `id`'s timeline.
+   *
+   * @throws HomeostatError HS_NOT_FOUND if there is no such incident.
+   */
+  addIncidentEvent(id: number, e: TimelineEntry): void {
+    inTransaction(this.#db, () => {
+      if (!this.#get("SELECT 1 FROM incidents WHERE id = ?", id)) throw incidentNotFound(id);
+      this.#run(
+        "INSERT INTO incident_events (incident_id, at, phase, detail) VALUES (?, ?, ?, ?)",
+        id,
+        e.at,
+        e.phase,
+        e.detail,
+      );
+    });
+  }
+
+  /** An incident with its timeline in the order it was written, or null. */
+  getIncident(id: number): (IncidentRecord & { timeline: TimelineEntry[] }) | null {
+    // One read transaction, so the timeline belongs to the incident as read.
+    return inReadTransaction(this.#db, () => {
+      const incident = this.#incident(id);
+      if (!incident) return null;
+      const timeline = this.#all(
+        "SELECT at, phase, detail FROM incident_events WHERE incident_id = ? ORDER BY id",
+        id,
+      ).map(timelineFromRow);
+      return { ...incident, timeline };
+    });
+  }
+
+  /** Incidents, newest (by detection) first. */
+  listIncidents(q: { status?: "open" | "closed"; service?: string; limit?: number } = {}): IncidentRecord[] {
+    const where: string[] = [];
+    const values: SQLInputValue[] = [];
+    if (q.status !== undefined) {
+      where.push("status = ?");
+      values.push(q.status);
+    }
+    if (q.service !== undefined) {
+      where.push("service = ?");
+      values.push(q.service);
+    }
+    const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    return this.#all(
+      `SELECT * FROM incidents ${filter} ORDER BY detected_at DESC, id DESC LIMIT ?`,
+      ...values,
+      sqlLimit(q.limit),
+    ).map(incidentFromRow);
+  }
+
+  /** The open incident of `instance` (the newest, should there be several), or null. */
+  openIncidentFor(instance: string): IncidentRecord | null {
+    const row = this.#get(
+      "SELECT * FROM incidents WHERE instance = ? AND status = 'open' ORDER BY detected_at DESC, id DESC LIMIT 1",
+      instance,
+    );
+    return row ? incidentFromRow(row) : null;
+  }
+
+  // ── Events ─────────────────────────────────────────────────────────────────
+
+  /** Appends an event; its `seq` is greater than that of every event before it, and never reused. */
+  appendEvent(e: NewEvent): EventRecord {
+    const result = this.#run(
+      "INSERT INTO events (at, type, service, instance, reason, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      e.at,
+      e.type,
+      e.service ?? null,
+      e.instance ?? null,
+      e.reason,
+      e.message,
+      toJson(e.data),
+    );
+    // Built the way `eventFromRow` builds it, so an appended event equals the same event listed.
+    const event: EventRecord = {
+      seq: Number(result.lastInsertRowid),
+      at: e.at,
+      type: e.type,
+      reason: e.reason,
+      message: e.message,
+    };
+    if (e.service !== undefined) event.service = e.service;
+    if (e.instance !== undefined) event.instance = e.instance;
+    if (e.data !== undefined) event.data = JSON.parse(JSON.stringify(e.data));
+    return event;
+  }
+
+  /**
+   * Events in ascending `seq`. With `afterSeq`: those after it (up to `limit`), for following.
+   * With only `limit`: the last `limit` events.
+   */
+  listEvents(q: { afterSeq?: number; limit?: number; service?: string } = {}): EventRecord[] {
+    const where: string[] = [];
+    const values: SQLInputValue[] = [];
+    if (q.afterSeq !== undefined) {
+      where.push("seq > ?");
+      values.push(q.afterSeq);
+    }
+    if (q.service !== undefined) {
+      where.push("service = ?");
+      values.push(q.service);
+    }
+    const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    const rows =
+      q.afterSeq === undefined && q.limit !== undefined
+        ? this.#all(
+            `SELECT * FROM (SELECT * FROM events ${filter} ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
+            ...values,
+            sqlLimit(q.limit),
+          )
+        : this.#all(`SELECT * FROM events ${filter} ORDER BY seq LIMIT ?`, ...values, sqlLimit(q.limit));
+    return rows.map(eventFromRow);
+  }
+
+  // ── Action journal ─────────────────────────────────────────────────────────
+
+  /** Records what the controller is about to do, before doing it. Returns the entry's id. */
+  journalIntent(j: JournalIntent): number {
+    const result = this.#run(
+      "INSERT INTO journal (at, action, target, reason, data) VALUES (?, ?, ?, ?, ?)",
+      j.at,
+      j.action,
+      j.target,
+      j.reason,
+      toJson(j.data),
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  /**
+   * Records how intent `id` turned out.
+   *
+   * @throws HomeostatError HS_NOT_FOUND if there is no such intent, HS_INTERNAL if it already
+   *   has a result.
+   */
+  journalResult(id: number, r: JournalResult): void {
+    inTransaction(this.#db, () => {
+      const updated = this.#run(
+        "UPDATE journal SET result_at = ?, result_ok = ?, result_detail = ? WHERE id = ? AND result_at IS NULL",
+        r.at,
+        r.ok ? 1 : 0,
+        r.detail,
+        id,
+      );
+      if (updated.changes > 0) return;
+      if (this.#get("SELECT 1 FROM journal WHERE id = ?", id)) {
+        throw new HomeostatError("HS_INTERNAL", `journal entry ${id} already has a result`, {
+          details: { id },
+        });
+      }
+      throw new HomeostatError("HS_NOT_FOUND", `no journal entry ${id}`, { details: { id } });
+    });
+  }
+
+  /** Journal entries in ascending id; with `limit`, the last `limit` of them. */
+  listJournal(q: { limit?: number; pendingOnly?: boolean } = {}): JournalRecord[] {
+    const filter = q.pendingOnly ? "WHERE result_at IS NULL" : "";
+    return this.#all(
+      `SELECT * FROM (SELECT * FROM journal ${filter} ORDER BY id DESC LIMIT ?) ORDER BY id`,
+      sqlLimit(q.limit),
+    ).map(journalFromRow);
+  }
+
+  /** Intents with no result: what a controller was in the middle of when it died. */
+  pendingIntents(): JournalRecord[] {
+    return this.listJournal({ pendingOnly: true });
+  }
+
+  // ── Internals ──────────────────────────────────────────────────────────────
+
+  #incident(id: number): IncidentRecord | null {
+    const row = this.#get("SELECT * FROM incidents WHERE id = ?", id);
+    return row ? incidentFromRow(row) : null;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #run(sql: string, ...values: SQLInputValue[]) {
+    return this.#statement(sql).run(...values);
+  }
+
+  #get(sql: string, ...values: SQLInputValue[]): Row | undefined {
+    return this.#statement(sql).get(...values) as Row | undefined;
+  }
+
+  #all(sql: string, ...values: SQLInputValue[]): Row[] {
+    return this.#statement(sql).all(...values) as Row[];
+  }
+}
+
+/** A caller's `limit` as SQL: -1 means no limit. */
+function sqlLimit(limit: number | undefined): number {
+  if (limit === undefined) return -1;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new HomeostatError("HS_BAD_REQUEST", `limit must be a whole number ≥ 0, got ${limit}`, {
+      details: { limit },
+    });
+  }
+  return limit;
+}
+
+function incidentNotFound(id: number): HomeostatError {
+  return new HomeostatError("HS_NOT_FOUND", `no incident ${id}`, { details: { id } });
+}

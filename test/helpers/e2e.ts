@@ -1,0 +1,258 @@
+/**
+ * End-to-end harness: runs the real `homeostat` CLI as child processes against fleets written to
+ * a temp dir, on ports the OS says are free, and cleans up every process it or the controller
+ * started — even when a test fails half-way.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./waitFor.ts";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const BIN = join(REPO, "bin/homeostat.js");
+export const APP = join(REPO, "examples/app/server.ts");
+/** Absolute path of the Node that runs the tests (Node 24): fleets use it so PATH does not matter. */
+export const NODE = process.execPath;
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a CLI command to completion. */
+export function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(NODE, [BIN, ...args], {
+      cwd: options.cwd ?? REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `homeostat ${args.join(" ")} did not finish within ${options.timeoutMs ?? 60_000}ms\n${stderr}`,
+        ),
+      );
+    }, options.timeoutMs ?? 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A port nobody listens on right now (the OS's choice). */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return await new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once("error", () => resolvePromise(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolvePromise(true)));
+  });
+}
+
+/** `count` consecutive free ports, for a service's instance range. */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
+    if (ok) return base;
+  }
+  throw new Error(`no range of ${count} free ports found`);
+}
+
+export interface Sandbox {
+  dir: string;
+  apiPort: number;
+  stateDir: string;
+  file(name: string, text: string): string;
+  /** Start `homeostat up FILE` in the background. */
+  up(fleetFile: string, extraArgs?: string[]): Controller;
+  cli(args: string[]): Promise<CliResult>;
+  /** GET from the controller API. */
+  get<T>(path: string): Promise<T>;
+  /** Kill every process left: controllers, instances (anything whose cwd is in the sandbox). */
+  cleanup(): Promise<void>;
+}
+
+export interface Controller {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  const apiPort = await freePort();
+  const stateDir = join(dir, ".homeostat");
+  const controllers: Controller[] = [];
+  return {
+    dir,
+    apiPort,
+    stateDir,
+    file(name, text) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    },
+    up(fleetFile, extraArgs = []) {
+      const child = spawn(NODE, [BIN, "up", fleetFile, "--api-port", String(apiPort), ...extraArgs], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout?.on("data", (d: Buffer) => {
+        output += d.toString();
+      });
+      child.stderr?.on("data", (d: Buffer) => {
+        output += d.toString();
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+        child.on("exit", (code, signal) => r({ code, signal })),
+      );
+      const controller = { child, output: () => output, exited };
+      controllers.push(controller);
+      return controller;
+    },
+    cli: (args) => cli(args, { cwd: dir }),
+    async get<T>(path: string): Promise<T> {
+      const response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+      return (await response.json()) as T;
+    },
+    async cleanup() {
+      for (const c of controllers) {
+        if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+      }
+      await Promise.all(controllers.map((c) => c.exited));
+      killProcessesUnder(dir);
+      await waitFor(() => processesUnder(dir).length === 0, {
+        timeoutMs: 10_000,
+        what: `no process left in ${dir}`,
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Pids of processes whose working directory is inside `dir`. */
+export function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (cwd === dir || cwd.startsWith(`${dir}/`)) pids.push(pid);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+function killProcessesUnder(dir: string): void {
+  for (const pid of processesUnder(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface StatusInstance {
+  name: string;
+  service: string;
+  state: string;
+  pid: number | null;
+  release: string | null;
+  zone: string;
+  port: number;
+  reason: string;
+  consecutiveFailures: number;
+  crashLoop: boolean;
+  nextStartAt: number | null;
+}
+
+export interface StatusDoc {
+  services: { name: string; ready: number; replicas: number; state: string; instances: StatusInstance[] }[];
+}
+
+export function allInstances(status: StatusDoc): StatusInstance[] {
+  return status.services.flatMap((s) => s.instances);
+}
+
+/** A fleet running the demo app with fast probes, on free ports. */
+export function demoFleetYaml(options: {
+  name?: string;
+  services: {
+    name: string;
+    replicas: number;
+    basePort: number;
+    env?: Record<string, string>;
+    dependsOn?: string[];
+  }[];
+  restart?: string;
+}): string {
+  const services = options.services
+    .map((s) => {
+      const env = Object.entries(s.env ?? {})
+        .map(([k, v]) => `          ${k}: "${v}"`)
+        .join("\n");
+      return `  ${s.name}:
+    replicas: ${s.replicas}
+    basePort: ${s.basePort}
+    placement: { zones: [zone-a, zone-b, zone-c] }
+    dependsOn: [${(s.dependsOn ?? []).join(", ")}]
+    release: v1
+    releases:
+      v1:
+        command: ${JSON.stringify(NODE)}
+        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]
+        env:
+          APP_VERSION: v1
+${env}`;
+    })
+    .join("\n");
+  return `version: 1
+name: ${options.name ?? "e2e"}
+defaults:
+  probes:
+    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
+    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
+    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+  restart:
+${options.restart ?? "    backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }\n    crashLoop: { failures: 4, window: 60s }\n    stopGracePeriod: 2s\n    resetAfter: 3s"}
+services:
+${services}
+`;
+}
