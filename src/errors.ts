@@ -51,12 +51,12 @@ export class HomeostatError extends Error {
   }
 }
 
-/** Process exit codes: 0 ok, 1 user error, 2 internal error. */
+/**
+ * Process exit codes: 0 ok, 1 user error (including "no controller is running" and "that state
+ * directory is taken": things the user can act on), 2 internal error (a bug or a damaged store).
+ */
 export function exitCodeFor(error: unknown): 1 | 2 {
-  if (error instanceof HomeostatError) {
-    const category = error.category;
-    return category === "user" || category === "not-found" || category === "conflict" ? 1 : 2;
-  }
+  if (error instanceof HomeostatError) return error.category === "internal" ? 2 : 1;
   return 2;
 }
 

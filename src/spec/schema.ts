@@ -115,62 +115,85 @@ const expectStatus = z.union(
   statusError,
 );
 
+const probePathText = expectedText('a path starting with "/"');
 const httpCheck = strict({
-  path: z
-    .string(expectedText('a path starting with "/"'))
-    .startsWith("/", expectedText('a path starting with "/"')),
-  port: portNumber(1).optional(),
-  expectStatus: expectStatus.optional(),
+  path: z.string(probePathText).regex(/^\//, probePathText).describe("Request path, e.g. /healthz."),
+  port: portNumber(1).optional().describe("Fixed port to probe; default: the instance's own port."),
+  expectStatus: expectStatus
+    .optional()
+    .describe('Status that counts as success: a number or a range like "200-399" (the default).'),
 });
-const tcpCheck = strict({ port: portNumber(1).optional() });
+const tcpCheck = strict({
+  port: portNumber(1).optional().describe("Fixed port to connect to; default: the instance's own port."),
+});
 const execCheck = strict({
-  command: nonEmptyString,
+  command: nonEmptyString.describe("Program to run; exit status 0 is success."),
   args: z.array(text, expected("a list of strings")).optional(),
 });
 
-/** One probe. Exactly one of `http`, `tcp`, `exec` (checked in `checks.ts`). */
+/** One probe. Exactly one of `http`, `tcp`, `exec` (checked in `probes.ts`). */
 export const probeSchema = strict({
-  http: httpCheck.optional(),
-  tcp: tcpCheck.optional(),
-  exec: execCheck.optional(),
-  interval: positiveDuration.optional(),
-  timeout: positiveDuration.optional(),
-  failureThreshold: positiveInt.optional(),
-  successThreshold: positiveInt.optional(),
-  initialDelay: anyDuration.optional(),
+  http: httpCheck.optional().describe("HTTP GET; success is an expected status."),
+  tcp: tcpCheck.optional().describe("TCP connect; success is an accepted connection."),
+  exec: execCheck.optional().describe("Run a command; success is exit status 0."),
+  interval: positiveDuration.optional().describe("Time between runs. Default 1s."),
+  timeout: positiveDuration.optional().describe("Time before a run fails. Default 1s, at most the interval."),
+  failureThreshold: positiveInt.optional().describe("Consecutive failures to fail. Default 3."),
+  successThreshold: positiveInt
+    .optional()
+    .describe("Consecutive successes to pass again. Default 1; must be 1 for startup and liveness."),
+  initialDelay: anyDuration.optional().describe("Wait before the first run. Default 0."),
 });
 
-const probeEntry = z.union([z.literal("off"), probeSchema], expected('a probe mapping or "off"'));
+const probeEntry = z
+  .union([z.literal("off"), probeSchema], expected('a probe mapping or "off"'))
+  .describe('A probe, or "off" to disable the default one.');
 
 /** The `probes` mapping of a service or of `defaults`. */
 export const probesSchema = strict({
-  startup: probeEntry.optional(),
-  readiness: probeEntry.optional(),
-  liveness: probeEntry.optional(),
+  startup: probeEntry.optional().describe("Gates readiness and liveness until it first passes."),
+  readiness: probeEntry.optional().describe("Whether the instance should receive traffic."),
+  liveness: probeEntry.optional().describe("Whether the process must be replaced."),
 });
 
+const multiplierError = expected("a number ≥ 1");
+const jitterError = expected("a number between 0 and 1");
 const restartSchema = strict({
   policy: z
     .enum(["always", "on-failure", "never"], expected('one of "always", "on-failure", "never"'))
-    .optional(),
+    .optional()
+    .describe("When an exited instance is restarted. Default always."),
   backoff: strict({
-    initial: positiveDuration.optional(),
-    max: positiveDuration.optional(),
-    multiplier: z.number(expected("a number ≥ 1")).min(1, expected("a number ≥ 1")).optional(),
+    initial: positiveDuration.optional().describe("First restart delay. Default 200ms."),
+    max: positiveDuration.optional().describe("Largest restart delay. Default 30s."),
+    multiplier: z
+      .number(multiplierError)
+      .min(1, multiplierError)
+      .optional()
+      .describe("Delay growth per restart. Default 2."),
     jitter: z
-      .number(expected("a number between 0 and 1"))
-      .min(0, expected("a number between 0 and 1"))
-      .max(1, expected("a number between 0 and 1"))
-      .optional(),
+      .number(jitterError)
+      .min(0, jitterError)
+      .max(1, jitterError)
+      .optional()
+      .describe("Fraction of the delay randomised either way. Default 0.2."),
   }).optional(),
-  crashLoop: strict({ failures: positiveInt.optional(), window: positiveDuration.optional() }).optional(),
-  stopGracePeriod: anyDuration.optional(),
-  resetAfter: positiveDuration.optional(),
+  crashLoop: strict({
+    failures: positiveInt
+      .optional()
+      .describe("Restarts within the window that mean crash-looping. Default 5."),
+    window: positiveDuration.optional().describe("Default 60s."),
+  }).optional(),
+  stopGracePeriod: anyDuration.optional().describe("SIGTERM, then SIGKILL after this long. Default 5s."),
+  resetAfter: positiveDuration.optional().describe("Ready this long resets the slot's backoff. Default 10s."),
 });
 
 const releaseSchema = strict({
-  command: nonEmptyString,
-  args: z.array(text, expected("a list of strings")).optional(),
+  command: nonEmptyString.describe("Program to run (looked up on PATH)."),
+  args: z
+    .array(text, expected("a list of strings"))
+    .optional()
+    .describe("Arguments; {port}, {instance}, {service}, {zone}, {host} are replaced."),
   env: z
     .record(z.string().regex(ENV_NAME_PATTERN), text, {
       error: (issue: RawIssue) =>
@@ -178,57 +201,72 @@ const releaseSchema = strict({
           ? `invalid environment variable name ${describeValue(issue.input)}`
           : `expected a mapping of names to strings, got ${describeValue(issue.input)}`,
     })
-    .optional(),
-  config: z.unknown().optional(),
-  cwd: nonEmptyString.optional(),
+    .optional()
+    .describe("Extra environment variables; values are strings (quote numbers)."),
+  config: z.unknown().optional().describe("Any value, handed to the process as JSON in HOMEOSTAT_CONFIG."),
+  cwd: nonEmptyString.optional().describe("Working directory, relative to the fleet file's directory."),
 });
 
 const placementSchema = strict({
-  zones: z.array(name, expected("a list of zone names")).min(1, "list at least one zone").optional(),
-  hosts: z.array(name, expected("a list of host names")).min(1, "list at least one host").optional(),
+  zones: z
+    .array(name, expected("a list of zone names"))
+    .min(1, "list at least one zone")
+    .optional()
+    .describe("Zones to spread over."),
+  hosts: z
+    .array(name, expected("a list of host names"))
+    .min(1, "list at least one host")
+    .optional()
+    .describe("Declared hosts to spread over."),
 });
 
 /** One service. */
 export const serviceSchema = strict({
-  replicas: positiveInt,
-  basePort: portNumber(1024),
-  port: portNumber(1024).optional(),
-  placement: placementSchema.optional(),
-  release: nonEmptyString,
+  replicas: positiveInt.describe("Number of instances."),
+  basePort: portNumber(1024).describe("Instance slot i listens on basePort + i."),
+  port: portNumber(1024).optional().describe("Front port for the service's traffic."),
+  placement: placementSchema.optional().describe("Where instances run; default: every declared host."),
+  release: nonEmptyString.describe("The key in releases that should be running."),
   releases: namedMap(releaseSchema, {
     keyPattern: VERSION_PATTERN,
     keyRule: 'use letters, digits, ".", "_" and "-", starting with a letter or digit',
     what: "a mapping of versions to releases",
     atLeastOne: "declare at least one release",
-  }),
-  probes: probesSchema.optional(),
-  dependsOn: z.array(text, expected("a list of service names")).optional(),
-  restart: restartSchema.optional(),
+  }).describe("Versions of the service, by version key."),
+  probes: probesSchema.optional().describe("Overrides defaults.probes, one probe kind at a time."),
+  dependsOn: z
+    .array(text, expected("a list of service names"))
+    .optional()
+    .describe("Services that start before this one."),
+  restart: restartSchema.optional().describe("Merged field by field over defaults.restart."),
 });
 
 /** The top-level `hosts` mapping. */
-export const hostsSchema = namedMap(strict({ zone: name }), {
+export const hostsSchema = namedMap(strict({ zone: name.describe("The failure domain this host is in.") }), {
   keyPattern: NAME_PATTERN,
   keyRule: NAME_RULE,
   what: "a mapping of host names to hosts",
 });
 
 /** The top-level `defaults` mapping. */
-export const defaultsSchema = strict({ probes: probesSchema.optional(), restart: restartSchema.optional() });
+export const defaultsSchema = strict({
+  probes: probesSchema.optional().describe("Probes every service runs unless it overrides them."),
+  restart: restartSchema.optional().describe("Restart settings every service starts from."),
+});
 
 /** A whole fleet file. */
 export const fleetSchema = strict(
   {
-    version: z.literal(1, expected("1 (the only fleet file version)")),
-    name: nonEmptyString.optional(),
-    hosts: hostsSchema.optional(),
+    version: z.literal(1, expected("1 (the only fleet file version)")).describe("Fleet file format: 1."),
+    name: nonEmptyString.optional().describe("Fleet name; default: the file's directory name."),
+    hosts: hostsSchema.optional().describe("Hosts by name, each in a zone."),
     defaults: defaultsSchema.optional(),
     services: namedMap(serviceSchema, {
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,
       what: "a mapping of service names to services",
       atLeastOne: "declare at least one service",
-    }),
+    }).describe("Services by name."),
   },
   "a fleet mapping (version, services, ...)",
 );

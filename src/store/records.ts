@@ -97,6 +97,8 @@ export interface NewIncident {
   reason: string;
   detectedAt: number;
   lastGoodAt?: number | null;
+  /** Time to detect, when the last good observation is known. */
+  ttdMs?: number | null;
   detail?: string;
 }
 

@@ -268,14 +268,15 @@ export class StateStore {
   /** Opens an incident (status "open") and returns it with its id. */
   openIncident(i: NewIncident): IncidentRecord {
     const result = this.#run(
-      `INSERT INTO incidents (service, instance, kind, status, reason, detected_at, last_good_at, detail)
-       VALUES (?, ?, ?, 'open', ?, ?, ?, ?)`,
+      `INSERT INTO incidents (service, instance, kind, status, reason, detected_at, last_good_at, ttd_ms, detail)
+       VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)`,
       i.service,
       i.instance,
       i.kind,
       i.reason,
       i.detectedAt,
       i.lastGoodAt ?? null,
+      i.ttdMs ?? null,
       i.detail ?? "",
     );
     return this.#incident(Number(result.lastInsertRowid))!;

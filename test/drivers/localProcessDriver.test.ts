@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { ExitInfo, InstanceLaunch, RuntimeHandle } from "../../src/drivers/driver.ts";
@@ -160,7 +160,8 @@ describe("LocalProcessDriver.start", () => {
     assert.deepEqual(report.argv, ["--port=41999", "web-3", "web", "zone-b", "host-b", "{other}"]);
     assert.equal(report.cwd, workDir);
     assert.deepEqual(report.env, {
-      PATH: process.env.PATH,
+      // The controller's own Node comes first, so `command: node` means Homeostat's Node.
+      PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
       GREETING: "hello",
       PORT: "41999",
       HOMEOSTAT_INSTANCE: "web-3",

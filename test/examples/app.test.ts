@@ -378,7 +378,7 @@ describe("bad start-up", () => {
   });
 });
 
-describe("the shop fleet's releases", () => {
+describe("the shop fleet's releases", { concurrency: true }, () => {
   interface ReleaseYaml {
     command: string;
     args: string[];
@@ -408,16 +408,24 @@ describe("the shop fleet's releases", () => {
             HOMEOSTAT_CONFIG: JSON.stringify(release.config ?? {}),
           },
         });
-        if (release.env?.FAULT_CRASH_AFTER_MS !== undefined) {
-          assert.deepEqual(await exitWithin(app, EXIT_TIMEOUT_MS), { code: 1, signal: null });
+        const env = release.env ?? {};
+        if (env.FAULT_CRASH_AFTER_MS !== undefined) {
+          assert.deepEqual(await exitWithin(app, EXIT_TIMEOUT_MS), {
+            code: Number(env.FAULT_EXIT_CODE ?? 1),
+            signal: null,
+          });
           return;
         }
-        const listening = await app.waitForEvent("listening");
-        const { json } = await httpJson(listening.port as number, "/");
+        const port = (await app.waitForEvent("listening")).port as number;
+        const { json } = await httpJson(port, "/");
         assert.equal(json.name, instance);
-        assert.equal(json.version, release.env?.APP_VERSION ?? version);
+        assert.equal(json.version, env.APP_VERSION ?? version);
         assert.equal(json.greeting, release.config?.greeting);
-        assert.equal((await http(listening.port as number, "/ready")).status, 200);
+        assert.equal((await http(port, "/ready")).status, env.FAULT_READY_FAIL === undefined ? 200 : 503);
+        if (env.FAULT_HANG_AFTER_MS !== undefined) {
+          await app.waitForEvent("hanging");
+          await assert.rejects(http(port, "/healthz", { timeoutMs: 1500 }), HttpTimeoutError);
+        }
       });
     }
   }

@@ -5,7 +5,15 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -153,6 +161,12 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
         if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
       }
       await Promise.all(controllers.map((c) => c.exited));
+      // Instances may run outside the sandbox (a release's cwd); the state directory knows them.
+      if (existsSync(join(stateDir, "state.db"))) {
+        await cli(["down", "--state-dir", stateDir, "--api-port", String(apiPort)], { cwd: dir }).catch(
+          () => undefined,
+        );
+      }
       killProcessesUnder(dir);
       await waitFor(() => processesUnder(dir).length === 0, {
         timeoutMs: 10_000,

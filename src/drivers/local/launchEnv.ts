@@ -1,8 +1,13 @@
 /**
  * The environment an instance runs with: the controller's own environment, then the release's
  * `env`, then the Homeostat variables (which win, so a release cannot lie about its identity).
+ *
+ * The directory of the Node.js running the controller goes first on PATH (as `npm run` does with
+ * `node_modules/.bin`), so a release whose command is `node` gets the same Node as Homeostat
+ * however the controller was started. A release that sets PATH itself keeps its own.
  */
 
+import { delimiter, dirname } from "node:path";
 import type { InstanceLaunch } from "../driver.ts";
 
 /** Build the child environment for `launch` on top of `base` (normally `process.env`). */
@@ -14,6 +19,8 @@ export function buildLaunchEnv(
   for (const [key, value] of Object.entries(base)) {
     if (value !== undefined) env[key] = value;
   }
+  const nodeDir = dirname(process.execPath);
+  env.PATH = env.PATH ? `${nodeDir}${delimiter}${env.PATH}` : nodeDir;
   Object.assign(env, launch.release.env);
   env.PORT = String(launch.port);
   env.HOMEOSTAT_INSTANCE = launch.instance;

@@ -141,6 +141,7 @@ export class LocalProcessDriver implements Driver {
     writeLogLine(logFd, `${this.#isoNow()} start ${instance} release ${release.version} pid ${pid}`);
     closeQuietly(logFd);
     if (startTime === null) {
+      child.on("error", () => {});
       killProcessGroup(pid, "SIGKILL");
       return Promise.reject(startFailed(`cannot read /proc/${pid}/stat`, undefined));
     }

@@ -1,0 +1,225 @@
+/**
+ * The foundation's recovery promises, end to end: the real CLI, a real controller process, real
+ * instances of the demo app, real signals.
+ */
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import {
+  allInstances,
+  demoFleetYaml,
+  freePortRange,
+  type Sandbox,
+  type StatusDoc,
+  sandbox,
+} from "../helpers/e2e.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+
+interface Incident {
+  id: number;
+  instance: string;
+  status: string;
+  reason: string;
+  kind: string;
+  detectedAt: number;
+  lastGoodAt: number | null;
+  ttdMs: number | null;
+  ttrMs: number | null;
+  mitigatedAt: number | null;
+}
+
+async function status(box: Sandbox): Promise<StatusDoc> {
+  return await box.get<StatusDoc>("/v1/status");
+}
+
+async function incidents(box: Sandbox): Promise<Incident[]> {
+  return (await box.get<{ incidents: Incident[] }>("/v1/incidents?limit=100")).incidents;
+}
+
+async function allReady(box: Sandbox, count: number): Promise<StatusDoc> {
+  return await waitFor(
+    async () => {
+      const s = await status(box);
+      const instances = allInstances(s);
+      return instances.length === count && instances.every((i) => i.state === "ready") ? s : null;
+    },
+    { timeoutMs: 30_000, what: `${count} ready instances` },
+  );
+}
+
+/** Processes running the demo app for `port` (to prove there is exactly one per slot). */
+function appProcessesOnPort(port: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      const at = cmd.indexOf("--port");
+      if (cmd.some((c) => c.endsWith("examples/app/server.ts")) && cmd[at + 1] === String(port))
+        pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+describe("recovery of a running fleet", () => {
+  let box: Sandbox;
+  let basePort: number;
+
+  before(async () => {
+    box = await sandbox();
+    basePort = await freePortRange(3);
+    const file = box.file(
+      "fleet.yaml",
+      demoFleetYaml({ services: [{ name: "api", replicas: 3, basePort }] }),
+    );
+    box.up(file);
+    await allReady(box, 3);
+  });
+  after(async () => {
+    await box.cleanup();
+  });
+
+  test("every instance is ready, spread over three zones", async () => {
+    const s = await status(box);
+    const instances = allInstances(s);
+    assert.deepEqual(
+      instances.map((i) => [i.name, i.state, i.zone, i.port]),
+      [
+        ["api-0", "ready", "zone-a", basePort],
+        ["api-1", "ready", "zone-b", basePort + 1],
+        ["api-2", "ready", "zone-c", basePort + 2],
+      ],
+    );
+    assert.equal(s.services[0]?.state, "healthy");
+  });
+
+  test("SIGKILL: the instance is replaced once, and the incident has TTD and TTR", async () => {
+    const before = allInstances(await status(box)).find((i) => i.name === "api-1");
+    assert.ok(before?.pid);
+    process.kill(before.pid, "SIGKILL");
+    const after = await waitFor(
+      async () => {
+        const i = allInstances(await status(box)).find((x) => x.name === "api-1");
+        return i && i.state === "ready" && i.pid !== before.pid ? i : null;
+      },
+      { timeoutMs: 20_000, what: "api-1 replaced and ready" },
+    );
+    assert.deepEqual(appProcessesOnPort(basePort + 1), [after.pid], "exactly one process serves the slot");
+    assert.equal(allInstances(await status(box)).length, 3, "no duplicate instance");
+    const incident = await waitFor(
+      async () => (await incidents(box)).find((i) => i.instance === "api-1" && i.mitigatedAt !== null),
+      { what: "a mitigated incident for api-1" },
+    );
+    assert.equal(incident.kind, "exited");
+    assert.equal(typeof incident.ttdMs, "number");
+    assert.equal(typeof incident.ttrMs, "number");
+    // Generous bounds: correctness, not speed (speed is in docs/benchmarks.md).
+    assert.ok(incident.ttdMs! >= 0 && incident.ttdMs! < 5_000, `ttdMs ${incident.ttdMs}`);
+    assert.ok(incident.ttrMs! > 0 && incident.ttrMs! < 15_000, `ttrMs ${incident.ttrMs}`);
+  });
+
+  test("SIGSTOP: marked unhealthy by liveness within interval × failureThreshold + timeout, then replaced", async () => {
+    const victim = allInstances(await status(box)).find((i) => i.name === "api-2");
+    assert.ok(victim?.pid);
+    const stoppedAt = Date.now();
+    process.kill(victim.pid, "SIGSTOP");
+    try {
+      const incident = await waitFor(
+        async () =>
+          (await incidents(box)).find((i) => i.instance === "api-2" && i.kind === "liveness-failed"),
+        { timeoutMs: 20_000, what: "a liveness incident for api-2" },
+      );
+      // Probe settings of demoFleetYaml: liveness interval 200ms, timeout 150ms, failureThreshold 3.
+      const bound = 200 * 3 + 150;
+      const detectedAfter = incident.detectedAt - stoppedAt;
+      assert.ok(
+        detectedAfter <= bound + 2_000,
+        `detected ${detectedAfter}ms after SIGSTOP (bound ${bound}ms + slack)`,
+      );
+      assert.ok(
+        detectedAfter >= 200,
+        `detected ${detectedAfter}ms after SIGSTOP: one failed probe is not a failure`,
+      );
+      const replaced = await waitFor(
+        async () => {
+          const i = allInstances(await status(box)).find((x) => x.name === "api-2");
+          return i && i.state === "ready" && i.pid !== victim.pid ? i : null;
+        },
+        { timeoutMs: 20_000, what: "api-2 replaced and ready" },
+      );
+      assert.deepEqual(appProcessesOnPort(basePort + 2), [replaced.pid]);
+    } finally {
+      try {
+        process.kill(victim.pid, "SIGKILL");
+      } catch {
+        // already stopped by the controller
+      }
+    }
+  });
+});
+
+describe("a crash-looping release", () => {
+  let box: Sandbox;
+
+  before(async () => {
+    box = await sandbox();
+    const basePort = await freePortRange(1);
+    const file = box.file(
+      "fleet.yaml",
+      demoFleetYaml({
+        services: [{ name: "flaky", replicas: 1, basePort, env: { FAULT_CRASH_AFTER_MS: "150" } }],
+        restart:
+          "    backoff: { initial: 300ms, max: 4s, multiplier: 2, jitter: 0 }\n    crashLoop: { failures: 4, window: 60s }\n    stopGracePeriod: 1s",
+      }),
+    );
+    box.up(file);
+  });
+  after(async () => {
+    await box.cleanup();
+  });
+
+  test("backoff grows, the incident stays open as crash-loop, the controller does not spin", async () => {
+    const incident = await waitFor(
+      async () => (await incidents(box)).find((i) => i.instance === "flaky-0" && i.reason === "crash-loop"),
+      { timeoutMs: 30_000, what: "a crash-loop incident" },
+    );
+    assert.equal(incident.status, "open");
+    const events = (
+      await box.get<{ events: { type: string; at: number; instance?: string }[] }>("/v1/events?limit=1000")
+    ).events;
+    const starts = events
+      .filter((e) => e.type === "instance.started" && e.instance === "flaky-0")
+      .map((e) => e.at);
+    const exits = events
+      .filter((e) => e.type === "instance.exited" && e.instance === "flaky-0")
+      .map((e) => e.at);
+    assert.ok(starts.length >= 4, `${starts.length} starts`);
+    // Delay between an exit and the next start: 0 (first), then 300, 600, … with jitter 0.
+    const delays = exits.slice(0, starts.length - 1).map((exitAt, k) => starts[k + 1]! - exitAt);
+    for (let k = 2; k < delays.length; k++) {
+      assert.ok(delays[k]! > delays[k - 1]!, `backoff must grow: ${delays.join(", ")}`);
+    }
+    const s = await status(box);
+    const flaky = allInstances(s)[0]!;
+    assert.equal(flaky.crashLoop, true);
+    assert.equal(s.services[0]?.state === "healthy", false);
+
+    // While it waits out the crash-loop delay the controller must be idle, not polling hard.
+    const pid = (await box.get<{ controller: { pid: number } }>("/v1/status")).controller.pid;
+    const cpu0 = cpuTicks(pid);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 2_000)); // a measurement window, not synchronisation
+    const used = ((cpuTicks(pid) - cpu0) * 10) / (Date.now() - t0); // ticks are 10 ms
+    assert.ok(used < 0.5, `controller used ${(used * 100).toFixed(0)}% of a core while the slot backs off`);
+  });
+});
+
+function cpuTicks(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { loadFleetFile, type SpecError } from "../../src/spec/index.ts";
+
+const brokenDir = fileURLToPath(new URL("../fixtures/specs/broken/", import.meta.url));
+
+/** One expected error: where, which node, and a fragment of what it says. */
+type Expected = [line: number, col: number, path: string, fragment: string];
+
+/** Every broken fixture and exactly the errors it must produce, in order. */
+const CASES: Record<string, Expected[]> = {
+  "bad-syntax.yaml": [[7, 5, "", "Flow sequence in block collection must be sufficiently indented"]],
+  "duplicate-key.yaml": [[6, 5, "", "Map keys must be unique"]],
+  "wrong-type.yaml": [[4, 15, "services.api.replicas", 'expected a positive integer, got "three"']],
+  "unknown-key.yaml": [
+    [4, 5, "services.api", 'missing required key "replicas"'],
+    [4, 5, "services.api.replica", 'unknown key "replica" (did you mean "replicas"?)'],
+  ],
+  "missing-command.yaml": [[9, 9, "services.api.releases.v1", 'missing required key "command"']],
+  "unknown-dependency.yaml": [
+    [12, 26, "services.checkout.dependsOn[1]", 'unknown service "catalgo" (did you mean "catalog"?)'],
+  ],
+  "cyclic-dependency.yaml": [
+    [13, 17, "services.checkout.dependsOn[0]", "dependency cycle: catalog -> checkout -> catalog"],
+  ],
+  "self-dependency.yaml": [[7, 9, "services.api.dependsOn[0]", "dependency cycle: api -> api"]],
+  "zero-replicas.yaml": [[4, 15, "services.api.replicas", "expected a positive integer, got 0"]],
+  "bad-duration.yaml": [
+    [
+      12,
+      19,
+      "services.api.probes.readiness.interval",
+      'expected a positive duration like "500ms" or "2s", got "soon"',
+    ],
+  ],
+  "duplicate-ports.yaml": [
+    [12, 15, "services.checkout.basePort", 'overlap the instance ports 18000-18002 of service "catalog"'],
+    [13, 11, "services.checkout.port", 'port 8000 overlaps the front port 8000 of service "catalog"'],
+  ],
+  "unknown-release.yaml": [
+    [6, 14, "services.api.release", 'unknown release "v2" (did you mean "v1"?) (releases: v1, v3)'],
+  ],
+  "timeout-over-interval.yaml": [
+    [7, 16, "defaults.probes.liveness.timeout", "timeout 2000ms is longer than interval 500ms"],
+  ],
+  "two-transports.yaml": [
+    [12, 9, "services.api.probes.liveness.tcp", 'exactly one transport, found "http" and "tcp"'],
+  ],
+  "env-not-string.yaml": [
+    [
+      12,
+      33,
+      "services.api.releases.v1.env.FAULT_CRASH_AFTER_MS",
+      'expected a string, got 1500 (quote it: "1500")',
+    ],
+  ],
+  "unknown-host.yaml": [[9, 34, "services.api.placement.hosts[1]", 'unknown host "host-c"']],
+  "liveness-success-threshold.yaml": [
+    [12, 27, "services.api.probes.liveness.successThreshold", "must have successThreshold 1, got 2"],
+  ],
+  "probe-port-out-of-range.yaml": [
+    [
+      11,
+      22,
+      "services.api.probes.readiness.tcp.port",
+      "expected an integer port between 1 and 65535, got 70000",
+    ],
+  ],
+  "several-errors.yaml": [
+    [1, 10, "version", "expected 1 (the only fleet file version), got 2"],
+    [5, 15, "services.catalog.replicas", "expected a positive integer, got -1"],
+    [10, 18, "services.catalog.releases.v1.command", 'expected a non-empty string, got ""'],
+    [11, 23, "services.catalog.releases.v1.env.DEBUG", 'got true (quote it: "true")'],
+    [15, 26, "services.checkout.dependsOn[1]", 'unknown service "inventory"'],
+    [16, 14, "services.checkout.release", 'unknown release "v2"'],
+    [
+      21,
+      23,
+      "services.checkout.probes.readiness.http.path",
+      'expected a path starting with "/", got "ready"',
+    ],
+    [22, 19, "services.checkout.probes.readiness.interval", 'got "1 second"'],
+  ],
+};
+
+describe("broken fleet files", () => {
+  it("has a case for every fixture, and at least 12 of them", () => {
+    const fixtures = readdirSync(brokenDir).filter((name) => name.endsWith(".yaml"));
+    assert.deepEqual(fixtures.sort(), Object.keys(CASES).sort());
+    assert.ok(fixtures.length >= 12);
+  });
+
+  for (const [fixture, expected] of Object.entries(CASES)) {
+    it(`${fixture}: reports ${expected.map(([line, col]) => `${line}:${col}`).join(", ")}`, async () => {
+      const file = `${brokenDir}${fixture}`;
+      const result = await loadFleetFile(file);
+      assert.ok(!result.ok, "a broken file must not load");
+      assert.deepEqual(
+        result.errors.map((error) => [error.line, error.col, error.path]),
+        expected.map(([line, col, path]) => [line, col, path]),
+        result.errors.map((error) => `${error.line}:${error.col} ${error.path}: ${error.message}`).join("\n"),
+      );
+      for (const [index, [, , , fragment]] of expected.entries()) {
+        const found: SpecError = result.errors[index]!;
+        assert.equal(found.file, file);
+        assert.ok(found.message.includes(fragment), `"${found.message}" should contain "${fragment}"`);
+      }
+    });
+  }
+});
