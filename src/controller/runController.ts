@@ -6,6 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
 import { LocalProcessDriver } from "../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../errors.ts";
 import { buildApi } from "../server/api.ts";
@@ -19,6 +20,8 @@ export interface RunOptions {
   stateDir: string;
   apiPort: number;
   onEvent?: (event: EventRecord) => void;
+  /** Called once the API listens, before any instance is adopted or started. */
+  onListening?: () => void;
   /** Called once the controller has shut down on request (API `POST /v1/shutdown`). */
   onShutdownRequested?: () => void;
 }
@@ -43,12 +46,27 @@ export async function runController(options: RunOptions): Promise<RunningControl
   }
   const logDir = join(options.stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
+  // Structured log of everything the controller does, for machines (the console gets text).
+  // Synchronous writes: a SIGKILLed controller must not lose the lines before its death.
+  const logger = pino(
+    { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: join(options.stateDir, "controller.log"), sync: true, mkdir: true }),
+  );
+  logger.info(
+    { fleet: options.fleet.name, file: options.fleet.file, apiPort: options.apiPort },
+    "controller starting",
+  );
   const driver = new LocalProcessDriver({ logDir });
   const controller = new Controller({
     fleet: options.fleet,
     store,
     driver,
-    events: { onEvent: (e) => options.onEvent?.(e) },
+    events: {
+      onEvent: (e) => {
+        logger.info({ event: e }, `${e.type} ${e.instance ?? e.service ?? ""} [${e.reason}] ${e.message}`);
+        options.onEvent?.(e);
+      },
+    },
   });
 
   let shuttingDown: Promise<void> | null = null;
@@ -75,6 +93,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     shuttingDown ??= (async () => {
       await controller.shutdown();
       await api.close();
+      logger.info("controller stopped");
       store.releaseControllerLock(process.pid);
       store.close();
     })();
@@ -102,6 +121,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     }
     throw error;
   }
+  options.onListening?.();
   await controller.start();
   return { controller, store, api, status, shutdown };
 }

@@ -116,8 +116,9 @@ function decideSlot(
     };
   }
   if (observed.release !== service.release) {
-    // Replace one instance of a service at a time, and only while the rest are ready, so a
-    // release change never takes more than one instance's capacity away.
+    // Replace one instance of a service at a time, and only while the rest are ready and have
+    // held for the stabilization window, so a release change never takes more than one
+    // instance's capacity away and a bad release is caught after one instance.
     const othersReady = service.replicas === 1 || allOthersReady(snapshot, service, slot, byName);
     if (rollingSlotTaken || !othersReady) {
       return {
@@ -126,7 +127,7 @@ function decideSlot(
         until: null,
         reason: reason(
           "rolling-one-at-a-time",
-          `${name} runs ${observed.release}, wants ${service.release}; waiting until the other instances are ready`,
+          `${name} runs ${observed.release}, wants ${service.release}; waiting until the other instances have been ready for ${seconds(service.restart.resetAfterMs)}`,
         ),
       };
     }
@@ -172,6 +173,9 @@ function allOthersReady(
     if (snapshot.busy.has(name)) return false;
     const observed = byName.get(name);
     if (observed?.runtime !== "running" || observed.health?.state !== "ready") return false;
+    // Ready is not enough: a release that crashes 2 s after passing readiness must not replace
+    // every instance before anyone notices. The next instance waits until this one has held.
+    if (snapshot.now - observed.health.since < service.restart.resetAfterMs) return false;
   }
   return true;
 }

@@ -157,3 +157,18 @@ describe("decide: rolling a release change", () => {
     );
   });
 });
+
+describe("decide: a rollout waits for replaced instances to hold", () => {
+  it("does not move on while a new instance has been ready for less than the stabilization window", () => {
+    const single = makeFleet({ services: [{ name: "api", replicas: 2, release: "v2" }] });
+    const now = 1_000_000;
+    const justReady = running("api", 0, { release: "v2", health: health("ready", { since: now - 2_000 }) });
+    const actions = decide(makeSnapshot({ fleet: single, now, instances: [justReady, oldApi(1)] }));
+    assert.deepEqual(summary(actions), [["wait", "api-1", "rolling-one-at-a-time"]]);
+    assert.match(actions[0]!.reason.message, /ready for 10s/);
+
+    const held = running("api", 0, { release: "v2", health: health("ready", { since: now - 10_000 }) });
+    const later = decide(makeSnapshot({ fleet: single, now, instances: [held, oldApi(1)] }));
+    assert.deepEqual(summary(later), [["stop", "api-1", "release-changed"]]);
+  });
+});

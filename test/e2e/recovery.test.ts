@@ -122,6 +122,38 @@ describe("recovery of a running fleet", () => {
     assert.ok(incident.ttrMs! > 0 && incident.ttrMs! < 15_000, `ttrMs ${incident.ttrMs}`);
   });
 
+  test("the CLI shows the incident with its timeline, and the events with reasons", async () => {
+    const port = String(box.apiPort);
+    const list = await box.cli(["incidents", "--api-port", port]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+STATUS\s+INSTANCE\s+REASON\s+DETECTED\s+TTD\s+TTR/m);
+    assert.match(list.stdout, /api-1\s+exited/);
+    const [incident] = (await incidents(box)).filter((i) => i.instance === "api-1");
+    const one = await box.cli(["incidents", String(incident!.id), "--api-port", port]);
+    assert.equal(one.code, 0, one.stderr);
+    for (const phase of ["detected", "action-started", "mitigated"])
+      assert.match(one.stdout, new RegExp(`\\b${phase}\\b`));
+    const missing = await box.cli(["incidents", "999999", "--api-port", port]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no incident 999999/);
+
+    const events = await box.cli(["events", "--json", "--limit", "500", "--api-port", port]);
+    assert.equal(events.code, 0, events.stderr);
+    const parsed = events.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; reason: string; instance?: string });
+    const exited = parsed.find((e) => e.type === "instance.exited" && e.instance === "api-1");
+    assert.equal(exited?.reason, "process-exited");
+    const restarted = parsed.filter((e) => e.type === "instance.started" && e.instance === "api-1").at(-1);
+    assert.equal(restarted?.reason, "process-exited", "the restart says why it happened");
+
+    const text = await box.cli(["status", "--api-port", port]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^api: \w+, \d\/3 ready, release v1$/m);
+    assert.match(text.stdout, /api-0\s+\w+\s+v1\s+zone-a/);
+  });
+
   test("SIGSTOP: marked unhealthy by liveness within interval × failureThreshold + timeout, then replaced", async () => {
     const victim = allInstances(await status(box)).find((i) => i.name === "api-2");
     assert.ok(victim?.pid);

@@ -57,6 +57,20 @@ Options:
       resolveDone = r;
     });
 
+    const total = fleet.services.reduce((n, s) => n + s.replicas, 0);
+    const printBanner = () => {
+      const shown = relative(process.cwd(), stateDir) || ".";
+      if (values.json !== true) {
+        io.out(
+          [
+            `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
+            `  API     http://127.0.0.1:${port}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
+            `  state   ${shown}/state.db   logs ${shown}/logs/`,
+            "  Ctrl-C stops every instance and exits.",
+          ].join("\n"),
+        );
+      }
+    };
     const running = await runController({
       fleet,
       stateDir,
@@ -66,20 +80,8 @@ Options:
         else if (values.quiet !== true) io.out(renderEvent(event));
       },
       onShutdownRequested: () => resolveDone(exitCode),
+      onListening: printBanner,
     });
-
-    const total = fleet.services.reduce((n, s) => n + s.replicas, 0);
-    const shown = relative(process.cwd(), stateDir) || ".";
-    if (values.json !== true) {
-      io.out(
-        [
-          `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
-          `  API     http://127.0.0.1:${port}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
-          `  state   ${shown}/state.db   logs ${shown}/logs/`,
-          "  Ctrl-C stops every instance and exits.",
-        ].join("\n"),
-      );
-    }
 
     const readyWatch = setInterval(() => {
       if (announcedReady) return;
