@@ -234,19 +234,13 @@ export class Controller {
       desired: "running",
       lastExit: null,
     });
-    this.runtimes.set(action.instance, {
-      stopping: false,
-      observed: {
-        name: action.instance,
-        service: action.service,
-        slot: action.slot,
-        release: action.release,
-        runtime: "running",
-        health: null,
-        startedAt,
-        lastExit: null,
-      },
-    });
+    this.runtimes.set(
+      action.instance,
+      observation(
+        { name: action.instance, service: action.service, slot: action.slot, release: action.release },
+        { runtime: "running", startedAt, lastExit: null },
+      ),
+    );
     this.watch(service, action.instance, launch.port, startedAt, action.release);
     this.emit("instance.started", action.reason, {
       instance: action.instance,
@@ -311,19 +305,13 @@ export class Controller {
     const now = this.now();
     const detail = `could not start: ${error instanceof Error ? error.message : String(error)}`;
     const exit: ExitInfo = { code: null, signal: null, at: now };
-    this.runtimes.set(action.instance, {
-      stopping: false,
-      observed: {
-        name: action.instance,
-        service: action.service,
-        slot: action.slot,
-        release: action.release,
-        runtime: "exited",
-        health: null,
-        startedAt: null,
-        lastExit: exit,
-      },
-    });
+    this.runtimes.set(
+      action.instance,
+      observation(
+        { name: action.instance, service: action.service, slot: action.slot, release: action.release },
+        { runtime: "exited", startedAt: null, lastExit: exit },
+      ),
+    );
     this.recordInstanceFailure(action.instance, action.service, "exited", detail, null);
   }
 
@@ -511,19 +499,10 @@ export class Controller {
       });
       const service = this.fleet.services.find((s) => s.name === record.service);
       if (outcome === "adopted") {
-        this.runtimes.set(record.name, {
-          stopping: false,
-          observed: {
-            name: record.name,
-            service: record.service,
-            slot: record.slot,
-            release: record.release,
-            runtime: "running",
-            health: null,
-            startedAt: record.startedAt,
-            lastExit: null,
-          },
-        });
+        this.runtimes.set(
+          record.name,
+          observation(record, { runtime: "running", startedAt: record.startedAt, lastExit: null }),
+        );
         this.emit(
           "instance.adopted",
           { code: "adopted", message: `${record.name} (pid ${record.pid}) was still running; adopted` },
@@ -547,19 +526,10 @@ export class Controller {
         this.store.deleteInstance(record.name);
         continue;
       }
-      this.runtimes.set(record.name, {
-        stopping: false,
-        observed: {
-          name: record.name,
-          service: record.service,
-          slot: record.slot,
-          release: record.release,
-          runtime: "exited",
-          health: null,
-          startedAt: record.startedAt,
-          lastExit: lost,
-        },
-      });
+      this.runtimes.set(
+        record.name,
+        observation(record, { runtime: "exited", startedAt: record.startedAt, lastExit: lost }),
+      );
       const open = this.store.openIncidentFor(record.name);
       this.applyIncident(
         onFailure(open, {
@@ -618,4 +588,24 @@ export class Controller {
     });
     this.events.onEvent(event);
   }
+}
+
+/** A fresh observation of slot `slot` of `service`, running `release`. */
+function observation(
+  of: { name: string; service: string; slot: number; release: string },
+  state: { runtime: ObservedInstance["runtime"]; startedAt: number | null; lastExit: ExitInfo | null },
+): Runtime {
+  return {
+    stopping: false,
+    observed: {
+      name: of.name,
+      service: of.service,
+      slot: of.slot,
+      release: of.release,
+      runtime: state.runtime,
+      health: null,
+      startedAt: state.startedAt,
+      lastExit: state.lastExit,
+    },
+  };
 }

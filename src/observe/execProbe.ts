@@ -4,7 +4,7 @@
 
 import { spawn } from "node:child_process";
 import type { ProbeCheck } from "../spec/model.ts";
-import { describeIoError, type ProbeOutcome, type ProbeTarget, timeoutDetail } from "./probeTarget.ts";
+import { describeIoError, type ProbeOutcome, type ProbeTarget, settleOnce } from "./probeTarget.ts";
 
 type ExecCheck = Extract<ProbeCheck, { kind: "exec" }>;
 
@@ -15,17 +15,7 @@ type ExecCheck = Extract<ProbeCheck, { kind: "exec" }>;
  * once, without waiting for the exit. Never rejects.
  */
 export function execProbe(check: ExecCheck, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (ok: boolean, detail?: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      const durationMs = performance.now() - started;
-      resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
-    };
-
+  return settleOnce(timeoutMs, (finish) => {
     // Own process group, so a timeout can kill everything the command started, not just its pid.
     const child = spawn(check.command, check.args, {
       cwd: target.cwd,
@@ -33,17 +23,13 @@ export function execProbe(check: ExecCheck, target: ProbeTarget, timeoutMs: numb
       stdio: "ignore",
       detached: true,
     });
-    const timer = setTimeout(() => {
-      killGroup(child.pid);
-      finish(false, timeoutDetail(timeoutMs));
-    }, timeoutMs);
-
     child.on("error", (error) => finish(false, describeIoError(error)));
     // "exit", not "close": a grandchild holding inherited descriptors must not delay the verdict.
     child.on("exit", (code, signal) => {
       if (code === 0) finish(true);
       else finish(false, code !== null ? `exit ${code}` : `signal ${signal}`);
     });
+    return { onTimeout: () => killGroup(child.pid) };
   });
 }
 

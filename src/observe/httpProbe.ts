@@ -4,7 +4,7 @@
 
 import { request } from "node:http";
 import type { ProbeCheck } from "../spec/model.ts";
-import { describeIoError, type ProbeOutcome, type ProbeTarget, timeoutDetail } from "./probeTarget.ts";
+import { describeIoError, type ProbeOutcome, type ProbeTarget, settleOnce } from "./probeTarget.ts";
 
 type HttpCheck = Extract<ProbeCheck, { kind: "http" }>;
 
@@ -15,19 +15,7 @@ type HttpCheck = Extract<ProbeCheck, { kind: "http" }>;
  * latency), never rejects.
  */
 export function httpProbe(check: HttpCheck, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (ok: boolean, detail?: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // No connection reuse: a probe must see the instance as a new client would.
-      req.destroy();
-      const durationMs = performance.now() - started;
-      resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
-    };
-
+  return settleOnce(timeoutMs, (finish) => {
     // agent: false means a dedicated socket, closed afterwards: no pooled connection to a dead peer.
     const req = request({
       host: target.host,
@@ -37,8 +25,6 @@ export function httpProbe(check: HttpCheck, target: ProbeTarget, timeoutMs: numb
       agent: false,
       headers: { "user-agent": "homeostat-probe", connection: "close" },
     });
-    const timer = setTimeout(() => finish(false, timeoutDetail(timeoutMs)), timeoutMs);
-
     req.on("response", (res) => {
       const status = res.statusCode ?? 0;
       res.on("error", () => {});
@@ -46,8 +32,10 @@ export function httpProbe(check: HttpCheck, target: ProbeTarget, timeoutMs: numb
       const [min, max] = check.expectStatus;
       finish(status >= min && status <= max, status >= min && status <= max ? undefined : `status ${status}`);
     });
-    // Errors after settling (the destroy above) are expected and irrelevant.
+    // Errors after settling (the destroy below) are expected and irrelevant.
     req.on("error", (error) => finish(false, describeIoError(error)));
     req.end();
+    // No connection reuse: a probe must see the instance as a new client would.
+    return { cleanup: () => req.destroy() };
   });
 }

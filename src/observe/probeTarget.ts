@@ -32,3 +32,35 @@ export function describeIoError(error: unknown): string {
 export function timeoutDetail(timeoutMs: number): string {
   return `timeout after ${timeoutMs}ms`;
 }
+
+/** Ends a probe run; only the first call counts. */
+export type Finish = (ok: boolean, detail?: string) => void;
+
+/**
+ * The scaffolding every probe shares: resolve exactly once, with the first outcome the probe
+ * reports or with a timeout failure after `timeoutMs`, and measure the duration. `start` begins
+ * the I/O and returns what to do once the run is settled (close a socket, kill a process group).
+ */
+export function settleOnce(
+  timeoutMs: number,
+  start: (finish: Finish) => { cleanup?: () => void; onTimeout?: () => void },
+): Promise<ProbeOutcome> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let settled = false;
+    let hooks: { cleanup?: () => void; onTimeout?: () => void } = {};
+    const finish: Finish = (ok, detail) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      hooks.cleanup?.();
+      const durationMs = performance.now() - started;
+      resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
+    };
+    const timer = setTimeout(() => {
+      hooks.onTimeout?.();
+      finish(false, timeoutDetail(timeoutMs));
+    }, timeoutMs);
+    hooks = start(finish);
+  });
+}

@@ -4,7 +4,7 @@
 
 import { connect } from "node:net";
 import type { ProbeCheck } from "../spec/model.ts";
-import { describeIoError, type ProbeOutcome, type ProbeTarget, timeoutDetail } from "./probeTarget.ts";
+import { describeIoError, type ProbeOutcome, type ProbeTarget, settleOnce } from "./probeTarget.ts";
 
 type TcpCheck = Extract<ProbeCheck, { kind: "tcp" }>;
 
@@ -14,21 +14,10 @@ type TcpCheck = Extract<ProbeCheck, { kind: "tcp" }>;
  * or exec for liveness when that matters. Resolves within `timeoutMs`, never rejects.
  */
 export function tcpProbe(check: TcpCheck, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (ok: boolean, detail?: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      const durationMs = performance.now() - started;
-      resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
-    };
-
+  return settleOnce(timeoutMs, (finish) => {
     const socket = connect({ host: target.host, port: check.port ?? target.port });
-    const timer = setTimeout(() => finish(false, timeoutDetail(timeoutMs)), timeoutMs);
     socket.on("connect", () => finish(true));
     socket.on("error", (error) => finish(false, describeIoError(error)));
+    return { cleanup: () => socket.destroy() };
   });
 }

@@ -55,16 +55,11 @@ export interface InstanceRecord {
   lastExit: LastExit | null;
 }
 
-/** Restart bookkeeping for one instance slot, kept so a controller restart does not reset backoff. */
-export interface SlotRecord {
-  instance: string;
-  consecutiveFailures: number;
-  /** Epochs of recent restarts, within the crash-loop window. */
-  restartTimes: number[];
-  nextStartAt: number | null;
-  crashLoop: boolean;
-  updatedAt: number;
-}
+/**
+ * Restart bookkeeping for one instance slot, kept so a controller restart does not reset backoff.
+ * The decision core owns its meaning (`src/decide/slotState.ts`); the store keeps it as is.
+ */
+export type { SlotState as SlotRecord } from "../decide/slotState.ts";
 
 export type IncidentStatus = "open" | "closed";
 

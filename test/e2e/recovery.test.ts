@@ -4,12 +4,15 @@
  */
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   allInstances,
+  BIN,
   demoFleetYaml,
   freePortRange,
+  NODE,
   type Sandbox,
   type StatusDoc,
   sandbox,
@@ -191,6 +194,46 @@ describe("recovery of a running fleet", () => {
         // already stopped by the controller
       }
     }
+  });
+  test("events --follow streams new events as they happen", async (t) => {
+    const follower = spawn(
+      NODE,
+      [BIN, "events", "--follow", "--json", "--limit", "1", "--api-port", String(box.apiPort)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    t.after(() => {
+      follower.kill("SIGKILL");
+    });
+    let out = "";
+    follower.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    await waitFor(() => out.length > 0, { what: "the follower's first line" });
+    const victim = allInstances(await status(box)).find((i) => i.name === "api-0");
+    assert.ok(victim?.pid);
+    process.kill(victim.pid, "SIGKILL");
+    const lines = await waitFor(
+      () => {
+        const parsed = out
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { type: string; instance?: string; seq: number });
+        const started = parsed.find((e) => e.type === "instance.started" && e.instance === "api-0");
+        return started ? parsed : null;
+      },
+      { timeoutMs: 20_000, what: "the exit and the restart of api-0 in the follower" },
+    );
+    assert.ok(lines.some((e) => e.type === "instance.exited" && e.instance === "api-0"));
+    const seqs = lines.map((e) => e.seq);
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      "in order",
+    );
+    assert.equal(new Set(seqs).size, seqs.length, "no event printed twice");
+    await allReady(box, 3);
   });
 });
 
