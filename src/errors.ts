@@ -30,6 +30,8 @@ export const ERROR_CODES = {
     summary: "the state file is a database, but not a Homeostat state database",
   },
   HS_DRIVER_STOP_FAILED: { category: "internal", summary: "an instance's processes survived SIGKILL" },
+  HS_POLICY_INVALID: { category: "user", summary: "a resilience policy's options are not valid" },
+  HS_PORT_IN_USE: { category: "conflict", summary: "a port Homeostat must listen on is already taken" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -14,4 +14,29 @@ export type { HealthState, InstanceHealth, ProbeResult } from "./observe/health.
 export { runProbe } from "./observe/probeRunner.ts";
 export { fleetJsonSchema, formatSpecError, loadFleetFile, parseFleet } from "./spec/index.ts";
 export type { FleetSpec, ReleaseSpec, ServiceSpec } from "./spec/model.ts";
+export {
+  AdaptiveLimit,
+  type AdaptiveLimitOptions,
+} from "./traffic/policies/adaptiveLimit.ts";
+export {
+  AdmissionController,
+  type AdmissionControllerOptions,
+  type AdmissionStats,
+  type ReleaseOutcome,
+  serviceLimit,
+} from "./traffic/policies/admissionController.ts";
+export { type JitteredBackoffOptions, jitteredBackoff } from "./traffic/policies/backoff.ts";
+export { Bulkhead, type BulkheadOptions, BulkheadRejectedError } from "./traffic/policies/bulkhead.ts";
+export {
+  BrokenCircuitError,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+} from "./traffic/policies/circuitBreaker.ts";
+export {
+  RetryBudget,
+  type RetryBudgetOptions,
+  type RetryBudgetStats,
+} from "./traffic/policies/retryBudget.ts";
+export { TimeoutError, withTimeout } from "./traffic/policies/timeout.ts";
 export { onActionStarted, onFailure, onHealth } from "./verify/incidentRules.ts";

@@ -8,6 +8,8 @@ export interface ApiClient {
   readonly base: string;
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  put<T>(path: string, body?: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
   /** True if a controller answers `/healthz`. */
   alive(): Promise<boolean>;
 }
@@ -55,6 +57,8 @@ export function apiClient(port: number, timeoutMs = 5000): ApiClient {
     base,
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body),
+    put: (path, body) => call("PUT", path, body),
+    delete: (path) => call("DELETE", path),
     async alive() {
       try {
         const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });

@@ -4,11 +4,14 @@ import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
 import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
+import { faultCommand } from "./commands/fault.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
+import { trafficCommand } from "./commands/traffic.ts";
 import { upCommand } from "./commands/up.ts";
 import { validateCommand } from "./commands/validate.ts";
+import { weightsCommand } from "./commands/weights.ts";
 
 const COMMANDS: Command[] = [
   upCommand,
@@ -16,6 +19,9 @@ const COMMANDS: Command[] = [
   statusCommand,
   eventsCommand,
   incidentsCommand,
+  trafficCommand,
+  weightsCommand,
+  faultCommand,
   validateCommand,
   schemaCommand,
 ];

@@ -23,6 +23,8 @@ import type { InstanceHealth } from "../observe/health.ts";
 import { Prober } from "../observe/prober.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
+import type { Endpoint } from "../traffic/contracts.ts";
+import { type DataPlane, endpointOf } from "../traffic/dataPlane.ts";
 import {
   type FailureObservation,
   type IncidentChange,
@@ -37,6 +39,8 @@ export interface ControllerOptions {
   store: StateStore;
   driver: Driver;
   events: ControllerEvents;
+  /** The traffic layer, when any service has a front port. */
+  dataPlane?: DataPlane;
   /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
   tickMs?: number;
   now?: () => number;
@@ -54,6 +58,7 @@ export class Controller {
   private readonly store: StateStore;
   private readonly driver: Driver;
   private readonly events: ControllerEvents;
+  private readonly dataPlane: DataPlane | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
@@ -72,6 +77,7 @@ export class Controller {
     this.store = options.store;
     this.driver = options.driver;
     this.events = options.events;
+    this.dataPlane = options.dataPlane;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
@@ -120,10 +126,17 @@ export class Controller {
     const grace = graceMs ?? Math.max(0, ...this.fleet.services.map((s) => s.restart.stopGracePeriodMs));
     for (const runtime of this.runtimes.values()) runtime.stopping = true;
     this.emit("controller.stopping", { code: "shutdown", message: "stopping every instance" });
+    // Stop taking traffic first and let in-flight requests finish, then stop the instances.
+    await this.dataPlane?.close();
     await this.driver.stopAll(grace);
     for (const name of this.runtimes.keys()) this.store.deleteInstance(name);
     this.runtimes.clear();
     this.emit("controller.stopped", { code: "shutdown", message: "all instances stopped" });
+  }
+
+  /** Record an event that happened outside the loop (API-driven changes, the data plane). */
+  note(type: string, why: Reason, data: Record<string, unknown> = {}): void {
+    this.emit(type, why, data);
   }
 
   /** The current view, for the API. */
@@ -164,6 +177,37 @@ export class Controller {
       busy: this.busy,
     };
     for (const action of decide(snapshot)) this.dispatch(action);
+    this.syncMembership();
+  }
+
+  /** Push each service's ready instances to the data plane (instances being stopped are out). */
+  private syncMembership(): void {
+    const dataPlane = this.dataPlane;
+    if (dataPlane === undefined) return;
+    for (const service of this.fleet.services) {
+      if (!dataPlane.hasProxy(service.name)) continue;
+      const members: Endpoint[] = [];
+      for (const runtime of this.runtimes.values()) {
+        const o = runtime.observed;
+        if (o.service !== service.name || runtime.stopping || o.runtime !== "running") continue;
+        if (o.health?.state !== "ready" || this.busy.has(o.name)) continue;
+        members.push(endpointOf(service, o.name, o.slot, o.release));
+      }
+      dataPlane.setMembers(service.name, members);
+    }
+  }
+
+  /**
+   * Before a planned stop (new release, scale-down), wait until the instance's in-flight requests
+   * are done, up to the service's drain timeout. A failed instance is not waited for.
+   */
+  private async drain(instance: string, service: ServiceSpec | undefined, planned: boolean): Promise<void> {
+    const dataPlane = this.dataPlane;
+    if (!planned || !dataPlane || !service || !dataPlane.hasProxy(service.name)) return;
+    const deadline = this.now() + service.traffic.drainTimeoutMs;
+    while (dataPlane.inFlight(service.name, instance) > 0 && this.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   private dispatch(action: Action): void {
@@ -259,6 +303,9 @@ export class Controller {
     const service = this.fleet.services.find((s) => s.name === action.service);
     const grace = service?.restart.stopGracePeriodMs ?? 5000;
     if (runtime) runtime.stopping = true;
+    this.syncMembership();
+    const failed = action.reason.code === "liveness-failed" || action.reason.code === "startup-failed";
+    await this.drain(action.instance, service, !failed);
     this.prober.unwatch(action.instance);
     this.noteActionStarted(action.instance, `stopping (${action.reason.code})`);
     const exit = await journaled(
@@ -287,7 +334,6 @@ export class Controller {
       // A deliberate stop. Replacing a failed instance leaves the slot "exited" so its backoff
       // applies (a release that hangs again and again must not be restarted in a tight loop);
       // replacing a healthy one (new release) leaves it empty, to start at once.
-      const failed = action.reason.code === "liveness-failed" || action.reason.code === "startup-failed";
       runtime.observed = {
         ...runtime.observed,
         runtime: failed ? "exited" : "absent",

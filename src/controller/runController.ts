@@ -7,12 +7,15 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
+import { type ReasonCode, reason } from "../decide/reasons.ts";
 import { LocalProcessDriver } from "../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../errors.ts";
-import { buildApi } from "../server/api.ts";
+import { buildApi, type TrafficApi } from "../server/api.ts";
 import { buildStatus, type StatusDocument } from "../server/statusView.ts";
-import type { FleetSpec } from "../spec/model.ts";
+import { type FleetSpec, instanceName } from "../spec/model.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
+import { DataPlane } from "../traffic/dataPlane.ts";
+import type { FaultRuleInput } from "../traffic/faults.ts";
 import { Controller } from "./controller.ts";
 
 export interface RunOptions {
@@ -57,10 +60,20 @@ export async function runController(options: RunOptions): Promise<RunningControl
     "controller starting",
   );
   const driver = new LocalProcessDriver({ logDir });
+  const hasTraffic = options.fleet.services.some((s) => s.port !== undefined);
+  // Data-plane events go through the controller once it exists, so they are stored and shown.
+  let noteEvent: (type: string, code: ReasonCode, message: string, data: Record<string, unknown>) => void =
+    () => {};
+  const dataPlane = hasTraffic
+    ? new DataPlane(options.fleet, (e) =>
+        noteEvent(e.type, e.reason as ReasonCode, e.message, { service: e.service, ...(e.data ?? {}) }),
+      )
+    : undefined;
   const controller = new Controller({
     fleet: options.fleet,
     store,
     driver,
+    ...(dataPlane ? { dataPlane } : {}),
     events: {
       onEvent: (e) => {
         logger.info({ event: e }, `${e.type} ${e.instance ?? e.service ?? ""} [${e.reason}] ${e.message}`);
@@ -69,6 +82,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     },
   });
 
+  noteEvent = (type, code, message, data) => controller.note(type, reason(code, message), data);
+  const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller) : undefined;
   let shuttingDown: Promise<void> | null = null;
   const status = (): StatusDocument => {
     const view = controller.view();
@@ -92,6 +107,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
       await controller.shutdown();
+      await dataPlane?.close();
       await api.close();
       logger.info("controller stopped");
       store.releaseControllerLock(process.pid);
@@ -102,6 +118,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const api = buildApi({
     store,
     status,
+    ...(traffic ? { traffic } : {}),
     shutdown: async () => {
       await shutdown();
       options.onShutdownRequested?.();
@@ -121,7 +138,118 @@ export async function runController(options: RunOptions): Promise<RunningControl
     }
     throw error;
   }
+  if (dataPlane) {
+    try {
+      await dataPlane.listen();
+    } catch (error) {
+      await api.close();
+      store.releaseControllerLock(process.pid);
+      store.close();
+      throw error;
+    }
+  }
   options.onListening?.();
   await controller.start();
   return { controller, store, api, status, shutdown };
+}
+
+/** The API's view of the data plane: validated, journaled, and announced as events. */
+function trafficApi(
+  fleet: FleetSpec,
+  dataPlane: DataPlane,
+  store: StateStore,
+  controller: Controller,
+): TrafficApi {
+  const now = Date.now;
+  const audited = <T>(action: string, target: string, message: string, data: unknown, run: () => T): T => {
+    const id = store.journalIntent({ at: now(), action, target, reason: `operator: ${message}`, data });
+    try {
+      const value = run();
+      store.journalResult(id, { at: now(), ok: true, detail: message });
+      return value;
+    } catch (error) {
+      store.journalResult(id, {
+        at: now(),
+        ok: false,
+        detail: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+  };
+  const serviceNamed = (name: string) => {
+    const service = fleet.services.find((s) => s.name === name);
+    if (!service) throw new HomeostatError("HS_NOT_FOUND", `no service ${name}`);
+    return service;
+  };
+  return {
+    state: () => dataPlane.state(),
+    metrics: async () => ({
+      contentType: dataPlane.stats.contentType,
+      text: await dataPlane.stats.metricsText(),
+    }),
+    setWeights(name, weights) {
+      const service = serviceNamed(name);
+      if (service.port === undefined)
+        throw new HomeostatError("HS_BAD_REQUEST", `service ${name} has no traffic listener`);
+      if (weights !== null) {
+        for (const version of Object.keys(weights)) {
+          if (service.releases[version] === undefined) {
+            throw new HomeostatError("HS_BAD_REQUEST", `service ${name} has no release ${version}`);
+          }
+        }
+        if (!Object.values(weights).some((w) => w > 0)) {
+          throw new HomeostatError("HS_BAD_REQUEST", "at least one weight must be positive");
+        }
+      }
+      const message =
+        weights === null
+          ? `${name}: traffic split cleared`
+          : `${name}: traffic split ${Object.entries(weights)
+              .map(([v, w]) => `${v}=${w}`)
+              .join(", ")}`;
+      audited("set-weights", name, message, { weights }, () => dataPlane.setWeights(name, weights));
+      controller.note("traffic.weights", reason("operator", message), { service: name, weights });
+    },
+    listFaults: () => dataPlane.faults.list(),
+    addFault(input: FaultRuleInput) {
+      if (input.service !== undefined) serviceNamed(input.service);
+      if (input.instance !== undefined) {
+        const instance = input.instance;
+        const known = fleet.services.some((s) =>
+          Array.from({ length: s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(instance),
+        );
+        if (!known) throw new HomeostatError("HS_NOT_FOUND", `no instance ${input.instance}`);
+      }
+      if (
+        input.zone !== undefined &&
+        !fleet.services.some((s) => s.placement.some((p) => p.zone === input.zone))
+      ) {
+        throw new HomeostatError("HS_NOT_FOUND", `no zone ${input.zone} in this fleet`);
+      }
+      const target =
+        [input.service, input.instance, input.zone].filter(Boolean).join("/") || "every endpoint";
+      const rule = audited("add-fault", target, `fault ${input.fault.kind} on ${target}`, input, () =>
+        dataPlane.faults.add(input),
+      );
+      controller.note("fault.added", reason("operator", `${rule.id}: ${rule.fault.kind} on ${target}`), {
+        fault: rule,
+        ...(input.service ? { service: input.service } : {}),
+        ...(input.instance ? { instance: input.instance } : {}),
+      });
+      return rule;
+    },
+    removeFault(id) {
+      const removed = audited("remove-fault", id, `fault ${id} removed`, { id }, () =>
+        dataPlane.faults.remove(id),
+      );
+      if (removed) controller.note("fault.removed", reason("operator", `${id} removed`), { fault: id });
+      return removed;
+    },
+    clearFaults() {
+      const count = dataPlane.faults.list().length;
+      audited("clear-faults", "all", `${count} fault(s) cleared`, {}, () => dataPlane.faults.clear());
+      if (count > 0) controller.note("fault.cleared", reason("operator", `${count} fault(s) cleared`));
+      return count;
+    },
+  };
 }

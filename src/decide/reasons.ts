@@ -24,7 +24,14 @@ export type ReasonCode =
   | "incident-updated"
   | "mitigated"
   | "stabilized"
-  | "action-failed";
+  | "action-failed"
+  | "operator"
+  | "consecutive-failures"
+  | "ejection-ended"
+  | "left-membership"
+  | "panic-send-to-all"
+  | "panic-fail-closed"
+  | "enough-healthy";
 
 export interface Reason {
   code: ReasonCode;

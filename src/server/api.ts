@@ -7,6 +7,20 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError, httpStatusFor } from "../errors.ts";
 import type { EventRecord, IncidentRecord, JournalRecord, StateStore } from "../store/index.ts";
+import type { FaultRule, FaultRuleInput } from "../traffic/faults.ts";
+
+/** The data plane as the API exposes it (absent when no service has a front port). */
+export interface TrafficApi {
+  state(): unknown;
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** Validates, applies atomically, records an event; throws HomeostatError on bad input. */
+  setWeights(service: string, weights: Record<string, number> | null): void;
+  listFaults(): FaultRule[];
+  addFault(input: FaultRuleInput): FaultRule;
+  removeFault(id: string): boolean;
+  clearFaults(): number;
+}
+
 import type { StatusDocument } from "./statusView.ts";
 
 export interface ApiDeps {
@@ -14,7 +28,26 @@ export interface ApiDeps {
   status: () => StatusDocument;
   /** Stops the fleet and the controller; resolves when everything is stopped. */
   shutdown: () => Promise<void>;
+  traffic?: TrafficApi;
 }
+
+const weightsBody = z
+  .object({ weights: z.record(z.string(), z.number().finite().min(0)).nullable() })
+  .strict();
+
+const faultBody = z
+  .object({
+    service: z.string().optional(),
+    instance: z.string().optional(),
+    zone: z.string().optional(),
+    fault: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("latency"), ms: z.number().int() }).strict(),
+      z.object({ kind: z.literal("error"), status: z.number().int(), rate: z.number().optional() }).strict(),
+      z.object({ kind: z.literal("reset"), rate: z.number().optional() }).strict(),
+      z.object({ kind: z.literal("blackhole") }).strict(),
+    ]),
+  })
+  .strict();
 
 const eventsQuery = z
   .object({
@@ -96,6 +129,45 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const q = parseQuery(journalQuery, request.query);
     return { journal: deps.store.listJournal({ limit: q.limit, pendingOnly: q.pending === "true" }) };
   });
+
+  const traffic = (): TrafficApi => {
+    if (deps.traffic === undefined) {
+      throw new HomeostatError("HS_NOT_FOUND", "no service of this fleet has a traffic listener (`port`)");
+    }
+    return deps.traffic;
+  };
+
+  app.get("/metrics", async (_request, reply) => {
+    const { contentType, text } = deps.traffic
+      ? await deps.traffic.metrics()
+      : { contentType: "text/plain", text: "" };
+    return reply.type(contentType).send(text);
+  });
+
+  app.get("/v1/traffic", async () => ({ services: deps.traffic?.state() ?? {} }));
+
+  app.put("/v1/services/:service/weights", async (request) => {
+    const { service } = parseQuery(z.object({ service: z.string() }).strict(), request.params);
+    const { weights } = parseQuery(weightsBody, request.body);
+    traffic().setWeights(service, weights);
+    return { service, weights };
+  });
+
+  app.get("/v1/faults", async () => ({ faults: deps.traffic?.listFaults() ?? [] }));
+
+  app.post("/v1/faults", async (request, reply) => {
+    const input = parseQuery(faultBody, request.body) as FaultRuleInput;
+    const rule = traffic().addFault(input);
+    return reply.status(201).send({ fault: rule });
+  });
+
+  app.delete("/v1/faults/:id", async (request) => {
+    const { id } = parseQuery(z.object({ id: z.string() }).strict(), request.params);
+    if (!traffic().removeFault(id)) throw new HomeostatError("HS_NOT_FOUND", `no fault ${id}`);
+    return { removed: id };
+  });
+
+  app.delete("/v1/faults", async () => ({ removed: traffic().clearFaults() }));
 
   app.post("/v1/shutdown", async (_request, reply) => {
     // Answer first: the caller (`homeostat down`) waits for the controller to go away on its own.

@@ -3,8 +3,10 @@ import { placeService } from "./placement.ts";
 import { checkPorts, type PortNode } from "./ports.ts";
 import { checkProbes } from "./probes.ts";
 import type { Problem } from "./problem.ts";
-import type { HostsInput, ProbesInput, ServiceInput } from "./schema.ts";
+import type { DefaultTrafficInput, HostsInput, ProbesInput, ServiceInput, TrafficInput } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
+import { placementZones } from "./traffic.ts";
+import { checkTraffic, type TrafficCheckedService } from "./trafficChecks.ts";
 
 /**
  * The fields of one service that the cross-field rules read. Any may be missing when the file
@@ -21,6 +23,7 @@ export interface CheckedService {
   placement?: ServiceInput["placement"];
   probes?: ProbesInput | undefined;
   dependsOn?: string[] | undefined;
+  traffic?: TrafficInput | undefined;
 }
 
 /** What the cross-field rules look at: the parts of a fleet file that passed the schema. */
@@ -29,6 +32,7 @@ export interface CheckSubject {
   /** False when `hosts` itself is invalid: placements cannot be judged against it. */
   hostsKnown: boolean;
   defaultProbes: ProbesInput | undefined;
+  defaultTraffic: DefaultTrafficInput | undefined;
   /** In declaration order. */
   services: readonly CheckedService[];
   /** Every service name in the file, valid or not. */
@@ -37,11 +41,12 @@ export interface CheckSubject {
 
 /**
  * The rules that relate several values (the schema checks single values): releases, placement,
- * ports, dependencies and probe timing. Run on whatever part of the file is valid, so that one
+ * ports, dependencies, probe timing and traffic settings. Run on whatever part of the file is valid, so that one
  * bad value does not hide the problems elsewhere.
  */
 export function checkFleet(subject: CheckSubject): Problem[] {
   const problems: Problem[] = [...checkProbes(subject.defaultProbes, ["defaults", "probes"])];
+  const trafficServices: TrafficCheckedService[] = [];
   for (const service of subject.services) {
     const path = ["services", service.name];
     const { release, versions } = service;
@@ -52,9 +57,22 @@ export function checkFleet(subject: CheckSubject): Problem[] {
         message: `unknown release "${release}"${didYouMean(release, versions)} (releases: ${versions.join(", ")})`,
       });
     }
-    if (subject.hostsKnown) problems.push(...placeService(path, service.placement, subject.hosts).problems);
+    let zones: string[] | undefined;
+    if (subject.hostsKnown) {
+      const placed = placeService(path, service.placement, subject.hosts);
+      problems.push(...placed.problems);
+      if (placed.problems.length === 0) zones = placementZones(placed.placement);
+    }
     problems.push(...checkProbes(service.probes, [...path, "probes"]));
+    trafficServices.push({
+      name: service.name,
+      traffic: service.traffic,
+      versions: service.versions,
+      zones,
+      hasPort: service.port !== undefined,
+    });
   }
+  problems.push(...checkTraffic(subject.defaultTraffic, trafficServices));
   const portNodes = subject.services.filter(hasPorts);
   const dependencyNodes = subject.services.map((service) => ({
     name: service.name,

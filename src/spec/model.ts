@@ -69,6 +69,54 @@ export interface ZoneHost {
   host: string;
 }
 
+/** How the data plane treats a service's traffic (see docs/data-plane.md). Always resolved with defaults. */
+export interface TrafficSpec {
+  /**
+   * Zones in priority order: priority 0 gets all traffic while healthy enough, the next ones take
+   * the spill. Zones of the service's placement that are not listed form one last priority.
+   */
+  priorities: string[][];
+  /** Envoy's overprovisioning factor: a priority at h % healthy keeps min(1, h × factor) of the load. */
+  overprovisioningFactor: number;
+  outlier: {
+    /** Consecutive 5xx, connect errors, resets or timeouts that eject an instance. */
+    consecutiveFailures: number;
+    /** Ejection lasts base × (times ejected), capped at max. */
+    baseEjectionMs: number;
+    maxEjectionMs: number;
+    /** Never eject more than this share of the service's ready instances. */
+    maxEjectionPercent: number;
+  };
+  panic: {
+    /** Below this share of healthy (non-ejected) instances, the service is in panic. */
+    thresholdPercent: number;
+    /** `send-to-all`: ignore ejections in panic. `fail-closed`: keep ejected instances out; 503 if none is left. */
+    mode: "send-to-all" | "fail-closed";
+  };
+  retries: {
+    /** Total attempts including the first (1 = no retries). */
+    maxAttempts: number;
+    perTryTimeoutMs: number;
+    backoff: { initialMs: number; maxMs: number };
+    budget: { ratio: number; windowMs: number; minPerSecond: number };
+  };
+  limits: {
+    /** Hard cap of concurrent requests per instance. */
+    maxConcurrentPerInstance: number;
+    /** Adapt the per-instance limit to latency (gradient), below the hard cap. */
+    adaptive: boolean;
+    /** Requests waiting for admission, and how long they may wait. */
+    queueSize: number;
+    queueTimeoutMs: number;
+  };
+  /** How long a removed instance may finish its in-flight requests. */
+  drainTimeoutMs: number;
+  /** Whole-request deadline, all attempts included. */
+  requestTimeoutMs: number;
+  /** Release weights (percent-like, any positive scale); null = everything to the current release. */
+  weights: Record<string, number> | null;
+}
+
 export interface ServiceSpec {
   name: string;
   releases: Record<string, ReleaseSpec>;
@@ -79,6 +127,8 @@ export interface ServiceSpec {
   basePort: number;
   /** Front port for the service's traffic listener (data plane), if any. */
   port?: number;
+  /** Data-plane settings; used when `port` is set. */
+  traffic: TrafficSpec;
   /** Where each slot runs: `placement[i % placement.length]`. Never empty. */
   placement: ZoneHost[];
   probes: ProbeSet;

@@ -5,6 +5,7 @@ import { placeService } from "./placement.ts";
 import { resolveProbes } from "./probes.ts";
 import { resolveRestart } from "./restart.ts";
 import type { FleetInput, ReleaseInput, ServiceInput } from "./schema.ts";
+import { resolveTraffic } from "./traffic.ts";
 
 /**
  * The canonical {@link FleetSpec} for a fleet file that passed the schema and the cross-field
@@ -35,13 +36,15 @@ function resolveService(
   for (const [version, release] of Object.entries(service.releases)) {
     releases[version] = resolveRelease(version, release, directory);
   }
+  const placement = placeService(["services", name], service.placement, fleet.hosts).placement;
   const resolved: ServiceSpec = {
     name,
     releases,
     release: service.release,
     replicas: service.replicas,
     basePort: service.basePort,
-    placement: placeService(["services", name], service.placement, fleet.hosts).placement,
+    traffic: resolveTraffic(fleet.defaults?.traffic, service.traffic, placement),
+    placement,
     probes: resolveProbes(fleet.defaults?.probes, service.probes),
     dependsOn: service.dependsOn ?? [],
     restart: resolveRestart(fleet.defaults?.restart, service.restart),

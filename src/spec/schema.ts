@@ -188,6 +188,115 @@ const restartSchema = strict({
   resetAfter: positiveDuration.optional().describe("Ready this long resets the slot's backoff. Default 10s."),
 });
 
+const factorError = expected("a number ≥ 1");
+const percentError = expected("a number between 0 and 100");
+const percent = z.number(percentError).min(0, percentError).max(100, percentError);
+const ratioError = expected("a number between 0 and 1");
+const nonNegativeIntError = expected("an integer ≥ 0");
+const nonNegativeInt = z.number(nonNegativeIntError).int(nonNegativeIntError).min(0, nonNegativeIntError);
+const nonNegativeError = expected("a number ≥ 0");
+const nonNegative = z.number(nonNegativeError).min(0, nonNegativeError);
+const zoneList = z.array(name, expected("a list of zone names")).min(1, "list at least one zone");
+
+/** The `traffic` fields shared by a service and `defaults` (all but the per-service `weights`). */
+const trafficShape = {
+  localZone: name
+    .optional()
+    .describe("Shorthand for priorities [[localZone], [every other zone]]; exclusive with priorities."),
+  priorities: z
+    .array(zoneList, expected("a list of zone lists, e.g. [[zone-a], [zone-b, zone-c]]"))
+    .min(1, "list at least one priority")
+    .optional()
+    .describe(
+      "Zones in priority order; unlisted placement zones form one last priority. Default: one priority with every placement zone.",
+    ),
+  overprovisioningFactor: z
+    .number(factorError)
+    .min(1, factorError)
+    .optional()
+    .describe("A priority at h % healthy keeps min(1, h × factor) of the load. Default 1.4."),
+  outlierDetection: strict({
+    consecutiveFailures: positiveInt
+      .optional()
+      .describe("Consecutive 5xx, connect errors, resets or timeouts that eject an instance. Default 5."),
+    baseEjectionTime: positiveDuration
+      .optional()
+      .describe("Ejection lasts base × times ejected. Default 5s."),
+    maxEjectionTime: positiveDuration.optional().describe("Longest ejection. Default 5m."),
+    maxEjectionPercent: percent
+      .optional()
+      .describe("Never eject more than this share of the ready instances. Default 50."),
+  }).optional(),
+  panic: strict({
+    threshold: percent
+      .optional()
+      .describe("Below this percentage of healthy instances the service is in panic. Default 50."),
+    mode: z
+      .enum(["send-to-all", "fail-closed"], expected('one of "send-to-all", "fail-closed"'))
+      .optional()
+      .describe("send-to-all ignores ejections in panic; fail-closed keeps them out. Default send-to-all."),
+  }).optional(),
+  retries: strict({
+    attempts: positiveInt
+      .optional()
+      .describe("Total attempts including the first (1 = no retries). Default 3."),
+    perTryTimeout: positiveDuration
+      .optional()
+      .describe("Deadline of one attempt, at most requestTimeout. Default 2s."),
+    backoff: strict({
+      initial: positiveDuration.optional().describe("Delay before the first retry. Default 25ms."),
+      max: positiveDuration.optional().describe("Largest retry delay. Default 250ms."),
+    }).optional(),
+    budget: strict({
+      ratio: z
+        .number(ratioError)
+        .min(0, ratioError)
+        .max(1, ratioError)
+        .optional()
+        .describe("Retries allowed per request in the window. Default 0.2."),
+      window: positiveDuration.optional().describe("Default 10s."),
+      minPerSecond: nonNegative.optional().describe("Retries always allowed per second. Default 5."),
+    }).optional(),
+  }).optional(),
+  limits: strict({
+    maxConcurrentPerInstance: positiveInt
+      .optional()
+      .describe("Hard cap of concurrent requests per instance. Default 100."),
+    adaptive: z
+      .boolean(expected("true or false"))
+      .optional()
+      .describe("Adapt the per-instance limit to latency, below the cap. Default true."),
+    queueSize: nonNegativeInt.optional().describe("Requests that may wait for admission. Default 100."),
+    queueTimeout: anyDuration.optional().describe("How long a request may wait for admission. Default 1s."),
+  }).optional(),
+  drainTimeout: anyDuration
+    .optional()
+    .describe("How long a removed instance may finish its in-flight requests. Default 10s."),
+  requestTimeout: positiveDuration
+    .optional()
+    .describe("Whole-request deadline, all attempts included. Default 30s."),
+};
+
+const weightError = expected("a number ≥ 0");
+/** A service's `traffic` mapping. */
+export const trafficSchema = strict({
+  ...trafficShape,
+  weights: z
+    .record(z.string().regex(VERSION_PATTERN), z.number(weightError).min(0, weightError), {
+      error: (issue: RawIssue) =>
+        issue.code === "invalid_key"
+          ? `invalid release version ${describeValue(issue.input)}`
+          : `expected a mapping of release versions to weights, got ${describeValue(issue.input)}`,
+    })
+    .optional()
+    .describe(
+      "Traffic share per release (any scale, at least one > 0). Default: all to the current release.",
+    ),
+});
+
+/** The `defaults.traffic` mapping: weights are per service (release keys differ between services). */
+export const defaultTrafficSchema = strict(trafficShape);
+
 const releaseSchema = strict({
   command: nonEmptyString.describe("Program to run (looked up on PATH)."),
   args: z
@@ -239,6 +348,9 @@ export const serviceSchema = strict({
     .optional()
     .describe("Services that start before this one."),
   restart: restartSchema.optional().describe("Merged field by field over defaults.restart."),
+  traffic: trafficSchema
+    .optional()
+    .describe("Data-plane settings, merged field by field over defaults.traffic; unused without port."),
 });
 
 /** The top-level `hosts` mapping. */
@@ -252,6 +364,7 @@ export const hostsSchema = namedMap(strict({ zone: name.describe("The failure do
 export const defaultsSchema = strict({
   probes: probesSchema.optional().describe("Probes every service runs unless it overrides them."),
   restart: restartSchema.optional().describe("Restart settings every service starts from."),
+  traffic: defaultTrafficSchema.optional().describe("Data-plane settings every service starts from."),
 });
 
 /** A whole fleet file. */
@@ -278,6 +391,8 @@ export type DefaultsInput = z.output<typeof defaultsSchema>;
 export type ProbeInput = z.output<typeof probeSchema>;
 export type ProbesInput = z.output<typeof probesSchema>;
 export type RestartInput = z.output<typeof restartSchema>;
+export type TrafficInput = z.output<typeof trafficSchema>;
+export type DefaultTrafficInput = z.output<typeof defaultTrafficSchema>;
 export type ReleaseInput = z.output<typeof releaseSchema>;
 export type DurationValue = z.output<typeof positiveDuration>;
 

@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import type { CheckedService, CheckSubject } from "./checks.ts";
 import {
+  type DefaultTrafficInput,
+  defaultTrafficSchema,
   type FleetInput,
   hostsSchema,
   NAME_PATTERN,
@@ -8,6 +10,8 @@ import {
   probesSchema,
   type ServiceInput,
   serviceSchema,
+  type TrafficInput,
+  trafficSchema,
 } from "./schema.ts";
 
 /** The cross-field view of a fleet that passed the schema. */
@@ -16,6 +20,7 @@ export function subjectOfValidFleet(fleet: FleetInput): CheckSubject {
     hosts: fleet.hosts,
     hostsKnown: true,
     defaultProbes: fleet.defaults?.probes,
+    defaultTraffic: fleet.defaults?.traffic,
     services: Object.entries(fleet.services).map(([name, service]) => checkedService(name, service)),
     declaredServices: Object.keys(fleet.services),
   };
@@ -39,12 +44,14 @@ export function subjectOfInvalidFleet(data: unknown): CheckSubject {
       ...checkedService(name, fields),
       versions: releases === undefined ? undefined : Object.keys(releases),
       probes: fields.probes ?? validProbes(rawService?.probes),
+      traffic: fields.traffic ?? validTraffic(trafficSchema, rawService?.traffic),
     });
   }
   return {
     hosts: hosts.success ? hosts.data : undefined,
     hostsKnown: hosts.success,
     defaultProbes: validProbes(asRecord(asRecord(root.defaults)?.probes)),
+    defaultTraffic: validTraffic(defaultTrafficSchema, asRecord(root.defaults)?.traffic),
     services,
     declaredServices: declared.map(([name]) => name),
   };
@@ -61,11 +68,21 @@ function checkedService(name: string, service: Partial<ServiceInput>): CheckedSe
     placement: service.placement,
     probes: service.probes,
     dependsOn: service.dependsOn,
+    traffic: service.traffic,
   };
 }
 
 function validProbes(raw: unknown): ProbesInput | undefined {
   return asRecord(raw) === undefined ? undefined : validFields(probesSchema, raw);
+}
+
+/** The valid fields of a traffic mapping (so one bad value does not hide the other problems). */
+function validTraffic(schema: typeof trafficSchema, raw: unknown): TrafficInput | undefined;
+function validTraffic(schema: typeof defaultTrafficSchema, raw: unknown): DefaultTrafficInput | undefined;
+function validTraffic(schema: typeof trafficSchema | typeof defaultTrafficSchema, raw: unknown) {
+  return asRecord(raw) === undefined
+    ? undefined
+    : validFields(schema as z.ZodObject<z.core.$ZodLooseShape>, raw);
 }
 
 /** Each field of an object schema validated on its own; the invalid ones are left out. */

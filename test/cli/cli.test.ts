@@ -57,7 +57,18 @@ describe("homeostat CLI", () => {
   test("--help works for the program and every command", async () => {
     const top = await cli(["--help"]);
     assert.equal(top.code, 0);
-    const commands = ["up", "down", "status", "events", "incidents", "validate", "schema"];
+    const commands = [
+      "up",
+      "down",
+      "status",
+      "events",
+      "incidents",
+      "traffic",
+      "weights",
+      "fault",
+      "validate",
+      "schema",
+    ];
     for (const command of commands) {
       assert.match(top.stdout, new RegExp(`^  ${command} `, "m"));
       const help = await cli([command, "--help"]);

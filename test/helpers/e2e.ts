@@ -234,28 +234,41 @@ export function demoFleetYaml(options: {
     basePort: number;
     env?: Record<string, string>;
     dependsOn?: string[];
+    /** Front port of the data plane. */
+    port?: number;
+    /** YAML lines of the service's `traffic:` block, indented by 6 spaces. */
+    traffic?: string;
+    /** Extra releases: version → env. */
+    releases?: Record<string, Record<string, string>>;
+    release?: string;
   }[];
   restart?: string;
 }): string {
+  const release = (version: string, extra: Record<string, string>) =>
+    [
+      `      ${version}:`,
+      `        command: ${JSON.stringify(NODE)}`,
+      `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
+      "        env:",
+      `          APP_VERSION: ${version}`,
+      ...Object.entries(extra).map(([k, v]) => `          ${k}: "${v}"`),
+    ].join("\n");
   const services = options.services
-    .map((s) => {
-      const env = Object.entries(s.env ?? {})
-        .map(([k, v]) => `          ${k}: "${v}"`)
-        .join("\n");
-      return `  ${s.name}:
-    replicas: ${s.replicas}
-    basePort: ${s.basePort}
-    placement: { zones: [zone-a, zone-b, zone-c] }
-    dependsOn: [${(s.dependsOn ?? []).join(", ")}]
-    release: v1
-    releases:
-      v1:
-        command: ${JSON.stringify(NODE)}
-        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]
-        env:
-          APP_VERSION: v1
-${env}`;
-    })
+    .map((s) =>
+      [
+        `  ${s.name}:`,
+        `    replicas: ${s.replicas}`,
+        `    basePort: ${s.basePort}`,
+        ...(s.port === undefined ? [] : [`    port: ${s.port}`]),
+        ...(s.traffic === undefined ? [] : ["    traffic:", s.traffic]),
+        "    placement: { zones: [zone-a, zone-b, zone-c] }",
+        `    dependsOn: [${(s.dependsOn ?? []).join(", ")}]`,
+        `    release: ${s.release ?? "v1"}`,
+        "    releases:",
+        release("v1", s.env ?? {}),
+        ...Object.entries(s.releases ?? {}).map(([version, extra]) => release(version, extra)),
+      ].join("\n"),
+    )
     .join("\n");
   return `version: 1
 name: ${options.name ?? "e2e"}

@@ -10,6 +10,7 @@ import type {
   ReleaseSpec,
   RestartSpec,
   ServiceSpec,
+  TrafficSpec,
   ZoneHost,
 } from "../../src/spec/model.ts";
 
@@ -34,6 +35,66 @@ export function makeRestart(overrides: RestartOverrides = {}): RestartSpec {
   };
 }
 
+/**
+ * Traffic defaults as the loader resolves them for a service placed in zone "local": one priority,
+ * factor 1.4, eject after 5 failures (5s → 5m, at most 50 %), panic below 50 % (send-to-all),
+ * 3 attempts of 2s with 25ms → 250ms backoff and a 20 % budget over 10s (5/s minimum), 100
+ * concurrent per instance (adaptive) with a queue of 100 for 1s, drain 10s, request 30s, no weights.
+ */
+export const DEFAULT_TRAFFIC: TrafficSpec = {
+  priorities: [["local"]],
+  overprovisioningFactor: 1.4,
+  outlier: { consecutiveFailures: 5, baseEjectionMs: 5_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
+  panic: { thresholdPercent: 50, mode: "send-to-all" },
+  retries: {
+    maxAttempts: 3,
+    perTryTimeoutMs: 2_000,
+    backoff: { initialMs: 25, maxMs: 250 },
+    budget: { ratio: 0.2, windowMs: 10_000, minPerSecond: 5 },
+  },
+  limits: { maxConcurrentPerInstance: 100, adaptive: true, queueSize: 100, queueTimeoutMs: 1_000 },
+  drainTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  weights: null,
+};
+
+/** Overrides for {@link makeTraffic}: top-level fields, and nested mappings field by field. */
+export interface TrafficOverrides {
+  priorities?: string[][];
+  overprovisioningFactor?: number;
+  outlier?: Partial<TrafficSpec["outlier"]>;
+  panic?: Partial<TrafficSpec["panic"]>;
+  retries?: Partial<Omit<TrafficSpec["retries"], "backoff" | "budget">> & {
+    backoff?: Partial<TrafficSpec["retries"]["backoff"]>;
+    budget?: Partial<TrafficSpec["retries"]["budget"]>;
+  };
+  limits?: Partial<TrafficSpec["limits"]>;
+  drainTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  weights?: Record<string, number> | null;
+}
+
+/** A fresh {@link DEFAULT_TRAFFIC} (deep copy) with `overrides` applied. */
+export function makeTraffic(overrides: TrafficOverrides = {}): TrafficSpec {
+  const base = DEFAULT_TRAFFIC;
+  return {
+    priorities: (overrides.priorities ?? base.priorities).map((priority) => [...priority]),
+    overprovisioningFactor: overrides.overprovisioningFactor ?? base.overprovisioningFactor,
+    outlier: { ...base.outlier, ...overrides.outlier },
+    panic: { ...base.panic, ...overrides.panic },
+    retries: {
+      ...base.retries,
+      ...overrides.retries,
+      backoff: { ...base.retries.backoff, ...overrides.retries?.backoff },
+      budget: { ...base.retries.budget, ...overrides.retries?.budget },
+    },
+    limits: { ...base.limits, ...overrides.limits },
+    drainTimeoutMs: overrides.drainTimeoutMs ?? base.drainTimeoutMs,
+    requestTimeoutMs: overrides.requestTimeoutMs ?? base.requestTimeoutMs,
+    weights: overrides.weights === undefined || overrides.weights === null ? null : { ...overrides.weights },
+  };
+}
+
 export interface ServiceOverrides {
   name: string;
   replicas?: number;
@@ -47,6 +108,8 @@ export interface ServiceOverrides {
   placement?: ZoneHost[];
   probes?: ProbeSet;
   restart?: RestartOverrides;
+  /** Default: {@link makeTraffic} with one priority holding every placement zone. */
+  traffic?: TrafficOverrides;
 }
 
 const FIXTURE_DIR = "/tmp/homeostat-fixture";
@@ -90,16 +153,19 @@ export function makeService(overrides: ServiceOverrides, index = 0): ServiceSpec
   const allVersions = versions.includes(release) ? versions : [...versions, release];
   const releases: Record<string, ReleaseSpec> = {};
   for (const version of allVersions) releases[version] = makeRelease(overrides.name, version);
+  const placement = overrides.placement ?? [{ zone: "local", host: "127.0.0.1" }];
+  const zones = [...new Set(placement.map((entry) => entry.zone))];
   const service: ServiceSpec = {
     name: overrides.name,
     releases,
     release,
     replicas: overrides.replicas ?? 1,
     basePort: overrides.basePort ?? 20_000 + index * 100,
-    placement: overrides.placement ?? [{ zone: "local", host: "127.0.0.1" }],
+    placement,
     probes: overrides.probes ?? defaultProbes(),
     dependsOn: overrides.dependsOn ?? [],
     restart: makeRestart(overrides.restart),
+    traffic: makeTraffic({ priorities: [zones], ...overrides.traffic }),
   };
   if (overrides.port !== undefined) service.port = overrides.port;
   return service;

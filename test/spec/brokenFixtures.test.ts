@@ -68,6 +68,61 @@ const CASES: Record<string, Expected[]> = {
       "expected an integer port between 1 and 65535, got 70000",
     ],
   ],
+  "traffic-unknown-zone.yaml": [
+    [
+      15,
+      18,
+      "services.api.traffic.localZone",
+      'zone "zone-c" is not a placement zone (did you mean "zone-a"?)',
+    ],
+  ],
+  "traffic-defaults-zone.yaml": [
+    [
+      8,
+      16,
+      "defaults.traffic.localZone",
+      'zone "zone-a" is not a placement zone: service "web" is placed in zone-b',
+    ],
+  ],
+  "traffic-zone-twice.yaml": [
+    [16, 39, "services.api.traffic.priorities[1][1]", 'zone "zone-a" is listed twice'],
+  ],
+  "traffic-locality-twice.yaml": [
+    [16, 7, "services.api.traffic.priorities", 'set either "localZone" or "priorities", not both'],
+  ],
+  "traffic-unknown-weight-release.yaml": [
+    [
+      13,
+      26,
+      "services.api.traffic.weights.v3",
+      'unknown release "v3" (did you mean "v1"?) (releases: v1, v2)',
+    ],
+  ],
+  "traffic-zero-weights.yaml": [
+    [14, 9, "services.api.traffic.weights", "give at least one release a weight above 0"],
+  ],
+  "traffic-budget-ratio.yaml": [
+    [13, 26, "services.api.traffic.retries.budget.ratio", "expected a number between 0 and 1, got 1.5"],
+  ],
+  "traffic-zero-attempts.yaml": [
+    [6, 17, "defaults.traffic.retries.attempts", "expected a positive integer, got 0"],
+  ],
+  "traffic-per-try-over-request.yaml": [
+    [
+      15,
+      33,
+      "services.api.traffic.retries.perTryTimeout",
+      "perTryTimeout 1500ms is longer than requestTimeout 1000ms (from defaults.traffic)",
+    ],
+  ],
+  "traffic-ejection-percent.yaml": [
+    [
+      14,
+      29,
+      "services.api.traffic.outlierDetection.maxEjectionPercent",
+      "expected a number between 0 and 100, got 120",
+    ],
+  ],
   "several-errors.yaml": [
     [1, 10, "version", "expected 1 (the only fleet file version), got 2"],
     [5, 15, "services.catalog.replicas", "expected a positive integer, got -1"],

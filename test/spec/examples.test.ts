@@ -73,6 +73,17 @@ describe("examples/shop/fleet.yaml", () => {
     });
   });
 
+  it("prefers zone-a for both services' traffic, spilling to the other zones", async () => {
+    const fleet = await loadExample("shop");
+    for (const name of ["catalog", "checkout"]) {
+      const { traffic } = service(fleet, name);
+      assert.deepEqual(traffic.priorities, [["zone-a"], ["zone-b", "zone-c"]], name);
+      assert.equal(traffic.weights, null);
+      assert.equal(traffic.retries.maxAttempts, 3);
+      assert.equal(traffic.requestTimeoutMs, 30_000);
+    }
+  });
+
   it("resolves releases with their version, env and working directory", async () => {
     const checkout = service(await loadExample("shop"), "checkout");
     assert.equal(checkout.release, "v1");

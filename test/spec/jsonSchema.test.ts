@@ -38,6 +38,27 @@ describe("fleetJsonSchema", () => {
     assert.match(service.properties?.basePort?.description ?? "", /basePort \+ i/);
   });
 
+  it("describes the traffic keys of a service and of defaults (weights only per service)", () => {
+    const trafficKeys = [
+      "localZone",
+      "priorities",
+      "overprovisioningFactor",
+      "outlierDetection",
+      "panic",
+      "retries",
+      "limits",
+      "drainTimeout",
+      "requestTimeout",
+    ];
+    const traffic = service.properties?.traffic;
+    assert.equal(traffic?.additionalProperties, false);
+    assert.deepEqual(Object.keys(traffic?.properties ?? {}), [...trafficKeys, "weights"]);
+    const defaults = schema.properties?.defaults?.properties?.traffic;
+    assert.deepEqual(Object.keys(defaults?.properties ?? {}), trafficKeys);
+    const retries = traffic?.properties?.retries?.properties ?? {};
+    assert.deepEqual(Object.keys(retries), ["attempts", "perTryTimeout", "backoff", "budget"]);
+  });
+
   it("accepts durations as strings with a unit or integers", () => {
     const probes = service.properties?.probes;
     const liveness = probes?.properties?.liveness?.anyOf?.find((option) => option.type === "object");

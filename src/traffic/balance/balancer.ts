@@ -1,0 +1,203 @@
+/**
+ * The balancer: chooses an endpoint for each attempt of a service's requests. Zone priorities
+ * with Envoy's spill, a release split by weights, passive outlier ejection with a strict cap, a
+ * panic mode that is either "send to all" or "fail closed", and power of two choices on in-flight
+ * requests inside the chosen priority. Pure and deterministic: time and randomness are arguments.
+ */
+
+import { HomeostatError } from "../../errors.ts";
+import type { TrafficSpec } from "../../spec/model.ts";
+import type { AttemptOutcome, Endpoint, EndpointPicker, PickResult } from "../contracts.ts";
+import { type BalancerState, describeState } from "./balancerState.ts";
+import { type BalancerView, buildView, type Chosen, type Member, type Pool } from "./balancerView.ts";
+import { OutlierDetector } from "./outlierDetector.ts";
+import { freezeWeights, type ReleaseWeights } from "./releaseSplit.ts";
+import { lessLoadedOfTwo, NOTHING_EXCLUDED } from "./twoChoices.ts";
+import { choose } from "./weightedChoice.ts";
+
+export type { BalancerState, EndpointState, PoolState } from "./balancerState.ts";
+
+/**
+ * One service's endpoint picker.
+ *
+ * A pick: (a) usable = members not ejected; below `panic.thresholdPercent` healthy the service is
+ * in panic, where `send-to-all` makes every member usable and `fail-closed` keeps ejected ones out
+ * (`all-ejected` when none is left); (b) with weights, a release is drawn among those with a usable
+ * endpoint and the pick stays inside it; (c) a priority is drawn by Envoy's priority load over the
+ * release's priorities; (d) the less loaded of two random usable endpoints of that priority wins.
+ *
+ * Retries (`exclude`): if every usable endpoint of the drawn priority was already tried, the next
+ * priorities of the same pool are tried in order (another zone beats the same instance twice); only
+ * when the whole pool is tried does the pick go back to an already tried endpoint of the drawn
+ * priority (better than failing when a single instance exists).
+ *
+ * `now` is expected not to go backwards between calls: ejection ends are noticed when `now`
+ * reaches them.
+ */
+export class Balancer implements EndpointPicker {
+  private traffic: TrafficSpec;
+  private weights: ReleaseWeights | null;
+  private members: readonly Member[] = [];
+  private zonePriority = new Map<string, number>();
+  private readonly outliers: OutlierDetector;
+  /** null when something changed since it was built. */
+  private view: BalancerView | null = null;
+
+  /** @throws HomeostatError HS_BAD_REQUEST when `traffic.weights` is not valid */
+  constructor(traffic: TrafficSpec) {
+    this.traffic = traffic;
+    this.weights = freezeWeights(traffic.weights);
+    this.outliers = new OutlierDetector(traffic.outlier);
+    this.zonePriority = zonePriorities(traffic.priorities);
+  }
+
+  /**
+   * The ready instances. Outlier state is kept for instances that stay (same release, host and
+   * port) and forgotten for those that leave or now run something else under the same name.
+   *
+   * @throws HomeostatError HS_INTERNAL when two endpoints share an instance name
+   */
+  setEndpoints(endpoints: readonly Endpoint[]): void {
+    const previous = new Map(this.members.map((m) => [m.endpoint.instance, m.endpoint]));
+    const seen = new Set<string>();
+    for (const endpoint of endpoints) {
+      if (seen.has(endpoint.instance)) {
+        throw new HomeostatError("HS_INTERNAL", `endpoint ${endpoint.instance} is listed twice`, {
+          details: { instance: endpoint.instance },
+        });
+      }
+      seen.add(endpoint.instance);
+    }
+    this.outliers.setMembers(seen);
+    for (const endpoint of endpoints) {
+      const before = previous.get(endpoint.instance);
+      if (before !== undefined && !sameProcessSlot(before, endpoint)) this.outliers.forget(endpoint.instance);
+    }
+    this.members = endpoints.map((endpoint) => ({
+      endpoint: Object.freeze({ ...endpoint }),
+      priority: this.priorityOf(endpoint.zone),
+    }));
+    this.view = null;
+  }
+
+  /**
+   * Replace the release weights as a whole (null = no split). A pick in progress finishes with the
+   * weights it started with.
+   *
+   * @throws HomeostatError HS_BAD_REQUEST when a weight is negative or not finite, or none is > 0
+   */
+  setWeights(weights: Record<string, number> | null): void {
+    this.weights = freezeWeights(weights);
+    this.view = null;
+  }
+
+  /**
+   * Apply new traffic settings, weights included. Outlier state is kept: current ejections keep
+   * their end time, new settings apply from the next ejection.
+   *
+   * @throws HomeostatError HS_BAD_REQUEST when `traffic.weights` is not valid
+   */
+  setTraffic(traffic: TrafficSpec): void {
+    const weights = freezeWeights(traffic.weights);
+    this.traffic = traffic;
+    this.weights = weights;
+    this.outliers.configure(traffic.outlier);
+    this.zonePriority = zonePriorities(traffic.priorities);
+    this.members = this.members.map(({ endpoint }) => ({
+      endpoint,
+      priority: this.priorityOf(endpoint.zone),
+    }));
+    this.view = null;
+  }
+
+  pick(
+    now: number,
+    random: () => number,
+    exclude: ReadonlySet<string>,
+    inFlight: (instance: string) => number,
+  ): PickResult {
+    // Read once: everything below works on this immutable view only.
+    const view = this.currentView(now);
+    if (view.failure !== null) return view.failure;
+    const pool = view.pools[choose(view.poolChoice, random)]!;
+    const priority = choose(pool.priorityChoice, random);
+    const drawn = pool.groups[priority]!.usable;
+    return (
+      lessLoadedOfTwo(drawn, exclude, inFlight, random) ??
+      otherPriority(pool, priority, exclude, inFlight, random) ??
+      lessLoadedOfTwo(drawn, NOTHING_EXCLUDED, inFlight, random)!
+    );
+  }
+
+  report(instance: string, outcome: AttemptOutcome, now: number): void {
+    if (this.outliers.record(instance, outcome, now)) this.view = null;
+  }
+
+  /** A JSON-friendly snapshot at `now`, for the API. */
+  state(now: number): BalancerState {
+    return describeState({
+      view: this.currentView(now),
+      members: this.members,
+      outliers: this.outliers,
+      traffic: this.traffic,
+      now,
+    });
+  }
+
+  private currentView(now: number): BalancerView {
+    let view = this.view;
+    if (view === null || now >= view.validUntil) {
+      view = buildView({
+        members: this.members,
+        priorityCount: priorityCount(this.traffic, this.members),
+        traffic: this.traffic,
+        weights: this.weights,
+        outliers: this.outliers,
+        now,
+      });
+      this.view = view;
+    }
+    return view;
+  }
+
+  private priorityOf(zone: string): number {
+    return this.zonePriority.get(zone) ?? this.traffic.priorities.length;
+  }
+}
+
+/** The first usable, not yet tried endpoint of the pool's other priorities, in priority order. */
+function otherPriority(
+  pool: Pool,
+  skip: number,
+  exclude: ReadonlySet<string>,
+  inFlight: (instance: string) => number,
+  random: () => number,
+): Chosen | undefined {
+  for (let p = 0; p < pool.groups.length; p++) {
+    if (p === skip) continue;
+    const chosen = lessLoadedOfTwo(pool.groups[p]!.usable, exclude, inFlight, random);
+    if (chosen !== undefined) return chosen;
+  }
+  return undefined;
+}
+
+/** The listed priorities, plus the last one only if some member's zone is not listed. */
+function priorityCount(traffic: TrafficSpec, members: readonly Member[]): number {
+  let count = traffic.priorities.length;
+  for (const { priority } of members) if (priority >= count) count = priority + 1;
+  return count;
+}
+
+/** Zone → priority index; a zone listed twice keeps its first (highest) priority. */
+function zonePriorities(priorities: readonly (readonly string[])[]): Map<string, number> {
+  const map = new Map<string, number>();
+  priorities.forEach((zones, index) => {
+    for (const zone of zones) if (!map.has(zone)) map.set(zone, index);
+  });
+  return map;
+}
+
+/** Same instance name, same release and address: the same process, so its record still applies. */
+function sameProcessSlot(a: Endpoint, b: Endpoint): boolean {
+  return a.release === b.release && a.host === b.host && a.port === b.port;
+}

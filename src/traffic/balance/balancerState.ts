@@ -1,0 +1,83 @@
+/**
+ * What the balancer shows the API: a JSON-friendly snapshot of membership, ejections, panic,
+ * weights and where traffic goes.
+ */
+
+import type { TrafficSpec } from "../../spec/model.ts";
+import type { BalancerView, Member } from "./balancerView.ts";
+import type { OutlierDetector } from "./outlierDetector.ts";
+
+export interface EndpointState {
+  instance: string;
+  release: string;
+  zone: string;
+  priority: number;
+  ejected: boolean;
+  /** Epoch ms the ejection ends; null when not ejected. */
+  ejectedUntil: number | null;
+  consecutiveFailures: number;
+  timesEjected: number;
+}
+
+export interface PoolState {
+  /** null: no release split, the pool is the whole service. */
+  release: string | null;
+  /** Share of the traffic, 0..1. */
+  share: number;
+  /** Per priority: usable ÷ members (0 for a priority without members). */
+  healthyFractions: number[];
+  /** Per priority: share of this pool's traffic, summing to 1 (all 0 if nothing is usable). */
+  priorityLoads: number[];
+}
+
+export interface BalancerState {
+  members: number;
+  /** Members not ejected. */
+  healthy: number;
+  panic: boolean;
+  panicMode: TrafficSpec["panic"]["mode"];
+  /** The release weights in force; null = no split. */
+  weights: Record<string, number> | null;
+  pools: PoolState[];
+  endpoints: EndpointState[];
+  /** Ejections the max-ejection cap prevented, since the balancer was created. */
+  ejectionsSuppressed: number;
+}
+
+export function describeState(args: {
+  view: BalancerView;
+  members: readonly Member[];
+  outliers: OutlierDetector;
+  traffic: TrafficSpec;
+  now: number;
+}): BalancerState {
+  const { view, members, outliers, traffic, now } = args;
+  return {
+    members: view.members,
+    healthy: view.healthy,
+    panic: view.panic,
+    panicMode: traffic.panic.mode,
+    weights: view.weights === null ? null : { ...view.weights },
+    pools: view.pools.map((pool) => ({
+      release: pool.release,
+      share: pool.share,
+      healthyFractions: [...pool.healthyFractions],
+      priorityLoads: [...pool.priorityLoads],
+    })),
+    endpoints: members.map(({ endpoint, priority }) => {
+      const outlier = outliers.stateOf(endpoint.instance, now);
+      const ejectedUntil = outlier?.ejectedUntil ?? null;
+      return {
+        instance: endpoint.instance,
+        release: endpoint.release,
+        zone: endpoint.zone,
+        priority,
+        ejected: ejectedUntil !== null,
+        ejectedUntil,
+        consecutiveFailures: outlier?.consecutiveFailures ?? 0,
+        timesEjected: outlier?.timesEjected ?? 0,
+      };
+    }),
+    ejectionsSuppressed: outliers.ejectionsSuppressed,
+  };
+}

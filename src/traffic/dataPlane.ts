@@ -1,0 +1,114 @@
+/**
+ * The data plane as the controller sees it: one proxy per service that has a front `port`, the
+ * shared traffic statistics and the fault registry. Membership (which instances get traffic) is
+ * pushed here by the controller from observed health; instances are taken out of membership
+ * before they are stopped, so their in-flight requests drain instead of failing.
+ */
+
+import type { FleetSpec, ServiceSpec } from "../spec/model.ts";
+import type { Endpoint } from "./contracts.ts";
+import { FaultRegistry } from "./faults.ts";
+import { ServiceProxy } from "./proxy/serviceProxy.ts";
+import { TrafficStats } from "./stats/index.ts";
+
+export interface DataPlaneEvent {
+  type: string;
+  reason: string;
+  message: string;
+  service: string;
+  data?: object;
+}
+
+export class DataPlane {
+  readonly stats: TrafficStats;
+  readonly faults = new FaultRegistry();
+  private readonly proxies = new Map<string, ServiceProxy>();
+  private readonly members = new Map<string, Endpoint[]>();
+  private readonly fleet: FleetSpec;
+  private readonly onEvent: (event: DataPlaneEvent) => void;
+
+  constructor(fleet: FleetSpec, onEvent: (event: DataPlaneEvent) => void = () => {}) {
+    this.fleet = fleet;
+    this.onEvent = onEvent;
+    this.stats = new TrafficStats();
+  }
+
+  /** Bind every service's front port. Any failure closes what was opened and rethrows. */
+  async listen(): Promise<void> {
+    try {
+      for (const service of this.fleet.services) {
+        if (service.port === undefined) continue;
+        const proxy = new ServiceProxy({
+          service: service.name,
+          port: service.port,
+          traffic: service.traffic,
+          stats: this.stats,
+          faults: this.faults,
+          onEvent: (e) => this.onEvent({ ...e, service: service.name }),
+        });
+        await proxy.listen();
+        this.proxies.set(service.name, proxy);
+      }
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  /** The endpoints that should receive `service`'s traffic now (its ready instances). */
+  setMembers(service: string, endpoints: Endpoint[]): void {
+    const previous = this.members.get(service);
+    if (previous && sameMembers(previous, endpoints)) return;
+    this.members.set(service, endpoints);
+    this.proxies.get(service)?.setEndpoints(endpoints);
+  }
+
+  hasProxy(service: string): boolean {
+    return this.proxies.has(service);
+  }
+
+  /** Requests currently in flight to `instance` (0 when it has no proxy). */
+  inFlight(service: string, instance: string): number {
+    return this.proxies.get(service)?.inFlight(instance) ?? 0;
+  }
+
+  setWeights(service: string, weights: Record<string, number> | null): void {
+    const proxy = this.proxies.get(service);
+    if (!proxy) throw new Error(`service ${service} has no traffic listener`);
+    proxy.setWeights(weights);
+  }
+
+  state(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, proxy] of this.proxies) out[name] = proxy.state();
+    return out;
+  }
+
+  /** Stop listening, drain, and revert every fault (faults never outlive the controller). */
+  async close(): Promise<void> {
+    this.faults.clear();
+    await Promise.allSettled([...this.proxies.values()].map((p) => p.close()));
+    this.proxies.clear();
+  }
+}
+
+function sameMembers(a: Endpoint[], b: Endpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  const key = (e: Endpoint) => `${e.instance}@${e.address}:${e.port}/${e.release}`;
+  const left = new Set(a.map(key));
+  return b.every((e) => left.has(key(e)));
+}
+
+/** The endpoint for slot `slot` of `service` running `release`. */
+export function endpointOf(service: ServiceSpec, instance: string, slot: number, release: string): Endpoint {
+  const place = service.placement[slot % service.placement.length]!;
+  return {
+    instance,
+    service: service.name,
+    release,
+    zone: place.zone,
+    host: place.host,
+    address: "127.0.0.1",
+    port: service.basePort + slot,
+  };
+}

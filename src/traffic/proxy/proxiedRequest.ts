@@ -1,0 +1,426 @@
+/**
+ * The request path for one client request: framing → criticality → admission → attempts (pick,
+ * faults, forward, retry with backoff under the budget) → response. See docs/data-plane.md.
+ */
+
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Dispatcher } from "undici";
+import type { Criticality, Permit } from "../contracts.ts";
+import { jitteredBackoff } from "../policies/backoff.ts";
+import type { RequestResult } from "../stats/index.ts";
+import { type FaultPlan, planFaults } from "./attemptFaults.ts";
+import { CRITICALITY_HEADER, parseCriticality } from "./criticality.ts";
+import type { EndpointPool } from "./endpointPool.ts";
+import { framingProblem } from "./framing.ts";
+import {
+  ATTEMPTS_HEADER,
+  clientResponseHeaders,
+  FAULT_HEADER,
+  INSTANCE_HEADER,
+  incomingRequestId,
+  REQUEST_ID_HEADER,
+  upstreamRequestHeaders,
+} from "./headers.ts";
+import {
+  type AttemptSummary,
+  sendBadFraming,
+  sendJson,
+  sendNoUpstream,
+  sendShed,
+  sendUpstreamFailure,
+} from "./localResponses.ts";
+import type { ProxyRuntime } from "./proxyRuntime.ts";
+import { type BodyPlan, bodyPlan, readBody } from "./requestBody.ts";
+import { type AttemptFailure, mayRetry } from "./retryPolicy.ts";
+import {
+  CLIENT_GONE,
+  type ExchangeEnd,
+  type ExchangeOwner,
+  failureOf,
+  REQUEST_TIMEOUT,
+  UpstreamExchange,
+  type UpstreamHeaders,
+} from "./upstreamExchange.ts";
+
+const NOTHING_TRIED: ReadonlySet<string> = new Set();
+const NOOP = (): void => {};
+const CLIENT_CLOSED_STATUS = 499;
+
+/** Proxy one request; never rejects (every failure becomes a response or a closed connection). */
+export function proxyRequest(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): void {
+  new ProxiedRequest(rt, req, res).run().catch((error: unknown) => {
+    // A bug, not a traffic condition: answer 502 if still possible rather than leave the client hanging.
+    process.emitWarning(`homeostat proxy: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    if (!res.headersSent) sendJson(res, 502, { error: "proxy-error" }, {}, true);
+    else res.destroy();
+  });
+}
+
+class ProxiedRequest implements ExchangeOwner {
+  readonly res: ServerResponse;
+  private readonly req: IncomingMessage;
+  private readonly rt: ProxyRuntime;
+  private readonly startedAt = performance.now();
+  private criticality: Criticality = "default";
+  private requestId = "";
+  private plan: BodyPlan = { kind: "none" };
+  private body: Buffer | null = null;
+  private path = "/";
+  private upstreamHeaders: string[] = [];
+  private permit: Permit | null = null;
+  private attempts = 0;
+  private tried: Set<string> | null = null;
+  private failed: AttemptSummary[] | null = null;
+  private exchange: UpstreamExchange | null = null;
+  private clientGone = false;
+  private deadlineHit = false;
+  private deadline: NodeJS.Timeout | null = null;
+  private abortController: AbortController | null = null;
+  private wake: (() => void) | null = null;
+  /** The status the client got, for the stats (0: none yet). */
+  private status = 0;
+  /** Set when the proxy answered itself; null: the status says how it went. */
+  private result: RequestResult | null = null;
+  private dropped = false;
+
+  constructor(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse) {
+    this.rt = rt;
+    this.req = req;
+    this.res = res;
+  }
+
+  async run(): Promise<void> {
+    const { rt, req, res } = this;
+    const framing = framingProblem(req);
+    if (framing !== null) {
+      sendBadFraming(res, framing);
+      this.record("client-error", 400);
+      return;
+    }
+    const parsed = parseCriticality(req.headers[CRITICALITY_HEADER]);
+    if (parsed.unrecognised) rt.unrecognisedCriticality();
+    this.criticality = parsed.criticality;
+    this.requestId = incomingRequestId(req) ?? randomUUID();
+    const path = targetPath(req.url ?? "/");
+    if (path === null) {
+      sendJson(res, 400, { error: "bad-request", reason: "request target is not a path" }, {}, true);
+      this.record("client-error", 400);
+      return;
+    }
+    this.path = path;
+    this.plan = bodyPlan(req);
+    // A client that aborts mid-body makes the request emit `error`: the close handler deals with it.
+    req.on("error", NOOP);
+    res.once("close", this.onResponseClose);
+
+    if (rt.table.size === 0) {
+      sendNoUpstream(res, "no-endpoints", this.requestId, this.plan.kind !== "none");
+      this.record("no-upstream", 503);
+      return;
+    }
+
+    rt.requestStarted();
+    try {
+      await this.admitAndForward();
+    } finally {
+      this.finish();
+      rt.requestEnded();
+    }
+  }
+
+  private async admitAndForward(): Promise<void> {
+    const { rt, res } = this;
+    this.abortController = new AbortController();
+    const decision = await rt.admission.acquire(this.criticality, this.abortController.signal);
+    if (!decision.admitted) {
+      rt.stats.recordShed(rt.service, this.criticality, decision.reason);
+      this.status = 503;
+      this.result = "shed";
+      if (!this.clientGone)
+        sendShed(res, decision, this.criticality, this.requestId, this.plan.kind !== "none");
+      return;
+    }
+    this.permit = decision;
+    if (this.clientGone) return;
+    rt.budget.recordRequest();
+
+    if (this.plan.kind === "buffer") {
+      this.body = await readBody(this.req, this.plan.length);
+      if (this.body === null) {
+        this.dropped = true;
+        return; // the client went away mid-body
+      }
+    }
+    this.upstreamHeaders = upstreamRequestHeaders(this.req, this.requestId, false);
+    this.deadline = setTimeout(this.onDeadline, rt.traffic.requestTimeoutMs);
+    await this.attemptUntilDone();
+  }
+
+  /** Attempts until one is delivered, or retrying is not allowed (then an error answer). */
+  private async attemptUntilDone(): Promise<void> {
+    const { rt } = this;
+    let last: AttemptFailure | null = null;
+    for (;;) {
+      if (this.clientGone || this.deadlineHit) break;
+      const pick = rt.balancer.pick(rt.now(), rt.random, this.tried ?? NOTHING_TRIED, rt.table.inFlightOf);
+      const pool = pick.ok ? rt.table.get(pick.endpoint.instance) : undefined;
+      if (pool === undefined) {
+        if (this.attempts > 0) break;
+        this.noUpstream(pick.ok ? "no-endpoints" : pick.reason);
+        return;
+      }
+      this.attempts++;
+      if (this.tried === null) this.tried = new Set();
+      this.tried.add(pool.endpoint.instance);
+      const end = await this.attempt(pool);
+      if (end.kind === "delivered") {
+        this.dropped = !end.complete;
+        return;
+      }
+      last = end.failure;
+      if (this.failed === null) this.failed = [];
+      this.failed.push(summary(pool, end.failure));
+      if (this.clientGone) break;
+      // A discarded 5xx response was granted its retry when it arrived; anything else asks now.
+      if (end.failure.outcome !== "http-5xx" && !this.wantsRetry(end.failure)) break;
+      const delayMs = jitteredBackoff(this.attempts, rt.traffic.retries.backoff, rt.random);
+      if (delayMs > 0) await this.pause(delayMs);
+    }
+    this.answerFailure(last);
+  }
+
+  /** One attempt against `pool`: fault rules first, then the real exchange. */
+  private async attempt(pool: EndpointPool): Promise<ExchangeEnd> {
+    const { rt } = this;
+    const perTryMs = rt.traffic.retries.perTryTimeoutMs;
+    const startedAt = performance.now();
+    const rules = rt.faults.match(pool.endpoint);
+    if (rules.length > 0) {
+      const plan = planFaults(rules, rt.random);
+      if (plan.delayMs > 0 || plan.effect.kind !== "none") {
+        const injected = await this.injectFault(pool, plan, perTryMs, startedAt);
+        if (injected !== "forward") return injected;
+      }
+    }
+    const exchange = new UpstreamExchange(this, pool, perTryMs, startedAt);
+    this.exchange = exchange;
+    const options: Dispatcher.DispatchOptions = {
+      path: this.path,
+      method: this.req.method as Dispatcher.HttpMethod,
+      headers: this.upstreamHeaders,
+      body: this.body ?? (this.plan.kind === "stream" ? this.req : null),
+      headersTimeout: perTryMs,
+      bodyTimeout: rt.traffic.requestTimeoutMs,
+    };
+    pool.pool.dispatch(options, exchange);
+    const end = await exchange.ended;
+    this.exchange = null;
+    // 5xx responses were reported when they arrived; a client that left says nothing of the upstream.
+    if (end.kind === "failed" && end.failure.outcome !== "http-5xx" && !this.clientGone) {
+      rt.reportAttempt(pool, end.failure.outcome, undefined, exchange.latencyMs);
+    }
+    return end;
+  }
+
+  /**
+   * The fault rules' effect on this attempt, as if the upstream misbehaved: the outcome is
+   * reported like a real one. `forward`: only a delay, the attempt goes on to the upstream (the
+   * delay counts in its latency).
+   */
+  private async injectFault(
+    pool: EndpointPool,
+    plan: FaultPlan,
+    perTryMs: number,
+    started: number,
+  ): Promise<ExchangeEnd | "forward"> {
+    const { rt } = this;
+    const elapsed = (): number => performance.now() - started;
+    pool.begin();
+    if (plan.delayMs > 0) await this.pause(Math.min(plan.delayMs, perTryMs));
+    if (!this.clientGone && !this.deadlineHit && plan.delayMs >= perTryMs) {
+      // A delay as long as the per-try timeout is a timeout, as it would be upstream.
+      return this.injectedFailure(pool, { outcome: "timeout" }, elapsed());
+    }
+    const effect = plan.effect;
+    if (effect.kind === "blackhole" && !this.clientGone && !this.deadlineHit) {
+      await this.pause(Math.max(0, perTryMs - elapsed()));
+    }
+    if (this.clientGone) {
+      pool.endQuietly();
+      return { kind: "failed", failure: failureOf(CLIENT_GONE, false) };
+    }
+    if (this.deadlineHit || effect.kind === "blackhole") {
+      return this.injectedFailure(pool, { outcome: "timeout" }, elapsed());
+    }
+    if (effect.kind === "none") {
+      pool.endQuietly();
+      return "forward";
+    }
+    if (effect.kind === "reset") return this.injectedFailure(pool, { outcome: "reset" }, elapsed());
+
+    const latencyMs = elapsed();
+    const status = effect.status;
+    rt.reportAttempt(pool, status >= 500 ? "http-5xx" : "success", status, latencyMs);
+    pool.end(latencyMs, false);
+    const failure: AttemptFailure = { outcome: "http-5xx", status };
+    if (status >= 500 && this.wantsRetry(failure)) return { kind: "failed", failure };
+    this.status = status;
+    sendJson(
+      this.res,
+      status,
+      { error: "injected fault", fault: effect.rule.id },
+      {
+        [ATTEMPTS_HEADER]: this.attempts,
+        [INSTANCE_HEADER]: pool.endpoint.instance,
+        [REQUEST_ID_HEADER]: this.requestId,
+        [FAULT_HEADER]: effect.rule.id,
+      },
+      this.plan.kind === "stream",
+    );
+    return { kind: "delivered", complete: true };
+  }
+
+  private injectedFailure(pool: EndpointPool, failure: AttemptFailure, latencyMs: number): ExchangeEnd {
+    this.rt.reportAttempt(pool, failure.outcome, undefined, latencyMs);
+    pool.end(latencyMs, true);
+    return { kind: "failed", failure };
+  }
+
+  onResponseHead(
+    exchange: UpstreamExchange,
+    status: number,
+    statusText: string,
+    headers: UpstreamHeaders,
+  ): boolean {
+    const pool = exchange.pool;
+    if (status >= 500) {
+      this.rt.reportAttempt(pool, "http-5xx", status, exchange.latencyMs);
+      const failure: AttemptFailure = {
+        outcome: "http-5xx",
+        status,
+        shedByUpstream: headers["x-homeostat-shed"] !== undefined,
+      };
+      if (!this.clientGone && this.wantsRetry(failure)) return false;
+    } else {
+      this.rt.reportAttempt(pool, "success", status, exchange.latencyMs);
+    }
+    if (this.clientGone) return false; // nothing to write to: drop it
+    const out: OutgoingHttpHeaders = clientResponseHeaders(headers);
+    out[ATTEMPTS_HEADER] = this.attempts;
+    out[INSTANCE_HEADER] = pool.endpoint.instance;
+    if (out[REQUEST_ID_HEADER] === undefined) out[REQUEST_ID_HEADER] = this.requestId;
+    this.status = status;
+    if (statusText === "") this.res.writeHead(status, out);
+    else this.res.writeHead(status, statusText, out);
+    // Without a length the body may trickle (server-sent events): the client gets the head now.
+    if (out["content-length"] === undefined) this.res.flushHeaders();
+    return true;
+  }
+
+  /** Retry rules, then the deadline, then the budget (which charges the retry). */
+  private wantsRetry(failure: AttemptFailure): boolean {
+    const traffic = this.rt.traffic;
+    const retryable = mayRetry({
+      method: this.req.method ?? "GET",
+      replayable: this.plan.kind !== "stream",
+      attempts: this.attempts,
+      maxAttempts: traffic.retries.maxAttempts,
+      failure,
+    });
+    return retryable && !this.deadlineHit && !this.clientGone && this.rt.budget.tryAcquireRetry();
+  }
+
+  private noUpstream(reason: "no-endpoints" | "all-ejected"): void {
+    this.status = 503;
+    this.result = "no-upstream";
+    sendNoUpstream(this.res, reason, this.requestId, this.plan.kind === "stream");
+  }
+
+  private answerFailure(last: AttemptFailure | null): void {
+    if (this.clientGone) {
+      this.dropped = true;
+      return;
+    }
+    const timedOut = this.deadlineHit || last?.outcome === "timeout";
+    const status = timedOut ? 504 : 502;
+    this.status = status;
+    this.result = timedOut ? "timeout" : "failed";
+    this.dropped = true;
+    sendUpstreamFailure(this.res, status, this.failed ?? [], this.requestId, this.plan.kind === "stream");
+  }
+
+  /** Wait `ms`, or less if the deadline passes or the client leaves. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  private readonly onResponseClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.abortController?.abort();
+    this.exchange?.abort(CLIENT_GONE);
+    this.wake?.();
+  };
+
+  private readonly onDeadline = (): void => {
+    this.deadline = null;
+    this.deadlineHit = true;
+    this.exchange?.abort(REQUEST_TIMEOUT);
+    this.wake?.();
+  };
+
+  private finish(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline);
+    this.permit?.release({ latencyMs: performance.now() - this.startedAt, dropped: this.dropped });
+    if (this.result !== null) this.record(this.result, this.status);
+    else if (this.status === 0) {
+      // The client left before any answer (nginx's 499). Counted as a failure: clients mostly
+      // leave because the answer was too slow.
+      this.record("failed", CLIENT_CLOSED_STATUS);
+    } else {
+      const status = this.status;
+      this.record(status >= 500 ? "upstream-5xx" : status >= 400 ? "client-error" : "ok", status);
+    }
+  }
+
+  private record(result: RequestResult, status: number): void {
+    this.rt.recordRequest({
+      service: this.rt.service,
+      criticality: this.criticality,
+      result,
+      status,
+      latencyMs: performance.now() - this.startedAt,
+      attempts: this.attempts,
+      retried: this.attempts > 1,
+    });
+  }
+}
+
+function summary(pool: EndpointPool, failure: AttemptFailure): AttemptSummary {
+  const out: AttemptSummary = { instance: pool.endpoint.instance, outcome: failure.outcome };
+  if (failure.status !== undefined) out.status = failure.status;
+  return out;
+}
+
+/** The origin-form path to send upstream; absolute-form targets are reduced to it. */
+function targetPath(url: string): string | null {
+  if (url.startsWith("/")) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return null;
+  }
+}

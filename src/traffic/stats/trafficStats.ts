@@ -1,0 +1,298 @@
+import { type Counter, type Gauge, type Histogram, Registry } from "prom-client";
+import { HomeostatError } from "../../errors.ts";
+import type { AttemptOutcome, Criticality, Rejection } from "../contracts.ts";
+import { createProxyMetrics, type ProxyMetrics } from "./proxyMetrics.ts";
+import { RING_SECONDS, WindowRing } from "./windowRing.ts";
+
+/** One upstream attempt against one instance. `status` is the upstream's status, when it answered. */
+export interface AttemptRecord {
+  service: string;
+  release: string;
+  instance: string;
+  zone: string;
+  outcome: AttemptOutcome;
+  status?: number;
+  latencyMs: number;
+}
+
+/** How the proxy answered a client request. */
+export type RequestResult =
+  | "ok"
+  | "client-error"
+  | "upstream-5xx"
+  | "shed"
+  | "no-upstream"
+  | "timeout"
+  | "failed";
+
+/** One client request as answered by the proxy. */
+export interface RequestRecord {
+  service: string;
+  criticality: Criticality;
+  result: RequestResult;
+  status: number;
+  latencyMs: number;
+  attempts: number;
+  retried: boolean;
+}
+
+/** Which series a window reads: a service's client requests, or the attempts to a release or an instance. */
+export interface WindowQuery {
+  service: string;
+  release?: string;
+  instance?: string;
+  /** At most five minutes (the history kept). */
+  windowMs: number;
+}
+
+/** A window's figures. Rates and percentiles are null when there is no request: no data is never a pass. */
+export interface WindowStats {
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  rps: number;
+}
+
+export interface TrafficStatsOptions {
+  /** Epoch milliseconds; default `Date.now`. */
+  now?: () => number;
+  /** Where the metrics are registered; default a registry of this instance's own. */
+  registry?: Registry;
+}
+
+/** The longest window {@link TrafficStats.window} answers. */
+export const MAX_WINDOW_MS = RING_SECONDS * 1000;
+
+const CRITICALITY_INDEX: Record<Criticality, number> = { critical: 0, default: 1, sheddable: 2 };
+const CRITICALITY_COUNT = Object.keys(CRITICALITY_INDEX).length;
+const RESULTS: readonly RequestResult[] = [
+  "ok",
+  "client-error",
+  "upstream-5xx",
+  "shed",
+  "no-upstream",
+  "timeout",
+  "failed",
+];
+const RESULT_INDEX = indexOf(RESULTS);
+/** Results that are the service's fault as the client sees it (a client error is not). */
+const RESULT_IS_ERROR: readonly boolean[] = RESULTS.map(
+  (result) => result !== "ok" && result !== "client-error",
+);
+const OUTCOMES: readonly AttemptOutcome[] = ["success", "http-5xx", "connect-error", "timeout", "reset"];
+const OUTCOME_INDEX = indexOf(OUTCOMES);
+const REASONS: readonly Rejection["reason"][] = ["over-limit", "queue-full", "queue-timeout", "aborted"];
+const REASON_INDEX = indexOf(REASONS);
+
+interface ReleaseCells {
+  /** Attempts to this release's instances. */
+  window: WindowRing;
+  duration: Histogram.Internal<"service" | "release">;
+  /** Per instance, the attempt counters by outcome index. */
+  attempts: Map<string, (Counter.Internal | undefined)[]>;
+}
+
+interface ServiceCells {
+  /** Client requests as answered. */
+  window: WindowRing;
+  releases: Map<string, ReleaseCells>;
+  /** Attempts to each instance, whatever release it runs. */
+  instances: Map<string, WindowRing>;
+  /** Indexed criticality × RESULTS.length + result. */
+  requests: (Counter.Internal | undefined)[];
+  /** Indexed criticality × REASONS.length + reason. */
+  shed: (Counter.Internal | undefined)[];
+  ejections: Map<string, { count: Counter.Internal; ejected: Gauge.Internal<"service" | "instance"> }>;
+  inPanic: Gauge.Internal<"service">;
+}
+
+/**
+ * The data plane's traffic statistics: Prometheus metrics for people and dashboards, and rolling
+ * one-second windows for decisions (canary analysis, failover planning).
+ *
+ * The per-request calls ({@link recordAttempt}, {@link recordRequest}) allocate nothing once a
+ * label set has been seen: series and prom-client label children are cached in nested maps keyed
+ * by the given strings (no key is built per call), and windows are preallocated typed arrays.
+ */
+export class TrafficStats {
+  /** The registry holding this instance's metrics. */
+  readonly registry: Registry;
+  private readonly now: () => number;
+  private readonly metrics: ProxyMetrics;
+  private readonly services = new Map<string, ServiceCells>();
+
+  constructor(options: TrafficStatsOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.registry = options.registry ?? new Registry();
+    this.metrics = createProxyMetrics(this.registry);
+  }
+
+  /** Content type of {@link metricsText}, for the HTTP response. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** One upstream attempt: counts toward the release's and the instance's windows and metrics. */
+  recordAttempt(e: AttemptRecord): void {
+    const now = this.now();
+    const service = this.serviceCells(e.service);
+    const release = this.releaseCells(service, e.service, e.release);
+    const isError = e.outcome !== "success";
+    release.window.record(now, e.latencyMs, isError);
+    this.instanceWindow(service, e.instance).record(now, e.latencyMs, isError);
+    release.duration.observe(e.latencyMs / 1000);
+    let byOutcome = release.attempts.get(e.instance);
+    if (byOutcome === undefined) {
+      byOutcome = new Array(OUTCOMES.length);
+      release.attempts.set(e.instance, byOutcome);
+    }
+    const outcome = OUTCOME_INDEX[e.outcome];
+    let counter = byOutcome[outcome];
+    if (counter === undefined) {
+      counter = this.metrics.attempts.labels(e.service, e.release, e.instance, e.outcome);
+      byOutcome[outcome] = counter;
+    }
+    counter.inc();
+  }
+
+  /** One client request as answered: counts toward the service's window and metrics. */
+  recordRequest(e: RequestRecord): void {
+    const service = this.serviceCells(e.service);
+    const result = RESULT_INDEX[e.result];
+    service.window.record(this.now(), e.latencyMs, RESULT_IS_ERROR[result]!);
+    const index = CRITICALITY_INDEX[e.criticality] * RESULTS.length + result;
+    let counter = service.requests[index];
+    if (counter === undefined) {
+      counter = this.metrics.requests.labels(e.service, e.criticality, e.result);
+      service.requests[index] = counter;
+    }
+    counter.inc();
+  }
+
+  /** A request shed by admission control. */
+  recordShed(service: string, criticality: Criticality, reason: Rejection["reason"]): void {
+    const cells = this.serviceCells(service);
+    const index = CRITICALITY_INDEX[criticality] * REASONS.length + REASON_INDEX[reason];
+    let counter = cells.shed[index];
+    if (counter === undefined) {
+      counter = this.metrics.shed.labels(service, criticality, reason);
+      cells.shed[index] = counter;
+    }
+    counter.inc();
+  }
+
+  /** An instance ejected (`true`, counted) or back from ejection (`false`). */
+  recordEjection(service: string, instance: string, ejected: boolean): void {
+    const cells = this.serviceCells(service);
+    let ejection = cells.ejections.get(instance);
+    if (ejection === undefined) {
+      ejection = {
+        count: this.metrics.ejections.labels(service, instance),
+        ejected: this.metrics.ejected.labels(service, instance),
+      };
+      cells.ejections.set(instance, ejection);
+    }
+    if (ejected) ejection.count.inc();
+    ejection.ejected.set(ejected ? 1 : 0);
+  }
+
+  /** The service's balancer entered (`true`) or left (`false`) panic. */
+  recordPanic(service: string, active: boolean): void {
+    this.serviceCells(service).inPanic.set(active ? 1 : 0);
+  }
+
+  /**
+   * Figures over the last `windowMs` (rounded up to whole seconds, the current one included):
+   * with `instance`, the attempts to that instance; else with `release`, the attempts to that
+   * release's instances; else the service's client requests (errors: every result but `ok` and
+   * `client-error`). Attempt errors are every outcome but `success`. Throws `HS_BAD_REQUEST` for
+   * a window that is not positive or longer than {@link MAX_WINDOW_MS}.
+   */
+  window(q: WindowQuery): WindowStats {
+    if (!(q.windowMs > 0 && q.windowMs <= MAX_WINDOW_MS)) {
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        `a traffic window must be between 1ms and ${MAX_WINDOW_MS}ms, got ${q.windowMs}`,
+        { details: { windowMs: q.windowMs } },
+      );
+    }
+    const seconds = Math.ceil(q.windowMs / 1000);
+    const ring = this.ringFor(q);
+    if (ring === undefined) {
+      return { requests: 0, errors: 0, errorRate: null, p50Ms: null, p99Ms: null, rps: 0 };
+    }
+    const totals = ring.sum(this.now(), seconds);
+    return {
+      requests: totals.requests,
+      errors: totals.errors,
+      errorRate: totals.requests === 0 ? null : totals.errors / totals.requests,
+      p50Ms: totals.p50Ms,
+      p99Ms: totals.p99Ms,
+      rps: totals.requests / seconds,
+    };
+  }
+
+  /** The Prometheus text exposition of this instance's registry. */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private ringFor(q: WindowQuery): WindowRing | undefined {
+    const service = this.services.get(q.service);
+    if (service === undefined) return undefined;
+    if (q.instance !== undefined) return service.instances.get(q.instance);
+    if (q.release !== undefined) return service.releases.get(q.release)?.window;
+    return service.window;
+  }
+
+  private serviceCells(name: string): ServiceCells {
+    let cells = this.services.get(name);
+    if (cells === undefined) {
+      cells = {
+        window: new WindowRing(),
+        releases: new Map(),
+        instances: new Map(),
+        requests: new Array(CRITICALITY_COUNT * RESULTS.length),
+        shed: new Array(CRITICALITY_COUNT * REASONS.length),
+        ejections: new Map(),
+        inPanic: this.metrics.inPanic.labels(name),
+      };
+      // An explicit 0, so that "not in panic" is a series and not an absence.
+      cells.inPanic.set(0);
+      this.services.set(name, cells);
+    }
+    return cells;
+  }
+
+  private releaseCells(service: ServiceCells, serviceName: string, release: string): ReleaseCells {
+    let cells = service.releases.get(release);
+    if (cells === undefined) {
+      cells = {
+        window: new WindowRing(),
+        duration: this.metrics.duration.labels(serviceName, release),
+        attempts: new Map(),
+      };
+      service.releases.set(release, cells);
+    }
+    return cells;
+  }
+
+  private instanceWindow(service: ServiceCells, instance: string): WindowRing {
+    let ring = service.instances.get(instance);
+    if (ring === undefined) {
+      ring = new WindowRing();
+      service.instances.set(instance, ring);
+    }
+    return ring;
+  }
+}
+
+function indexOf<Name extends string>(names: readonly Name[]): Record<Name, number> {
+  const index = {} as Record<Name, number>;
+  names.forEach((name, position) => {
+    index[name] = position;
+  });
+  return index;
+}

@@ -1,0 +1,304 @@
+/**
+ * The data plane inside a real controller: membership follows health, a killed instance costs no
+ * idempotent request, a planned replacement drains, and the operator API validates what it is given.
+ */
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  allInstances,
+  demoFleetYaml,
+  freePort,
+  freePortRange,
+  type Sandbox,
+  type StatusDoc,
+  sandbox,
+} from "../helpers/e2e.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+
+async function allReady(box: Sandbox, count: number): Promise<StatusDoc> {
+  return await waitFor(
+    async () => {
+      const s = await box.get<StatusDoc>("/v1/status");
+      const instances = allInstances(s);
+      return instances.length === count && instances.every((i) => i.state === "ready") ? s : null;
+    },
+    { timeoutMs: 30_000, what: `${count} ready instances` },
+  );
+}
+
+/** Requests served through the proxy while waiting for `until`; bounded in count and time. */
+async function steadyLoad(port: number, until: () => Promise<boolean>, maxMs = 30_000) {
+  const outcomes: { status: number; instance: string | null }[] = [];
+  const deadline = Date.now() + maxMs;
+  const worker = async () => {
+    while (Date.now() < deadline && outcomes.length < 20_000) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });
+        await r.arrayBuffer();
+        outcomes.push({ status: r.status, instance: r.headers.get("x-homeostat-instance") });
+      } catch {
+        outcomes.push({ status: 0, instance: null });
+      }
+      if (await until()) return;
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return outcomes;
+}
+
+describe("data plane under the controller", () => {
+  let box: Sandbox;
+  let port: number;
+
+  before(async () => {
+    box = await sandbox();
+    port = await freePort();
+    const basePort = await freePortRange(3);
+    box.up(
+      box.file(
+        "fleet.yaml",
+        demoFleetYaml({
+          services: [
+            {
+              name: "api",
+              replicas: 3,
+              basePort,
+              port,
+              traffic:
+                "      localZone: zone-a\n      drainTimeout: 10s\n      retries: { perTryTimeout: 10s }",
+              releases: { v2: {} },
+            },
+          ],
+        }),
+      ),
+    );
+    await allReady(box, 3);
+    await waitFor(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      { what: "the proxy serving" },
+    );
+  });
+  after(async () => {
+    await box.cleanup();
+  });
+
+  test("traffic prefers the local zone, and the state says why", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      await r.arrayBuffer();
+      assert.equal(r.status, 200);
+      seen.add(r.headers.get("x-homeostat-instance") ?? "?");
+    }
+    assert.deepEqual([...seen], ["api-0"], "priority 0 (zone-a) takes all traffic while healthy");
+    const { services } = await box.get<{
+      services: Record<string, { endpoints: { instance: string; priority: number }[] }>;
+    }>("/v1/traffic");
+    const priorities = Object.fromEntries(services.api!.endpoints.map((e) => [e.instance, e.priority]));
+    assert.deepEqual(priorities, { "api-0": 0, "api-1": 1, "api-2": 1 });
+  });
+
+  test("SIGKILL of the serving instance under load: no failed GET, traffic moves, then returns", async () => {
+    const victim = allInstances(await box.get<StatusDoc>("/v1/status")).find((i) => i.name === "api-0");
+    assert.ok(victim?.pid);
+    let killed = false;
+    let replaced = false;
+    const outcomes = await steadyLoad(port, async () => {
+      if (!killed) {
+        process.kill(victim.pid!, "SIGKILL");
+        killed = true;
+        return false;
+      }
+      if (!replaced) {
+        const i = allInstances(await box.get<StatusDoc>("/v1/status")).find((x) => x.name === "api-0");
+        replaced = i?.state === "ready" && i.pid !== victim.pid;
+        return false;
+      }
+      return true;
+    });
+    const failed = outcomes.filter((o) => o.status !== 200);
+    assert.equal(failed.length, 0, `${failed.length} of ${outcomes.length} requests failed`);
+    assert.ok(
+      outcomes.some((o) => o.instance === "api-1" || o.instance === "api-2"),
+      "traffic spilled to priority 1",
+    );
+    await waitFor(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        return r.headers.get("x-homeostat-instance") === "api-0";
+      },
+      { what: "traffic back on the replaced local instance" },
+    );
+  });
+
+  test("weights and faults: bad input gets a 4xx with a reason and changes nothing", async () => {
+    const put = async (body: unknown) =>
+      await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/api/weights`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const unknownRelease = await put({ weights: { v9: 10 } });
+    assert.equal(unknownRelease.status, 400);
+    assert.match(
+      ((await unknownRelease.json()) as { error: { message: string } }).error.message,
+      /no release v9/,
+    );
+    const allZero = await put({ weights: { v1: 0 } });
+    assert.equal(allZero.status, 400);
+    const extraKey = await put({ weights: { v1: 1 }, colour: "red" });
+    assert.equal(extraKey.status, 400);
+    const unknownService = await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/nope/weights`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ weights: null }),
+    });
+    assert.equal(unknownService.status, 404);
+
+    const badFault = await box.cli(["fault", "add", "error", "200", "--api-port", String(box.apiPort)]);
+    assert.equal(badFault.code, 1);
+    assert.match(badFault.stderr, /status must be an HTTP error status/);
+    const unknownZone = await box.cli([
+      "fault",
+      "add",
+      "blackhole",
+      "--zone",
+      "zone-x",
+      "--api-port",
+      String(box.apiPort),
+    ]);
+    assert.equal(unknownZone.code, 1);
+    assert.match(unknownZone.stderr, /no zone zone-x/);
+    const list = await box.get<{ faults: unknown[] }>("/v1/faults");
+    assert.deepEqual(list.faults, [], "nothing was added");
+  });
+
+  test("an error fault on the local instance: requests are retried elsewhere, it is ejected, and the fault is journaled", async () => {
+    const add = await box.cli([
+      "fault",
+      "add",
+      "error",
+      "503",
+      "--instance",
+      "api-0",
+      "--api-port",
+      String(box.apiPort),
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        statuses.push(r.status);
+      }
+      assert.deepEqual(
+        statuses.filter((s) => s !== 200),
+        [],
+        "GETs are retried on 503 to other instances",
+      );
+      const { services } = await box.get<{
+        services: Record<string, { endpoints: { instance: string; ejected: boolean }[] }>;
+      }>("/v1/traffic");
+      assert.equal(services.api!.endpoints.find((e) => e.instance === "api-0")?.ejected, true);
+    } finally {
+      const clear = await box.cli(["fault", "clear", "--api-port", String(box.apiPort)]);
+      assert.equal(clear.code, 0, clear.stderr);
+    }
+    const journal = await box.get<{ journal: { action: string; target: string }[] }>("/v1/journal?limit=50");
+    assert.ok(journal.journal.some((j) => j.action === "add-fault" && j.target === "api-0"));
+    assert.ok(journal.journal.some((j) => j.action === "clear-faults"));
+    const metrics = await (await fetch(`http://127.0.0.1:${box.apiPort}/metrics`)).text();
+    assert.match(
+      metrics,
+      /homeostat_proxy_attempts_total\{[^}]*instance="api-0"[^}]*outcome="http-5xx"[^}]*\} [1-9]/,
+    );
+  });
+
+  test("weights toward a release with no instances: an explicit 503 no-upstream, not a silent fallback", async () => {
+    const put = async (weights: Record<string, number> | null) =>
+      await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/api/weights`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ weights }),
+      });
+    assert.equal((await put({ v2: 1 })).status, 200);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      await r.arrayBuffer();
+      assert.equal(r.status, 503);
+      assert.equal(r.headers.get("x-homeostat-shed"), "no-upstream");
+    } finally {
+      assert.equal((await put(null)).status, 200);
+    }
+    const r = await fetch(`http://127.0.0.1:${port}/`);
+    await r.arrayBuffer();
+    assert.equal(r.status, 200);
+  });
+
+  test("a release change drains: a slow request in flight on the replaced instance completes first", async () => {
+    const status = await box.get<{ controller: { pid: number } }>("/v1/status");
+    process.kill(status.controller.pid, "SIGKILL");
+    await waitFor(
+      async () => {
+        try {
+          await box.get("/healthz");
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      { what: "the old controller gone" },
+    );
+    // Same fleet, now wanting v2: the next controller adopts the v1 instances and rolls them.
+    const file = `${box.dir}/fleet.yaml`;
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    writeFileSync(file, readFileSync(file, "utf8").replace("    release: v1", "    release: v2"));
+    box.up(file);
+    await waitFor(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        return r.status === 200 && r.headers.get("x-homeostat-instance") === "api-0";
+      },
+      { timeoutMs: 20_000, what: "the new controller's proxy serving from api-0" },
+    );
+    const sentAt = Date.now();
+    const slow = await fetch(`http://127.0.0.1:${port}/work?ms=6000`);
+    const body = await slow.text();
+    const doneAt = Date.now();
+    assert.equal(slow.status, 200, body);
+    assert.equal(slow.headers.get("x-homeostat-instance"), "api-0");
+
+    const events = await waitFor(
+      async () => {
+        const { events } = await box.get<{
+          events: { type: string; at: number; instance?: string; reason: string }[];
+        }>("/v1/events?limit=2000");
+        return events.some((e) => e.type === "instance.stopped" && e.instance === "api-0") ? events : null;
+      },
+      { timeoutMs: 30_000, what: "api-0 replaced by the rollout" },
+    );
+    const stopped = events.find((e) => e.type === "instance.stopped" && e.instance === "api-0")!;
+    assert.equal(stopped.reason, "release-changed");
+    assert.ok(stopped.at >= sentAt, "the replacement happened while the request was in flight or after");
+    assert.ok(
+      stopped.at >= doneAt - 200,
+      `api-0 was stopped ${doneAt - stopped.at}ms before its in-flight request ended`,
+    );
+    // The rollout then moves on one instance at a time, each after the previous one held.
+    await waitFor(
+      async () => {
+        const instances = allInstances(await box.get<StatusDoc>("/v1/status"));
+        return instances.length === 3 && instances.every((i) => i.state === "ready" && i.release === "v2");
+      },
+      { timeoutMs: 60_000, what: "every instance on v2" },
+    );
+  });
+});

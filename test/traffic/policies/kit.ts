@@ -1,0 +1,78 @@
+/**
+ * Test kit for the policies: an injectable clock, seeded randomness, and a way to observe whether
+ * a promise has settled without waiting on wall-clock time.
+ */
+
+export interface FakeClock {
+  now: () => number;
+  advance: (ms: number) => void;
+  set: (ms: number) => void;
+}
+
+/** A clock that only moves when told to (starts at `start` ms). */
+export function fakeClock(start = 1_000_000): FakeClock {
+  let t = start;
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
+    set: (ms) => {
+      t = ms;
+    },
+  };
+}
+
+/** Deterministic uniform [0, 1) (mulberry32), so a failure can be reproduced. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+export interface Tracked<T> {
+  settled: boolean;
+  value: T | undefined;
+  error: unknown;
+}
+
+/** Follow a promise's settlement; read the fields after {@link flush}. */
+export function track<T>(promise: Promise<T>): Tracked<T> {
+  const tracked: Tracked<T> = { settled: false, value: undefined, error: undefined };
+  promise.then(
+    (value) => {
+      tracked.settled = true;
+      tracked.value = value;
+    },
+    (error: unknown) => {
+      tracked.settled = true;
+      tracked.error = error;
+    },
+  );
+  return tracked;
+}
+
+/** Let every pending promise callback run (one macrotask turn: not a sleep, no clock involved). */
+export function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A promise with its resolve and reject exposed. */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+} {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
