@@ -1,6 +1,6 @@
 /** The CLI's client for the controller's local API. */
 
-import { HomeostatError } from "../errors.ts";
+import { ERROR_CODES, type ErrorCode, HomeostatError } from "../errors.ts";
 
 export const DEFAULT_API_PORT = 7070;
 
@@ -43,9 +43,10 @@ export function apiClient(port: number, timeoutMs = 5000): ApiClient {
     }
     if (!response.ok) {
       const error = (parsed as { error?: { code?: string; message?: string } }).error;
-      const code =
-        error?.code === "HS_NOT_FOUND"
-          ? "HS_NOT_FOUND"
+      // Keep the server's catalogued code (HS_ROLLBACK_REFUSED, HS_CONFLICT, …): scripts match on it.
+      const code: ErrorCode =
+        error?.code !== undefined && Object.hasOwn(ERROR_CODES, error.code)
+          ? (error.code as ErrorCode)
           : response.status < 500
             ? "HS_BAD_REQUEST"
             : "HS_INTERNAL";

@@ -6,6 +6,7 @@ import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { faultCommand } from "./commands/fault.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
+import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
 import { trafficCommand } from "./commands/traffic.ts";
@@ -21,6 +22,10 @@ const COMMANDS: Command[] = [
   incidentsCommand,
   trafficCommand,
   weightsCommand,
+  deployCommand,
+  rollbackCommand,
+  planCommand,
+  releasesCommand,
   faultCommand,
   validateCommand,
   schemaCommand,

@@ -33,6 +33,7 @@ import {
   onHealth,
 } from "../verify/incidentRules.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
+import type { ReleaseManager } from "./releaseManager.ts";
 
 export interface ControllerOptions {
   fleet: FleetSpec;
@@ -41,6 +42,8 @@ export interface ControllerOptions {
   events: ControllerEvents;
   /** The traffic layer, when any service has a front port. */
   dataPlane?: DataPlane;
+  /** Active releases, deploys and rollbacks; without it each service runs its spec release. */
+  releases?: ReleaseManager;
   /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
   tickMs?: number;
   now?: () => number;
@@ -59,6 +62,7 @@ export class Controller {
   private readonly driver: Driver;
   private readonly events: ControllerEvents;
   private readonly dataPlane: DataPlane | undefined;
+  private readonly releases: ReleaseManager | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
@@ -78,6 +82,7 @@ export class Controller {
     this.driver = options.driver;
     this.events = options.events;
     this.dataPlane = options.dataPlane;
+    this.releases = options.releases;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
@@ -112,6 +117,7 @@ export class Controller {
       });
     }
     for (const slot of this.store.listSlots()) this.slots.set(slot.instance, slot);
+    this.releases?.init();
     await this.adoptPrevious();
     this.loop();
   }
@@ -169,15 +175,45 @@ export class Controller {
     const now = this.now();
     this.verifyOpenIncidents(now);
     this.resetStableSlots(now);
+    const targets = this.releases?.targets();
     const snapshot: Snapshot = {
       now,
       fleet: this.fleet,
       instances: [...this.runtimes.values()].map((r) => r.observed),
       slots: this.slots,
       busy: this.busy,
+      ...(targets ? { targets } : {}),
     };
     for (const action of decide(snapshot)) this.dispatch(action);
     this.syncMembership();
+    this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
+  }
+
+  /** Ready instances of `service` running `release` in slots of `bank`. */
+  private readyIn(service: ServiceSpec, release: string, bank: 0 | 1): number {
+    let count = 0;
+    const first = bank * service.replicas;
+    for (const runtime of this.runtimes.values()) {
+      const o = runtime.observed;
+      if (o.service !== service.name || o.release !== release || runtime.stopping || this.busy.has(o.name))
+        continue;
+      if (o.slot < first || o.slot >= first + service.replicas) continue;
+      if (o.runtime === "running" && o.health?.state === "ready") count++;
+    }
+    return count;
+  }
+
+  /** Every instance name some bank of some service wants now. */
+  private wantedInstances(): Set<string> {
+    const wanted = new Set<string>();
+    const targets = this.releases?.targets();
+    for (const service of this.fleet.services) {
+      const banks = targets?.get(service.name) ?? [
+        { slots: Array.from({ length: service.replicas }, (_, i) => i) },
+      ];
+      for (const b of banks) for (const slot of b.slots) wanted.add(instanceName(service.name, slot));
+    }
+    return wanted;
   }
 
   /** Push each service's ready instances to the data plane (instances being stopped are out). */
@@ -528,11 +564,7 @@ export class Controller {
 
   /** Instances recorded by an earlier controller: adopt the live ones, reap the rest. */
   private async adoptPrevious(): Promise<void> {
-    const wanted = new Set(
-      this.fleet.services.flatMap((s) =>
-        Array.from({ length: s.replicas }, (_, i) => instanceName(s.name, i)),
-      ),
-    );
+    const wanted = this.wantedInstances();
     for (const record of this.store.listInstances()) {
       if (record.pid === null || record.startTime === null || record.logPath === null) {
         if (!wanted.has(record.name)) this.store.deleteInstance(record.name);

@@ -17,6 +17,7 @@ import { type EventRecord, StateStore } from "../store/index.ts";
 import { DataPlane } from "../traffic/dataPlane.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
 import { Controller } from "./controller.ts";
+import { ReleaseManager } from "./releaseManager.ts";
 
 export interface RunOptions {
   fleet: FleetSpec;
@@ -69,10 +70,17 @@ export async function runController(options: RunOptions): Promise<RunningControl
         noteEvent(e.type, e.reason as ReasonCode, e.message, { service: e.service, ...(e.data ?? {}) }),
       )
     : undefined;
-  const controller = new Controller({
+  const releases = new ReleaseManager({
+    fleet: options.fleet,
+    store,
+    dataPlane,
+    note: (type, why, data) => controller.note(type, why, data),
+  });
+  const controller: Controller = new Controller({
     fleet: options.fleet,
     store,
     driver,
+    releases,
     ...(dataPlane ? { dataPlane } : {}),
     events: {
       onEvent: (e) => {
@@ -90,6 +98,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     const pids = new Map(store.listInstances().map((r) => [r.name, r.pid]));
     return buildStatus({
       fleet: options.fleet,
+      targets: releases.targets(),
+      activeRelease: (service) => releases.activeRelease(service),
       instances: view.instances,
       pids,
       slots: view.slots,
@@ -118,6 +128,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const api = buildApi({
     store,
     status,
+    releases: {
+      deploy: (service, version) => releases.deploy(service, version),
+      planRollback: (service, to) => releases.planRollback(service, to),
+      rollback: (service, o) => releases.rollback(service, o),
+      releases: (service) => releases.releases(service),
+    },
     ...(traffic ? { traffic } : {}),
     shutdown: async () => {
       await shutdown();

@@ -31,7 +31,18 @@ export type ReasonCode =
   | "left-membership"
   | "panic-send-to-all"
   | "panic-fail-closed"
-  | "enough-healthy";
+  | "enough-healthy"
+  | "canary-ready"
+  | "canary-passed"
+  | "promoted"
+  | "soak-passed"
+  | "instances-not-ready"
+  | "canary-failed"
+  | "step-deadline"
+  | "soak-failed"
+  | "soak-inconclusive"
+  | "stable-ready"
+  | "rollback-refused";
 
 export interface Reason {
   code: ReasonCode;

@@ -7,7 +7,7 @@
 import { instanceName, type ServiceSpec } from "../spec/model.ts";
 import type { Action } from "./actions.ts";
 import { type Reason, reason } from "./reasons.ts";
-import type { ObservedInstance, Snapshot } from "./snapshot.ts";
+import type { BankTarget, ObservedInstance, Snapshot } from "./snapshot.ts";
 
 export function decide(snapshot: Snapshot): Action[] {
   const actions: Action[] = [];
@@ -16,16 +16,18 @@ export function decide(snapshot: Snapshot): Action[] {
   const knownServices = new Set(snapshot.fleet.services.map((s) => s.name));
 
   for (const service of snapshot.fleet.services) {
-    let rollingSlotTaken = false;
-    for (let slot = 0; slot < service.replicas; slot++) {
-      const name = instanceName(service.name, slot);
-      wanted.add(name);
-      if (snapshot.busy.has(name)) continue;
-      const observed = byName.get(name);
-      const action = decideSlot(snapshot, service, slot, name, observed, byName, rollingSlotTaken);
-      if (action === null) continue;
-      if (action.type === "stop" && action.reason.code === "release-changed") rollingSlotTaken = true;
-      actions.push(action);
+    for (const target of targetsOf(snapshot, service)) {
+      let rollingSlotTaken = false;
+      for (const slot of target.slots) {
+        const name = instanceName(service.name, slot);
+        wanted.add(name);
+        if (snapshot.busy.has(name)) continue;
+        const observed = byName.get(name);
+        const action = decideSlot(snapshot, service, target, slot, name, observed, byName, rollingSlotTaken);
+        if (action === null) continue;
+        if (action.type === "stop" && action.reason.code === "release-changed") rollingSlotTaken = true;
+        actions.push(action);
+      }
     }
   }
 
@@ -33,7 +35,10 @@ export function decide(snapshot: Snapshot): Action[] {
     if (wanted.has(observed.name) || snapshot.busy.has(observed.name) || observed.runtime !== "running")
       continue;
     const why = knownServices.has(observed.service)
-      ? reason("scaled-down", `slot ${observed.slot} is beyond the ${observed.service} replica count`)
+      ? reason(
+          "scaled-down",
+          `${observed.name} (${observed.release}) is not in the desired set of ${observed.service}`,
+        )
       : reason("service-removed", `service ${observed.service} is no longer in the fleet`);
     actions.push({
       type: "stop",
@@ -46,9 +51,19 @@ export function decide(snapshot: Snapshot): Action[] {
   return actions;
 }
 
+/** The banks a service should run: from the snapshot, or the spec's release in slots 0..replicas-1. */
+export function targetsOf(snapshot: Snapshot, service: ServiceSpec): readonly BankTarget[] {
+  return (
+    snapshot.targets?.get(service.name) ?? [
+      { bank: 0, release: service.release, slots: Array.from({ length: service.replicas }, (_, i) => i) },
+    ]
+  );
+}
+
 function decideSlot(
   snapshot: Snapshot,
   service: ServiceSpec,
+  target: BankTarget,
   slot: number,
   name: string,
   observed: ObservedInstance | undefined,
@@ -64,10 +79,10 @@ function decideSlot(
     const why = observed?.replacing
       ? reason(
           observed.replacing.code,
-          `starting ${service.release} to replace ${name} (${observed.replacing.message})`,
+          `starting ${target.release} to replace ${name} (${observed.replacing.message})`,
         )
-      : reason("instance-missing", `${name} is not running; starting ${service.release}`);
-    return start(service, slot, name, why);
+      : reason("instance-missing", `${name} is not running; starting ${target.release}`);
+    return start(service, target.release, slot, name, why);
   }
 
   if (observed.runtime === "exited") {
@@ -99,10 +114,10 @@ function decideSlot(
     const why = observed.replacing
       ? reason(
           observed.replacing.code,
-          `starting ${service.release} to replace ${name} (${observed.replacing.message})`,
+          `starting ${target.release} to replace ${name} (${observed.replacing.message})`,
         )
-      : reason("process-exited", `${name} ${exit}; starting ${service.release}`);
-    return start(service, slot, name, why);
+      : reason("process-exited", `${name} ${exit}; starting ${target.release}`);
+    return start(service, target.release, slot, name, why);
   }
 
   // Running.
@@ -115,11 +130,11 @@ function decideSlot(
       reason: reason(failed, `${name} is unhealthy (${observed.health.reason}); replacing it`),
     };
   }
-  if (observed.release !== service.release) {
+  if (observed.release !== target.release) {
     // Replace one instance of a service at a time, and only while the rest are ready and have
     // held for the stabilization window, so a release change never takes more than one
     // instance's capacity away and a bad release is caught after one instance.
-    const othersReady = service.replicas === 1 || allOthersReady(snapshot, service, slot, byName);
+    const othersReady = target.slots.length === 1 || allOthersReady(snapshot, service, target, slot, byName);
     if (rollingSlotTaken || !othersReady) {
       return {
         type: "wait",
@@ -127,7 +142,7 @@ function decideSlot(
         until: null,
         reason: reason(
           "rolling-one-at-a-time",
-          `${name} runs ${observed.release}, wants ${service.release}; waiting until the other instances have been ready for ${seconds(service.restart.resetAfterMs)}`,
+          `${name} runs ${observed.release}, wants ${target.release}; waiting until the other instances have been ready for ${seconds(service.restart.resetAfterMs)}`,
         ),
       };
     }
@@ -137,20 +152,20 @@ function decideSlot(
       afterStop: "restart",
       reason: reason(
         "release-changed",
-        `${name} runs ${observed.release}; replacing it with ${service.release}`,
+        `${name} runs ${observed.release}; replacing it with ${target.release}`,
       ),
     };
   }
   return null;
 }
 
-function start(service: ServiceSpec, slot: number, name: string, why: Reason): Action {
+function start(service: ServiceSpec, release: string, slot: number, name: string, why: Reason): Action {
   return {
     type: "start",
     instance: name,
     service: service.name,
     slot,
-    release: service.release,
+    release,
     reason: why,
   };
 }
@@ -164,10 +179,11 @@ function readyCount(snapshot: Snapshot, service: string): number {
 function allOthersReady(
   snapshot: Snapshot,
   service: ServiceSpec,
+  target: BankTarget,
   slot: number,
   byName: ReadonlyMap<string, ObservedInstance>,
 ): boolean {
-  for (let other = 0; other < service.replicas; other++) {
+  for (const other of target.slots) {
     if (other === slot) continue;
     const name = instanceName(service.name, other);
     if (snapshot.busy.has(name)) return false;

@@ -42,4 +42,15 @@ export interface Snapshot {
   slots: ReadonlyMap<string, SlotState>;
   /** Instances with an action under way: decide leaves them alone. */
   busy: ReadonlySet<string>;
+  /**
+   * Which slots should run which release, per service (two banks during a progressive deploy).
+   * A service absent here runs `release` in slots 0..replicas-1.
+   */
+  targets?: ReadonlyMap<string, readonly BankTarget[]>;
+}
+
+export interface BankTarget {
+  bank: 0 | 1;
+  release: string;
+  slots: readonly number[];
 }

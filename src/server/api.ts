@@ -29,7 +29,21 @@ export interface ApiDeps {
   /** Stops the fleet and the controller; resolves when everything is stopped. */
   shutdown: () => Promise<void>;
   traffic?: TrafficApi;
+  releases?: ReleasesApi;
 }
+
+/** Releases, deploys and rollbacks as the API exposes them. */
+export interface ReleasesApi {
+  deploy(service: string, version: string): unknown;
+  planRollback(service: string, to?: string): unknown;
+  rollback(service: string, options: { to?: string; force?: boolean; reason?: string }): unknown;
+  releases(service: string): unknown;
+}
+
+const deployBody = z.object({ version: z.string().min(1) }).strict();
+const rollbackBody = z
+  .object({ to: z.string().min(1).optional(), force: z.boolean().optional(), reason: z.string().optional() })
+  .strict();
 
 const weightsBody = z
   .object({ weights: z.record(z.string(), z.number().finite().min(0)).nullable() })
@@ -86,7 +100,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof HomeostatError) {
-      void reply.status(httpStatusFor(error)).send({ error: { code: error.code, message: error.message } });
+      void reply.status(httpStatusFor(error)).send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details === undefined ? {} : { details: error.details }),
+        },
+      });
       return;
     }
     const status =
@@ -168,6 +188,39 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.delete("/v1/faults", async () => ({ removed: traffic().clearFaults() }));
+
+  const releases = (): ReleasesApi => {
+    if (deps.releases === undefined)
+      throw new HomeostatError("HS_NOT_FOUND", "release management is not available");
+    return deps.releases;
+  };
+  const serviceParam = (params: unknown) =>
+    parseQuery(z.object({ service: z.string() }).strict(), params).service;
+
+  app.get("/v1/services/:service/releases", async (request) =>
+    releases().releases(serviceParam(request.params)),
+  );
+
+  app.post("/v1/services/:service/deploy", async (request, reply) => {
+    const { version } = parseQuery(deployBody, request.body);
+    const rollout = releases().deploy(serviceParam(request.params), version);
+    return reply.status(202).send({ rollout });
+  });
+
+  app.get("/v1/services/:service/rollback-plan", async (request) => {
+    const { to } = parseQuery(z.object({ to: z.string().min(1).optional() }).strict(), request.query);
+    return releases().planRollback(serviceParam(request.params), to);
+  });
+
+  app.post("/v1/services/:service/rollback", async (request, reply) => {
+    const body = parseQuery(rollbackBody, request.body ?? {});
+    const result = releases().rollback(serviceParam(request.params), {
+      ...(body.to === undefined ? {} : { to: body.to }),
+      ...(body.force === undefined ? {} : { force: body.force }),
+      ...(body.reason === undefined ? {} : { reason: body.reason }),
+    });
+    return reply.status(202).send(result);
+  });
 
   app.post("/v1/shutdown", async (_request, reply) => {
     // Answer first: the caller (`homeostat down`) waits for the controller to go away on its own.

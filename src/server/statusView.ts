@@ -5,7 +5,7 @@
  */
 
 import type { SlotState } from "../decide/slotState.ts";
-import type { ObservedInstance } from "../decide/snapshot.ts";
+import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
 import type { IncidentRecord } from "../store/index.ts";
 
@@ -61,6 +61,10 @@ export interface StatusDocument {
 
 export interface StatusInputs {
   fleet: FleetSpec;
+  /** Which slots should run which release (both banks during a deploy); absent: slots 0..replicas-1. */
+  targets?: ReadonlyMap<string, readonly BankTarget[]>;
+  /** The release each service runs as its own (deployed), when known. */
+  activeRelease?: (service: string) => string;
   instances: ObservedInstance[];
   pids: ReadonlyMap<string, number | null>;
   slots: SlotState[];
@@ -76,7 +80,16 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
   const incidentByInstance = new Map(inputs.openIncidents.map((i) => [i.instance, i.id]));
   const services = inputs.fleet.services.map((service): ServiceStatus => {
     const instances: InstanceStatus[] = [];
-    for (let slot = 0; slot < service.replicas; slot++) {
+    const wantedSlots = (
+      inputs.targets?.get(service.name) ?? [{ slots: Array.from({ length: service.replicas }, (_, i) => i) }]
+    ).flatMap((b) => [...b.slots]);
+    // Instances no bank wants any more still show until they are gone (they are being stopped).
+    const leaving = inputs.instances
+      .filter((i) => i.service === service.name && !wantedSlots.includes(i.slot) && i.runtime === "running")
+      .map((i) => i.slot);
+    const shownSlots = [...new Set([...wantedSlots, ...leaving])].sort((a, b) => a - b);
+    const activeRelease = inputs.activeRelease?.(service.name) ?? service.release;
+    for (const slot of shownSlots) {
       const name = instanceName(service.name, slot);
       const o = observed.get(name);
       const s = slots.get(name);
@@ -101,7 +114,7 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
         openIncident: incidentByInstance.get(name) ?? null,
       });
     }
-    const ready = instances.filter((i) => i.state === "ready").length;
+    const ready = instances.filter((i) => i.state === "ready" && i.release === activeRelease).length;
     const runningReleases = [
       ...new Set(
         instances
@@ -115,14 +128,14 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
     const looping = instances.filter((i) => i.crashLoop).map((i) => i.name);
     if (looping.length > 0) warnings.push(`crash-looping: ${looping.join(", ")}`);
     let state: ServiceState;
-    if (ready === service.replicas && runningReleases.length <= 1) state = "healthy";
+    if (ready >= service.replicas && runningReleases.length <= 1) state = "healthy";
     else if (runningReleases.length > 1) state = "rolling";
     else if (ready === 0 && instances.every((i) => i.state === "starting")) state = "starting";
     else if (ready === 0) state = "down";
     else state = "degraded";
     return {
       name: service.name,
-      release: service.release,
+      release: activeRelease,
       runningReleases,
       replicas: service.replicas,
       ready,

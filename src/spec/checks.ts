@@ -1,9 +1,19 @@
 import { checkDependencies } from "./dependencies.ts";
+import { checkDeploys } from "./deployChecks.ts";
 import { placeService } from "./placement.ts";
 import { checkPorts, type PortNode } from "./ports.ts";
 import { checkProbes } from "./probes.ts";
 import type { Problem } from "./problem.ts";
-import type { DefaultTrafficInput, HostsInput, ProbesInput, ServiceInput, TrafficInput } from "./schema.ts";
+import { checkReleaseRecords, type ReleaseRecordInput } from "./releaseChecks.ts";
+import type {
+  DefaultTrafficInput,
+  DeployInput,
+  HostsInput,
+  ProbesInput,
+  ServiceInput,
+  TrafficInput,
+} from "./schema.ts";
+import { checkSecurity } from "./securityChecks.ts";
 import { didYouMean } from "./suggest.ts";
 import { placementZones } from "./traffic.ts";
 import { checkTraffic, type TrafficCheckedService } from "./trafficChecks.ts";
@@ -24,6 +34,9 @@ export interface CheckedService {
   probes?: ProbesInput | undefined;
   dependsOn?: string[] | undefined;
   traffic?: TrafficInput | undefined;
+  deploy?: DeployInput | undefined;
+  /** Release records by version (what they require and migrate). */
+  releases?: Record<string, ReleaseRecordInput> | undefined;
 }
 
 /** What the cross-field rules look at: the parts of a fleet file that passed the schema. */
@@ -35,14 +48,20 @@ export interface CheckSubject {
   defaultTraffic: DefaultTrafficInput | undefined;
   /** In declaration order. */
   services: readonly CheckedService[];
+  defaultDeploy: DeployInput | undefined;
   /** Every service name in the file, valid or not. */
   declaredServices: readonly string[];
+  /** Every datastore name in the file, valid or not. */
+  declaredDatastores: readonly string[];
+  /** The `service` of each `security.deniedReleases` entry, in order (undefined where invalid). */
+  deniedServices: readonly (string | undefined)[];
 }
 
 /**
  * The rules that relate several values (the schema checks single values): releases, placement,
- * ports, dependencies, probe timing and traffic settings. Run on whatever part of the file is valid, so that one
- * bad value does not hide the problems elsewhere.
+ * ports, dependencies, probe timing, traffic and deploy settings, release records (datastores,
+ * APIs, migrations) and security facts. Run on whatever part of the file is valid, so that one bad
+ * value does not hide the problems elsewhere.
  */
 export function checkFleet(subject: CheckSubject): Problem[] {
   const problems: Problem[] = [...checkProbes(subject.defaultProbes, ["defaults", "probes"])];
@@ -79,6 +98,10 @@ export function checkFleet(subject: CheckSubject): Problem[] {
     dependsOn: service.dependsOn ?? [],
   }));
   problems.push(...checkPorts(portNodes), ...checkDependencies(dependencyNodes, subject.declaredServices));
+  problems.push(...checkDeploys(subject.defaultDeploy, subject.services));
+  const declared = { services: subject.declaredServices, datastores: subject.declaredDatastores };
+  problems.push(...checkReleaseRecords(subject.services, declared));
+  problems.push(...checkSecurity(subject.deniedServices, subject.declaredServices));
   return problems;
 }
 

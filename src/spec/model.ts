@@ -62,6 +62,78 @@ export interface ReleaseSpec {
   config: unknown;
   /** Working directory, absolute (defaults to the fleet file's directory). */
   cwd: string;
+  /** Secret references (never values): what the release was built and tested against. */
+  secrets: SecretRef[];
+  /** What must hold in the world for this release to work. */
+  requires: {
+    /** Datastore name → semver range over schema versions (integers are read as N.0.0), e.g. ">=5 <7". */
+    schemas: Record<string, string>;
+    /** Dependency service name → semver range of the API it must serve, e.g. "^2". */
+    apis: Record<string, string>;
+  };
+  /** The API version this release serves (semver), if it serves one. */
+  provides: { api?: string };
+  /** Schema migrations this release applies when it is deployed. */
+  migrations: MigrationSpec[];
+}
+
+export interface SecretRef {
+  name: string;
+  version: string;
+}
+
+export interface MigrationSpec {
+  datastore: string;
+  from: number;
+  to: number;
+  /** False when going back needs more than running older code (dropped columns, rewritten data). */
+  reversible: boolean;
+}
+
+/** Progressive delivery settings of a service. */
+export interface DeploySpec {
+  /** Traffic percentages of the new release, in order; the last must be 100. */
+  steps: number[];
+  /** How long each step serves before its analysis is judged. */
+  stepDurationMs: number;
+  /** A step without a passing verdict by then aborts the deploy (and rolls back). */
+  stepDeadlineMs: number;
+  /** How long the new release must serve all traffic within its SLO to become proven. */
+  soakMs: number;
+  /** Keep the previous release's instances running (taking no traffic) until the new one is proven. */
+  keepStableWarm: boolean;
+  /** Releases kept in history per service. */
+  historyLimit: number;
+  analysis: {
+    /** Fewer requests than this on either side: the verdict is inconclusive, never a pass. */
+    minRequests: number;
+    /** Fail when canary error rate exceeds stable's by more than this (absolute, 0..1)… */
+    maxErrorRateIncrease: number;
+    /** …or canary p99 exceeds stable's × this ratio (and by at least `minP99IncreaseMs`). */
+    maxP99Ratio: number;
+    minP99IncreaseMs: number;
+  };
+}
+
+/** What "within SLO" means for a service (used to prove releases). */
+export interface SloSpec {
+  /** Highest acceptable error rate (0..1). */
+  errorRate: number;
+  p99Ms: number;
+}
+
+export interface DatastoreSpec {
+  name: string;
+  /** How to read the live schema version: a command printing an integer. Absent: Homeostat records it when migrations run. */
+  versionCommand?: { command: string; args: string[]; cwd: string };
+  /** Version assumed before any migration ran and when no command is given. */
+  initialVersion: number;
+}
+
+/** Known-bad facts that rollbacks must respect. */
+export interface SecuritySpec {
+  deniedReleases: { service: string; version: string; reason: string }[];
+  revokedSecrets: { name: string; version: string; reason: string }[];
 }
 
 export interface ZoneHost {
@@ -123,12 +195,18 @@ export interface ServiceSpec {
   /** Version key into `releases` that should be running. */
   release: string;
   replicas: number;
-  /** Instance slot i listens on `basePort + i`. */
+  /**
+   * Instance slot i listens on `basePort + i`. A service reserves `2 × replicas` ports: slots
+   * 0..replicas-1 and replicas..2·replicas-1 are its two banks, so a new release can start beside
+   * the running one during a progressive deploy.
+   */
   basePort: number;
   /** Front port for the service's traffic listener (data plane), if any. */
   port?: number;
   /** Data-plane settings; used when `port` is set. */
   traffic: TrafficSpec;
+  deploy: DeploySpec;
+  slo: SloSpec;
   /** Where each slot runs: `placement[i % placement.length]`. Never empty. */
   placement: ZoneHost[];
   probes: ProbeSet;
@@ -142,6 +220,8 @@ export interface FleetSpec {
   name: string;
   /** Services in dependency order (dependencies first). */
   services: ServiceSpec[];
+  datastores: DatastoreSpec[];
+  security: SecuritySpec;
 }
 
 /** The slot-th instance of a service is named `${service}-${slot}`. */

@@ -17,17 +17,20 @@ interface PortUse {
   path: PathSegment[];
 }
 
+/** Instance ports a service reserves per replica: two banks, so a new release can start beside the running one. */
+export const PORT_BANKS = 2;
+
 /**
- * Instance port ranges (`basePort .. basePort + replicas - 1`) must fit below 65536, and no two
- * uses of a port may overlap across the fleet (ranges and front `port`s alike). A clash is
- * reported at the later `basePort`/`port`, naming the service that had the port first.
+ * Instance port ranges (`basePort .. basePort + 2 × replicas - 1`: both banks) must fit below
+ * 65536, and no two uses of a port may overlap across the fleet (ranges and front `port`s alike).
+ * A clash is reported at the later `basePort`/`port`, naming the service that had the port first.
  */
 export function checkPorts(nodes: readonly PortNode[]): Problem[] {
   const problems: Problem[] = [];
   const uses: PortUse[] = [];
   for (const node of nodes) {
     const servicePath = ["services", node.name];
-    const high = node.basePort + node.replicas - 1;
+    const high = node.basePort + PORT_BANKS * node.replicas - 1;
     const instances: PortUse = {
       service: node.name,
       kind: "instances",
@@ -39,7 +42,7 @@ export function checkPorts(nodes: readonly PortNode[]): Problem[] {
       problems.push({
         path: instances.path,
         target: "value",
-        message: `instance ports ${node.basePort}-${high} (${node.replicas} replicas) go past 65535`,
+        message: `instance ports ${node.basePort}-${high} (${node.replicas} replicas × ${PORT_BANKS} banks) go past 65535${BANKS_WHY}`,
       });
     }
     const mine: PortUse[] = [instances];
@@ -70,5 +73,8 @@ function clashMessage(use: PortUse, other: PortUse): string {
       ? `the front port ${other.low} of ${owner}`
       : `the instance ports ${other.low}-${other.high} of ${owner}`;
   const mine = use.kind === "front" ? `port ${use.low}` : `instance ports ${use.low}-${use.high}`;
-  return `${mine} overlap${use.kind === "front" ? "s" : ""} ${theirs}`;
+  const why = use.kind === "instances" || other.kind === "instances" ? BANKS_WHY : "";
+  return `${mine} overlap${use.kind === "front" ? "s" : ""} ${theirs}${why}`;
 }
+
+const BANKS_WHY = `: a service reserves ${PORT_BANKS} × replicas ports from basePort (two banks, so a new release can start beside the running one)`;

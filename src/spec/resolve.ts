@@ -1,10 +1,13 @@
 import path from "node:path";
 import { dependencyOrder } from "./dependencies.ts";
+import { resolveDeploy } from "./deploy.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
 import { placeService } from "./placement.ts";
 import { resolveProbes } from "./probes.ts";
+import { resolveDatastores, resolveReleaseRecord, resolveSecurity } from "./records.ts";
 import { resolveRestart } from "./restart.ts";
 import type { FleetInput, ReleaseInput, ServiceInput } from "./schema.ts";
+import { resolveSlo } from "./slo.ts";
 import { resolveTraffic } from "./traffic.ts";
 
 /**
@@ -23,6 +26,8 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     file,
     name: input.name ?? path.basename(directory),
     services: order.map((name) => services.get(name)!),
+    datastores: resolveDatastores(input.datastores, directory),
+    security: resolveSecurity(input.security),
   };
 }
 
@@ -48,6 +53,8 @@ function resolveService(
     probes: resolveProbes(fleet.defaults?.probes, service.probes),
     dependsOn: service.dependsOn ?? [],
     restart: resolveRestart(fleet.defaults?.restart, service.restart),
+    deploy: resolveDeploy(fleet.defaults?.deploy, service.deploy),
+    slo: resolveSlo(fleet.defaults?.slo, service.slo),
   };
   if (service.port !== undefined) resolved.port = service.port;
   return resolved;
@@ -61,5 +68,6 @@ function resolveRelease(version: string, release: ReleaseInput, directory: strin
     env: release.env ?? {},
     config: release.config === undefined ? {} : release.config,
     cwd: path.resolve(directory, release.cwd ?? "."),
+    ...resolveReleaseRecord(release),
   };
 }

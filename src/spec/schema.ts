@@ -4,9 +4,11 @@
  * defaults are applied in `resolve.ts`, so that the parsed value still says what the file said
  * (needed to merge service settings over `defaults` field by field).
  */
+import { validRange, valid as validSemver } from "semver";
 import { z } from "zod";
 import { describeValue } from "./describeValue.ts";
 import { DURATION_PATTERN, tryDurationMs } from "./duration.ts";
+import { PERCENT_PATTERN, tryFraction } from "./fraction.ts";
 
 /** Service, host and zone names. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
@@ -192,8 +194,11 @@ const factorError = expected("a number ≥ 1");
 const percentError = expected("a number between 0 and 100");
 const percent = z.number(percentError).min(0, percentError).max(100, percentError);
 const ratioError = expected("a number between 0 and 1");
-const nonNegativeIntError = expected("an integer ≥ 0");
-const nonNegativeInt = z.number(nonNegativeIntError).int(nonNegativeIntError).min(0, nonNegativeIntError);
+function nonNegativeIntOf(what: string) {
+  const error = expected(what);
+  return z.number(error).int(error).min(0, error);
+}
+const nonNegativeInt = nonNegativeIntOf("an integer ≥ 0");
 const nonNegativeError = expected("a number ≥ 0");
 const nonNegative = z.number(nonNegativeError).min(0, nonNegativeError);
 const zoneList = z.array(name, expected("a list of zone names")).min(1, "list at least one zone");
@@ -297,6 +302,102 @@ export const trafficSchema = strict({
 /** The `defaults.traffic` mapping: weights are per service (release keys differ between services). */
 export const defaultTrafficSchema = strict(trafficShape);
 
+/** A share between 0 and 1, written `0.01` or `"1%"` (converted by `fraction.ts`). */
+const shareError = expected('a fraction between 0 and 1 or a percentage like "1%"');
+const share = z
+  .union(
+    [
+      z.number(shareError).min(0, shareError).max(1, shareError),
+      z
+        .string(shareError)
+        .regex(PERCENT_PATTERN, shareError)
+        // A string the pattern rejected is reported once, by the pattern.
+        .refine((value) => (tryFraction(value) ?? 0) <= 1, shareError),
+    ],
+    shareError,
+  )
+  .describe('A fraction 0..1 (0.01) or a percentage ("1%").');
+
+/** A reference version (secrets): a string, or an integer that is stored as its decimal string. */
+const referenceVersionError = expected('a version string, e.g. "3"');
+const referenceVersion = z.union(
+  [
+    z.string(referenceVersionError).min(1, referenceVersionError),
+    z.number(referenceVersionError).int(referenceVersionError).min(0, referenceVersionError),
+  ],
+  expectedText('a version string, e.g. "3"'),
+);
+
+/** A semver range over schema or API versions, e.g. `">=5 <7"` or `"^2"`; an integer `5` means `"5"`. */
+const rangeError = expected('a semver range like ">=5 <7" or "^2"');
+const semverRange = z
+  .union(
+    [
+      z
+        .string(rangeError)
+        .min(1, rangeError)
+        .refine((value) => validRange(value) !== null, rangeError),
+      z.number(rangeError).int(rangeError).min(0, rangeError),
+    ],
+    rangeError,
+  )
+  .describe('A semver range (">=5 <7", "^2", "~1.4"); schema version N reads as N.0.0.');
+
+const apiVersionText = (issue: RawIssue) => {
+  const input = issue.input;
+  const cleaned = typeof input === "string" ? validSemver(input) : null;
+  const hint = cleaned !== null && cleaned !== input ? ` (write "${cleaned}")` : "";
+  return `expected a semver version like "2.3.0", got ${describeValue(input)}${hint}`;
+};
+const apiVersion = z
+  .string({ error: apiVersionText })
+  .refine((value) => validSemver(value) === value, { error: apiVersionText })
+  .describe('The API version this release serves, full semver: "2.3.0".');
+
+const rangeMapError = (what: string, keyRule: string) => (issue: RawIssue) =>
+  issue.code === "invalid_key"
+    ? `invalid ${what} name ${describeValue(issue.input)}: ${keyRule}`
+    : `expected a mapping of ${what} names to semver ranges, got ${describeValue(issue.input)}`;
+
+const schemaVersion = nonNegativeIntOf("a schema version (an integer ≥ 0)");
+
+/** One schema migration a release applies; `to` must be above `from`. */
+export const migrationSchema = strict({
+  datastore: name.describe("The datastore it changes (declared under datastores)."),
+  from: schemaVersion.describe("Schema version it starts from."),
+  to: schemaVersion.describe("Schema version it leaves (above from)."),
+  reversible: z
+    .boolean(expected("true or false"))
+    .describe(
+      "False when going back needs more than older code (dropped columns, rewritten data). Required: say it.",
+    ),
+}).superRefine((migration, context) => {
+  // Versions that are not integers are reported on their own.
+  const { from, to } = migration;
+  if (Number.isInteger(from) && Number.isInteger(to) && to <= from) {
+    context.addIssue({
+      code: "custom",
+      path: ["to"],
+      input: migration.to,
+      message: `migration goes from ${migration.from} to ${migration.to}: to must be above from (migrations only go forward; a rollback is a new migration)`,
+    });
+  }
+});
+
+/** A release's `requires` mapping. */
+export const releaseRequiresSchema = strict({
+  schemas: z
+    .record(z.string().regex(NAME_PATTERN), semverRange, {
+      error: rangeMapError("datastore", NAME_RULE),
+    })
+    .optional()
+    .describe("Datastore name → semver range of schema versions this release works with."),
+  apis: z
+    .record(z.string().regex(NAME_PATTERN), semverRange, { error: rangeMapError("service", NAME_RULE) })
+    .optional()
+    .describe("Dependency (in dependsOn) → semver range of the API it must serve."),
+});
+
 const releaseSchema = strict({
   command: nonEmptyString.describe("Program to run (looked up on PATH)."),
   args: z
@@ -314,6 +415,117 @@ const releaseSchema = strict({
     .describe("Extra environment variables; values are strings (quote numbers)."),
   config: z.unknown().optional().describe("Any value, handed to the process as JSON in HOMEOSTAT_CONFIG."),
   cwd: nonEmptyString.optional().describe("Working directory, relative to the fleet file's directory."),
+  secrets: z
+    .array(
+      strict({
+        name: nonEmptyString.describe("Secret name."),
+        version: referenceVersion.describe("Secret version the release uses (integers are read as strings)."),
+      }),
+      expected("a list of { name, version }"),
+    )
+    .optional()
+    .describe("Secret references (never values) the release was built and tested against."),
+  requires: releaseRequiresSchema
+    .optional()
+    .describe("What must hold in the world for this release to work."),
+  provides: strict({ api: apiVersion.optional() })
+    .optional()
+    .describe("What this release serves to its dependents."),
+  migrations: z
+    .array(migrationSchema, expected("a list of migrations"))
+    .optional()
+    .describe("Schema migrations this release applies when deployed."),
+});
+
+const stepError = expected("a traffic percentage between 1 and 100");
+/** Deploy steps: increasing percentages of the new release's traffic, ending at 100. */
+const deploySteps = z
+  .array(
+    z.number(stepError).min(1, stepError).max(100, stepError),
+    expected("a list of percentages like [10, 50, 100]"),
+  )
+  .min(1, "list at least one step (the last must be 100)")
+  .superRefine((steps, context) => {
+    // Out-of-range steps are reported on their own; order is judged between valid ones only.
+    if (!steps.every((step) => typeof step === "number" && step >= 1 && step <= 100)) return;
+    steps.forEach((step, index) => {
+      const previous = steps[index - 1];
+      if (
+        previous !== undefined &&
+        typeof step === "number" &&
+        typeof previous === "number" &&
+        step <= previous
+      ) {
+        context.addIssue({
+          code: "custom",
+          path: [index],
+          input: step,
+          message: `steps must increase: ${step} comes after ${previous}`,
+        });
+      }
+    });
+    const last = steps.at(-1);
+    if (typeof last === "number" && last !== 100) {
+      context.addIssue({
+        code: "custom",
+        path: [steps.length - 1],
+        input: last,
+        message: `the last step must be 100, got ${last}: a deploy ends with the new release taking all traffic`,
+      });
+    }
+  })
+  .describe("Traffic percentages of the new release, increasing, the last 100. Default [10, 50, 100].");
+
+const ratioAtLeastOneError = expected("a number ≥ 1");
+/** The `deploy` mapping of a service or of `defaults` (merged field by field). */
+export const deploySchema = strict({
+  steps: deploySteps.optional(),
+  stepDuration: positiveDuration
+    .optional()
+    .describe("How long each step serves before its analysis is judged. Default 30s."),
+  stepDeadline: positiveDuration
+    .optional()
+    .describe(
+      "A step without a passing verdict by then aborts the deploy and rolls back; ≥ stepDuration. Default 2m.",
+    ),
+  soak: anyDuration
+    .optional()
+    .describe(
+      "How long the new release must serve all traffic within its SLO to become proven. Default 10m.",
+    ),
+  keepStableWarm: z
+    .boolean(expected("true or false"))
+    .optional()
+    .describe(
+      "Keep the previous release's instances running, without traffic, until the new one is proven. Default true.",
+    ),
+  historyLimit: positiveInt.optional().describe("Releases kept in history per service. Default 10."),
+  analysis: strict({
+    minRequests: positiveInt
+      .optional()
+      .describe("Fewer requests on either side make the verdict inconclusive, never a pass. Default 50."),
+    maxErrorRateIncrease: share
+      .optional()
+      .describe(
+        'Fail when the canary error rate exceeds stable\'s by more than this (absolute). Default "1%".',
+      ),
+    maxP99Ratio: z
+      .number(ratioAtLeastOneError)
+      .min(1, ratioAtLeastOneError)
+      .optional()
+      .describe("Fail when the canary p99 exceeds stable's × this… Default 1.5."),
+    minP99Increase: anyDuration
+      .optional()
+      .describe("…and by at least this much (small absolute jitter is no regression). Default 20ms."),
+  })
+    .optional()
+    .describe("How each step's canary is compared with the stable release."),
+});
+
+/** The `slo` mapping of a service or of `defaults` (merged field by field). */
+export const sloSchema = strict({
+  errorRate: share.optional().describe('Highest acceptable error rate, 0.01 or "1%". Default "1%".'),
+  p99: positiveDuration.optional().describe("Highest acceptable p99 latency. Default 1s."),
 });
 
 const placementSchema = strict({
@@ -332,7 +544,9 @@ const placementSchema = strict({
 /** One service. */
 export const serviceSchema = strict({
   replicas: positiveInt.describe("Number of instances."),
-  basePort: portNumber(1024).describe("Instance slot i listens on basePort + i."),
+  basePort: portNumber(1024).describe(
+    "Instance slot i listens on basePort + i; the service reserves basePort .. basePort + 2 × replicas - 1 (two banks for progressive deploys).",
+  ),
   port: portNumber(1024).optional().describe("Front port for the service's traffic."),
   placement: placementSchema.optional().describe("Where instances run; default: every declared host."),
   release: nonEmptyString.describe("The key in releases that should be running."),
@@ -351,6 +565,10 @@ export const serviceSchema = strict({
   traffic: trafficSchema
     .optional()
     .describe("Data-plane settings, merged field by field over defaults.traffic; unused without port."),
+  deploy: deploySchema
+    .optional()
+    .describe("Progressive deploy settings, merged field by field over defaults.deploy."),
+  slo: sloSchema.optional().describe("What within SLO means (proves releases), merged over defaults.slo."),
 });
 
 /** The top-level `hosts` mapping. */
@@ -365,6 +583,62 @@ export const defaultsSchema = strict({
   probes: probesSchema.optional().describe("Probes every service runs unless it overrides them."),
   restart: restartSchema.optional().describe("Restart settings every service starts from."),
   traffic: defaultTrafficSchema.optional().describe("Data-plane settings every service starts from."),
+  deploy: deploySchema.optional().describe("Progressive deploy settings every service starts from."),
+  slo: sloSchema.optional().describe("The SLO every service starts from."),
+});
+
+/** The top-level `datastores` mapping. */
+export const datastoresSchema = namedMap(
+  strict({
+    initialVersion: schemaVersion
+      .optional()
+      .describe("Schema version before any migration ran, and when there is no versionCommand. Default 0."),
+    versionCommand: strict({
+      command: nonEmptyString.describe("Program printing the live schema version (an integer)."),
+      args: z.array(text, expected("a list of strings")).optional(),
+      cwd: nonEmptyString
+        .optional()
+        .describe("Working directory, relative to the fleet file's directory (the default)."),
+    })
+      .optional()
+      .describe("How to read the live schema version; without it, Homeostat records it as migrations run."),
+  }),
+  { keyPattern: NAME_PATTERN, keyRule: NAME_RULE, what: "a mapping of datastore names to datastores" },
+);
+
+const reasonText = expectedText("a non-empty reason");
+const reason = z
+  .string(reasonText)
+  .min(1, reasonText)
+  .describe("Why, in words people act on (a CVE, an incident).");
+const releaseVersionText = expectedText("a release version");
+/** The top-level `security` mapping: known-bad facts rollbacks must respect. */
+export const securitySchema = strict({
+  deniedReleases: z
+    .array(
+      strict({
+        service: name.describe("The service."),
+        version: z
+          .string(releaseVersionText)
+          .regex(VERSION_PATTERN, releaseVersionText)
+          .describe("Its release version."),
+        reason,
+      }),
+      expected("a list of { service, version, reason }"),
+    )
+    .optional()
+    .describe("Releases nothing may deploy or roll back to."),
+  revokedSecrets: z
+    .array(
+      strict({
+        name: nonEmptyString.describe("Secret name."),
+        version: referenceVersion.describe("Revoked version (integers are read as strings)."),
+        reason,
+      }),
+      expected("a list of { name, version, reason }"),
+    )
+    .optional()
+    .describe("Secret versions no release may run with again."),
 });
 
 /** A whole fleet file. */
@@ -374,6 +648,10 @@ export const fleetSchema = strict(
     name: nonEmptyString.optional().describe("Fleet name; default: the file's directory name."),
     hosts: hostsSchema.optional().describe("Hosts by name, each in a zone."),
     defaults: defaultsSchema.optional(),
+    datastores: datastoresSchema.optional().describe("Datastores whose schema versions releases depend on."),
+    security: securitySchema
+      .optional()
+      .describe("Known-bad releases and secrets that rollbacks must respect."),
     services: namedMap(serviceSchema, {
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,
@@ -395,6 +673,11 @@ export type TrafficInput = z.output<typeof trafficSchema>;
 export type DefaultTrafficInput = z.output<typeof defaultTrafficSchema>;
 export type ReleaseInput = z.output<typeof releaseSchema>;
 export type DurationValue = z.output<typeof positiveDuration>;
+export type DeployInput = z.output<typeof deploySchema>;
+export type SloInput = z.output<typeof sloSchema>;
+export type DatastoresInput = z.output<typeof datastoresSchema>;
+export type SecurityInput = z.output<typeof securitySchema>;
+export type MigrationInput = z.output<typeof migrationSchema>;
 
 /** JSON Schema (draft 2020-12) of the fleet file, for editor completion (yaml-language-server). */
 export function fleetJsonSchema(): object {

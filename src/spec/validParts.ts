@@ -1,13 +1,19 @@
 import type { z } from "zod";
 import type { CheckedService, CheckSubject } from "./checks.ts";
+import type { ReleaseRecordInput } from "./releaseChecks.ts";
 import {
   type DefaultTrafficInput,
+  type DeployInput,
   defaultTrafficSchema,
+  deploySchema,
   type FleetInput,
   hostsSchema,
+  type MigrationInput,
+  migrationSchema,
   NAME_PATTERN,
   type ProbesInput,
   probesSchema,
+  releaseRequiresSchema,
   type ServiceInput,
   serviceSchema,
   type TrafficInput,
@@ -21,8 +27,14 @@ export function subjectOfValidFleet(fleet: FleetInput): CheckSubject {
     hostsKnown: true,
     defaultProbes: fleet.defaults?.probes,
     defaultTraffic: fleet.defaults?.traffic,
-    services: Object.entries(fleet.services).map(([name, service]) => checkedService(name, service)),
+    defaultDeploy: fleet.defaults?.deploy,
+    services: Object.entries(fleet.services).map(([name, service]) => ({
+      ...checkedService(name, service),
+      dependsOn: service.dependsOn ?? [],
+    })),
     declaredServices: Object.keys(fleet.services),
+    declaredDatastores: Object.keys(fleet.datastores ?? {}),
+    deniedServices: (fleet.security?.deniedReleases ?? []).map((denied) => denied.service),
   };
 }
 
@@ -42,18 +54,32 @@ export function subjectOfInvalidFleet(data: unknown): CheckSubject {
     const releases = asRecord(rawService?.releases);
     services.push({
       ...checkedService(name, fields),
+      // Absent means none; present but invalid means unknown (and nothing is judged against it).
+      dependsOn: fields.dependsOn ?? (rawService?.dependsOn === undefined ? [] : undefined),
       versions: releases === undefined ? undefined : Object.keys(releases),
       probes: fields.probes ?? validProbes(rawService?.probes),
       traffic: fields.traffic ?? validTraffic(trafficSchema, rawService?.traffic),
+      deploy: fields.deploy ?? validDeploy(rawService?.deploy),
+      releases: releases === undefined ? undefined : validReleaseRecords(releases),
     });
   }
+  const defaults = asRecord(root.defaults);
+  const denied = asRecord(root.security)?.deniedReleases;
   return {
     hosts: hosts.success ? hosts.data : undefined,
     hostsKnown: hosts.success,
-    defaultProbes: validProbes(asRecord(asRecord(root.defaults)?.probes)),
-    defaultTraffic: validTraffic(defaultTrafficSchema, asRecord(root.defaults)?.traffic),
+    defaultProbes: validProbes(asRecord(defaults?.probes)),
+    defaultTraffic: validTraffic(defaultTrafficSchema, defaults?.traffic),
+    defaultDeploy: validDeploy(defaults?.deploy),
     services,
     declaredServices: declared.map(([name]) => name),
+    declaredDatastores: Object.keys(asRecord(root.datastores) ?? {}),
+    deniedServices: Array.isArray(denied)
+      ? denied.map((entry) => {
+          const service = asRecord(entry)?.service;
+          return typeof service === "string" && NAME_PATTERN.test(service) ? service : undefined;
+        })
+      : [],
   };
 }
 
@@ -69,7 +95,33 @@ function checkedService(name: string, service: Partial<ServiceInput>): CheckedSe
     probes: service.probes,
     dependsOn: service.dependsOn,
     traffic: service.traffic,
+    deploy: service.deploy,
+    releases: service.releases,
   };
+}
+
+function validDeploy(raw: unknown): DeployInput | undefined {
+  return asRecord(raw) === undefined ? undefined : validFields(deploySchema, raw);
+}
+
+/** Of each release, the requirements and the migrations that are valid on their own. */
+function validReleaseRecords(releases: Record<string, unknown>): Record<string, ReleaseRecordInput> {
+  const records: Record<string, ReleaseRecordInput> = {};
+  for (const [version, raw] of Object.entries(releases)) {
+    const release = asRecord(raw);
+    const requires = asRecord(release?.requires);
+    const migrations = release?.migrations;
+    records[version] = {
+      requires: requires === undefined ? undefined : validFields(releaseRequiresSchema, requires),
+      migrations: Array.isArray(migrations) ? migrations.map(validMigration) : undefined,
+    };
+  }
+  return records;
+}
+
+function validMigration(raw: unknown): MigrationInput | undefined {
+  const parsed = migrationSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
 }
 
 function validProbes(raw: unknown): ProbesInput | undefined {

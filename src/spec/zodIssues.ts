@@ -31,6 +31,9 @@ function problemsFromIssue(issue: Issue, path: PathSegment[]): Problem[] {
     case "invalid_key":
       return [{ path, target: "key", message: issue.message }];
     case "invalid_union": {
+      if (issue.input === undefined && path.length > 0) {
+        return [{ path, target: "parent", message: `missing required key "${String(path.at(-1))}"` }];
+      }
       const matching = issue.errors.filter(typeMatched);
       if (matching.length === 1) return problemsFromIssues(matching[0]!, path);
       return [{ path, target: "value", message: issue.message }];

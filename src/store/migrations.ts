@@ -129,6 +129,56 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX journal_pending ON journal (id) WHERE result_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    // Releases as deployed (full records with status and proof), rollouts, and the facts of the
+    // world that rollbacks cannot change: datastore schema versions and applied migrations.
+    up: `
+      CREATE TABLE release_history (
+        service TEXT NOT NULL,
+        version TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        deployed_at INTEGER NOT NULL,
+        proven_at INTEGER,
+        evidence_json TEXT,
+        PRIMARY KEY (service, version)
+      );
+      CREATE TABLE service_state (
+        service TEXT PRIMARY KEY,
+        active_release TEXT NOT NULL,
+        active_bank INTEGER NOT NULL CHECK (active_bank IN (0, 1)),
+        spec_release TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE rollouts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state_json TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX rollouts_active ON rollouts (service) WHERE finished = 0;
+      CREATE TABLE datastore_versions (
+        datastore TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        source TEXT NOT NULL
+      );
+      CREATE TABLE applied_migrations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service TEXT NOT NULL,
+        version TEXT NOT NULL,
+        datastore TEXT NOT NULL,
+        from_version INTEGER NOT NULL,
+        to_version INTEGER NOT NULL,
+        reversible INTEGER NOT NULL,
+        at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

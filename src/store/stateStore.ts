@@ -29,6 +29,7 @@ import type {
   SlotRecord,
   TimelineEntry,
 } from "./records.ts";
+import { ReleaseLedger } from "./releaseLedger.ts";
 import {
   controllerFromRow,
   eventFromRow,
@@ -66,6 +67,7 @@ export class StateStore {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  #ledger: ReleaseLedger | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -94,6 +96,12 @@ export class StateStore {
       throw error;
     }
     return new StateStore(path, db);
+  }
+
+  /** Release history, rollouts and the live facts rollbacks depend on, on the same connection. */
+  get ledger(): ReleaseLedger {
+    this.#ledger ??= new ReleaseLedger(this.#db);
+    return this.#ledger;
   }
 
   /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */

@@ -17,14 +17,14 @@ describe("decide: instances the spec no longer wants", () => {
           "api-2",
           "api",
           "leave-stopped",
-          { code: "scaled-down", message: "slot 2 is beyond the api replica count" },
+          { code: "scaled-down", message: "api-2 (v1) is not in the desired set of api" },
         ],
         [
           "stop",
           "api-3",
           "api",
           "leave-stopped",
-          { code: "scaled-down", message: "slot 3 is beyond the api replica count" },
+          { code: "scaled-down", message: "api-3 (v1) is not in the desired set of api" },
         ],
       ],
     );
@@ -81,6 +81,31 @@ describe("decide: instances the spec no longer wants", () => {
       [
         ["stop", "api-0", "scaled-down"],
         ["stop", "api-1", "scaled-down"],
+      ],
+    );
+  });
+});
+
+describe("decide: two banks during a progressive deploy", () => {
+  it("runs each bank's release in its own slots and stops what no bank wants", () => {
+    const fleet = makeFleet({ services: [{ name: "api", replicas: 2 }] });
+    const targets = new Map([
+      [
+        "api",
+        [
+          { bank: 0 as const, release: "v1", slots: [0, 1] },
+          { bank: 1 as const, release: "v2", slots: [2, 3] },
+        ],
+      ],
+    ]);
+    const instances = [running("api", 0), running("api", 1), running("api", 4)];
+    const actions = decide({ ...makeSnapshot({ fleet, instances }), targets });
+    assert.deepEqual(
+      actions.map((a) => [a.type, a.instance, a.type === "start" ? a.release : a.reason.code]),
+      [
+        ["start", "api-2", "v2"],
+        ["start", "api-3", "v2"],
+        ["stop", "api-4", "scaled-down"],
       ],
     );
   });

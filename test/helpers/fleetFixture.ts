@@ -5,11 +5,15 @@
 
 import type {
   BackoffSpec,
+  DatastoreSpec,
+  DeploySpec,
   FleetSpec,
   ProbeSet,
   ReleaseSpec,
   RestartSpec,
+  SecuritySpec,
   ServiceSpec,
+  SloSpec,
   TrafficSpec,
   ZoneHost,
 } from "../../src/spec/model.ts";
@@ -95,6 +99,49 @@ export function makeTraffic(overrides: TrafficOverrides = {}): TrafficSpec {
   };
 }
 
+/**
+ * Deploy defaults as the loader resolves them: steps 10 → 50 → 100 of 30s each (deadline 2m),
+ * soak 10m, stable kept warm, 10 releases of history; analysis needs 50 requests a side and fails
+ * on +1 % errors or p99 × 1.5 (and +20ms at least).
+ */
+export const DEFAULT_DEPLOY: DeploySpec = {
+  steps: [10, 50, 100],
+  stepDurationMs: 30_000,
+  stepDeadlineMs: 120_000,
+  soakMs: 600_000,
+  keepStableWarm: true,
+  historyLimit: 10,
+  analysis: { minRequests: 50, maxErrorRateIncrease: 0.01, maxP99Ratio: 1.5, minP99IncreaseMs: 20 },
+};
+
+/** Overrides for {@link makeDeploy}: top-level fields, and `analysis` field by field. */
+export interface DeployOverrides extends Partial<Omit<DeploySpec, "analysis">> {
+  analysis?: Partial<DeploySpec["analysis"]>;
+}
+
+/** A fresh {@link DEFAULT_DEPLOY} with `overrides` applied. */
+export function makeDeploy(overrides: DeployOverrides = {}): DeploySpec {
+  const { analysis, steps, ...rest } = overrides;
+  return {
+    ...DEFAULT_DEPLOY,
+    ...rest,
+    steps: [...(steps ?? DEFAULT_DEPLOY.steps)],
+    analysis: { ...DEFAULT_DEPLOY.analysis, ...analysis },
+  };
+}
+
+/** SLO defaults as the loader resolves them: 1 % errors, p99 1s. */
+export const DEFAULT_SLO: SloSpec = { errorRate: 0.01, p99Ms: 1_000 };
+
+/** What a release record may set beyond the fixture's command line (all default to empty). */
+export interface ReleaseOverrides {
+  env?: Record<string, string>;
+  secrets?: ReleaseSpec["secrets"];
+  requires?: { schemas?: Record<string, string>; apis?: Record<string, string> };
+  provides?: ReleaseSpec["provides"];
+  migrations?: ReleaseSpec["migrations"];
+}
+
 export interface ServiceOverrides {
   name: string;
   replicas?: number;
@@ -110,18 +157,30 @@ export interface ServiceOverrides {
   restart?: RestartOverrides;
   /** Default: {@link makeTraffic} with one priority holding every placement zone. */
   traffic?: TrafficOverrides;
+  deploy?: DeployOverrides;
+  slo?: Partial<SloSpec>;
+  /** Per-version release records (secrets, requires, provides, migrations, extra env). */
+  releases?: Record<string, ReleaseOverrides>;
 }
 
 const FIXTURE_DIR = "/tmp/homeostat-fixture";
 
-function makeRelease(service: string, version: string): ReleaseSpec {
+/** A release of `service` running `node <service>.js --port {port}`, with `overrides` applied. */
+export function makeRelease(service: string, version: string, overrides: ReleaseOverrides = {}): ReleaseSpec {
   return {
     version,
     command: "/usr/bin/env",
     args: ["node", `${service}.js`, "--port", "{port}"],
-    env: { SERVICE_VERSION: version },
+    env: { SERVICE_VERSION: version, ...overrides.env },
     config: { service, version },
     cwd: FIXTURE_DIR,
+    secrets: (overrides.secrets ?? []).map((secret) => ({ ...secret })),
+    requires: {
+      schemas: { ...overrides.requires?.schemas },
+      apis: { ...overrides.requires?.apis },
+    },
+    provides: { ...overrides.provides },
+    migrations: (overrides.migrations ?? []).map((migration) => ({ ...migration })),
   };
 }
 
@@ -150,9 +209,12 @@ function defaultProbes(): ProbeSet {
 export function makeService(overrides: ServiceOverrides, index = 0): ServiceSpec {
   const release = overrides.release ?? "v1";
   const versions = overrides.versions ?? ["v1", "v2"];
-  const allVersions = versions.includes(release) ? versions : [...versions, release];
+  const listed = versions.includes(release) ? versions : [...versions, release];
+  const extra = Object.keys(overrides.releases ?? {}).filter((version) => !listed.includes(version));
   const releases: Record<string, ReleaseSpec> = {};
-  for (const version of allVersions) releases[version] = makeRelease(overrides.name, version);
+  for (const version of [...listed, ...extra]) {
+    releases[version] = makeRelease(overrides.name, version, overrides.releases?.[version]);
+  }
   const placement = overrides.placement ?? [{ zone: "local", host: "127.0.0.1" }];
   const zones = [...new Set(placement.map((entry) => entry.zone))];
   const service: ServiceSpec = {
@@ -166,6 +228,8 @@ export function makeService(overrides: ServiceOverrides, index = 0): ServiceSpec
     dependsOn: overrides.dependsOn ?? [],
     restart: makeRestart(overrides.restart),
     traffic: makeTraffic({ priorities: [zones], ...overrides.traffic }),
+    deploy: makeDeploy(overrides.deploy),
+    slo: { ...DEFAULT_SLO, ...overrides.slo },
   };
   if (overrides.port !== undefined) service.port = overrides.port;
   return service;
@@ -175,6 +239,9 @@ export interface FleetOverrides {
   name?: string;
   file?: string;
   services: ServiceOverrides[];
+  /** Datastores as resolved (default none). */
+  datastores?: DatastoreSpec[];
+  security?: Partial<SecuritySpec>;
 }
 
 /**
@@ -188,6 +255,11 @@ export function makeFleet(overrides: FleetOverrides): FleetSpec {
     file: overrides.file ?? `${FIXTURE_DIR}/fleet.yaml`,
     name: overrides.name ?? "test-fleet",
     services: dependencyOrder(services),
+    datastores: (overrides.datastores ?? []).map((datastore) => ({ ...datastore })),
+    security: {
+      deniedReleases: [...(overrides.security?.deniedReleases ?? [])],
+      revokedSecrets: [...(overrides.security?.revokedSecrets ?? [])],
+    },
   };
 }
 

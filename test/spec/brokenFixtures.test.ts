@@ -36,7 +36,12 @@ const CASES: Record<string, Expected[]> = {
     ],
   ],
   "duplicate-ports.yaml": [
-    [12, 15, "services.checkout.basePort", 'overlap the instance ports 18000-18002 of service "catalog"'],
+    [
+      12,
+      15,
+      "services.checkout.basePort",
+      'instance ports 18004-18007 overlap the instance ports 18000-18005 of service "catalog": a service reserves 2 × replicas ports',
+    ],
     [13, 11, "services.checkout.port", 'port 8000 overlaps the front port 8000 of service "catalog"'],
   ],
   "unknown-release.yaml": [
@@ -122,6 +127,88 @@ const CASES: Record<string, Expected[]> = {
       "services.api.traffic.outlierDetection.maxEjectionPercent",
       "expected a number between 0 and 100, got 120",
     ],
+  ],
+  "release-bad-schema-range.yaml": [
+    [
+      13,
+      33,
+      "services.api.releases.v1.requires.schemas.orders-db",
+      'expected a semver range like ">=5 <7" or "^2", got ">=5 <<7"',
+    ],
+  ],
+  "release-unknown-datastore.yaml": [
+    [
+      14,
+      13,
+      "services.api.releases.v1.requires.schemas.order-db",
+      'unknown datastore "order-db" (did you mean "orders-db"?) (datastores: orders-db)',
+    ],
+  ],
+  "release-api-not-a-dependency.yaml": [
+    [
+      17,
+      19,
+      "services.checkout.releases.v1.requires.apis.catalog",
+      "requires an API of catalog but does not depend on it: add catalog to the dependsOn of checkout",
+    ],
+  ],
+  "release-bad-provides.yaml": [
+    [
+      10,
+      26,
+      "services.catalog.releases.v1.provides.api",
+      'expected a semver version like "2.3.0", got "v1.2.0" (write "1.2.0")',
+    ],
+  ],
+  "release-migration-backwards.yaml": [
+    [
+      13,
+      50,
+      "services.api.releases.v1.migrations[0].to",
+      "migration goes from 6 to 6: to must be above from",
+    ],
+  ],
+  "release-migration-unknown-datastore.yaml": [
+    [
+      11,
+      26,
+      "services.api.releases.v2.migrations[0].datastore",
+      'unknown datastore "orders-db" (the fleet declares no datastores',
+    ],
+  ],
+  "release-migrates-outside-own-range.yaml": [
+    [
+      15,
+      50,
+      "services.api.releases.v2.migrations[0].to",
+      'this release migrates orders-db to 6, outside its own requirement ">=5 <6"',
+    ],
+  ],
+  "deploy-steps-not-100.yaml": [
+    [10, 23, "services.api.deploy.steps[2]", "the last step must be 100, got 90"],
+  ],
+  "deploy-steps-not-increasing.yaml": [
+    [4, 17, "defaults.deploy.steps[1]", "steps must increase: 25 comes after 25"],
+  ],
+  "deploy-deadline-under-duration.yaml": [
+    [
+      13,
+      21,
+      "services.api.deploy.stepDeadline",
+      "stepDeadline 30000ms is shorter than stepDuration 60000ms (from defaults.deploy)",
+    ],
+  ],
+  "security-unknown-service.yaml": [
+    [5, 18, "security.deniedReleases[1].service", 'unknown service "chekout" (did you mean "checkout"?)'],
+  ],
+  "slo-error-rate-out-of-range.yaml": [
+    [
+      3,
+      21,
+      "defaults.slo.errorRate",
+      'expected a fraction between 0 and 1 or a percentage like "1%", got 1.5',
+    ],
+    [12, 18, "services.api.slo.errorRate", 'got "150%"'],
   ],
   "several-errors.yaml": [
     [1, 10, "version", "expected 1 (the only fleet file version), got 2"],

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { satisfies } from "semver";
 import { type FleetSpec, formatSpecError, loadFleetFile } from "../../src/spec/index.ts";
 
 const examples = fileURLToPath(new URL("../../examples/", import.meta.url));
@@ -99,6 +100,73 @@ describe("examples/shop/fleet.yaml", () => {
     assert.equal(crashy?.env.FAULT_CRASH_AFTER_MS, "1500");
     assert.deepEqual(crashy?.config, { greeting: "checkout v2" });
     assert.equal(crashy?.cwd, path.join(examples, "shop"));
+  });
+
+  it("declares orders-db at schema 5 and the known-bad checkout v0 and db-password 3", async () => {
+    const fleet = await loadExample("shop");
+    assert.deepEqual(fleet.datastores, [{ name: "orders-db", initialVersion: 5 }]);
+    assert.deepEqual(
+      fleet.security.deniedReleases.map(({ service, version }) => [service, version]),
+      [["checkout", "v0"]],
+    );
+    assert.deepEqual(
+      fleet.security.revokedSecrets.map(({ name, version }) => [name, version]),
+      [["db-password", "3"]],
+    );
+  });
+
+  it("gives both services the short demo deploy and a 1 % / 500ms SLO", async () => {
+    const fleet = await loadExample("shop");
+    for (const name of ["catalog", "checkout"]) {
+      const { deploy, slo } = service(fleet, name);
+      assert.deepEqual(deploy.steps, [10, 50, 100], name);
+      assert.equal(deploy.stepDurationMs, 10_000);
+      assert.equal(deploy.stepDeadlineMs, 40_000);
+      assert.equal(deploy.soakMs, 60_000);
+      assert.deepEqual(slo, { errorRate: 0.01, p99Ms: 500 });
+    }
+  });
+
+  it("records what each checkout release needs, serves and migrates", async () => {
+    const fleet = await loadExample("shop");
+    assert.deepEqual(service(fleet, "catalog").releases.v1?.provides, { api: "1.2.0" });
+    const { releases } = service(fleet, "checkout");
+    const record = (version: string) => {
+      const release = releases[version];
+      assert.ok(release, version);
+      return { requires: release.requires, provides: release.provides, migrations: release.migrations };
+    };
+    assert.deepEqual(record("v1"), {
+      requires: { schemas: { "orders-db": ">=5 <6" }, apis: { catalog: "^1" } },
+      provides: { api: "1.4.0" },
+      migrations: [],
+    });
+    assert.deepEqual(record("v2-errors"), record("v1"));
+    assert.equal(releases["v2-errors"]?.env.FAULT_ERROR_RATE, "0.3");
+    assert.deepEqual(record("v3-migrates"), {
+      requires: { schemas: { "orders-db": ">=6" }, apis: { catalog: "^1" } },
+      provides: { api: "1.5.0" },
+      migrations: [{ datastore: "orders-db", from: 5, to: 6, reversible: false }],
+    });
+    assert.deepEqual(record("v4-needs-catalog-v2").requires.apis, { catalog: "^2" });
+    assert.deepEqual(releases.v1?.secrets, [{ name: "db-password", version: "4" }]);
+  });
+
+  it("makes the demo refusals real: v1 cannot run on the schema v3 leaves, catalog v1 is not ^2", async () => {
+    const fleet = await loadExample("shop");
+    const { releases } = service(fleet, "checkout");
+    const leftBehind = releases["v3-migrates"]?.migrations.at(-1)?.to;
+    assert.equal(leftBehind, 6);
+    assert.ok(!satisfies(`${leftBehind}.0.0`, releases.v1?.requires.schemas["orders-db"] ?? "*"));
+    const catalogApi = service(fleet, "catalog").releases.v1?.provides.api ?? "";
+    assert.ok(satisfies(catalogApi, releases.v1?.requires.apis.catalog ?? ""));
+    assert.ok(!satisfies(catalogApi, releases["v4-needs-catalog-v2"]?.requires.apis.catalog ?? "*"));
+  });
+
+  it("keeps both port banks of each service apart from the other's", async () => {
+    const fleet = await loadExample("shop");
+    const [catalog, checkout] = [service(fleet, "catalog"), service(fleet, "checkout")];
+    assert.ok(catalog.basePort + 2 * catalog.replicas <= checkout.basePort);
   });
 });
 

@@ -386,17 +386,52 @@ describe("ports", () => {
     );
     assert.deepEqual(
       errors(parseFleet(own, "f.yaml")).map((e) => [e.line, e.col, e.path, e.message]),
-      [[6, 11, "services.api.port", "port 18002 overlaps the instance ports 18000-18002 of this service"]],
+      [
+        [
+          6,
+          11,
+          "services.api.port",
+          "port 18002 overlaps the instance ports 18000-18005 of this service: a service reserves 2 × replicas ports from basePort (two banks, so a new release can start beside the running one)",
+        ],
+      ],
     );
   });
 
-  it("accepts adjacent ranges", () => {
+  it("reserves a second bank of replicas ports: a range inside it clashes", () => {
     const text = fleetYaml(
       "version: 1",
       "services:",
-      serviceYaml("a", 18000, ["port: 18001"]),
-      serviceYaml("b", 18002),
+      serviceYaml("a", 18000, ["port: 18003"]),
+      serviceYaml("b", 18001),
+    );
+    assert.deepEqual(
+      errors(parseFleet(text, "f.yaml")).map((e) => [e.line, e.col, e.path, e.message.split(":")[0]]),
+      [
+        [
+          12,
+          15,
+          "services.b.basePort",
+          'instance ports 18001-18002 overlap the instance ports 18000-18001 of service "a"',
+        ],
+      ],
+    );
+  });
+
+  it("accepts adjacent ranges, both banks counted", () => {
+    const text = fleetYaml(
+      "version: 1",
+      "services:",
+      serviceYaml("a", 18000, ["port: 18002"]),
+      serviceYaml("b", 18003),
     );
     assert.equal(ok(parseFleet(text, "f.yaml")).services.length, 2);
+  });
+
+  it("keeps both banks below 65536", () => {
+    const text = fleetYaml("version: 1", "services:", serviceYaml("a", 65535));
+    assert.deepEqual(
+      errors(parseFleet(text, "f.yaml")).map((e) => [e.path, e.message.split(":")[0]]),
+      [["services.a.basePort", "instance ports 65535-65536 (1 replicas × 2 banks) go past 65535"]],
+    );
   });
 });

@@ -10,6 +10,7 @@ type Schema = {
   additionalProperties?: Schema | boolean;
   propertyNames?: Schema;
   anyOf?: Schema[];
+  items?: Schema;
   pattern?: string;
   description?: string;
 };
@@ -27,6 +28,8 @@ describe("fleetJsonSchema", () => {
       "name",
       "hosts",
       "defaults",
+      "datastores",
+      "security",
       "services",
     ]);
   });
@@ -36,6 +39,62 @@ describe("fleetJsonSchema", () => {
     assert.equal(service.additionalProperties, false);
     assert.equal(schema.properties?.services?.propertyNames?.pattern, "^[a-z][a-z0-9-]{0,39}$");
     assert.match(service.properties?.basePort?.description ?? "", /basePort \+ i/);
+    assert.match(service.properties?.basePort?.description ?? "", /2 × replicas/);
+  });
+
+  it("describes every key of releases, deploys, SLOs, datastores and security", () => {
+    const keys = (node: Schema | undefined) => Object.keys(node?.properties ?? {});
+    const release = service.properties?.releases?.additionalProperties as Schema;
+    assert.deepEqual(keys(release), [
+      "command",
+      "args",
+      "env",
+      "config",
+      "cwd",
+      "secrets",
+      "requires",
+      "provides",
+      "migrations",
+    ]);
+    assert.deepEqual(keys(release.properties?.requires), ["schemas", "apis"]);
+    assert.deepEqual(keys(release.properties?.provides), ["api"]);
+    const migration = release.properties?.migrations?.items;
+    assert.deepEqual(migration?.required, ["datastore", "from", "to", "reversible"]);
+    const deployKeys = [
+      "steps",
+      "stepDuration",
+      "stepDeadline",
+      "soak",
+      "keepStableWarm",
+      "historyLimit",
+      "analysis",
+    ];
+    for (const deploy of [service.properties?.deploy, schema.properties?.defaults?.properties?.deploy]) {
+      assert.deepEqual(keys(deploy), deployKeys);
+      assert.deepEqual(keys(deploy?.properties?.analysis), [
+        "minRequests",
+        "maxErrorRateIncrease",
+        "maxP99Ratio",
+        "minP99Increase",
+      ]);
+    }
+    for (const slo of [service.properties?.slo, schema.properties?.defaults?.properties?.slo]) {
+      assert.deepEqual(keys(slo), ["errorRate", "p99"]);
+    }
+    const datastore = schema.properties?.datastores?.additionalProperties as Schema;
+    assert.deepEqual(keys(datastore), ["initialVersion", "versionCommand"]);
+    assert.deepEqual(keys(schema.properties?.security), ["deniedReleases", "revokedSecrets"]);
+  });
+
+  it('accepts an error rate as a fraction or a percentage string like "1%"', () => {
+    const errorRate = service.properties?.slo?.properties?.errorRate?.anyOf ?? [];
+    assert.deepEqual(
+      errorRate.map((option) => option.type),
+      ["number", "string"],
+    );
+    const percent = new RegExp(errorRate[1]?.pattern ?? "^$");
+    assert.ok(percent.test("1%") && percent.test("0.5%"));
+    assert.ok(!percent.test("1") && !percent.test("one%"));
   });
 
   it("describes the traffic keys of a service and of defaults (weights only per service)", () => {

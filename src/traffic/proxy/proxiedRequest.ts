@@ -78,6 +78,7 @@ class ProxiedRequest implements ExchangeOwner {
   private deadline: NodeJS.Timeout | null = null;
   private abortController: AbortController | null = null;
   private wake: (() => void) | null = null;
+  private cancelRead: (() => void) | null = null;
   /** The status the client got, for the stats (0: none yet). */
   private status = 0;
   /** Set when the proxy answered itself; null: the status says how it went. */
@@ -131,8 +132,12 @@ class ProxiedRequest implements ExchangeOwner {
 
   private async admitAndForward(): Promise<void> {
     const { rt, res } = this;
-    this.abortController = new AbortController();
-    const decision = await rt.admission.acquire(this.criticality, this.abortController.signal);
+    // A signal only matters to a request that will wait in the queue: under the limit (the
+    // common case) none is allocated. Same test as the controller's, in the same tick.
+    const admission = rt.admission;
+    const mayQueue = admission.queued > 0 || admission.inFlight >= rt.table.capacity();
+    if (mayQueue) this.abortController = new AbortController();
+    const decision = await admission.acquire(this.criticality, this.abortController?.signal);
     if (!decision.admitted) {
       rt.stats.recordShed(rt.service, this.criticality, decision.reason);
       this.status = 503;
@@ -145,15 +150,27 @@ class ProxiedRequest implements ExchangeOwner {
     if (this.clientGone) return;
     rt.budget.recordRequest();
 
+    // The deadline covers reading a replayable body too: a client trickling it must not hold a permit.
+    this.deadline = setTimeout(this.onDeadline, rt.traffic.requestTimeoutMs);
     if (this.plan.kind === "buffer") {
-      this.body = await readBody(this.req, this.plan.length);
+      this.body = await readBody(this.req, this.plan.length, this.setCancelRead);
+      this.cancelRead = null;
       if (this.body === null) {
         this.dropped = true;
-        return; // the client went away mid-body
+        if (!this.clientGone) {
+          this.status = 408;
+          sendJson(
+            res,
+            408,
+            { error: "request-timeout", reason: "request body not received in time" },
+            {},
+            true,
+          );
+        }
+        return;
       }
     }
     this.upstreamHeaders = upstreamRequestHeaders(this.req, this.requestId, false);
-    this.deadline = setTimeout(this.onDeadline, rt.traffic.requestTimeoutMs);
     await this.attemptUntilDone();
   }
 
@@ -373,9 +390,14 @@ class ProxiedRequest implements ExchangeOwner {
     this.wake?.();
   };
 
+  private readonly setCancelRead = (cancel: () => void): void => {
+    this.cancelRead = cancel;
+  };
+
   private readonly onDeadline = (): void => {
     this.deadline = null;
     this.deadlineHit = true;
+    this.cancelRead?.();
     this.exchange?.abort(REQUEST_TIMEOUT);
     this.wake?.();
   };

@@ -28,8 +28,15 @@ export function bodyPlan(req: IncomingMessage): BodyPlan {
   return length <= MAX_REPLAY_BYTES ? { kind: "buffer", length } : STREAM;
 }
 
-/** Read exactly `length` bytes of body into one buffer; null if the client went away first. */
-export function readBody(req: IncomingMessage, length: number): Promise<Buffer | null> {
+/**
+ * Read exactly `length` bytes of body into one buffer; null if the client went away first, or
+ * if the reading was cancelled through the function handed to `onCancel`.
+ */
+export function readBody(
+  req: IncomingMessage,
+  length: number,
+  onCancel: (cancel: () => void) => void,
+): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const body = Buffer.allocUnsafe(length);
     let received = 0;
@@ -39,7 +46,10 @@ export function readBody(req: IncomingMessage, length: number): Promise<Buffer |
       chunk.copy(body, received, 0, take);
       received += take;
     };
+    let finished = false;
     const done = (complete: boolean): void => {
+      if (finished) return;
+      finished = true;
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("close", onClose);
@@ -50,5 +60,6 @@ export function readBody(req: IncomingMessage, length: number): Promise<Buffer |
     req.on("data", onData);
     req.once("end", onEnd);
     req.once("close", onClose);
+    onCancel(() => done(false));
   });
 }

@@ -5,6 +5,7 @@
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { HomeostatError } from "../../errors.ts";
 import type { TrafficSpec } from "../../spec/model.ts";
@@ -90,14 +91,10 @@ export class ServiceProxy implements ProxyRuntime {
       now: this.now,
       onEvent,
     });
-    this.server = createServer(
-      // Slow clients are bounded by the request timeout of each request, not by Node's defaults.
-      { requestTimeout: 0, keepAliveTimeout: 5_000 },
-      (req: IncomingMessage, res: ServerResponse) => proxyRequest(this, req, res),
-    );
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => proxyRequest(this, req, res));
     this.server.on("clientError", answerClientError);
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void proxyUpgrade(this, req, socket, head);
+      void proxyUpgrade(this, req, socket as Socket, head);
     });
     // CONNECT asks for a forward proxy; this is a reverse proxy.
     this.server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
@@ -145,6 +142,7 @@ export class ServiceProxy implements ProxyRuntime {
    * @throws HomeostatError HS_INTERNAL when two endpoints share an instance name
    */
   setEndpoints(endpoints: Endpoint[]): void {
+    if (this.closing !== null) return; // everything is draining for good
     this.balancer.setEndpoints(endpoints);
     this.endpoints = endpoints.map((e) => ({ ...e }));
     this.table.update(this.endpoints, this.traffic);

@@ -9,7 +9,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import { CRITICALITY_HEADER, parseCriticality } from "./criticality.ts";
 import { framingProblem } from "./framing.ts";
 import { incomingRequestId, upstreamRequestHeaders } from "./headers.ts";
@@ -19,10 +19,11 @@ import { connectUpstream, requestHead, spliceTunnel } from "./upgradeTunnel.ts";
 
 const NOOP = (): void => {};
 
+/** `client` is the socket Node's `upgrade` event hands over (a net.Socket). */
 export async function proxyUpgrade(
   rt: ProxyRuntime,
   req: IncomingMessage,
-  client: Duplex,
+  client: Socket,
   early: Buffer,
 ): Promise<void> {
   client.on("error", NOOP);
@@ -124,7 +125,7 @@ const REASONS: Record<number, string> = {
 };
 
 /** An HTTP answer written straight on the socket (an upgrade request has no ServerResponse). */
-function answerRaw(client: Duplex, status: number, body: object): void {
+function answerRaw(client: Socket, status: number, body: object): void {
   const text = `${JSON.stringify(body)}\n`;
   client.end(
     `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\n` +

@@ -6,7 +6,6 @@
 
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import type { Endpoint } from "../contracts.ts";
 import type { AttemptFailure } from "./retryPolicy.ts";
 
@@ -47,10 +46,10 @@ export function statusOfResponse(firstBytes: Buffer): number | null {
 /**
  * Send the head (and any bytes the client already sent after it) and splice the two sockets.
  * `onStatus` gets the upstream's status (null if unreadable) once; the promise resolves when both
- * sides are closed. An error or close on either side closes the other.
+ * sides are closed. An error, end or close on either side closes the other.
  */
 export function spliceTunnel(
-  client: Duplex,
+  client: Socket,
   upstream: Socket,
   head: string,
   early: Buffer,
@@ -72,8 +71,14 @@ export function spliceTunnel(
   client.on("error", destroy);
   upstream.on("error", destroy);
   upstream.once("data", (chunk: Buffer) => onStatus(statusOfResponse(chunk)));
-  upstream.once("end", () => client.end());
-  client.once("end", () => upstream.end());
+  // Either side finishing ends the tunnel: what was already sent is flushed, then both close.
+  // (Sockets from Node's server allow half-open connections; a tunnel has no use for one.)
+  const finish = (): void => {
+    client.destroySoon();
+    upstream.destroySoon();
+  };
+  upstream.once("end", finish);
+  client.once("end", finish);
   upstream.setNoDelay(true);
   upstream.write(head);
   if (early.length > 0) upstream.write(early);

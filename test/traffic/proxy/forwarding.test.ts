@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
+import { Readable } from "node:stream";
 import { test } from "node:test";
 import { HomeostatError } from "../../../src/errors.ts";
 import { FaultRegistry } from "../../../src/traffic/faults.ts";
@@ -45,7 +46,7 @@ test("streams a large chunked body both ways without buffering it whole", async 
   async function* body() {
     for (let sent = 0; sent < size; sent += block.length) yield block;
   }
-  const response = await client.request({ path: "/echo", method: "POST", body: body() });
+  const response = await client.request({ path: "/echo", method: "POST", body: Readable.from(body()) });
   assert.equal(response.statusCode, 200);
   assert.equal(response.headers["transfer-encoding"], "chunked");
   let received = 0;
@@ -205,4 +206,19 @@ test("CONNECT is refused: this is not a forward proxy", async (t) => {
     "CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n",
   );
   assert.match(reply, /^HTTP\/1\.1 405/);
+});
+
+test("a client trickling a small body is answered 408 at the request deadline", async (t) => {
+  const upstream = await startUpstream(t, "api-0");
+  const { port, proxy } = await startProxy(t, {
+    traffic: traffic({ requestTimeoutMs: 300 }),
+    endpoints: [endpointOf(upstream)],
+  });
+  const started = performance.now();
+  const reply = await rawExchange(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+  assert.match(reply, /^HTTP\/1\.1 408 /);
+  assert.match(reply, /connection: close/i);
+  assert.ok(performance.now() - started >= 290);
+  assert.equal(upstream.hits, 0);
+  assert.equal((proxy.state().admission as { inFlight: number }).inFlight, 0, "the permit was released");
 });

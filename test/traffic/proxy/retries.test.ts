@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Readable } from "node:stream";
 import { test } from "node:test";
 import {
   answerOk,
@@ -128,7 +129,7 @@ test("a POST with a streamed (chunked) body is never retried, even on a connect 
   async function* body() {
     yield Buffer.from("part one");
   }
-  const response = await client.request({ path: "/", method: "POST", body: body() });
+  const response = await client.request({ path: "/", method: "POST", body: Readable.from(body()) });
   const text = await response.body.text();
   assert.equal(response.statusCode, 502);
   assert.deepEqual(JSON.parse(text), {

@@ -1,0 +1,54 @@
+/**
+ * Failover bench knobs, from the environment. The defaults take about five minutes.
+ */
+
+export interface FailoverOptions {
+  /** Trials per scenario (each kills one of the three instances, in turn). */
+  repeats: number;
+  /**
+   * Load before the measured stretch, not counted in the trial: the generator starts at full
+   * rate on cold connections, which is a burst no real client fleet makes.
+   */
+  warmupMs: number;
+  /** Steady load before the kill. */
+  beforeKillMs: number;
+  /** Load after the kill: long enough for HAProxy's default checks (about 6 s) and its retries. */
+  afterKillMs: number;
+  /** Fixed rate as a fraction of the capacity measured through Homeostat (unless `rate` is set). */
+  loadFraction: number;
+  /** A fixed rate instead of the calibrated one (req/s). */
+  rate: number | null;
+  /** What each request asks of the demo app. */
+  path: string;
+  /** The capacity calibration: wrk settings and length. */
+  calibration: { threads: number; connections: number; durationS: number; warmupS: number };
+  /** Include HAProxy with `retries 3` + `option redispatch` (its own best effort). */
+  redispatch: boolean;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new Error(
+      `${name} must be a positive ${integer ? "whole " : ""}number, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
+  const rate = env.BENCH_RATE === undefined || env.BENCH_RATE === "" ? null : positive(env, "BENCH_RATE", 1);
+  return {
+    repeats: positive(env, "BENCH_REPEATS", 3),
+    warmupMs: 2_000,
+    beforeKillMs: 3_000,
+    afterKillMs: positive(env, "BENCH_AFTER_KILL_SECONDS", 12) * 1000,
+    loadFraction: positive(env, "BENCH_LOAD_FRACTION", 0.5, false),
+    rate,
+    path: "/work?ms=5",
+    calibration: { threads: 1, connections: 50, durationS: 5, warmupS: 2 },
+    redispatch: env.BENCH_REDISPATCH !== "0",
+  };
+}

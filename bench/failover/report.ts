@@ -1,0 +1,70 @@
+/**
+ * The markdown printed at the end of a failover run, for docs/benchmarks.md.
+ */
+
+import type { Column, FailoverResult, ScenarioSummary } from "./results.ts";
+
+const LABEL: Record<string, string> = {
+  homeostat: "Homeostat (controller + proxy, default traffic settings)",
+  "haproxy-default": "HAProxy, default checks (`check`: TCP, inter 2s fall 3 rise 2)",
+  "haproxy-tuned": "HAProxy, checks tuned to Homeostat's readiness probe",
+  "haproxy-redispatch": "HAProxy, tuned checks + `retries 3`, `option redispatch 1`, `retry-on`",
+};
+
+function value(v: number | null, unit = ""): string {
+  if (v === null) return "–";
+  const rounded = Math.round(v);
+  return `${rounded < 0 ? "−" : ""}${Math.abs(rounded)}${unit}`;
+}
+
+function runs(c: Column, unit = ""): string {
+  return `${c.runs.map((v) => value(v, unit)).join(" / ")} (median **${value(c.median, unit)}**)`;
+}
+
+function row(s: ScenarioSummary): string {
+  return `| ${LABEL[s.scenario] ?? s.scenario} | ${s.ok}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${runs(s.lastTouchedMs, " ms")} | ${s.scenario === "homeostat" ? runs(s.detectedMs, " ms") : runs(s.markedDownMs, " ms")} |`;
+}
+
+function latencyRow(s: ScenarioSummary): string {
+  return `| ${s.scenario} | ${runs(s.baselineP99Ms, " ms")} | ${runs(s.afterKillP99Ms, " ms")} | ${runs(s.worstAfterKillMs, " ms")} | ${Object.entries(
+    s.failures,
+  )
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(", ")} |`;
+}
+
+export function renderFailoverMarkdown(r: FailoverResult): string {
+  const t = r.homeostatReadiness;
+  const h = r.summaries.find((s) => s.scenario === "homeostat");
+  const lines = [
+    `### Failover run of ${r.startedAt}`,
+    "",
+    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; ${r.tools.wrk}. The run took ${(r.durationMs / 1000).toFixed(0)} s.`,
+    "",
+    `Capacity through Homeostat's front port (\`${r.calibration.homeostat.command}\`, path \`${r.options.path}\`): ${Math.round(r.calibration.homeostat.requestsPerSecond)} req/s; through HAProxy (default checks): ${Math.round(r.calibration.haproxyDefault.requestsPerSecond)} req/s. Load: open loop, **${r.calibration.ratePerSecond} req/s** of \`GET ${r.options.path}\` for every scenario, a ${r.options.warmupMs / 1000} s warm-up (not counted), then ${r.options.beforeKillMs / 1000} s before the kill and ${r.options.afterKillMs / 1000} s after. Homeostat's readiness probe: every ${t.intervalMs} ms, timeout ${t.timeoutMs} ms, failure threshold ${t.failureThreshold}, success threshold ${t.successThreshold}.`,
+    "",
+    "| Scenario | Trials ok | Failed requests | Retried (answered 200) | Last request sent to the killed instance, after the kill | Kill → detected (Homeostat) / marked DOWN (HAProxy) |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...r.summaries.map(row),
+    "",
+    h === undefined
+      ? ""
+      : `Homeostat's replacement: ready for the controller ${runs(h.replacementReadyMs, " ms")} after the kill; first request answered by it ${runs(h.replacementServesMs, " ms")} after the kill.`,
+    "",
+    "| Scenario | p99 latency, second before the kill | p99, second after the kill | Slowest request after the kill | Failures by kind (all runs) |",
+    "| --- | --- | --- | --- | --- |",
+    ...r.summaries.map(latencyRow),
+    "",
+    `Failures not caused by the kill — during the unmeasured ${r.options.warmupMs / 1000} s warm-up (cold connections, full rate at once), and in the measured stretch more than 100 ms before the kill:`,
+    "",
+    "| Scenario | Failed in the warm-up | Failed > 100 ms before the kill (included above) |",
+    "| --- | --- | --- |",
+    ...r.summaries.map(
+      (s) => `| ${s.scenario} | ${runs(s.warmupFailed)} | ${runs(s.failedLongBeforeKill)} |`,
+    ),
+    "",
+    `Target: zero failed idempotent requests through Homeostat: **${r.targets.zeroFailedThroughHomeostat ? "met" : "missed"}**. Leftover processes after teardown: ${r.leftoverPids.length}.`,
+    "",
+  ];
+  return `${lines.join("\n")}\n`;
+}

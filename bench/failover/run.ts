@@ -1,0 +1,252 @@
+/**
+ * The failover benchmark (`npm run bench:failover`): under steady open-loop load, one of three
+ * instances is SIGKILLed; how many client requests fail, and how long the proxy keeps sending
+ * requests to the dead instance. Homeostat (a real controller, which also replaces the instance)
+ * next to HAProxy over three instances the bench starts itself (routing only), with default checks,
+ * checks tuned to Homeostat's probe, and tuned checks plus redispatched retries — all in one run.
+ * Writes bench/results/failover-<time>.json and prints a markdown section.
+ */
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
+import { machineInfo } from "../foundation/machine.ts";
+import type { ProcessLedger } from "../foundation/processes.ts";
+import { log, Teardown } from "../proxy/teardown.ts";
+import { ensureCommands, toolVersions } from "../proxy/tools.ts";
+import { runWrk, type WrkResult } from "../proxy/wrk.ts";
+import type { HaproxyScenario } from "./haproxyConfig.ts";
+import { BenchInstances, HaproxyUnderTest } from "./haproxyFleet.ts";
+import {
+  type HomeostatFleet,
+  incidentAfter,
+  killInstance,
+  REPLICAS,
+  readyVictim,
+  startHomeostatFleet,
+} from "./homeostatFleet.ts";
+import { type FailoverOptions, readFailoverOptions } from "./options.ts";
+import { renderFailoverMarkdown } from "./report.ts";
+import { type FailoverResult, summarizeScenario } from "./results.ts";
+import { loadAndKill, type ScenarioName, type TrialBase } from "./trial.ts";
+
+const RESULTS_DIR = join(REPO, "bench/results");
+
+async function capacity(port: number, options: FailoverOptions, ledger: ProcessLedger): Promise<WrkResult> {
+  const url = `http://127.0.0.1:${port}${options.path}`;
+  const { threads, connections, durationS, warmupS } = options.calibration;
+  await runWrk({ threads, connections, durationS: warmupS }, url, ledger);
+  return await runWrk({ threads, connections, durationS }, url, ledger);
+}
+
+function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate: number): TrialBase {
+  return {
+    scenario,
+    repeat,
+    victim,
+    ratePerSecond: rate,
+    killedAt: 0,
+    figures: {
+      requests: 0,
+      failed: 0,
+      failures: {},
+      failedLongBeforeKill: 0,
+      retried: 0,
+      lastTouchedMs: null,
+      lastFailedMs: null,
+      victimServedBeforeKill: 0,
+      replacementServesMs: null,
+      baselineP99Ms: null,
+      afterKillP99Ms: null,
+      afterKillMaxMs: null,
+      worstAfterKillMs: null,
+      achievedRate: 0,
+    },
+    controller: null,
+    warmup: null,
+    markedDownMs: null,
+    ok: false,
+  };
+}
+
+async function homeostatTrial(
+  fleet: HomeostatFleet,
+  trial: TrialBase,
+  options: FailoverOptions,
+  scratch: string,
+  ledger: ProcessLedger,
+): Promise<void> {
+  fleet.homeostat.assertRunning();
+  const victim = await readyVictim(fleet.homeostat, trial.victim);
+  const { killedAt, figures, warmup } = await loadAndKill({
+    scenario: "homeostat",
+    port: fleet.port,
+    victim: trial.victim,
+    ratePerSecond: trial.ratePerSecond,
+    bench: options,
+    scratch,
+    ledger,
+    kill: killInstance(victim),
+  });
+  trial.killedAt = killedAt;
+  trial.figures = figures;
+  trial.warmup = warmup;
+  trial.controller = await incidentAfter(fleet.homeostat, trial.victim, killedAt);
+  await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
+}
+
+async function haproxyTrial(
+  haproxy: HaproxyUnderTest,
+  instances: BenchInstances,
+  k: number,
+  trial: TrialBase,
+  options: FailoverOptions,
+  scratch: string,
+  ledger: ProcessLedger,
+): Promise<void> {
+  await instances.ensureAll();
+  await haproxy.waitAllUp(instances.ports.map((_, j) => instances.name(j)));
+  try {
+    const { killedAt, figures, warmup } = await loadAndKill({
+      scenario: haproxy.scenario,
+      port: haproxy.port,
+      victim: trial.victim,
+      ratePerSecond: trial.ratePerSecond,
+      bench: options,
+      scratch,
+      ledger,
+      kill: () => instances.kill(k),
+    });
+    trial.killedAt = killedAt;
+    trial.figures = figures;
+    trial.warmup = warmup;
+    const down = haproxy.downAt(trial.victim, killedAt);
+    trial.markedDownMs = down === null ? null : down - killedAt;
+  } finally {
+    await instances.ensureAll();
+  }
+}
+
+async function main(): Promise<void> {
+  const options = readFailoverOptions(process.env);
+  const startedAt = new Date();
+  const dateUtc = execFileSync("date", ["-u"], { encoding: "utf8" }).trim();
+  const teardown = new Teardown();
+  const { ledger } = teardown;
+  try {
+    ensureCommands(["haproxy", "wrk"]);
+    const machine = machineInfo(REPO);
+    const tools = toolVersions();
+    const scratch = mkdtempSync(join(tmpdir(), "homeostat-bench-failover-"));
+    teardown.add("remove the scratch directory", async () =>
+      rmSync(scratch, { recursive: true, force: true }),
+    );
+
+    log("starting homeostat with 3 instances of the demo app behind a front port…");
+    const homeDir = join(scratch, "homeostat");
+    mkdirSync(homeDir, { recursive: true });
+    const fleet = await startHomeostatFleet(homeDir, ledger);
+    teardown.add("homeostat down", () => fleet.homeostat.stop());
+
+    log("starting 3 instances of the demo app and HAProxy in front of them…");
+    const base = await freePortRange(REPLICAS);
+    const instances = new BenchInstances(
+      Array.from({ length: REPLICAS }, (_, k) => base + k),
+      ledger,
+    );
+    teardown.add("stop the bench's instances", () => instances.stop());
+    await instances.ensureAll();
+    const scenarios: HaproxyScenario[] = ["haproxy-default", "haproxy-tuned"];
+    if (options.redispatch) scenarios.push("haproxy-redispatch");
+    const haproxies = new Map<HaproxyScenario, HaproxyUnderTest>();
+    for (const scenario of scenarios) {
+      const h = await HaproxyUnderTest.start({
+        scenario,
+        dir: scratch,
+        upstreamPorts: instances.ports,
+        tuning: fleet.readiness,
+        ledger,
+      });
+      haproxies.set(scenario, h);
+      teardown.add(`stop ${scenario}`, () => h.stop());
+    }
+
+    log(`capacity through Homeostat's front port (${options.path})…`);
+    const homeostatCapacity = await capacity(fleet.port, options, ledger);
+    const haproxyDefault = haproxies.get("haproxy-default")!;
+    await haproxyDefault.waitAllUp(instances.ports.map((_, k) => instances.name(k)));
+    const haproxyCapacity = await capacity(haproxyDefault.port, options, ledger);
+    const rate = options.rate ?? Math.round(homeostatCapacity.requestsPerSecond * options.loadFraction);
+    log(
+      `capacity: homeostat ${Math.round(homeostatCapacity.requestsPerSecond)} req/s, haproxy ${Math.round(haproxyCapacity.requestsPerSecond)} req/s; load ${rate} req/s`,
+    );
+    await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
+
+    const order: ScenarioName[] = ["homeostat", ...scenarios];
+    const trials: TrialBase[] = [];
+    for (let repeat = 0; repeat < options.repeats; repeat++) {
+      const k = repeat % REPLICAS;
+      const rotated = [...order.slice(repeat % order.length), ...order.slice(0, repeat % order.length)];
+      for (const scenario of rotated) {
+        const trial = emptyTrial(scenario, repeat, `api-${k}`, rate);
+        try {
+          if (scenario === "homeostat") await homeostatTrial(fleet, trial, options, scratch, ledger);
+          else await haproxyTrial(haproxies.get(scenario)!, instances, k, trial, options, scratch, ledger);
+          trial.ok = true;
+        } catch (error) {
+          trial.error = error instanceof Error ? error.message : String(error);
+        }
+        trials.push(trial);
+        const f = trial.figures;
+        log(
+          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${scenario === "homeostat" ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms`}` : `FAILED ${trial.error}`}`,
+        );
+      }
+    }
+
+    await teardown.run();
+    const leftoverPids = ledger.running().map((p) => p.pid);
+    const finishedAt = new Date();
+    const summaries = order.map((scenario) => summarizeScenario(scenario, trials));
+    const homeostatTrials = trials.filter((t) => t.scenario === "homeostat");
+    const result: FailoverResult = {
+      benchmark: "failover",
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      dateUtc,
+      machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
+      tools,
+      options,
+      calibration: { homeostat: homeostatCapacity, haproxyDefault: haproxyCapacity, ratePerSecond: rate },
+      homeostatReadiness: fleet.readiness,
+      fleetYaml: fleet.fleetYaml,
+      haproxyConfigs: Object.fromEntries([...haproxies].map(([s, h]) => [s, h.config])),
+      trials,
+      summaries,
+      targets: {
+        zeroFailedThroughHomeostat:
+          homeostatTrials.length > 0 && homeostatTrials.every((t) => t.ok && t.figures.failed === 0),
+      },
+      leftoverPids,
+    };
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, `failover-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    log(`results written to ${file}`);
+    process.stdout.write(renderFailoverMarkdown(result));
+    if (leftoverPids.length > 0 || trials.some((t) => !t.ok)) process.exitCode = 1;
+  } finally {
+    await teardown.run();
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+}
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,81 @@
+/**
+ * What the proxy bench puts load on: one upstream (the demo app, or a tiny fixed-response nginx),
+ * and the contenders in front of it (or none: direct), each one process with one worker on a free
+ * loopback port.
+ */
+
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { APP, freePort } from "../../test/helpers/e2e.ts";
+import type { ProcessLedger } from "../foundation/processes.ts";
+import { Child } from "./child.ts";
+import { haproxyConfig, nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
+
+const HOMEOSTAT_PROXY = join(dirname(fileURLToPath(import.meta.url)), "homeostatProxy.ts");
+
+export type UpstreamKind = "demo" | "static";
+export const CONTENDERS = ["direct", "homeostat", "haproxy", "nginx"] as const;
+export type ContenderName = (typeof CONTENDERS)[number];
+
+export interface Running {
+  port: number;
+  child: Child | null;
+  /** The config file used, when there is one. */
+  config: string | null;
+  stop(): Promise<void>;
+}
+
+export async function startUpstream(
+  kind: UpstreamKind,
+  dir: string,
+  ledger: ProcessLedger,
+): Promise<Running> {
+  const port = await freePort();
+  if (kind === "demo") {
+    const child = new Child("demo app", process.execPath, [APP, "--port", String(port), "--name", "u0"], {
+      ledger,
+    });
+    await child.waitListening(port);
+    return { port, child, config: null, stop: () => child.stop() };
+  }
+  const prefix = join(dir, "upstream-static");
+  mkdirSync(prefix, { recursive: true });
+  const config = writeConfig(prefix, "nginx.conf", nginxStaticConfig({ prefix, port }));
+  const child = new Child("static nginx", "nginx", ["-p", prefix, "-c", config], { ledger });
+  await child.waitListening(port);
+  return { port, child, config, stop: () => child.stop() };
+}
+
+export async function startContender(
+  name: ContenderName,
+  upstreamPort: number,
+  dir: string,
+  ledger: ProcessLedger,
+): Promise<Running> {
+  if (name === "direct") {
+    return { port: upstreamPort, child: null, config: null, stop: async () => {} };
+  }
+  const port = await freePort();
+  const home = join(dir, name);
+  mkdirSync(home, { recursive: true });
+  let child: Child;
+  let config: string | null;
+  if (name === "homeostat") {
+    config = join(home, "fleet.yaml");
+    child = new Child(
+      "homeostat proxy",
+      process.execPath,
+      [HOMEOSTAT_PROXY, "--dir", home, "--port", String(port), "--upstream-port", String(upstreamPort)],
+      { ledger },
+    );
+  } else if (name === "haproxy") {
+    config = writeConfig(home, "haproxy.cfg", haproxyConfig({ port, upstreamPort }));
+    child = new Child("haproxy", "haproxy", ["-db", "-f", config], { ledger });
+  } else {
+    config = writeConfig(home, "nginx.conf", nginxProxyConfig({ prefix: home, port, upstreamPort }));
+    child = new Child("nginx", "nginx", ["-p", home, "-c", config], { ledger });
+  }
+  await child.waitListening(port);
+  return { port, child, config, stop: () => child.stop() };
+}

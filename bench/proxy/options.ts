@@ -1,0 +1,56 @@
+/**
+ * Proxy bench knobs, from the environment. The defaults take about ten minutes.
+ */
+
+import type { UpstreamKind } from "./contenders.ts";
+
+export interface ProxyBenchOptions {
+  /** Runs per contender and measurement, in alternating order; the median is reported. */
+  repeats: number;
+  /** Length of each measured run. */
+  durationS: number;
+  /** Unmeasured load just before each measured run, same settings. */
+  warmupS: number;
+  /** wrk threads (1: the load tool gets one core of the two). */
+  wrkThreads: number;
+  /** wrk connections (closed loop). */
+  connections: number;
+  /** The fixed rate of the latency runs, as a fraction of Homeostat's median max throughput. */
+  loadFraction: number;
+  /** Most connections the open-loop generator opens. */
+  openLoopConnections: number;
+  upstreams: UpstreamKind[];
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new Error(
+      `${name} must be a positive ${integer ? "whole " : ""}number, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
+  const upstreams = (env.BENCH_UPSTREAMS ?? "demo,static").split(",").map((s) => s.trim());
+  for (const u of upstreams) {
+    if (u !== "demo" && u !== "static") {
+      throw new Error(`BENCH_UPSTREAMS: expected demo and/or static, got ${JSON.stringify(u)}`);
+    }
+  }
+  const loadFraction = positiveNumber(env, "BENCH_LOAD_FRACTION", 0.5, false);
+  if (loadFraction > 1) throw new Error("BENCH_LOAD_FRACTION must be at most 1");
+  return {
+    repeats: positiveNumber(env, "BENCH_REPEATS", 3),
+    durationS: positiveNumber(env, "BENCH_DURATION_SECONDS", 10),
+    warmupS: positiveNumber(env, "BENCH_WARMUP_SECONDS", 2),
+    wrkThreads: 1,
+    connections: positiveNumber(env, "BENCH_CONNECTIONS", 50),
+    loadFraction,
+    openLoopConnections: 256,
+    upstreams: upstreams as UpstreamKind[],
+  };
+}

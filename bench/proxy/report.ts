@@ -1,0 +1,88 @@
+/**
+ * The markdown printed at the end of a proxy run, for docs/benchmarks.md.
+ */
+
+import type { ContenderSummary, ProxyBenchResult, UpstreamSummary } from "./results.ts";
+import { TARGETS } from "./results.ts";
+
+const UPSTREAM_LABEL = {
+  demo: "demo app (`examples/app/server.ts`, `GET /`, 108-byte JSON)",
+  static: "tiny fixed-response upstream (nginx, 1 worker, `return 200`, 12-byte JSON)",
+} as const;
+
+function n(value: number | null, digits = 0): string {
+  return value === null || Number.isNaN(value) ? "–" : value.toFixed(digits);
+}
+
+function rps(value: number): string {
+  return Number.isNaN(value) ? "–" : Math.round(value).toLocaleString("en-US");
+}
+
+function times(value: number | null): string {
+  return value === null ? "–" : `${value.toFixed(2)}×`;
+}
+
+function signedMs(value: number | null): string {
+  if (value === null || Number.isNaN(value)) return "–";
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)} ms`;
+}
+
+function yes(met: boolean | null): string {
+  return met === null ? "–" : met ? "**met**" : "**missed**";
+}
+
+function throughputTable(s: UpstreamSummary): string[] {
+  return [
+    "| Contender | Max req/s (median) | Runs | × nginx | × direct | Contender CPU | Upstream CPU | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...s.contenders.map(
+      (c: ContenderSummary) =>
+        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
+    ),
+  ];
+}
+
+function latencyTable(s: UpstreamSummary): string[] {
+  return [
+    "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...s.contenders.map(
+      (c) =>
+        `| ${c.contender} | ${n(c.p50, 2)} ms | **${n(c.p99, 2)} ms** | ${n(c.p999, 2)} ms | ${signedMs(c.addedP50VsDirectMs)} | **${signedMs(c.addedP99VsDirectMs)}** | ${c.p99Runs.map((v) => n(v, 2)).join(" / ")} | ${rps(c.achievedRate)} | ${c.cpuAtRate.contender === null ? "–" : `${n(c.cpuAtRate.contender)} %`} | ${c.latencyErrors} |`,
+    ),
+  ];
+}
+
+export function renderProxyMarkdown(r: ProxyBenchResult): string {
+  const lines: string[] = [
+    `### Proxy run of ${r.startedAt}`,
+    "",
+    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; nginx ${r.tools.nginx}; ${r.tools.wrk}. Load average ${r.machine.loadAverage1m.toFixed(2)} at start, ${r.machine.loadAverage1mAtEnd.toFixed(2)} at end; the run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${r.machine.git === null ? "not a git checkout" : `commit ${r.machine.git.commit.slice(0, 7)}${r.machine.git.dirty ? " with uncommitted changes in src/, bin/ or examples/" : ""}`}.`,
+    "",
+    `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; medians reported.`,
+    "",
+  ];
+  for (const s of r.summaries) {
+    lines.push(
+      `#### Upstream: ${UPSTREAM_LABEL[s.upstream]}`,
+      "",
+      "Max throughput (closed loop, wrk):",
+      "",
+      ...throughputTable(s),
+      "",
+      `Latency at a fixed ${rps(s.ratePerSecond)} req/s (${Math.round(r.options.loadFraction * 100)} % of Homeostat's median max), open loop, from each request's due time:`,
+      "",
+      ...latencyTable(s),
+      "",
+      `Targets: Homeostat ≥ ${TARGETS.throughputVsNginx}× nginx's throughput: ${times(s.targets.throughputVsNginx)}, ${yes(s.targets.throughputMet)}. Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max: ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}.`,
+      "",
+    );
+  }
+  lines.push(
+    `Generator floor: its own p99 lateness (actual send − due time) was ${r.summaries
+      .flatMap((s) => s.contenders.map((c) => n(c.generatorLatenessP99, 2)))
+      .join(", ")} ms across the contenders. Leftover processes after teardown: ${r.leftoverPids.length}.`,
+    "",
+  );
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,131 @@
+/**
+ * The proxy bench's result file: every run, and per upstream the medians, ratios and targets.
+ */
+
+import type { MachineInfo } from "../foundation/machine.ts";
+import { median } from "../foundation/stats.ts";
+import { CONTENDERS, type ContenderName, type UpstreamKind } from "./contenders.ts";
+import type { LatencyRun, ThroughputRun } from "./measure.ts";
+import type { ProxyBenchOptions } from "./options.ts";
+import type { ToolVersions } from "./tools.ts";
+
+/** Targets from the data-plane issue. */
+export const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 2 } as const;
+
+export interface ContenderSummary {
+  contender: ContenderName;
+  /** Max throughput runs (req/s), in run order, and their median. */
+  rpsRuns: number[];
+  rps: number;
+  rpsVsNginx: number | null;
+  rpsVsDirect: number | null;
+  /** Median CPU (% of one core) during the throughput runs. */
+  cpuAtMax: { contender: number | null; upstream: number };
+  /** Errors over every throughput run (non-2xx + socket errors). */
+  throughputErrors: number;
+  /** Fixed-rate runs: medians of each run's percentiles (ms). */
+  p50Runs: number[];
+  p99Runs: number[];
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  addedP50VsDirectMs: number | null;
+  addedP99VsDirectMs: number | null;
+  /** Median of the generator's own p99 lateness (ms): the floor under every figure. */
+  generatorLatenessP99: number;
+  /** Median achieved completion rate of the fixed-rate runs. */
+  achievedRate: number;
+  latencyErrors: number;
+  cpuAtRate: { contender: number | null; upstream: number };
+}
+
+export interface UpstreamSummary {
+  upstream: UpstreamKind;
+  /** The fixed rate of the latency runs: loadFraction × Homeostat's median max. */
+  ratePerSecond: number;
+  contenders: ContenderSummary[];
+  targets: {
+    throughputVsNginx: number | null;
+    throughputMet: boolean | null;
+    addedP99Ms: number | null;
+    addedP99Met: boolean | null;
+  };
+}
+
+export interface ProxyBenchResult {
+  benchmark: "proxy";
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  dateUtc: string;
+  machine: MachineInfo & { loadAverage1mAtEnd: number };
+  tools: ToolVersions;
+  options: ProxyBenchOptions;
+  /** Exact commands, and where the configs were written. */
+  commands: { wrk: string; openLoop: string; configs: Record<string, string> };
+  /** The Homeostat traffic settings used (the spec loader's defaults, but for the limits). */
+  homeostatTraffic: unknown;
+  throughput: ThroughputRun[];
+  latency: LatencyRun[];
+  summaries: UpstreamSummary[];
+  leftoverPids: number[];
+}
+
+const med = (values: number[]): number => median(values) ?? Number.NaN;
+const ratio = (a: number, b: number | undefined): number | null =>
+  b === undefined || !(b > 0) ? null : a / b;
+
+export function summarizeUpstream(
+  upstream: UpstreamKind,
+  ratePerSecond: number,
+  throughput: readonly ThroughputRun[],
+  latency: readonly LatencyRun[],
+): UpstreamSummary {
+  const base = CONTENDERS.map((contender) => {
+    const t = throughput.filter((r) => r.upstream === upstream && r.contender === contender);
+    const l = latency.filter((r) => r.upstream === upstream && r.contender === contender);
+    const contenderCpu = (runs: { cpu: { contender: number | null } }[]) =>
+      runs.every((r) => r.cpu.contender === null) ? null : med(runs.map((r) => r.cpu.contender ?? 0));
+    return {
+      contender,
+      rpsRuns: t.map((r) => r.wrk.requestsPerSecond),
+      rps: med(t.map((r) => r.wrk.requestsPerSecond)),
+      cpuAtMax: { contender: contenderCpu(t), upstream: med(t.map((r) => r.cpu.upstream)) },
+      throughputErrors: t.reduce((sum, r) => sum + r.wrk.non2xx + r.wrk.socketErrors, 0),
+      p50Runs: l.map((r) => r.result.latency?.p50 ?? Number.NaN),
+      p99Runs: l.map((r) => r.result.latency?.p99 ?? Number.NaN),
+      p50: med(l.map((r) => r.result.latency?.p50 ?? Number.NaN)),
+      p99: med(l.map((r) => r.result.latency?.p99 ?? Number.NaN)),
+      p999: med(l.map((r) => r.result.latency?.p999 ?? Number.NaN)),
+      max: med(l.map((r) => r.result.latency?.max ?? Number.NaN)),
+      generatorLatenessP99: med(l.map((r) => r.result.lateness?.p99 ?? Number.NaN)),
+      achievedRate: med(l.map((r) => r.result.achievedRate)),
+      latencyErrors: l.reduce((sum, r) => sum + r.result.errors + r.result.non2xx, 0),
+      cpuAtRate: { contender: contenderCpu(l), upstream: med(l.map((r) => r.cpu.upstream)) },
+    };
+  });
+  const nginx = base.find((c) => c.contender === "nginx");
+  const direct = base.find((c) => c.contender === "direct");
+  const contenders: ContenderSummary[] = base.map((c) => ({
+    ...c,
+    rpsVsNginx: ratio(c.rps, nginx?.rps),
+    rpsVsDirect: ratio(c.rps, direct?.rps),
+    addedP50VsDirectMs: direct === undefined ? null : c.p50 - direct.p50,
+    addedP99VsDirectMs: direct === undefined ? null : c.p99 - direct.p99,
+  }));
+  const homeostat = contenders.find((c) => c.contender === "homeostat");
+  const throughputVsNginx = homeostat?.rpsVsNginx ?? null;
+  const addedP99Ms = homeostat?.addedP99VsDirectMs ?? null;
+  return {
+    upstream,
+    ratePerSecond,
+    contenders,
+    targets: {
+      throughputVsNginx,
+      throughputMet: throughputVsNginx === null ? null : throughputVsNginx >= TARGETS.throughputVsNginx,
+      addedP99Ms,
+      addedP99Met: addedP99Ms === null ? null : addedP99Ms <= TARGETS.addedP99Ms,
+    },
+  };
+}

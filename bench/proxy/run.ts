@@ -1,0 +1,186 @@
+/**
+ * The proxy benchmark (`npm run bench:proxy`): Homeostat's ServiceProxy next to HAProxy and nginx
+ * (one worker each) and to no proxy at all, in front of the same single upstream. Max throughput
+ * with wrk (closed loop), then latency at a fixed rate (open loop) of half Homeostat's own max.
+ * Writes bench/results/proxy-<time>.json and prints a markdown section. Loopback only; every
+ * process it starts is stopped, also on Ctrl-C.
+ */
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO } from "../../test/helpers/e2e.ts";
+import { machineInfo } from "../foundation/machine.ts";
+import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
+import { CONTENDERS, type ContenderName, type Running, startContender, startUpstream } from "./contenders.ts";
+import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
+import { readProxyOptions } from "./options.ts";
+import { renderProxyMarkdown } from "./report.ts";
+import { type ProxyBenchResult, summarizeUpstream, type UpstreamSummary } from "./results.ts";
+import { log, Teardown } from "./teardown.ts";
+import { ensureCommands, toolVersions } from "./tools.ts";
+import { wrkArgs } from "./wrk.ts";
+
+const RESULTS_DIR = join(REPO, "bench/results");
+
+/**
+ * The contenders' order in repetition `repeat`: rotated, and reversed every other time, so that
+ * no contender always runs first (cold machine) or right after the same neighbour.
+ */
+export function orderFor(repeat: number): ContenderName[] {
+  const rotated = [
+    ...CONTENDERS.slice(repeat % CONTENDERS.length),
+    ...CONTENDERS.slice(0, repeat % CONTENDERS.length),
+  ];
+  return repeat % 2 === 1 ? rotated.reverse() : rotated;
+}
+
+/** One GET through `port` must answer 200: a contender that cannot proxy is not measured. */
+async function checkServes(name: string, port: number): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`${name} on ${port} answered ${response.status}`);
+}
+
+async function main(): Promise<void> {
+  const options = readProxyOptions(process.env);
+  const startedAt = new Date();
+  const dateUtc = execFileSync("date", ["-u"], { encoding: "utf8" }).trim();
+  const teardown = new Teardown();
+  const { ledger } = teardown;
+  try {
+    ensureCommands(["haproxy", "nginx", "wrk"]);
+    const machine = machineInfo(REPO);
+    const tools = toolVersions();
+    const scratch = mkdtempSync(join(tmpdir(), "homeostat-bench-proxy-"));
+    teardown.add("remove the scratch directory", async () =>
+      rmSync(scratch, { recursive: true, force: true }),
+    );
+
+    const throughput: ThroughputRun[] = [];
+    const latency: LatencyRun[] = [];
+    const summaries: UpstreamSummary[] = [];
+    const configs: Record<string, string> = {};
+    let homeostatTraffic: unknown = null;
+
+    for (const upstreamKind of options.upstreams) {
+      const dir = join(scratch, upstreamKind);
+      mkdirSync(dir, { recursive: true });
+      log(`upstream ${upstreamKind}: starting it and the contenders…`);
+      const upstream = await startUpstream(upstreamKind, dir, ledger);
+      const running = new Map<ContenderName, Running>();
+      const stopAll = async () => {
+        for (const c of running.values()) await c.stop();
+        running.clear();
+        await upstream.stop();
+      };
+      teardown.add(`stop the ${upstreamKind} set`, stopAll);
+      for (const name of CONTENDERS) {
+        const c = await startContender(name, upstream.port, dir, ledger);
+        running.set(name, c);
+        await checkServes(name, c.port);
+        if (c.config !== null) configs[`${upstreamKind}/${name}`] = readFileSync(c.config, "utf8");
+      }
+      if (upstream.config !== null)
+        configs[`${upstreamKind}/upstream`] = readFileSync(upstream.config, "utf8");
+      if (homeostatTraffic === null) {
+        const line = running
+          .get("homeostat")!
+          .child!.output()
+          .split("\n")
+          .find((l) => l.startsWith("{"));
+        homeostatTraffic = line === undefined ? null : (JSON.parse(line) as { traffic: unknown }).traffic;
+      }
+
+      log(`upstream ${upstreamKind}: max throughput, ${options.repeats} × ${CONTENDERS.length} runs…`);
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        for (const [position, name] of orderFor(repeat).entries()) {
+          const run = await throughputRun(
+            { upstream: upstreamKind, contender: name, repeat, position },
+            running.get(name)!,
+            upstream,
+            options,
+            ledger,
+          );
+          throughput.push(run);
+          log(
+            `  #${repeat + 1} ${name}: ${Math.round(run.wrk.requestsPerSecond)} req/s (cpu ${Math.round(run.cpu.contender ?? 0)} %, upstream ${Math.round(run.cpu.upstream)} %${run.wrk.non2xx + run.wrk.socketErrors > 0 ? `, ${run.wrk.non2xx} non-2xx, ${run.wrk.socketErrors} socket errors` : ""})`,
+          );
+        }
+      }
+      const homeostatMax = summarizeUpstream(upstreamKind, 0, throughput, []).contenders.find(
+        (c) => c.contender === "homeostat",
+      )!.rps;
+      const rate = Math.round(homeostatMax * options.loadFraction);
+
+      log(
+        `upstream ${upstreamKind}: latency at ${rate} req/s, ${options.repeats} × ${CONTENDERS.length} runs…`,
+      );
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        for (const [position, name] of orderFor(repeat).entries()) {
+          const run = await latencyRun(
+            { upstream: upstreamKind, contender: name, repeat, position },
+            rate,
+            running.get(name)!,
+            upstream,
+            options,
+            scratch,
+            ledger,
+          );
+          latency.push(run);
+          const l = run.result.latency;
+          log(
+            `  #${repeat + 1} ${name}: p50 ${l?.p50.toFixed(2)} ms, p99 ${l?.p99.toFixed(2)} ms, p99.9 ${l?.p999.toFixed(2)} ms; ${run.result.errors + run.result.non2xx} errors; generator lateness p99 ${run.result.lateness?.p99.toFixed(2)} ms`,
+          );
+        }
+      }
+      summaries.push(summarizeUpstream(upstreamKind, rate, throughput, latency));
+      await stopAll();
+    }
+
+    await teardown.run();
+    const leftoverPids = ledger.running().map((p) => p.pid);
+    const finishedAt = new Date();
+    const wrkExample = wrkArgs(
+      { threads: options.wrkThreads, connections: options.connections, durationS: options.durationS },
+      "http://127.0.0.1:PORT/",
+    );
+    const result: ProxyBenchResult = {
+      benchmark: "proxy",
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      dateUtc,
+      machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
+      tools,
+      options,
+      commands: {
+        wrk: `wrk ${wrkExample.join(" ")}`,
+        openLoop: `bench/proxy/loadgen.ts (open loop, undici Pool of up to ${options.openLoopConnections} connections, ${options.warmupS} s warm-up then ${options.durationS} s measured, GET /)`,
+        configs,
+      },
+      homeostatTraffic: homeostatTraffic ?? TRAFFIC_OVERRIDES,
+      throughput,
+      latency,
+      summaries,
+      leftoverPids,
+    };
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, `proxy-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    log(`results written to ${file}`);
+    process.stdout.write(renderProxyMarkdown(result));
+    if (leftoverPids.length > 0) process.exitCode = 1;
+  } finally {
+    await teardown.run();
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+}
+process.exit(process.exitCode ?? 0);

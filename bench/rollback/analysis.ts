@@ -1,0 +1,264 @@
+/**
+ * What one failing-canary trial measured, from the controller's events and the load's own records.
+ * Pure: same inputs, same figures.
+ *
+ * Every time is epoch ms. The controller stamps events with `Date.now()`; the load stamps its
+ * requests with the same wall clock (one machine), so the two can be subtracted.
+ */
+
+import type { EventRecord } from "../../src/store/index.ts";
+import type { LoadRecord } from "./openLoad.ts";
+
+export interface CanaryTrialInput {
+  service: string;
+  stable: string;
+  canary: string;
+  /** The deploy's rollout id (events carry it in `data.rollout`). */
+  rollout: number;
+  events: EventRecord[];
+  records: LoadRecord[];
+  /** The first step's weight (%) and the canary's injected error rate (0..1), from the fleet file. */
+  firstStepPercent: number;
+  canaryErrorRate: number;
+}
+
+/** Requests sent in a time window, and how many of them did not get a 200. */
+export interface WindowCount {
+  fromAt: number;
+  toAt: number;
+  requests: number;
+  failed: number;
+  /** failed / requests, null without requests. */
+  failedShare: number | null;
+  /** Requests answered by a canary instance. */
+  byCanary: number;
+  /** byCanary / requests. */
+  canaryShare: number | null;
+  /** Failed among those answered by the canary. */
+  canaryErrorRate: number | null;
+}
+
+export interface CanaryTrialFigures {
+  /** Event times (epoch ms). */
+  at: {
+    deployStarted: number;
+    /** Weights moved to the first step (the canary takes traffic). */
+    canaryWeights: number;
+    /** The failing verdict: `deploy.rolling-back`. */
+    verdict: number;
+    /** Weights back to 100 % stable (`traffic.weights`). */
+    weightsBack: number;
+    /** The last canary instance's `instance.stopped`. */
+    canaryStopped: number | null;
+  };
+  verdictReason: string;
+  verdictMessage: string;
+  canaryInstances: string[];
+  /** (a) Verdict → 100 % of traffic on the stable release. */
+  rollback: {
+    /** `traffic.weights` (back) − verdict, ms: when the controller applied the weights. */
+    weightsEventMs: number;
+    /** Send time of the last request answered by a canary instance − verdict, ms (≤ 0: sent before it). */
+    lastCanarySendMs: number | null;
+    /** When that last canary answer came back − verdict, ms. */
+    lastCanaryAnswerMs: number | null;
+    /** Requests sent after the verdict that a canary instance still answered: should be 0. */
+    canaryAnswersSentAfterVerdict: number;
+  };
+  /** (b) Errors clients saw. */
+  errors: {
+    /** From the deploy's start to the verdict (includes the start-up, when the canary had no traffic). */
+    deployToVerdict: WindowCount;
+    /** From the first step's weights to the verdict: the canary's exposure. */
+    canaryToVerdict: WindowCount;
+    /** After the verdict, until the load stopped. */
+    afterVerdict: WindowCount;
+    /** Failures answered by a stable instance over the whole run (should be 0). */
+    failedOnStable: number;
+    /** Failures with no HTTP answer at all (connection errors, timeouts). */
+    unanswered: number;
+    /** firstStepPercent × canaryErrorRate: the share of failures the first step should cost. */
+    expectedShare: number;
+  };
+  /** (c) Durations, ms. */
+  durations: {
+    /** Deploy start → canary instances ready and the first weights set. */
+    starting: number;
+    /** First weights → failing verdict: how long the canary was judged before it failed. */
+    judging: number;
+    /** Deploy start → verdict: the canary's total duration as the controller saw it. */
+    deployToVerdict: number;
+    /** First weights → weights back: how long clients were exposed to the canary. */
+    exposure: number;
+    /** Deploy start → the last canary instance stopped. */
+    deployToCanaryStopped: number | null;
+  };
+  load: { requests: number; failed: number; sentFrom: number; sentTo: number };
+  /** Requests per second from the deploy's start (second 0) to the end: sent, failed, by canary. */
+  timeline: { second: number; requests: number; failed: number; byCanary: number }[];
+  /** Records whose body said the canary version but whose instance is not a canary instance (should be 0). */
+  attributionMismatches: number;
+}
+
+export function failed(record: LoadRecord): boolean {
+  return record.status !== 200 || record.error !== null;
+}
+
+function eventOf(
+  events: readonly EventRecord[],
+  match: (event: EventRecord) => boolean,
+  what: string,
+): EventRecord {
+  const event = events.find(match);
+  if (event === undefined) throw new Error(`no ${what} event`);
+  return event;
+}
+
+function rolloutOf(event: EventRecord): unknown {
+  return (event.data as { rollout?: unknown } | undefined)?.rollout;
+}
+
+function weightsOf(event: EventRecord): Record<string, number> {
+  return ((event.data as { weights?: Record<string, number> } | undefined)?.weights ?? {}) as Record<
+    string,
+    number
+  >;
+}
+
+function countWindow(
+  records: readonly LoadRecord[],
+  fromAt: number,
+  toAt: number,
+  isCanary: (r: LoadRecord) => boolean,
+): WindowCount {
+  let requests = 0;
+  let failures = 0;
+  let byCanary = 0;
+  let canaryFailures = 0;
+  for (const r of records) {
+    if (r.sent < fromAt || r.sent >= toAt) continue;
+    requests++;
+    const bad = failed(r);
+    if (bad) failures++;
+    if (isCanary(r)) {
+      byCanary++;
+      if (bad) canaryFailures++;
+    }
+  }
+  return {
+    fromAt,
+    toAt,
+    requests,
+    failed: failures,
+    failedShare: requests === 0 ? null : failures / requests,
+    byCanary,
+    canaryShare: requests === 0 ? null : byCanary / requests,
+    canaryErrorRate: byCanary === 0 ? null : canaryFailures / byCanary,
+  };
+}
+
+export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures {
+  const { events, records, canary, stable, rollout } = input;
+  const ofRollout = (e: EventRecord) => rolloutOf(e) === rollout;
+  const started = eventOf(events, (e) => e.type === "deploy.started" && ofRollout(e), "deploy.started");
+  const canaryWeights = eventOf(
+    events,
+    (e) => e.type === "traffic.weights" && ofRollout(e) && (weightsOf(e)[canary] ?? 0) > 0,
+    `traffic.weights giving ${canary} traffic`,
+  );
+  const verdict = eventOf(
+    events,
+    (e) => e.type === "deploy.rolling-back" && ofRollout(e),
+    "deploy.rolling-back",
+  );
+  const back = eventOf(
+    events,
+    (e) =>
+      e.type === "traffic.weights" &&
+      ofRollout(e) &&
+      e.at >= canaryWeights.at &&
+      e.seq > canaryWeights.seq &&
+      weightsOf(e)[stable] === 100,
+    `traffic.weights back to ${stable} 100 %`,
+  );
+  const canaryInstances = [
+    ...new Set(
+      events
+        .filter(
+          (e) =>
+            e.type === "instance.started" &&
+            e.service === input.service &&
+            e.seq > started.seq &&
+            (e.data as { release?: unknown } | undefined)?.release === canary,
+        )
+        .map((e) => e.instance ?? ""),
+    ),
+  ];
+  if (canaryInstances.length === 0) throw new Error(`no instance of ${canary} was started`);
+  const canarySet = new Set(canaryInstances);
+  const stops = events.filter(
+    (e) => e.type === "instance.stopped" && e.seq > verdict.seq && canarySet.has(e.instance ?? ""),
+  );
+  const canaryStopped =
+    new Set(stops.map((e) => e.instance)).size === canarySet.size
+      ? Math.max(...stops.map((e) => e.at))
+      : null;
+
+  const isCanary = (r: LoadRecord) => r.instance !== null && canarySet.has(r.instance);
+  const attributionMismatches = records.filter((r) => r.version === canary && !isCanary(r)).length;
+
+  let lastCanary: LoadRecord | null = null;
+  for (const r of records)
+    if (isCanary(r) && (lastCanary === null || r.sent > lastCanary.sent)) lastCanary = r;
+  const sentFrom = records[0]?.sent ?? 0;
+  const sentTo = records.at(-1)?.sent ?? 0;
+
+  const timeline: CanaryTrialFigures["timeline"] = [];
+  for (const r of records) {
+    const second = Math.floor((r.sent - started.at) / 1000);
+    if (second < 0) continue;
+    while (timeline.length <= second)
+      timeline.push({ second: timeline.length, requests: 0, failed: 0, byCanary: 0 });
+    const slot = timeline[second]!;
+    slot.requests++;
+    if (failed(r)) slot.failed++;
+    if (isCanary(r)) slot.byCanary++;
+  }
+
+  return {
+    at: {
+      deployStarted: started.at,
+      canaryWeights: canaryWeights.at,
+      verdict: verdict.at,
+      weightsBack: back.at,
+      canaryStopped,
+    },
+    verdictReason: verdict.reason,
+    verdictMessage: verdict.message,
+    canaryInstances,
+    rollback: {
+      weightsEventMs: back.at - verdict.at,
+      lastCanarySendMs: lastCanary === null ? null : lastCanary.sent - verdict.at,
+      lastCanaryAnswerMs: lastCanary === null ? null : lastCanary.done - verdict.at,
+      canaryAnswersSentAfterVerdict: records.filter((r) => isCanary(r) && r.sent >= verdict.at).length,
+    },
+    errors: {
+      deployToVerdict: countWindow(records, started.at, verdict.at, isCanary),
+      canaryToVerdict: countWindow(records, canaryWeights.at, verdict.at, isCanary),
+      afterVerdict: countWindow(records, verdict.at, Number.POSITIVE_INFINITY, isCanary),
+      failedOnStable: records.filter((r) => failed(r) && r.status !== 0 && !isCanary(r)).length,
+      unanswered: records.filter((r) => r.status === 0).length,
+      expectedShare: (input.firstStepPercent / 100) * input.canaryErrorRate,
+    },
+    durations: {
+      starting: canaryWeights.at - started.at,
+      judging: verdict.at - canaryWeights.at,
+      deployToVerdict: verdict.at - started.at,
+      exposure: back.at - canaryWeights.at,
+      deployToCanaryStopped: canaryStopped === null ? null : canaryStopped - started.at,
+    },
+    load: { requests: records.length, failed: records.filter(failed).length, sentFrom, sentTo },
+    timeline,
+    attributionMismatches,
+  };
+}

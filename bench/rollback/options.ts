@@ -1,0 +1,44 @@
+/**
+ * Bench knobs, from the environment. The defaults keep a full run around ten minutes.
+ */
+
+export interface RollbackBenchOptions {
+  /** Failing-canary trials (`deploy checkout v2-errors`), each on a fresh controller. */
+  trials: number;
+  /** Steady open-loop load on the service's front port, requests per second. */
+  ratePerSecond: number;
+  /** Load before the deploy, so the stable release has a baseline in the data plane's stats. */
+  warmupMs: number;
+  /** Load kept on after the new release's instances are gone, to show nothing reaches them. */
+  tailMs: number;
+  /** Whether to run the migration scenario (`deploy checkout v3-migrates`, then `plan rollback`). */
+  migrationScenario: boolean;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new Error(`${name} must be 1/0, true/false, yes/no or on/off, got ${JSON.stringify(raw)}`);
+}
+
+export function readOptions(env: NodeJS.ProcessEnv): RollbackBenchOptions {
+  return {
+    trials: positiveInt(env, "BENCH_TRIALS", 5),
+    ratePerSecond: positiveInt(env, "BENCH_RATE", 100),
+    warmupMs: positiveInt(env, "BENCH_WARMUP_SECONDS", 5) * 1000,
+    tailMs: 3000,
+    migrationScenario: flag(env, "BENCH_MIGRATION", true),
+  };
+}

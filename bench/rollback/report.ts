@@ -1,0 +1,102 @@
+/**
+ * The markdown the bench prints: the tables docs/rollback.md quotes.
+ */
+
+import type { Summary } from "../foundation/stats.ts";
+import type { RollbackBenchResult } from "./results.ts";
+
+function ms(value: number): string {
+  return `${Math.round(value)} ms`;
+}
+
+function s(value: number): string {
+  return `${(value / 1000).toFixed(1)} s`;
+}
+
+function pct(value: number): string {
+  return `${(value * 100).toFixed(2)} %`;
+}
+
+function row(label: string, summary: Summary | null, unit: (v: number) => string): string {
+  if (summary === null) return `| ${label} | 0 | – | – | – |`;
+  return `| ${label} | ${summary.n} | ${unit(summary.min)} | **${unit(summary.p50)}** | ${unit(summary.max)} |`;
+}
+
+export function renderMarkdown(result: RollbackBenchResult): string {
+  const { summary } = result.canary;
+  const sc = result.scenario;
+  const m = result.machine;
+  const lines: string[] = [];
+  lines.push("## Rollback: a failing canary under load");
+  lines.push("");
+  lines.push(
+    `- ${result.startedAt} (${s(result.durationMs)}), \`${result.command}\`; ${m.cpus} CPUs, ${m.cpuModel}, ` +
+      `${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}; load average ${m.loadAverage1m.toFixed(2)} → ` +
+      `${m.loadAverage1mAtEnd.toFixed(2)}; commit ${m.git?.commit.slice(0, 7) ?? "?"}${m.git?.dirty ? " + uncommitted changes" : ""}.`,
+  );
+  lines.push(
+    `- ${sc.service}: ${sc.replicas} replicas, steps ${sc.steps.join("/")} %, stepDuration ${s(sc.stepDurationMs)}, ` +
+      `stepDeadline ${s(sc.stepDeadlineMs)}, soak ${s(sc.soakMs)}, minRequests ${sc.minRequests}; ` +
+      `canary error rate ${pct(sc.canaryErrorRate)}; load ${result.options.ratePerSecond} req/s open loop on :${sc.frontPort}.`,
+  );
+  lines.push(`- Trials: ${summary.ok} of ${summary.trials} ok.`);
+  lines.push("");
+  lines.push("| Measure | n | min | p50 | max |");
+  lines.push("| --- | --- | --- | --- | --- |");
+  lines.push(row("(a) verdict → weights back (`traffic.weights` event)", summary.verdictToWeightsEvent, ms));
+  lines.push(row("(a) verdict → send time of the last request a canary instance answered", summary.verdictToLastCanarySend, ms));
+  lines.push(row("(a) verdict → that last canary answer received", summary.verdictToLastCanaryAnswer, ms));
+  lines.push(row("(b) non-200 answers, deploy start → verdict", summary.failedDeployToVerdict, (v) => String(v)));
+  lines.push(row("(b) their share of requests sent in that window", summary.failedShareDeployToVerdict, pct));
+  lines.push(row("(b) non-200 answers, first step → verdict", summary.failedCanaryToVerdict, (v) => String(v)));
+  lines.push(row("(b) their share of requests sent in that window", summary.failedShareCanaryToVerdict, pct));
+  lines.push(row("(b) share of those requests the canary answered", summary.canaryShareOfTraffic, pct));
+  lines.push(row("(b) the canary's error rate as clients saw it", summary.canaryErrorRate, pct));
+  lines.push(row("(c) deploy start → canary ready, first step set", summary.starting, ms));
+  lines.push(row("(c) first step → failing verdict", summary.judging, ms));
+  lines.push(row("(c) deploy start → failing verdict", summary.deployToVerdict, ms));
+  lines.push(row("(c) canary exposure (first step → weights back)", summary.exposure, ms));
+  lines.push(row("(c) deploy start → last canary instance stopped", summary.deployToCanaryStopped, ms));
+  lines.push("");
+  lines.push(
+    `Bound for (b): first step ${sc.steps[0]} % × canary error rate ${pct(sc.canaryErrorRate)} = ${pct(summary.expectedShare)}. ` +
+      `Totals over the ok trials: ${summary.failedAfterVerdictTotal} non-200 sent after the verdict, ` +
+      `${summary.failedOnStableTotal} non-200 from a stable instance, ${summary.unansweredTotal} without an answer, ` +
+      `${summary.canaryAnswersAfterVerdictTotal} requests sent after the verdict answered by the canary.`,
+  );
+  for (const t of result.canary.trials.filter((x) => !x.ok)) lines.push(`- trial ${t.trial} FAILED: ${t.error ?? "?"}`);
+  lines.push("");
+  const mig = result.migration;
+  lines.push("## Rollback: refused after an irreversible migration");
+  lines.push("");
+  if (mig === null) {
+    lines.push("Not run (BENCH_MIGRATION=0).");
+  } else if (mig.deploy === undefined || mig.planFindings === undefined) {
+    lines.push(`FAILED: ${mig.error ?? mig.problems.join("; ")}`);
+  } else {
+    lines.push(
+      `- v1 proven ${s(mig.stableProvenAfterMs ?? 0)} after the controller started. ` +
+        `Deploy of v3-migrates: ${mig.deploy.phase} after ${s(mig.deploy.durationMs)}; ` +
+        `${mig.deploy.requests} requests meanwhile, ${mig.deploy.failed} non-200.`,
+    );
+    lines.push(
+      `- plan rollback: decision **${mig.planFindings.decision}** (to ${mig.planFindings.to}); blocking: ` +
+        `${mig.planFindings.blocking.join(", ")}; alternative: ${mig.planFindings.alternative ? `${mig.planFindings.alternative.kind} ${mig.planFindings.alternative.version}` : "none"}.`,
+    );
+    lines.push(`- checks: ${mig.ok ? "all as expected" : `PROBLEMS: ${mig.problems.join("; ")}`}. Plan JSON: ${result.planFile ?? "-"}`);
+    if (mig.cli) {
+      lines.push("");
+      lines.push("```");
+      lines.push(`$ ${mig.cli.planText.command}`);
+      lines.push(mig.cli.planText.stdout.trimEnd());
+      lines.push(`$ ${mig.cli.rollback.command}    # exit ${mig.cli.rollback.code}`);
+      lines.push((mig.cli.rollback.stderr + mig.cli.rollback.stdout).trimEnd());
+      lines.push(`$ ${mig.cli.deployIncompatible.command}    # exit ${mig.cli.deployIncompatible.code}`);
+      lines.push((mig.cli.deployIncompatible.stderr + mig.cli.deployIncompatible.stdout).trimEnd());
+      lines.push("```");
+    }
+  }
+  lines.push("");
+  if (result.leftoverPids.length > 0) lines.push(`LEFTOVER PROCESSES: ${result.leftoverPids.join(", ")}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,768 @@
+/**
+ * Releases at run time: which release each service runs and in which bank, progressive deploys
+ * (driving the pure rollout machine and applying its effects), manual rollbacks behind the safety
+ * checks, and proving the active release by soaking it within its SLO. Everything it decides is
+ * written to the ledger first, so a restarted controller resumes a deploy where it stood.
+ */
+
+import { createHash } from "node:crypto";
+import semver from "semver";
+import { type Reason, type ReasonCode, reason } from "../decide/reasons.ts";
+import { planRollback } from "../decide/rollback/planRollback.ts";
+import type { LiveFacts, ReleaseHistoryEntry, RollbackPlan } from "../decide/rollback/types.ts";
+import { advanceRollout, startRollout } from "../decide/rollout/advanceRollout.ts";
+import { desiredBanks } from "../decide/rollout/desiredBanks.ts";
+import type { RolloutEffect, RolloutState, WindowStats } from "../decide/rollout/types.ts";
+import type { BankTarget } from "../decide/snapshot.ts";
+import { HomeostatError } from "../errors.ts";
+import type { FleetSpec, ReleaseSpec, ServiceSpec } from "../spec/model.ts";
+import type { StateStore } from "../store/index.ts";
+import type { RolloutRecord, ServiceState } from "../store/releaseLedger.ts";
+import type { DataPlane } from "../traffic/dataPlane.ts";
+import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
+
+/** A manual rollback: start the target beside the current release, switch traffic, stop the current. */
+export interface ManualRollbackState {
+  id: number;
+  service: string;
+  from: string;
+  to: string;
+  fromBank: 0 | 1;
+  toBank: 0 | 1;
+  phase: "starting" | "done" | "failed";
+  startedAt: number;
+  endedAt: number | null;
+  forced: boolean;
+  operatorReason: string | null;
+  plan: RollbackPlan;
+  reason: string | null;
+}
+
+type AnyRollout = RolloutRecord<RolloutState> | RolloutRecord<ManualRollbackState>;
+
+export interface ReadyCounter {
+  /** Ready instances of `service` running `release` in `bank`. */
+  ready(service: ServiceSpec, release: string, bank: 0 | 1): number;
+}
+
+export interface ReleaseManagerOptions {
+  fleet: FleetSpec;
+  store: StateStore;
+  dataPlane: DataPlane | undefined;
+  note: (type: string, why: Reason, data: Record<string, unknown>) => void;
+  now?: () => number;
+}
+
+export class ReleaseManager {
+  private readonly fleet: FleetSpec;
+  private readonly store: StateStore;
+  private readonly dataPlane: DataPlane | undefined;
+  private readonly note: ReleaseManagerOptions["note"];
+  private readonly now: () => number;
+  private readonly states = new Map<string, ServiceState>();
+  private rollouts: AnyRollout[] = [];
+  private readonly servingSince = new Map<string, number>();
+
+  constructor(options: ReleaseManagerOptions) {
+    this.fleet = options.fleet;
+    this.store = options.store;
+    this.dataPlane = options.dataPlane;
+    this.note = options.note;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Load or create each service's active release; the fleet file wins when it changed. */
+  init(): void {
+    const now = this.now();
+    const ledger = this.store.ledger;
+    for (const datastore of this.fleet.datastores) {
+      if (ledger.datastoreVersion(datastore.name) === null) {
+        ledger.setDatastoreVersion(
+          datastore.name,
+          datastore.initialVersion,
+          now,
+          "initial version from the fleet file",
+        );
+      }
+    }
+    for (const service of this.fleet.services) {
+      const stored = ledger.serviceState(service.name);
+      let state: ServiceState;
+      if (
+        stored === null ||
+        stored.specRelease !== service.release ||
+        service.releases[stored.activeRelease] === undefined
+      ) {
+        state = {
+          service: service.name,
+          activeRelease: service.release,
+          activeBank: stored?.activeBank ?? 0,
+          specRelease: service.release,
+          updatedAt: now,
+        };
+        if (stored !== null && stored.activeRelease !== service.release) {
+          this.note(
+            "release.changed",
+            reason(
+              "release-changed",
+              `${service.name}: the fleet file now says ${service.release} (was ${stored.activeRelease})`,
+            ),
+            {
+              service: service.name,
+            },
+          );
+          if (ledger.release(service.name, stored.activeRelease))
+            ledger.setReleaseStatus(service.name, stored.activeRelease, "superseded");
+        }
+        ledger.setServiceState(state);
+      } else {
+        state = stored;
+        if (state.activeRelease !== service.release) {
+          this.note(
+            "release.kept",
+            reason(
+              "release-changed",
+              `${service.name} keeps ${state.activeRelease} (deployed); the fleet file still says ${service.release}`,
+            ),
+            { service: service.name },
+          );
+        }
+      }
+      this.states.set(service.name, state);
+      const active = service.releases[state.activeRelease]!;
+      if (ledger.release(service.name, active.version) === null) {
+        ledger.recordRelease({
+          service: service.name,
+          spec: active,
+          contentHash: hashOf(active),
+          status: "active",
+          at: now,
+        });
+      }
+    }
+    this.rollouts = ledger.activeRollouts<RolloutState | ManualRollbackState>() as AnyRollout[];
+  }
+
+  activeRelease(service: string): string {
+    return this.state(service).activeRelease;
+  }
+
+  /** Which slots run which release, per service: what reconcile works towards. */
+  targets(): Map<string, BankTarget[]> {
+    const out = new Map<string, BankTarget[]>();
+    for (const service of this.fleet.services) {
+      const state = this.state(service.name);
+      const rollout = this.rollouts.find((r) => r.service === service.name);
+      if (rollout?.kind === "rollback") {
+        const m = rollout.state as ManualRollbackState;
+        out.set(service.name, [bank(service, m.fromBank, m.from), bank(service, m.toBank, m.to)]);
+      } else {
+        const deploy = rollout ? (rollout.state as RolloutState) : null;
+        out.set(
+          service.name,
+          desiredBanks(service, state.activeRelease, state.activeBank, deploy).map((b) => ({
+            bank: b.bank,
+            release: b.release,
+            slots: b.slots,
+          })),
+        );
+      }
+    }
+    return out;
+  }
+
+  /** Advance deploys and rollbacks, and prove active releases that have soaked long enough. */
+  tick(counter: ReadyCounter): void {
+    const now = this.now();
+    for (const record of [...this.rollouts]) {
+      const service = this.service(record.service);
+      if (record.kind === "rollback")
+        this.advanceManual(record as RolloutRecord<ManualRollbackState>, service, counter, now);
+      else this.advanceDeploy(record as RolloutRecord<RolloutState>, service, counter, now);
+    }
+    this.proveActive(now);
+  }
+
+  /** Start a progressive deploy of `version`. */
+  deploy(serviceName: string, version: string): RolloutState {
+    const service = this.service(serviceName);
+    const release = service.releases[version];
+    if (release === undefined)
+      throw new HomeostatError("HS_NOT_FOUND", `${serviceName} has no release ${version} in the fleet file`);
+    if (service.port === undefined || this.dataPlane === undefined) {
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        `${serviceName} has no traffic listener: progressive deploys move traffic through the data plane (set \`port\`). For a rolling restart, change \`release\` in the fleet file.`,
+      );
+    }
+    const state = this.state(serviceName);
+    if (state.activeRelease === version)
+      throw new HomeostatError("HS_BAD_REQUEST", `${serviceName} already runs ${version}`);
+    const denied = this.fleet.security.deniedReleases.find(
+      (d) => d.service === serviceName && d.version === version,
+    );
+    if (denied)
+      throw new HomeostatError("HS_BAD_REQUEST", `${serviceName} ${version} is denied: ${denied.reason}`);
+    const revoked = release.secrets.find((s) =>
+      this.fleet.security.revokedSecrets.some((r) => r.name === s.name && r.version === s.version),
+    );
+    if (revoked)
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        `${version} uses revoked secret ${revoked.name}@${revoked.version}`,
+      );
+    const incompatible = this.unmetRequirements(release);
+    if (incompatible.length > 0) {
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        `${serviceName} ${version} cannot run in today's world: ${incompatible.join("; ")}`,
+      );
+    }
+    const now = this.now();
+    const ledger = this.store.ledger;
+    const record = ledger.startRollout<RolloutState>(
+      serviceName,
+      "deploy",
+      (id) =>
+        startRollout({
+          id,
+          service,
+          from: state.activeRelease,
+          to: version,
+          fromBank: state.activeBank,
+          toBank: state.activeBank === 0 ? 1 : 0,
+          now,
+        }),
+      now,
+    );
+    ledger.recordRelease({
+      service: serviceName,
+      spec: release,
+      contentHash: hashOf(release),
+      status: "deploying",
+      at: now,
+    });
+    // The new code migrates its datastores as it starts: from now on the world has moved.
+    for (const migration of release.migrations) ledger.recordMigration(serviceName, version, migration, now);
+    this.rollouts.push(record);
+    this.note(
+      "deploy.started",
+      reason(
+        "operator",
+        `${serviceName}: deploying ${version} (from ${state.activeRelease}) in steps ${service.deploy.steps.join("/")} %`,
+      ),
+      {
+        service: serviceName,
+        rollout: record.id,
+      },
+    );
+    return record.state;
+  }
+
+  /** The dry run of a rollback: every check, the decision, the alternative. */
+  planRollback(serviceName: string, to?: string): RollbackPlan {
+    const service = this.service(serviceName);
+    const history = this.store.ledger.history(serviceName, service.deploy.historyLimit);
+    const held = this.rollouts.find(
+      (r) => r.service === serviceName && r.kind === "deploy" && (r.state as RolloutState).held,
+    );
+    if (held) {
+      const h = held.state as RolloutState;
+      return planRollback({
+        service,
+        history,
+        facts: this.facts(service, h.to),
+        fleet: this.fleet,
+        to: to ?? h.from,
+      });
+    }
+    return planRollback({
+      service,
+      history,
+      facts: this.facts(service),
+      fleet: this.fleet,
+      ...(to === undefined ? {} : { to }),
+    });
+  }
+
+  /** Roll back when the checks allow it (or when forced, audited with the operator's reason). */
+  rollback(
+    serviceName: string,
+    options: { to?: string; force?: boolean; reason?: string },
+  ): { plan: RollbackPlan; rollout: ManualRollbackState } {
+    const service = this.service(serviceName);
+    const inProgress = this.rollouts.find((r) => r.service === serviceName);
+    if (inProgress?.kind === "deploy" && (inProgress.state as RolloutState).held && options.force === true) {
+      return this.forceHeldRollback(inProgress as RolloutRecord<RolloutState>, service, options.reason);
+    }
+    if (inProgress) {
+      throw new HomeostatError(
+        "HS_CONFLICT",
+        `a deploy or rollback of ${serviceName} is in progress; it rolls back on its own if its analysis fails`,
+      );
+    }
+    const plan = this.planRollback(serviceName, options.to);
+    if (plan.decision === "refuse" && options.force !== true) {
+      const blocking = plan.checks
+        .filter((c) => c.severity === "blocking")
+        .map((c) => `${c.name}: ${c.detail}`);
+      const alternative = plan.alternative ? ` Alternative: ${plan.alternative.description}` : "";
+      throw new HomeostatError(
+        "HS_ROLLBACK_REFUSED",
+        `rollback of ${serviceName} to ${plan.to} refused — ${blocking.join("; ")}.${alternative}`,
+        {
+          details: plan,
+        },
+      );
+    }
+    if (options.force === true && (options.reason === undefined || options.reason.trim() === "")) {
+      throw new HomeostatError("HS_BAD_REQUEST", "--force needs --reason: forced rollbacks are audited");
+    }
+    const target = service.releases[plan.to] ?? this.store.ledger.release(serviceName, plan.to)?.spec;
+    if (target === undefined)
+      throw new HomeostatError("HS_NOT_FOUND", `${serviceName} has no release ${plan.to}`);
+    if (service.releases[plan.to] === undefined) {
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        `${plan.to} is in the history but no longer in the fleet file: add it back to roll back to it`,
+      );
+    }
+    const state = this.state(serviceName);
+    const now = this.now();
+    const record = this.store.ledger.startRollout<ManualRollbackState>(
+      serviceName,
+      "rollback",
+      (id) => ({
+        id,
+        service: serviceName,
+        from: state.activeRelease,
+        to: plan.to,
+        fromBank: state.activeBank,
+        toBank: state.activeBank === 0 ? 1 : 0,
+        phase: "starting",
+        startedAt: now,
+        endedAt: null,
+        forced: options.force === true,
+        operatorReason: options.reason ?? null,
+        plan,
+        reason: null,
+      }),
+      now,
+    );
+    this.rollouts.push(record);
+    const forced = options.force === true ? ` FORCED despite "${plan.decision}" (${options.reason})` : "";
+    this.note(
+      "rollback.started",
+      reason(
+        "operator",
+        `${serviceName}: rolling back ${state.activeRelease} → ${plan.to} (${plan.decision})${forced}`,
+      ),
+      {
+        service: serviceName,
+        rollout: record.id,
+        decision: plan.decision,
+        forced: options.force === true,
+      },
+    );
+    return { plan, rollout: record.state };
+  }
+
+  /** An operator forces the rollback a held deploy wanted: apply exactly what the machine decided. */
+  private forceHeldRollback(
+    record: RolloutRecord<RolloutState>,
+    service: ServiceSpec,
+    operatorReason: string | undefined,
+  ): { plan: RollbackPlan; rollout: ManualRollbackState } {
+    if (operatorReason === undefined || operatorReason.trim() === "") {
+      throw new HomeostatError("HS_BAD_REQUEST", "--force needs --reason: forced rollbacks are audited");
+    }
+    const held = record.state.held!;
+    const now = this.now();
+    const plan = planRollback({
+      service,
+      history: this.store.ledger.history(service.name, service.deploy.historyLimit),
+      facts: this.facts(service, record.state.to),
+      fleet: this.fleet,
+      to: record.state.from,
+    });
+    for (const effect of held.pending.effects) this.apply(service, held.pending.state, effect);
+    record.state = { ...held.pending.state };
+    this.store.ledger.saveRollout(record.id, record.state, false, now);
+    const s = record.state;
+    this.note(
+      "rollback.started",
+      reason(
+        "operator",
+        `${service.name}: rolling back ${s.to} → ${s.from} FORCED despite "refuse" (${operatorReason})`,
+      ),
+      { service: service.name, rollout: record.id, decision: plan.decision, forced: true },
+    );
+    return {
+      plan,
+      rollout: {
+        id: s.id,
+        service: service.name,
+        from: s.to,
+        to: s.from,
+        fromBank: s.toBank,
+        toBank: s.fromBank,
+        phase: "starting",
+        startedAt: now,
+        endedAt: null,
+        forced: true,
+        operatorReason,
+        plan,
+        reason: null,
+      },
+    };
+  }
+
+  releases(serviceName: string): { active: string; history: ReleaseHistoryEntry[]; rollouts: unknown[] } {
+    const service = this.service(serviceName);
+    return {
+      active: this.activeRelease(serviceName),
+      history: this.store.ledger.history(serviceName, service.deploy.historyLimit),
+      rollouts: this.store.ledger
+        .rollouts(serviceName, 10)
+        .map((r) => ({ id: r.id, kind: r.kind, finished: r.finished, state: r.state })),
+    };
+  }
+
+  /** The world as it is: live schema versions, served APIs, dependents, applied migrations. */
+  facts(service: ServiceSpec, currentVersion?: string): LiveFacts {
+    const ledger = this.store.ledger;
+    const schemas: Record<string, number> = {};
+    for (const d of this.fleet.datastores)
+      schemas[d.name] = ledger.datastoreVersion(d.name)?.version ?? d.initialVersion;
+    const servedApis: Record<string, string | undefined> = {};
+    for (const s of this.fleet.services)
+      servedApis[s.name] = s.releases[this.activeRelease(s.name)]?.provides.api;
+    const dependents: LiveFacts["dependents"] = [];
+    for (const s of this.fleet.services) {
+      const running = s.releases[this.activeRelease(s.name)];
+      const needs = running?.requires.apis[service.name];
+      if (running && needs !== undefined)
+        dependents.push({ service: s.name, version: running.version, requires: needs });
+    }
+    const activeVersion = currentVersion ?? this.activeRelease(service.name);
+    const current =
+      ledger.release(service.name, activeVersion) ??
+      ({
+        service: service.name,
+        version: activeVersion,
+        spec: service.releases[activeVersion]!,
+        contentHash: hashOf(service.releases[activeVersion]!),
+        status: "active",
+        deployedAt: this.now(),
+        provenAt: null,
+        evidence: null,
+      } satisfies ReleaseHistoryEntry);
+    return {
+      now: this.now(),
+      current,
+      schemas,
+      servedApis,
+      dependents,
+      appliedMigrations: ledger.appliedMigrations(),
+      security: this.fleet.security,
+    };
+  }
+
+  private advanceDeploy(
+    record: RolloutRecord<RolloutState>,
+    service: ServiceSpec,
+    counter: ReadyCounter,
+    now: number,
+  ): void {
+    const s = record.state;
+    if (s.held) return; // an operator decides
+    const stats = (release: string, windowMs: number): WindowStats =>
+      this.dataPlane?.stats.window({
+        service: service.name,
+        release,
+        windowMs: Math.max(1000, Math.min(windowMs, 300_000)),
+      }) ?? EMPTY_WINDOW;
+    const { state, effects } = advanceRollout(s, service, {
+      now,
+      canaryReady: counter.ready(service, s.to, s.toBank),
+      canaryWanted: service.replicas,
+      stableReady: counter.ready(service, s.from, s.fromBank),
+      stats,
+    });
+    if (state.phase === "rolling-back" && s.phase !== "rolling-back") {
+      // Automatic rollbacks pass the same safety checks as manual ones.
+      const plan = planRollback({
+        service,
+        history: this.store.ledger.history(service.name, service.deploy.historyLimit),
+        facts: this.facts(service, s.to),
+        fleet: this.fleet,
+        to: s.from,
+      });
+      if (plan.decision === "refuse") {
+        const refusal = plan.checks
+          .filter((c) => c.severity === "blocking")
+          .map((c) => `${c.name}: ${c.detail}`)
+          .join("; ");
+        const held: RolloutState = {
+          ...s,
+          held: { at: now, cause: state.reason ?? "analysis failed", refusal, pending: { state, effects } },
+        };
+        record.state = held;
+        this.store.ledger.saveRollout(record.id, held, false, now);
+        const alternative = plan.alternative ? ` Alternative: ${plan.alternative.description}` : "";
+        this.note(
+          "deploy.rollback-refused",
+          reason(
+            "rollback-refused",
+            `${service.name}: wanted to roll back to ${s.from} (${state.reason ?? "analysis failed"}) but ${refusal}. Traffic stays as it is; decide with \`homeostat rollback ${service.name} --force --reason …\` or deploy a fix.${alternative}`,
+          ),
+          { service: service.name, rollout: s.id, plan },
+        );
+        return;
+      }
+      if (plan.decision === "rollback-with-warnings") {
+        const warnings = plan.checks.filter((c) => c.severity === "warning").map((c) => c.detail);
+        this.note(
+          "deploy.rollback-warnings",
+          reason(
+            "rollback-refused",
+            `${service.name}: rolling back to ${s.from} with warnings: ${warnings.join("; ")}`,
+          ),
+          { service: service.name, rollout: s.id, plan },
+        );
+      }
+    }
+    for (const effect of effects) this.apply(service, state, effect);
+    const finished = state.phase === "proven" || state.phase === "rolled-back";
+    if (state === s && effects.length === 0) return;
+    record.state = state;
+    this.store.ledger.saveRollout(record.id, state, finished, now);
+    if (!finished) return;
+    this.rollouts = this.rollouts.filter((r) => r !== record);
+    const ledger = this.store.ledger;
+    const current = this.state(service.name);
+    if (state.phase === "proven") {
+      this.setState({ ...current, activeRelease: state.to, activeBank: state.toBank, updatedAt: now });
+    }
+    ledger.prune(service.name, service.deploy.historyLimit, this.activeRelease(service.name));
+  }
+
+  private apply(service: ServiceSpec, state: RolloutState, effect: RolloutEffect): void {
+    const ledger = this.store.ledger;
+    switch (effect.type) {
+      case "set-weights":
+        this.dataPlane?.setWeights(service.name, effect.weights);
+        this.note(
+          "traffic.weights",
+          reason(
+            "operator",
+            `${service.name}: ${Object.entries(effect.weights)
+              .map(([v, w]) => `${v}=${w}%`)
+              .join(", ")}`,
+          ),
+          {
+            service: service.name,
+            weights: effect.weights,
+            rollout: state.id,
+          },
+        );
+        return;
+      case "stop-bank":
+        // Nothing to do here: the bank leaves the desired set, and reconcile drains and stops it.
+        return;
+      case "mark-release":
+        if (ledger.release(service.name, effect.version) === null) {
+          const spec = service.releases[effect.version];
+          if (spec)
+            ledger.recordRelease({
+              service: service.name,
+              spec,
+              contentHash: hashOf(spec),
+              status: effect.status,
+              at: this.now(),
+            });
+        }
+        ledger.setReleaseStatus(service.name, effect.version, effect.status, effect.evidence);
+        return;
+      case "event":
+        this.note(
+          `deploy.${effect.event.replace(/^rollout-/, "")}`,
+          reason(effect.reason as ReasonCode, effect.message),
+          {
+            service: service.name,
+            rollout: state.id,
+          },
+        );
+        return;
+    }
+  }
+
+  private advanceManual(
+    record: RolloutRecord<ManualRollbackState>,
+    service: ServiceSpec,
+    counter: ReadyCounter,
+    now: number,
+  ): void {
+    const s = record.state;
+    if (s.phase !== "starting") return;
+    const ready = counter.ready(service, s.to, s.toBank);
+    const deadline = s.startedAt + service.deploy.stepDeadlineMs;
+    let next: ManualRollbackState | null = null;
+    if (ready >= service.replicas) {
+      this.dataPlane?.setWeights(service.name, { [s.to]: 100, [s.from]: 0 });
+      const ledger = this.store.ledger;
+      ledger.setReleaseStatus(service.name, s.from, "rolled-back");
+      const target = ledger.release(service.name, s.to);
+      if (target === null) {
+        const spec = service.releases[s.to]!;
+        ledger.recordRelease({
+          service: service.name,
+          spec,
+          contentHash: hashOf(spec),
+          status: "active",
+          at: now,
+        });
+      } else if (target.status !== "proven") {
+        ledger.setReleaseStatus(service.name, s.to, "active");
+      }
+      this.setState({
+        ...this.state(service.name),
+        activeRelease: s.to,
+        activeBank: s.toBank,
+        updatedAt: now,
+      });
+      next = { ...s, phase: "done", endedAt: now, reason: `${s.to} is ready and serves all traffic` };
+      this.note(
+        "rollback.done",
+        reason(
+          "operator",
+          `${service.name}: ${s.to} serves 100 % after ${Math.round((now - s.startedAt) / 100) / 10}s`,
+        ),
+        {
+          service: service.name,
+          rollout: s.id,
+        },
+      );
+    } else if (now > deadline) {
+      next = {
+        ...s,
+        phase: "failed",
+        endedAt: now,
+        reason: `${s.to} not ready within ${service.deploy.stepDeadlineMs / 1000}s (${ready} of ${service.replicas}); ${s.from} keeps serving`,
+      };
+      this.note("rollback.failed", reason("action-failed", `${service.name}: ${next.reason}`), {
+        service: service.name,
+        rollout: s.id,
+      });
+    }
+    if (next === null) return;
+    record.state = next;
+    this.store.ledger.saveRollout(record.id, next, true, now);
+    this.rollouts = this.rollouts.filter((r) => r !== record);
+  }
+
+  /** An active, unproven release that has served within its SLO for the soak window becomes proven. */
+  private proveActive(now: number): void {
+    if (this.dataPlane === undefined) return;
+    for (const service of this.fleet.services) {
+      if (service.port === undefined || this.rollouts.some((r) => r.service === service.name)) continue;
+      const version = this.activeRelease(service.name);
+      const entry = this.store.ledger.release(service.name, version);
+      if (entry === null || entry.status === "proven" || entry.status === "failed") continue;
+      const key = `${service.name}@${version}`;
+      const since = this.servingSince.get(key) ?? now;
+      this.servingSince.set(key, since);
+      const soakMs = service.deploy.soakMs;
+      if (now - since < soakMs) continue;
+      const window = this.dataPlane.stats.window({
+        service: service.name,
+        release: version,
+        windowMs: Math.min(soakMs, 300_000),
+      });
+      const judged = judgeAgainstSlo(window, service.slo, service.deploy.analysis.minRequests);
+      if (judged.verdict !== "pass") continue;
+      const evidence = {
+        windowMs: Math.min(soakMs, 300_000),
+        requests: window.requests,
+        errorRate: window.errorRate ?? 0,
+        p99Ms: window.p99Ms,
+        at: now,
+      };
+      this.store.ledger.setReleaseStatus(service.name, version, "proven", evidence);
+      this.note(
+        "release.proven",
+        reason("stabilized", `${service.name} ${version} proven: ${judged.reasons.join("; ")}`),
+        { service: service.name, evidence },
+      );
+    }
+  }
+
+  private unmetRequirements(release: ReleaseSpec): string[] {
+    const problems: string[] = [];
+    const ledger = this.store.ledger;
+    for (const [datastore, range] of Object.entries(release.requires.schemas)) {
+      const live = ledger.datastoreVersion(datastore)?.version;
+      // A release that migrates this datastore brings its own schema: judge it after its migrations.
+      const migrated = release.migrations.filter((m) => m.datastore === datastore).at(-1)?.to;
+      const effective = migrated ?? live;
+      if (effective === undefined || !satisfiesInt(effective, range)) {
+        problems.push(`needs ${datastore} schema ${range}, which is at ${live ?? "an unknown version"}`);
+      }
+    }
+    for (const [dependency, range] of Object.entries(release.requires.apis)) {
+      const served = this.fleet.services.find((s) => s.name === dependency)?.releases[
+        this.activeRelease(dependency)
+      ]?.provides.api;
+      if (served === undefined || !satisfiesVersion(served, range)) {
+        problems.push(`needs ${dependency} API ${range}, which serves ${served ?? "no declared version"}`);
+      }
+    }
+    return problems;
+  }
+
+  private setState(state: ServiceState): void {
+    this.states.set(state.service, state);
+    this.store.ledger.setServiceState(state);
+  }
+
+  private state(service: string): ServiceState {
+    const state = this.states.get(service);
+    if (!state) throw new HomeostatError("HS_NOT_FOUND", `no service ${service}`);
+    return state;
+  }
+
+  private service(name: string): ServiceSpec {
+    const service = this.fleet.services.find((s) => s.name === name);
+    if (!service) throw new HomeostatError("HS_NOT_FOUND", `no service ${name}`);
+    return service;
+  }
+}
+
+const EMPTY_WINDOW: WindowStats = {
+  requests: 0,
+  errors: 0,
+  errorRate: null,
+  p50Ms: null,
+  p99Ms: null,
+  rps: 0,
+};
+
+function bank(service: ServiceSpec, b: 0 | 1, release: string): BankTarget {
+  return {
+    bank: b,
+    release,
+    slots: Array.from({ length: service.replicas }, (_, i) => b * service.replicas + i),
+  };
+}
+
+export function hashOf(release: ReleaseSpec): string {
+  return createHash("sha256").update(JSON.stringify(release)).digest("hex");
+}
+
+function satisfiesInt(version: number, range: string): boolean {
+  return semver.satisfies(`${version}.0.0`, range);
+}
+
+function satisfiesVersion(version: string, range: string): boolean {
+  return semver.valid(version) !== null && semver.satisfies(version, range);
+}
