@@ -187,7 +187,7 @@ expected duration. Changes nothing.`,
     }
     io.out("");
     io.out(`steps (about ${duration(plan.expectedDurationMs)}):`);
-    plan.steps.forEach((step, i) => io.out(`  ${i + 1}. ${step}`));
+    for (const [i, step] of plan.steps.entries()) io.out(`  ${i + 1}. ${step}`);
     return 0;
   },
 };

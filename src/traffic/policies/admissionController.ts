@@ -9,6 +9,17 @@ export interface ReleaseOutcome {
   dropped: boolean;
 }
 
+/** Scheduling of queue deadlines; `set` returns a handle for `clear`. */
+export interface QueueTimers {
+  set(callback: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const REAL_TIMERS: QueueTimers = {
+  set: (callback, ms) => setTimeout(callback, ms),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 export interface AdmissionControllerOptions {
   /**
    * The concurrency limit now. Called on every acquire and release (and once per admission from
@@ -23,6 +34,12 @@ export interface AdmissionControllerOptions {
   queueTimeoutMs: number;
   /** Monotonic clock in ms (default `performance.now()`); deadlines are on this clock. */
   now?: () => number;
+  /**
+   * How queue deadlines are scheduled (default: `setTimeout`). Expiry is also checked on every
+   * `acquire` and release, so a simulation on an injected clock can pass timers that never fire
+   * and stay deterministic.
+   */
+  timers?: QueueTimers;
   /**
    * Called on every first release, before queued requests are admitted, with the number of
    * requests in flight including the one released: the place to feed an {@link AdaptiveLimit}.
@@ -80,7 +97,8 @@ export class AdmissionController implements Admission {
   private readonly defaultQueue = new LinkedQueue<Waiter>();
   private running = 0;
   private meanLatencyMs = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
+  private readonly timers: QueueTimers;
   private timerDeadline = Number.POSITIVE_INFINITY;
   private readonly admittedCounts: Record<Criticality, number> = { critical: 0, default: 0, sheddable: 0 };
   private readonly rejectedCounts = Object.fromEntries(
@@ -93,6 +111,7 @@ export class AdmissionController implements Admission {
     this.queueSize = requireNumber(name, "queueSize", options.queueSize, { min: 0, integer: true });
     this.queueTimeoutMs = requireNumber(name, "queueTimeoutMs", options.queueTimeoutMs, { min: 0 });
     this.now = options.now ?? monotonicNow;
+    this.timers = options.timers ?? REAL_TIMERS;
     this.onRelease = options.onRelease;
     this.maxRetryAfterSeconds = requireNumber(
       name,
@@ -252,7 +271,7 @@ export class AdmissionController implements Admission {
     if (this.timer !== undefined && this.timerDeadline <= earliest) return;
     this.clearTimer();
     this.timerDeadline = earliest;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, earliest - this.now()));
+    this.timer = this.timers.set(() => this.onTimer(), Math.max(0, earliest - this.now()));
   }
 
   private onTimer(): void {
@@ -267,7 +286,7 @@ export class AdmissionController implements Admission {
 
   private clearTimer(): void {
     if (this.timer === undefined) return;
-    clearTimeout(this.timer);
+    this.timers.clear(this.timer);
     this.timer = undefined;
     this.timerDeadline = Number.POSITIVE_INFINITY;
   }

@@ -78,6 +78,9 @@ function admissionWith(
     queueSize: 20,
     queueTimeoutMs: 30,
     now: clock.now,
+    // Real timers run on the machine's time, not the simulation's: under CPU load they would
+    // expire waiters early in simulated time. Expiry here comes from the simulated clock alone.
+    timers: { set: () => undefined, clear: () => {} },
     onRelease: adaptive ? (o, inFlight) => adaptive.onSample(o.latencyMs, inFlight, o.dropped) : undefined,
   });
   t.after(() => {
