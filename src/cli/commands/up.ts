@@ -66,6 +66,9 @@ Options:
             `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
             `  API     http://127.0.0.1:${port}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
             `  state   ${shown}/state.db   logs ${shown}/logs/`,
+            ...fleet.services
+              .filter((s) => s.port !== undefined)
+              .map((s) => `  traffic ${s.name} → http://127.0.0.1:${s.port}`),
             "  Ctrl-C stops every instance and exits.",
           ].join("\n"),
         );
