@@ -15,6 +15,8 @@ export interface CanaryTrialInput {
   canary: string;
   /** The deploy's rollout id (events carry it in `data.rollout`). */
   rollout: number;
+  /** `RolloutState.failedAt`: the tick that reached the failing verdict, before any effect ran. */
+  decidedAt: number | null;
   events: EventRecord[];
   records: LoadRecord[];
   /** The first step's weight (%) and the canary's injected error rate (0..1), from the fleet file. */
@@ -44,8 +46,10 @@ export interface CanaryTrialFigures {
     deployStarted: number;
     /** Weights moved to the first step (the canary takes traffic). */
     canaryWeights: number;
-    /** The failing verdict: `deploy.rolling-back`. */
+    /** The failing verdict: `deploy.rolling-back` (recorded after the weights moved). */
     verdict: number;
+    /** The tick that reached it (`RolloutState.failedAt`), before the safety checks and the weights. */
+    decided: number | null;
     /** Weights back to 100 % stable (`traffic.weights`). */
     weightsBack: number;
     /** The last canary instance's `instance.stopped`. */
@@ -58,6 +62,8 @@ export interface CanaryTrialFigures {
   rollback: {
     /** `traffic.weights` (back) − verdict, ms: when the controller applied the weights. */
     weightsEventMs: number;
+    /** `traffic.weights` (back) − the deciding tick, ms: the checks and writes before traffic moves. */
+    decidedToWeightsMs: number | null;
     /** Send time of the last request answered by a canary instance − verdict, ms (≤ 0: sent before it). */
     lastCanarySendMs: number | null;
     /** When that last canary answer came back − verdict, ms. */
@@ -65,6 +71,11 @@ export interface CanaryTrialFigures {
     /** Requests sent after the verdict that a canary instance still answered: should be 0. */
     canaryAnswersSentAfterVerdict: number;
   };
+  /**
+   * Requests a canary instance answered that were sent before the first step's weights: the
+   * canary should get no traffic while it starts (should be 0), and how many of them failed.
+   */
+  beforeFirstStep: { canaryAnswers: number; failed: number; firstSentMs: number | null };
   /** (b) Errors clients saw. */
   errors: {
     /** From the deploy's start to the verdict (includes the start-up, when the canary had no traffic). */
@@ -225,11 +236,13 @@ export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures 
     if (isCanary(r)) slot.byCanary++;
   }
 
+  const early = records.filter((r) => isCanary(r) && r.sent < canaryWeights.at);
   return {
     at: {
       deployStarted: started.at,
       canaryWeights: canaryWeights.at,
       verdict: verdict.at,
+      decided: input.decidedAt,
       weightsBack: back.at,
       canaryStopped,
     },
@@ -238,9 +251,15 @@ export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures 
     canaryInstances,
     rollback: {
       weightsEventMs: back.at - verdict.at,
+      decidedToWeightsMs: input.decidedAt === null ? null : back.at - input.decidedAt,
       lastCanarySendMs: lastCanary === null ? null : lastCanary.sent - verdict.at,
       lastCanaryAnswerMs: lastCanary === null ? null : lastCanary.done - verdict.at,
       canaryAnswersSentAfterVerdict: records.filter((r) => isCanary(r) && r.sent >= verdict.at).length,
+    },
+    beforeFirstStep: {
+      canaryAnswers: early.length,
+      failed: early.filter(failed).length,
+      firstSentMs: early[0] === undefined ? null : early[0].sent - canaryWeights.at,
     },
     errors: {
       deployToVerdict: countWindow(records, started.at, verdict.at, isCanary),

@@ -4,6 +4,7 @@
  * fast traffic left the canary and how many errors clients saw meanwhile.
  */
 
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { FleetSpec } from "../../src/spec/index.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
@@ -16,6 +17,8 @@ import { FAILING, type ScenarioFacts, STABLE } from "./scenario.ts";
 
 export interface CanaryTrial {
   trial: number;
+  /** 1-minute load average when the trial began: other work on the machine skews timings. */
+  loadAverage1m: number;
   ok: boolean;
   error?: string;
   /** What `homeostat deploy` printed. */
@@ -43,6 +46,7 @@ export async function canaryTrial(options: {
   onController: (run: ControllerRun | null) => void;
 }): Promise<CanaryTrial> {
   const { facts, bench } = options;
+  const loadAverage1m = loadavg()[0] ?? 0;
   let run: ControllerRun | null = null;
   const load = new OpenLoad({
     port: facts.frontPort,
@@ -62,11 +66,13 @@ export async function canaryTrial(options: {
     // A point in the schedule, not a synchronisation: the stable release needs a baseline.
     await sleep(bench.warmupMs);
     const deploy = await run.cli(["deploy", facts.service, FAILING]);
-    if (deploy.code !== 0) throw new Error(`deploy failed (${deploy.code}): ${deploy.stderr}${deploy.stdout}`);
+    if (deploy.code !== 0)
+      throw new Error(`deploy failed (${deploy.code}): ${deploy.stderr}${deploy.stdout}`);
     const id = await waitFor(
       async () =>
-        (await run!.releases(facts.service)).rollouts.find((r) => r.kind === "deploy" && r.state.to === FAILING)
-          ?.id,
+        (await run!.releases(facts.service)).rollouts.find(
+          (r) => r.kind === "deploy" && r.state.to === FAILING,
+        )?.id,
       { timeoutMs: 10_000, what: "the deploy's rollout record" },
     );
     // Starting + the first step's deadline, with room for a slow machine.
@@ -86,6 +92,7 @@ export async function canaryTrial(options: {
     if (rollout.state.phase !== "rolled-back") {
       return {
         trial: options.trial,
+        loadAverage1m,
         ok: false,
         error: `the deploy ended ${rollout.state.phase}, not rolled-back: ${rollout.state.reason ?? ""}`,
         deployOutput: deploy.stdout.trim(),
@@ -98,6 +105,7 @@ export async function canaryTrial(options: {
       stable: STABLE,
       canary: FAILING,
       rollout: id,
+      decidedAt: rollout.state.failedAt,
       events,
       records: load.records,
       firstStepPercent: facts.steps[0] ?? 100,
@@ -107,11 +115,14 @@ export async function canaryTrial(options: {
     if (figures.verdictReason !== "canary-failed")
       problems.push(`rolled back for ${figures.verdictReason}, not canary-failed`);
     if (figures.rollback.canaryAnswersSentAfterVerdict > 0)
-      problems.push(`${figures.rollback.canaryAnswersSentAfterVerdict} requests sent after the verdict reached the canary`);
+      problems.push(
+        `${figures.rollback.canaryAnswersSentAfterVerdict} requests sent after the verdict reached the canary`,
+      );
     if (figures.attributionMismatches > 0)
       problems.push(`${figures.attributionMismatches} answers said ${FAILING} from a non-canary instance`);
     return {
       trial: options.trial,
+      loadAverage1m,
       ok: problems.length === 0,
       ...(problems.length > 0 ? { error: problems.join("; ") } : {}),
       deployOutput: deploy.stdout.trim(),
@@ -121,10 +132,18 @@ export async function canaryTrial(options: {
       deployEvents,
     };
   } catch (error) {
+    const output =
+      run?.homeostat
+        .output()
+        .split("\n")
+        .slice(-12)
+        .map((line) => line.slice(0, 300))
+        .join("\n") ?? "";
     return {
       trial: options.trial,
+      loadAverage1m,
       ok: false,
-      error: error instanceof Error ? error.message : String(error),
+      error: `${error instanceof Error ? error.message : String(error)}${output ? `\ncontroller output:\n${output}` : ""}`,
     };
   } finally {
     await load.stop();

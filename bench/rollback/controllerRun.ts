@@ -113,13 +113,28 @@ export class ControllerRun {
     );
   }
 
+  /**
+   * Wait until rollout `id` of `service` is finished, or held (its automatic rollback was refused
+   * by the safety checks: nothing moves until an operator decides); returns it.
+   */
+  async settledRollout(service: string, id: number, timeoutMs: number): Promise<RolloutSummary> {
+    return await waitFor(
+      async () => {
+        this.homeostat.assertRunning();
+        const rollout = (await this.releases(service)).rollouts.find((r) => r.id === id);
+        return rollout?.finished === true || rollout?.state.held !== undefined ? rollout : null;
+      },
+      { timeoutMs, intervalMs: 100, what: `rollout ${id} of ${service} to finish or be held` },
+    );
+  }
+
   /** Wait until no instance of `service` runs `release` any more. */
   async noInstanceOf(service: string, release: string, timeoutMs: number): Promise<void> {
     await waitFor(
       async () => {
         const status = await this.homeostat.status();
         const s = status.services.find((x) => x.name === service);
-        return s !== undefined && s.instances.every((i) => i.release !== release);
+        return s?.instances.every((i) => i.release !== release) === true;
       },
       { timeoutMs, intervalMs: 100, what: `no ${service} instance running ${release}` },
     );

@@ -28,6 +28,7 @@ export interface CliCall {
 }
 
 export interface MigrationScenario {
+  attempt: number;
   ok: boolean;
   problems: string[];
   error?: string;
@@ -43,6 +44,11 @@ export interface MigrationScenario {
     events: { at: number; type: string; reason: string; message: string }[];
   };
   rollout?: RolloutSummary;
+  /**
+   * Set when the deploy did not prove itself but failed a step, and its automatic rollback was
+   * refused (the migration cannot be undone): the rollout is held for an operator.
+   */
+  held?: { at: number; cause: string; refusal: string };
   /** `plan rollback checkout --json`, parsed. */
   plan?: RollbackPlan;
   /** What the bench checked in the plan. */
@@ -65,10 +71,16 @@ export interface MigrationScenario {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function call(command: string[], result: CliResult): CliCall {
-  return { command: `homeostat ${command.join(" ")}`, code: result.code, stdout: result.stdout, stderr: result.stderr };
+  return {
+    command: `homeostat ${command.join(" ")}`,
+    code: result.code,
+    stdout: result.stdout,
+    stderr: result.stderr,
+  };
 }
 
 export async function migrationScenario(options: {
+  attempt: number;
   fleetFile: string;
   fleet: FleetSpec;
   facts: ScenarioFacts;
@@ -81,14 +93,19 @@ export async function migrationScenario(options: {
   const { facts, bench, log } = options;
   const service = facts.service;
   let run: ControllerRun | null = null;
-  const load = new OpenLoad({ port: facts.frontPort, path: "/", ratePerSecond: bench.ratePerSecond, timeoutMs: 10_000 });
+  const load = new OpenLoad({
+    port: facts.frontPort,
+    path: "/",
+    ratePerSecond: bench.ratePerSecond,
+    timeoutMs: 10_000,
+  });
   const problems: string[] = [];
   try {
     const startedAt = Date.now();
     run = await ControllerRun.start({
       fleetFile: options.fleetFile,
       fleet: options.fleet,
-      stateDir: join(options.scratch, "migration", "state"),
+      stateDir: join(options.scratch, `migration-${options.attempt}`, "state"),
       ledger: options.ledger,
     });
     options.onController(run);
@@ -107,15 +124,17 @@ export async function migrationScenario(options: {
     log(`  deploy ${service} ${MIGRATING}…`);
     const deployArgs = ["deploy", service, MIGRATING];
     const deploy = await run.cli(deployArgs);
-    if (deploy.code !== 0) throw new Error(`deploy failed (${deploy.code}): ${deploy.stderr}${deploy.stdout}`);
+    if (deploy.code !== 0)
+      throw new Error(`deploy failed (${deploy.code}): ${deploy.stderr}${deploy.stdout}`);
     const id = await waitFor(
       async () =>
-        (await run!.releases(service)).rollouts.find((r) => r.kind === "deploy" && r.state.to === MIGRATING)?.id,
+        (await run!.releases(service)).rollouts.find((r) => r.kind === "deploy" && r.state.to === MIGRATING)
+          ?.id,
       { timeoutMs: 10_000, what: "the deploy's rollout record" },
     );
-    const budget =
-      facts.stepDeadlineMs * (facts.steps.length + 1) + facts.soakMs + 60_000;
-    const rollout = await run.finishedRollout(service, id, budget);
+    const budget = facts.stepDeadlineMs * (facts.steps.length + 1) + facts.soakMs + 60_000;
+    const rollout = await run.settledRollout(service, id, budget);
+    const held = rollout.state.held;
     const events: EventRecord[] = await run.events();
     const ofRollout = events.filter(
       (e) =>
@@ -123,7 +142,7 @@ export async function migrationScenario(options: {
         (e.data as { rollout?: unknown } | undefined)?.rollout === id,
     );
     const startedEvent = ofRollout.find((e) => e.type === "deploy.started");
-    const endAt = rollout.state.endedAt ?? Date.now();
+    const endAt = held?.at ?? rollout.state.endedAt ?? Date.now();
     const fromAt = startedEvent?.at ?? rollout.state.startedAt;
     const during = load.records.filter((r) => r.sent >= fromAt && r.sent < endAt);
     const deployFigures = {
@@ -134,7 +153,13 @@ export async function migrationScenario(options: {
       failed: during.filter(failed).length,
       events: ofRollout.map((e) => ({ at: e.at, type: e.type, reason: e.reason, message: e.message })),
     };
-    if (rollout.state.phase !== "proven") problems.push(`${MIGRATING} ended ${rollout.state.phase}: ${rollout.state.reason ?? ""}`);
+    if (held !== undefined) {
+      problems.push(
+        `${MIGRATING} did not prove itself: ${held.cause}; its automatic rollback was refused (${held.refusal}), so the deploy is held`,
+      );
+    } else if (rollout.state.phase !== "proven") {
+      problems.push(`${MIGRATING} ended ${rollout.state.phase}: ${rollout.state.reason ?? ""}`);
+    }
     // Traffic stays on for the plan: the controller keeps judging, nothing should change.
     const planTextArgs = ["plan", "rollback", service];
     const planJsonArgs = [...planTextArgs, "--json"];
@@ -156,12 +181,16 @@ export async function migrationScenario(options: {
     if (migrations?.severity !== "blocking") problems.push("the migrations check does not block");
     if (plan.alternative === undefined) problems.push("the refused plan has no alternative");
     if (rollback.code === 0) problems.push("`rollback` was not refused");
-    if (!rollback.stderr.includes("HS_ROLLBACK_REFUSED") && !rollback.stdout.includes("HS_ROLLBACK_REFUSED"))
-      problems.push("`rollback` did not fail with HS_ROLLBACK_REFUSED");
+    // A held deploy answers HS_CONFLICT instead (it is still in progress).
+    const refusedCode = held === undefined ? "HS_ROLLBACK_REFUSED" : "HS_CONFLICT";
+    if (!`${rollback.stderr}${rollback.stdout}`.includes(refusedCode))
+      problems.push(`\`rollback\` did not fail with ${refusedCode}`);
     if (deployIncompatible.code === 0) problems.push(`deploy of ${INCOMPATIBLE} was not refused`);
     return {
+      attempt: options.attempt,
       ok: problems.length === 0,
       problems,
+      ...(held === undefined ? {} : { held: { at: held.at, cause: held.cause, refusal: held.refusal } }),
       stableProvenAfterMs,
       deploy: deployFigures,
       rollout,
@@ -171,7 +200,10 @@ export async function migrationScenario(options: {
         to: plan.to,
         blocking,
         migrations,
-        alternative: plan.alternative === undefined ? null : { kind: plan.alternative.kind, version: plan.alternative.version },
+        alternative:
+          plan.alternative === undefined
+            ? null
+            : { kind: plan.alternative.kind, version: plan.alternative.version },
       },
       cli: {
         planText: call(planTextArgs, planText),
@@ -182,8 +214,15 @@ export async function migrationScenario(options: {
       },
     };
   } catch (error) {
-    const output = run?.homeostat.output().split("\n").slice(-30).join("\n") ?? "";
+    const output =
+      run?.homeostat
+        .output()
+        .split("\n")
+        .slice(-12)
+        .map((line) => line.slice(0, 300))
+        .join("\n") ?? "";
     return {
+      attempt: options.attempt,
       ok: false,
       problems,
       error: `${error instanceof Error ? error.message : String(error)}${output ? `\ncontroller output:\n${output}` : ""}`,

@@ -66,6 +66,7 @@ export class OpenLoad {
   start(): number {
     if (this.#timer !== null) throw new Error("the load is already running");
     this.#t0 = epochNow();
+    this.#next = 0;
     this.#timer = setInterval(() => this.#sendDue(), 1);
     this.#sendDue();
     return this.#t0;

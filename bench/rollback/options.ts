@@ -1,5 +1,5 @@
 /**
- * Bench knobs, from the environment. The defaults keep a full run around ten minutes.
+ * Bench knobs, from the environment. The defaults keep a full run around four minutes.
  */
 
 export interface RollbackBenchOptions {
@@ -13,6 +13,11 @@ export interface RollbackBenchOptions {
   tailMs: number;
   /** Whether to run the migration scenario (`deploy checkout v3-migrates`, then `plan rollback`). */
   migrationScenario: boolean;
+  /**
+   * Fresh tries of the migration scenario when one does not prove v3-migrates (a step failed on
+   * noise and the refused rollback held the deploy); every attempt is recorded.
+   */
+  migrationAttempts: number;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -40,5 +45,6 @@ export function readOptions(env: NodeJS.ProcessEnv): RollbackBenchOptions {
     warmupMs: positiveInt(env, "BENCH_WARMUP_SECONDS", 5) * 1000,
     tailMs: 3000,
     migrationScenario: flag(env, "BENCH_MIGRATION", true),
+    migrationAttempts: positiveInt(env, "BENCH_MIGRATION_ATTEMPTS", 2),
   };
 }

@@ -3,6 +3,7 @@
  */
 
 import type { Summary } from "../foundation/stats.ts";
+import type { MigrationScenario } from "./migrationScenario.ts";
 import type { RollbackBenchResult } from "./results.ts";
 
 function ms(value: number): string {
@@ -44,11 +45,28 @@ export function renderMarkdown(result: RollbackBenchResult): string {
   lines.push("| Measure | n | min | p50 | max |");
   lines.push("| --- | --- | --- | --- | --- |");
   lines.push(row("(a) verdict → weights back (`traffic.weights` event)", summary.verdictToWeightsEvent, ms));
-  lines.push(row("(a) verdict → send time of the last request a canary instance answered", summary.verdictToLastCanarySend, ms));
+  lines.push(
+    row(
+      "(a) deciding tick (`failedAt`) → weights back (`traffic.weights` event)",
+      summary.decidedToWeightsEvent,
+      ms,
+    ),
+  );
+  lines.push(
+    row(
+      "(a) verdict → send time of the last request a canary instance answered",
+      summary.verdictToLastCanarySend,
+      ms,
+    ),
+  );
   lines.push(row("(a) verdict → that last canary answer received", summary.verdictToLastCanaryAnswer, ms));
-  lines.push(row("(b) non-200 answers, deploy start → verdict", summary.failedDeployToVerdict, (v) => String(v)));
+  lines.push(
+    row("(b) non-200 answers, deploy start → verdict", summary.failedDeployToVerdict, (v) => String(v)),
+  );
   lines.push(row("(b) their share of requests sent in that window", summary.failedShareDeployToVerdict, pct));
-  lines.push(row("(b) non-200 answers, first step → verdict", summary.failedCanaryToVerdict, (v) => String(v)));
+  lines.push(
+    row("(b) non-200 answers, first step → verdict", summary.failedCanaryToVerdict, (v) => String(v)),
+  );
   lines.push(row("(b) their share of requests sent in that window", summary.failedShareCanaryToVerdict, pct));
   lines.push(row("(b) share of those requests the canary answered", summary.canaryShareOfTraffic, pct));
   lines.push(row("(b) the canary's error rate as clients saw it", summary.canaryErrorRate, pct));
@@ -62,41 +80,54 @@ export function renderMarkdown(result: RollbackBenchResult): string {
     `Bound for (b): first step ${sc.steps[0]} % × canary error rate ${pct(sc.canaryErrorRate)} = ${pct(summary.expectedShare)}. ` +
       `Totals over the ok trials: ${summary.failedAfterVerdictTotal} non-200 sent after the verdict, ` +
       `${summary.failedOnStableTotal} non-200 from a stable instance, ${summary.unansweredTotal} without an answer, ` +
-      `${summary.canaryAnswersAfterVerdictTotal} requests sent after the verdict answered by the canary.`,
+      `${summary.canaryAnswersAfterVerdictTotal} requests sent after the verdict answered by the canary, ` +
+      `${summary.canaryAnswersBeforeFirstStepTotal} requests sent before the first step's weights answered by the canary ` +
+      `(${summary.failedBeforeFirstStepTotal} of them non-200).`,
   );
-  for (const t of result.canary.trials.filter((x) => !x.ok)) lines.push(`- trial ${t.trial} FAILED: ${t.error ?? "?"}`);
+  for (const t of result.canary.trials.filter((x) => !x.ok))
+    lines.push(`- trial ${t.trial} FAILED: ${t.error ?? "?"}`);
   lines.push("");
-  const mig = result.migration;
   lines.push("## Rollback: refused after an irreversible migration");
   lines.push("");
-  if (mig === null) {
-    lines.push("Not run (BENCH_MIGRATION=0).");
-  } else if (mig.deploy === undefined || mig.planFindings === undefined) {
-    lines.push(`FAILED: ${mig.error ?? mig.problems.join("; ")}`);
-  } else {
-    lines.push(
-      `- v1 proven ${s(mig.stableProvenAfterMs ?? 0)} after the controller started. ` +
-        `Deploy of v3-migrates: ${mig.deploy.phase} after ${s(mig.deploy.durationMs)}; ` +
-        `${mig.deploy.requests} requests meanwhile, ${mig.deploy.failed} non-200.`,
-    );
-    lines.push(
-      `- plan rollback: decision **${mig.planFindings.decision}** (to ${mig.planFindings.to}); blocking: ` +
-        `${mig.planFindings.blocking.join(", ")}; alternative: ${mig.planFindings.alternative ? `${mig.planFindings.alternative.kind} ${mig.planFindings.alternative.version}` : "none"}.`,
-    );
-    lines.push(`- checks: ${mig.ok ? "all as expected" : `PROBLEMS: ${mig.problems.join("; ")}`}. Plan JSON: ${result.planFile ?? "-"}`);
-    if (mig.cli) {
-      lines.push("");
-      lines.push("```");
-      lines.push(`$ ${mig.cli.planText.command}`);
-      lines.push(mig.cli.planText.stdout.trimEnd());
-      lines.push(`$ ${mig.cli.rollback.command}    # exit ${mig.cli.rollback.code}`);
-      lines.push((mig.cli.rollback.stderr + mig.cli.rollback.stdout).trimEnd());
-      lines.push(`$ ${mig.cli.deployIncompatible.command}    # exit ${mig.cli.deployIncompatible.code}`);
-      lines.push((mig.cli.deployIncompatible.stderr + mig.cli.deployIncompatible.stdout).trimEnd());
-      lines.push("```");
-    }
-  }
+  if (result.migration === null) lines.push("Not run (BENCH_MIGRATION=0).");
+  for (const mig of result.migration?.attempts ?? []) lines.push(...migrationLines(mig, result.planFile));
   lines.push("");
   if (result.leftoverPids.length > 0) lines.push(`LEFTOVER PROCESSES: ${result.leftoverPids.join(", ")}`);
   return `${lines.join("\n")}\n`;
+}
+
+function migrationLines(mig: MigrationScenario, planFile: string | null): string[] {
+  const lines = [`### Attempt ${mig.attempt}: ${mig.ok ? "ok" : "NOT OK"}`, ""];
+  if (mig.deploy === undefined || mig.planFindings === undefined) {
+    lines.push(`FAILED: ${mig.error ?? mig.problems.join("; ")}`, "");
+    return lines;
+  }
+  lines.push(
+    `- v1 proven ${s(mig.stableProvenAfterMs ?? 0)} after the controller started. ` +
+      `Deploy of v3-migrates: ${mig.held ? "HELD" : mig.deploy.phase} after ${s(mig.deploy.durationMs)}; ` +
+      `${mig.deploy.requests} requests meanwhile, ${mig.deploy.failed} non-200.`,
+  );
+  lines.push(
+    `- plan rollback: decision **${mig.planFindings.decision}** (to ${mig.planFindings.to}); blocking: ` +
+      `${mig.planFindings.blocking.join(", ")}; alternative: ${mig.planFindings.alternative ? `${mig.planFindings.alternative.kind} ${mig.planFindings.alternative.version}` : "none"}.`,
+  );
+  lines.push(
+    `- checks: ${mig.ok ? "all as expected" : `PROBLEMS: ${mig.problems.join("; ")}`}. Plan JSON: ${planFile ?? "-"}`,
+  );
+  if (mig.cli) {
+    const { planText, rollback, deployIncompatible } = mig.cli;
+    lines.push("", "```");
+    lines.push(`$ ${planText.command}`, planText.stdout.trimEnd());
+    lines.push(
+      `$ ${rollback.command}    # exit ${rollback.code}`,
+      (rollback.stderr + rollback.stdout).trimEnd(),
+    );
+    lines.push(
+      `$ ${deployIncompatible.command}    # exit ${deployIncompatible.code}`,
+      (deployIncompatible.stderr + deployIncompatible.stdout).trimEnd(),
+    );
+    lines.push("```");
+  }
+  lines.push("");
+  return lines;
 }

@@ -14,6 +14,7 @@ export interface CanarySummary {
   ok: number;
   /** (a) ms after the failing verdict. */
   verdictToWeightsEvent: Summary | null;
+  decidedToWeightsEvent: Summary | null;
   verdictToLastCanarySend: Summary | null;
   verdictToLastCanaryAnswer: Summary | null;
   /** (b) */
@@ -28,6 +29,9 @@ export interface CanarySummary {
   failedOnStableTotal: number;
   unansweredTotal: number;
   canaryAnswersAfterVerdictTotal: number;
+  /** Canary answers to requests sent before the first step's weights (the canary starting), and failures among them. */
+  canaryAnswersBeforeFirstStepTotal: number;
+  failedBeforeFirstStepTotal: number;
   /** (c) ms */
   starting: Summary | null;
   judging: Summary | null;
@@ -47,13 +51,17 @@ export interface RollbackBenchResult {
   fleet: { source: string; copy: string };
   scenario: ScenarioFacts;
   canary: { summary: CanarySummary; trials: CanaryTrial[] };
-  migration: MigrationScenario | null;
+  /** Every attempt of the migration scenario, in order (null: not run). */
+  migration: { attempts: MigrationScenario[] } | null;
   /** Where the rollback plan JSON was saved. */
   planFile: string | null;
   leftoverPids: number[];
 }
 
-function over(trials: CanaryTrial[], pick: (t: NonNullable<CanaryTrial["figures"]>) => number | null): Summary | null {
+function over(
+  trials: CanaryTrial[],
+  pick: (t: NonNullable<CanaryTrial["figures"]>) => number | null,
+): Summary | null {
   const values: number[] = [];
   for (const t of trials) {
     if (!t.figures) continue;
@@ -73,6 +81,7 @@ export function summarizeCanary(trials: CanaryTrial[], facts: ScenarioFacts): Ca
     trials: trials.length,
     ok: ok.length,
     verdictToWeightsEvent: over(ok, (f) => f.rollback.weightsEventMs),
+    decidedToWeightsEvent: over(ok, (f) => f.rollback.decidedToWeightsMs),
     verdictToLastCanarySend: over(ok, (f) => f.rollback.lastCanarySendMs),
     verdictToLastCanaryAnswer: over(ok, (f) => f.rollback.lastCanaryAnswerMs),
     failedDeployToVerdict: over(ok, (f) => f.errors.deployToVerdict.failed),
@@ -86,6 +95,8 @@ export function summarizeCanary(trials: CanaryTrial[], facts: ScenarioFacts): Ca
     failedOnStableTotal: total(ok, (f) => f.errors.failedOnStable),
     unansweredTotal: total(ok, (f) => f.errors.unanswered),
     canaryAnswersAfterVerdictTotal: total(ok, (f) => f.rollback.canaryAnswersSentAfterVerdict),
+    canaryAnswersBeforeFirstStepTotal: total(ok, (f) => f.beforeFirstStep.canaryAnswers),
+    failedBeforeFirstStepTotal: total(ok, (f) => f.beforeFirstStep.failed),
     starting: over(ok, (f) => f.durations.starting),
     judging: over(ok, (f) => f.durations.judging),
     deployToVerdict: over(ok, (f) => f.durations.deployToVerdict),

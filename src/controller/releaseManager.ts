@@ -141,6 +141,12 @@ export class ReleaseManager {
       }
     }
     this.rollouts = ledger.activeRollouts<RolloutState | ManualRollbackState>() as AnyRollout[];
+    // A restarted controller's proxies start without a split: put back what the rollout stood at.
+    for (const record of this.rollouts) {
+      const service = this.fleet.services.find((s) => s.name === record.service);
+      if (!service || !this.dataPlane?.hasProxy(service.name)) continue;
+      this.dataPlane.setWeights(service.name, resumedWeights(record, service));
+    }
   }
 
   activeRelease(service: string): string {
@@ -242,6 +248,9 @@ export class ReleaseManager {
       status: "deploying",
       at: now,
     });
+    // Until step 1 the new instances take no traffic: without a split, ready instances of both
+    // releases would form one pool the moment the canary is ready.
+    this.dataPlane.setWeights(serviceName, { [state.activeRelease]: 100, [version]: 0 });
     // The new code migrates its datastores as it starts: from now on the world has moved.
     for (const migration of release.migrations) ledger.recordMigration(serviceName, version, migration, now);
     this.rollouts.push(record);
@@ -296,9 +305,12 @@ export class ReleaseManager {
       return this.forceHeldRollback(inProgress as RolloutRecord<RolloutState>, service, options.reason);
     }
     if (inProgress) {
+      const held = inProgress.kind === "deploy" ? (inProgress.state as RolloutState).held : undefined;
       throw new HomeostatError(
         "HS_CONFLICT",
-        `a deploy or rollback of ${serviceName} is in progress; it rolls back on its own if its analysis fails`,
+        held
+          ? `the deploy of ${serviceName} is held: its automatic rollback was refused (${held.refusal}). Force that rollback with \`homeostat rollback ${serviceName} --force --reason …\`.`
+          : `a deploy or rollback of ${serviceName} is in progress; it rolls back on its own if its analysis fails`,
       );
     }
     const plan = this.planRollback(serviceName, options.to);
@@ -514,7 +526,7 @@ export class ReleaseManager {
           "deploy.rollback-refused",
           reason(
             "rollback-refused",
-            `${service.name}: wanted to roll back to ${s.from} (${state.reason ?? "analysis failed"}) but ${refusal}. Traffic stays as it is; decide with \`homeostat rollback ${service.name} --force --reason …\` or deploy a fix.${alternative}`,
+            `${service.name}: wanted to roll back to ${s.from} (${state.reason ?? "analysis failed"}) but ${refusal}. Traffic stays as it is until an operator forces the rollback: \`homeostat rollback ${service.name} --force --reason …\`.${alternative}`,
           ),
           { service: service.name, rollout: s.id, plan },
         );
@@ -525,7 +537,7 @@ export class ReleaseManager {
         this.note(
           "deploy.rollback-warnings",
           reason(
-            "rollback-refused",
+            "rollback-warnings",
             `${service.name}: rolling back to ${s.from} with warnings: ${warnings.join("; ")}`,
           ),
           { service: service.name, rollout: s.id, plan },
@@ -765,4 +777,24 @@ function satisfiesInt(version: number, range: string): boolean {
 
 function satisfiesVersion(version: string, range: string): boolean {
   return semver.valid(version) !== null && semver.satisfies(version, range);
+}
+
+/** The traffic split a rollout in progress stood at, for a controller that restarts mid-way. */
+function resumedWeights(record: AnyRollout, service: ServiceSpec): Record<string, number> {
+  if (record.kind === "rollback") {
+    const m = record.state as ManualRollbackState;
+    return { [m.from]: 100, [m.to]: 0 };
+  }
+  const s = record.state as RolloutState;
+  switch (s.phase) {
+    case "stepping": {
+      const weight = service.deploy.steps[s.stepIndex] ?? 0;
+      return { [s.from]: 100 - weight, [s.to]: weight };
+    }
+    case "soaking":
+    case "proven":
+      return { [s.from]: 0, [s.to]: 100 };
+    default:
+      return { [s.from]: 100, [s.to]: 0 };
+  }
 }

@@ -232,7 +232,8 @@ function trafficApi(
       if (input.instance !== undefined) {
         const instance = input.instance;
         const known = fleet.services.some((s) =>
-          Array.from({ length: s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(instance),
+          // Both banks: a drill may target the canary of a deploy.
+          Array.from({ length: 2 * s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(instance),
         );
         if (!known) throw new HomeostatError("HS_NOT_FOUND", `no instance ${input.instance}`);
       }

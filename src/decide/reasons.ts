@@ -42,7 +42,8 @@ export type ReasonCode =
   | "soak-failed"
   | "soak-inconclusive"
   | "stable-ready"
-  | "rollback-refused";
+  | "rollback-refused"
+  | "rollback-warnings";
 
 export interface Reason {
   code: ReasonCode;

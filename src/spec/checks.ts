@@ -1,13 +1,17 @@
+import { checkCapacities } from "./capacityChecks.ts";
 import { checkDependencies } from "./dependencies.ts";
 import { checkDeploys } from "./deployChecks.ts";
+import { checkFailover } from "./failoverChecks.ts";
 import { placeService } from "./placement.ts";
 import { checkPorts, type PortNode } from "./ports.ts";
 import { checkProbes } from "./probes.ts";
 import type { Problem } from "./problem.ts";
 import { checkReleaseRecords, type ReleaseRecordInput } from "./releaseChecks.ts";
 import type {
+  CapacityInput,
   DefaultTrafficInput,
   DeployInput,
+  FailoverInput,
   HostsInput,
   ProbesInput,
   ServiceInput,
@@ -35,6 +39,7 @@ export interface CheckedService {
   dependsOn?: string[] | undefined;
   traffic?: TrafficInput | undefined;
   deploy?: DeployInput | undefined;
+  capacity?: CapacityInput | undefined;
   /** Release records by version (what they require and migrate). */
   releases?: Record<string, ReleaseRecordInput> | undefined;
 }
@@ -49,6 +54,9 @@ export interface CheckSubject {
   /** In declaration order. */
   services: readonly CheckedService[];
   defaultDeploy: DeployInput | undefined;
+  defaultCapacity: CapacityInput | undefined;
+  /** The top-level `failover` mapping (its valid fields). */
+  failover: FailoverInput | undefined;
   /** Every service name in the file, valid or not. */
   declaredServices: readonly string[];
   /** Every datastore name in the file, valid or not. */
@@ -59,8 +67,8 @@ export interface CheckSubject {
 
 /**
  * The rules that relate several values (the schema checks single values): releases, placement,
- * ports, dependencies, probe timing, traffic and deploy settings, release records (datastores,
- * APIs, migrations) and security facts. Run on whatever part of the file is valid, so that one bad
+ * ports, dependencies, probe timing, traffic, deploy and capacity settings, release records
+ * (datastores, APIs, migrations), security facts and failover thresholds. Run on whatever part of the file is valid, so that one bad
  * value does not hide the problems elsewhere.
  */
 export function checkFleet(subject: CheckSubject): Problem[] {
@@ -99,9 +107,11 @@ export function checkFleet(subject: CheckSubject): Problem[] {
   }));
   problems.push(...checkPorts(portNodes), ...checkDependencies(dependencyNodes, subject.declaredServices));
   problems.push(...checkDeploys(subject.defaultDeploy, subject.services));
+  problems.push(...checkCapacities(subject.defaultCapacity, subject.services));
   const declared = { services: subject.declaredServices, datastores: subject.declaredDatastores };
   problems.push(...checkReleaseRecords(subject.services, declared));
   problems.push(...checkSecurity(subject.deniedServices, subject.declaredServices));
+  problems.push(...checkFailover(subject.failover));
   return problems;
 }
 

@@ -136,6 +136,39 @@ export interface SecuritySpec {
   revokedSecrets: { name: string; version: string; reason: string }[];
 }
 
+/**
+ * How much one instance of a service can take, for capacity planning (failover, headroom).
+ * Always resolved with defaults.
+ */
+export interface CapacitySpec {
+  /** Requests/s one instance serves at 100 % utilization; null = unknown (no capacity planning for it). */
+  rps: number | null;
+  /** Concurrent requests one instance handles at 100 %; null = unknown. */
+  concurrency: number | null;
+  /** Utilization no instance may be pushed past (0..1). */
+  targetUtilization: number;
+  /** Upper bound on instances of the service (for scale-up during failover). */
+  maxReplicas: number;
+}
+
+/** When a failure domain (zone) counts as down or degraded, and how traffic leaves and returns. */
+export interface FailoverSpec {
+  /** A zone is down when at least this share of its instances is unhealthy (0..1]. */
+  downShare: number;
+  /** A zone is degraded when at least this share of its instances is unhealthy (0..downShare]. */
+  degradedShare: number;
+  /** Share of the failed domain's traffic moved per step (1..100). */
+  stepPercent: number;
+  /** Time between two steps of an evacuation or a failback. */
+  stepIntervalMs: number;
+  /** Failback: healthy this long before traffic returns; then in steps. */
+  stabilizationMs: number;
+  /** Minimum time between two automated failovers. */
+  minIntervalMs: number;
+  /** Evacuate automatically when a domain is down (else only `homeostat failover`). */
+  automatic: boolean;
+}
+
 export interface ZoneHost {
   zone: string;
   host: string;
@@ -207,6 +240,8 @@ export interface ServiceSpec {
   traffic: TrafficSpec;
   deploy: DeploySpec;
   slo: SloSpec;
+  /** What one instance can take; `maxReplicas` bounds scale-up during failover. */
+  capacity: CapacitySpec;
   /** Where each slot runs: `placement[i % placement.length]`. Never empty. */
   placement: ZoneHost[];
   probes: ProbeSet;
@@ -222,6 +257,8 @@ export interface FleetSpec {
   services: ServiceSpec[];
   datastores: DatastoreSpec[];
   security: SecuritySpec;
+  /** Failure-domain failover settings (fleet-wide). */
+  failover: FailoverSpec;
 }
 
 /** The slot-th instance of a service is named `${service}-${slot}`. */

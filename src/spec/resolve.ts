@@ -1,6 +1,8 @@
 import path from "node:path";
+import { resolveCapacity } from "./capacity.ts";
 import { dependencyOrder } from "./dependencies.ts";
 import { resolveDeploy } from "./deploy.ts";
+import { resolveFailover } from "./failover.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
 import { placeService } from "./placement.ts";
 import { resolveProbes } from "./probes.ts";
@@ -28,6 +30,7 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     services: order.map((name) => services.get(name)!),
     datastores: resolveDatastores(input.datastores, directory),
     security: resolveSecurity(input.security),
+    failover: resolveFailover(input.failover),
   };
 }
 
@@ -55,6 +58,7 @@ function resolveService(
     restart: resolveRestart(fleet.defaults?.restart, service.restart),
     deploy: resolveDeploy(fleet.defaults?.deploy, service.deploy),
     slo: resolveSlo(fleet.defaults?.slo, service.slo),
+    capacity: resolveCapacity(fleet.defaults?.capacity, service.capacity, service.replicas),
   };
   if (service.port !== undefined) resolved.port = service.port;
   return resolved;

@@ -528,6 +528,80 @@ export const sloSchema = strict({
   p99: positiveDuration.optional().describe("Highest acceptable p99 latency. Default 1s."),
 });
 
+/** A share above 0 and at most 1, written `0.8` or `"80%"`: a threshold that 0 would make meaningless. */
+const positiveShareError = expected('a fraction above 0 and at most 1 or a percentage like "80%"');
+const positiveShare = z
+  .union(
+    [
+      z.number(positiveShareError).gt(0, positiveShareError).max(1, positiveShareError),
+      z
+        .string(positiveShareError)
+        .regex(PERCENT_PATTERN, positiveShareError)
+        // A string the pattern rejected is reported once, by the pattern.
+        .refine((value) => {
+          const fraction = tryFraction(value);
+          return fraction === undefined || (fraction > 0 && fraction <= 1);
+        }, positiveShareError),
+    ],
+    positiveShareError,
+  )
+  .describe('A fraction above 0 and at most 1 (0.8) or a percentage ("80%").');
+
+const capacityRpsError = expected("a number of requests/s above 0, or null (unknown)");
+const capacityConcurrencyError = expected("a positive integer, or null (unknown)");
+/** The `capacity` mapping of a service or of `defaults` (merged field by field). */
+export const capacitySchema = strict({
+  rps: z
+    .number(capacityRpsError)
+    .gt(0, capacityRpsError)
+    .nullable()
+    .optional()
+    .describe(
+      "Requests/s one instance serves at 100 % utilization; null = unknown (no capacity planning). Default null.",
+    ),
+  concurrency: z
+    .number(capacityConcurrencyError)
+    .int(capacityConcurrencyError)
+    .min(1, capacityConcurrencyError)
+    .nullable()
+    .optional()
+    .describe("Concurrent requests one instance handles at 100 %; null = unknown. Default null."),
+  targetUtilization: positiveShare
+    .optional()
+    .describe('Utilization no instance may be pushed past, 0.8 or "80%". Default "80%".'),
+  maxReplicas: positiveInt
+    .optional()
+    .describe(
+      "Most instances of the service (scale-up during failover), replicas..2 × replicas (the reserved ports). Default 2 × replicas.",
+    ),
+});
+
+const stepPercentError = expected("a percentage between 1 and 100");
+/** The top-level `failover` mapping: when a zone is down or degraded, and how traffic moves. */
+export const failoverSchema = strict({
+  downShare: positiveShare
+    .optional()
+    .describe('A zone is down when at least this share of its instances is unhealthy. Default "50%".'),
+  degradedShare: positiveShare
+    .optional()
+    .describe('A zone is degraded when at least this share is unhealthy; ≤ downShare. Default "20%".'),
+  stepPercent: z
+    .number(stepPercentError)
+    .min(1, stepPercentError)
+    .max(100, stepPercentError)
+    .optional()
+    .describe("Share of the failed zone's traffic moved per step. Default 25."),
+  stepInterval: positiveDuration.optional().describe("Time between two steps. Default 5s."),
+  stabilization: anyDuration
+    .optional()
+    .describe("A recovered zone must stay healthy this long before traffic returns (in steps). Default 30s."),
+  minInterval: anyDuration.optional().describe("Minimum time between two automated failovers. Default 5m."),
+  automatic: z
+    .boolean(expected("true or false"))
+    .optional()
+    .describe("Evacuate a down zone automatically (else only `homeostat failover`). Default false."),
+});
+
 const placementSchema = strict({
   zones: z
     .array(name, expected("a list of zone names"))
@@ -569,6 +643,11 @@ export const serviceSchema = strict({
     .optional()
     .describe("Progressive deploy settings, merged field by field over defaults.deploy."),
   slo: sloSchema.optional().describe("What within SLO means (proves releases), merged over defaults.slo."),
+  capacity: capacitySchema
+    .optional()
+    .describe(
+      "What one instance can take (capacity planning), merged field by field over defaults.capacity.",
+    ),
 });
 
 /** The top-level `hosts` mapping. */
@@ -585,6 +664,7 @@ export const defaultsSchema = strict({
   traffic: defaultTrafficSchema.optional().describe("Data-plane settings every service starts from."),
   deploy: deploySchema.optional().describe("Progressive deploy settings every service starts from."),
   slo: sloSchema.optional().describe("The SLO every service starts from."),
+  capacity: capacitySchema.optional().describe("Capacity settings every service starts from."),
 });
 
 /** The top-level `datastores` mapping. */
@@ -652,6 +732,9 @@ export const fleetSchema = strict(
     security: securitySchema
       .optional()
       .describe("Known-bad releases and secrets that rollbacks must respect."),
+    failover: failoverSchema
+      .optional()
+      .describe("When a zone counts as down or degraded, and how its traffic leaves and returns."),
     services: namedMap(serviceSchema, {
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,
@@ -675,6 +758,8 @@ export type ReleaseInput = z.output<typeof releaseSchema>;
 export type DurationValue = z.output<typeof positiveDuration>;
 export type DeployInput = z.output<typeof deploySchema>;
 export type SloInput = z.output<typeof sloSchema>;
+export type CapacityInput = z.output<typeof capacitySchema>;
+export type FailoverInput = z.output<typeof failoverSchema>;
 export type DatastoresInput = z.output<typeof datastoresSchema>;
 export type SecurityInput = z.output<typeof securitySchema>;
 export type MigrationInput = z.output<typeof migrationSchema>;

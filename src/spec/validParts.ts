@@ -2,11 +2,15 @@ import type { z } from "zod";
 import type { CheckedService, CheckSubject } from "./checks.ts";
 import type { ReleaseRecordInput } from "./releaseChecks.ts";
 import {
+  type CapacityInput,
+  capacitySchema,
   type DefaultTrafficInput,
   type DeployInput,
   defaultTrafficSchema,
   deploySchema,
+  type FailoverInput,
   type FleetInput,
+  failoverSchema,
   hostsSchema,
   type MigrationInput,
   migrationSchema,
@@ -28,6 +32,8 @@ export function subjectOfValidFleet(fleet: FleetInput): CheckSubject {
     defaultProbes: fleet.defaults?.probes,
     defaultTraffic: fleet.defaults?.traffic,
     defaultDeploy: fleet.defaults?.deploy,
+    defaultCapacity: fleet.defaults?.capacity,
+    failover: fleet.failover,
     services: Object.entries(fleet.services).map(([name, service]) => ({
       ...checkedService(name, service),
       dependsOn: service.dependsOn ?? [],
@@ -60,6 +66,7 @@ export function subjectOfInvalidFleet(data: unknown): CheckSubject {
       probes: fields.probes ?? validProbes(rawService?.probes),
       traffic: fields.traffic ?? validTraffic(trafficSchema, rawService?.traffic),
       deploy: fields.deploy ?? validDeploy(rawService?.deploy),
+      capacity: fields.capacity ?? validCapacity(rawService?.capacity),
       releases: releases === undefined ? undefined : validReleaseRecords(releases),
     });
   }
@@ -71,6 +78,8 @@ export function subjectOfInvalidFleet(data: unknown): CheckSubject {
     defaultProbes: validProbes(asRecord(defaults?.probes)),
     defaultTraffic: validTraffic(defaultTrafficSchema, defaults?.traffic),
     defaultDeploy: validDeploy(defaults?.deploy),
+    defaultCapacity: validCapacity(defaults?.capacity),
+    failover: validFailover(root.failover),
     services,
     declaredServices: declared.map(([name]) => name),
     declaredDatastores: Object.keys(asRecord(root.datastores) ?? {}),
@@ -96,12 +105,32 @@ function checkedService(name: string, service: Partial<ServiceInput>): CheckedSe
     dependsOn: service.dependsOn,
     traffic: service.traffic,
     deploy: service.deploy,
+    capacity: service.capacity,
     releases: service.releases,
   };
 }
 
 function validDeploy(raw: unknown): DeployInput | undefined {
   return asRecord(raw) === undefined ? undefined : validFields(deploySchema, raw);
+}
+
+function validCapacity(raw: unknown): CapacityInput | undefined {
+  return asRecord(raw) === undefined ? undefined : validFields(capacitySchema, raw);
+}
+
+/**
+ * The valid fields of `failover`. When one of the two shares is written but invalid, neither is
+ * kept: their order cannot be judged (comparing with the default would report a value nobody wrote).
+ */
+function validFailover(raw: unknown): FailoverInput | undefined {
+  const record = asRecord(raw);
+  if (record === undefined) return undefined;
+  const valid = validFields(failoverSchema, record);
+  const shares = ["downShare", "degradedShare"] as const;
+  if (shares.some((key) => record[key] !== undefined && valid[key] === undefined)) {
+    for (const key of shares) delete valid[key];
+  }
+  return valid;
 }
 
 /** Of each release, the requirements and the migrations that are valid on their own. */

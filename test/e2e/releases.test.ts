@@ -172,6 +172,14 @@ describe("releases, deploys and rollbacks", () => {
       errors.length / canary.length <= 0.15,
       `${errors.length} of ${canary.length} failed during the canary`,
     );
+    // Before step 1 the canary is ready but takes no traffic (weights 100/0 from the deploy's start).
+    const { events } = await box.get<{ events: { type: string; at: number; message: string }[] }>(
+      "/v1/events?limit=3000",
+    );
+    const firstStep = events.find((e) => e.type === "deploy.step" && e.message.includes("v2-bad"));
+    assert.ok(firstStep, "step 1 was reached");
+    const early = load.records.filter((r) => r.version === "v2-bad" && r.at < firstStep.at - 100);
+    assert.equal(early.length, 0, `${early.length} requests reached v2-bad before step 1`);
     const lastBad = Math.max(...load.records.filter((r) => r.version === "v2-bad").map((r) => r.at));
     assert.ok(
       lastBad - failedAt < 2_000,

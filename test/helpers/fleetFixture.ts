@@ -5,8 +5,10 @@
 
 import type {
   BackoffSpec,
+  CapacitySpec,
   DatastoreSpec,
   DeploySpec,
+  FailoverSpec,
   FleetSpec,
   ProbeSet,
   ReleaseSpec,
@@ -102,7 +104,7 @@ export function makeTraffic(overrides: TrafficOverrides = {}): TrafficSpec {
 /**
  * Deploy defaults as the loader resolves them: steps 10 → 50 → 100 of 30s each (deadline 2m),
  * soak 10m, stable kept warm, 10 releases of history; analysis needs 50 requests a side and fails
- * on +1 % errors or p99 × 1.5 (and +20ms at least).
+ * on +1 % errors or p99 × 1.5 (and +50ms at least).
  */
 export const DEFAULT_DEPLOY: DeploySpec = {
   steps: [10, 50, 100],
@@ -111,7 +113,7 @@ export const DEFAULT_DEPLOY: DeploySpec = {
   soakMs: 600_000,
   keepStableWarm: true,
   historyLimit: 10,
-  analysis: { minRequests: 50, maxErrorRateIncrease: 0.01, maxP99Ratio: 1.5, minP99IncreaseMs: 20 },
+  analysis: { minRequests: 50, maxErrorRateIncrease: 0.01, maxP99Ratio: 1.5, minP99IncreaseMs: 50 },
 };
 
 /** Overrides for {@link makeDeploy}: top-level fields, and `analysis` field by field. */
@@ -132,6 +134,30 @@ export function makeDeploy(overrides: DeployOverrides = {}): DeploySpec {
 
 /** SLO defaults as the loader resolves them: 1 % errors, p99 1s. */
 export const DEFAULT_SLO: SloSpec = { errorRate: 0.01, p99Ms: 1_000 };
+
+/**
+ * Capacity defaults as the loader resolves them, except `maxReplicas`, which {@link makeService}
+ * sets to 2 × replicas: rps and concurrency unknown, target utilization 80 %.
+ */
+export const DEFAULT_CAPACITY: Omit<CapacitySpec, "maxReplicas"> = {
+  rps: null,
+  concurrency: null,
+  targetUtilization: 0.8,
+};
+
+/**
+ * Failover defaults as the loader resolves them: down at 50 % unhealthy, degraded at 20 %, 25 %
+ * steps every 5s, failback after 30s healthy, 5m between automated failovers, not automatic.
+ */
+export const DEFAULT_FAILOVER: FailoverSpec = {
+  downShare: 0.5,
+  degradedShare: 0.2,
+  stepPercent: 25,
+  stepIntervalMs: 5_000,
+  stabilizationMs: 30_000,
+  minIntervalMs: 300_000,
+  automatic: false,
+};
 
 /** What a release record may set beyond the fixture's command line (all default to empty). */
 export interface ReleaseOverrides {
@@ -159,6 +185,8 @@ export interface ServiceOverrides {
   traffic?: TrafficOverrides;
   deploy?: DeployOverrides;
   slo?: Partial<SloSpec>;
+  /** Default: {@link DEFAULT_CAPACITY} with `maxReplicas` = 2 × replicas. */
+  capacity?: Partial<CapacitySpec>;
   /** Per-version release records (secrets, requires, provides, migrations, extra env). */
   releases?: Record<string, ReleaseOverrides>;
 }
@@ -217,11 +245,12 @@ export function makeService(overrides: ServiceOverrides, index = 0): ServiceSpec
   }
   const placement = overrides.placement ?? [{ zone: "local", host: "127.0.0.1" }];
   const zones = [...new Set(placement.map((entry) => entry.zone))];
+  const replicas = overrides.replicas ?? 1;
   const service: ServiceSpec = {
     name: overrides.name,
     releases,
     release,
-    replicas: overrides.replicas ?? 1,
+    replicas,
     basePort: overrides.basePort ?? 20_000 + index * 100,
     placement,
     probes: overrides.probes ?? defaultProbes(),
@@ -230,6 +259,7 @@ export function makeService(overrides: ServiceOverrides, index = 0): ServiceSpec
     traffic: makeTraffic({ priorities: [zones], ...overrides.traffic }),
     deploy: makeDeploy(overrides.deploy),
     slo: { ...DEFAULT_SLO, ...overrides.slo },
+    capacity: { ...DEFAULT_CAPACITY, maxReplicas: 2 * replicas, ...overrides.capacity },
   };
   if (overrides.port !== undefined) service.port = overrides.port;
   return service;
@@ -242,6 +272,7 @@ export interface FleetOverrides {
   /** Datastores as resolved (default none). */
   datastores?: DatastoreSpec[];
   security?: Partial<SecuritySpec>;
+  failover?: Partial<FailoverSpec>;
 }
 
 /**
@@ -260,6 +291,7 @@ export function makeFleet(overrides: FleetOverrides): FleetSpec {
       deniedReleases: [...(overrides.security?.deniedReleases ?? [])],
       revokedSecrets: [...(overrides.security?.revokedSecrets ?? [])],
     },
+    failover: { ...DEFAULT_FAILOVER, ...overrides.failover },
   };
 }
 

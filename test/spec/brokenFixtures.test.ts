@@ -210,6 +210,42 @@ const CASES: Record<string, Expected[]> = {
     ],
     [12, 18, "services.api.slo.errorRate", 'got "150%"'],
   ],
+  "capacity-max-replicas-over-ports.yaml": [
+    [
+      11,
+      20,
+      "services.api.capacity.maxReplicas",
+      "maxReplicas 8 is above 2 × replicas (6): a service reserves 2 × replicas instance ports",
+    ],
+  ],
+  "capacity-max-replicas-below-replicas.yaml": [
+    [
+      9,
+      40,
+      "services.api.capacity.maxReplicas",
+      "maxReplicas 2 is below replicas 3: the service already runs 3 instances",
+    ],
+  ],
+  "capacity-defaults-max-replicas.yaml": [
+    [13, 15, "services.web.replicas", "maxReplicas 6 (from defaults.capacity) is above 2 × replicas (4)"],
+  ],
+  "capacity-target-utilization.yaml": [
+    [
+      3,
+      34,
+      "defaults.capacity.targetUtilization",
+      'expected a fraction above 0 and at most 1 or a percentage like "80%", got 0',
+    ],
+    [12, 26, "services.api.capacity.targetUtilization", 'got "120%"'],
+  ],
+  "failover-degraded-over-down.yaml": [
+    [4, 18, "failover.degradedShare", "degradedShare 60% is above downShare 40%"],
+  ],
+  "failover-out-of-range.yaml": [
+    [3, 14, "failover.downShare", "got 1.5"],
+    [4, 16, "failover.stepPercent", "expected a percentage between 1 and 100, got 0"],
+    [5, 17, "failover.stepInterval", 'expected a positive duration like "500ms" or "2s", got "0s"'],
+  ],
   "several-errors.yaml": [
     [1, 10, "version", "expected 1 (the only fleet file version), got 2"],
     [5, 15, "services.catalog.replicas", "expected a positive integer, got -1"],

@@ -59,7 +59,7 @@ describe("deploy settings", () => {
       soakMs: 600_000,
       keepStableWarm: true,
       historyLimit: 10,
-      analysis: { minRequests: 50, maxErrorRateIncrease: 0.01, maxP99Ratio: 1.5, minP99IncreaseMs: 20 },
+      analysis: { minRequests: 50, maxErrorRateIncrease: 0.01, maxP99Ratio: 1.5, minP99IncreaseMs: 50 },
     });
   });
 

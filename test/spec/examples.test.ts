@@ -168,6 +168,24 @@ describe("examples/shop/fleet.yaml", () => {
     const [catalog, checkout] = [service(fleet, "catalog"), service(fleet, "checkout")];
     assert.ok(catalog.basePort + 2 * catalog.replicas <= checkout.basePort);
   });
+
+  it("gives catalog and checkout their capacity, and the fleet the default failover", async () => {
+    const fleet = await loadExample("shop");
+    assert.deepEqual(service(fleet, "catalog").capacity, {
+      rps: 300,
+      concurrency: null,
+      targetUtilization: 0.8,
+      maxReplicas: 6,
+    });
+    assert.deepEqual(service(fleet, "checkout").capacity, {
+      rps: 200,
+      concurrency: null,
+      targetUtilization: 0.8,
+      maxReplicas: 6,
+    });
+    assert.equal(fleet.failover.automatic, false);
+    assert.equal(fleet.failover.downShare, 0.5);
+  });
 });
 
 describe("examples/any-command/fleet.yaml", () => {

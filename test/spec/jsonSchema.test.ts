@@ -30,6 +30,7 @@ describe("fleetJsonSchema", () => {
       "defaults",
       "datastores",
       "security",
+      "failover",
       "services",
     ]);
   });
@@ -84,6 +85,29 @@ describe("fleetJsonSchema", () => {
     const datastore = schema.properties?.datastores?.additionalProperties as Schema;
     assert.deepEqual(keys(datastore), ["initialVersion", "versionCommand"]);
     assert.deepEqual(keys(schema.properties?.security), ["deniedReleases", "revokedSecrets"]);
+  });
+
+  it("describes capacity (per service and in defaults) and the top-level failover, closed", () => {
+    const keys = (node: Schema | undefined) => Object.keys(node?.properties ?? {});
+    for (const capacity of [
+      service.properties?.capacity,
+      schema.properties?.defaults?.properties?.capacity,
+    ]) {
+      assert.equal(capacity?.additionalProperties, false);
+      assert.deepEqual(keys(capacity), ["rps", "concurrency", "targetUtilization", "maxReplicas"]);
+      assert.match(capacity?.properties?.maxReplicas?.description ?? "", /2 × replicas/);
+    }
+    const failover = schema.properties?.failover;
+    assert.equal(failover?.additionalProperties, false);
+    assert.deepEqual(keys(failover), [
+      "downShare",
+      "degradedShare",
+      "stepPercent",
+      "stepInterval",
+      "stabilization",
+      "minInterval",
+      "automatic",
+    ]);
   });
 
   it('accepts an error rate as a fraction or a percentage string like "1%"', () => {

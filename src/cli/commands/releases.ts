@@ -46,7 +46,7 @@ the soak window), and the recent deploys and rollbacks with their verdicts.`,
           clock(r.deployedAt),
           clock(r.provenAt),
           r.evidence
-            ? `${r.evidence.requests} req, ${(r.evidence.errorRate * 100).toFixed(2)} % errors, p99 ${r.evidence.p99Ms === null ? "-" : `${Math.round(r.evidence.p99Ms)}ms`} over ${duration(r.evidence.windowMs)}`
+            ? `${r.evidence.requests} req, ${(r.evidence.errorRate * 100).toFixed(2)} % errors, p99 ${r.evidence.p99Ms === null ? "-" : `${r.evidence.p99Ms.toFixed(1)}ms`} over ${duration(r.evidence.windowMs)}`
             : "-",
         ]),
       ),
@@ -185,6 +185,7 @@ expected duration. Changes nothing.`,
         `alternative (${plan.alternative.kind}): ${plan.alternative.version} — ${plan.alternative.description}`,
       );
     }
+    if (plan.steps.length === 0) return 0;
     io.out("");
     io.out(`steps (about ${duration(plan.expectedDurationMs)}):`);
     for (const [i, step] of plan.steps.entries()) io.out(`  ${i + 1}. ${step}`);
