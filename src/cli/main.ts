@@ -2,6 +2,7 @@
 
 import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
+import { checkCommand } from "./commands/check.ts";
 import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { faultCommand } from "./commands/fault.ts";
@@ -26,6 +27,7 @@ const COMMANDS: Command[] = [
   rollbackCommand,
   planCommand,
   releasesCommand,
+  checkCommand,
   faultCommand,
   validateCommand,
   schemaCommand,

@@ -145,6 +145,11 @@ export class Controller {
     this.emit(type, why, data);
   }
 
+  /** Instances as observed now, and those with an action under way. */
+  observed(): { instances: ObservedInstance[]; busy: ReadonlySet<string> } {
+    return { instances: [...this.runtimes.values()].map((r) => r.observed), busy: this.busy };
+  }
+
   /** The current view, for the API. */
   view(): { instances: ObservedInstance[]; slots: SlotState[]; busy: string[] } {
     return {

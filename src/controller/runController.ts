@@ -7,6 +7,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
+import { findSharedFate, zonesSharingFate } from "../decide/failover/independence.ts";
+import { planFailover } from "../decide/failover/planFailover.ts";
+import { requiredCapacityFactor, staticStability } from "../decide/failover/staticStability.ts";
 import { type ReasonCode, reason } from "../decide/reasons.ts";
 import { LocalProcessDriver } from "../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../errors.ts";
@@ -16,6 +19,7 @@ import { type FleetSpec, instanceName } from "../spec/model.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
 import { DataPlane } from "../traffic/dataPlane.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
+import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
 import { ReleaseManager } from "./releaseManager.ts";
 
@@ -128,6 +132,37 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const api = buildApi({
     store,
     status,
+    failover: {
+      check: () => {
+        const seen = controller.observed();
+        const picture = capacityPicture(options.fleet, seen.instances, seen.busy, dataPlane?.stats);
+        return {
+          findings: findSharedFate(options.fleet),
+          headroom: staticStability(picture.services, picture.zones),
+          requiredCapacityFactor: requiredCapacityFactor(picture.zones.length),
+          skipped: picture.skipped,
+        };
+      },
+      plan: (domain) => {
+        const seen = controller.observed();
+        const picture = capacityPicture(options.fleet, seen.instances, seen.busy, dataPlane?.stats);
+        if (!picture.zones.includes(domain)) {
+          throw new HomeostatError(
+            "HS_NOT_FOUND",
+            `no zone ${domain} in this fleet (zones: ${picture.zones.join(", ")})`,
+          );
+        }
+        return {
+          ...planFailover({
+            domain,
+            services: picture.services,
+            stepPercent: options.fleet.failover.stepPercent,
+            sharesFateWith: zonesSharingFate(options.fleet, domain),
+          }),
+          skipped: picture.skipped,
+        };
+      },
+    },
     releases: {
       deploy: (service, version) => releases.deploy(service, version),
       planRollback: (service, to) => releases.planRollback(service, to),

@@ -30,6 +30,13 @@ export interface ApiDeps {
   shutdown: () => Promise<void>;
   traffic?: TrafficApi;
   releases?: ReleasesApi;
+  failover?: FailoverApi;
+}
+
+/** Read-only failover planning: shared fate, static stability, and plans per domain. */
+export interface FailoverApi {
+  check(): unknown;
+  plan(domain: string): unknown;
 }
 
 /** Releases, deploys and rollbacks as the API exposes them. */
@@ -220,6 +227,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       ...(body.reason === undefined ? {} : { reason: body.reason }),
     });
     return reply.status(202).send(result);
+  });
+
+  const failover = (): FailoverApi => {
+    if (deps.failover === undefined)
+      throw new HomeostatError("HS_NOT_FOUND", "failover planning is not available");
+    return deps.failover;
+  };
+
+  app.get("/v1/check", async () => failover().check());
+
+  app.get("/v1/failover-plan", async (request) => {
+    const { domain } = parseQuery(z.object({ domain: z.string().min(1) }).strict(), request.query);
+    return failover().plan(domain);
   });
 
   app.post("/v1/shutdown", async (_request, reply) => {

@@ -1,9 +1,11 @@
+import type { FailoverPlan } from "../../decide/failover/types.ts";
 import type { ReleaseHistoryEntry, RollbackPlan } from "../../decide/rollback/types.ts";
 import { HomeostatError } from "../../errors.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { clock, duration, table } from "../format.ts";
+import { renderFailoverPlan } from "./check.ts";
 
 export const releasesCommand: Command = {
   name: "releases",
@@ -146,8 +148,17 @@ roll-forward: a proven artifact with today's config). --force overrides a refusa
 
 export const planCommand: Command = {
   name: "plan",
-  summary: "dry runs: plan rollback SERVICE shows every check, the decision and the steps",
+  summary: "dry runs: plan rollback SERVICE, plan failover ZONE",
   usage: `homeostat plan rollback SERVICE [--to VERSION] [--json] [--api-port N]
+homeostat plan failover ZONE [--json] [--api-port N]
+
+plan failover: how ZONE's traffic would move to the other zones in capacity-checked steps —
+each target instance's projected utilization per step, instances to add before anything is
+shed, sheddable (then default, never critical) traffic to shed to stay under the ceiling, the
+reasons, and whether it is feasible. From the declared capacity and the measured load.
+Changes nothing.
+
+plan rollback:
 
 A dry run of a rollback: the target (the newest proven release unless --to), every safety check
 with its result (evidence, drift, compatibility, migrations, security), the decision
@@ -161,8 +172,21 @@ expected duration. Changes nothing.`,
       2,
     );
     const [what, service] = positionals;
-    if (what !== "rollback")
-      throw new HomeostatError("HS_USAGE", `plan: expected "plan rollback SERVICE", got "${what ?? ""}"`);
+    if (what === "failover") {
+      if (service === undefined) throw new HomeostatError("HS_USAGE", "plan failover: missing ZONE");
+      const plan = await apiClient(apiPort(values)).get<FailoverPlan>(
+        `/v1/failover-plan?domain=${encodeURIComponent(service)}`,
+      );
+      if (values.json === true) io.out(JSON.stringify(plan, null, 2));
+      else renderFailoverPlan(plan, io);
+      return 0;
+    }
+    if (what !== "rollback") {
+      throw new HomeostatError(
+        "HS_USAGE",
+        `plan: expected "plan rollback SERVICE" or "plan failover ZONE", got "${what ?? ""}"`,
+      );
+    }
     if (service === undefined) throw new HomeostatError("HS_USAGE", "plan rollback: missing SERVICE");
     const to = stringOption(values, "to");
     const plan = await apiClient(apiPort(values)).get<RollbackPlan>(

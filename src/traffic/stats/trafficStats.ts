@@ -1,6 +1,7 @@
 import { type Counter, type Gauge, type Histogram, Registry } from "prom-client";
 import { HomeostatError } from "../../errors.ts";
 import type { AttemptOutcome, Criticality, Rejection } from "../contracts.ts";
+import { CriticalityRates } from "./criticalityRates.ts";
 import { createProxyMetrics, type ProxyMetrics } from "./proxyMetrics.ts";
 import { RING_SECONDS, WindowRing } from "./windowRing.ts";
 
@@ -106,6 +107,7 @@ interface ServiceCells {
   shed: (Counter.Internal | undefined)[];
   ejections: Map<string, { count: Counter.Internal; ejected: Gauge.Internal<"service" | "instance"> }>;
   inPanic: Gauge.Internal<"service">;
+  criticality: CriticalityRates;
 }
 
 /**
@@ -161,7 +163,9 @@ export class TrafficStats {
   recordRequest(e: RequestRecord): void {
     const service = this.serviceCells(e.service);
     const result = RESULT_INDEX[e.result];
-    service.window.record(this.now(), e.latencyMs, RESULT_IS_ERROR[result]!);
+    const now = this.now();
+    service.window.record(now, e.latencyMs, RESULT_IS_ERROR[result]!);
+    service.criticality.record(now, e.criticality);
     const index = CRITICALITY_INDEX[e.criticality] * RESULTS.length + result;
     let counter = service.requests[index];
     if (counter === undefined) {
@@ -234,6 +238,13 @@ export class TrafficStats {
     };
   }
 
+  /** A service's client requests per second by criticality over the last `windowMs`. */
+  criticalityRates(service: string, windowMs: number): Record<Criticality, number> {
+    const cells = this.services.get(service);
+    if (cells === undefined) return { critical: 0, default: 0, sheddable: 0 };
+    return cells.criticality.rates(this.now(), windowMs / 1000);
+  }
+
   /** The Prometheus text exposition of this instance's registry. */
   metricsText(): Promise<string> {
     return this.registry.metrics();
@@ -258,6 +269,7 @@ export class TrafficStats {
         shed: new Array(CRITICALITY_COUNT * REASONS.length),
         ejections: new Map(),
         inPanic: this.metrics.inPanic.labels(name),
+        criticality: new CriticalityRates(),
       };
       // An explicit 0, so that "not in panic" is a series and not an absence.
       cells.inPanic.set(0);

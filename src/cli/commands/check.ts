@@ -1,0 +1,92 @@
+import type { DomainHeadroom, FailoverPlan, IndependenceFinding } from "../../decide/failover/types.ts";
+import { apiClient } from "../apiClient.ts";
+import { apiPort, apiPortOption, parse } from "../args.ts";
+import type { CliIo, Command } from "../command.ts";
+import { table } from "../format.ts";
+
+interface CheckDocument {
+  findings: IndependenceFinding[];
+  headroom: DomainHeadroom[];
+  requiredCapacityFactor: number;
+  skipped: { service: string; reason: string }[];
+}
+
+export const checkCommand: Command = {
+  name: "check",
+  summary: "shared fate and static stability: can the fleet lose any one zone?",
+  usage: `homeostat check [--json] [--strict] [--api-port N]
+
+Lists redundancy that shares fate (all replicas in one zone or on one host, single-instance
+services that others depend on, backups in their primary's domain) with a severity and a fix,
+and, for each zone, whether the survivors could take its load now without passing their
+utilization ceiling (static stability, N−1), from the declared capacity and the measured load.
+
+Options:
+  --strict       exit 1 when there is a critical finding or a zone the fleet cannot lose
+  --json         print the whole document as JSON
+  --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
+  async run(argv, io) {
+    const { values } = parse(
+      "check",
+      argv,
+      { json: { type: "boolean" }, strict: { type: "boolean" }, ...apiPortOption },
+      0,
+    );
+    const doc = await apiClient(apiPort(values)).get<CheckDocument>("/v1/check");
+    if (values.json === true) io.out(JSON.stringify(doc, null, 2));
+    else renderCheck(doc, io);
+    const bad =
+      doc.findings.some((f) => f.severity === "critical") || doc.headroom.some((h) => !h.survivesLoss);
+    return values.strict === true && bad ? 1 : 0;
+  },
+};
+
+function renderCheck(doc: CheckDocument, io: CliIo): void {
+  if (doc.findings.length === 0) io.out("shared fate: none found");
+  else {
+    io.out(
+      table(
+        ["SEVERITY", "SERVICE", "KIND", "FINDING", "FIX"],
+        doc.findings.map((f) => [f.severity, f.service, f.kind, f.message, f.fix]),
+      ),
+    );
+  }
+  io.out("");
+  io.out(
+    `static stability (losing any one zone needs ${doc.requiredCapacityFactor.toFixed(2)}× the load in capacity):`,
+  );
+  io.out(
+    table(
+      ["ZONE LOST", "SURVIVORS' PEAK", "HEADROOM", "VERDICT"],
+      doc.headroom.map((h) => [
+        h.zone,
+        Number.isFinite(h.survivorPeakUtilization)
+          ? `${(h.survivorPeakUtilization * 100).toFixed(0)} %`
+          : "no survivor",
+        `${h.headroomRps.toFixed(1)} rps`,
+        h.survivesLoss ? "survives" : "OVERLOADS the others",
+      ]),
+    ),
+  );
+  for (const s of doc.skipped) io.out(`  (${s.service} left out: ${s.reason})`);
+}
+
+export function renderFailoverPlan(
+  plan: FailoverPlan & { skipped?: { service: string; reason: string }[] },
+  io: CliIo,
+): void {
+  io.out(`failover of ${plan.domain}: ${plan.feasible ? "FEASIBLE" : "NOT FEASIBLE"} — ${plan.summary}`);
+  io.out(`targets: ${plan.targets.join(", ") || "none"}`);
+  for (const step of plan.steps) {
+    io.out("");
+    io.out(
+      `step ${step.index}: ${step.shiftedPercent} % moved, peak ${(step.peakUtilization * 100).toFixed(0)} %${step.withinCeiling ? "" : " (OVER the ceiling)"}`,
+    );
+    for (const add of step.addInstances)
+      io.out(`  + ${add.count} × ${add.service} in ${add.zone}: ${add.reason}`);
+    for (const shed of step.shed)
+      io.out(`  - shed ${shed.rps.toFixed(2)} rps ${shed.criticality} ${shed.service}: ${shed.reason}`);
+    for (const reason of step.reasons) io.out(`  · ${reason}`);
+  }
+  for (const s of plan.skipped ?? []) io.out(`(${s.service} left out: ${s.reason})`);
+}

@@ -1,0 +1,40 @@
+/**
+ * Requests per second by criticality over the last minutes: counts in one-second buckets, no
+ * latencies (the failover planner needs how much of a service's load it may shed, not how fast
+ * it was).
+ */
+
+import { CRITICALITIES, type Criticality } from "../contracts.ts";
+
+const SECONDS = 300;
+
+export class CriticalityRates {
+  private readonly counts = new Uint32Array(SECONDS * CRITICALITIES.length);
+  /** The epoch second each bucket holds, or -1. */
+  private readonly seconds = new Float64Array(SECONDS).fill(-1);
+
+  record(nowMs: number, criticality: Criticality): void {
+    const second = Math.floor(nowMs / 1000);
+    const slot = second % SECONDS;
+    if (this.seconds[slot] !== second) {
+      this.seconds[slot] = second;
+      this.counts.fill(0, slot * CRITICALITIES.length, (slot + 1) * CRITICALITIES.length);
+    }
+    const index = slot * CRITICALITIES.length + CRITICALITIES.indexOf(criticality);
+    this.counts[index] = (this.counts[index] ?? 0) + 1;
+  }
+
+  /** Average requests/s of each criticality over the last `windowSeconds` (current second included). */
+  rates(nowMs: number, windowSeconds: number): Record<Criticality, number> {
+    const span = Math.max(1, Math.min(SECONDS, Math.ceil(windowSeconds)));
+    const now = Math.floor(nowMs / 1000);
+    const totals = [0, 0, 0];
+    for (let second = now - span + 1; second <= now; second++) {
+      const slot = ((second % SECONDS) + SECONDS) % SECONDS;
+      if (this.seconds[slot] !== second) continue;
+      for (let c = 0; c < CRITICALITIES.length; c++)
+        totals[c]! += this.counts[slot * CRITICALITIES.length + c] ?? 0;
+    }
+    return { critical: totals[0]! / span, default: totals[1]! / span, sheddable: totals[2]! / span };
+  }
+}
