@@ -66,6 +66,11 @@ describe("homeostat CLI", () => {
       "traffic",
       "weights",
       "fault",
+      "deploy",
+      "rollback",
+      "plan",
+      "releases",
+      "check",
       "validate",
       "schema",
     ];
