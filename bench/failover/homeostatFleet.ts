@@ -27,10 +27,22 @@ export interface HomeostatFleet {
   readiness: ProbeTuning;
 }
 
-export async function startHomeostatFleet(dir: string, ledger: ProcessLedger): Promise<HomeostatFleet> {
+/**
+ * @param traffic YAML lines of the service's `traffic:` block (indented by 6 spaces), or none for
+ *   the defaults
+ */
+export async function startHomeostatFleet(
+  dir: string,
+  ledger: ProcessLedger,
+  traffic?: string,
+): Promise<HomeostatFleet> {
   const port = await freePort();
   const basePort = await freePortRange(REPLICAS);
-  const fleetYaml = demoFleetYaml({ services: [{ name: SERVICE, replicas: REPLICAS, basePort, port }] });
+  const fleetYaml = demoFleetYaml({
+    services: [
+      { name: SERVICE, replicas: REPLICAS, basePort, port, ...(traffic === undefined ? {} : { traffic }) },
+    ],
+  });
   const fleetFile = join(dir, "fleet.yaml");
   writeFileSync(fleetFile, fleetYaml);
   const readiness = fleetOrThrow(await loadFleetFile(fleetFile)).services[0]!.probes.readiness;

@@ -2,10 +2,13 @@
  * The markdown printed at the end of a failover run, for docs/benchmarks.md.
  */
 
+import { describeCode } from "../proxy/report.ts";
 import type { Column, FailoverResult, ScenarioSummary } from "./results.ts";
+import { isHomeostat, QUIET_PERCENT } from "./trial.ts";
 
 const LABEL: Record<string, string> = {
   homeostat: "Homeostat (controller + proxy, default traffic settings)",
+  "homeostat-static-limit": "Homeostat, fixed limit (`limits: { adaptive: false }`)",
   "haproxy-default": "HAProxy, default checks (`check`: TCP, inter 2s fall 3 rise 2)",
   "haproxy-tuned": "HAProxy, checks tuned to Homeostat's readiness probe",
   "haproxy-redispatch": "HAProxy, tuned checks + `retries 3`, `option redispatch 1`, `retry-on`",
@@ -22,7 +25,7 @@ function runs(c: Column, unit = ""): string {
 }
 
 function row(s: ScenarioSummary): string {
-  return `| ${LABEL[s.scenario] ?? s.scenario} | ${s.ok}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${runs(s.lastTouchedMs, " ms")} | ${s.scenario === "homeostat" ? runs(s.detectedMs, " ms") : runs(s.markedDownMs, " ms")} |`;
+  return `| ${LABEL[s.scenario] ?? s.scenario} | ${s.ok}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${runs(s.lastTouchedMs, " ms")} | ${isHomeostat(s.scenario) ? runs(s.detectedMs, " ms") : runs(s.markedDownMs, " ms")} |`;
 }
 
 function latencyRow(s: ScenarioSummary): string {
@@ -35,11 +38,10 @@ function latencyRow(s: ScenarioSummary): string {
 
 export function renderFailoverMarkdown(r: FailoverResult): string {
   const t = r.homeostatReadiness;
-  const h = r.summaries.find((s) => s.scenario === "homeostat");
   const lines = [
     `### Failover run of ${r.startedAt}`,
     "",
-    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; ${r.tools.wrk}. The run took ${(r.durationMs / 1000).toFixed(0)} s.`,
+    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; ${r.tools.wrk}. The run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${describeCode(r.code)}.`,
     "",
     `Capacity through Homeostat's front port (\`${r.calibration.homeostat.command}\`, path \`${r.options.path}\`): ${Math.round(r.calibration.homeostat.requestsPerSecond)} req/s; through HAProxy (default checks): ${Math.round(r.calibration.haproxyDefault.requestsPerSecond)} req/s. Load: open loop, **${r.calibration.ratePerSecond} req/s** of \`GET ${r.options.path}\` for every scenario, a ${r.options.warmupMs / 1000} s warm-up (not counted), then ${r.options.beforeKillMs / 1000} s before the kill and ${r.options.afterKillMs / 1000} s after. Homeostat's readiness probe: every ${t.intervalMs} ms, timeout ${t.timeoutMs} ms, failure threshold ${t.failureThreshold}, success threshold ${t.successThreshold}.`,
     "",
@@ -47,9 +49,12 @@ export function renderFailoverMarkdown(r: FailoverResult): string {
     "| --- | --- | --- | --- | --- | --- |",
     ...r.summaries.map(row),
     "",
-    h === undefined
-      ? ""
-      : `Homeostat's replacement: ready for the controller ${runs(h.replacementReadyMs, " ms")} after the kill; first request answered by it ${runs(h.replacementServesMs, " ms")} after the kill.`,
+    ...r.summaries
+      .filter((s) => isHomeostat(s.scenario))
+      .map(
+        (s) =>
+          `${s.scenario}: the replacement was ready for the controller ${runs(s.replacementReadyMs, " ms")} after the kill; the first request answered by it ended ${runs(s.replacementServesMs, " ms")} after the kill.`,
+      ),
     "",
     "| Scenario | p99 latency, second before the kill | p99, second after the kill | Slowest request after the kill | Failures by kind (all runs) |",
     "| --- | --- | --- | --- | --- |",
@@ -62,6 +67,8 @@ export function renderFailoverMarkdown(r: FailoverResult): string {
     ...r.summaries.map(
       (s) => `| ${s.scenario} | ${runs(s.warmupFailed)} | ${runs(s.failedLongBeforeKill)} |`,
     ),
+    "",
+    `Other work on the machine: before each trial the bench waited until all CPUs together were at most ${QUIET_PERCENT} % busy (1 s reading, with the bench's own fleets idle); the busiest reading that let a trial start was ${Math.max(...r.trials.map((t) => t.before?.busyPercent ?? 0)).toFixed(0)} %${r.trials.some((t) => t.before !== null && !t.before.quiet) ? `; ${r.trials.filter((t) => t.before !== null && !t.before.quiet).length} trials went ahead after 3 minutes without the machine calming down` : ""}.`,
     "",
     `Target: zero failed idempotent requests through Homeostat: **${r.targets.zeroFailedThroughHomeostat ? "met" : "missed"}**. Leftover processes after teardown: ${r.leftoverPids.length}.`,
     "",

@@ -4,11 +4,12 @@
 
 import type { MachineInfo } from "../foundation/machine.ts";
 import { median } from "../foundation/stats.ts";
+import type { CodeState } from "../proxy/codeState.ts";
 import type { ToolVersions } from "../proxy/tools.ts";
 import type { WrkResult } from "../proxy/wrk.ts";
 import type { ProbeTuning } from "./haproxyConfig.ts";
 import type { FailoverOptions } from "./options.ts";
-import type { ScenarioName, TrialBase } from "./trial.ts";
+import { isHomeostat, type ScenarioName, type TrialBase } from "./trial.ts";
 
 /** A per-run column and its median (null entries: not observed in that run). */
 export interface Column {
@@ -45,12 +46,14 @@ export interface FailoverResult {
   durationMs: number;
   dateUtc: string;
   machine: MachineInfo & { loadAverage1mAtEnd: number };
+  code: CodeState;
   tools: ToolVersions;
   options: FailoverOptions;
   /** Capacity through each front port (wrk), and the rate used. */
   calibration: { homeostat: WrkResult; haproxyDefault: WrkResult; ratePerSecond: number };
   homeostatReadiness: ProbeTuning;
-  fleetYaml: string;
+  /** The fleet file of each Homeostat scenario. */
+  fleetYaml: Record<string, string>;
   haproxyConfigs: Record<string, string>;
   trials: TrialBase[];
   summaries: ScenarioSummary[];
@@ -84,7 +87,7 @@ export function summarizeScenario(scenario: ScenarioName, all: readonly TrialBas
     detectedMs: column(ok.map((t) => t.controller?.detectedMs ?? null)),
     replacementReadyMs: column(ok.map((t) => t.controller?.replacementReadyMs ?? null)),
     replacementServesMs: column(
-      ok.map((t) => (scenario === "homeostat" ? t.figures.replacementServesMs : null)),
+      ok.map((t) => (isHomeostat(scenario) ? t.figures.replacementServesMs : null)),
     ),
     baselineP99Ms: column(ok.map((t) => t.figures.baselineP99Ms)),
     afterKillP99Ms: column(ok.map((t) => t.figures.afterKillP99Ms)),

@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
+import { codeState } from "../proxy/codeState.ts";
+import { waitQuiet } from "../proxy/quiet.ts";
 import { log, Teardown } from "../proxy/teardown.ts";
 import { ensureCommands, toolVersions } from "../proxy/tools.ts";
 import { runWrk, type WrkResult } from "../proxy/wrk.ts";
@@ -30,13 +32,31 @@ import {
 import { type FailoverOptions, readFailoverOptions } from "./options.ts";
 import { renderFailoverMarkdown } from "./report.ts";
 import { type FailoverResult, summarizeScenario } from "./results.ts";
-import { loadAndKill, type ScenarioName, type TrialBase } from "./trial.ts";
+import {
+  type HomeostatScenario,
+  isHomeostat,
+  loadAndKill,
+  QUIET_PERCENT,
+  type ScenarioName,
+  type TrialBase,
+} from "./trial.ts";
+
+/**
+ * The Homeostat scenarios: the default traffic settings (what the target is about), and the same
+ * with a fixed per-instance limit instead of the adaptive one, to tell what the adaptive limit
+ * does during a failover.
+ */
+const HOMEOSTAT_TRAFFIC: [HomeostatScenario, string | undefined][] = [
+  ["homeostat", undefined],
+  ["homeostat-static-limit", "      limits: { adaptive: false }"],
+];
 
 const RESULTS_DIR = join(REPO, "bench/results");
 
 async function capacity(port: number, options: FailoverOptions, ledger: ProcessLedger): Promise<WrkResult> {
   const url = `http://127.0.0.1:${port}${options.path}`;
   const { threads, connections, durationS, warmupS } = options.calibration;
+  await waitQuiet(QUIET_PERCENT);
   await runWrk({ threads, connections, durationS: warmupS }, url, ledger);
   return await runWrk({ threads, connections, durationS }, url, ledger);
 }
@@ -65,6 +85,7 @@ function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate
       achievedRate: 0,
     },
     controller: null,
+    before: null,
     warmup: null,
     markedDownMs: null,
     ok: false,
@@ -72,6 +93,7 @@ function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate
 }
 
 async function homeostatTrial(
+  scenario: HomeostatScenario,
   fleet: HomeostatFleet,
   trial: TrialBase,
   options: FailoverOptions,
@@ -80,8 +102,8 @@ async function homeostatTrial(
 ): Promise<void> {
   fleet.homeostat.assertRunning();
   const victim = await readyVictim(fleet.homeostat, trial.victim);
-  const { killedAt, figures, warmup } = await loadAndKill({
-    scenario: "homeostat",
+  const { killedAt, figures, warmup, before } = await loadAndKill({
+    scenario,
     port: fleet.port,
     victim: trial.victim,
     ratePerSecond: trial.ratePerSecond,
@@ -93,6 +115,7 @@ async function homeostatTrial(
   trial.killedAt = killedAt;
   trial.figures = figures;
   trial.warmup = warmup;
+  trial.before = before;
   trial.controller = await incidentAfter(fleet.homeostat, trial.victim, killedAt);
   await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
 }
@@ -109,7 +132,7 @@ async function haproxyTrial(
   await instances.ensureAll();
   await haproxy.waitAllUp(instances.ports.map((_, j) => instances.name(j)));
   try {
-    const { killedAt, figures, warmup } = await loadAndKill({
+    const { killedAt, figures, warmup, before } = await loadAndKill({
       scenario: haproxy.scenario,
       port: haproxy.port,
       victim: trial.victim,
@@ -122,6 +145,7 @@ async function haproxyTrial(
     trial.killedAt = killedAt;
     trial.figures = figures;
     trial.warmup = warmup;
+    trial.before = before;
     const down = haproxy.downAt(trial.victim, killedAt);
     trial.markedDownMs = down === null ? null : down - killedAt;
   } finally {
@@ -138,17 +162,23 @@ async function main(): Promise<void> {
   try {
     ensureCommands(["haproxy", "wrk"]);
     const machine = machineInfo(REPO);
+    const code = codeState(REPO);
     const tools = toolVersions();
     const scratch = mkdtempSync(join(tmpdir(), "homeostat-bench-failover-"));
     teardown.add("remove the scratch directory", async () =>
       rmSync(scratch, { recursive: true, force: true }),
     );
 
-    log("starting homeostat with 3 instances of the demo app behind a front port…");
-    const homeDir = join(scratch, "homeostat");
-    mkdirSync(homeDir, { recursive: true });
-    const fleet = await startHomeostatFleet(homeDir, ledger);
-    teardown.add("homeostat down", () => fleet.homeostat.stop());
+    const fleets = new Map<HomeostatScenario, HomeostatFleet>();
+    for (const [scenario, traffic] of HOMEOSTAT_TRAFFIC) {
+      log(`starting ${scenario}: a controller with 3 instances of the demo app behind a front port…`);
+      const homeDir = join(scratch, scenario);
+      mkdirSync(homeDir, { recursive: true });
+      const started = await startHomeostatFleet(homeDir, ledger, traffic);
+      fleets.set(scenario, started);
+      teardown.add(`${scenario} down`, () => started.homeostat.stop());
+    }
+    const fleet = fleets.get("homeostat")!;
 
     log("starting 3 instances of the demo app and HAProxy in front of them…");
     const base = await freePortRange(REPLICAS);
@@ -184,7 +214,7 @@ async function main(): Promise<void> {
     );
     await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
 
-    const order: ScenarioName[] = ["homeostat", ...scenarios];
+    const order: ScenarioName[] = [...fleets.keys(), ...scenarios];
     const trials: TrialBase[] = [];
     for (let repeat = 0; repeat < options.repeats; repeat++) {
       const k = repeat % REPLICAS;
@@ -192,8 +222,9 @@ async function main(): Promise<void> {
       for (const scenario of rotated) {
         const trial = emptyTrial(scenario, repeat, `api-${k}`, rate);
         try {
-          if (scenario === "homeostat") await homeostatTrial(fleet, trial, options, scratch, ledger);
-          else await haproxyTrial(haproxies.get(scenario)!, instances, k, trial, options, scratch, ledger);
+          if (isHomeostat(scenario)) {
+            await homeostatTrial(scenario, fleets.get(scenario)!, trial, options, scratch, ledger);
+          } else await haproxyTrial(haproxies.get(scenario)!, instances, k, trial, options, scratch, ledger);
           trial.ok = true;
         } catch (error) {
           trial.error = error instanceof Error ? error.message : String(error);
@@ -201,7 +232,7 @@ async function main(): Promise<void> {
         trials.push(trial);
         const f = trial.figures;
         log(
-          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${scenario === "homeostat" ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms`}` : `FAILED ${trial.error}`}`,
+          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${isHomeostat(scenario) ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms`}` : `FAILED ${trial.error}`}`,
         );
       }
     }
@@ -211,6 +242,7 @@ async function main(): Promise<void> {
     const finishedAt = new Date();
     const summaries = order.map((scenario) => summarizeScenario(scenario, trials));
     const homeostatTrials = trials.filter((t) => t.scenario === "homeostat");
+    const fleetYaml = Object.fromEntries([...fleets].map(([s, f]) => [s, f.fleetYaml]));
     const result: FailoverResult = {
       benchmark: "failover",
       startedAt: startedAt.toISOString(),
@@ -218,11 +250,12 @@ async function main(): Promise<void> {
       durationMs: finishedAt.getTime() - startedAt.getTime(),
       dateUtc,
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
+      code,
       tools,
       options,
       calibration: { homeostat: homeostatCapacity, haproxyDefault: haproxyCapacity, ratePerSecond: rate },
       homeostatReadiness: fleet.readiness,
-      fleetYaml: fleet.fleetYaml,
+      fleetYaml,
       haproxyConfigs: Object.fromEntries([...haproxies].map(([s, h]) => [s, h.config])),
       trials,
       summaries,

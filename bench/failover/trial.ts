@@ -6,6 +6,7 @@
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { startLoadgen } from "../proxy/loadgenProcess.ts";
 import type { OpenLoopResult } from "../proxy/openLoop.ts";
+import { type QuietReading, waitQuiet } from "../proxy/quiet.ts";
 import {
   analyzeTrial,
   HAPROXY_RETRIES,
@@ -17,7 +18,15 @@ import {
 import { epochNow } from "./haproxyFleet.ts";
 import type { FailoverOptions } from "./options.ts";
 
-export type ScenarioName = "homeostat" | "haproxy-default" | "haproxy-tuned" | "haproxy-redispatch";
+/** Most the machine may be busy (% of all CPUs, bench idle) before a trial starts. */
+export const QUIET_PERCENT = 20;
+
+export type HomeostatScenario = "homeostat" | "homeostat-static-limit";
+export type ScenarioName = HomeostatScenario | "haproxy-default" | "haproxy-tuned" | "haproxy-redispatch";
+
+export function isHomeostat(scenario: ScenarioName): scenario is HomeostatScenario {
+  return scenario === "homeostat" || scenario === "homeostat-static-limit";
+}
 
 export interface TrialBase {
   scenario: ScenarioName;
@@ -34,6 +43,8 @@ export interface TrialBase {
     replacementReadyMs: number | null;
     incidentKind: string | null;
   } | null;
+  /** How busy the machine was just before the trial, with the bench idle. */
+  before: QuietReading | null;
   /** The unmeasured warm-up before the trial: requests and how they ended. */
   warmup: OpenLoopResult["warmup"] | null;
   /** HAProxy: when it reported the victim DOWN, ms from the kill. */
@@ -52,8 +63,15 @@ export async function loadAndKill(options: {
   ledger: ProcessLedger;
   /** Send SIGKILL; returns its epoch ms. */
   kill: () => number;
-}): Promise<{ killedAt: number; figures: TrialFigures; warmup: OpenLoopResult["warmup"] }> {
+}): Promise<{
+  killedAt: number;
+  figures: TrialFigures;
+  warmup: OpenLoopResult["warmup"];
+  before: QuietReading;
+}> {
   const { bench } = options;
+  // The bench's own idle fleets (two controllers probing, three HAProxies checking) take a few %.
+  const before = await waitQuiet(QUIET_PERCENT);
   const run = startLoadgen(
     {
       origin: `http://127.0.0.1:${options.port}`,
@@ -76,7 +94,7 @@ export async function loadAndKill(options: {
   );
   const killedAt = options.kill();
   const result = await run.result;
-  const header = options.scenario === "homeostat" ? HOMEOSTAT_ATTEMPTS : HAPROXY_RETRIES;
+  const header = isHomeostat(options.scenario) ? HOMEOSTAT_ATTEMPTS : HAPROXY_RETRIES;
   const figures = analyzeTrial(result.records!, killedAt - result.t0EpochMs, options.victim, header);
-  return { killedAt, figures, warmup: result.warmup };
+  return { killedAt, figures, warmup: result.warmup, before };
 }

@@ -59,6 +59,24 @@ export class Child {
     this.#listeners.push(listener);
   }
 
+  /** The next line `match` accepts, or null after `timeoutMs`. */
+  nextLine(match: (line: string) => boolean, timeoutMs: number): Promise<string | null> {
+    return new Promise((resolve) => {
+      const listener = (line: string): void => {
+        if (!match(line)) return;
+        done(line);
+      };
+      const done = (line: string | null): void => {
+        clearTimeout(timer);
+        const at = this.#listeners.indexOf(listener);
+        if (at >= 0) this.#listeners.splice(at, 1);
+        resolve(line);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      this.#listeners.push(listener);
+    });
+  }
+
   output(): string {
     return this.#lines.join("\n");
   }

@@ -12,10 +12,13 @@ import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "./child.ts";
 import { haproxyConfig, nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
 
-const HOMEOSTAT_PROXY = join(dirname(fileURLToPath(import.meta.url)), "homeostatProxy.ts");
+const HERE = dirname(fileURLToPath(import.meta.url));
+const HOMEOSTAT_PROXY = join(HERE, "homeostatProxy.ts");
+const BARE_NODE_PROXY = join(HERE, "bareNodeProxy.ts");
 
 export type UpstreamKind = "demo" | "static";
-export const CONTENDERS = ["direct", "homeostat", "haproxy", "nginx"] as const;
+/** `node-bare` is a reference (bareNodeProxy.ts): Node's HTTP stack with none of Homeostat's work. */
+export const CONTENDERS = ["direct", "homeostat", "node-bare", "haproxy", "nginx"] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
 
 export interface Running {
@@ -23,6 +26,8 @@ export interface Running {
   child: Child | null;
   /** The config file used, when there is one. */
   config: string | null;
+  /** A Node contender that reports its event-loop delay on SIGUSR2 (loopDelay.ts). */
+  reportsLoopDelay: boolean;
   stop(): Promise<void>;
 }
 
@@ -37,14 +42,14 @@ export async function startUpstream(
       ledger,
     });
     await child.waitListening(port);
-    return { port, child, config: null, stop: () => child.stop() };
+    return { port, child, config: null, reportsLoopDelay: false, stop: () => child.stop() };
   }
   const prefix = join(dir, "upstream-static");
   mkdirSync(prefix, { recursive: true });
   const config = writeConfig(prefix, "nginx.conf", nginxStaticConfig({ prefix, port }));
   const child = new Child("static nginx", "nginx", ["-p", prefix, "-c", config], { ledger });
   await child.waitListening(port);
-  return { port, child, config, stop: () => child.stop() };
+  return { port, child, config, reportsLoopDelay: false, stop: () => child.stop() };
 }
 
 export async function startContender(
@@ -54,7 +59,7 @@ export async function startContender(
   ledger: ProcessLedger,
 ): Promise<Running> {
   if (name === "direct") {
-    return { port: upstreamPort, child: null, config: null, stop: async () => {} };
+    return { port: upstreamPort, child: null, config: null, reportsLoopDelay: false, stop: async () => {} };
   }
   const port = await freePort();
   const home = join(dir, name);
@@ -69,6 +74,14 @@ export async function startContender(
       [HOMEOSTAT_PROXY, "--dir", home, "--port", String(port), "--upstream-port", String(upstreamPort)],
       { ledger },
     );
+  } else if (name === "node-bare") {
+    config = null;
+    child = new Child(
+      "bare node proxy",
+      process.execPath,
+      [BARE_NODE_PROXY, "--port", String(port), "--upstream-port", String(upstreamPort)],
+      { ledger },
+    );
   } else if (name === "haproxy") {
     config = writeConfig(home, "haproxy.cfg", haproxyConfig({ port, upstreamPort }));
     child = new Child("haproxy", "haproxy", ["-db", "-f", config], { ledger });
@@ -77,5 +90,6 @@ export async function startContender(
     child = new Child("nginx", "nginx", ["-p", home, "-c", config], { ledger });
   }
   await child.waitListening(port);
-  return { port, child, config, stop: () => child.stop() };
+  const reportsLoopDelay = name === "homeostat" || name === "node-bare";
+  return { port, child, config, reportsLoopDelay, stop: () => child.stop() };
 }

@@ -5,7 +5,8 @@
  *
  *   node bench/proxy/homeostatProxy.ts --dir DIR --port PORT --upstream-port PORT
  *
- * Prints one line `{"listening":PORT}` once it accepts connections; stops on SIGTERM or SIGINT.
+ * Prints one line `{"listening":PORT}` once it accepts connections; stops on SIGTERM or SIGINT;
+ * prints its event-loop delay on SIGUSR2 (loopDelay.ts).
  */
 
 import { writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import { FaultRegistry } from "../../src/traffic/faults.ts";
 import { ServiceProxy } from "../../src/traffic/proxy/serviceProxy.ts";
 import { TrafficStats } from "../../src/traffic/stats/index.ts";
 import { benchFleetYaml } from "./benchFleet.ts";
+import { reportLoopDelayOnSignal } from "./loopDelay.ts";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       port: upstreamPort,
     },
   ]);
+  reportLoopDelayOnSignal();
   process.stdout.write(`${JSON.stringify({ listening: proxy.port, traffic })}\n`);
 
   let stopping = false;

@@ -3,12 +3,15 @@
  * the CPU the contender and the upstream used during it (read from /proc, so nobody is woken).
  */
 
+import { readFileSync } from "node:fs";
 import type { ProcessLedger } from "../foundation/processes.ts";
-import { clockTicksPerSecond, cpuTicks } from "../foundation/procSample.ts";
+import { clockTicksPerSecond } from "../foundation/procSample.ts";
 import type { ContenderName, Running, UpstreamKind } from "./contenders.ts";
 import { startLoadgen } from "./loadgenProcess.ts";
+import type { LoopDelay } from "./loopDelay.ts";
 import type { OpenLoopResult } from "./openLoop.ts";
 import type { ProxyBenchOptions } from "./options.ts";
+import { OthersMeter, type QuietReading, waitQuiet } from "./quiet.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 const HZ = clockTicksPerSecond();
@@ -16,7 +19,16 @@ const HZ = clockTicksPerSecond();
 /** CPU used during a run, in % of one core (100 = one core busy the whole time). */
 export interface CpuUse {
   contender: number | null;
+  /** The contender's share of it in the kernel (stime), same unit. */
+  contenderSystem: number | null;
   upstream: number;
+}
+
+/** [utime, stime] of `pid` in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+function userSystemTicks(pid: number): [number, number] {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return [Number(fields[11]), Number(fields[12])];
 }
 
 export interface RunKey {
@@ -28,39 +40,71 @@ export interface RunKey {
   position: number;
 }
 
-export interface ThroughputRun extends RunKey {
+interface Measured {
+  /** How busy the machine was just before the run, with the bench idle. */
+  before: QuietReading;
+  /** CPU used by processes outside the bench during the run, % of one core. */
+  othersPercent: number;
+  /** The contender's own event-loop delay during the run (Node contenders only). */
+  loopDelay: LoopDelay | null;
+}
+
+/** Since the previous call: the contender's event-loop delay (null if it does not report one). */
+async function loopDelayOf(contender: Running): Promise<LoopDelay | null> {
+  const child = contender.child;
+  if (!contender.reportsLoopDelay || child === null) return null;
+  const line = child.nextLine((l) => l.startsWith('{"loopDelay"'), 2_000);
+  child.child.kill("SIGUSR2");
+  const text = await line;
+  return text === null ? null : (JSON.parse(text) as { loopDelay: LoopDelay }).loopDelay;
+}
+
+export interface ThroughputRun extends RunKey, Measured {
   wrk: WrkResult;
   cpu: CpuUse;
 }
 
-export interface LatencyRun extends RunKey {
+export interface LatencyRun extends RunKey, Measured {
   ratePerSecond: number;
   result: Omit<OpenLoopResult, "records">;
   cpu: CpuUse;
 }
 
+/** The bench's processes alive now (contenders, upstream, load generator). */
+function livePids(ledger: ProcessLedger): number[] {
+  return ledger.running().map((p) => p.pid);
+}
+
 class CpuMeter {
   readonly #pids: (number | null)[];
-  readonly #start: number[];
+  readonly #start: [number, number][];
   readonly #startedAt = performance.now();
 
   constructor(pids: (number | null)[]) {
     this.#pids = pids;
-    this.#start = pids.map((pid) => (pid === null ? 0 : cpuTicks(pid)));
+    this.#start = pids.map((pid) => (pid === null ? [0, 0] : userSystemTicks(pid)));
   }
 
-  /** % of one core per pid since construction (null for a null pid). */
-  read(): (number | null)[] {
+  /** [user + system, system] in % of one core per pid since construction (null for a null pid). */
+  read(): ([number, number] | null)[] {
     const seconds = (performance.now() - this.#startedAt) / 1000;
-    return this.#pids.map((pid, k) =>
-      pid === null ? null : ((cpuTicks(pid) - this.#start[k]!) / HZ / seconds) * 100,
-    );
+    const percent = (ticks: number) => (ticks / HZ / seconds) * 100;
+    return this.#pids.map((pid, k) => {
+      if (pid === null) return null;
+      const [user, system] = userSystemTicks(pid);
+      const [user0, system0] = this.#start[k]!;
+      return [percent(user - user0 + system - system0), percent(system - system0)];
+    });
   }
 }
 
 function cpuOf(meter: CpuMeter): CpuUse {
   const [contender, upstream] = meter.read();
-  return { contender: contender ?? null, upstream: upstream ?? 0 };
+  return {
+    contender: contender?.[0] ?? null,
+    contenderSystem: contender?.[1] ?? null,
+    upstream: upstream?.[0] ?? 0,
+  };
 }
 
 export async function throughputRun(
@@ -72,10 +116,15 @@ export async function throughputRun(
 ): Promise<ThroughputRun> {
   const url = `http://127.0.0.1:${contender.port}/`;
   const settings = { threads: options.wrkThreads, connections: options.connections };
+  const before = await waitQuiet();
   await runWrk({ ...settings, durationS: options.warmupS }, url, ledger);
+  await loopDelayOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
+  const others = new OthersMeter(livePids(ledger));
   const wrk = await runWrk({ ...settings, durationS: options.durationS }, url, ledger);
-  return { ...key, wrk, cpu: cpuOf(meter) };
+  const cpu = cpuOf(meter);
+  const othersPercent = others.read(HZ);
+  return { ...key, before, othersPercent, loopDelay: await loopDelayOf(contender), wrk, cpu };
 }
 
 export async function latencyRun(
@@ -87,6 +136,7 @@ export async function latencyRun(
   scratch: string,
   ledger: ProcessLedger,
 ): Promise<LatencyRun> {
+  const before = await waitQuiet();
   const run = startLoadgen(
     {
       origin: `http://127.0.0.1:${contender.port}`,
@@ -106,7 +156,19 @@ export async function latencyRun(
   const t0 = await run.started;
   const warmupEnds = t0 + options.warmupS * 1000 - (performance.timeOrigin + performance.now());
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, warmupEnds)));
+  await loopDelayOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
+  const others = new OthersMeter(livePids(ledger));
   const { records: _records, ...result } = await run.result;
-  return { ...key, ratePerSecond, result, cpu: cpuOf(meter) };
+  const cpu = cpuOf(meter);
+  const othersPercent = others.read(HZ);
+  return {
+    ...key,
+    before,
+    othersPercent,
+    loopDelay: await loopDelayOf(contender),
+    ratePerSecond,
+    result,
+    cpu,
+  };
 }

@@ -2,6 +2,7 @@
  * The markdown printed at the end of a proxy run, for docs/benchmarks.md.
  */
 
+import type { CodeState } from "./codeState.ts";
 import type { ContenderSummary, ProxyBenchResult, UpstreamSummary } from "./results.ts";
 import { TARGETS } from "./results.ts";
 
@@ -33,31 +34,39 @@ function yes(met: boolean | null): string {
 
 function throughputTable(s: UpstreamSummary): string[] {
   return [
-    "| Contender | Max req/s (median) | Runs | × nginx | × direct | Contender CPU | Upstream CPU | Errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Contender | Max req/s (median) | Runs | × nginx | × direct | Contender CPU | CPU µs/request (user + kernel) | Upstream CPU | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...s.contenders.map(
       (c: ContenderSummary) =>
-        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
+        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${c.cpuPerRequestUs === null ? "–" : `${n(c.cpuPerRequestUs.user, 1)} + ${n(c.cpuPerRequestUs.system, 1)}`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
     ),
   ];
 }
 
 function latencyTable(s: UpstreamSummary): string[] {
   return [
-    "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Own event-loop delay p99 / max | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...s.contenders.map(
       (c) =>
-        `| ${c.contender} | ${n(c.p50, 2)} ms | **${n(c.p99, 2)} ms** | ${n(c.p999, 2)} ms | ${signedMs(c.addedP50VsDirectMs)} | **${signedMs(c.addedP99VsDirectMs)}** | ${c.p99Runs.map((v) => n(v, 2)).join(" / ")} | ${rps(c.achievedRate)} | ${c.cpuAtRate.contender === null ? "–" : `${n(c.cpuAtRate.contender)} %`} | ${c.latencyErrors} |`,
+        `| ${c.contender} | ${n(c.p50, 2)} ms | **${n(c.p99, 2)} ms** | ${n(c.p999, 2)} ms | ${signedMs(c.addedP50VsDirectMs)} | **${signedMs(c.addedP99VsDirectMs)}** | ${c.p99Runs.map((v) => n(v, 2)).join(" / ")} | ${rps(c.achievedRate)} | ${c.cpuAtRate.contender === null ? "–" : `${n(c.cpuAtRate.contender)} %`} | ${c.loopDelayAtRate === null ? "–" : `${n(c.loopDelayAtRate.p99Ms, 1)} / ${n(c.loopDelayAtRate.maxMs, 1)} ms`} | ${c.latencyErrors} |`,
     ),
   ];
+}
+
+export function describeCode(code: CodeState): string {
+  if (code.commit === null) return "not a git checkout";
+  const head = `commit ${code.commit.slice(0, 7)}`;
+  return code.changedFiles.length === 0
+    ? head
+    : `${head} plus uncommitted changes to ${code.changedFiles.length} files under src/, bin/ or examples/ (diff sha256 ${code.diffSha256?.slice(0, 12)})`;
 }
 
 export function renderProxyMarkdown(r: ProxyBenchResult): string {
   const lines: string[] = [
     `### Proxy run of ${r.startedAt}`,
     "",
-    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; nginx ${r.tools.nginx}; ${r.tools.wrk}. Load average ${r.machine.loadAverage1m.toFixed(2)} at start, ${r.machine.loadAverage1mAtEnd.toFixed(2)} at end; the run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${r.machine.git === null ? "not a git checkout" : `commit ${r.machine.git.commit.slice(0, 7)}${r.machine.git.dirty ? " with uncommitted changes in src/, bin/ or examples/" : ""}`}.`,
+    `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; nginx ${r.tools.nginx}; ${r.tools.wrk}. Load average ${r.machine.loadAverage1m.toFixed(2)} at start, ${r.machine.loadAverage1mAtEnd.toFixed(2)} at end; the run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${describeCode(r.code)}.`,
     "",
     `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; medians reported.`,
     "",
@@ -78,7 +87,13 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       "",
     );
   }
+  const runs = [...r.throughput, ...r.latency];
+  const notQuiet = runs.filter((run) => !run.before.quiet).length;
+  const busiest = Math.max(...runs.map((run) => run.before.busyPercent));
+  const others = runs.map((run) => run.othersPercent).sort((a, b) => a - b);
   lines.push(
+    `Other work on the machine: before each run the bench waited until all CPUs together were at most 10 % busy (read over 1 s with the bench idle); the busiest reading that let a run start was ${busiest.toFixed(0)} %${notQuiet > 0 ? `, and ${notQuiet} runs went ahead after 3 minutes without the machine calming down` : ""}. A run during which they used more than ${r.discarded.othersLimitPercent} % of one core was redone (up to 3 attempts): ${r.discarded.throughput.length + r.discarded.latency.length} runs were redone. During the kept runs, processes outside the bench used a median of ${n(others[Math.floor(others.length / 2)] ?? null)} % and at most ${n(others[others.length - 1] ?? null)} % of one core.`,
+    "",
     `Generator floor: its own p99 lateness (actual send − due time) was ${r.summaries
       .flatMap((s) => s.contenders.map((c) => n(c.generatorLatenessP99, 2)))
       .join(", ")} ms across the contenders. Leftover processes after teardown: ${r.leftoverPids.length}.`,

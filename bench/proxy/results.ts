@@ -4,6 +4,7 @@
 
 import type { MachineInfo } from "../foundation/machine.ts";
 import { median } from "../foundation/stats.ts";
+import type { CodeState } from "./codeState.ts";
 import { CONTENDERS, type ContenderName, type UpstreamKind } from "./contenders.ts";
 import type { LatencyRun, ThroughputRun } from "./measure.ts";
 import type { ProxyBenchOptions } from "./options.ts";
@@ -21,6 +22,8 @@ export interface ContenderSummary {
   rpsVsDirect: number | null;
   /** Median CPU (% of one core) during the throughput runs. */
   cpuAtMax: { contender: number | null; upstream: number };
+  /** The contender's CPU time per request at max throughput (µs, medians of the runs): user and kernel. */
+  cpuPerRequestUs: { user: number; system: number } | null;
   /** Errors over every throughput run (non-2xx + socket errors). */
   throughputErrors: number;
   /** Fixed-rate runs: medians of each run's percentiles (ms). */
@@ -38,6 +41,8 @@ export interface ContenderSummary {
   achievedRate: number;
   latencyErrors: number;
   cpuAtRate: { contender: number | null; upstream: number };
+  /** Node contenders: their own event-loop delay during the fixed-rate runs (medians, ms). */
+  loopDelayAtRate: { p99Ms: number; maxMs: number } | null;
 }
 
 export interface UpstreamSummary {
@@ -60,6 +65,7 @@ export interface ProxyBenchResult {
   durationMs: number;
   dateUtc: string;
   machine: MachineInfo & { loadAverage1mAtEnd: number };
+  code: CodeState;
   tools: ToolVersions;
   options: ProxyBenchOptions;
   /** Exact commands, and where the configs were written. */
@@ -68,6 +74,8 @@ export interface ProxyBenchResult {
   homeostatTraffic: unknown;
   throughput: ThroughputRun[];
   latency: LatencyRun[];
+  /** Runs redone because other processes used more than `othersLimitPercent` of a core meanwhile. */
+  discarded: { othersLimitPercent: number; throughput: ThroughputRun[]; latency: LatencyRun[] };
   summaries: UpstreamSummary[];
   leftoverPids: number[];
 }
@@ -92,6 +100,17 @@ export function summarizeUpstream(
       rpsRuns: t.map((r) => r.wrk.requestsPerSecond),
       rps: med(t.map((r) => r.wrk.requestsPerSecond)),
       cpuAtMax: { contender: contenderCpu(t), upstream: med(t.map((r) => r.cpu.upstream)) },
+      cpuPerRequestUs: t.every((r) => r.cpu.contender === null)
+        ? null
+        : {
+            user: med(
+              t.map(
+                (r) =>
+                  (((r.cpu.contender ?? 0) - (r.cpu.contenderSystem ?? 0)) * 1e4) / r.wrk.requestsPerSecond,
+              ),
+            ),
+            system: med(t.map((r) => ((r.cpu.contenderSystem ?? 0) * 1e4) / r.wrk.requestsPerSecond)),
+          },
       throughputErrors: t.reduce((sum, r) => sum + r.wrk.non2xx + r.wrk.socketErrors, 0),
       p50Runs: l.map((r) => r.result.latency?.p50 ?? Number.NaN),
       p99Runs: l.map((r) => r.result.latency?.p99 ?? Number.NaN),
@@ -103,6 +122,12 @@ export function summarizeUpstream(
       achievedRate: med(l.map((r) => r.result.achievedRate)),
       latencyErrors: l.reduce((sum, r) => sum + r.result.errors + r.result.non2xx, 0),
       cpuAtRate: { contender: contenderCpu(l), upstream: med(l.map((r) => r.cpu.upstream)) },
+      loopDelayAtRate: l.every((r) => r.loopDelay === null)
+        ? null
+        : {
+            p99Ms: med(l.map((r) => r.loopDelay?.p99Ms ?? Number.NaN)),
+            maxMs: med(l.map((r) => r.loopDelay?.maxMs ?? Number.NaN)),
+          },
     };
   });
   const nginx = base.find((c) => c.contender === "nginx");

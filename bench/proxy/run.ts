@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { REPO } from "../../test/helpers/e2e.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
+import { codeState } from "./codeState.ts";
 import { CONTENDERS, type ContenderName, type Running, startContender, startUpstream } from "./contenders.ts";
 import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
 import { readProxyOptions } from "./options.ts";
@@ -23,6 +24,26 @@ import { ensureCommands, toolVersions } from "./tools.ts";
 import { wrkArgs } from "./wrk.ts";
 
 const RESULTS_DIR = join(REPO, "bench/results");
+/** A run during which processes outside the bench used more than this (% of one core) is redone. */
+const OTHERS_LIMIT_PERCENT = 10;
+const ATTEMPTS_PER_RUN = 3;
+
+/**
+ * Run `measure` until a run is not disturbed by other work on the machine (or the attempts run
+ * out: the last one is kept). Disturbed runs go to `discarded`, in the results file.
+ */
+async function undisturbed<T extends { othersPercent: number }>(
+  measure: () => Promise<T>,
+  discarded: T[],
+  what: string,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const run = await measure();
+    if (run.othersPercent <= OTHERS_LIMIT_PERCENT || attempt === ATTEMPTS_PER_RUN) return run;
+    log(`  ${what}: other processes used ${run.othersPercent.toFixed(0)} % of a core meanwhile: redoing it`);
+    discarded.push(run);
+  }
+}
 
 /**
  * The contenders' order in repetition `repeat`: rotated, and reversed every other time, so that
@@ -52,6 +73,7 @@ async function main(): Promise<void> {
   try {
     ensureCommands(["haproxy", "nginx", "wrk"]);
     const machine = machineInfo(REPO);
+    const code = codeState(REPO);
     const tools = toolVersions();
     const scratch = mkdtempSync(join(tmpdir(), "homeostat-bench-proxy-"));
     teardown.add("remove the scratch directory", async () =>
@@ -60,6 +82,8 @@ async function main(): Promise<void> {
 
     const throughput: ThroughputRun[] = [];
     const latency: LatencyRun[] = [];
+    const discardedThroughput: ThroughputRun[] = [];
+    const discardedLatency: LatencyRun[] = [];
     const summaries: UpstreamSummary[] = [];
     const configs: Record<string, string> = {};
     let homeostatTraffic: unknown = null;
@@ -96,12 +120,17 @@ async function main(): Promise<void> {
       log(`upstream ${upstreamKind}: max throughput, ${options.repeats} × ${CONTENDERS.length} runs…`);
       for (let repeat = 0; repeat < options.repeats; repeat++) {
         for (const [position, name] of orderFor(repeat).entries()) {
-          const run = await throughputRun(
-            { upstream: upstreamKind, contender: name, repeat, position },
-            running.get(name)!,
-            upstream,
-            options,
-            ledger,
+          const run = await undisturbed(
+            () =>
+              throughputRun(
+                { upstream: upstreamKind, contender: name, repeat, position },
+                running.get(name)!,
+                upstream,
+                options,
+                ledger,
+              ),
+            discardedThroughput,
+            `#${repeat + 1} ${name}`,
           );
           throughput.push(run);
           log(
@@ -119,14 +148,19 @@ async function main(): Promise<void> {
       );
       for (let repeat = 0; repeat < options.repeats; repeat++) {
         for (const [position, name] of orderFor(repeat).entries()) {
-          const run = await latencyRun(
-            { upstream: upstreamKind, contender: name, repeat, position },
-            rate,
-            running.get(name)!,
-            upstream,
-            options,
-            scratch,
-            ledger,
+          const run = await undisturbed(
+            () =>
+              latencyRun(
+                { upstream: upstreamKind, contender: name, repeat, position },
+                rate,
+                running.get(name)!,
+                upstream,
+                options,
+                scratch,
+                ledger,
+              ),
+            discardedLatency,
+            `#${repeat + 1} ${name}`,
           );
           latency.push(run);
           const l = run.result.latency;
@@ -153,6 +187,7 @@ async function main(): Promise<void> {
       durationMs: finishedAt.getTime() - startedAt.getTime(),
       dateUtc,
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
+      code,
       tools,
       options,
       commands: {
@@ -163,6 +198,11 @@ async function main(): Promise<void> {
       homeostatTraffic: homeostatTraffic ?? TRAFFIC_OVERRIDES,
       throughput,
       latency,
+      discarded: {
+        othersLimitPercent: OTHERS_LIMIT_PERCENT,
+        throughput: discardedThroughput,
+        latency: discardedLatency,
+      },
       summaries,
       leftoverPids,
     };
