@@ -4,7 +4,7 @@
  * rollback cannot undo — datastore schema versions and the migrations applied to them.
  */
 
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type {
   AppliedMigration,
   ProofEvidence,
@@ -13,6 +13,7 @@ import type {
 } from "../decide/rollback/types.ts";
 import { HomeostatError } from "../errors.ts";
 import type { MigrationSpec, ReleaseSpec } from "../spec/model.ts";
+import { Statements } from "./statements.ts";
 import { inTransaction } from "./transaction.ts";
 
 type Row = Record<string, SQLInputValue>;
@@ -37,10 +38,11 @@ export interface RolloutRecord<T> {
 
 export class ReleaseLedger {
   readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #sql: Statements;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#sql = new Statements(db);
   }
 
   // ── Release history ────────────────────────────────────────────────────────────────────────
@@ -242,25 +244,16 @@ export class ReleaseLedger {
     }));
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
   #run(sql: string, ...values: SQLInputValue[]) {
-    return this.#statement(sql).run(...values);
+    return this.#sql.run(sql, ...values);
   }
 
   #get(sql: string, ...values: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...values) as Row | undefined;
+    return this.#sql.get(sql, ...values) as Row | undefined;
   }
 
   #all(sql: string, ...values: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...values) as Row[];
+    return this.#sql.all(sql, ...values) as Row[];
   }
 }
 

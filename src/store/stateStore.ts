@@ -9,7 +9,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
@@ -43,6 +43,7 @@ import {
   toJson,
 } from "./rows.ts";
 import { checkStateFile } from "./stateFile.ts";
+import { Statements } from "./statements.ts";
 import { inReadTransaction, inTransaction } from "./transaction.ts";
 
 /** File name of the database inside the state directory. */
@@ -66,12 +67,13 @@ export class StateStore {
   /** Absolute path of `state.db`. */
   readonly path: string;
   readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #sql: Statements;
   #ledger: ReleaseLedger | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
+    this.#sql = new Statements(db);
   }
 
   /**
@@ -107,7 +109,7 @@ export class StateStore {
   /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */
   close(): void {
     if (!this.#db.isOpen) return;
-    this.#statements.clear();
+    this.#sql.clear();
     this.#db.close();
   }
 
@@ -492,25 +494,16 @@ export class StateStore {
     return row ? incidentFromRow(row) : null;
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
   #run(sql: string, ...values: SQLInputValue[]) {
-    return this.#statement(sql).run(...values);
+    return this.#sql.run(sql, ...values);
   }
 
   #get(sql: string, ...values: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...values) as Row | undefined;
+    return this.#sql.get(sql, ...values);
   }
 
   #all(sql: string, ...values: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...values) as Row[];
+    return this.#sql.all(sql, ...values);
   }
 }
 
