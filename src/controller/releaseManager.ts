@@ -20,6 +20,7 @@ import type { StateStore } from "../store/index.ts";
 import type { RolloutRecord, ServiceState } from "../store/releaseLedger.ts";
 import type { DataPlane } from "../traffic/dataPlane.ts";
 import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
+import { liveSchemaVersion } from "./liveSchema.ts";
 
 /** A manual rollback: start the target beside the current release, switch traffic, stop the current. */
 export interface ManualRollbackState {
@@ -444,8 +445,7 @@ export class ReleaseManager {
   facts(service: ServiceSpec, currentVersion?: string): LiveFacts {
     const ledger = this.store.ledger;
     const schemas: Record<string, number> = {};
-    for (const d of this.fleet.datastores)
-      schemas[d.name] = ledger.datastoreVersion(d.name)?.version ?? d.initialVersion;
+    for (const d of this.fleet.datastores) schemas[d.name] = liveSchemaVersion(d, ledger, this.now()).version;
     const servedApis: Record<string, string | undefined> = {};
     for (const s of this.fleet.services)
       servedApis[s.name] = s.releases[this.activeRelease(s.name)]?.provides.api;
@@ -713,7 +713,10 @@ export class ReleaseManager {
     const problems: string[] = [];
     const ledger = this.store.ledger;
     for (const [datastore, range] of Object.entries(release.requires.schemas)) {
-      const live = ledger.datastoreVersion(datastore)?.version;
+      const declared = this.fleet.datastores.find((d) => d.name === datastore);
+      const live = declared
+        ? liveSchemaVersion(declared, ledger, this.now()).version
+        : ledger.datastoreVersion(datastore)?.version;
       // A release that migrates this datastore brings its own schema: judge it after its migrations.
       const migrated = release.migrations.filter((m) => m.datastore === datastore).at(-1)?.to;
       const effective = migrated ?? live;
