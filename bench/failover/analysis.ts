@@ -28,7 +28,10 @@ export interface TrialFigures {
   failedLongBeforeKill: number;
   /** Answered 200, after the proxy retried at least once. */
   retried: number;
-  /** Due time of the last request that failed or was retried, from the kill; null: none. */
+  /**
+   * When the last request that failed or was retried was sent (handed to the proxy), from the
+   * kill; null: none. The send time, not the due time, is what the proxy routed on.
+   */
   lastTouchedMs: number | null;
   /** Due time of the last failed request, from the kill; null: none. */
   lastFailedMs: number | null;
@@ -44,6 +47,11 @@ export interface TrialFigures {
   /** The slowest request due after the kill. */
   worstAfterKillMs: number | null;
   achievedRate: number;
+  /**
+   * The generator's worst delay between a request's due time and its send: large when its
+   * connections were all busy (the offered load then fell below the set rate).
+   */
+  maxLatenessMs: number;
 }
 
 function p99(values: number[]): number | null {
@@ -69,6 +77,7 @@ export function analyzeTrial(
   let failedLongBeforeKill = 0;
   let retried = 0;
   let lastTouched: number | null = null;
+  let maxLateness = 0;
   let lastFailed: number | null = null;
   let victimServedBeforeKill = 0;
   let replacementServes: number | null = null;
@@ -78,6 +87,8 @@ export function analyzeTrial(
   let lastDone = 0;
   for (let i = 0; i < records.dueMs.length; i++) {
     const due = records.dueMs[i]! - killMs;
+    const sent = records.sentMs[i]! - killMs;
+    maxLateness = Math.max(maxLateness, sent - due);
     const done = records.doneMs[i]! - killMs;
     const latency = done - due;
     lastDone = Math.max(lastDone, records.doneMs[i]!);
@@ -93,7 +104,7 @@ export function analyzeTrial(
     } else if (retriedHere) {
       retried++;
     }
-    if (status !== 200 || retriedHere) lastTouched = Math.max(lastTouched ?? due, due);
+    if (status !== 200 || retriedHere) lastTouched = Math.max(lastTouched ?? sent, sent);
     if (instance[i] === victim) {
       if (done < 0) victimServedBeforeKill++;
       if (due > 0 && status === 200 && (replacementServes === null || done < replacementServes)) {
@@ -112,6 +123,7 @@ export function analyzeTrial(
     failedLongBeforeKill,
     retried,
     lastTouchedMs: lastTouched,
+    maxLatenessMs: maxLateness,
     lastFailedMs: lastFailed,
     victimServedBeforeKill,
     replacementServesMs: replacementServes,

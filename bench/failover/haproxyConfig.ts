@@ -49,7 +49,8 @@ export function haproxyFailoverConfig(config: HaproxyFailoverConfig): string {
   return [
     "global",
     "  nbthread 1",
-    "  maxconn 4096",
+    // Enough for seconds of requests held on a dead server, within a 20000 open-file limit.
+    "  maxconn 8000",
     `  stats socket ${config.socket} mode 600 level admin`,
     "",
     "defaults",

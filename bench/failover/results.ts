@@ -34,6 +34,8 @@ export interface ScenarioSummary {
   baselineP99Ms: Column;
   afterKillP99Ms: Column;
   worstAfterKillMs: Column;
+  /** The generator's worst send delay per trial (large: it could not keep the rate). */
+  maxLatenessMs: Column;
   failures: Record<string, number>;
   /** Requests that failed during the unmeasured warm-ups (all trials). */
   warmupFailed: Column;
@@ -92,6 +94,7 @@ export function summarizeScenario(scenario: ScenarioName, all: readonly TrialBas
     baselineP99Ms: column(ok.map((t) => t.figures.baselineP99Ms)),
     afterKillP99Ms: column(ok.map((t) => t.figures.afterKillP99Ms)),
     worstAfterKillMs: column(ok.map((t) => t.figures.worstAfterKillMs)),
+    maxLatenessMs: column(ok.map((t) => t.figures.maxLatenessMs)),
     failures,
     warmupFailed: column(ok.map((t) => (t.warmup === null ? null : t.warmup.non2xx + t.warmup.errors))),
   };

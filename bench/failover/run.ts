@@ -83,6 +83,7 @@ function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate
       afterKillMaxMs: null,
       worstAfterKillMs: null,
       achievedRate: 0,
+      maxLatenessMs: 0,
     },
     controller: null,
     before: null,

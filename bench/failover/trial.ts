@@ -18,6 +18,9 @@ import {
 import { epochNow } from "./haproxyFleet.ts";
 import type { FailoverOptions } from "./options.ts";
 
+/** Below the open-file limit (20000 here) with room for the rest. */
+export const GENERATOR_CONNECTIONS = 8_000;
+
 /** Most the machine may be busy (% of all CPUs, bench idle) before a trial starts. */
 export const QUIET_PERCENT = 20;
 
@@ -79,7 +82,9 @@ export async function loadAndKill(options: {
       ratePerSecond: options.ratePerSecond,
       warmupMs: bench.warmupMs,
       durationMs: bench.beforeKillMs + bench.afterKillMs,
-      connections: 512,
+      // Enough that requests HAProxy holds for seconds (retries to a dead server) never exhaust
+      // the generator's connections: the offered load must stay what it is set to.
+      connections: GENERATOR_CONNECTIONS,
       timeoutMs: 15_000,
       records: true,
       keepHeaders: [INSTANCE_HEADER, HOMEOSTAT_ATTEMPTS, HAPROXY_RETRIES, HOMEOSTAT_SHED],
