@@ -8,10 +8,11 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
+import { runBench, saveResult } from "../common/benchRun.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { codeState } from "../proxy/codeState.ts";
@@ -50,8 +51,6 @@ const HOMEOSTAT_TRAFFIC: [HomeostatScenario, string | undefined][] = [
   ["homeostat", undefined],
   ["homeostat-static-limit", "      limits: { adaptive: false }"],
 ];
-
-const RESULTS_DIR = join(REPO, "bench/results");
 
 async function capacity(port: number, options: FailoverOptions, ledger: ProcessLedger): Promise<WrkResult> {
   const url = `http://127.0.0.1:${port}${options.path}`;
@@ -266,9 +265,7 @@ async function main(): Promise<void> {
       },
       leftoverPids,
     };
-    mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = join(RESULTS_DIR, `failover-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    const file = saveResult("failover", startedAt, result);
     log(`results written to ${file}`);
     process.stdout.write(renderFailoverMarkdown(result));
     if (leftoverPids.length > 0 || trials.some((t) => !t.ok)) process.exitCode = 1;
@@ -277,10 +274,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
-process.exit(process.exitCode ?? 0);
+await runBench(main, log);

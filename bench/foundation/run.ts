@@ -5,12 +5,13 @@
  * a markdown section. Loopback only; every process it starts is stopped, also on Ctrl-C.
  */
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { freePort, freePortRange, REPO } from "../../test/helpers/e2e.ts";
+import { runBench, saveResult } from "../common/benchRun.ts";
 import { fleetFacts, fleetPorts } from "./fleetFacts.ts";
 import { HomeostatUnderTest } from "./homeostat.ts";
 import { type HomeostatTrial, homeostatTrial } from "./homeostatTrials.ts";
@@ -32,7 +33,6 @@ import {
 } from "./results.ts";
 
 const FLEET_FILE = join(REPO, "examples/shop/fleet.yaml");
-const RESULTS_DIR = join(REPO, "bench/results");
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -197,9 +197,7 @@ async function main(): Promise<void> {
       ratios: sigkillRatios(homeostatKillSummary, naiveKillSummary),
       leftoverPids,
     };
-    mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = join(RESULTS_DIR, `foundation-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    const file = saveResult("foundation", startedAt, result);
     log(`results written to ${file}`);
     process.stdout.write(renderMarkdown(result));
     if (leftoverPids.length > 0) process.exitCode = 1;
@@ -208,11 +206,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
-// Anything left behind (a timer of a failed poll) must not keep the bench alive.
-process.exit(process.exitCode ?? 0);
+await runBench(main, log);

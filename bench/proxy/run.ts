@@ -7,10 +7,11 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../../test/helpers/e2e.ts";
+import { runBench, saveResult } from "../common/benchRun.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
 import { codeState } from "./codeState.ts";
@@ -23,7 +24,6 @@ import { log, Teardown } from "./teardown.ts";
 import { ensureCommands, toolVersions } from "./tools.ts";
 import { wrkArgs } from "./wrk.ts";
 
-const RESULTS_DIR = join(REPO, "bench/results");
 /** A run during which processes outside the bench used more than this (% of one core) is redone. */
 const OTHERS_LIMIT_PERCENT = 10;
 const ATTEMPTS_PER_RUN = 3;
@@ -206,9 +206,7 @@ async function main(): Promise<void> {
       summaries,
       leftoverPids,
     };
-    mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = join(RESULTS_DIR, `proxy-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    const file = saveResult("proxy", startedAt, result);
     log(`results written to ${file}`);
     process.stdout.write(renderProxyMarkdown(result));
     if (leftoverPids.length > 0) process.exitCode = 1;
@@ -217,10 +215,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
-process.exit(process.exitCode ?? 0);
+await runBench(main, log);

@@ -8,11 +8,12 @@
  * stopped, also on Ctrl-C.
  */
 
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { processesUnder, REPO } from "../../test/helpers/e2e.ts";
+import { runBench, saveResult } from "../common/benchRun.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { ProcessLedger } from "../foundation/processes.ts";
 import { type CanaryTrial, canaryTrial } from "./canaryTrial.ts";
@@ -26,7 +27,6 @@ import { scenarioFacts } from "./scenario.ts";
 import { Teardown } from "./teardown.ts";
 
 const FLEET_FILE = join(REPO, "examples/shop/fleet.yaml");
-const RESULTS_DIR = join(REPO, "bench/results");
 
 function log(message: string): void {
   process.stderr.write(`[bench:rollback] ${message}\n`);
@@ -144,12 +144,9 @@ async function main(): Promise<void> {
     await teardown.run();
     const leftoverPids = [...ledger.running().map((p) => p.pid)];
     const finishedAt = new Date();
-    const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-    mkdirSync(RESULTS_DIR, { recursive: true });
     const planned = migration?.attempts.findLast((m) => m.plan !== undefined);
     if (planned?.plan !== undefined) {
-      planFile = join(RESULTS_DIR, `rollback-plan-${stamp}.json`);
-      writeFileSync(planFile, `${JSON.stringify(planned.plan, null, 2)}\n`);
+      planFile = saveResult("rollback-plan", startedAt, planned.plan);
     }
     const result: RollbackBenchResult = {
       benchmark: "rollback",
@@ -171,8 +168,7 @@ async function main(): Promise<void> {
       planFile,
       leftoverPids,
     };
-    const file = join(RESULTS_DIR, `rollback-${stamp}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    const file = saveResult("rollback", startedAt, result);
     log(`results written to ${file}`);
     process.stdout.write(renderMarkdown(result));
     const allOk = trials.every((t) => t.ok) && (migration === null || migration.attempts.some((m) => m.ok));
@@ -182,11 +178,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
-// Anything left behind (a timer of a failed poll) must not keep the bench alive.
-process.exit(process.exitCode ?? 0);
+await runBench(main, log);
