@@ -11,6 +11,7 @@ import { APP, freePort } from "../../test/helpers/e2e.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "./child.ts";
 import { haproxyConfig, nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
+import { onCpus } from "./cpus.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HOMEOSTAT_PROXY = join(HERE, "homeostatProxy.ts");
@@ -31,32 +32,36 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/** @param cpus `taskset -c` list to run the upstream on (null: not pinned) */
 export async function startUpstream(
   kind: UpstreamKind,
   dir: string,
   ledger: ProcessLedger,
+  cpus: string | null = null,
 ): Promise<Running> {
   const port = await freePort();
   if (kind === "demo") {
-    const child = new Child("demo app", process.execPath, [APP, "--port", String(port), "--name", "u0"], {
-      ledger,
-    });
+    const [command, args] = onCpus(cpus, process.execPath, [APP, "--port", String(port), "--name", "u0"]);
+    const child = new Child("demo app", command, args, { ledger });
     await child.waitListening(port);
     return { port, child, config: null, reportsLoopDelay: false, stop: () => child.stop() };
   }
   const prefix = join(dir, "upstream-static");
   mkdirSync(prefix, { recursive: true });
   const config = writeConfig(prefix, "nginx.conf", nginxStaticConfig({ prefix, port }));
-  const child = new Child("static nginx", "nginx", ["-p", prefix, "-c", config], { ledger });
+  const [command, args] = onCpus(cpus, "nginx", ["-p", prefix, "-c", config]);
+  const child = new Child("static nginx", command, args, { ledger });
   await child.waitListening(port);
   return { port, child, config, reportsLoopDelay: false, stop: () => child.stop() };
 }
 
+/** @param cpus `taskset -c` list to run the contender on (null: not pinned) */
 export async function startContender(
   name: ContenderName,
   upstreamPort: number,
   dir: string,
   ledger: ProcessLedger,
+  cpus: string | null = null,
 ): Promise<Running> {
   if (name === "direct") {
     return { port: upstreamPort, child: null, config: null, reportsLoopDelay: false, stop: async () => {} };
@@ -70,24 +75,36 @@ export async function startContender(
     config = join(home, "fleet.yaml");
     child = new Child(
       "homeostat proxy",
-      process.execPath,
-      [HOMEOSTAT_PROXY, "--dir", home, "--port", String(port), "--upstream-port", String(upstreamPort)],
+      ...onCpus(cpus, process.execPath, [
+        HOMEOSTAT_PROXY,
+        "--dir",
+        home,
+        "--port",
+        String(port),
+        "--upstream-port",
+        String(upstreamPort),
+      ]),
       { ledger },
     );
   } else if (name === "node-bare") {
     config = null;
     child = new Child(
       "bare node proxy",
-      process.execPath,
-      [BARE_NODE_PROXY, "--port", String(port), "--upstream-port", String(upstreamPort)],
+      ...onCpus(cpus, process.execPath, [
+        BARE_NODE_PROXY,
+        "--port",
+        String(port),
+        "--upstream-port",
+        String(upstreamPort),
+      ]),
       { ledger },
     );
   } else if (name === "haproxy") {
     config = writeConfig(home, "haproxy.cfg", haproxyConfig({ port, upstreamPort }));
-    child = new Child("haproxy", "haproxy", ["-db", "-f", config], { ledger });
+    child = new Child("haproxy", ...onCpus(cpus, "haproxy", ["-db", "-f", config]), { ledger });
   } else {
     config = writeConfig(home, "nginx.conf", nginxProxyConfig({ prefix: home, port, upstreamPort }));
-    child = new Child("nginx", "nginx", ["-p", home, "-c", config], { ledger });
+    child = new Child("nginx", ...onCpus(cpus, "nginx", ["-p", home, "-c", config]), { ledger });
   }
   await child.waitListening(port);
   const reportsLoopDelay = name === "homeostat" || name === "node-bare";

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "./child.ts";
+import { onCpus } from "./cpus.ts";
 import type { OpenLoopOptions, OpenLoopResult } from "./openLoop.ts";
 
 const LOADGEN = join(dirname(fileURLToPath(import.meta.url)), "loadgen.ts");
@@ -18,9 +19,16 @@ export interface LoadgenRun {
   result: Promise<OpenLoopResult>;
 }
 
-export function startLoadgen(options: OpenLoopOptions, scratch: string, ledger: ProcessLedger): LoadgenRun {
+/** @param cpus `taskset -c` list to run the generator on (null: wherever the scheduler puts it) */
+export function startLoadgen(
+  options: OpenLoopOptions,
+  scratch: string,
+  ledger: ProcessLedger,
+  cpus: string | null = null,
+): LoadgenRun {
   const file = join(scratch, `loadgen-${process.pid}-${++runs}.json`);
-  const child = new Child("loadgen", process.execPath, [LOADGEN, JSON.stringify(options), file], { ledger });
+  const [command, args] = onCpus(cpus, process.execPath, [LOADGEN, JSON.stringify(options), file]);
+  const child = new Child("loadgen", command, args, { ledger });
   let resolveStarted!: (t0: number) => void;
   let rejectStarted!: (error: Error) => void;
   const started = new Promise<number>((resolve, reject) => {

@@ -117,11 +117,12 @@ export async function throughputRun(
   const url = `http://127.0.0.1:${contender.port}/`;
   const settings = { threads: options.wrkThreads, connections: options.connections };
   const before = await waitQuiet();
-  await runWrk({ ...settings, durationS: options.warmupS }, url, ledger);
+  const cpus = options.placement.others;
+  await runWrk({ ...settings, durationS: options.warmupS }, url, ledger, cpus);
   await loopDelayOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
   const others = new OthersMeter(livePids(ledger));
-  const wrk = await runWrk({ ...settings, durationS: options.durationS }, url, ledger);
+  const wrk = await runWrk({ ...settings, durationS: options.durationS }, url, ledger, cpus);
   const cpu = cpuOf(meter);
   const othersPercent = others.read(HZ);
   return { ...key, before, othersPercent, loopDelay: await loopDelayOf(contender), wrk, cpu };
@@ -151,6 +152,7 @@ export async function latencyRun(
     },
     scratch,
     ledger,
+    options.placement.others,
   );
   // The CPU window opens when the measured stretch starts, after the generator's warm-up.
   const t0 = await run.started;

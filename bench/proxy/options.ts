@@ -3,6 +3,7 @@
  */
 
 import type { UpstreamKind } from "./contenders.ts";
+import { cpuPlacement, type Placement } from "./cpus.ts";
 
 export interface ProxyBenchOptions {
   /** Runs per contender and measurement, in alternating order; the median is reported. */
@@ -20,6 +21,8 @@ export interface ProxyBenchOptions {
   /** Most connections the open-loop generator opens. */
   openLoopConnections: number;
   upstreams: UpstreamKind[];
+  /** Which CPUs the contender and the rest run on (`BENCH_PIN=0`: not pinned). */
+  placement: Placement;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
@@ -52,5 +55,6 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     loadFraction,
     openLoopConnections: 256,
     upstreams: upstreams as UpstreamKind[],
+    placement: cpuPlacement(env),
   };
 }

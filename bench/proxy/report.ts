@@ -68,7 +68,7 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
     "",
     `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; nginx ${r.tools.nginx}; ${r.tools.wrk}. Load average ${r.machine.loadAverage1m.toFixed(2)} at start, ${r.machine.loadAverage1mAtEnd.toFixed(2)} at end; the run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${describeCode(r.code)}.`,
     "",
-    `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; medians reported.`,
+    `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; medians reported. CPUs: ${r.options.placement?.note ?? "not pinned"}.`,
     "",
   ];
   for (const s of r.summaries) {

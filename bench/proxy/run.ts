@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       const dir = join(scratch, upstreamKind);
       mkdirSync(dir, { recursive: true });
       log(`upstream ${upstreamKind}: starting it and the contenders…`);
-      const upstream = await startUpstream(upstreamKind, dir, ledger);
+      const upstream = await startUpstream(upstreamKind, dir, ledger, options.placement.others);
       const running = new Map<ContenderName, Running>();
       const stopAll = async () => {
         for (const c of running.values()) await c.stop();
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       };
       teardown.add(`stop the ${upstreamKind} set`, stopAll);
       for (const name of CONTENDERS) {
-        const c = await startContender(name, upstream.port, dir, ledger);
+        const c = await startContender(name, upstream.port, dir, ledger, options.placement.contender);
         running.set(name, c);
         await checkServes(name, c.port);
         if (c.config !== null) configs[`${upstreamKind}/${name}`] = readFileSync(c.config, "utf8");

@@ -5,6 +5,7 @@
 
 import { spawn } from "node:child_process";
 import type { ProcessLedger } from "../foundation/processes.ts";
+import { onCpus } from "./cpus.ts";
 
 export interface WrkSettings {
   threads: number;
@@ -30,10 +31,17 @@ export function wrkArgs(settings: WrkSettings, url: string): string[] {
   return [`-t${settings.threads}`, `-c${settings.connections}`, `-d${settings.durationS}s`, "--latency", url];
 }
 
-export function runWrk(settings: WrkSettings, url: string, ledger: ProcessLedger): Promise<WrkResult> {
+/** @param cpus `taskset -c` list to run wrk on (null: wherever the scheduler puts it) */
+export function runWrk(
+  settings: WrkSettings,
+  url: string,
+  ledger: ProcessLedger,
+  cpus: string | null = null,
+): Promise<WrkResult> {
   const args = wrkArgs(settings, url);
   return new Promise((resolve, reject) => {
-    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const [command, commandArgs] = onCpus(cpus, "wrk", args);
+    const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"] });
     if (child.pid !== undefined) ledger.note(child.pid);
     let out = "";
     child.stdout.on("data", (d: Buffer) => {

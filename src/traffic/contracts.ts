@@ -71,3 +71,18 @@ export interface Rejection {
   /** Seconds for the `Retry-After` header. */
   retryAfterSeconds: number;
 }
+
+/**
+ * Why the proxy refused a request before it reached an upstream: admission's reasons, or
+ * `failover-shed` (the failover shedding gate, which runs before admission).
+ */
+export type ShedReason = Rejection["reason"] | "failover-shed";
+
+/**
+ * The failover shedding gate's shares: each is the probability in [0, 1] that a request of that
+ * criticality is refused before admission. `critical` is never shed by the gate.
+ */
+export interface SheddingShares {
+  sheddable: number;
+  default: number;
+}

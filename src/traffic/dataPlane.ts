@@ -6,7 +6,7 @@
  */
 
 import type { FleetSpec, ServiceSpec } from "../spec/model.ts";
-import type { Endpoint } from "./contracts.ts";
+import type { Endpoint, SheddingShares } from "./contracts.ts";
 import { FaultRegistry } from "./faults.ts";
 import { ServiceProxy } from "./proxy/serviceProxy.ts";
 import { TrafficStats } from "./stats/index.ts";
@@ -76,6 +76,30 @@ export class DataPlane {
     const proxy = this.proxies.get(service);
     if (!proxy) throw new Error(`service ${service} has no traffic listener`);
     proxy.setWeights(weights);
+  }
+
+  /**
+   * The failover shedding gate of `service` (see ServiceProxy.setShedding); null removes it.
+   * @throws Error when the service has no traffic listener
+   * @throws HomeostatError HS_BAD_REQUEST when a share is not a finite number in [0, 1]
+   */
+  setShedding(service: string, shares: Readonly<SheddingShares> | null): void {
+    const proxy = this.proxies.get(service);
+    if (!proxy) throw new Error(`service ${service} has no traffic listener`);
+    proxy.setShedding(shares);
+  }
+
+  /**
+   * Shift `service`'s traffic out of (or back into) zones: each listed zone keeps `share` (0..1)
+   * of its normal traffic. A service without a proxy is left alone.
+   */
+  setZoneShares(service: string, shares: Readonly<Record<string, number>> | null): void {
+    this.proxies.get(service)?.setZoneShares(shares);
+  }
+
+  /** Instances of `service` ejected by passive outlier detection now (none without a proxy). */
+  ejected(service: string): string[] {
+    return this.proxies.get(service)?.ejectedInstances() ?? [];
   }
 
   state(): Record<string, unknown> {

@@ -37,6 +37,7 @@ export type { BalancerState, EndpointState, PoolState } from "./balancerState.ts
 export class Balancer implements EndpointPicker {
   private traffic: TrafficSpec;
   private weights: ReleaseWeights | null;
+  private zoneShares: ReadonlyMap<string, number> | null = null;
   private members: readonly Member[] = [];
   private zonePriority = new Map<string, number>();
   private readonly outliers: OutlierDetector;
@@ -92,6 +93,34 @@ export class Balancer implements EndpointPicker {
   }
 
   /**
+   * Shift traffic out of zones (failover) or back into them (failback): each listed zone keeps
+   * `share` (0..1) of the traffic it would get, and the rest goes to the zones not listed, to the
+   * less loaded of two of their usable endpoints. Zones not listed, and zones at 1, keep all of
+   * theirs; null clears every shift. When no unshifted zone has a usable endpoint a shifted zone
+   * keeps its traffic: a shift never leaves a request with nowhere to go.
+   *
+   * @throws HomeostatError HS_BAD_REQUEST when a share is not a number in [0, 1]
+   */
+  setZoneShares(shares: Readonly<Record<string, number>> | null): void {
+    const shifted = new Map<string, number>();
+    for (const [zone, share] of Object.entries(shares ?? {})) {
+      if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
+        throw new HomeostatError("HS_BAD_REQUEST", `the traffic share of zone ${zone} must be in [0, 1]`, {
+          details: { zone, share },
+        });
+      }
+      if (share < 1) shifted.set(zone, share);
+    }
+    this.zoneShares = shifted.size > 0 ? shifted : null;
+    this.view = null;
+  }
+
+  /** Zone → share of its traffic it keeps, for the zones shifted now. */
+  shiftedZones(): Record<string, number> {
+    return Object.fromEntries(this.zoneShares ?? []);
+  }
+
+  /**
    * Apply new traffic settings, weights included. Outlier state is kept: current ejections keep
    * their end time, new settings apply from the next ejection.
    *
@@ -122,11 +151,12 @@ export class Balancer implements EndpointPicker {
     const pool = view.pools[choose(view.poolChoice, random)]!;
     const priority = choose(pool.priorityChoice, random);
     const drawn = pool.groups[priority]!.usable;
-    return (
+    const chosen =
       lessLoadedOfTwo(drawn, exclude, inFlight, random) ??
       otherPriority(pool, priority, exclude, inFlight, random) ??
-      lessLoadedOfTwo(drawn, NOTHING_EXCLUDED, inFlight, random)!
-    );
+      lessLoadedOfTwo(drawn, NOTHING_EXCLUDED, inFlight, random)!;
+    if (view.zoneShares === null) return chosen;
+    return leaveShiftedZone(view.zoneShares, pool, chosen, exclude, inFlight, random);
   }
 
   report(instance: string, outcome: AttemptOutcome, now: number): void {
@@ -152,6 +182,7 @@ export class Balancer implements EndpointPicker {
         priorityCount: priorityCount(this.traffic, this.members),
         traffic: this.traffic,
         weights: this.weights,
+        zoneShares: this.zoneShares,
         outliers: this.outliers,
         now,
       });
@@ -163,6 +194,23 @@ export class Balancer implements EndpointPicker {
   private priorityOf(zone: string): number {
     return this.zonePriority.get(zone) ?? this.traffic.priorities.length;
   }
+}
+
+/**
+ * A pick that landed in a shifted zone stays there with probability `share`; otherwise it moves to
+ * the less loaded of two usable, untried endpoints of the unshifted zones (and stays if there is none).
+ */
+function leaveShiftedZone(
+  shares: ReadonlyMap<string, number>,
+  pool: Pool,
+  chosen: Chosen,
+  exclude: ReadonlySet<string>,
+  inFlight: (instance: string) => number,
+  random: () => number,
+): Chosen {
+  const share = shares.get(chosen.endpoint.zone);
+  if (share === undefined || random() < share) return chosen;
+  return lessLoadedOfTwo(pool.unshifted, exclude, inFlight, random) ?? chosen;
 }
 
 /** The first usable, not yet tried endpoint of the pool's other priorities, in priority order. */

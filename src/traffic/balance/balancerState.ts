@@ -38,6 +38,8 @@ export interface BalancerState {
   panicMode: TrafficSpec["panic"]["mode"];
   /** The release weights in force; null = no split. */
   weights: Record<string, number> | null;
+  /** Zones shifted by a failover or failback: the share of their traffic they keep (0..1). */
+  zoneShares: Record<string, number>;
   pools: PoolState[];
   endpoints: EndpointState[];
   /** Ejections the max-ejection cap prevented, since the balancer was created. */
@@ -58,6 +60,7 @@ export function describeState(args: {
     panic: view.panic,
     panicMode: traffic.panic.mode,
     weights: view.weights === null ? null : { ...view.weights },
+    zoneShares: Object.fromEntries(view.zoneShares ?? []),
     pools: view.pools.map((pool) => ({
       release: pool.release,
       share: pool.share,

@@ -41,6 +41,11 @@ export interface Pool {
   readonly healthyFractions: readonly number[];
   readonly priorityLoads: readonly number[];
   readonly priorityChoice: WeightedChoice;
+  /**
+   * Usable members of the zones that keep all their traffic (no zone share below 1): where a pick
+   * that leaves a shifted zone goes. Empty when no zone is shifted.
+   */
+  readonly unshifted: readonly Chosen[];
 }
 
 export interface BalancerView {
@@ -55,6 +60,8 @@ export interface BalancerView {
   readonly poolChoice: WeightedChoice;
   /** The view is stale from this instant (the first ejection ends); +Infinity if none. */
   readonly validUntil: number;
+  /** Zone → share of its normal traffic it keeps (0..1), only for zones below 1; null when none. */
+  readonly zoneShares: ReadonlyMap<string, number> | null;
 }
 
 const NO_ENDPOINTS = Object.freeze({ ok: false, reason: "no-endpoints" } as const);
@@ -66,6 +73,8 @@ export interface ViewInputs {
   priorityCount: number;
   traffic: TrafficSpec;
   weights: ReleaseWeights | null;
+  /** Zone → share of its normal traffic it keeps (0..1); zones not listed keep all of it. */
+  zoneShares: ReadonlyMap<string, number> | null;
   outliers: OutlierDetector;
   now: number;
 }
@@ -127,7 +136,8 @@ export function buildView(inputs: ViewInputs): BalancerView {
       weights === null || members.some(({ endpoint }) => (weights[endpoint.release] ?? 0) > 0);
     failure = weightedHaveMembers ? ALL_EJECTED : NO_ENDPOINTS;
   }
-  return { members: total, healthy, panic, failure, weights, pools, poolChoice, validUntil };
+  const zoneShares = inputs.zoneShares !== null && inputs.zoneShares.size > 0 ? inputs.zoneShares : null;
+  return { members: total, healthy, panic, failure, weights, pools, poolChoice, validUntil, zoneShares };
 }
 
 function buildPool(args: {
@@ -141,11 +151,15 @@ function buildPool(args: {
   const { release, indices, members, usable, panic, inputs } = args;
   const counts = new Array<number>(inputs.priorityCount).fill(0);
   const candidates: Chosen[][] = counts.map(() => []);
+  const shifted = inputs.zoneShares;
+  const unshifted: Chosen[] = [];
   for (const i of indices) {
     const { endpoint, priority } = members[i]!;
     counts[priority]! += 1;
-    if (usable[i])
-      candidates[priority]!.push(Object.freeze({ ok: true, endpoint, priority, panic } as const));
+    if (!usable[i]) continue;
+    const chosen = Object.freeze({ ok: true, endpoint, priority, panic } as const);
+    candidates[priority]!.push(chosen);
+    if (shifted !== null && shifted.size > 0 && !shifted.has(endpoint.zone)) unshifted.push(chosen);
   }
   const groups = counts.map((count, p) => ({ members: count, usable: candidates[p]! }));
   const healthyFractions = groups.map((g) => (g.members === 0 ? 0 : g.usable.length / g.members));
@@ -156,5 +170,6 @@ function buildPool(args: {
     healthyFractions,
     priorityLoads,
     priorityChoice: weightedChoice(priorityLoads),
+    unshifted,
   };
 }

@@ -23,6 +23,12 @@ export interface AdaptiveLimitOptions {
   minWindowSamples?: number;
   /** Called with the new (integer) limit whenever it changes. */
   onChange?: (limit: number) => void;
+  /**
+   * The caller's own processing delay now, in ms (e.g. its event loop's lag: a proxy short of CPU
+   * reads every response late). Subtracted from each RTT sample, so that the caller's lateness is
+   * not taken for the service's; a sample it swallows whole says nothing about latency. Default: none.
+   */
+  ownLagMs?: () => number;
 }
 
 /** Samples averaged plainly before the long RTT switches to an exponential average. */
@@ -72,6 +78,7 @@ export class AdaptiveLimit {
   private readonly saturation: number;
   private readonly minWindowSamples: number;
   private readonly onChange: ((limit: number) => void) | undefined;
+  private readonly ownLagMs: (() => number) | undefined;
   private estimate: number;
   private current: number;
   private longRtt = 0;
@@ -112,6 +119,7 @@ export class AdaptiveLimit {
       integer: true,
     });
     this.onChange = options.onChange;
+    this.ownLagMs = options.ownLagMs;
     this.current = Math.floor(this.estimate);
   }
 
@@ -127,7 +135,7 @@ export class AdaptiveLimit {
 
   /**
    * Report one completed request. O(1), allocation-free.
-   * @param rttMs its latency
+   * @param rttMs its latency (the `ownLagMs` option, when given, is subtracted from it)
    * @param inFlight requests in flight when it completed, including itself
    * @param dropped it timed out, was reset or could not connect: its latency says nothing about
    *   the service's speed (it is ignored) but the drop itself shrinks the limit
@@ -138,8 +146,12 @@ export class AdaptiveLimit {
     if (dropped) {
       this.windowDrops++;
     } else if (rttMs >= 0 && Number.isFinite(rttMs)) {
-      this.windowRttSum += rttMs;
-      this.windowRttCount++;
+      const lag = this.ownLagMs === undefined ? 0 : this.ownLagMs();
+      // A sample no longer than the caller's own lag may be all lag: it says nothing of the service.
+      if (!(lag > 0) || rttMs > lag) {
+        this.windowRttSum += lag > 0 ? rttMs - lag : rttMs;
+        this.windowRttCount++;
+      }
     }
     if (this.windowSamples >= Math.max(this.minWindowSamples, this.windowPeakInFlight)) this.closeWindow();
   }

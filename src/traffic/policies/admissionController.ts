@@ -28,8 +28,14 @@ export interface AdmissionControllerOptions {
    * {@link AdmissionController.limitChanged} so queued requests are admitted at once.
    */
   limit: () => number;
-  /** Requests that may wait for admission (critical and default together; sheddable never waits). */
+  /**
+   * Requests that may always wait for admission (critical and default together; sheddable never
+   * waits). The queue holds more while the limit can serve them before `queueTimeoutMs` (see the
+   * class), up to `maxQueueSize`.
+   */
   queueSize: number;
+  /** The most requests the queue ever holds (default 10 × `queueSize`; at least `queueSize`). */
+  maxQueueSize?: number;
   /** A request queued longer than this is rejected `queue-timeout`, in ms. */
   queueTimeoutMs: number;
   /** Monotonic clock in ms (default `performance.now()`); deadlines are on this clock. */
@@ -55,6 +61,8 @@ type QueuedCriticality = Exclude<Criticality, "sheddable">;
 export interface AdmissionStats {
   inFlight: number;
   limit: number;
+  /** How many requests the queue may hold now (see the class's queue bound). */
+  queueBound: number;
   queued: Record<QueuedCriticality, number>;
   /** Admitted since creation, by class (whether at once or from the queue). */
   admitted: Record<Criticality, number>;
@@ -73,6 +81,10 @@ const LATENCY_SMOOTHING = 0.1;
  *   which always goes first.
  * - At the limit, `sheddable` is rejected at once (`over-limit`) and never queued; `critical` and
  *   `default` wait in a bounded queue, critical first, FIFO within a class.
+ * - The queue is full at its bound: `queueSize`, or more while the limit can serve the queue before
+ *   the timeout — floor(limit × queueTimeoutMs ÷ mean latency) — up to `maxQueueSize`. A fixed
+ *   count alone turns a short stall into errors: at 4,000 requests/s a 30 ms pause fills a queue of
+ *   100, while each of them could still be served well within its timeout.
  * - A full queue rejects a new `default` (`queue-full`); a new `critical` evicts the newest queued
  *   `default` instead (that one is rejected `queue-full`), or is rejected if only criticals wait.
  * - A request queued past `queueTimeoutMs` is rejected `queue-timeout`; one whose signal aborts is
@@ -89,6 +101,7 @@ const LATENCY_SMOOTHING = 0.1;
 export class AdmissionController implements Admission {
   private readonly limitOf: () => number;
   private readonly queueSize: number;
+  private readonly maxQueueSize: number;
   private readonly queueTimeoutMs: number;
   private readonly now: () => number;
   private readonly onRelease: ((outcome: ReleaseOutcome, inFlight: number) => void) | undefined;
@@ -109,6 +122,10 @@ export class AdmissionController implements Admission {
     const name = "AdmissionController";
     this.limitOf = options.limit;
     this.queueSize = requireNumber(name, "queueSize", options.queueSize, { min: 0, integer: true });
+    this.maxQueueSize = requireNumber(name, "maxQueueSize", options.maxQueueSize ?? 10 * this.queueSize, {
+      min: this.queueSize,
+      integer: true,
+    });
     this.queueTimeoutMs = requireNumber(name, "queueTimeoutMs", options.queueTimeoutMs, { min: 0 });
     this.now = options.now ?? monotonicNow;
     this.timers = options.timers ?? REAL_TIMERS;
@@ -147,7 +164,7 @@ export class AdmissionController implements Admission {
       return Promise.resolve(this.admit(criticality));
     }
     if (criticality === "sheddable") return Promise.resolve(this.rejection("over-limit", criticality));
-    if (this.queued >= this.queueSize) {
+    if (this.queued >= this.queueBound()) {
       const victim = criticality === "critical" ? this.defaultQueue.tail : null;
       if (!victim) return Promise.resolve(this.rejection("queue-full", criticality));
       this.defaultQueue.remove(victim);
@@ -161,6 +178,15 @@ export class AdmissionController implements Admission {
     signal?.addEventListener("abort", waiter, { once: true });
     this.scheduleTimer();
     return admitted;
+  }
+
+  /**
+   * Admit at once when {@link acquire} would (nothing queued, under the limit), without a
+   * promise; null otherwise (then call {@link acquire}, which queues or sheds).
+   */
+  tryAcquire(criticality: Criticality): Permit | null {
+    if (this.queued === 0 && this.running < this.limitOf()) return this.admit(criticality);
+    return null;
   }
 
   /**
@@ -179,6 +205,7 @@ export class AdmissionController implements Admission {
     return {
       inFlight: this.running,
       limit: this.limitOf(),
+      queueBound: this.queueBound(),
       queued: { critical: this.criticalQueue.size, default: this.defaultQueue.size },
       admitted: { ...this.admittedCounts },
       rejected,
@@ -217,6 +244,17 @@ export class AdmissionController implements Admission {
   private rejection(reason: RejectionReason, criticality: Criticality): Rejection {
     this.rejectedCounts[reason][criticality]++;
     return { admitted: false, reason, retryAfterSeconds: this.retryAfterSeconds() };
+  }
+
+  /**
+   * How many requests may wait now: `queueSize`, or as many as the limit serves before the queue
+   * timeout at the mean latency seen so far, within `maxQueueSize`.
+   */
+  private queueBound(): number {
+    const limit = this.limitOf();
+    if (!(limit > 0) || !(this.meanLatencyMs > 0)) return this.queueSize;
+    const servable = Math.floor((limit * this.queueTimeoutMs) / this.meanLatencyMs);
+    return Math.min(this.maxQueueSize, Math.max(this.queueSize, servable));
   }
 
   private retryAfterSeconds(): number {

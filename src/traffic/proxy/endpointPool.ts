@@ -8,9 +8,13 @@ import { Pool } from "undici";
 import type { TrafficSpec } from "../../spec/model.ts";
 import type { Endpoint } from "../contracts.ts";
 import { AdaptiveLimit } from "../policies/adaptiveLimit.ts";
+import { processLoopLag } from "../policies/loopLag.ts";
 
-/** Gradient2's starting point: a new instance proves it can take more before it gets more. */
-const INITIAL_ADAPTIVE_LIMIT = 20;
+/**
+ * Gradient2's starting point: a new instance proves it can take more before it gets more. Used
+ * when there is no other instance to learn from (see {@link EndpointPool} `initialLimit`).
+ */
+export const INITIAL_ADAPTIVE_LIMIT = 20;
 /** Below undici's default (4 s) and below Node's server keep-alive (5 s): we close idle sockets first. */
 const KEEP_ALIVE_MS = 4_000;
 
@@ -27,17 +31,32 @@ export class EndpointPool {
   private drainState: { timer: NodeJS.Timeout | null; done: Promise<void>; resolve: () => void } | null =
     null;
 
-  constructor(endpoint: Endpoint, limits: TrafficSpec["limits"], onLimitChange: () => void) {
+  /**
+   * @param initialLimit where the adaptive limit starts (capped at the hard limit): the other
+   *   instances' current limit when there are some, so a replacement joining a loaded service is
+   *   not the bottleneck; {@link INITIAL_ADAPTIVE_LIMIT} otherwise
+   */
+  constructor(
+    endpoint: Endpoint,
+    limits: TrafficSpec["limits"],
+    onLimitChange: () => void,
+    initialLimit: number = INITIAL_ADAPTIVE_LIMIT,
+  ) {
     this.endpoint = endpoint;
     this.maxConcurrent = limits.maxConcurrentPerInstance;
-    this.adaptive = limits.adaptive
-      ? new AdaptiveLimit({
-          initial: Math.min(INITIAL_ADAPTIVE_LIMIT, this.maxConcurrent),
-          min: 1,
-          max: this.maxConcurrent,
-          onChange: onLimitChange,
-        })
-      : null;
+    if (limits.adaptive) {
+      this.adaptive = new AdaptiveLimit({
+        initial: Math.max(1, Math.min(Math.floor(initialLimit), this.maxConcurrent)),
+        min: 1,
+        max: this.maxConcurrent,
+        onChange: onLimitChange,
+        // The proxy's own event-loop lag is not the upstream's latency (see LoopLag).
+        ownLagMs: processLoopLag.lagMs,
+      });
+      processLoopLag.acquire();
+    } else {
+      this.adaptive = null;
+    }
     this.pool = new Pool(`http://${endpoint.address}:${endpoint.port}`, {
       connections: this.maxConcurrent,
       pipelining: 1,
@@ -99,6 +118,7 @@ export class EndpointPool {
     });
     const timer = setTimeout(() => void this.cut(), timeoutMs);
     this.drainState = { timer, done, resolve };
+    if (this.adaptive !== null) void done.then(() => processLoopLag.release());
     this.closeIfDrained();
     return done;
   }

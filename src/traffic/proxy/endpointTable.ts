@@ -6,7 +6,7 @@
 
 import type { TrafficSpec } from "../../spec/model.ts";
 import type { Endpoint } from "../contracts.ts";
-import { EndpointPool } from "./endpointPool.ts";
+import { EndpointPool, INITIAL_ADAPTIVE_LIMIT } from "./endpointPool.ts";
 
 /** One endpoint as the API shows it. */
 export interface EndpointRow {
@@ -47,6 +47,7 @@ export class EndpointTable {
   /** Replace the membership. Leaving (or changed) endpoints drain for up to `drainTimeoutMs`. */
   update(endpoints: readonly Endpoint[], traffic: TrafficSpec): void {
     const keep = new Set<string>();
+    const start = this.peerAdaptiveLimit();
     for (const endpoint of endpoints) {
       keep.add(endpoint.instance);
       const current = this.active.get(endpoint.instance);
@@ -54,7 +55,7 @@ export class EndpointTable {
       if (current !== undefined) this.drain(current, traffic.drainTimeoutMs);
       this.active.set(
         endpoint.instance,
-        new EndpointPool({ ...endpoint }, traffic.limits, this.limitChanged),
+        new EndpointPool({ ...endpoint }, traffic.limits, this.limitChanged, start),
       );
     }
     for (const [instance, pool] of this.active) {
@@ -110,6 +111,24 @@ export class EndpointTable {
     for (const pool of this.active.values()) out.push(row(pool));
     for (const pool of this.draining) out.push(row(pool));
     return out;
+  }
+
+  /**
+   * Where a joining endpoint's adaptive limit starts: the mean adaptive limit of the endpoints
+   * active before the update (what the service has learnt its instances take; an endpoint given a
+   * fresh pool by new settings keeps what it had learnt), or the default when there is none. A
+   * replacement that started at 20 while its peers carry 40 would add too little capacity just
+   * when it is needed, after a failure.
+   */
+  private peerAdaptiveLimit(): number {
+    let total = 0;
+    let count = 0;
+    for (const pool of this.active.values()) {
+      if (pool.adaptive === null) continue;
+      total += pool.adaptive.limit;
+      count++;
+    }
+    return count === 0 ? INITIAL_ADAPTIVE_LIMIT : Math.round(total / count);
   }
 
   private drain(pool: EndpointPool, timeoutMs: number): void {

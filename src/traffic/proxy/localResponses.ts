@@ -5,7 +5,7 @@
  */
 
 import type { ServerResponse } from "node:http";
-import type { Criticality, Rejection } from "../contracts.ts";
+import type { Criticality, ShedReason } from "../contracts.ts";
 import { ATTEMPTS_HEADER, REQUEST_ID_HEADER, SHED_HEADER } from "./headers.ts";
 
 export function sendJson(
@@ -34,10 +34,13 @@ export function sendBadFraming(res: ServerResponse, reason: string): void {
   sendJson(res, 400, { error: "bad-request", reason }, {}, true);
 }
 
-/** 503 from admission control: the client should come back after `retry-after` seconds. */
+/**
+ * 503 from admission control or the failover shedding gate: the client should come back after
+ * `retry-after` seconds.
+ */
 export function sendShed(
   res: ServerResponse,
-  rejection: Rejection,
+  rejection: { reason: ShedReason; retryAfterSeconds: number },
   criticality: Criticality,
   requestId: string,
   closeConnection: boolean,

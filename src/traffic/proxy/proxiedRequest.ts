@@ -1,17 +1,19 @@
 /**
- * The request path for one client request: framing → criticality → admission → attempts (pick,
- * faults, forward, retry with backoff under the budget) → response. See docs/data-plane.md.
+ * The request path for one client request: framing → criticality → failover shedding gate →
+ * admission → attempts (pick, faults, forward, retry with backoff under the budget) → response.
+ * See docs/data-plane.md.
  */
 
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import type { Criticality, Permit } from "../contracts.ts";
+import type { Criticality, Permit, Rejection } from "../contracts.ts";
 import { jitteredBackoff } from "../policies/backoff.ts";
-import type { RequestResult } from "../stats/index.ts";
+import type { RequestRecord, RequestResult } from "../stats/index.ts";
 import { type FaultPlan, planFaults } from "./attemptFaults.ts";
 import { CRITICALITY_HEADER, parseCriticality } from "./criticality.ts";
+import { type DeadlineEntry, type DeadlineList, Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
+import { FAILOVER_SHED_RETRY_AFTER_SECONDS, failoverSheds } from "./failoverShedding.ts";
 import { framingProblem } from "./framing.ts";
 import {
   ATTEMPTS_HEADER,
@@ -32,6 +34,7 @@ import {
 } from "./localResponses.ts";
 import type { ProxyRuntime } from "./proxyRuntime.ts";
 import { type BodyPlan, bodyPlan, readBody } from "./requestBody.ts";
+import { newRequestId } from "./requestId.ts";
 import { type AttemptFailure, mayRetry } from "./retryPolicy.ts";
 import {
   CLIENT_GONE,
@@ -44,12 +47,29 @@ import {
 } from "./upstreamExchange.ts";
 
 const NOTHING_TRIED: ReadonlySet<string> = new Set();
+const FAILOVER_SHED_REJECTION = {
+  reason: "failover-shed",
+  retryAfterSeconds: FAILOVER_SHED_RETRY_AFTER_SECONDS,
+} as const;
 const NOOP = (): void => {};
+/** Reused for every request's record: the stats read it synchronously and keep nothing of it. */
+const REQUEST_RECORD: RequestRecord = {
+  service: "",
+  criticality: "default",
+  result: "ok",
+  status: 0,
+  latencyMs: 0,
+  attempts: 0,
+  retried: false,
+};
 const CLIENT_CLOSED_STATUS = 499;
 
 /** Proxy one request; never rejects (every failure becomes a response or a closed connection). */
 export function proxyRequest(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): void {
-  new ProxiedRequest(rt, req, res).run().catch((error: unknown) => {
+  const forwarding = new ProxiedRequest(rt, req, res).run();
+  // Answered at once (bad framing, no upstream, shed by the failover gate): nothing to wait for.
+  if (forwarding === null) return;
+  forwarding.catch((error: unknown) => {
     // A bug, not a traffic condition: answer 502 if still possible rather than leave the client hanging.
     process.emitWarning(`homeostat proxy: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
     if (!res.headersSent) sendJson(res, 502, { error: "proxy-error" }, {}, true);
@@ -57,7 +77,7 @@ export function proxyRequest(rt: ProxyRuntime, req: IncomingMessage, res: Server
   });
 }
 
-class ProxiedRequest implements ExchangeOwner {
+class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
   readonly res: ServerResponse;
   private readonly req: IncomingMessage;
   private readonly rt: ProxyRuntime;
@@ -70,12 +90,18 @@ class ProxiedRequest implements ExchangeOwner {
   private upstreamHeaders: string[] = [];
   private permit: Permit | null = null;
   private attempts = 0;
+  /** The instance of the first attempt; a Set of tried instances exists only once a retry is due. */
+  private firstTried: string | null = null;
   private tried: Set<string> | null = null;
   private failed: AttemptSummary[] | null = null;
   private exchange: UpstreamExchange | null = null;
   private clientGone = false;
   private deadlineHit = false;
-  private deadline: NodeJS.Timeout | null = null;
+  // The request deadline (a DeadlineEntry of the proxy's shared lists: no timer of its own).
+  deadlineAt = 0;
+  deadlinePrev: DeadlineEntry | null = null;
+  deadlineNext: DeadlineEntry | null = null;
+  deadlineList: DeadlineList | null = null;
   private abortController: AbortController | null = null;
   private wake: (() => void) | null = null;
   private cancelRead: (() => void) | null = null;
@@ -91,43 +117,66 @@ class ProxiedRequest implements ExchangeOwner {
     this.res = res;
   }
 
-  async run(): Promise<void> {
+  /**
+   * Answer at once (and return null), or start forwarding: the promise settles when the request is
+   * done. One async frame for the whole request: the common case (admitted at once, answered on
+   * the first attempt) awaits only the upstream exchange.
+   */
+  run(): Promise<void> | null {
     const { rt, req, res } = this;
     const framing = framingProblem(req);
     if (framing !== null) {
       sendBadFraming(res, framing);
       this.record("client-error", 400);
-      return;
+      return null;
     }
     const parsed = parseCriticality(req.headers[CRITICALITY_HEADER]);
     if (parsed.unrecognised) rt.unrecognisedCriticality();
     this.criticality = parsed.criticality;
-    this.requestId = incomingRequestId(req) ?? randomUUID();
+    this.requestId = incomingRequestId(req) ?? newRequestId();
     const path = targetPath(req.url ?? "/");
     if (path === null) {
       sendJson(res, 400, { error: "bad-request", reason: "request target is not a path" }, {}, true);
       this.record("client-error", 400);
-      return;
+      return null;
     }
     this.path = path;
     this.plan = bodyPlan(req);
     // A client that aborts mid-body makes the request emit `error`: the close handler deals with it.
     req.on("error", NOOP);
-    res.once("close", this.onResponseClose);
+    // `on`, not `once`: a response closes once, and `once` would allocate a wrapper per request.
+    res.on("close", this.onResponseClose);
 
     if (rt.table.size === 0) {
       sendNoUpstream(res, "no-endpoints", this.requestId, this.plan.kind !== "none");
       this.record("no-upstream", 503);
-      return;
+      return null;
+    }
+    const shedding = rt.shedding;
+    if (shedding !== null && failoverSheds(shedding, this.criticality, rt.random)) {
+      this.failoverShed();
+      return null;
     }
 
     rt.requestStarted();
+    return this.forward();
+  }
+
+  private async forward(): Promise<void> {
     try {
       await this.admitAndForward();
     } finally {
       this.finish();
-      rt.requestEnded();
+      this.rt.requestEnded();
     }
+  }
+
+  /** Refused by the failover shedding gate: never admitted, never retried, never sent upstream. */
+  private failoverShed(): void {
+    const { rt } = this;
+    rt.stats.recordShed(rt.service, this.criticality, "failover-shed");
+    sendShed(this.res, FAILOVER_SHED_REJECTION, this.criticality, this.requestId, this.plan.kind !== "none");
+    this.record("shed", 503);
   }
 
   private async admitAndForward(): Promise<void> {
@@ -135,9 +184,11 @@ class ProxiedRequest implements ExchangeOwner {
     // A signal only matters to a request that will wait in the queue: under the limit (the
     // common case) none is allocated. Same test as the controller's, in the same tick.
     const admission = rt.admission;
-    const mayQueue = admission.queued > 0 || admission.inFlight >= rt.table.capacity();
-    if (mayQueue) this.abortController = new AbortController();
-    const decision = await admission.acquire(this.criticality, this.abortController?.signal);
+    let decision: Permit | Rejection | null = admission.tryAcquire(this.criticality);
+    if (decision === null) {
+      this.abortController = new AbortController();
+      decision = await admission.acquire(this.criticality, this.abortController.signal);
+    }
     if (!decision.admitted) {
       rt.stats.recordShed(rt.service, this.criticality, decision.reason);
       this.status = 503;
@@ -151,9 +202,11 @@ class ProxiedRequest implements ExchangeOwner {
     rt.budget.recordRequest();
 
     // The deadline covers reading a replayable body too: a client trickling it must not hold a permit.
-    this.deadline = setTimeout(this.onDeadline, rt.traffic.requestTimeoutMs);
+    rt.deadlines.arm(this, rt.traffic.requestTimeoutMs);
     if (this.plan.kind === "buffer") {
-      this.body = await readBody(this.req, this.plan.length, this.setCancelRead);
+      this.body = await readBody(this.req, this.plan.length, (cancel) => {
+        this.cancelRead = cancel;
+      });
       this.cancelRead = null;
       if (this.body === null) {
         this.dropped = true;
@@ -171,16 +224,12 @@ class ProxiedRequest implements ExchangeOwner {
       }
     }
     this.upstreamHeaders = upstreamRequestHeaders(this.req, this.requestId, false);
-    await this.attemptUntilDone();
-  }
 
-  /** Attempts until one is delivered, or retrying is not allowed (then an error answer). */
-  private async attemptUntilDone(): Promise<void> {
-    const { rt } = this;
+    // Attempts until one is delivered, or retrying is not allowed (then an error answer).
     let last: AttemptFailure | null = null;
     for (;;) {
       if (this.clientGone || this.deadlineHit) break;
-      const pick = rt.balancer.pick(rt.now(), rt.random, this.tried ?? NOTHING_TRIED, rt.table.inFlightOf);
+      const pick = rt.balancer.pick(rt.now(), rt.random, this.triedSoFar(), rt.table.inFlightOf);
       const pool = pick.ok ? rt.table.get(pick.endpoint.instance) : undefined;
       if (pool === undefined) {
         if (this.attempts > 0) break;
@@ -188,9 +237,16 @@ class ProxiedRequest implements ExchangeOwner {
         return;
       }
       this.attempts++;
-      if (this.tried === null) this.tried = new Set();
-      this.tried.add(pool.endpoint.instance);
-      const end = await this.attempt(pool);
+      if (this.firstTried === null) this.firstTried = pool.endpoint.instance;
+      else this.tried!.add(pool.endpoint.instance);
+      const started = this.startAttempt(pool);
+      let end: ExchangeEnd;
+      if (started instanceof UpstreamExchange) {
+        end = await started.ended;
+        this.exchangeEnded(started, end);
+      } else {
+        end = await started;
+      }
       if (end.kind === "delivered") {
         this.dropped = !end.complete;
         return;
@@ -207,20 +263,42 @@ class ProxiedRequest implements ExchangeOwner {
     this.answerFailure(last);
   }
 
-  /** One attempt against `pool`: fault rules first, then the real exchange. */
-  private async attempt(pool: EndpointPool): Promise<ExchangeEnd> {
+  /** The instances tried so far, for the balancer to avoid (a Set only once there was a retry). */
+  private triedSoFar(): ReadonlySet<string> {
+    if (this.firstTried === null) return NOTHING_TRIED;
+    if (this.tried === null) this.tried = new Set([this.firstTried]);
+    return this.tried;
+  }
+
+  /**
+   * Start one attempt against `pool`: the real exchange, or — when fault rules match — the
+   * faults first (a promise of how the attempt ended).
+   */
+  private startAttempt(pool: EndpointPool): UpstreamExchange | Promise<ExchangeEnd> {
     const { rt } = this;
-    const perTryMs = rt.traffic.retries.perTryTimeoutMs;
-    const startedAt = performance.now();
     const rules = rt.faults.match(pool.endpoint);
     if (rules.length > 0) {
       const plan = planFaults(rules, rt.random);
-      if (plan.delayMs > 0 || plan.effect.kind !== "none") {
-        const injected = await this.injectFault(pool, plan, perTryMs, startedAt);
-        if (injected !== "forward") return injected;
-      }
+      if (plan.delayMs > 0 || plan.effect.kind !== "none") return this.attemptWithFaults(pool, plan);
     }
-    const exchange = new UpstreamExchange(this, pool, perTryMs, startedAt);
+    return this.dispatch(pool, performance.now());
+  }
+
+  private async attemptWithFaults(pool: EndpointPool, plan: FaultPlan): Promise<ExchangeEnd> {
+    const startedAt = performance.now();
+    const injected = await this.injectFault(pool, plan, this.rt.traffic.retries.perTryTimeoutMs, startedAt);
+    if (injected !== "forward") return injected;
+    const exchange = this.dispatch(pool, startedAt);
+    const end = await exchange.ended;
+    this.exchangeEnded(exchange, end);
+    return end;
+  }
+
+  /** Hand the request to the endpoint's pool; `startedAt` is when the attempt began. */
+  private dispatch(pool: EndpointPool, startedAt: number): UpstreamExchange {
+    const { rt } = this;
+    const perTryMs = rt.traffic.retries.perTryTimeoutMs;
+    const exchange = new UpstreamExchange(this, pool, perTryMs, startedAt, rt.deadlines);
     this.exchange = exchange;
     const options: Dispatcher.DispatchOptions = {
       path: this.path,
@@ -231,13 +309,16 @@ class ProxiedRequest implements ExchangeOwner {
       bodyTimeout: rt.traffic.requestTimeoutMs,
     };
     pool.pool.dispatch(options, exchange);
-    const end = await exchange.ended;
+    return exchange;
+  }
+
+  /** `exchange` ended: a failure is reported (5xx ones were, on arrival). */
+  private exchangeEnded(exchange: UpstreamExchange, end: ExchangeEnd): void {
     this.exchange = null;
-    // 5xx responses were reported when they arrived; a client that left says nothing of the upstream.
+    // A client that left says nothing of the upstream.
     if (end.kind === "failed" && end.failure.outcome !== "http-5xx" && !this.clientGone) {
-      rt.reportAttempt(pool, end.failure.outcome, undefined, exchange.latencyMs);
+      this.rt.reportAttempt(exchange.pool, end.failure.outcome, undefined, exchange.latencyMs);
     }
-    return end;
   }
 
   /**
@@ -390,20 +471,16 @@ class ProxiedRequest implements ExchangeOwner {
     this.wake?.();
   };
 
-  private readonly setCancelRead = (cancel: () => void): void => {
-    this.cancelRead = cancel;
-  };
-
-  private readonly onDeadline = (): void => {
-    this.deadline = null;
+  /** The request deadline passed (called by the deadline list). */
+  onDeadline(): void {
     this.deadlineHit = true;
     this.cancelRead?.();
     this.exchange?.abort(REQUEST_TIMEOUT);
     this.wake?.();
-  };
+  }
 
   private finish(): void {
-    if (this.deadline !== null) clearTimeout(this.deadline);
+    Deadlines.disarm(this);
     this.permit?.release({ latencyMs: performance.now() - this.startedAt, dropped: this.dropped });
     if (this.result !== null) this.record(this.result, this.status);
     else if (this.status === 0) {
@@ -417,15 +494,15 @@ class ProxiedRequest implements ExchangeOwner {
   }
 
   private record(result: RequestResult, status: number): void {
-    this.rt.recordRequest({
-      service: this.rt.service,
-      criticality: this.criticality,
-      result,
-      status,
-      latencyMs: performance.now() - this.startedAt,
-      attempts: this.attempts,
-      retried: this.attempts > 1,
-    });
+    const record = REQUEST_RECORD;
+    record.service = this.rt.service;
+    record.criticality = this.criticality;
+    record.result = result;
+    record.status = status;
+    record.latencyMs = performance.now() - this.startedAt;
+    record.attempts = this.attempts;
+    record.retried = this.attempts > 1;
+    this.rt.recordRequest(record);
   }
 }
 

@@ -1,10 +1,11 @@
 import type { TrafficSpec } from "../../spec/model.ts";
 import type { Balancer } from "../balance/balancer.ts";
-import type { AttemptOutcome } from "../contracts.ts";
+import type { AttemptOutcome, SheddingShares } from "../contracts.ts";
 import type { FaultRegistry } from "../faults.ts";
 import type { AdmissionController } from "../policies/admissionController.ts";
 import type { RetryBudget } from "../policies/retryBudget.ts";
 import type { AttemptRecord, RequestRecord, TrafficStats } from "../stats/index.ts";
+import type { Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
 import type { EndpointTable } from "./endpointTable.ts";
 
@@ -19,6 +20,10 @@ export interface ProxyRuntime {
   readonly budget: RetryBudget;
   readonly stats: TrafficStats;
   readonly faults: FaultRegistry;
+  /** Request and per-try deadlines, shared by the service's requests (one timer per duration). */
+  readonly deadlines: Deadlines;
+  /** The failover shedding gate's shares, or null (no gate: the common case, one null check). */
+  readonly shedding: SheddingShares | null;
   /** Epoch ms, for the balancer's ejection clock. */
   readonly now: () => number;
   readonly random: () => number;
@@ -29,7 +34,7 @@ export interface ProxyRuntime {
     status: number | undefined,
     latencyMs: number,
   ): void;
-  /** A request is done (answered, or abandoned by its client). */
+  /** A request is done (answered, or abandoned by its client). `record` is reused: read it, do not keep it. */
   recordRequest(record: RequestRecord): void;
   requestStarted(): void;
   requestEnded(): void;

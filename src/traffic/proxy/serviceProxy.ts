@@ -10,13 +10,15 @@ import type { Duplex } from "node:stream";
 import { HomeostatError } from "../../errors.ts";
 import type { TrafficSpec } from "../../spec/model.ts";
 import { Balancer } from "../balance/balancer.ts";
-import type { AttemptOutcome, Endpoint } from "../contracts.ts";
+import type { AttemptOutcome, Endpoint, SheddingShares } from "../contracts.ts";
 import type { FaultRegistry } from "../faults.ts";
 import { AdmissionController } from "../policies/admissionController.ts";
 import { RetryBudget } from "../policies/retryBudget.ts";
 import type { AttemptRecord, RequestRecord, TrafficStats } from "../stats/index.ts";
+import { Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
 import { EndpointTable } from "./endpointTable.ts";
+import { checkedSheddingShares } from "./failoverShedding.ts";
 import { answerClientError } from "./framing.ts";
 import { HealthWatch, type TrafficEvent } from "./healthWatch.ts";
 import { proxyRequest } from "./proxiedRequest.ts";
@@ -52,6 +54,10 @@ export class ServiceProxy implements ProxyRuntime {
   traffic: TrafficSpec;
   admission: AdmissionController;
   budget: RetryBudget;
+  /** Request and per-try deadlines of this service's requests. */
+  readonly deadlines = new Deadlines();
+  /** The failover shedding gate's shares (null: no gate). See {@link setShedding}. */
+  shedding: SheddingShares | null = null;
   private readonly requestedPort: number;
   private readonly server: Server;
   private readonly watch: HealthWatch;
@@ -159,6 +165,32 @@ export class ServiceProxy implements ProxyRuntime {
   }
 
   /**
+   * Zone shares for a failover or failback (see Balancer.setZoneShares), replaced as a whole.
+   * @throws HomeostatError HS_BAD_REQUEST when a share is not in [0, 1]
+   */
+  setZoneShares(shares: Readonly<Record<string, number>> | null): void {
+    this.balancer.setZoneShares(shares);
+  }
+
+  /** Instances the outlier detector has ejected now. */
+  ejectedInstances(): string[] {
+    return this.balancer
+      .state(this.now())
+      .endpoints.filter((e) => e.ejected)
+      .map((e) => e.instance);
+  }
+
+  /**
+   * The failover shedding gate, from the next request on: each share is the probability that a
+   * request of that criticality is refused (503 `failover-shed`, with `retry-after`) before
+   * admission. `critical` is never refused by the gate. Null removes the gate.
+   * @throws HomeostatError HS_BAD_REQUEST when a share is not a finite number in [0, 1]
+   */
+  setShedding(shares: Readonly<SheddingShares> | null): void {
+    this.shedding = checkedSheddingShares(this.service, shares);
+  }
+
+  /**
    * New traffic settings, from the next request on. A changed retry budget starts a fresh
    * window; a changed queue starts a fresh admission controller (requests already admitted finish
    * under the old one); changed per-instance limits give each endpoint a fresh pool (the old one
@@ -209,6 +241,7 @@ export class ServiceProxy implements ProxyRuntime {
       panic: balancer.panic,
       panicMode: balancer.panicMode,
       weights: balancer.weights,
+      shedding: this.shedding === null ? null : { ...this.shedding },
       pools: balancer.pools,
       ejectionsSuppressed: balancer.ejectionsSuppressed,
       admission: this.admission.stats(),
@@ -296,6 +329,7 @@ export class ServiceProxy implements ProxyRuntime {
     await this.table.cutAll();
     this.server.closeAllConnections();
     await serverClosed;
+    this.deadlines.clear();
   }
 
   private newAdmission(traffic: TrafficSpec): AdmissionController {

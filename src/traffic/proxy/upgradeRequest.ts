@@ -7,13 +7,13 @@
  * to its timeout, then they are cut).
  */
 
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { CRITICALITY_HEADER, parseCriticality } from "./criticality.ts";
 import { framingProblem } from "./framing.ts";
 import { incomingRequestId, upstreamRequestHeaders } from "./headers.ts";
 import type { ProxyRuntime } from "./proxyRuntime.ts";
+import { newRequestId } from "./requestId.ts";
 import { type AttemptFailure, mayRetry } from "./retryPolicy.ts";
 import { connectUpstream, requestHead, spliceTunnel } from "./upgradeTunnel.ts";
 
@@ -50,7 +50,7 @@ export async function proxyUpgrade(
     record("client-error", 400);
     return;
   }
-  const requestId = incomingRequestId(req) ?? randomUUID();
+  const requestId = incomingRequestId(req) ?? newRequestId();
   const head = requestHead(req, upstreamRequestHeaders(req, requestId, true));
   const tried = new Set<string>();
   let last: AttemptFailure | null = null;

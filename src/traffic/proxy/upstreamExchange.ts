@@ -7,6 +7,7 @@
 
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import { type DeadlineEntry, type DeadlineList, Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
 import type { AttemptFailure } from "./retryPolicy.ts";
 
@@ -67,7 +68,7 @@ const DELIVERING = 1;
 const DISCARDING = 2;
 const FINISHED = 3;
 
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
+export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEntry {
   /** Resolves once: a failure before a usable response, or the end of delivery. */
   readonly ended: Promise<ExchangeEnd>;
   readonly pool: EndpointPool;
@@ -84,14 +85,28 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private settled = false;
   private sent = false;
   private abortReason: Error | null = null;
+  /** The per-try timer, when the attempt was delayed (fault rules) and its deadline is not a list's. */
   private perTryTimer: NodeJS.Timeout | null = null;
   private discarded = 0;
+  // The per-try deadline, on the proxy's shared lists (see DeadlineList) when it is a whole per-try timeout.
+  deadlineAt = 0;
+  deadlinePrev: DeadlineEntry | null = null;
+  deadlineNext: DeadlineEntry | null = null;
+  deadlineList: DeadlineList | null = null;
 
   /**
    * Counts as in flight to `pool` from now until undici is done with it.
    * @param startedAt `performance.now()` when the attempt began (an injected delay counts in it)
+   * @param deadlines where a whole per-try timeout is armed (an attempt delayed by a fault gets a
+   *   timer of its own for what is left of it)
    */
-  constructor(owner: ExchangeOwner, pool: EndpointPool, perTryTimeoutMs: number, startedAt: number) {
+  constructor(
+    owner: ExchangeOwner,
+    pool: EndpointPool,
+    perTryTimeoutMs: number,
+    startedAt: number,
+    deadlines: Deadlines,
+  ) {
     this.owner = owner;
     this.pool = pool;
     pool.begin();
@@ -99,8 +114,16 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
-    const remainingMs = perTryTimeoutMs - (performance.now() - startedAt);
-    this.perTryTimer = setTimeout(this.perTryExpired, Math.max(1, remainingMs));
+    const elapsedMs = performance.now() - startedAt;
+    if (elapsedMs < 1) deadlines.arm(this, perTryTimeoutMs);
+    else {
+      this.perTryTimer = setTimeout(() => this.perTryExpired(), Math.max(1, perTryTimeoutMs - elapsedMs));
+    }
+  }
+
+  /** The per-try deadline passed (called by the deadline list). */
+  onDeadline(): void {
+    this.perTryExpired();
   }
 
   /** Stop the attempt (deadline, client gone). A delivered response is cut off. */
@@ -143,7 +166,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.state === DELIVERING) {
       if (!this.owner.res.write(chunk)) {
         controller.pause();
-        this.owner.res.once("drain", this.resumeUpstream);
+        this.owner.res.once("drain", () => this.controller?.resume());
       }
     } else if (this.state === DISCARDING) {
       this.discarded += chunk.length;
@@ -171,16 +194,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.finish();
   }
 
-  private readonly resumeUpstream = (): void => {
-    this.controller?.resume();
-  };
-
-  private readonly perTryExpired = (): void => {
+  private perTryExpired(): void {
     this.perTryTimer = null;
     if (this.state === WAITING) this.abort(PER_TRY_TIMEOUT);
-  };
+  }
 
   private clearTimer(): void {
+    Deadlines.disarm(this);
     if (this.perTryTimer !== null) {
       clearTimeout(this.perTryTimer);
       this.perTryTimer = null;

@@ -1,8 +1,8 @@
-import { type Counter, type Gauge, type Histogram, Registry } from "prom-client";
+import { type Counter, type Gauge, Registry } from "prom-client";
 import { HomeostatError } from "../../errors.ts";
-import type { AttemptOutcome, Criticality, Rejection } from "../contracts.ts";
+import type { AttemptOutcome, Criticality, ShedReason } from "../contracts.ts";
 import { CriticalityRates } from "./criticalityRates.ts";
-import { createProxyMetrics, type ProxyMetrics } from "./proxyMetrics.ts";
+import { createProxyMetrics, type HistogramSeries, type ProxyMetrics } from "./proxyMetrics.ts";
 import { RING_SECONDS, WindowRing } from "./windowRing.ts";
 
 /** One upstream attempt against one instance. `status` is the upstream's status, when it answered. */
@@ -84,15 +84,30 @@ const RESULT_IS_ERROR: readonly boolean[] = RESULTS.map(
 );
 const OUTCOMES: readonly AttemptOutcome[] = ["success", "http-5xx", "connect-error", "timeout", "reset"];
 const OUTCOME_INDEX = indexOf(OUTCOMES);
-const REASONS: readonly Rejection["reason"][] = ["over-limit", "queue-full", "queue-timeout", "aborted"];
+const REASONS: readonly ShedReason[] = [
+  "over-limit",
+  "queue-full",
+  "queue-timeout",
+  "aborted",
+  "failover-shed",
+];
 const REASON_INDEX = indexOf(REASONS);
+
+/**
+ * One counter series: increments are summed here on the request path and handed to prom-client
+ * (whose `inc` validates and hashes the labels on every call) when the registry is read.
+ */
+interface PendingCount {
+  readonly child: Counter.Internal;
+  pending: number;
+}
 
 interface ReleaseCells {
   /** Attempts to this release's instances. */
   window: WindowRing;
-  duration: Histogram.Internal<"service" | "release">;
+  duration: HistogramSeries;
   /** Per instance, the attempt counters by outcome index. */
-  attempts: Map<string, (Counter.Internal | undefined)[]>;
+  attempts: Map<string, (PendingCount | undefined)[]>;
 }
 
 interface ServiceCells {
@@ -102,9 +117,9 @@ interface ServiceCells {
   /** Attempts to each instance, whatever release it runs. */
   instances: Map<string, WindowRing>;
   /** Indexed criticality × RESULTS.length + result. */
-  requests: (Counter.Internal | undefined)[];
+  requests: (PendingCount | undefined)[];
   /** Indexed criticality × REASONS.length + reason. */
-  shed: (Counter.Internal | undefined)[];
+  shed: (PendingCount | undefined)[];
   ejections: Map<string, { count: Counter.Internal; ejected: Gauge.Internal<"service" | "instance"> }>;
   inPanic: Gauge.Internal<"service">;
   criticality: CriticalityRates;
@@ -117,6 +132,9 @@ interface ServiceCells {
  * The per-request calls ({@link recordAttempt}, {@link recordRequest}) allocate nothing once a
  * label set has been seen: series and prom-client label children are cached in nested maps keyed
  * by the given strings (no key is built per call), and windows are preallocated typed arrays.
+ * They do not call prom-client either: counts are summed in the cells and handed to the
+ * prom-client counters when the registry is read, and the latency histogram is a
+ * {@link DurationHistogram} of our own.
  */
 export class TrafficStats {
   /** The registry holding this instance's metrics. */
@@ -124,11 +142,18 @@ export class TrafficStats {
   private readonly now: () => number;
   private readonly metrics: ProxyMetrics;
   private readonly services = new Map<string, ServiceCells>();
+  private readonly pendingAttempts: PendingCount[] = [];
+  private readonly pendingRequests: PendingCount[] = [];
+  private readonly pendingShed: PendingCount[] = [];
 
   constructor(options: TrafficStatsOptions = {}) {
     this.now = options.now ?? Date.now;
     this.registry = options.registry ?? new Registry();
-    this.metrics = createProxyMetrics(this.registry);
+    this.metrics = createProxyMetrics(this.registry, {
+      attempts: () => flush(this.pendingAttempts),
+      requests: () => flush(this.pendingRequests),
+      shed: () => flush(this.pendingShed),
+    });
   }
 
   /** Content type of {@link metricsText}, for the HTTP response. */
@@ -153,10 +178,13 @@ export class TrafficStats {
     const outcome = OUTCOME_INDEX[e.outcome];
     let counter = byOutcome[outcome];
     if (counter === undefined) {
-      counter = this.metrics.attempts.labels(e.service, e.release, e.instance, e.outcome);
+      counter = pendingCount(
+        this.pendingAttempts,
+        this.metrics.attempts.labels(e.service, e.release, e.instance, e.outcome),
+      );
       byOutcome[outcome] = counter;
     }
-    counter.inc();
+    counter.pending++;
   }
 
   /** One client request as answered: counts toward the service's window and metrics. */
@@ -169,22 +197,25 @@ export class TrafficStats {
     const index = CRITICALITY_INDEX[e.criticality] * RESULTS.length + result;
     let counter = service.requests[index];
     if (counter === undefined) {
-      counter = this.metrics.requests.labels(e.service, e.criticality, e.result);
+      counter = pendingCount(
+        this.pendingRequests,
+        this.metrics.requests.labels(e.service, e.criticality, e.result),
+      );
       service.requests[index] = counter;
     }
-    counter.inc();
+    counter.pending++;
   }
 
-  /** A request shed by admission control. */
-  recordShed(service: string, criticality: Criticality, reason: Rejection["reason"]): void {
+  /** A request shed by admission control or by the failover shedding gate (`failover-shed`). */
+  recordShed(service: string, criticality: Criticality, reason: ShedReason): void {
     const cells = this.serviceCells(service);
     const index = CRITICALITY_INDEX[criticality] * REASONS.length + REASON_INDEX[reason];
     let counter = cells.shed[index];
     if (counter === undefined) {
-      counter = this.metrics.shed.labels(service, criticality, reason);
+      counter = pendingCount(this.pendingShed, this.metrics.shed.labels(service, criticality, reason));
       cells.shed[index] = counter;
     }
-    counter.inc();
+    counter.pending++;
   }
 
   /** An instance ejected (`true`, counted) or back from ejection (`false`). */
@@ -238,7 +269,10 @@ export class TrafficStats {
     };
   }
 
-  /** A service's client requests per second by criticality over the last `windowMs`. */
+  /**
+   * A service's client requests per second by criticality over the last `windowMs`: arrivals,
+   * every request recorded whatever its result (shed ones included), so it reads as demand.
+   */
   criticalityRates(service: string, windowMs: number): Record<Criticality, number> {
     const cells = this.services.get(service);
     if (cells === undefined) return { critical: 0, default: 0, sheddable: 0 };
@@ -283,7 +317,7 @@ export class TrafficStats {
     if (cells === undefined) {
       cells = {
         window: new WindowRing(),
-        duration: this.metrics.duration.labels(serviceName, release),
+        duration: this.metrics.duration.labels({ service: serviceName, release }),
         attempts: new Map(),
       };
       service.releases.set(release, cells);
@@ -298,6 +332,24 @@ export class TrafficStats {
       service.instances.set(instance, ring);
     }
     return ring;
+  }
+}
+
+/** A new counter series, listed in `all` (what {@link flush} hands to prom-client). */
+function pendingCount(all: PendingCount[], child: Counter.Internal): PendingCount {
+  // Created at 0, so that the series is exposed from its first count on, as prom-client would.
+  child.inc(0);
+  const count: PendingCount = { child, pending: 0 };
+  all.push(count);
+  return count;
+}
+
+/** Hand the counts summed since the last read to prom-client. */
+function flush(all: readonly PendingCount[]): void {
+  for (const count of all) {
+    if (count.pending === 0) continue;
+    count.child.inc(count.pending);
+    count.pending = 0;
   }
 }
 

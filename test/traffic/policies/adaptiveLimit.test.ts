@@ -120,6 +120,32 @@ describe("AdaptiveLimit", () => {
     assert.equal(limit.limit, 20);
   });
 
+  it("does not take the caller's own lag for the service's latency (ownLagMs)", () => {
+    // A proxy short of CPU reads every answer 30 ms late while the upstream still answers in 10 ms.
+    let lagMs = 0;
+    const limit = warmedUp(10, { ownLagMs: () => lagMs });
+    lagMs = 30;
+    for (let i = 0; i < 600; i++) limit.onSample(10 + lagMs, limit.limit, false);
+    assert.ok(limit.limit >= 20, `kept (or grew) its limit: ${limit.limit}`);
+    assert.equal(limit.rtt.long, 10);
+    // The same samples without the correction read as a 4× latency rise, and the limit shrinks.
+    const blind = warmedUp(10);
+    for (let i = 0; i < 600; i++) blind.onSample(40, blind.limit, false);
+    assert.ok(blind.limit < 15, `shrank to ${blind.limit}`);
+    // A sample no longer than the lag says nothing about the service: not averaged at all.
+    lagMs = 0;
+    const swallowed = warmedUp(10, { ownLagMs: () => lagMs });
+    lagMs = 50;
+    for (let i = 0; i < 100; i++) swallowed.onSample(30, 2, false);
+    assert.equal(swallowed.rtt.long, 10);
+    // A real slowdown of the upstream still shows through the correction.
+    lagMs = 0;
+    const slow = warmedUp(10, { ownLagMs: () => lagMs });
+    lagMs = 5;
+    for (let i = 0; i < 600; i++) slow.onSample(40 + lagMs, slow.limit, false);
+    assert.ok(slow.limit < 15, `shrank to ${slow.limit}`);
+  });
+
   it("refuses inconsistent options", () => {
     for (const options of [{ min: 10, max: 5 }, { initial: 500 }, { smoothing: 0 }, { decrease: 1.5 }]) {
       assert.throws(

@@ -269,7 +269,12 @@ describe("AdmissionController", () => {
 
   it("derives retryAfterSeconds from the backlog and the mean latency, at least 1", async (t) => {
     // One slot, mean latency 2 s, and a backlog: (queued + 1) × 2 s ÷ 1 slot.
-    const { admission: slow } = controller(t, { limit: () => 1, queueSize: 3, maxRetryAfterSeconds: 10 });
+    const { admission: slow } = controller(t, {
+      limit: () => 1,
+      queueSize: 3,
+      maxQueueSize: 3,
+      maxRetryAfterSeconds: 10,
+    });
     (await admitted(slow)).release({ latencyMs: 2_000, dropped: false });
     await admitted(slow);
     assert.equal(((await slow.acquire("sheddable")) as Rejection).retryAfterSeconds, 2);
@@ -286,6 +291,43 @@ describe("AdmissionController", () => {
     (await admitted(fast)).release({ latencyMs: 50_000, dropped: true });
     await admitted(fast);
     assert.equal(((await fast.acquire("sheddable")) as Rejection).retryAfterSeconds, 1);
+  });
+
+  it("queues beyond queueSize what the limit can serve before the queue timeout, up to maxQueueSize", async (t) => {
+    // Limit 2, queue timeout 60 s, mean latency 10 s: 2 × 60 / 10 = 12 may wait, though queueSize is 3.
+    const { admission } = controller(t, { limit: () => 2, queueSize: 3, maxQueueSize: 20 });
+    assert.equal(admission.stats().queueBound, 3, "no latency seen yet: queueSize");
+    (await admitted(admission)).release({ latencyMs: 10_000, dropped: false });
+    assert.equal(admission.stats().queueBound, 12);
+    await admitted(admission);
+    await admitted(admission);
+    const waiting = Array.from({ length: 12 }, () => track(admission.acquire("default")));
+    const late = await admission.acquire("default");
+    assert.equal((late as Rejection).reason, "queue-full", "the 13th would not be served in time");
+    await flush();
+    assert.ok(waiting.every((w) => !w.settled));
+    assert.equal(admission.queued, 12);
+
+    // Fast service: 2 × 60 s / 1 ms would be 120,000; maxQueueSize caps the queue at 20.
+    const { admission: fast } = controller(t, { limit: () => 2, queueSize: 3, maxQueueSize: 20 });
+    (await admitted(fast)).release({ latencyMs: 1, dropped: false });
+    assert.equal(fast.stats().queueBound, 20);
+    // Slow service: 2 × 60 s / 100 s rounds down to 1; queueSize stays the floor.
+    const { admission: slow } = controller(t, { limit: () => 2, queueSize: 3 });
+    (await admitted(slow)).release({ latencyMs: 100_000, dropped: false });
+    assert.equal(slow.stats().queueBound, 3);
+    // queueSize 0 means no queue at all, whatever the latency (maxQueueSize defaults to 10 × 0).
+    const { admission: none } = controller(t, { limit: () => 1, queueSize: 0 });
+    (await admitted(none)).release({ latencyMs: 1, dropped: false });
+    await admitted(none);
+    assert.equal(((await none.acquire("default")) as Rejection).reason, "queue-full");
+  });
+
+  it("refuses a maxQueueSize below queueSize", () => {
+    assert.throws(
+      () => new AdmissionController({ limit: () => 1, queueSize: 5, maxQueueSize: 4, queueTimeoutMs: 1 }),
+      /maxQueueSize/,
+    );
   });
 
   it("caps retryAfterSeconds at maxRetryAfterSeconds", async (t) => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Pool } from "undici";
 import { waitFor } from "../../helpers/waitFor.ts";
 import { endpointOf, gate, type Reply, send, startProxy, startUpstream, traffic } from "./kit.ts";
 
@@ -90,4 +91,54 @@ test("a queued request that waits past queueTimeoutMs is shed with queue-timeout
   assert.ok(performance.now() - started >= 190);
   release.open();
   assert.equal((await holding).status, 200);
+});
+
+test("a burst queues beyond queueSize when the limit serves it within the queue timeout", async (t) => {
+  let hold: Promise<void> | null = null;
+  const upstream = await startUpstream(t, "api-0", async (req, res) => {
+    for await (const _ of req);
+    await (hold ?? new Promise((resolve) => setTimeout(resolve, 5)));
+    res.end("ok");
+  });
+  const { proxy, port } = await startProxy(t, {
+    traffic: traffic({
+      limits: { maxConcurrentPerInstance: 10, adaptive: false, queueSize: 5, queueTimeoutMs: 30_000 },
+    }),
+    endpoints: [endpointOf(upstream)],
+  });
+  const admission = () =>
+    proxy.state().admission as {
+      queueBound: number;
+      queued: { default: number };
+      rejected: Record<string, { default: number }>;
+    };
+  // A client with enough connections for a whole burst at once.
+  const client = new Pool(`http://127.0.0.1:${port}`, { connections: 100 });
+  t.after(() => client.destroy());
+  // Warm up: the proxy learns the mean latency (about 5 ms).
+  for (let i = 0; i < 20; i++) assert.equal((await send(client)).status, 200);
+  assert.equal(admission().queueBound, 50, "10 × 30 s ÷ ~5 ms is far more than the cap, 10 × queueSize");
+
+  // The upstream holds everything: 10 requests in flight, and the burst waits in the queue.
+  let release!: () => void;
+  hold = new Promise((resolve) => {
+    release = resolve;
+  });
+  t.after(() => release());
+  const burst = Array.from({ length: 80 }, () => send(client));
+  await waitFor(
+    () =>
+      upstream.hits === 30 &&
+      admission().queued.default === 50 &&
+      admission().rejected["queue-full"]!.default === 20,
+    { what: "10 at the upstream, 50 queued, 20 refused" },
+  );
+  hold = null;
+  release();
+  const replies = await Promise.all(burst);
+  const shed = replies.filter((r) => r.status === 503);
+  // A fixed queue of 5 would have shed 65 of the 80; the bound of 50 sheds the 20 beyond it.
+  assert.equal(shed.length, 20);
+  assert.ok(shed.every((r) => r.headers["x-homeostat-shed"] === "queue-full"));
+  assert.equal(replies.filter((r) => r.status === 200).length, 60);
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Criticality } from "../../../src/traffic/contracts.ts";
 import { CriticalityRates } from "../../../src/traffic/stats/criticalityRates.ts";
+import { type RequestResult, TrafficStats } from "../../../src/traffic/stats/index.ts";
 
 test("rates by criticality average over the window and forget old seconds", () => {
   const rates = new CriticalityRates();
@@ -18,4 +20,30 @@ test("rates by criticality average over the window and forget old seconds", () =
   // A bucket reused 300 s later does not carry old counts.
   rates.record(t0 + 300_000, "critical");
   assert.deepEqual(rates.rates(t0 + 300_000, 1), { critical: 1, default: 0, sheddable: 0 });
+});
+
+test("TrafficStats.criticalityRates counts arrivals: shed and failed requests are demand too", () => {
+  let now = 1_000_000_000;
+  const stats = new TrafficStats({ now: () => now });
+  const record = (criticality: Criticality, result: RequestResult, status: number): void =>
+    stats.recordRequest({
+      service: "api",
+      criticality,
+      result,
+      status,
+      latencyMs: 1,
+      attempts: 1,
+      retried: false,
+    });
+  record("sheddable", "ok", 200);
+  record("sheddable", "shed", 503); // failover-shed or over-limit: both answered by the proxy itself
+  record("sheddable", "shed", 503);
+  record("default", "shed", 503);
+  record("default", "no-upstream", 503);
+  record("default", "failed", 502);
+  record("critical", "timeout", 504);
+  record("critical", "client-error", 400);
+  now += 500;
+  assert.deepEqual(stats.criticalityRates("api", 1000), { critical: 2, default: 3, sheddable: 3 });
+  assert.deepEqual(stats.criticalityRates("other", 1000), { critical: 0, default: 0, sheddable: 0 });
 });
