@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   HS_CONTROLLER_UNREACHABLE: { category: "unavailable", summary: "no controller answers on the API port" },
   HS_CONFLICT: { category: "conflict", summary: "the request conflicts with work in progress" },
   HS_ROLLBACK_REFUSED: { category: "conflict", summary: "the rollback was refused by its safety checks" },
+  HS_FAILOVER_REFUSED: { category: "conflict", summary: "the failover was refused by its safety rules" },
   HS_NOT_FOUND: { category: "not-found", summary: "no such object" },
   HS_BAD_REQUEST: { category: "user", summary: "the request is not valid" },
   HS_DRIVER_START_FAILED: { category: "internal", summary: "an instance could not be started" },

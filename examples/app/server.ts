@@ -2,6 +2,8 @@
  * The Homeostat demo app: a small HTTP service (node:http only, no dependencies) that the example
  * fleets run and that can be told to misbehave — crash, hang, fail, slow down, start slowly or
  * never become ready — from the environment, from `HOMEOSTAT_CONFIG`, or live through a fault API.
+ * It can also be given a real capacity (`WORKERS` slots of `WORK_MS` each) that saturates like a
+ * real server, with counters (`GET /stats`) to measure its utilization from outside.
  *
  * Demos, tests and benchmarks rely on its exact behaviour: `examples/README.md` is its contract.
  *
@@ -21,6 +23,8 @@ const SHUTDOWN_DEADLINE_MS = 4_000;
 /** Leaves at least a second of the deadline for in-flight requests. */
 const MAX_DRAIN_DELAY_MS = 3_000;
 const MAX_WORK_MS = 600_000;
+/** Most simulated worker slots (`WORKERS`): far above anything a demo needs, low enough to catch a typo. */
+const MAX_WORKERS = 10_000;
 const MAX_FAULT_BODY_BYTES = 64 * 1024;
 
 const USAGE = `usage: node examples/app/server.ts [--port N] [--name NAME]
@@ -159,6 +163,9 @@ interface Settings {
   faults: Faults;
   drainDelayMs: number;
   faultApi: boolean;
+  /** Simulated capacity of `/`: `workMs` 0 means off (answered at once, no slot). */
+  workers: number;
+  workMs: number;
 }
 
 interface AppConfig {
@@ -215,6 +222,23 @@ function parsePort(raw: string, where: string): number {
   return port;
 }
 
+/** A whole number from `min` to `max` in an environment variable, or `fallback` when unset. */
+function parseEnvInteger(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  const raw = nonEmpty(env[variable]);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${variable}: expected a whole number from ${min} to ${max}, got ${describe(raw)}`);
+  }
+  return value;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
@@ -247,6 +271,8 @@ function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings | "help"
       config.drainDelayMs ??
       (envDrainDelay === undefined ? 0 : parseDrainDelay(envDrainDelay, "APP_DRAIN_DELAY_MS")),
     faultApi: faultApiText === undefined ? false : parseFlagWord(faultApiText, "APP_ALLOW_FAULT_API"),
+    workers: parseEnvInteger(env, "WORKERS", 1, MAX_WORKERS, 1),
+    workMs: parseEnvInteger(env, "WORK_MS", 0, MAX_WORK_MS, 0),
   };
 }
 
@@ -278,6 +304,126 @@ function logEvent(event: string, fields: Record<string, unknown> = {}): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Simulated capacity: WORKERS slots, each held WORK_MS by one request to `/`
+
+/** What `GET /stats` answers: cumulative counters plus the queue as it is now. */
+interface WorkStats {
+  /** `performance.now()` of this reading, ms since the process started: the app's own clock, for exact intervals. */
+  uptimeMs: number;
+  /** Requests to `/` answered 200 since the start. */
+  served: number;
+  /** Slot-milliseconds spent working since the start, the work in progress included. */
+  busyMs: number;
+  /** Requests waiting for a free slot now. */
+  queued: number;
+  /** Slots held now. */
+  inWork: number;
+  /** Requests whose client went away while they waited for a slot (no work was done for them). */
+  abandoned: number;
+  workers: number;
+  workMs: number;
+  /** `workers × 1000 / workMs` requests/s; null when the simulated work is off (`WORK_MS` 0). */
+  capacityRps: number | null;
+}
+
+/**
+ * A fixed number of worker slots handed out first come, first served. The work is a timer, not
+ * CPU, so many instances on a small machine each have exactly the capacity they declare, and
+ * above it the queue, and the latency, grow like a real saturated server's.
+ */
+class WorkSlots {
+  readonly workers: number;
+  readonly workMs: number;
+  #inWork = 0;
+  /** Waiters in arrival order (a Set keeps insertion order and forgets a leaver in O(1)). */
+  readonly #waiting = new Set<() => void>();
+  /** `performance.now()` at which each slot held now was taken. */
+  readonly #holds = new Set<{ since: number }>();
+  #busyDoneMs = 0;
+  #served = 0;
+  #abandoned = 0;
+
+  constructor(workers: number, workMs: number) {
+    this.workers = workers;
+    this.workMs = workMs;
+  }
+
+  /**
+   * Holds a slot for `workMs`, after waiting for one in turn. Resolves false, without working,
+   * when the client goes away while waiting: a request nobody waits for is not worth a slot.
+   */
+  async work(res: ServerResponse): Promise<boolean> {
+    if (this.workMs === 0) return true;
+    // Gone already (during an injected latency, say): its close event will not come again.
+    if (res.destroyed) {
+      this.#abandoned++;
+      return false;
+    }
+    if (this.#inWork < this.workers && this.#waiting.size === 0) this.#inWork++;
+    else if (!(await this.#wait(res))) return false;
+    const hold = { since: performance.now() };
+    this.#holds.add(hold);
+    try {
+      await delay(this.workMs);
+    } finally {
+      this.#holds.delete(hold);
+      this.#busyDoneMs += performance.now() - hold.since;
+      this.#handOver();
+    }
+    return true;
+  }
+
+  countServed(): void {
+    this.#served++;
+  }
+
+  stats(): WorkStats {
+    const now = performance.now();
+    let busyMs = this.#busyDoneMs;
+    for (const hold of this.#holds) busyMs += now - hold.since;
+    return {
+      uptimeMs: Math.round(now * 1000) / 1000,
+      served: this.#served,
+      busyMs: Math.round(busyMs * 1000) / 1000,
+      queued: this.#waiting.size,
+      inWork: this.#inWork,
+      abandoned: this.#abandoned,
+      workers: this.workers,
+      workMs: this.workMs,
+      capacityRps: this.workMs === 0 ? null : (this.workers * 1000) / this.workMs,
+    };
+  }
+
+  /** Resolves true once a slot is handed over (already counted in `inWork`), false if the client left first. */
+  #wait(res: ServerResponse): Promise<boolean> {
+    return new Promise((resolve) => {
+      const granted = () => {
+        res.off("close", left);
+        resolve(true);
+      };
+      const left = () => {
+        this.#waiting.delete(granted);
+        this.#abandoned++;
+        resolve(false);
+      };
+      this.#waiting.add(granted);
+      res.once("close", left);
+    });
+  }
+
+  /** A slot is free: the longest waiter gets it (it stays counted in `inWork`), else it is released. */
+  #handOver(): void {
+    const next = this.#waiting.values().next();
+    if (next.done === true) {
+      this.#inWork--;
+      return;
+    }
+    this.#waiting.delete(next.value);
+    next.value();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The running app
 
 function run(settings: Settings): void {
@@ -288,6 +434,7 @@ function run(settings: Settings): void {
   let slowStartUntil = 0;
   let draining = false;
   let inFlight = 0;
+  const slots = new WorkSlots(settings.workers, settings.workMs);
   const timers: Partial<Record<"crash" | "hang" | "slowStartOver", NodeJS.Timeout>> = {};
 
   function crash(): void {
@@ -455,6 +602,8 @@ function run(settings: Settings): void {
       case "/": {
         if (!methodAllowed(req, res, ["GET", "HEAD"])) return;
         if (!(await survivesTrafficFaults(res))) return;
+        if (!(await slots.work(res))) return;
+        if (!res.destroyed) slots.countServed();
         sendJson(res, 200, {
           name: settings.name,
           version: settings.version,
@@ -481,6 +630,10 @@ function run(settings: Settings): void {
         sendJson(res, 200, { name: settings.name, workedMs: ms });
         return;
       }
+      case "/stats":
+        // Like the probes: answered at once, never behind the work queue.
+        if (methodAllowed(req, res, ["GET", "HEAD"])) sendJson(res, 200, slots.stats());
+        return;
       case "/fault":
         await handleFaultApi(req, res);
         return;
@@ -542,6 +695,8 @@ function run(settings: Settings): void {
     node: process.version,
     faults: settings.faults,
     faultApi: settings.faultApi,
+    workers: settings.workers,
+    workMs: settings.workMs,
   });
   // Faults from the environment and config count from the start of the process.
   setFaults(settings.faults, FAULT_NAMES, 0);

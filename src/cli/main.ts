@@ -5,6 +5,7 @@ import type { CliIo, Command } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
 import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
+import { failbackCommand, failoverCommand, zonesCommand } from "./commands/failover.ts";
 import { faultCommand } from "./commands/fault.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
@@ -28,6 +29,9 @@ const COMMANDS: Command[] = [
   planCommand,
   releasesCommand,
   checkCommand,
+  zonesCommand,
+  failoverCommand,
+  failbackCommand,
   faultCommand,
   validateCommand,
   schemaCommand,

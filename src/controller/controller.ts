@@ -17,7 +17,7 @@ import {
   resetForNewRelease,
   type SlotState,
 } from "../decide/slotState.ts";
-import type { ObservedInstance, Snapshot } from "../decide/snapshot.ts";
+import type { BankTarget, ObservedInstance, Snapshot } from "../decide/snapshot.ts";
 import type { Driver, ExitInfo } from "../drivers/driver.ts";
 import type { InstanceHealth } from "../observe/health.ts";
 import { Prober } from "../observe/prober.ts";
@@ -33,6 +33,7 @@ import {
   onHealth,
 } from "../verify/incidentRules.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
+import type { FailoverManager } from "./failoverManager.ts";
 import type { ReleaseManager } from "./releaseManager.ts";
 
 export interface ControllerOptions {
@@ -44,6 +45,8 @@ export interface ControllerOptions {
   dataPlane?: DataPlane;
   /** Active releases, deploys and rollbacks; without it each service runs its spec release. */
   releases?: ReleaseManager;
+  /** Zone failover: health of zones, evacuation, failback, survivor protection. */
+  failover?: FailoverManager;
   /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
   tickMs?: number;
   now?: () => number;
@@ -63,6 +66,7 @@ export class Controller {
   private readonly events: ControllerEvents;
   private readonly dataPlane: DataPlane | undefined;
   private readonly releases: ReleaseManager | undefined;
+  private readonly failover: FailoverManager | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
@@ -83,6 +87,7 @@ export class Controller {
     this.events = options.events;
     this.dataPlane = options.dataPlane;
     this.releases = options.releases;
+    this.failover = options.failover;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
@@ -118,6 +123,7 @@ export class Controller {
     }
     for (const slot of this.store.listSlots()) this.slots.set(slot.instance, slot);
     this.releases?.init();
+    this.failover?.init();
     await this.adoptPrevious();
     this.loop();
   }
@@ -128,6 +134,7 @@ export class Controller {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.prober.stop();
+    this.failover?.stop();
     await Promise.allSettled([...this.inFlight]);
     const grace = graceMs ?? Math.max(0, ...this.fleet.services.map((s) => s.restart.stopGracePeriodMs));
     for (const runtime of this.runtimes.values()) runtime.stopping = true;
@@ -180,18 +187,31 @@ export class Controller {
     const now = this.now();
     this.verifyOpenIncidents(now);
     this.resetStableSlots(now);
-    const targets = this.releases?.targets();
+    const releaseTargets = this.releaseTargets();
     const snapshot: Snapshot = {
       now,
       fleet: this.fleet,
       instances: [...this.runtimes.values()].map((r) => r.observed),
       slots: this.slots,
       busy: this.busy,
-      ...(targets ? { targets } : {}),
+      targets: this.failover?.extend(releaseTargets) ?? releaseTargets,
     };
     for (const action of decide(snapshot)) this.dispatch(action);
     this.syncMembership();
     this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
+    this.failover?.tick({ instances: snapshot.instances, busy: this.busy, targets: releaseTargets });
+  }
+
+  /** Each service's banks as the release manager wants them, or its spec release in bank 0. */
+  private releaseTargets(): Map<string, BankTarget[]> {
+    const fromReleases = this.releases?.targets();
+    if (fromReleases) return fromReleases;
+    return new Map(
+      this.fleet.services.map((service) => [
+        service.name,
+        [{ bank: 0, release: service.release, slots: Array.from({ length: service.replicas }, (_, i) => i) }],
+      ]),
+    );
   }
 
   /** Ready instances of `service` running `release` in slots of `bank`. */
@@ -211,12 +231,10 @@ export class Controller {
   /** Every instance name some bank of some service wants now. */
   private wantedInstances(): Set<string> {
     const wanted = new Set<string>();
-    const targets = this.releases?.targets();
-    for (const service of this.fleet.services) {
-      const banks = targets?.get(service.name) ?? [
-        { slots: Array.from({ length: service.replicas }, (_, i) => i) },
-      ];
-      for (const b of banks) for (const slot of b.slots) wanted.add(instanceName(service.name, slot));
+    const releaseTargets = this.releaseTargets();
+    const targets = this.failover?.extend(releaseTargets) ?? releaseTargets;
+    for (const [service, banks] of targets) {
+      for (const b of banks) for (const slot of b.slots) wanted.add(instanceName(service, slot));
     }
     return wanted;
   }

@@ -52,6 +52,8 @@ export interface ReleaseManagerOptions {
   dataPlane: DataPlane | undefined;
   note: (type: string, why: Reason, data: Record<string, unknown>) => void;
   now?: () => number;
+  /** Why a service's spare bank is taken by something else (a zone failover's added instances), or null. */
+  spareBankHeld?: (service: string) => string | null;
 }
 
 export class ReleaseManager {
@@ -60,6 +62,7 @@ export class ReleaseManager {
   private readonly dataPlane: DataPlane | undefined;
   private readonly note: ReleaseManagerOptions["note"];
   private readonly now: () => number;
+  private readonly spareBankHeld: (service: string) => string | null;
   private readonly states = new Map<string, ServiceState>();
   private rollouts: AnyRollout[] = [];
   private readonly servingSince = new Map<string, number>();
@@ -70,6 +73,7 @@ export class ReleaseManager {
     this.dataPlane = options.dataPlane;
     this.note = options.note;
     this.now = options.now ?? Date.now;
+    this.spareBankHeld = options.spareBankHeld ?? (() => null);
   }
 
   /** Load or create each service's active release; the fleet file wins when it changed. */
@@ -205,6 +209,7 @@ export class ReleaseManager {
     const state = this.state(serviceName);
     if (state.activeRelease === version)
       throw new HomeostatError("HS_BAD_REQUEST", `${serviceName} already runs ${version}`);
+    this.assertSpareBankFree(serviceName);
     const denied = this.fleet.security.deniedReleases.find(
       (d) => d.service === serviceName && d.version === version,
     );
@@ -296,6 +301,11 @@ export class ReleaseManager {
   }
 
   /** Roll back when the checks allow it (or when forced, audited with the operator's reason). */
+  private assertSpareBankFree(serviceName: string): void {
+    const held = this.spareBankHeld(serviceName);
+    if (held !== null) throw new HomeostatError("HS_CONFLICT", held, { details: { service: serviceName } });
+  }
+
   rollback(
     serviceName: string,
     options: { to?: string; force?: boolean; reason?: string },
@@ -314,6 +324,7 @@ export class ReleaseManager {
           : `a deploy or rollback of ${serviceName} is in progress; it rolls back on its own if its analysis fails`,
       );
     }
+    this.assertSpareBankFree(serviceName);
     const plan = this.planRollback(serviceName, options.to);
     if (plan.decision === "refuse" && options.force !== true) {
       const blocking = plan.checks

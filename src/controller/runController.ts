@@ -21,6 +21,7 @@ import { DataPlane } from "../traffic/dataPlane.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
+import { FailoverManager } from "./failoverManager.ts";
 import { ReleaseManager } from "./releaseManager.ts";
 
 export interface RunOptions {
@@ -79,12 +80,20 @@ export async function runController(options: RunOptions): Promise<RunningControl
     store,
     dataPlane,
     note: (type, why, data) => controller.note(type, why, data),
+    spareBankHeld: (service) => failover.spareBankHeld(service),
+  });
+  const failover = new FailoverManager({
+    fleet: options.fleet,
+    store,
+    ...(dataPlane ? { dataPlane } : {}),
+    note: (type, why, data) => controller.note(type, why, data),
   });
   const controller: Controller = new Controller({
     fleet: options.fleet,
     store,
     driver,
     releases,
+    failover,
     ...(dataPlane ? { dataPlane } : {}),
     events: {
       onEvent: (e) => {
@@ -102,6 +111,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     const pids = new Map(store.listInstances().map((r) => [r.name, r.pid]));
     return buildStatus({
       fleet: options.fleet,
+      capacity: capacityPicture(options.fleet, view.instances, new Set(view.busy), dataPlane?.stats),
       targets: releases.targets(),
       activeRelease: (service) => releases.activeRelease(service),
       instances: view.instances,
@@ -162,6 +172,25 @@ export async function runController(options: RunOptions): Promise<RunningControl
           skipped: picture.skipped,
         };
       },
+      state: () => failover.status(),
+      failover: (domain, request) =>
+        auditedBy(
+          store,
+          "failover",
+          domain,
+          `${request.override ? "override " : ""}failover of ${domain}: ${request.reason || "no reason given"}`,
+          request,
+          () => failover.failover(domain, request),
+        ),
+      failback: (domain, request) =>
+        auditedBy(
+          store,
+          "failback",
+          domain,
+          `failback of ${domain}: ${request.reason || "no reason given"}`,
+          request,
+          () => failover.failback(domain, request),
+        ),
     },
     releases: {
       deploy: (service, version) => releases.deploy(service, version),
@@ -211,22 +240,8 @@ function trafficApi(
   store: StateStore,
   controller: Controller,
 ): TrafficApi {
-  const now = Date.now;
-  const audited = <T>(action: string, target: string, message: string, data: unknown, run: () => T): T => {
-    const id = store.journalIntent({ at: now(), action, target, reason: `operator: ${message}`, data });
-    try {
-      const value = run();
-      store.journalResult(id, { at: now(), ok: true, detail: message });
-      return value;
-    } catch (error) {
-      store.journalResult(id, {
-        at: now(),
-        ok: false,
-        detail: error instanceof Error ? error.message : String(error),
-      });
-      throw error;
-    }
-  };
+  const audited = <T>(action: string, target: string, message: string, data: unknown, run: () => T): T =>
+    auditedBy(store, action, target, message, data, run);
   const serviceNamed = (name: string) => {
     const service = fleet.services.find((s) => s.name === name);
     if (!service) throw new HomeostatError("HS_NOT_FOUND", `no service ${name}`);
@@ -304,4 +319,28 @@ function trafficApi(
       return count;
     },
   };
+}
+
+/** Run an operator's action with a journal entry before it and its result after it. */
+function auditedBy<T>(
+  store: StateStore,
+  action: string,
+  target: string,
+  message: string,
+  data: unknown,
+  run: () => T,
+): T {
+  const id = store.journalIntent({ at: Date.now(), action, target, reason: `operator: ${message}`, data });
+  try {
+    const value = run();
+    store.journalResult(id, { at: Date.now(), ok: true, detail: message });
+    return value;
+  } catch (error) {
+    store.journalResult(id, {
+      at: Date.now(),
+      ok: false,
+      detail: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  }
 }

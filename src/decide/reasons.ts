@@ -43,7 +43,23 @@ export type ReasonCode =
   | "soak-inconclusive"
   | "stable-ready"
   | "rollback-refused"
-  | "rollback-warnings";
+  | "rollback-warnings"
+  | "domain-down"
+  | "domain-degraded"
+  | "failover-manual"
+  | "failover-step"
+  | "failover-step-held"
+  | "failover-complete"
+  | "failover-refused"
+  | "failover-shedding"
+  | "failover-scale-up"
+  | "failover-capacity-ready"
+  | "failback-waiting"
+  | "failback-step"
+  | "failback-relapsed"
+  | "failback-complete"
+  | "static-stability-lost"
+  | "static-stability-restored";
 
 export interface Reason {
   code: ReasonCode;

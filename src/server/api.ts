@@ -33,11 +33,22 @@ export interface ApiDeps {
   failover?: FailoverApi;
 }
 
-/** Read-only failover planning: shared fate, static stability, and plans per domain. */
+/** Zone failover: planning (shared fate, static stability, plans) and execution. */
 export interface FailoverApi {
   check(): unknown;
   plan(domain: string): unknown;
+  /** Zones, their health and shares, and survivor protection now. */
+  state(): unknown;
+  /** Evacuate a zone (safety rules apply; `override` needs a reason). */
+  failover(domain: string, request: { reason: string; override: boolean }): unknown;
+  /** Bring a zone's traffic back, through the failback hysteresis. */
+  failback(domain: string, request: { reason: string }): unknown;
 }
+
+const failoverBody = z
+  .object({ domain: z.string().min(1), reason: z.string().default(""), override: z.boolean().default(false) })
+  .strict();
+const failbackBody = z.object({ domain: z.string().min(1), reason: z.string().default("") }).strict();
 
 /** Releases, deploys and rollbacks as the API exposes them. */
 export interface ReleasesApi {
@@ -240,6 +251,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get("/v1/failover-plan", async (request) => {
     const { domain } = parseQuery(z.object({ domain: z.string().min(1) }).strict(), request.query);
     return failover().plan(domain);
+  });
+
+  app.get("/v1/failover", async () => failover().state());
+
+  app.post("/v1/failover", async (request, reply) => {
+    const body = parseQuery(failoverBody, request.body ?? {});
+    const shift = failover().failover(body.domain, { reason: body.reason, override: body.override });
+    return reply.status(202).send({ shift, failover: failover().state() });
+  });
+
+  app.post("/v1/failback", async (request, reply) => {
+    const body = parseQuery(failbackBody, request.body ?? {});
+    const shift = failover().failback(body.domain, { reason: body.reason });
+    return reply.status(202).send({ shift, failover: failover().state() });
   });
 
   app.post("/v1/shutdown", async (_request, reply) => {

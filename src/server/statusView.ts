@@ -4,6 +4,9 @@
  * phase), so it cannot drift from what is observed.
  */
 
+import { staticStability } from "../decide/failover/staticStability.ts";
+import type { ServiceCapacity } from "../decide/failover/types.ts";
+import { percent, rps } from "../decide/failover/words.ts";
 import type { SlotState } from "../decide/slotState.ts";
 import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
@@ -52,11 +55,44 @@ export interface ServiceStatus {
   instances: InstanceStatus[];
 }
 
+/** What losing one zone would do now, at current load, with no scale-up and no shedding (N−1). */
+export interface DomainStatus {
+  zone: string;
+  /** The busiest service's survivors' utilization if this zone were lost; null: a service with load would have no survivor. */
+  survivorPeakUtilization: number | null;
+  survivesLoss: boolean;
+  /** Spare requests/s under the ceiling the tightest service's survivors would have (negative: short by that much). */
+  headroomRps: number;
+}
+
+/** Static stability: can the fleet lose any one zone at current load without passing a ceiling? */
+export interface StaticStabilityStatus {
+  /** True when every zone's loss leaves the survivors at or under their ceiling (also when nothing could be checked: see `skipped`). */
+  ok: boolean;
+  /** Present when `ok` is false: which zones the fleet cannot lose, and by how much. */
+  warning?: string;
+  /** Services left out of the check, and why (no declared capacity). */
+  skipped: { service: string; reason: string }[];
+}
+
 export interface StatusDocument {
   fleet: { name: string; file: string };
   controller: { pid: number; startedAt: number; apiPort: number; stateDir: string; now: number };
   services: ServiceStatus[];
   openIncidents: number;
+  /** Headroom per zone, from the declared capacity and the measured load; empty without capacity data. */
+  domains: DomainStatus[];
+  staticStability: StaticStabilityStatus;
+}
+
+/**
+ * The capacity picture the static-stability check works on: per service, declared capacity and
+ * measured load per instance (the controller's `capacityPicture` has this shape).
+ */
+export interface StatusCapacityInput {
+  services: readonly ServiceCapacity[];
+  zones: readonly string[];
+  skipped: readonly { service: string; reason: string }[];
 }
 
 export interface StatusInputs {
@@ -71,6 +107,8 @@ export interface StatusInputs {
   busy: string[];
   openIncidents: IncidentRecord[];
   controller: StatusDocument["controller"];
+  /** Declared capacity and measured load; absent: `domains` is empty and nothing is checked. */
+  capacity?: StatusCapacityInput;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusDocument {
@@ -149,6 +187,43 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
     controller: inputs.controller,
     services,
     openIncidents: inputs.openIncidents.length,
+    ...zoneHeadroom(inputs.capacity),
+  };
+}
+
+/** Headroom per zone and the N−1 verdict, from the capacity picture. */
+export function zoneHeadroom(
+  capacity: StatusCapacityInput | undefined,
+): Pick<StatusDocument, "domains" | "staticStability"> {
+  const skipped = [...(capacity?.skipped ?? [])];
+  if (capacity === undefined || capacity.services.length === 0 || capacity.zones.length === 0) {
+    return { domains: [], staticStability: { ok: true, skipped } };
+  }
+  const domains = staticStability(capacity.services, capacity.zones).map(
+    (h): DomainStatus => ({
+      zone: h.zone,
+      // JSON has no Infinity: a lost zone that leaves a loaded service without survivors is null.
+      survivorPeakUtilization: Number.isFinite(h.survivorPeakUtilization) ? h.survivorPeakUtilization : null,
+      survivesLoss: h.survivesLoss,
+      headroomRps: h.headroomRps,
+    }),
+  );
+  const lost = domains.filter((d) => !d.survivesLoss);
+  if (lost.length === 0) return { domains, staticStability: { ok: true, skipped } };
+  const ceilings = [...new Set(capacity.services.map((s) => s.ceiling))];
+  const ceiling = ceilings.length === 1 ? `their ceiling of ${percent(ceilings[0]!)}` : "their ceilings";
+  const each = lost.map(
+    (d) =>
+      `${d.zone}: survivors at ${d.survivorPeakUtilization === null ? "∞ % (none left)" : percent(d.survivorPeakUtilization)}, short ${rps(-d.headroomRps)}`,
+  );
+  const names = lost.length === domains.length ? "any one zone" : lost.map((d) => d.zone).join(", ");
+  return {
+    domains,
+    staticStability: {
+      ok: false,
+      warning: `the fleet cannot lose ${names} at current load (N−1) without pushing the survivors past ${ceiling} (${each.join("; ")})`,
+      skipped,
+    },
   };
 }
 

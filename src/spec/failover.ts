@@ -6,7 +6,8 @@ import type { FailoverInput } from "./schema.ts";
 /**
  * Failover settings when the file sets none: a zone is down at 50 % unhealthy instances and
  * degraded at 20 %; its traffic moves 25 % per step every 5s; it gets traffic back after 30s
- * healthy; automated failovers are at least 5m apart, and off (operators run `homeostat failover`).
+ * healthy; a zone must stay down 2s before it is evacuated automatically; automated failovers are
+ * at least 5m apart, and off (operators run `homeostat failover`).
  */
 export const FAILOVER_DEFAULTS: FailoverSpec = {
   downShare: 0.5,
@@ -15,6 +16,7 @@ export const FAILOVER_DEFAULTS: FailoverSpec = {
   stepIntervalMs: 5_000,
   stabilizationMs: 30_000,
   minIntervalMs: 300_000,
+  confirmMs: 2_000,
   automatic: false,
 };
 
@@ -32,6 +34,7 @@ export function resolveFailover(input: FailoverInput | undefined): FailoverSpec 
     stepIntervalMs: ms(input?.stepInterval, base.stepIntervalMs),
     stabilizationMs: ms(input?.stabilization, base.stabilizationMs),
     minIntervalMs: ms(input?.minInterval, base.minIntervalMs),
+    confirmMs: ms(input?.confirm, base.confirmMs),
     automatic: input?.automatic ?? base.automatic,
   };
 }

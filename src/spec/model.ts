@@ -165,6 +165,8 @@ export interface FailoverSpec {
   stabilizationMs: number;
   /** Minimum time between two automated failovers. */
   minIntervalMs: number;
+  /** A zone must stay down this long before automatic evacuation (instance blips are repaired in place). */
+  confirmMs: number;
   /** Evacuate automatically when a domain is down (else only `homeostat failover`). */
   automatic: boolean;
 }

@@ -271,7 +271,11 @@ const trafficShape = {
       .boolean(expected("true or false"))
       .optional()
       .describe("Adapt the per-instance limit to latency, below the cap. Default true."),
-    queueSize: nonNegativeInt.optional().describe("Requests that may wait for admission. Default 100."),
+    queueSize: nonNegativeInt
+      .optional()
+      .describe(
+        "Requests that may always wait for admission (more, up to 10×, while the limits serve them within queueTimeout). Default 100.",
+      ),
     queueTimeout: anyDuration.optional().describe("How long a request may wait for admission. Default 1s."),
   }).optional(),
   drainTimeout: anyDuration
@@ -596,6 +600,11 @@ export const failoverSchema = strict({
     .optional()
     .describe("A recovered zone must stay healthy this long before traffic returns (in steps). Default 30s."),
   minInterval: anyDuration.optional().describe("Minimum time between two automated failovers. Default 5m."),
+  confirm: anyDuration
+    .optional()
+    .describe(
+      "A zone must stay down this long before it is evacuated automatically; shorter blips are repaired in place. Default 2s.",
+    ),
   automatic: z
     .boolean(expected("true or false"))
     .optional()

@@ -164,6 +164,23 @@ export class StateStore {
     return row ? controllerFromRow(row) : null;
   }
 
+  // ── Failover ───────────────────────────────────────────────────────────────
+
+  /** The zone failover state as last saved (JSON), or null: a restarted controller resumes from it. */
+  failoverState(): string | null {
+    const row = this.#get("SELECT state_json FROM failover_state WHERE id = 1");
+    return row ? String(row.state_json) : null;
+  }
+
+  saveFailoverState(json: string, at: number): void {
+    this.#run(
+      `INSERT INTO failover_state (id, state_json, updated_at) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at`,
+      json,
+      at,
+    );
+  }
+
   // ── Fleet ──────────────────────────────────────────────────────────────────
 
   /** Remembers a fleet as applied (history is kept for audit; `lastFleet` returns the newest). */

@@ -5,8 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox } from "../helpers/e2e.ts";
-import { waitFor } from "../helpers/waitFor.ts";
+import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox, waitForServing } from "../helpers/e2e.ts";
 
 function fleetYaml(apiBase: number, apiFront: number, soloBase: number): string {
   const release = [
@@ -52,14 +51,7 @@ describe("failover planning on a live fleet", () => {
     box = await sandbox();
     front = await freePort();
     box.up(box.file("fleet.yaml", fleetYaml(await freePortRange(6), front, await freePortRange(4))));
-    await waitFor(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${front}/`).catch(() => null);
-        await r?.arrayBuffer();
-        return r?.status === 200;
-      },
-      { timeoutMs: 30_000, what: "api serving" },
-    );
+    await waitForServing(front, "api serving");
     // About 60 rps for a few seconds: 20 rps per instance, half of its declared 40.
     const end = Date.now() + 4_000;
     const sent: Promise<unknown>[] = [];

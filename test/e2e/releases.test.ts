@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox } from "../helpers/e2e.ts";
+import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox, waitForServing } from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 interface Rollout {
@@ -121,14 +121,7 @@ describe("releases, deploys and rollbacks", () => {
     // Two banks: 2 × replicas ports.
     const basePort = await freePortRange(4);
     box.up(box.file("fleet.yaml", fleetYaml(basePort, port)));
-    await waitFor(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${port}/`).catch(() => null);
-        await r?.arrayBuffer();
-        return r?.status === 200;
-      },
-      { timeoutMs: 30_000, what: "the proxy serving v1" },
-    );
+    await waitForServing(port, "the proxy serving v1");
     load = startLoad(port, 40);
   });
   after(async () => {

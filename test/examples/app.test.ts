@@ -213,6 +213,134 @@ describe("faults from the environment and config", () => {
   });
 });
 
+describe("simulated capacity (WORKERS, WORK_MS) and /stats", () => {
+  interface Stats {
+    uptimeMs: number;
+    served: number;
+    busyMs: number;
+    queued: number;
+    inWork: number;
+    abandoned: number;
+    workers: number;
+    workMs: number;
+    capacityRps: number | null;
+  }
+  const stats = async (port: number) => (await httpJson<Stats>(port, "/stats")).json;
+
+  test("off by default: / is answered at once, /stats counts it and declares no capacity", async (t) => {
+    const app = await startDemoApp(t);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => http(app.port, "/")));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(8).fill(200),
+    );
+    const { uptimeMs, ...counters } = await stats(app.port);
+    assert.ok(uptimeMs > 0);
+    assert.deepEqual(counters, {
+      served: 8,
+      busyMs: 0,
+      queued: 0,
+      inWork: 0,
+      abandoned: 0,
+      workers: 1,
+      workMs: 0,
+      capacityRps: null,
+    });
+  });
+
+  test("requests beyond WORKERS wait their turn, and the probes and /stats never do", async (t) => {
+    const app = await startDemoApp(t, { env: { WORKERS: "2", WORK_MS: "400" } });
+    assert.equal((await stats(app.port)).capacityRps, 5);
+    const started = performance.now();
+    const answers = Array.from({ length: 6 }, () => http(app.port, "/"));
+    const busy = await waitFor(
+      async () => {
+        const s = await stats(app.port);
+        return s.inWork === 2 && s.queued === 4 ? s : null;
+      },
+      { what: "2 requests in work and 4 queued" },
+    );
+    assert.equal(busy.served, 0);
+    // Answered at once while six requests wait for two slots.
+    for (const path of ["/healthz", "/ready", "/stats"]) {
+      const probe = await http(app.port, path);
+      assert.equal(probe.status, 200, path);
+      assert.ok(probe.elapsedMs < 300, `${path} answered after ${probe.elapsedMs}ms`);
+    }
+    const done = await Promise.all(answers);
+    assert.ok(
+      done.every((a) => a.status === 200),
+      done.map((a) => a.status).join(),
+    );
+    // Three waves of two: the last answers come no earlier than 3 × 400 ms.
+    const elapsed = done.map((a) => a.elapsedMs).sort((a, b) => a - b);
+    assert.ok(elapsed[0]! >= 400, `first answer after ${elapsed[0]}ms`);
+    assert.ok(elapsed[5]! >= 1200, `last answer after ${elapsed[5]}ms`);
+    assert.ok(performance.now() - started >= 1200);
+    const after = await stats(app.port);
+    assert.equal(after.served, 6);
+    assert.equal(after.queued, 0);
+    assert.equal(after.inWork, 0);
+    // Six holds of 400 ms each (timers fire a little late, never early).
+    assert.ok(after.busyMs >= 2400 && after.busyMs < 2400 + 600, `busyMs ${after.busyMs}`);
+  });
+
+  test("the queue is first come, first served", async (t) => {
+    const app = await startDemoApp(t, { env: { WORKERS: "1", WORK_MS: "200" } });
+    const finished: number[] = [];
+    const answers: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      answers.push(http(app.port, "/").then(() => finished.push(i)));
+      // Each request reaches the app before the next is sent: the arrival order is known.
+      await waitFor(async () => {
+        const s = await stats(app.port);
+        return s.served + s.inWork + s.queued >= i + 1;
+      });
+    }
+    await Promise.all(answers);
+    assert.deepEqual(finished, [0, 1, 2, 3, 4]);
+  });
+
+  test("busyMs counts the work in progress, so utilization can be read at any moment", async (t) => {
+    const app = await startDemoApp(t, { env: { WORKERS: "1", WORK_MS: "2000" } });
+    const answer = http(app.port, "/");
+    await waitFor(async () => (await stats(app.port)).inWork === 1, { what: "the request in work" });
+    const midway = await waitFor(
+      async () => {
+        const s = await stats(app.port);
+        return s.busyMs >= 500 ? s : null;
+      },
+      { what: "busyMs to grow while the slot is held" },
+    );
+    assert.equal(midway.served, 0);
+    assert.ok(midway.busyMs < 2000, `busyMs ${midway.busyMs} before the work is done`);
+    // One slot held the whole time between two readings: busy time grows exactly as the app's clock.
+    const later = await stats(app.port);
+    if (later.inWork === 1) {
+      const ratio = (later.busyMs - midway.busyMs) / (later.uptimeMs - midway.uptimeMs);
+      assert.ok(Math.abs(ratio - 1) < 0.01, `busy time grew ${ratio}× as fast as the clock`);
+    }
+    assert.equal((await answer).status, 200);
+    const after = await stats(app.port);
+    assert.equal(after.served, 1);
+    assert.ok(after.busyMs >= 2000 && after.busyMs < 2300, `busyMs ${after.busyMs}`);
+  });
+
+  test("a request whose client leaves while it waits is dropped without using a slot", async (t) => {
+    const app = await startDemoApp(t, { env: { WORKERS: "1", WORK_MS: "1000" } });
+    const first = http(app.port, "/");
+    await waitFor(async () => (await stats(app.port)).inWork === 1, { what: "the first request in work" });
+    await assert.rejects(http(app.port, "/", { timeoutMs: 300 }), HttpTimeoutError);
+    await waitFor(async () => (await stats(app.port)).abandoned === 1, { what: "the leaver counted" });
+    assert.equal((await first).status, 200);
+    const after = await stats(app.port);
+    assert.equal(after.served, 1);
+    assert.equal(after.queued, 0);
+    assert.equal(after.inWork, 0);
+    assert.ok(after.busyMs < 1500, `only the first request worked (busyMs ${after.busyMs})`);
+  });
+});
+
 describe("graceful stop", () => {
   test("SIGTERM lets the in-flight request finish, refuses new connections, and exits 0", async (t) => {
     const app = await startDemoApp(t);
@@ -360,6 +488,10 @@ describe("bad start-up", () => {
     { what: "a non-numeric delay", env: { FAULT_CRASH_AFTER_MS: "soon" }, says: /FAULT_CRASH_AFTER_MS/ },
     { what: "an unknown option", args: ["--port", "0", "--prot", "1"], env: {}, says: /prot/ },
     { what: "a bad port", args: ["--port", "http"], env: {}, says: /--port/ },
+    { what: "zero workers", env: { WORKERS: "0", WORK_MS: "10" }, says: /WORKERS/ },
+    { what: "a fractional worker count", env: { WORKERS: "1.5" }, says: /WORKERS/ },
+    { what: "a negative work time", env: { WORK_MS: "-5" }, says: /WORK_MS/ },
+    { what: "a work time that is not a number", env: { WORK_MS: "fast" }, says: /WORK_MS/ },
   ];
   for (const { what, args, env, says } of cases) {
     test(`${what} exits 2 and says why`, async (t) => {

@@ -53,7 +53,7 @@ export interface SpawnOptions {
 }
 
 /** Variables the app reads: never inherited from whoever runs the tests. */
-const APP_VARIABLES = /^(FAULT_|APP_|HOMEOSTAT_|PORT$)/;
+const APP_VARIABLES = /^(FAULT_|APP_|HOMEOSTAT_|PORT$|WORKERS$|WORK_MS$)/;
 
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

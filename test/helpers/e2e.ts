@@ -9,6 +9,7 @@ import {
   existsSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   realpathSync,
   rmSync,
@@ -63,17 +64,9 @@ export function cli(args: string[], options: { cwd?: string; timeoutMs?: number 
   });
 }
 
-/** A port nobody listens on right now (the OS's choice). */
+/** A port nobody listens on right now, outside the ephemeral range (see rangeWindow). */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePromise(port));
-    });
-  });
+  return await freePortRange(1);
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -84,10 +77,29 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** `count` consecutive free ports, for a service's instance range. */
+/**
+ * Where instance port ranges are drawn from: below the kernel's ephemeral range, which outgoing
+ * connections (the tests' own load, the proxy's upstream pools) take their source ports from — a
+ * range inside it can be taken between the check and the instance's bind.
+ */
+function rangeWindow(): { low: number; high: number } {
+  try {
+    const [ephemeralLow] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (ephemeralLow !== undefined && ephemeralLow > 12_000) return { low: 10_000, high: ephemeralLow - 1 };
+  } catch {
+    // not Linux: fall through
+  }
+  return { low: 20_000, high: 30_000 };
+}
+
+/** `count` consecutive free ports, for a service's instance range (outside the ephemeral range). */
 export async function freePortRange(count: number): Promise<number> {
+  const { low, high } = rangeWindow();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const base = low + Math.floor(Math.random() * (high - low - count));
     let ok = true;
     for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
     if (ok) return base;
@@ -282,4 +294,16 @@ ${options.restart ?? "    backoff: { initial: 200ms, max: 2s, multiplier: 2, jit
 services:
 ${services}
 `;
+}
+
+/** Wait until `GET http://127.0.0.1:PORT/` answers 200 (a service's front port serving). */
+export async function waitForServing(port: number, what: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/`).catch(() => null);
+      await r?.arrayBuffer();
+      return r?.status === 200;
+    },
+    { timeoutMs, what },
+  );
 }

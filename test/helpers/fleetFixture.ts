@@ -156,6 +156,7 @@ export const DEFAULT_FAILOVER: FailoverSpec = {
   stepIntervalMs: 5_000,
   stabilizationMs: 30_000,
   minIntervalMs: 300_000,
+  confirmMs: 2_000,
   automatic: false,
 };
 

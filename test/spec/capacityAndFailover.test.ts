@@ -197,6 +197,7 @@ describe("failover", () => {
       stepIntervalMs: 5_000,
       stabilizationMs: 30_000,
       minIntervalMs: 300_000,
+      confirmMs: 2_000,
       automatic: false,
     });
     assert.deepEqual(failover, DEFAULT_FAILOVER);
@@ -213,6 +214,7 @@ describe("failover", () => {
         "  stepInterval: 2s",
         "  stabilization: 1m",
         "  minInterval: 0",
+        "  confirm: 500ms",
         "  automatic: true",
       ],
     });
@@ -223,6 +225,7 @@ describe("failover", () => {
       stepIntervalMs: 2_000,
       stabilizationMs: 60_000,
       minIntervalMs: 0,
+      confirmMs: 500,
       automatic: true,
     });
   });

@@ -106,6 +106,7 @@ describe("fleetJsonSchema", () => {
       "stepInterval",
       "stabilization",
       "minInterval",
+      "confirm",
       "automatic",
     ]);
   });

@@ -1,3 +1,4 @@
+import { percent, rps } from "../../decide/failover/words.ts";
 import type { StatusDocument } from "../../server/statusView.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
@@ -12,7 +13,10 @@ export const statusCommand: Command = {
 Asks the running controller for the fleet's state: per service its desired release, ready
 count and warnings (mixed releases, crash loops, missing capacity); per instance its state
 (ready, starting, unready, unhealthy, exited, stopping), release, zone, host, port, pid
-and the reason for its state.
+and the reason for its state. Then, per zone, what losing it now would do (from the declared
+capacity and the measured load, with no scale-up and no shedding): the survivors' peak
+utilization and the headroom left under the ceiling, with a WARNING when the fleet cannot lose
+some zone without pushing its survivors past the ceiling (N−1).
 
 Options:
   --json         print the status document as JSON
@@ -60,5 +64,32 @@ export function renderStatus(status: StatusDocument): string {
       "",
     );
   }
+  lines.push(...renderZones(status));
   return lines.join("\n").trimEnd();
+}
+
+/** The "Zones" block: headroom if each zone were lost now, and the N−1 warning. */
+export function renderZones(status: Pick<StatusDocument, "domains" | "staticStability">): string[] {
+  const { domains, staticStability } = status;
+  const leftOut = staticStability.skipped.map((s) => `  (${s.service} left out: ${s.reason})`);
+  if (domains.length === 0) {
+    return leftOut.length === 0
+      ? []
+      : ["Zones: no service declares its capacity, nothing to check", ...leftOut];
+  }
+  const lines = [
+    "Zones (if one were lost now, at current load, before any scale-up or shedding):",
+    table(
+      ["  ZONE LOST", "SURVIVORS' PEAK", "HEADROOM", "VERDICT"],
+      domains.map((d) => [
+        `  ${d.zone}`,
+        d.survivorPeakUtilization === null ? "no survivor" : percent(d.survivorPeakUtilization),
+        rps(d.headroomRps),
+        d.survivesLoss ? "survives" : "OVERLOADS the others",
+      ]),
+    ),
+    ...leftOut,
+  ];
+  if (staticStability.warning !== undefined) lines.push(`WARNING: ${staticStability.warning}`);
+  return lines;
 }

@@ -40,6 +40,16 @@ export interface FailbackResult {
   shareForZone: number;
   /** What changed at this call, in words (empty when nothing did). */
   events: string[];
+  /** The same changes, typed, in the same order as `events`. */
+  changes: FailbackChange[];
+}
+
+/** `waiting`: healthy, window started. `returning`/`step`: share grew. `restored`: all back. `relapsed`: failed again. */
+export type FailbackChangeKind = "waiting" | "returning" | "step" | "restored" | "relapsed";
+
+export interface FailbackChange {
+  kind: FailbackChangeKind;
+  message: string;
 }
 
 /**
@@ -60,7 +70,7 @@ export function failbackStep(state: FailbackState | null, input: FailbackInput):
   };
 
   if (!input.healthy) {
-    if (current.phase === "down") return result({ ...current });
+    if (current.phase === "down") return result({ ...current }, []);
     const when = relapseWords(current, input);
     return result(
       {
@@ -71,37 +81,44 @@ export function failbackStep(state: FailbackState | null, input: FailbackInput):
         lastStepAt: null,
         relapses: current.relapses + 1,
       },
-      `${zone} failed again ${when}: traffic back to 0 %; the ${duration(input.stabilizationMs)} stabilization window restarts once it is healthy`,
+      [
+        {
+          kind: "relapsed",
+          message: `${zone} failed again ${when}: traffic back to 0 %; the ${duration(input.stabilizationMs)} stabilization window restarts once it is healthy`,
+        },
+      ],
     );
   }
 
   const next = { ...current };
-  const events: string[] = [];
+  const changes: FailbackChange[] = [];
   if (next.phase === "down") {
     next.phase = "stabilizing";
     next.healthySince = now;
-    events.push(
-      `${zone} is healthy: no traffic until it stays healthy for ${duration(input.stabilizationMs)}`,
-    );
+    changes.push({
+      kind: "waiting",
+      message: `${zone} is healthy: no traffic until it stays healthy for ${duration(input.stabilizationMs)}`,
+    });
   }
   if (next.phase === "stabilizing") {
     const healthyFor = now - next.healthySince!;
     if (healthyFor >= input.stabilizationMs) {
       next.phase = "ramping";
       grow(next, input);
-      events.push(
-        `${zone} stayed healthy for ${duration(healthyFor)}: traffic returns, ${next.sharePercent} % of its share`,
-      );
+      changes.push({
+        kind: "returning",
+        message: `${zone} stayed healthy for ${duration(healthyFor)}: traffic returns, ${next.sharePercent} % of its share`,
+      });
     }
   } else if (next.phase === "ramping" && now - next.lastStepAt! >= input.stepIntervalMs) {
     grow(next, input);
-    events.push(`${zone} failback: ${next.sharePercent} % of its share`);
+    changes.push({ kind: "step", message: `${zone} failback: ${next.sharePercent} % of its share` });
   }
   if (next.phase === "ramping" && next.sharePercent >= 100) {
     next.phase = "restored";
-    events.push(`${zone} has all its traffic back`);
+    changes.push({ kind: "restored", message: `${zone} has all its traffic back` });
   }
-  return result(next, ...events);
+  return result(next, changes);
 }
 
 function grow(state: FailbackState, input: FailbackInput): void {
@@ -120,8 +137,8 @@ function relapseWords(state: FailbackState, input: FailbackInput): string {
   }
 }
 
-function result(state: FailbackState, ...events: string[]): FailbackResult {
-  return { state, shareForZone: state.sharePercent, events };
+function result(state: FailbackState, changes: FailbackChange[]): FailbackResult {
+  return { state, shareForZone: state.sharePercent, events: changes.map((c) => c.message), changes };
 }
 
 function validate(state: FailbackState | null, input: FailbackInput): void {

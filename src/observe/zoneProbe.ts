@@ -1,0 +1,117 @@
+/**
+ * Zone probes: the domain-level probe of failover. Each instance behind the data plane is probed
+ * over the data plane's own path to its zone — the injected network faults of that path (blackhole,
+ * resets, errors, latency) apply exactly as they do to client requests — so a zone cut off from
+ * the data plane is seen even when nothing sends it traffic (an evacuated zone waiting to fail
+ * back). The instance probes (prober.ts) go straight to the process and cannot see such a cut.
+ */
+
+import { setTimeout as delay } from "node:timers/promises";
+import type { ProbeCheck } from "../spec/model.ts";
+import type { Endpoint } from "../traffic/contracts.ts";
+import type { FaultRegistry } from "../traffic/faults.ts";
+import { runProbe } from "./probeRunner.ts";
+
+export interface ZoneProbeTarget {
+  endpoint: Endpoint;
+  /** The service's readiness check (an exec check is run as a TCP connect: it has no network path). */
+  check: ProbeCheck;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive failures before the instance counts against its zone. */
+  failureThreshold: number;
+}
+
+interface ProbeRecord {
+  consecutiveFailures: number;
+  lastStartedAt: number;
+  running: boolean;
+  lastDetail: string | null;
+}
+
+export class ZoneProber {
+  readonly #faults: FaultRegistry;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #records = new Map<string, ProbeRecord>();
+  #stopped = false;
+
+  constructor(options: { faults: FaultRegistry; now?: () => number; random?: () => number }) {
+    this.#faults = options.faults;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Probe every target whose interval has passed (never two runs at once per instance); forget the others. */
+  run(targets: readonly ZoneProbeTarget[]): void {
+    if (this.#stopped) return;
+    const now = this.#now();
+    const current = new Set(targets.map((t) => t.endpoint.instance));
+    for (const instance of this.#records.keys()) if (!current.has(instance)) this.#records.delete(instance);
+    for (const target of targets) {
+      const name = target.endpoint.instance;
+      let record = this.#records.get(name);
+      if (record === undefined) {
+        record = { consecutiveFailures: 0, lastStartedAt: -Infinity, running: false, lastDetail: null };
+        this.#records.set(name, record);
+      }
+      if (record.running || now - record.lastStartedAt < target.intervalMs) continue;
+      record.running = true;
+      record.lastStartedAt = now;
+      const owned = record;
+      void this.#probe(target).then((detail) => {
+        owned.running = false;
+        if (this.#records.get(name) !== owned) return;
+        owned.consecutiveFailures = detail === null ? 0 : owned.consecutiveFailures + 1;
+        owned.lastDetail = detail;
+      });
+    }
+  }
+
+  /** Why `instance` fails its zone probe (after the threshold), or null. */
+  failing(instance: string, failureThreshold: number): string | null {
+    const record = this.#records.get(instance);
+    if (record === undefined || record.consecutiveFailures < failureThreshold) return null;
+    return `zone probe failed ${record.consecutiveFailures}× (${record.lastDetail})`;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#records.clear();
+  }
+
+  /** null when the probe passed, else why it failed. */
+  async #probe(target: ZoneProbeTarget): Promise<string | null> {
+    const { endpoint, timeoutMs } = target;
+    let budget = timeoutMs;
+    for (const rule of this.#faults.match(endpoint)) {
+      const fault = rule.fault;
+      switch (fault.kind) {
+        case "blackhole":
+          await delay(timeoutMs, undefined, { ref: false });
+          return `timeout after ${timeoutMs}ms (${rule.id}: blackhole)`;
+        case "reset":
+          if (this.#random() < (fault.rate ?? 1)) return `connection reset (${rule.id})`;
+          break;
+        case "error":
+          if (this.#random() < (fault.rate ?? 1)) return `status ${fault.status} (${rule.id})`;
+          break;
+        case "latency":
+          if (fault.ms >= budget) {
+            await delay(budget, undefined, { ref: false });
+            return `timeout after ${timeoutMs}ms (${rule.id}: +${fault.ms}ms)`;
+          }
+          await delay(fault.ms, undefined, { ref: false });
+          budget -= fault.ms;
+          break;
+      }
+    }
+    const check: ProbeCheck = target.check.kind === "exec" ? { kind: "tcp" } : target.check;
+    const outcome = await runProbe(
+      check,
+      { host: "127.0.0.1", port: endpoint.port, cwd: ".", env: {} },
+      budget,
+    );
+    return outcome.ok ? null : (outcome.detail ?? "failed");
+  }
+}
