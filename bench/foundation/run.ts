@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { freePort, freePortRange, REPO } from "../../test/helpers/e2e.ts";
 import { runBench, saveResult } from "../common/benchRun.ts";
+import { Teardown } from "../common/teardown.ts";
 import { fleetFacts, fleetPorts } from "./fleetFacts.ts";
 import { HomeostatUnderTest } from "./homeostat.ts";
 import { type HomeostatTrial, homeostatTrial } from "./homeostatTrials.ts";
@@ -20,7 +21,6 @@ import { Mutex } from "./mutex.ts";
 import { NaiveFleet } from "./naiveFleet.ts";
 import { type NaiveKillTrial, naiveHangTrials, naiveKillTrial } from "./naiveTrials.ts";
 import { readOptions } from "./options.ts";
-import { ProcessLedger } from "./processes.ts";
 import { sampleProcess } from "./procSample.ts";
 import { renderMarkdown } from "./report.ts";
 import {
@@ -46,44 +46,12 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** Teardown steps, run once, in reverse order, whether the run ends, fails or is interrupted. */
-class Teardown {
-  readonly #steps: { what: string; run: () => Promise<void> }[] = [];
-  #done: Promise<void> | null = null;
-
-  add(what: string, run: () => Promise<void>): void {
-    this.#steps.push({ what, run });
-  }
-
-  run(): Promise<void> {
-    this.#done ??= (async () => {
-      for (const step of [...this.#steps].reverse()) {
-        try {
-          await step.run();
-        } catch (error) {
-          log(`teardown: ${step.what} failed: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    })();
-    return this.#done;
-  }
-}
-
 async function main(): Promise<void> {
   const options = readOptions(process.env);
   const startedAt = new Date();
   const machine = machineInfo(REPO);
-  const ledger = new ProcessLedger();
-  const teardown = new Teardown();
-  teardown.add("sweep", async () => {
-    ledger.sweep();
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      log(`${signal}: stopping every process the bench started…`);
-      void teardown.run().finally(() => process.exit(130));
-    });
-  }
+  const teardown = new Teardown(log);
+  const { ledger } = teardown;
 
   try {
     const fleet = fleetOrThrow(await loadFleetFile(FLEET_FILE));

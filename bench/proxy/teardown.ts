@@ -1,47 +1,14 @@
-/**
- * Teardown steps, run once, in reverse order, whether the run ends, fails or is interrupted
- * (SIGINT, SIGTERM): no process the bench started may outlive it.
- */
+/** The proxy and failover benches' log line, and the shared teardown bound to it. */
 
-import { ProcessLedger } from "../foundation/processes.ts";
+import { Teardown as CommonTeardown } from "../common/teardown.ts";
 
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
-export class Teardown {
-  /** Every process started, remembered with its start time, SIGKILLed by the last step. */
-  readonly ledger = new ProcessLedger();
-  readonly #steps: { what: string; run: () => Promise<void> }[] = [];
-  #done: Promise<void> | null = null;
-
+/** bench/common/teardown.ts, logging with the `[bench]` prefix. */
+export class Teardown extends CommonTeardown {
   constructor() {
-    this.add("sweep", async () => {
-      const killed = this.ledger.sweep();
-      if (killed.length > 0) log(`teardown: SIGKILLed leftover pids ${killed.join(", ")}`);
-    });
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      process.once(signal, () => {
-        log(`${signal}: stopping every process the bench started…`);
-        void this.run().finally(() => process.exit(130));
-      });
-    }
-  }
-
-  add(what: string, run: () => Promise<void>): void {
-    this.#steps.push({ what, run });
-  }
-
-  run(): Promise<void> {
-    this.#done ??= (async () => {
-      for (const step of [...this.#steps].reverse()) {
-        try {
-          await step.run();
-        } catch (error) {
-          log(`teardown: ${step.what} failed: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    })();
-    return this.#done;
+    super(log);
   }
 }

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { processesUnder, REPO } from "../../test/helpers/e2e.ts";
 import { runBench, saveResult } from "../common/benchRun.ts";
+import { Teardown } from "../common/teardown.ts";
 import { machineInfo } from "../foundation/machine.ts";
-import { ProcessLedger } from "../foundation/processes.ts";
 import { type CanaryTrial, canaryTrial } from "./canaryTrial.ts";
 import type { ControllerRun } from "./controllerRun.ts";
 import { busyPorts, copyFleet, fleetPorts } from "./fleetCopy.ts";
@@ -24,7 +24,6 @@ import { readOptions } from "./options.ts";
 import { renderMarkdown } from "./report.ts";
 import { type RollbackBenchResult, summarizeCanary } from "./results.ts";
 import { scenarioFacts } from "./scenario.ts";
-import { Teardown } from "./teardown.ts";
 
 const FLEET_FILE = join(REPO, "examples/shop/fleet.yaml");
 
@@ -49,22 +48,12 @@ async function main(): Promise<void> {
   const options = readOptions(process.env);
   const startedAt = new Date();
   const machine = machineInfo(REPO);
-  const ledger = new ProcessLedger();
   const teardown = new Teardown(log);
+  const { ledger } = teardown;
   let current: ControllerRun | null = null;
   const track = (run: ControllerRun | null) => {
     current = run;
   };
-  teardown.add("sweep the processes the bench saw", async () => {
-    const killed = ledger.sweep();
-    if (killed.length > 0) log(`SIGKILLed leftover processes ${killed.join(", ")}`);
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      log(`${signal}: stopping every process the bench started…`);
-      void teardown.run().finally(() => process.exit(130));
-    });
-  }
 
   try {
     const source = fleetOrThrow(await loadFleetFile(FLEET_FILE));

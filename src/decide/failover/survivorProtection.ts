@@ -58,7 +58,8 @@ export interface Protection {
 const MIN_SHED = 0.005;
 
 /**
- * Shedding aims under the ceiling, at this share of it (72 % for an 80 % ceiling): the load the
+ * Shedding of sheddable traffic aims under the ceiling, at this share of it (72 % for an 80 %
+ * ceiling; default traffic is shed only down to the ceiling itself): the load the
  * survivors really get is not exactly the measured demand spread evenly — retries of requests
  * the failed zone swallowed add to it, and two-choices balancing is close to even, not exactly
  * even — and the promise is that no survivor passes the ceiling. It starts only when the demand
@@ -80,26 +81,36 @@ export function protectSurvivors(input: ProtectionInput): Protection {
 
   const target = clean(ceiling * SHED_TARGET_OF_CEILING);
   const trigger = input.wasShedding === true ? target : ceiling;
-  let excess = demand > trigger * capacity ? demand - target * capacity : 0;
   const shed = { sheddable: 0, default: 0 };
-  if (excess > 0) {
+  if (demand > trigger * capacity) {
+    // The margin under the ceiling is taken from sheddable traffic only: default traffic is shed
+    // just as far as the ceiling itself needs.
+    const aim = { sheddable: demand - target * capacity, default: demand - ceiling * capacity };
+    let taken = 0;
+    let overCeiling = aim.default;
     for (const criticality of ["sheddable", "default"] as const) {
       const available = input.demand[criticality];
-      if (excess <= 0 || available <= 0) continue;
-      const amount = Math.min(available, excess);
+      const wanted = aim[criticality] - taken;
+      if (wanted <= 0 || available <= 0) continue;
+      const amount = Math.min(available, wanted);
       const share = amount / available;
       // Too small to act on, but covered by this criticality all the same: the next one (default
       // after sheddable) is not shed for an excess that sheddable traffic could have absorbed.
-      excess -= amount;
+      taken += amount;
+      overCeiling -= amount;
       if (share < MIN_SHED) continue;
       shed[criticality] = Math.min(1, share);
+      const goal =
+        criticality === "sheddable"
+          ? `shedding down to ${percent(target)} leaves room for retries and uneven spread`
+          : `sheddable traffic alone cannot bring it under the ceiling`;
       reasons.push(
-        `${service}: sheds ${percent(shed[criticality])} of ${criticality} traffic (${rps(amount)}): demand ${rps(demand)} on ${rps(capacity)} of serving capacity is ${percent(projected)}${input.wasShedding === true ? "" : ` > ceiling ${percent(ceiling)}`}; shedding down to ${percent(target)} leaves room for retries and uneven spread`,
+        `${service}: sheds ${percent(shed[criticality])} of ${criticality} traffic (${rps(amount)}): demand ${rps(demand)} on ${rps(capacity)} of serving capacity is ${percent(projected)}${input.wasShedding === true ? "" : ` > ceiling ${percent(ceiling)}`}; ${goal}`,
       );
     }
-    if (excess > 1e-6) {
+    if (overCeiling > 1e-6) {
       reasons.push(
-        `${service}: still ${rps(excess)} above the shedding target with only critical traffic left, and critical traffic is never shed`,
+        `${service}: still ${rps(overCeiling)} over the ceiling with only critical traffic left, and critical traffic is never shed`,
       );
     }
   }

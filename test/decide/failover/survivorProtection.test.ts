@@ -95,10 +95,10 @@ describe("protectSurvivors: scale-up first", () => {
       p.reasons[0],
       "api: adds 3 instances in zone-b, zone-c: demand 560 rps on 400 rps of serving capacity is 140 % > ceiling 80 %",
     );
-    // Until they are ready, shedding brings the demand down to 72 % (0.9 × the 80 % ceiling):
-    // 560 − 288 = 272 (sheddable 160, then 112 of default).
+    // Until they are ready, sheddable traffic is shed towards 72 % (0.9 × the 80 % ceiling), all
+    // 160 of it; default only as far as the ceiling needs: 560 − 320 − 160 = 80 of 300.
     assert.equal(p.shed.sheddable, 1);
-    assert.ok(Math.abs(p.shed.default - 112 / 300) < 1e-9, String(p.shed.default));
+    assert.ok(Math.abs(p.shed.default - 80 / 300) < 1e-9, String(p.shed.default));
   });
 
   it("rounds the number of instances up, but not for float noise", () => {
@@ -226,7 +226,7 @@ describe("protectSurvivors: scale-up first", () => {
     );
     assert.deepEqual(p.addSlots, []);
     assert.equal(p.reasons[0], "api: cannot add instances: a deploy of api uses its spare bank");
-    assert.equal(p.shed.default, (500 - 288) / 500);
+    assert.equal(p.shed.default, (500 - 320) / 500);
   });
 });
 
@@ -236,17 +236,17 @@ describe("protectSurvivors: shedding", () => {
     return input({ members: [member(1)], maxReplicas: 1, demand, ...more });
   }
 
-  it("sheds down to 90 % of the ceiling, sheddable first, then default, with exact shares", () => {
+  it("sheds sheddable down to 90 % of the ceiling, default only down to the ceiling, with exact shares", () => {
     assert.equal(SHED_TARGET_OF_CEILING, 0.9);
-    // 120 = 24 critical + 60 default + 36 sheddable on 100, ceiling 80 %, target 72 %: excess 48
-    // → all 36 sheddable, then 12 of 60 default.
+    // 120 = 24 critical + 60 default + 36 sheddable on 100, ceiling 80 %, target 72 %: sheddable
+    // would go to 48 over the target → all 36; default only to the ceiling: 40 − 36 = 4 of 60.
     const p = protectSurvivors(single({ critical: 24, default: 60, sheddable: 36 }));
     assert.equal(p.shed.sheddable, 1);
-    assert.equal(p.shed.default, 12 / 60);
+    assert.equal(p.shed.default, 4 / 60);
     assert.equal(p.projectedUtilization, 1.2);
     assert.deepEqual(p.reasons.slice(-2), [
       "api: sheds 100 % of sheddable traffic (36 rps): demand 120 rps on 100 rps of serving capacity is 120 % > ceiling 80 %; shedding down to 72 % leaves room for retries and uneven spread",
-      "api: sheds 20 % of default traffic (12 rps): demand 120 rps on 100 rps of serving capacity is 120 % > ceiling 80 %; shedding down to 72 % leaves room for retries and uneven spread",
+      "api: sheds 6.7 % of default traffic (4 rps): demand 120 rps on 100 rps of serving capacity is 120 % > ceiling 80 %; sheddable traffic alone cannot bring it under the ceiling",
     ]);
   });
 
@@ -272,11 +272,11 @@ describe("protectSurvivors: shedding", () => {
     assert.deepEqual(onlyCritical.shed, { sheddable: 0, default: 0 });
     assert.match(
       onlyCritical.reasons.at(-1)!,
-      /^api: still 78 rps above the shedding target with only critical traffic left, and critical traffic is never shed$/,
+      /^api: still 70 rps over the ceiling with only critical traffic left, and critical traffic is never shed$/,
     );
     const some = protectSurvivors(single({ critical: 100, default: 10, sheddable: 5 }));
     assert.deepEqual(some.shed, { sheddable: 1, default: 1 });
-    assert.match(some.reasons.at(-1)!, /still 28 rps above the shedding target/);
+    assert.match(some.reasons.at(-1)!, /still 20 rps over the ceiling/);
   });
 
   it("does not shed a share below 0.5 %, and does not push it onto default either", () => {
@@ -291,7 +291,7 @@ describe("protectSurvivors: shedding", () => {
     assert.equal(p.demandRps, 723);
     assert.deepEqual(p.shed, { sheddable: 0, default: 0 });
     assert.deepEqual(
-      p.reasons.filter((r) => r.includes(" sheds ") || r.includes("above the shedding target")),
+      p.reasons.filter((r) => r.includes(" sheds ") || r.includes("over the ceiling")),
       [],
     );
     // The same tiny excess on default alone is not shed either.
@@ -315,7 +315,7 @@ describe("protectSurvivors: shedding", () => {
     assert.equal(p.projectedUtilization, Number.POSITIVE_INFINITY);
     assert.deepEqual(p.shed, { sheddable: 1, default: 1 });
     assert.match(p.reasons.join("\n"), /is ∞ % > ceiling 80 %/);
-    assert.match(p.reasons.at(-1)!, /still 10 rps above the shedding target/);
+    assert.match(p.reasons.at(-1)!, /still 10 rps over the ceiling/);
     // No demand and no capacity is 0 %, not ∞.
     const idle = protectSurvivors(input({ members: [] }));
     assert.equal(idle.projectedUtilization, 0);

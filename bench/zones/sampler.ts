@@ -1,0 +1,158 @@
+/**
+ * Once a second, everything the analysis needs, read from outside Homeostat's decisions: each
+ * instance's own `/stats` (the demo app's counters: served, busy time, queue), the proxy's attempt
+ * counters per instance (`/metrics`), and the controller's view (`/v1/status`, `/v1/failover`).
+ */
+
+import { epochNow } from "./load.ts";
+
+/** The demo app's `GET /stats` (examples/README.md). */
+export interface AppStats {
+  uptimeMs: number;
+  served: number;
+  busyMs: number;
+  queued: number;
+  inWork: number;
+  abandoned: number;
+  workers: number;
+  workMs: number;
+  capacityRps: number | null;
+}
+
+export interface InstanceReading {
+  instance: string;
+  slot: number;
+  zone: string;
+  /** ms from the load's t0, midway through the request. */
+  at: number;
+  /** null: nothing answered on the instance's port (not running). */
+  stats: AppStats | null;
+}
+
+export interface StatusInstance {
+  name: string;
+  slot: number;
+  zone: string;
+  state: string;
+}
+
+export interface Sample {
+  /** ms from t0 at which the sample was due. */
+  due: number;
+  instances: InstanceReading[];
+  /** Proxy attempts per instance, all outcomes, cumulative (null: /metrics did not answer). */
+  attempts: Record<string, number> | null;
+  /** The controller's instances (null: /v1/status did not answer). */
+  status: StatusInstance[] | null;
+  /** `GET /v1/failover`, where the controller has it. */
+  failover: unknown;
+}
+
+export interface SamplerTarget {
+  apiPort: number;
+  /** Slot → port and zone for every slot the service may use. */
+  slots: { slot: number; port: number; zone: string; instance: string }[];
+}
+
+const READ_TIMEOUT_MS = 800;
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T | null }> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+    const text = await response.text();
+    return { status: response.status, body: response.ok ? (JSON.parse(text) as T) : null };
+  } catch {
+    return { status: 0, body: null };
+  }
+}
+
+/** Sum of `homeostat_proxy_attempts_total` per instance label, from Prometheus text. */
+export function attemptsByInstance(text: string): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("homeostat_proxy_attempts_total{")) continue;
+    const instance = /instance="([^"]*)"/.exec(line)?.[1];
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (instance === undefined || !Number.isFinite(value)) continue;
+    totals[instance] = (totals[instance] ?? 0) + value;
+  }
+  return totals;
+}
+
+export class Sampler {
+  readonly samples: Sample[] = [];
+  readonly #target: SamplerTarget;
+  readonly #t0: number;
+  #stopped = false;
+  #loop: Promise<void> | null = null;
+  #failoverMissing = false;
+
+  constructor(target: SamplerTarget, t0: number) {
+    this.#target = target;
+    this.#t0 = t0;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<Sample[]> {
+    this.#stopped = true;
+    await this.#loop;
+    return this.samples;
+  }
+
+  async #run(): Promise<void> {
+    for (let k = 0; !this.#stopped; k++) {
+      const due = k * 1000;
+      // Pacing of the sampling schedule: one reading a second, on the load's own clock.
+      const wait = this.#t0 + due - epochNow();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.#stopped) return;
+      this.samples.push(await this.#sample(due));
+    }
+  }
+
+  async #sample(due: number): Promise<Sample> {
+    const api = `http://127.0.0.1:${this.#target.apiPort}`;
+    const readings = this.#target.slots.map(async (s): Promise<InstanceReading> => {
+      const before = epochNow();
+      const { body } = await getJson<AppStats>(`http://127.0.0.1:${s.port}/stats`);
+      const after = epochNow();
+      return {
+        instance: s.instance,
+        slot: s.slot,
+        zone: s.zone,
+        at: (before + after) / 2 - this.#t0,
+        stats: body,
+      };
+    });
+    const metrics = (async () => {
+      try {
+        const response = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+        return response.ok ? attemptsByInstance(await response.text()) : null;
+      } catch {
+        return null;
+      }
+    })();
+    const status = getJson<{ services: { instances: StatusInstance[] }[] }>(`${api}/v1/status`);
+    const failover = this.#failoverMissing ? null : getJson<unknown>(`${api}/v1/failover`);
+    const [instances, attempts, statusDoc, failoverDoc] = await Promise.all([
+      Promise.all(readings),
+      metrics,
+      status,
+      failover,
+    ]);
+    if (failoverDoc?.status === 404) this.#failoverMissing = true;
+    return {
+      due,
+      instances,
+      attempts,
+      status:
+        statusDoc.body?.services.flatMap((svc) =>
+          svc.instances.map((i) => ({ name: i.name, slot: i.slot, zone: i.zone, state: i.state })),
+        ) ?? null,
+      failover: failoverDoc?.body ?? null,
+    };
+  }
+}
