@@ -16,7 +16,7 @@ import {
   type SpareSlot,
 } from "../decide/failover/survivorProtection.ts";
 import type { DomainHealth } from "../decide/failover/types.ts";
-import { percent } from "../decide/failover/words.ts";
+import { duration, percent } from "../decide/failover/words.ts";
 import {
   advanceZones,
   EMPTY_ZONE_CONTROL,
@@ -102,6 +102,8 @@ export class FailoverManager {
   readonly #seenReady = new Set<string>();
   #lastView: FleetView | null = null;
   #stabilityCheckedAt = Number.NEGATIVE_INFINITY;
+  /** Since when every zone has been judged healthy without a break; null while one is not. */
+  #allHealthySince: number | null = null;
   /** Zones whose loss the fleet could not take at the last check. */
   #cannotLose = new Set<string>();
 
@@ -192,6 +194,8 @@ export class FailoverManager {
     const before = this.#serialized();
     this.#probeZones(view);
     this.#health = this.#judgeZones(view);
+    if (this.#health.some((zone) => zone.state !== "healthy")) this.#allHealthySince = null;
+    else this.#allHealthySince ??= now;
     const result = advanceZones(this.#zones, {
       now,
       zones: this.#health,
@@ -409,14 +413,21 @@ export class FailoverManager {
     // its evacuation is confirmed — since the data plane has already moved its traffic onto them.
     const failing = this.#fleet.failover.automatic && this.#health.some((zone) => zone.state !== "healthy");
     const active = shifted || failing;
-    if (!shifted) {
+    // Added capacity stays until every zone has all its traffic and has been healthy for the
+    // stabilization window: a zone that fails again soon must not find the survivors shrunk.
+    const now = this.#now();
+    const settled =
+      !active &&
+      this.#allHealthySince !== null &&
+      now - this.#allHealthySince >= this.#fleet.failover.stabilizationMs;
+    if (settled) {
       for (const [service, slots] of this.#added) {
         if (slots.length === 0) continue;
         this.#note(
           "failover.scale-down",
           {
             code: "failback-complete",
-            message: `every zone has its traffic back: ${slots.map((slot) => instanceName(service, slot)).join(", ")} added for the failover ${slots.length === 1 ? "is" : "are"} stopped (drained first)`,
+            message: `every zone has all its traffic and has been healthy for ${duration(now - this.#allHealthySince!)}: ${slots.map((slot) => instanceName(service, slot)).join(", ")} added for the failover ${slots.length === 1 ? "is" : "are"} stopped (drained first)`,
           },
           { service },
         );
@@ -438,9 +449,7 @@ export class FailoverManager {
       const protection = protectSurvivors({
         ...this.#protectionInput(view, dataPlane, service, rps, shares),
         wasShedding: isShedding(this.#protection.get(service.name)),
-        spare: shifted
-          ? this.#spareSlots(service, view.targets.get(service.name) ?? [], added)
-          : { unavailable: "no zone is evacuated: capacity is added only for a confirmed zone failure" },
+        spare: this.#spareSlots(service, view.targets.get(service.name) ?? [], added),
       });
       this.#protection.set(service.name, protection);
       this.#startAdded(service, protection, "");
