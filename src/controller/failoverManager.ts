@@ -489,6 +489,7 @@ export class FailoverManager {
       }));
     return {
       service: service.name,
+      avoidZones: this.#health.filter((zone) => zone.state !== "healthy").map((zone) => zone.zone),
       ceiling: service.capacity.targetUtilization,
       instanceCapacityRps: rps,
       maxReplicas: service.capacity.maxReplicas,

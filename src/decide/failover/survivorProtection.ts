@@ -37,6 +37,8 @@ export interface ProtectionInput {
   spare: readonly SpareSlot[] | { unavailable: string };
   /** Spare slots already added for this failover (kept until failback completes). */
   added: readonly number[];
+  /** Zones not to add instances in: failing ones, whose evacuation may not be confirmed yet. */
+  avoidZones?: readonly string[];
   /** Whether the previous pass shed anything: shedding then goes on down to the target, not just to the ceiling. */
   wasShedding?: boolean;
 }
@@ -132,11 +134,15 @@ function scaleUp(
   reasons: string[],
 ): SpareSlot[] {
   const { ceiling, instanceCapacityRps: unit, service } = input;
-  if (demand <= ceiling * capacity || unit <= 0) return [];
+  // Same trigger as shedding, and enough capacity for the shedding target: capacity sized only
+  // for the ceiling would leave shedding on (it goes on down to the target) for the whole outage.
+  const target = clean(ceiling * SHED_TARGET_OF_CEILING);
+  const trigger = input.wasShedding === true ? target : ceiling;
+  if (demand <= trigger * capacity || unit <= 0) return [];
   // Capacity that is coming (added, not serving yet) counts: it must not be asked for twice.
   const serving = new Set(input.members.filter((m) => m.serving).map((m) => m.slot));
   const starting = input.added.filter((slot) => !serving.has(slot)).length;
-  const wanted = Math.ceil((demand / ceiling - capacity) / unit - 1e-9) - starting;
+  const wanted = Math.ceil((demand / target - capacity) / unit - 1e-9) - starting;
   if (wanted <= 0) return [];
   if ("unavailable" in input.spare) {
     reasons.push(`${service}: cannot add instances: ${input.spare.unavailable}`);
@@ -155,7 +161,8 @@ function scaleUp(
   const room = Math.max(0, input.maxReplicas - counted);
   const perZone = new Map<string, number>();
   for (const member of input.members) perZone.set(member.zone, (perZone.get(member.zone) ?? 0) + 1);
-  const free = input.spare.filter((s) => (input.zoneShares[s.zone] ?? 1) === 1);
+  const avoid = new Set(input.avoidZones ?? []);
+  const free = input.spare.filter((s) => (input.zoneShares[s.zone] ?? 1) === 1 && !avoid.has(s.zone));
   const chosen: SpareSlot[] = [];
   while (chosen.length < Math.min(wanted, room) && free.length > 0) {
     // The unshifted zone with the fewest instances of the service, then the lowest slot.
@@ -167,14 +174,14 @@ function scaleUp(
   if (chosen.length > 0) {
     const where = [...new Set(chosen.map((s) => s.zone))].join(", ");
     reasons.push(
-      `${service}: adds ${count(chosen.length, "instance")} in ${where}: demand ${rps(demand)} on ${rps(capacity)} of serving capacity is ${percent(projected)} > ceiling ${percent(ceiling)}`,
+      `${service}: adds ${count(chosen.length, "instance")} in ${where}: demand ${rps(demand)} on ${rps(capacity)} of serving capacity is ${percent(projected)}${projected > ceiling ? ` > ceiling ${percent(ceiling)}` : ""}; sized for ${percent(target)}, where shedding stops`,
     );
   }
   if (chosen.length < wanted) {
     const why =
       room <= chosen.length
         ? `it is at maxReplicas ${input.maxReplicas}`
-        : "no free spare slot is left in a zone that keeps its traffic";
+        : "no free spare slot is left in a healthy zone that keeps its traffic";
     reasons.push(
       `${service}: needs ${count(wanted - chosen.length, "more instance")} but ${why}; shedding covers the rest`,
     );

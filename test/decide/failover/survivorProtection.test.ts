@@ -83,17 +83,17 @@ describe("protectSurvivors: nothing to do", () => {
 });
 
 describe("protectSurvivors: scale-up first", () => {
-  it("asks for ceil((demand / ceiling − capacity) / unit) instances, in zones that keep all their traffic", () => {
-    // 560 rps on 400: 700 needed under the ceiling → 3 more instances.
+  it("asks for ceil((demand / shedding target − capacity) / unit) instances, in zones that keep all their traffic", () => {
+    // 560 rps on 400: 777.8 needed under the 72 % shedding target → 4 more instances.
     const p = protectSurvivors(input({ ...A_OUT, demand: { critical: 100, default: 300, sheddable: 160 } }));
-    assert.deepEqual(slots(p.addSlots), [7, 8, 10]);
+    assert.deepEqual(slots(p.addSlots), [7, 8, 10, 11]);
     assert.deepEqual(
       p.addSlots.map((s) => s.zone),
-      ["zone-b", "zone-c", "zone-b"],
+      ["zone-b", "zone-c", "zone-b", "zone-c"],
     );
     assert.equal(
       p.reasons[0],
-      "api: adds 3 instances in zone-b, zone-c: demand 560 rps on 400 rps of serving capacity is 140 % > ceiling 80 %",
+      "api: adds 4 instances in zone-b, zone-c: demand 560 rps on 400 rps of serving capacity is 140 % > ceiling 80 %; sized for 72 %, where shedding stops",
     );
     // Until they are ready, sheddable traffic is shed towards 72 % (0.9 × the 80 % ceiling), all
     // 160 of it; default only as far as the ceiling needs: 560 − 320 − 160 = 80 of 300.
@@ -102,10 +102,10 @@ describe("protectSurvivors: scale-up first", () => {
   });
 
   it("rounds the number of instances up, but not for float noise", () => {
-    // 480 / 0.8 = 600 exactly: 2 instances, not 3.
-    const exact = protectSurvivors(input({ ...A_OUT, demand: { critical: 480, default: 0, sheddable: 0 } }));
+    // 432 / 0.72 = 600 exactly: 2 instances, not 3 (and 432 > 320: over the ceiling).
+    const exact = protectSurvivors(input({ ...A_OUT, demand: { critical: 432, default: 0, sheddable: 0 } }));
     assert.equal(exact.addSlots.length, 2);
-    const over = protectSurvivors(input({ ...A_OUT, demand: { critical: 480.1, default: 0, sheddable: 0 } }));
+    const over = protectSurvivors(input({ ...A_OUT, demand: { critical: 432.1, default: 0, sheddable: 0 } }));
     assert.equal(over.addSlots.length, 3);
   });
 
@@ -120,16 +120,16 @@ describe("protectSurvivors: scale-up first", () => {
         demand: { critical: 800, default: 0, sheddable: 0 },
       }),
     );
-    // Capacity 500, 1000 needed → 5; zone-b (2) first, then ties go to the lowest slot.
+    // Capacity 500, 1111 needed → 7; zone-b (2) first, then ties go to the lowest slot.
     assert.deepEqual(slots(p.addSlots), [7, 10, 11]);
     assert.match(
       p.reasons[1]!,
-      /needs 2 more instances but no free spare slot is left in a zone that keeps its traffic/,
+      /needs 4 more instances but no free spare slot is left in a healthy zone that keeps its traffic/,
     );
   });
 
   it("does not ask twice for added instances that are not serving yet", () => {
-    const demand = { critical: 560, default: 0, sheddable: 0 }; // 3 wanted
+    const demand = { critical: 500, default: 0, sheddable: 0 }; // 500 / 0.72 = 694: 3 wanted
     const starting = protectSurvivors(
       input({
         ...A_OUT,
@@ -155,20 +155,20 @@ describe("protectSurvivors: scale-up first", () => {
     const p = protectSurvivors(
       input({
         ...A_OUT,
-        demand: { critical: 560, default: 0, sheddable: 0 },
+        demand: { critical: 500, default: 0, sheddable: 0 },
         members: [...input().members, member(7)],
         added: [7],
         spare: spare(6, 8, 9, 10, 11),
       }),
     );
     assert.equal(p.servingCapacityRps, 500);
-    assert.deepEqual(slots(p.addSlots), [8, 10]); // 700 − 500 → 2
+    assert.deepEqual(slots(p.addSlots), [8, 10]); // 694 − 500 → 2
   });
 
   it("stops at maxReplicas, counting members outside fully evacuated zones, and says so", () => {
     // 4 members count (zone-a's two are evacuated): room for 2 of the 3 wanted.
     const p = protectSurvivors(
-      input({ ...A_OUT, maxReplicas: 6, demand: { critical: 560, default: 0, sheddable: 0 } }),
+      input({ ...A_OUT, maxReplicas: 6, demand: { critical: 500, default: 0, sheddable: 0 } }),
     );
     assert.deepEqual(slots(p.addSlots), [7, 8]);
     assert.equal(
@@ -180,7 +180,7 @@ describe("protectSurvivors: scale-up first", () => {
       input({
         zoneShares: { "zone-a": 0.5 },
         maxReplicas: 6,
-        demand: { critical: 560, default: 0, sheddable: 0 },
+        demand: { critical: 500, default: 0, sheddable: 0 },
       }),
     );
     assert.deepEqual(partly.addSlots, []);
@@ -193,7 +193,7 @@ describe("protectSurvivors: scale-up first", () => {
       input({
         ...A_OUT,
         maxReplicas: 6,
-        demand: { critical: 560, default: 0, sheddable: 0 },
+        demand: { critical: 500, default: 0, sheddable: 0 },
         added: [7, 8],
         spare: spare(6, 9, 10, 11),
       }),
@@ -213,7 +213,49 @@ describe("protectSurvivors: scale-up first", () => {
     // Capacity 100 (b, half) + 200 (c) = 300; 625 needed → 4 wanted; zone-c, the only zone that
     // keeps all its traffic, has no free spare slot (zone-a's and zone-b's do not count).
     assert.deepEqual(p.addSlots, []);
-    assert.match(p.reasons[0]!, /needs 4 more instances but no free spare slot is left/);
+    assert.match(p.reasons[0]!, /needs 4 more instances but no free spare slot is left in a healthy zone/);
+  });
+
+  it("never adds an instance in a failing zone, even before its evacuation is confirmed", () => {
+    // zone-a failing but not shifted yet (its instances ejected: not serving); 400 rps of capacity.
+    const p = protectSurvivors(
+      input({
+        members: [0, 1, 2, 3, 4, 5].map((slot) => member(slot, slot % 3 !== 0)),
+        avoidZones: ["zone-a"],
+        demand: { critical: 500, default: 0, sheddable: 0 },
+      }),
+    );
+    assert.deepEqual(
+      p.addSlots.map((s) => s.zone),
+      ["zone-b", "zone-c", "zone-b"],
+    );
+  });
+
+  it("keeps adding while shedding runs above the target, so shedding ends once the capacity is ready", () => {
+    // 240 on 300 is exactly the 80 % ceiling: nothing to do from a standing start...
+    const members = [member(1), member(4), member(7)];
+    const calm = protectSurvivors(
+      input({
+        ...A_OUT,
+        members,
+        added: [7],
+        spare: spare(8, 10, 11),
+        demand: { critical: 240, default: 0, sheddable: 0 },
+      }),
+    );
+    assert.deepEqual(calm.addSlots, []);
+    // ...but while shedding towards 72 %, one more instance (240 / 0.72 = 333).
+    const shedding = protectSurvivors(
+      input({
+        ...A_OUT,
+        members,
+        added: [7],
+        spare: spare(8, 10, 11),
+        wasShedding: true,
+        demand: { critical: 240, default: 0, sheddable: 0 },
+      }),
+    );
+    assert.deepEqual(slots(shedding.addSlots), [8]);
   });
 
   it("adds nothing when the spare bank is unavailable, and says why", () => {
