@@ -60,6 +60,8 @@ Options:
 };
 
 export function renderEvent(e: EventRecord): string {
-  const who = e.instance ?? e.service ?? "-";
+  // Zone-level events (failover, failback, N−1) name their zone in `data`.
+  const zone = (e.data as { zone?: unknown } | null | undefined)?.zone;
+  const who = e.instance ?? e.service ?? (typeof zone === "string" ? zone : "-");
   return `${clock(e.at)}  ${e.type.padEnd(20)} ${who.padEnd(14)} [${e.reason}] ${e.message}`;
 }
