@@ -6,19 +6,8 @@ import { freshSlot, type SlotState } from "../../src/decide/slotState.ts";
 import type { ObservedInstance, Snapshot } from "../../src/decide/snapshot.ts";
 import { type FleetSpec, instanceName } from "../../src/spec/model.ts";
 import { makeFleet, type ServiceOverrides } from "../helpers/fleetFixture.ts";
+import { seededRandom } from "../helpers/seededRandom.ts";
 import { absent, allReady, exited, health, makeSnapshot, NOW, running } from "../helpers/snapshotFixture.ts";
-
-/** Small seeded PRNG (mulberry32) so the generated snapshots are the same on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
@@ -26,7 +15,7 @@ function pick<T>(random: () => number, items: readonly T[]): T {
 
 /** A fleet and an observed state in which anything can be going on. */
 function randomSnapshot(seed: number): Snapshot {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const serviceCount = 1 + Math.floor(random() * 6);
   const services: ServiceOverrides[] = [];
   for (let i = 0; i < serviceCount; i++) {

@@ -23,17 +23,7 @@ export function fakeClock(start = 1_000_000): FakeClock {
   };
 }
 
-/** Deterministic uniform [0, 1) (mulberry32), so a failure can be reproduced. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from "../../helpers/seededRandom.ts";
 
 export interface Tracked<T> {
   settled: boolean;

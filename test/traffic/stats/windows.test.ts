@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { HomeostatError } from "../../../src/errors.ts";
 import type { AttemptOutcome } from "../../../src/traffic/contracts.ts";
 import { type AttemptRecord, MAX_WINDOW_MS, TrafficStats } from "../../../src/traffic/stats/index.ts";
+import { seededRandom } from "../../helpers/seededRandom.ts";
 
 /** A clock the test moves by hand. */
 function manualClock(startMs = 1_700_000_000_000) {
@@ -37,18 +38,6 @@ function request(result: "ok" | "client-error" | "upstream-5xx" | "shed" | "time
     latencyMs,
     attempts: 1,
     retried: false,
-  };
-}
-
-/** Deterministic uniform [0, 1) (mulberry32), so a failure can be reproduced. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 
