@@ -8,6 +8,7 @@
  */
 
 import { domainHealth, type ZoneMember } from "../decide/failover/domainHealth.ts";
+import { zonesSharingFate } from "../decide/failover/independence.ts";
 import { staticStability } from "../decide/failover/staticStability.ts";
 import {
   type Protection,
@@ -489,7 +490,7 @@ export class FailoverManager {
       }));
     return {
       service: service.name,
-      avoidZones: this.#health.filter((zone) => zone.state !== "healthy").map((zone) => zone.zone),
+      avoidZones: this.#avoidZones(),
       ceiling: service.capacity.targetUtilization,
       instanceCapacityRps: rps,
       maxReplicas: service.capacity.maxReplicas,
@@ -498,6 +499,20 @@ export class FailoverManager {
       zoneShares: shares,
       added,
     };
+  }
+
+  /**
+   * Zones no instance is added in: those failing or shifted, and those that share their fate (a
+   * host in common), so added capacity never fails with the part it replaces.
+   */
+  #avoidZones(): string[] {
+    const failed = new Set([
+      ...this.#health.filter((zone) => zone.state !== "healthy").map((zone) => zone.zone),
+      ...this.#zones.shifts.map((shift) => shift.zone),
+    ]);
+    const avoid = new Set(failed);
+    for (const zone of failed) for (const other of zonesSharingFate(this.#fleet, zone)) avoid.add(other);
+    return [...avoid].sort();
   }
 
   /** Start the spare slots `protection` asks for, and say why. */
