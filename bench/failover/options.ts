@@ -2,6 +2,8 @@
  * Failover bench knobs, from the environment. The defaults take about five minutes.
  */
 
+import { positiveNumber } from "../common/envOptions.ts";
+
 export interface FailoverOptions {
   /** Trials per scenario (each kills one of the three instances, in turn). */
   repeats: number;
@@ -26,26 +28,15 @@ export interface FailoverOptions {
   redispatch: boolean;
 }
 
-function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new Error(
-      `${name} must be a positive ${integer ? "whole " : ""}number, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
-}
-
 export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
-  const rate = env.BENCH_RATE === undefined || env.BENCH_RATE === "" ? null : positive(env, "BENCH_RATE", 1);
+  const rate =
+    env.BENCH_RATE === undefined || env.BENCH_RATE === "" ? null : positiveNumber(env, "BENCH_RATE", 1);
   return {
-    repeats: positive(env, "BENCH_REPEATS", 3),
+    repeats: positiveNumber(env, "BENCH_REPEATS", 3),
     warmupMs: 2_000,
     beforeKillMs: 3_000,
-    afterKillMs: positive(env, "BENCH_AFTER_KILL_SECONDS", 12) * 1000,
-    loadFraction: positive(env, "BENCH_LOAD_FRACTION", 0.5, false),
+    afterKillMs: positiveNumber(env, "BENCH_AFTER_KILL_SECONDS", 12) * 1000,
+    loadFraction: positiveNumber(env, "BENCH_LOAD_FRACTION", 0.5, false),
     rate,
     path: "/work?ms=5",
     calibration: { threads: 1, connections: 50, durationS: 5, warmupS: 2 },

@@ -2,6 +2,8 @@
  * Bench knobs, from the environment. The defaults keep a full run under about five minutes.
  */
 
+import { positiveInt } from "../common/envOptions.ts";
+
 export interface BenchOptions {
   /** Trials per scenario (SIGKILL, SIGSTOP), for Homeostat and for the naive supervisor. */
   trials: number;
@@ -13,16 +15,6 @@ export interface BenchOptions {
   naiveRestartDelayMs: number;
   /** Instances the naive supervisor runs. */
   naiveReplicas: number;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 export function readOptions(env: NodeJS.ProcessEnv): BenchOptions {

@@ -2,6 +2,7 @@
  * Proxy bench knobs, from the environment. The defaults take about ten minutes.
  */
 
+import { positiveNumber } from "../common/envOptions.ts";
 import type { UpstreamKind } from "./contenders.ts";
 import { cpuPlacement, type Placement } from "./cpus.ts";
 
@@ -23,18 +24,6 @@ export interface ProxyBenchOptions {
   upstreams: UpstreamKind[];
   /** Which CPUs the contender and the rest run on (`BENCH_PIN=0`: not pinned). */
   placement: Placement;
-}
-
-function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new Error(
-      `${name} must be a positive ${integer ? "whole " : ""}number, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
 }
 
 export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {

@@ -2,6 +2,8 @@
  * Bench knobs, from the environment. The defaults keep a full run around four minutes.
  */
 
+import { flag, positiveInt } from "../common/envOptions.ts";
+
 export interface RollbackBenchOptions {
   /** Failing-canary trials (`deploy checkout v2-errors`), each on a fresh controller. */
   trials: number;
@@ -18,24 +20,6 @@ export interface RollbackBenchOptions {
    * noise and the refused rollback held the deploy); every attempt is recorded.
    */
   migrationAttempts: number;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === "") return fallback;
-  if (["1", "true", "yes", "on"].includes(raw)) return true;
-  if (["0", "false", "no", "off"].includes(raw)) return false;
-  throw new Error(`${name} must be 1/0, true/false, yes/no or on/off, got ${JSON.stringify(raw)}`);
 }
 
 export function readOptions(env: NodeJS.ProcessEnv): RollbackBenchOptions {

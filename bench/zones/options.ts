@@ -4,6 +4,8 @@
  * trials of each scenario in each mode (about 20 minutes in all).
  */
 
+import { boundedNumber, listOf, positiveInt } from "../common/envOptions.ts";
+
 export type ScenarioName = "three-zones" | "two-zones";
 export type Mode = "naive" | "homeostat";
 
@@ -29,44 +31,12 @@ export interface ZonesBenchOptions {
   quietPercent: number;
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function fraction(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || value > 1.5) {
-    throw new Error(`${name} must be a number above 0 and at most 1.5, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function listOf<T extends string>(env: NodeJS.ProcessEnv, name: string, known: readonly T[]): T[] {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return [...known];
-  const picked = raw.split(",").map((s) => s.trim());
-  for (const item of picked) {
-    if (!known.includes(item as T)) {
-      throw new Error(`${name}: unknown ${JSON.stringify(item)} (known: ${known.join(", ")})`);
-    }
-  }
-  return picked as T[];
-}
-
 export function readOptions(env: NodeJS.ProcessEnv): ZonesBenchOptions {
   return {
     repeats: positiveInt(env, "BENCH_REPEATS", 3),
     scenarios: listOf(env, "BENCH_SCENARIOS", SCENARIOS),
     modes: listOf(env, "BENCH_MODES", MODES),
-    loadFraction: fraction(env, "BENCH_LOAD_FRACTION", 0.6),
+    loadFraction: boundedNumber(env, "BENCH_LOAD_FRACTION", 0.6, 1.5),
     warmupMs: positiveInt(env, "BENCH_WARMUP_SECONDS", 10) * 1000,
     outageMs: positiveInt(env, "BENCH_OUTAGE_SECONDS", 30) * 1000,
     tailMs: positiveInt(env, "BENCH_TAIL_SECONDS", 20) * 1000,

@@ -4,20 +4,11 @@
  * counters per instance (`/metrics`), and the controller's view (`/v1/status`, `/v1/failover`).
  */
 
+import type { WorkStats } from "../../examples/app/server.ts";
 import { epochNow } from "./load.ts";
 
 /** The demo app's `GET /stats` (examples/README.md). */
-export interface AppStats {
-  uptimeMs: number;
-  served: number;
-  busyMs: number;
-  queued: number;
-  inWork: number;
-  abandoned: number;
-  workers: number;
-  workMs: number;
-  capacityRps: number | null;
-}
+export type AppStats = WorkStats;
 
 export interface InstanceReading {
   instance: string;

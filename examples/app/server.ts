@@ -306,8 +306,8 @@ function logEvent(event: string, fields: Record<string, unknown> = {}): void {
 // ---------------------------------------------------------------------------------------------
 // Simulated capacity: WORKERS slots, each held WORK_MS by one request to `/`
 
-/** What `GET /stats` answers: cumulative counters plus the queue as it is now. */
-interface WorkStats {
+/** What `GET /stats` answers: cumulative counters plus the queue as it is now (benches and tests read it). */
+export interface WorkStats {
   /** `performance.now()` of this reading, ms since the process started: the app's own clock, for exact intervals. */
   uptimeMs: number;
   /** Requests to `/` answered 200 since the start. */

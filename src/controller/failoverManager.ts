@@ -8,7 +8,7 @@
  */
 
 import { domainHealth, type ZoneMember } from "../decide/failover/domainHealth.ts";
-import { zonesSharingFate } from "../decide/failover/independence.ts";
+import { zonesToAvoid } from "../decide/failover/independence.ts";
 import { staticStability } from "../decide/failover/staticStability.ts";
 import {
   type Protection,
@@ -35,7 +35,6 @@ import { HomeostatError } from "../errors.ts";
 import { ZoneProber, type ZoneProbeTarget } from "../observe/zoneProbe.ts";
 import { type FleetSpec, instanceName, placementOf, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
-import type { Criticality } from "../traffic/contracts.ts";
 import { type DataPlane, endpointOf } from "../traffic/dataPlane.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 
@@ -102,6 +101,9 @@ export class FailoverManager {
   /** Instances seen ready since this controller started: only they count for zone health. */
   readonly #seenReady = new Set<string>();
   #lastView: FleetView | null = null;
+  /** Instances the data plane has ejected, read once per pass. */
+  #ejected: ReadonlySet<string> = new Set();
+  #readyAnnounced = new Set<string>();
   #stabilityCheckedAt = Number.NEGATIVE_INFINITY;
   /** Since when every zone has been judged healthy without a break; null while one is not. */
   #allHealthySince: number | null = null;
@@ -193,6 +195,7 @@ export class FailoverManager {
     this.#lastView = view;
     const now = this.#now();
     const before = this.#serialized();
+    this.#ejected = this.#readEjected();
     this.#probeZones(view);
     this.#health = this.#judgeZones(view);
     if (this.#health.some((zone) => zone.state !== "healthy")) this.#allHealthySince = null;
@@ -358,11 +361,7 @@ export class FailoverManager {
 
   #judgeZones(view: FleetView): DomainHealth[] {
     const wanted = this.#wantedSlots(view.targets);
-    const ejected = new Set<string>();
-    if (this.#dataPlane !== undefined) {
-      for (const service of this.#fleet.services)
-        for (const name of this.#dataPlane.ejected(service.name)) ejected.add(name);
-    }
+    const ejected = this.#ejected;
     const members: ZoneMember[] = [];
     for (const o of view.instances) {
       const service = this.#service(o.service, false);
@@ -381,6 +380,15 @@ export class FailoverManager {
       members.push({ instance: o.name, zone: placementOf(service, o.slot).zone, problem });
     }
     return domainHealth(this.#zoneNames, members, this.#fleet.failover);
+  }
+
+  #readEjected(): Set<string> {
+    const ejected = new Set<string>();
+    if (this.#dataPlane === undefined) return ejected;
+    for (const service of this.#fleet.services) {
+      for (const name of this.#dataPlane.ejected(service.name)) ejected.add(name);
+    }
+    return ejected;
   }
 
   #probeProblem(service: ServiceSpec, instance: string): string | null {
@@ -471,7 +479,7 @@ export class FailoverManager {
     rps: number,
     shares: Readonly<Record<string, number>>,
   ): Omit<ProtectionInput, "spare"> {
-    const ejected = new Set(dataPlane.ejected(service.name));
+    const ejected = this.#ejected;
     const added = this.#added.get(service.name) ?? [];
     const members = view.instances
       .filter(
@@ -494,25 +502,20 @@ export class FailoverManager {
       ceiling: service.capacity.targetUtilization,
       instanceCapacityRps: rps,
       maxReplicas: service.capacity.maxReplicas,
-      demand: measuredDemand(dataPlane, service.name, this.#now()),
+      // Live demand: divided by the time the window covered, not by the whole window.
+      demand: dataPlane.stats.criticalityRates(service.name, DEMAND_WINDOW_MS, "elapsed"),
       members,
       zoneShares: shares,
       added,
     };
   }
 
-  /**
-   * Zones no instance is added in: those failing or shifted, and those that share their fate (a
-   * host in common), so added capacity never fails with the part it replaces.
-   */
+  /** Zones no instance is added in: failing or shifted ones, and those sharing their fate. */
   #avoidZones(): string[] {
-    const failed = new Set([
+    return zonesToAvoid(this.#fleet, [
       ...this.#health.filter((zone) => zone.state !== "healthy").map((zone) => zone.zone),
       ...this.#zones.shifts.map((shift) => shift.zone),
     ]);
-    const avoid = new Set(failed);
-    for (const zone of failed) for (const other of zonesSharingFate(this.#fleet, zone)) avoid.add(other);
-    return [...avoid].sort();
   }
 
   /** Start the spare slots `protection` asks for, and say why. */
@@ -562,8 +565,6 @@ export class FailoverManager {
       return waits.length === 0 ? null : waits.join("; ");
     };
   }
-
-  #readyAnnounced = new Set<string>();
 
   #announceCapacityReady(view: FleetView, service: ServiceSpec, added: readonly number[]): void {
     for (const slot of added) {
@@ -675,23 +676,6 @@ export class FailoverManager {
     if (service === undefined && required) throw new HomeostatError("HS_INTERNAL", `no service ${name}`);
     return service;
   }
-}
-
-/**
- * Arrivals per second by criticality over the last DEMAND_WINDOW_MS. The stats count whole epoch
- * seconds, the current one included while it is still filling: dividing by the time actually
- * covered (not the whole window) keeps the demand from reading up to a fifth low early in a second.
- */
-function measuredDemand(dataPlane: DataPlane, service: string, now: number): Record<Criticality, number> {
-  const seconds = DEMAND_WINDOW_MS / 1000;
-  const rates = dataPlane.stats.criticalityRates(service, DEMAND_WINDOW_MS);
-  const covered = seconds - 1 + (now % 1000) / 1000;
-  const factor = covered > 0 ? seconds / covered : 1;
-  return {
-    critical: rates.critical * factor,
-    default: rates.default * factor,
-    sheddable: rates.sheddable * factor,
-  };
 }
 
 function isShedding(protection: Protection | undefined): boolean {

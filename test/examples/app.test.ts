@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import type { WorkStats } from "../../examples/app/server.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { exitWithin, HttpTimeoutError, http, httpJson, spawnDemoApp, startDemoApp } from "./demoApp.ts";
 
@@ -214,18 +215,7 @@ describe("faults from the environment and config", () => {
 });
 
 describe("simulated capacity (WORKERS, WORK_MS) and /stats", () => {
-  interface Stats {
-    uptimeMs: number;
-    served: number;
-    busyMs: number;
-    queued: number;
-    inWork: number;
-    abandoned: number;
-    workers: number;
-    workMs: number;
-    capacityRps: number | null;
-  }
-  const stats = async (port: number) => (await httpJson<Stats>(port, "/stats")).json;
+  const stats = async (port: number) => (await httpJson<WorkStats>(port, "/stats")).json;
 
   test("off by default: / is answered at once, /stats counts it and declares no capacity", async (t) => {
     const app = await startDemoApp(t);

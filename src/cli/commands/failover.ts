@@ -37,7 +37,7 @@ export function renderZones(status: FailoverStatus): string {
   return lines.join("\n");
 }
 
-async function printResult(io: CliIo, json: boolean, body: { failover: FailoverStatus }, headline: string) {
+function printResult(io: CliIo, json: boolean, body: { failover: FailoverStatus }, headline: string): void {
   if (json) io.out(JSON.stringify(body, null, 2));
   else io.out(`${headline}\n\n${renderZones(body.failover)}`);
 }
@@ -91,7 +91,7 @@ Options:
       shift: { share: number; phase: string };
       failover: FailoverStatus;
     };
-    await printResult(
+    printResult(
       io,
       values.json === true,
       body,
@@ -130,7 +130,7 @@ Options:
       domain: zone,
       reason: stringOption(values, "reason") ?? "",
     })) as { shift: { share: number; phase: string }; failover: FailoverStatus };
-    await printResult(
+    printResult(
       io,
       values.json === true,
       body,

@@ -61,6 +61,19 @@ export function zonesSharingFate(fleet: FleetSpec, zone: string): string[] {
   return uniqueSorted(all.filter((p) => p.zone !== zone && hostsInZone.has(p.host)).map((p) => p.zone));
 }
 
+/**
+ * Zones where failover must not add capacity: the `failed` ones (failing or shifted) and every zone
+ * that shares fate with one of them. Sorted.
+ */
+export function zonesToAvoid(fleet: FleetSpec, failed: Iterable<string>): string[] {
+  const avoid = new Set<string>();
+  for (const zone of failed) {
+    avoid.add(zone);
+    for (const other of zonesSharingFate(fleet, zone)) avoid.add(other);
+  }
+  return [...avoid].sort(compare);
+}
+
 function slotsOf(service: ServiceSpec): ZoneHost[] {
   return Array.from({ length: service.replicas }, (_, slot) => placementOf(service, slot));
 }

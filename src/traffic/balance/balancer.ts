@@ -163,6 +163,15 @@ export class Balancer implements EndpointPicker {
     if (this.outliers.record(instance, outcome, now)) this.view = null;
   }
 
+  /** Members ejected at `now` (without building the whole state). */
+  ejectedInstances(now: number): string[] {
+    const out: string[] = [];
+    for (const { endpoint } of this.members) {
+      if (this.outliers.ejectedUntil(endpoint.instance, now) !== null) out.push(endpoint.instance);
+    }
+    return out;
+  }
+
   /** A JSON-friendly snapshot at `now`, for the API. */
   state(now: number): BalancerState {
     return describeState({

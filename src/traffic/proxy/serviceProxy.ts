@@ -174,10 +174,7 @@ export class ServiceProxy implements ProxyRuntime {
 
   /** Instances the outlier detector has ejected now. */
   ejectedInstances(): string[] {
-    return this.balancer
-      .state(this.now())
-      .endpoints.filter((e) => e.ejected)
-      .map((e) => e.instance);
+    return this.balancer.ejectedInstances(this.now());
   }
 
   /**

@@ -24,8 +24,18 @@ export class CriticalityRates {
     this.counts[index] = (this.counts[index] ?? 0) + 1;
   }
 
-  /** Average requests/s of each criticality over the last `windowSeconds` (current second included). */
-  rates(nowMs: number, windowSeconds: number): Record<Criticality, number> {
+  /**
+   * Requests/s of each criticality over the last `windowSeconds` (current second included).
+   * `per: "window"` divides by the whole window, which reads low while the current second is still
+   * filling (by up to 1/windowSeconds); `per: "elapsed"` divides by the time the window has actually
+   * covered — the whole past seconds plus the part of the current one that has passed (at least
+   * 1 s) — which is what a live demand estimate needs.
+   */
+  rates(
+    nowMs: number,
+    windowSeconds: number,
+    per: "window" | "elapsed" = "window",
+  ): Record<Criticality, number> {
     const span = Math.max(1, Math.min(SECONDS, Math.ceil(windowSeconds)));
     const now = Math.floor(nowMs / 1000);
     const totals = [0, 0, 0];
@@ -35,6 +45,11 @@ export class CriticalityRates {
       for (let c = 0; c < CRITICALITIES.length; c++)
         totals[c]! += this.counts[slot * CRITICALITIES.length + c] ?? 0;
     }
-    return { critical: totals[0]! / span, default: totals[1]! / span, sheddable: totals[2]! / span };
+    const seconds = per === "window" ? span : Math.max(1, span - 1 + (nowMs - now * 1000) / 1000);
+    return {
+      critical: totals[0]! / seconds,
+      default: totals[1]! / seconds,
+      sheddable: totals[2]! / seconds,
+    };
   }
 }

@@ -272,11 +272,16 @@ export class TrafficStats {
   /**
    * A service's client requests per second by criticality over the last `windowMs`: arrivals,
    * every request recorded whatever its result (shed ones included), so it reads as demand.
+   * `per`: see {@link CriticalityRates.rates}.
    */
-  criticalityRates(service: string, windowMs: number): Record<Criticality, number> {
+  criticalityRates(
+    service: string,
+    windowMs: number,
+    per: "window" | "elapsed" = "window",
+  ): Record<Criticality, number> {
     const cells = this.services.get(service);
     if (cells === undefined) return { critical: 0, default: 0, sheddable: 0 };
-    return cells.criticality.rates(this.now(), windowMs / 1000);
+    return cells.criticality.rates(this.now(), windowMs / 1000, per);
   }
 
   /** The Prometheus text exposition of this instance's registry. */

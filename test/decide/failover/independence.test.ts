@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { findSharedFate, zonesSharingFate } from "../../../src/decide/failover/independence.ts";
+import { findSharedFate, zonesSharingFate, zonesToAvoid } from "../../../src/decide/failover/independence.ts";
 import type { IndependenceFinding } from "../../../src/decide/failover/types.ts";
 import type { ZoneHost } from "../../../src/spec/model.ts";
 import { makeFleet } from "../../helpers/fleetFixture.ts";
@@ -197,5 +197,33 @@ describe("zonesSharingFate", () => {
     assert.deepEqual(zonesSharingFate(fleet, "zone-a"), ["zone-c"]);
     assert.deepEqual(zonesSharingFate(fleet, "zone-c"), ["zone-a"]);
     assert.deepEqual(zonesSharingFate(fleet, "zone-b"), []);
+  });
+});
+
+describe("zonesToAvoid (where failover adds no capacity)", () => {
+  const fleet = makeFleet({
+    services: [
+      {
+        name: "api",
+        replicas: 4,
+        placement: [
+          at("zone-a", "rack-1"),
+          at("zone-b", "rack-2"),
+          at("zone-c", "rack-3"),
+          at("zone-d", "rack-4"),
+        ],
+      },
+      { name: "web", replicas: 2, placement: [at("zone-c", "rack-1"), at("zone-d", "rack-5")] },
+    ],
+  });
+
+  it("avoids the failed zones and every zone sharing a host with one of them", () => {
+    assert.deepEqual(zonesToAvoid(fleet, ["zone-a"]), ["zone-a", "zone-c"]);
+    assert.deepEqual(zonesToAvoid(fleet, ["zone-b"]), ["zone-b"]);
+    assert.deepEqual(zonesToAvoid(fleet, ["zone-b", "zone-a", "zone-a"]), ["zone-a", "zone-b", "zone-c"]);
+  });
+
+  it("avoids nothing when nothing failed", () => {
+    assert.deepEqual(zonesToAvoid(fleet, []), []);
   });
 });

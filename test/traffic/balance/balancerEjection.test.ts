@@ -181,3 +181,23 @@ describe("Balancer: panic (all failing, threshold 50 %, maxEjectionPercent 100)"
     assert.ok(result.ok && !result.panic);
   });
 });
+
+describe("Balancer.ejectedInstances", () => {
+  it("lists the members ejected now, and none once their ejection has ended", () => {
+    const balancer = new Balancer(trafficSpec({ outlier: { maxEjectionPercent: 100 } }));
+    balancer.setEndpoints([...endpoints("a", 2, "a"), ...endpoints("b", 1, "b")]);
+    assert.deepEqual(balancer.ejectedInstances(T0), []);
+    fail(balancer, ["a-1", "b-0"], T0, 3);
+    assert.deepEqual(balancer.ejectedInstances(T0).sort(), ["a-1", "b-0"]);
+    assert.deepEqual(
+      balancer.ejectedInstances(T0).sort(),
+      balancer
+        .state(T0)
+        .endpoints.filter((e) => e.ejected)
+        .map((e) => e.instance)
+        .sort(),
+      "the same answer as the full state",
+    );
+    assert.deepEqual(balancer.ejectedInstances(T0 + 1_000), [], "1 s base ejection is over");
+  });
+});

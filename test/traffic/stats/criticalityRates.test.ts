@@ -22,6 +22,20 @@ test("rates by criticality average over the window and forget old seconds", () =
   assert.deepEqual(rates.rates(t0 + 300_000, 1), { critical: 1, default: 0, sheddable: 0 });
 });
 
+test("per elapsed time: the current second counts for the part of it that has passed", () => {
+  const rates = new CriticalityRates();
+  const t0 = 1_000_000_000;
+  // 10 default requests a second, steady, for 4 whole seconds and the first 250 ms of the fifth.
+  for (let s = 0; s < 4; s++) for (let i = 0; i < 10; i++) rates.record(t0 + s * 1000 + i * 100, "default");
+  for (let i = 0; i < 3; i++) rates.record(t0 + 4_000 + i * 100, "default");
+  const now = t0 + 4_250;
+  // Over the whole 5 s window it reads 43 / 5 = 8.6, low; over the 4.25 s covered, 10.1.
+  assert.equal(rates.rates(now, 5).default, 43 / 5);
+  assert.equal(rates.rates(now, 5, "elapsed").default, 43 / 4.25);
+  // At least a second: 250 ms into a 1 s window, 3 requests read as 3/s, not 12/s.
+  assert.equal(rates.rates(now, 1, "elapsed").default, 3);
+});
+
 test("TrafficStats.criticalityRates counts arrivals: shed and failed requests are demand too", () => {
   let now = 1_000_000_000;
   const stats = new TrafficStats({ now: () => now });
