@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { clockTicksPerSecond } from "../foundation/procSample.ts";
 import type { ContenderName, Running, UpstreamKind } from "./contenders.ts";
-import { startLoadgen } from "./loadgenProcess.ts";
 import type { LoopDelay } from "./loopDelay.ts";
+import { startNativeLoadgen } from "./nativeLoadgen.ts";
 import type { OpenLoopResult } from "./openLoop.ts";
 import type { ProxyBenchOptions } from "./options.ts";
 import { OthersMeter, type QuietReading, waitQuiet } from "./quiet.ts";
@@ -136,14 +136,16 @@ export async function latencyRun(
   options: ProxyBenchOptions,
   scratch: string,
   ledger: ProcessLedger,
+  openloop: string,
 ): Promise<LatencyRun> {
   const before = await waitQuiet();
-  const run = startLoadgen(
+  const run = startNativeLoadgen(
+    openloop,
     {
       origin: `http://127.0.0.1:${contender.port}`,
       path: "/",
       ratePerSecond,
-      warmupMs: options.warmupS * 1000,
+      warmupMs: options.latencyWarmupS * 1000,
       durationMs: options.durationS * 1000,
       connections: options.openLoopConnections,
       timeoutMs: 10_000,
@@ -156,7 +158,7 @@ export async function latencyRun(
   );
   // The CPU window opens when the measured stretch starts, after the generator's warm-up.
   const t0 = await run.started;
-  const warmupEnds = t0 + options.warmupS * 1000 - (performance.timeOrigin + performance.now());
+  const warmupEnds = t0 + options.latencyWarmupS * 1000 - (performance.timeOrigin + performance.now());
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, warmupEnds)));
   await loopDelayOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);

@@ -100,6 +100,90 @@ function summary(values: Float64Array): LatencySummary | null {
   };
 }
 
+/** What a generator recorded, per request (times in ms from request 0's due time). */
+export interface OpenLoopRaw {
+  options: OpenLoopOptions;
+  t0EpochMs: number;
+  intervalMs: number;
+  /** Requests before this index are the warm-up. */
+  warmup: number;
+  sent: ArrayLike<number>;
+  done: ArrayLike<number>;
+  /** 0: no HTTP answer (see `errors`). */
+  status: ArrayLike<number>;
+  errors: ArrayLike<string | null>;
+  headers: Record<string, ArrayLike<string | null>>;
+}
+
+/** The summary both generators (this one and the native `openloop.c`) report. */
+export function openLoopResult(raw: OpenLoopRaw): OpenLoopResult {
+  const { warmup, intervalMs, sent, done, status: statusOf, options } = raw;
+  const total = done.length;
+  const measured = total - warmup;
+  const latency = new Float64Array(measured);
+  const service = new Float64Array(measured);
+  const lateness = new Float64Array(measured);
+  const statusCounts: Record<string, number> = {};
+  const errorCounts: Record<string, number> = {};
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let lastDone = 0;
+  for (let i = warmup; i < total; i++) {
+    const dueAt = i * intervalMs;
+    const k = i - warmup;
+    latency[k] = done[i]! - dueAt;
+    service[k] = done[i]! - sent[i]!;
+    lateness[k] = sent[i]! - dueAt;
+    lastDone = Math.max(lastDone, done[i]!);
+    const status = statusOf[i]!;
+    if (status === 0) {
+      errors++;
+      const code = raw.errors[i] ?? "unknown";
+      errorCounts[code] = (errorCounts[code] ?? 0) + 1;
+    } else {
+      if (status >= 200 && status < 300) ok++;
+      else non2xx++;
+      statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+    }
+  }
+  const slice = <T>(column: ArrayLike<T>): T[] => Array.prototype.slice.call(column, warmup, total) as T[];
+  const records: RequestRecords | null = options.records
+    ? {
+        dueMs: Array.from({ length: measured }, (_, k) => (k + warmup) * intervalMs),
+        sentMs: slice(sent),
+        doneMs: slice(done),
+        status: slice(statusOf),
+        error: slice(raw.errors),
+        headers: Object.fromEntries(Object.entries(raw.headers).map(([h, column]) => [h, slice(column)])),
+      }
+    : null;
+  const warmupCounts = { due: warmup, ok: 0, non2xx: 0, errors: 0 };
+  for (let i = 0; i < warmup; i++) {
+    const status = statusOf[i]!;
+    if (status === 0) warmupCounts.errors++;
+    else if (status >= 200 && status < 300) warmupCounts.ok++;
+    else warmupCounts.non2xx++;
+  }
+  const measuredFrom = warmup * intervalMs;
+  return {
+    options,
+    t0EpochMs: raw.t0EpochMs,
+    due: measured,
+    ok,
+    non2xx,
+    errors,
+    statusCounts,
+    errorCounts,
+    warmup: warmupCounts,
+    achievedRate: measured / (Math.max(lastDone - measuredFrom, 1) / 1000),
+    latency: summary(latency),
+    service: summary(service),
+    lateness: summary(lateness),
+    records,
+  };
+}
+
 const NOT_DONE = -1;
 
 class Generator {
@@ -186,70 +270,17 @@ class Generator {
   }
 
   result(): OpenLoopResult {
-    const { warmup, total, intervalMs } = this;
-    const measured = total - warmup;
-    const latency = new Float64Array(measured);
-    const service = new Float64Array(measured);
-    const lateness = new Float64Array(measured);
-    const statusCounts: Record<string, number> = {};
-    const errorCounts: Record<string, number> = {};
-    let ok = 0;
-    let non2xx = 0;
-    let errors = 0;
-    let lastDone = 0;
-    for (let i = warmup; i < total; i++) {
-      const dueAt = i * intervalMs;
-      const k = i - warmup;
-      latency[k] = this.done[i]! - dueAt;
-      service[k] = this.done[i]! - this.sent[i]!;
-      lateness[k] = this.sent[i]! - dueAt;
-      lastDone = Math.max(lastDone, this.done[i]!);
-      const status = this.status[i]!;
-      if (status === 0) {
-        errors++;
-        const code = this.errors[i] ?? "unknown";
-        errorCounts[code] = (errorCounts[code] ?? 0) + 1;
-      } else {
-        if (status >= 200 && status < 300) ok++;
-        else non2xx++;
-        statusCounts[status] = (statusCounts[status] ?? 0) + 1;
-      }
-    }
-    const slice = <T>(column: ArrayLike<T>): T[] => Array.prototype.slice.call(column, warmup, total) as T[];
-    const records: RequestRecords | null = this.options.records
-      ? {
-          dueMs: Array.from({ length: measured }, (_, k) => (k + warmup) * intervalMs),
-          sentMs: slice(this.sent),
-          doneMs: slice(this.done),
-          status: slice(this.status),
-          error: slice(this.errors),
-          headers: Object.fromEntries(Object.entries(this.headers).map(([h, column]) => [h, slice(column)])),
-        }
-      : null;
-    const warmupCounts = { due: warmup, ok: 0, non2xx: 0, errors: 0 };
-    for (let i = 0; i < warmup; i++) {
-      const status = this.status[i]!;
-      if (status === 0) warmupCounts.errors++;
-      else if (status >= 200 && status < 300) warmupCounts.ok++;
-      else warmupCounts.non2xx++;
-    }
-    const measuredFrom = warmup * intervalMs;
-    return {
+    return openLoopResult({
       options: this.options,
       t0EpochMs: performance.timeOrigin + this.t0,
-      due: measured,
-      ok,
-      non2xx,
-      errors,
-      statusCounts,
-      errorCounts,
-      warmup: warmupCounts,
-      achievedRate: measured / (Math.max(lastDone - measuredFrom, 1) / 1000),
-      latency: summary(latency),
-      service: summary(service),
-      lateness: summary(lateness),
-      records,
-    };
+      intervalMs: this.intervalMs,
+      warmup: this.warmup,
+      sent: this.sent,
+      done: this.done,
+      status: this.status,
+      errors: this.errors,
+      headers: this.headers,
+    });
   }
 }
 

@@ -11,8 +11,14 @@ export interface ProxyBenchOptions {
   repeats: number;
   /** Length of each measured run. */
   durationS: number;
-  /** Unmeasured load just before each measured run, same settings. */
+  /** Unmeasured load just before each measured throughput run, same settings. */
   warmupS: number;
+  /**
+   * Unmeasured fixed-rate load before each latency run. Longer than `warmupS`: a Node contender
+   * keeps compiling hot code for seconds at a new load pattern, and on one pinned CPU each compile
+   * stalls it for tens of milliseconds (see docs/benchmarks.md).
+   */
+  latencyWarmupS: number;
   /** wrk threads (1: the load tool gets one core of the two). */
   wrkThreads: number;
   /** wrk connections (closed loop). */
@@ -39,6 +45,7 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     repeats: positiveNumber(env, "BENCH_REPEATS", 3),
     durationS: positiveNumber(env, "BENCH_DURATION_SECONDS", 10),
     warmupS: positiveNumber(env, "BENCH_WARMUP_SECONDS", 2),
+    latencyWarmupS: positiveNumber(env, "BENCH_LATENCY_WARMUP_SECONDS", 5),
     wrkThreads: 1,
     connections: positiveNumber(env, "BENCH_CONNECTIONS", 50),
     loadFraction,

@@ -17,6 +17,7 @@ import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
 import { codeState } from "./codeState.ts";
 import { CONTENDERS, type ContenderName, type Running, startContender, startUpstream } from "./contenders.ts";
 import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
+import { buildNativeLoadgen } from "./nativeLoadgen.ts";
 import { readProxyOptions } from "./options.ts";
 import { renderProxyMarkdown } from "./report.ts";
 import { type ProxyBenchResult, summarizeUpstream, type UpstreamSummary } from "./results.ts";
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   const teardown = new Teardown();
   const { ledger } = teardown;
   try {
-    ensureCommands(["haproxy", "nginx", "wrk"]);
+    ensureCommands(["haproxy", "nginx", "wrk", "cc"]);
     const machine = machineInfo(REPO);
     const code = codeState(REPO);
     const tools = toolVersions();
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
     teardown.add("remove the scratch directory", async () =>
       rmSync(scratch, { recursive: true, force: true }),
     );
+    const openloop = buildNativeLoadgen(scratch);
 
     const throughput: ThroughputRun[] = [];
     const latency: LatencyRun[] = [];
@@ -158,6 +160,7 @@ async function main(): Promise<void> {
                 options,
                 scratch,
                 ledger,
+                openloop,
               ),
             discardedLatency,
             `#${repeat + 1} ${name}`,
@@ -192,7 +195,7 @@ async function main(): Promise<void> {
       options,
       commands: {
         wrk: `wrk ${wrkExample.join(" ")}`,
-        openLoop: `bench/proxy/loadgen.ts (open loop, undici Pool of up to ${options.openLoopConnections} connections, ${options.warmupS} s warm-up then ${options.durationS} s measured, GET /)`,
+        openLoop: `bench/proxy/openloop.c (native open loop, keep-alive, up to ${options.openLoopConnections} connections, ${options.latencyWarmupS} s warm-up then ${options.durationS} s measured, GET /)`,
         configs,
       },
       homeostatTraffic: homeostatTraffic ?? TRAFFIC_OVERRIDES,

@@ -1,5 +1,6 @@
 /**
- * The outside programs the benches compare against or load with (HAProxy, nginx, wrk): found on
+ * The outside programs the benches compare against or load with (HAProxy, nginx, wrk, and a C
+ * compiler for the native open-loop generator): found on
  * PATH, or installed from the distribution (Debian: `apt-get install -y`) when the bench runs as
  * root and one is missing. Versions are recorded with the results.
  */
@@ -8,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { log } from "./teardown.ts";
 
 /** Debian package that provides each command. */
-const PACKAGE_OF: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", wrk: "wrk" };
+const PACKAGE_OF: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", wrk: "wrk", cc: "gcc" };
 
 export function hasCommand(command: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
