@@ -34,11 +34,11 @@ function yes(met: boolean | null): string {
 
 function throughputTable(s: UpstreamSummary): string[] {
   return [
-    "| Contender | Max req/s (median) | Runs | × nginx | × direct | Contender CPU | CPU µs/request (user + kernel) | Upstream CPU | Errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Contender | Max req/s (median) | Runs | × nginx | × direct | × node-bare | Contender CPU | CPU µs/request (user + kernel) | Upstream CPU | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...s.contenders.map(
       (c: ContenderSummary) =>
-        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${c.cpuPerRequestUs === null ? "–" : `${n(c.cpuPerRequestUs.user, 1)} + ${n(c.cpuPerRequestUs.system, 1)}`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
+        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${times(c.rpsVsNodeBare)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${c.cpuPerRequestUs === null ? "–" : `${n(c.cpuPerRequestUs.user, 1)} + ${n(c.cpuPerRequestUs.system, 1)}`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
     ),
   ];
 }

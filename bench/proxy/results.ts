@@ -20,6 +20,8 @@ export interface ContenderSummary {
   rps: number;
   rpsVsNginx: number | null;
   rpsVsDirect: number | null;
+  /** Against node-bare, Node's HTTP stack with no Homeostat work: what Homeostat's own work costs. */
+  rpsVsNodeBare: number | null;
   /** Median CPU (% of one core) during the throughput runs. */
   cpuAtMax: { contender: number | null; upstream: number };
   /** The contender's CPU time per request at max throughput (µs, medians of the runs): user and kernel. */
@@ -132,10 +134,12 @@ export function summarizeUpstream(
   });
   const nginx = base.find((c) => c.contender === "nginx");
   const direct = base.find((c) => c.contender === "direct");
+  const nodeBare = base.find((c) => c.contender === "node-bare");
   const contenders: ContenderSummary[] = base.map((c) => ({
     ...c,
     rpsVsNginx: ratio(c.rps, nginx?.rps),
     rpsVsDirect: ratio(c.rps, direct?.rps),
+    rpsVsNodeBare: ratio(c.rps, nodeBare?.rps),
     addedP50VsDirectMs: direct === undefined ? null : c.p50 - direct.p50,
     addedP99VsDirectMs: direct === undefined ? null : c.p99 - direct.p99,
   }));
