@@ -28,7 +28,26 @@ export function startLoadgen(
 ): LoadgenRun {
   const file = join(scratch, `loadgen-${process.pid}-${++runs}.json`);
   const [command, args] = onCpus(cpus, process.execPath, [LOADGEN, JSON.stringify(options), file]);
-  const child = new Child("loadgen", command, args, { ledger });
+  return generatorChild("loadgen", command, args, ledger, () => {
+    const parsed = JSON.parse(readFileSync(file, "utf8")) as OpenLoopResult;
+    rmSync(file, { force: true });
+    return parsed;
+  });
+}
+
+/**
+ * A generator process (this Node one or the native one): it prints `{"t0EpochMs":…}` once its
+ * schedule is fixed and exits 0 once its result is written; `readResult` then reads that result.
+ */
+export function generatorChild(
+  name: string,
+  command: string,
+  args: string[],
+  ledger: ProcessLedger,
+  readResult: (t0EpochMs: number) => OpenLoopResult,
+): LoadgenRun {
+  const child = new Child(name, command, args, { ledger });
+  let t0EpochMs: number | null = null;
   let resolveStarted!: (t0: number) => void;
   let rejectStarted!: (error: Error) => void;
   const started = new Promise<number>((resolve, reject) => {
@@ -38,17 +57,16 @@ export function startLoadgen(
   started.catch(() => undefined);
   child.onLine((line, stream) => {
     if (stream !== "stdout" || !line.startsWith('{"t0EpochMs"')) return;
-    resolveStarted((JSON.parse(line) as { t0EpochMs: number }).t0EpochMs);
+    t0EpochMs = (JSON.parse(line) as { t0EpochMs: number }).t0EpochMs;
+    resolveStarted(t0EpochMs);
   });
   const result = child.exited.then(({ code, signal }) => {
-    if (code !== 0) {
-      const error = new Error(`loadgen exited ${code ?? signal}:\n${child.output()}`);
+    if (code !== 0 || t0EpochMs === null) {
+      const error = new Error(`${name} exited ${code ?? signal}:\n${child.output()}`);
       rejectStarted(error);
       throw error;
     }
-    const parsed = JSON.parse(readFileSync(file, "utf8")) as OpenLoopResult;
-    rmSync(file, { force: true });
-    return parsed;
+    return readResult(t0EpochMs);
   });
   return { started, result };
 }

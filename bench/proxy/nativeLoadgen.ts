@@ -10,9 +10,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ProcessLedger } from "../foundation/processes.ts";
-import { Child } from "./child.ts";
 import { onCpus } from "./cpus.ts";
-import type { LoadgenRun } from "./loadgenProcess.ts";
+import { generatorChild, type LoadgenRun } from "./loadgenProcess.ts";
 import { type OpenLoopOptions, openLoopResult } from "./openLoop.ts";
 
 const SOURCE = join(dirname(fileURLToPath(import.meta.url)), "openloop.c");
@@ -97,29 +96,9 @@ export function startNativeLoadgen(
     String(options.timeoutMs),
     file,
   ]);
-  const child = new Child("openloop", command, args, { ledger });
-  let t0EpochMs: number | null = null;
-  let resolveStarted!: (t0: number) => void;
-  let rejectStarted!: (error: Error) => void;
-  const started = new Promise<number>((resolve, reject) => {
-    resolveStarted = resolve;
-    rejectStarted = reject;
-  });
-  started.catch(() => undefined);
-  child.onLine((line, stream) => {
-    if (stream !== "stdout" || !line.startsWith('{"t0EpochMs"')) return;
-    t0EpochMs = (JSON.parse(line) as { t0EpochMs: number }).t0EpochMs;
-    resolveStarted(t0EpochMs);
-  });
-  const result = child.exited.then(({ code, signal }) => {
-    if (code !== 0 || t0EpochMs === null) {
-      const error = new Error(`openloop exited ${code ?? signal}:\n${child.output()}`);
-      rejectStarted(error);
-      throw error;
-    }
+  return generatorChild("openloop", command, args, ledger, (t0EpochMs) => {
     const parsed = readNativeResult(file, options, t0EpochMs);
     rmSync(file, { force: true });
     return parsed;
   });
-  return { started, result };
 }

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ProcessLedger } from "../../bench/foundation/processes.ts";
+import { startLoadgen } from "../../bench/proxy/loadgenProcess.ts";
 import { buildNativeLoadgen, startNativeLoadgen } from "../../bench/proxy/nativeLoadgen.ts";
 import type { OpenLoopOptions, OpenLoopResult } from "../../bench/proxy/openLoop.ts";
 
@@ -51,8 +52,8 @@ describe("native open-loop generator (openloop.c)", () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  function run(path: string, overrides: Partial<OpenLoopOptions> = {}): Promise<OpenLoopResult> {
-    const options: OpenLoopOptions = {
+  function optionsFor(path: string, overrides: Partial<OpenLoopOptions>): OpenLoopOptions {
+    return {
       origin: `http://127.0.0.1:${port}`,
       path,
       ratePerSecond: 200,
@@ -64,7 +65,10 @@ describe("native open-loop generator (openloop.c)", () => {
       keepHeaders: [],
       ...overrides,
     };
-    return startNativeLoadgen(binary, options, scratch, ledger).result;
+  }
+
+  function run(path: string, overrides: Partial<OpenLoopOptions> = {}): Promise<OpenLoopResult> {
+    return startNativeLoadgen(binary, optionsFor(path, overrides), scratch, ledger).result;
   }
 
   it("sends every due request and counts each answer, warm-up apart", async () => {
@@ -110,5 +114,20 @@ describe("native open-loop generator (openloop.c)", () => {
     assert.equal(result.ok, 0);
     assert.equal(result.errors, 5);
     assert.deepEqual(result.errorCounts, { timeout: 5 });
+  });
+
+  it("reports like the Node generator the failover bench uses, which also keeps per-request records", async () => {
+    const options = optionsFor("/", { records: true, keepHeaders: ["content-type"] });
+    const run = startLoadgen(options, scratch, ledger);
+    assert.ok((await run.started) > 0);
+    const node = await run.result;
+    const native = await startNativeLoadgen(binary, optionsFor("/", {}), scratch, ledger).result;
+    for (const result of [node, native]) {
+      assert.equal(result.due, 100);
+      assert.equal(result.ok, 100);
+      assert.equal(result.warmup.ok, 20);
+    }
+    assert.equal(node.records?.status.length, 100);
+    assert.deepEqual(new Set(node.records?.headers["content-type"]), new Set(["text/plain"]));
   });
 });
