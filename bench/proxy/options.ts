@@ -25,6 +25,10 @@ export interface ProxyBenchOptions {
   connections: number;
   /** The fixed rate of the latency runs, as a fraction of Homeostat's median max throughput. */
   loadFraction: number;
+  /** Rounds of the paired Homeostat / node-bare comparison (see paired.ts). */
+  pairedRounds: number;
+  /** Length of each paired run (after a 1 s warm-up). */
+  pairedDurationS: number;
   /** Most connections the open-loop generator opens. */
   openLoopConnections: number;
   upstreams: UpstreamKind[];
@@ -49,6 +53,8 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     wrkThreads: 1,
     connections: positiveNumber(env, "BENCH_CONNECTIONS", 50),
     loadFraction,
+    pairedRounds: positiveNumber(env, "BENCH_PAIRED_ROUNDS", 6),
+    pairedDurationS: positiveNumber(env, "BENCH_PAIRED_SECONDS", 3),
     openLoopConnections: 256,
     upstreams: upstreams as UpstreamKind[],
     placement: cpuPlacement(env),

@@ -3,6 +3,7 @@
  */
 
 import type { CodeState } from "./codeState.ts";
+import type { PairedSummary } from "./paired.ts";
 import type { ContenderSummary, ProxyBenchResult, UpstreamSummary } from "./results.ts";
 import { TARGETS } from "./results.ts";
 
@@ -43,6 +44,14 @@ function throughputTable(s: UpstreamSummary): string[] {
   ];
 }
 
+function pairedLine(p: PairedSummary | undefined): string[] {
+  if (p === undefined) return [];
+  return [
+    `Homeostat ÷ node-bare, paired (${p.rounds} rounds, one ${p.durationS} s wrk run on each in turn, the order alternating): throughput **${times(p.rpsRatio.median)}** (median; ${times(p.rpsRatio.min)} to ${times(p.rpsRatio.max)}), CPU per request ${times(p.cpuPerRequestRatio)}.`,
+    "",
+  ];
+}
+
 function latencyTable(s: UpstreamSummary): string[] {
   return [
     "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Own event-loop delay p99 / max | Errors |",
@@ -79,6 +88,7 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       "",
       ...throughputTable(s),
       "",
+      ...pairedLine(r.pairedSummaries?.find((p) => p.upstream === s.upstream)),
       `Latency at a fixed ${rps(s.ratePerSecond)} req/s (${Math.round(r.options.loadFraction * 100)} % of Homeostat's median max), open loop, from each request's due time:`,
       "",
       ...latencyTable(s),

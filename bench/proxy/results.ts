@@ -8,6 +8,7 @@ import type { CodeState } from "./codeState.ts";
 import { CONTENDERS, type ContenderName, type UpstreamKind } from "./contenders.ts";
 import type { LatencyRun, ThroughputRun } from "./measure.ts";
 import type { ProxyBenchOptions } from "./options.ts";
+import type { PairedRound, PairedSummary } from "./paired.ts";
 import type { ToolVersions } from "./tools.ts";
 
 /** Targets from the data-plane issue. */
@@ -76,6 +77,9 @@ export interface ProxyBenchResult {
   homeostatTraffic: unknown;
   throughput: ThroughputRun[];
   latency: LatencyRun[];
+  /** Homeostat and node-bare in short alternating runs (paired.ts). */
+  paired: PairedRound[];
+  pairedSummaries: PairedSummary[];
   /** Runs redone because other processes used more than `othersLimitPercent` of a core meanwhile. */
   discarded: { othersLimitPercent: number; throughput: ThroughputRun[]; latency: LatencyRun[] };
   summaries: UpstreamSummary[];

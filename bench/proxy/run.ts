@@ -19,6 +19,7 @@ import { CONTENDERS, type ContenderName, type Running, startContender, startUpst
 import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
 import { buildNativeLoadgen } from "./nativeLoadgen.ts";
 import { readProxyOptions } from "./options.ts";
+import { type PairedRound, type PairedSummary, pairedRounds, summarizePaired } from "./paired.ts";
 import { renderProxyMarkdown } from "./report.ts";
 import { type ProxyBenchResult, summarizeUpstream, type UpstreamSummary } from "./results.ts";
 import { log, Teardown } from "./teardown.ts";
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
     const discardedThroughput: ThroughputRun[] = [];
     const discardedLatency: LatencyRun[] = [];
     const summaries: UpstreamSummary[] = [];
+    const paired: PairedRound[] = [];
+    const pairedSummaries: PairedSummary[] = [];
     const configs: Record<string, string> = {};
     let homeostatTraffic: unknown = null;
 
@@ -140,6 +143,27 @@ async function main(): Promise<void> {
           );
         }
       }
+      log(
+        `upstream ${upstreamKind}: Homeostat and node-bare in turn, ${options.pairedRounds} rounds of ${options.pairedDurationS} s…`,
+      );
+      const rounds = await pairedRounds(
+        upstreamKind,
+        running.get("homeostat")!,
+        running.get("node-bare")!,
+        upstream,
+        options,
+        ledger,
+        (measure, label) => undisturbed(measure, discardedThroughput, label),
+      );
+      paired.push(...rounds);
+      for (const round of rounds) {
+        log(
+          `  paired #${round.round + 1}: homeostat ${Math.round(round.homeostat.wrk.requestsPerSecond)} req/s, node-bare ${Math.round(round.nodeBare.wrk.requestsPerSecond)} req/s: ${round.rpsRatio.toFixed(2)}×`,
+        );
+      }
+      const pairedSummary = summarizePaired(upstreamKind, rounds, options.pairedDurationS);
+      if (pairedSummary !== null) pairedSummaries.push(pairedSummary);
+
       const homeostatMax = summarizeUpstream(upstreamKind, 0, throughput, []).contenders.find(
         (c) => c.contender === "homeostat",
       )!.rps;
@@ -207,6 +231,8 @@ async function main(): Promise<void> {
         latency: discardedLatency,
       },
       summaries,
+      paired,
+      pairedSummaries,
       leftoverPids,
     };
     const file = saveResult("proxy", startedAt, result);
