@@ -14,9 +14,9 @@ export interface ProxyBenchOptions {
   /** Unmeasured load just before each measured throughput run, same settings. */
   warmupS: number;
   /**
-   * Unmeasured fixed-rate load before each latency run. Longer than `warmupS`: a Node contender
-   * keeps compiling hot code for seconds at a new load pattern, and on one pinned CPU each compile
-   * stalls it for tens of milliseconds (see docs/benchmarks.md).
+   * Unmeasured fixed-rate load before each latency run. Longer than `warmupS`: in its first
+   * seconds at a new load pattern a Node contender stalls for tens of milliseconds at a time
+   * (compilation, the heap growing), on one pinned CPU (see docs/benchmarks.md).
    */
   latencyWarmupS: number;
   /** wrk threads (1: the load tool gets one core of the two). */
