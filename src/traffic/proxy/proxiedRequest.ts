@@ -119,8 +119,9 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
 
   /**
    * Answer at once (and return null), or start forwarding: the promise settles when the request is
-   * done. One async frame for the whole request: the common case (admitted at once, answered on
-   * the first attempt) awaits only the upstream exchange.
+   * done. Two async frames for the whole request (`forward` ends it, whatever happens): in the
+   * common case (admitted at once, answered on the first attempt) the only outside promise it
+   * waits for is the upstream exchange's.
    */
   run(): Promise<void> | null {
     const { rt, req, res } = this;
