@@ -22,6 +22,36 @@ export function saveResult(name: string, startedAt: Date, value: unknown): strin
   return file;
 }
 
+/** The timing fields every result file starts with. */
+export function runTimes(
+  startedAt: Date,
+  finishedAt: Date,
+): { startedAt: string; finishedAt: string; durationMs: number } {
+  return {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+  };
+}
+
+/**
+ * The end of a bench: save `result`, say where, print its markdown, and fail the run (exit code 1)
+ * unless `ok`.
+ */
+export function publishResult<T>(
+  name: string,
+  startedAt: Date,
+  result: T,
+  render: (result: T) => string,
+  log: (message: string) => void,
+  ok: boolean,
+): void {
+  const file = saveResult(name, startedAt, result);
+  log(`results written to ${file}`);
+  process.stdout.write(render(result));
+  if (!ok) process.exitCode = 1;
+}
+
 /** Run a bench's `main`, report a failure through `log`, and exit with its code. */
 export async function runBench(main: () => Promise<void>, log: (message: string) => void): Promise<never> {
   try {

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
-import { runBench, saveResult } from "../common/benchRun.ts";
+import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { codeState } from "../proxy/codeState.ts";
@@ -245,9 +245,7 @@ async function main(): Promise<void> {
     const fleetYaml = Object.fromEntries([...fleets].map(([s, f]) => [s, f.fleetYaml]));
     const result: FailoverResult = {
       benchmark: "failover",
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...runTimes(startedAt, finishedAt),
       dateUtc,
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
       code,
@@ -265,10 +263,8 @@ async function main(): Promise<void> {
       },
       leftoverPids,
     };
-    const file = saveResult("failover", startedAt, result);
-    log(`results written to ${file}`);
-    process.stdout.write(renderFailoverMarkdown(result));
-    if (leftoverPids.length > 0 || trials.some((t) => !t.ok)) process.exitCode = 1;
+    const ok = leftoverPids.length === 0 && trials.every((t) => t.ok);
+    publishResult("failover", startedAt, result, renderFailoverMarkdown, log, ok);
   } finally {
     await teardown.run();
   }

@@ -11,7 +11,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { freePort, freePortRange, REPO } from "../../test/helpers/e2e.ts";
-import { runBench, saveResult } from "../common/benchRun.ts";
+import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { Teardown } from "../common/teardown.ts";
 import { fleetFacts, fleetPorts } from "./fleetFacts.ts";
 import { HomeostatUnderTest } from "./homeostat.ts";
@@ -142,9 +142,7 @@ async function main(): Promise<void> {
     const naiveKillSummary = summarizeNaiveKill(naiveKills);
     const result: BenchResult = {
       benchmark: "foundation",
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...runTimes(startedAt, finishedAt),
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
       options,
       fleet: facts,
@@ -165,10 +163,7 @@ async function main(): Promise<void> {
       ratios: sigkillRatios(homeostatKillSummary, naiveKillSummary),
       leftoverPids,
     };
-    const file = saveResult("foundation", startedAt, result);
-    log(`results written to ${file}`);
-    process.stdout.write(renderMarkdown(result));
-    if (leftoverPids.length > 0) process.exitCode = 1;
+    publishResult("foundation", startedAt, result, renderMarkdown, log, leftoverPids.length === 0);
   } finally {
     await teardown.run();
   }

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../../test/helpers/e2e.ts";
-import { runBench, saveResult } from "../common/benchRun.ts";
+import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
 import { codeState } from "./codeState.ts";
@@ -209,9 +209,7 @@ async function main(): Promise<void> {
     );
     const result: ProxyBenchResult = {
       benchmark: "proxy",
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...runTimes(startedAt, finishedAt),
       dateUtc,
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
       code,
@@ -235,10 +233,7 @@ async function main(): Promise<void> {
       pairedSummaries,
       leftoverPids,
     };
-    const file = saveResult("proxy", startedAt, result);
-    log(`results written to ${file}`);
-    process.stdout.write(renderProxyMarkdown(result));
-    if (leftoverPids.length > 0) process.exitCode = 1;
+    publishResult("proxy", startedAt, result, renderProxyMarkdown, log, leftoverPids.length === 0);
   } finally {
     await teardown.run();
   }

@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fleetOrThrow, loadFleetFile } from "../../src/spec/index.ts";
 import { processesUnder, REPO } from "../../test/helpers/e2e.ts";
-import { runBench, saveResult } from "../common/benchRun.ts";
+import { publishResult, runBench, runTimes, saveResult } from "../common/benchRun.ts";
 import { Teardown } from "../common/teardown.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { type CanaryTrial, canaryTrial } from "./canaryTrial.ts";
@@ -145,9 +145,7 @@ async function main(): Promise<void> {
           .map(([name, value]) => `${name}=${value}`),
         "npm run bench:rollback",
       ].join(" "),
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...runTimes(startedAt, finishedAt),
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
       options,
       fleet: { source: FLEET_FILE, copy: fleetFile },
@@ -157,11 +155,8 @@ async function main(): Promise<void> {
       planFile,
       leftoverPids,
     };
-    const file = saveResult("rollback", startedAt, result);
-    log(`results written to ${file}`);
-    process.stdout.write(renderMarkdown(result));
     const allOk = trials.every((t) => t.ok) && (migration === null || migration.attempts.some((m) => m.ok));
-    if (!allOk || leftoverPids.length > 0) process.exitCode = 1;
+    publishResult("rollback", startedAt, result, renderMarkdown, log, allOk && leftoverPids.length === 0);
   } finally {
     await teardown.run();
   }

@@ -11,16 +11,10 @@ import type { Mode, ScenarioName, ZonesBenchOptions } from "./options.ts";
 import type { Trial } from "./trial.ts";
 
 /** Failed requests of one criticality from the fault to the end, summed over the trials. */
-export interface FailureTotals {
-  sent: number;
-  failed: number;
-  shed: number;
-  http5xx: number;
-  timeout: number;
-  connectionError: number;
-  other: number;
-  failedShare: number | null;
-}
+export type FailureTotals = Pick<
+  OutcomeCounts,
+  "sent" | "failed" | "shed" | "http5xx" | "timeout" | "connectionError" | "other" | "failedShare"
+>;
 
 export interface ScenarioSummary {
   scenario: ScenarioName;

@@ -16,7 +16,7 @@ import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../../test/helpers/e2e.ts";
-import { runBench, saveResult } from "../common/benchRun.ts";
+import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { Teardown } from "../common/teardown.ts";
 import type { HomeostatUnderTest } from "../foundation/homeostat.ts";
 import { machineInfo } from "../foundation/machine.ts";
@@ -111,9 +111,7 @@ async function main(): Promise<void> {
           .map(([key, value]) => `${key}=${value}`),
         "npm run bench:zones",
       ].join(" "),
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...runTimes(startedAt, finishedAt),
       dateUtc,
       machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
       code,
@@ -123,10 +121,8 @@ async function main(): Promise<void> {
       trials,
       leftoverPids,
     };
-    const file = saveResult("zones", startedAt, result);
-    log(`results written to ${file}`);
-    process.stdout.write(renderMarkdown(result));
-    if (leftoverPids.length > 0 || trials.some((t) => !t.ok)) process.exitCode = 1;
+    const ok = leftoverPids.length === 0 && trials.every((t) => t.ok);
+    publishResult("zones", startedAt, result, renderMarkdown, log, ok);
   } finally {
     await teardown.run();
   }
