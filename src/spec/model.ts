@@ -216,6 +216,28 @@ export interface TrafficSpec {
     queueSize: number;
     queueTimeoutMs: number;
   };
+  /**
+   * Hedging: an idempotent request with a replayable body whose attempt is still waiting after the
+   * hedge delay gets a second attempt on another instance; the first answer wins.
+   */
+  hedging: {
+    enabled: boolean;
+    /** A fixed hedge delay; null: derived from the service's recent latency, within min..max. */
+    delayMs: number | null;
+    minDelayMs: number;
+    maxDelayMs: number;
+    /** Hedges one request may send over its life (at most two of its attempts are in flight at once). */
+    maxPerRequest: number;
+  };
+  /**
+   * Stalled instances: one that has had attempts waiting and answered none for
+   * max(hedge delay × multiplier, minTime) while a peer answers gets no new requests until it answers.
+   */
+  stallDetection: {
+    enabled: boolean;
+    multiplier: number;
+    minTimeMs: number;
+  };
   /** How long a removed instance may finish its in-flight requests. */
   drainTimeoutMs: number;
   /** Whole-request deadline, all attempts included. */

@@ -108,6 +108,21 @@ function duration(options: { positive: boolean }) {
 const positiveDuration = duration({ positive: true });
 const anyDuration = duration({ positive: false });
 
+const hedgeDelayError = expected('"auto" or a positive duration like "50ms"');
+/** `hedging.delay`: "auto", or a positive duration (one schema, so that an error names both). */
+const hedgeDelay = z
+  .union(
+    [
+      z
+        .string(hedgeDelayError)
+        .regex(new RegExp(`^(?:auto|${DURATION_PATTERN.source.slice(1, -1)})$`), hedgeDelayError)
+        .refine((value) => value === "auto" || (tryDurationMs(value) ?? 1) >= 1, hedgeDelayError),
+      z.number(hedgeDelayError).int(hedgeDelayError).min(1, hedgeDelayError),
+    ],
+    hedgeDelayError,
+  )
+  .describe('"auto", or a duration like "50ms" or an integer number of milliseconds');
+
 const statusError = expected('an HTTP status like 200 or a range like "200-399"');
 const expectStatus = z.union(
   [
@@ -277,6 +292,38 @@ const trafficShape = {
         "Requests that may always wait for admission (more, up to 10×, while the limits serve them within queueTimeout). Default 100.",
       ),
     queueTimeout: anyDuration.optional().describe("How long a request may wait for admission. Default 1s."),
+  }).optional(),
+  hedging: strict({
+    enabled: z
+      .boolean(expected("true or false"))
+      .optional()
+      .describe(
+        "Send a second attempt of a slow idempotent request to another instance; the first answer wins. Default true.",
+      ),
+    delay: hedgeDelay
+      .optional()
+      .describe(
+        'When a hedge is sent: "auto" (the service\'s recent p95 × 1.5, within minDelay..maxDelay) or a fixed duration. Default auto.',
+      ),
+    minDelay: positiveDuration.optional().describe("Shortest automatic hedge delay. Default 20ms."),
+    maxDelay: positiveDuration.optional().describe("Longest automatic hedge delay. Default 1s."),
+    maxPerRequest: nonNegativeInt.optional().describe("Hedges one request may send (0: none). Default 1."),
+  }).optional(),
+  stallDetection: strict({
+    enabled: z
+      .boolean(expected("true or false"))
+      .optional()
+      .describe(
+        "Stop sending new requests to an instance that stopped answering while its peers answer. Default true.",
+      ),
+    multiplier: z
+      .number(factorError)
+      .min(1, factorError)
+      .optional()
+      .describe("Stalled after answering nothing for max(hedge delay × multiplier, minTime). Default 4."),
+    minTime: positiveDuration
+      .optional()
+      .describe("The shortest silence that counts as a stall. Default 250ms."),
   }).optional(),
   drainTimeout: anyDuration
     .optional()

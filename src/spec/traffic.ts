@@ -14,6 +14,8 @@ export const TRAFFIC_DEFAULTS: Omit<TrafficSpec, "priorities"> = {
     budget: { ratio: 0.2, windowMs: 10_000, minPerSecond: 5 },
   },
   limits: { maxConcurrentPerInstance: 100, adaptive: true, queueSize: 100, queueTimeoutMs: 1_000 },
+  hedging: { enabled: true, delayMs: null, minDelayMs: 20, maxDelayMs: 1_000, maxPerRequest: 1 },
+  stallDetection: { enabled: true, multiplier: 4, minTimeMs: 250 },
   drainTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   weights: null,
@@ -64,11 +66,35 @@ export function resolvePriorities(locality: LocalityInput, placement: readonly Z
   return priorities;
 }
 
+type Pick = <Value>(read: (input: AnyTrafficInput | undefined) => Value | undefined) => Value | undefined;
+type Ms = (value: string | number | undefined, fallback: number) => number;
+
+/** `hedging`, merged like the rest; the built-in `minDelay` is capped at the `maxDelay` set. */
+function resolveHedging(pick: Pick, ms: Ms): TrafficSpec["hedging"] {
+  const base = TRAFFIC_DEFAULTS.hedging;
+  const maxDelayMs = ms(
+    pick((t) => t?.hedging?.maxDelay),
+    base.maxDelayMs,
+  );
+  const delay = pick((t) => t?.hedging?.delay);
+  return {
+    enabled: pick((t) => t?.hedging?.enabled) ?? base.enabled,
+    delayMs: delay === undefined || delay === "auto" ? null : durationMs(delay),
+    minDelayMs: ms(
+      pick((t) => t?.hedging?.minDelay),
+      Math.min(base.minDelayMs, maxDelayMs),
+    ),
+    maxDelayMs,
+    maxPerRequest: pick((t) => t?.hedging?.maxPerRequest) ?? base.maxPerRequest,
+  };
+}
+
 /**
  * Traffic settings merged field by field (nested mappings too): the service's own value, else
  * the fleet default, else {@link TRAFFIC_DEFAULTS}. `weights` only exists per service. The
- * built-in per-try timeout, base ejection time and initial retry backoff are capped at the
- * request timeout, max ejection time and max backoff, so that setting only the latter is valid.
+ * built-in per-try timeout, base ejection time, initial retry backoff and minimum hedge delay are
+ * capped at the request timeout, max ejection time, max backoff and maximum hedge delay, so that
+ * setting only the latter is valid.
  */
 export function resolveTraffic(
   defaults: DefaultTrafficInput | undefined,
@@ -76,10 +102,8 @@ export function resolveTraffic(
   placement: readonly ZoneHost[],
 ): TrafficSpec {
   const base = TRAFFIC_DEFAULTS;
-  const pick = <Value>(read: (input: AnyTrafficInput | undefined) => Value | undefined): Value | undefined =>
-    read(own) ?? read(defaults);
-  const ms = (value: string | number | undefined, fallback: number): number =>
-    value === undefined ? fallback : durationMs(value);
+  const pick: Pick = (read) => read(own) ?? read(defaults);
+  const ms: Ms = (value, fallback) => (value === undefined ? fallback : durationMs(value));
   const requestTimeoutMs = ms(
     pick((t) => t?.requestTimeout),
     base.requestTimeoutMs,
@@ -140,6 +164,15 @@ export function resolveTraffic(
       queueTimeoutMs: ms(
         pick((t) => t?.limits?.queueTimeout),
         base.limits.queueTimeoutMs,
+      ),
+    },
+    hedging: resolveHedging(pick, ms),
+    stallDetection: {
+      enabled: pick((t) => t?.stallDetection?.enabled) ?? base.stallDetection.enabled,
+      multiplier: pick((t) => t?.stallDetection?.multiplier) ?? base.stallDetection.multiplier,
+      minTimeMs: ms(
+        pick((t) => t?.stallDetection?.minTime),
+        base.stallDetection.minTimeMs,
       ),
     },
     drainTimeoutMs: ms(

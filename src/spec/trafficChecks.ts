@@ -188,6 +188,19 @@ const ORDER_RULES: readonly OrderRule[] = [
     },
     why: "retry delays grow from initial to max",
   },
+  {
+    shorter: {
+      name: "hedging.minDelay",
+      path: ["hedging", "minDelay"],
+      defaultMs: TRAFFIC_DEFAULTS.hedging.minDelayMs,
+    },
+    longer: {
+      name: "hedging.maxDelay",
+      path: ["hedging", "maxDelay"],
+      defaultMs: TRAFFIC_DEFAULTS.hedging.maxDelayMs,
+    },
+    why: "the automatic hedge delay is kept between min and max",
+  },
 ];
 
 /**

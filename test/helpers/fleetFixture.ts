@@ -45,7 +45,9 @@ export function makeRestart(overrides: RestartOverrides = {}): RestartSpec {
  * Traffic defaults as the loader resolves them for a service placed in zone "local": one priority,
  * factor 1.4, eject after 5 failures (5s → 5m, at most 50 %), panic below 50 % (send-to-all),
  * 3 attempts of 2s with 25ms → 250ms backoff and a 20 % budget over 10s (5/s minimum), 100
- * concurrent per instance (adaptive) with a queue of 100 for 1s, drain 10s, request 30s, no weights.
+ * concurrent per instance (adaptive) with a queue of 100 for 1s, hedging after p95 × 1.5 within
+ * 20ms..1s (one per request), stall detection after max(4 × hedge delay, 250ms), drain 10s,
+ * request 30s, no weights.
  */
 export const DEFAULT_TRAFFIC: TrafficSpec = {
   priorities: [["local"]],
@@ -59,6 +61,8 @@ export const DEFAULT_TRAFFIC: TrafficSpec = {
     budget: { ratio: 0.2, windowMs: 10_000, minPerSecond: 5 },
   },
   limits: { maxConcurrentPerInstance: 100, adaptive: true, queueSize: 100, queueTimeoutMs: 1_000 },
+  hedging: { enabled: true, delayMs: null, minDelayMs: 20, maxDelayMs: 1_000, maxPerRequest: 1 },
+  stallDetection: { enabled: true, multiplier: 4, minTimeMs: 250 },
   drainTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   weights: null,
@@ -75,6 +79,8 @@ export interface TrafficOverrides {
     budget?: Partial<TrafficSpec["retries"]["budget"]>;
   };
   limits?: Partial<TrafficSpec["limits"]>;
+  hedging?: Partial<TrafficSpec["hedging"]>;
+  stallDetection?: Partial<TrafficSpec["stallDetection"]>;
   drainTimeoutMs?: number;
   requestTimeoutMs?: number;
   weights?: Record<string, number> | null;
@@ -95,6 +101,8 @@ export function makeTraffic(overrides: TrafficOverrides = {}): TrafficSpec {
       budget: { ...base.retries.budget, ...overrides.retries?.budget },
     },
     limits: { ...base.limits, ...overrides.limits },
+    hedging: { ...base.hedging, ...overrides.hedging },
+    stallDetection: { ...base.stallDetection, ...overrides.stallDetection },
     drainTimeoutMs: overrides.drainTimeoutMs ?? base.drainTimeoutMs,
     requestTimeoutMs: overrides.requestTimeoutMs ?? base.requestTimeoutMs,
     weights: overrides.weights === undefined || overrides.weights === null ? null : { ...overrides.weights },

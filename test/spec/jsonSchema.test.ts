@@ -131,6 +131,8 @@ describe("fleetJsonSchema", () => {
       "panic",
       "retries",
       "limits",
+      "hedging",
+      "stallDetection",
       "drainTimeout",
       "requestTimeout",
     ];
@@ -141,6 +143,20 @@ describe("fleetJsonSchema", () => {
     assert.deepEqual(Object.keys(defaults?.properties ?? {}), trafficKeys);
     const retries = traffic?.properties?.retries?.properties ?? {};
     assert.deepEqual(Object.keys(retries), ["attempts", "perTryTimeout", "backoff", "budget"]);
+    const hedging = traffic?.properties?.hedging;
+    assert.equal(hedging?.additionalProperties, false);
+    assert.deepEqual(Object.keys(hedging?.properties ?? {}), [
+      "enabled",
+      "delay",
+      "minDelay",
+      "maxDelay",
+      "maxPerRequest",
+    ]);
+    assert.deepEqual(Object.keys(traffic?.properties?.stallDetection?.properties ?? {}), [
+      "enabled",
+      "multiplier",
+      "minTime",
+    ]);
   });
 
   it("accepts durations as strings with a unit or integers", () => {

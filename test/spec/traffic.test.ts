@@ -108,6 +108,8 @@ describe("traffic settings", () => {
           "    backoff: { initial: 10ms, max: 100ms }",
           "    budget: { ratio: 0.1, window: 20s, minPerSecond: 0 }",
           "  limits: { maxConcurrentPerInstance: 8, adaptive: false, queueSize: 0, queueTimeout: 0 }",
+          "  hedging: { enabled: false, delay: 40ms, minDelay: 5ms, maxDelay: 500ms, maxPerRequest: 2 }",
+          "  stallDetection: { enabled: false, multiplier: 3, minTime: 100ms }",
           "  drainTimeout: 3s",
           "  requestTimeout: 5s",
           "  weights: { v1: 75, v2: 25 }",
@@ -131,6 +133,8 @@ describe("traffic settings", () => {
         budget: { ratio: 0.1, windowMs: 20_000, minPerSecond: 0 },
       },
       limits: { maxConcurrentPerInstance: 8, adaptive: false, queueSize: 0, queueTimeoutMs: 0 },
+      hedging: { enabled: false, delayMs: 40, minDelayMs: 5, maxDelayMs: 500, maxPerRequest: 2 },
+      stallDetection: { enabled: false, multiplier: 3, minTimeMs: 100 },
       drainTimeoutMs: 3_000,
       requestTimeoutMs: 5_000,
       weights: { v1: 75, v2: 25 },
@@ -182,6 +186,63 @@ describe("traffic settings", () => {
     assert.equal(api.traffic.retries.perTryTimeoutMs, 1_000);
     assert.equal(api.traffic.outlier.baseEjectionMs, 2_000);
     assert.equal(api.traffic.retries.backoff.initialMs, 10);
+  });
+
+  it("resolves hedging and stall detection: on by default, delay auto, merged over defaults.traffic", () => {
+    const plain = resolved(fleet({ services: service("api", 18000) }));
+    assert.deepEqual(plain.traffic.hedging, {
+      enabled: true,
+      delayMs: null,
+      minDelayMs: 20,
+      maxDelayMs: 1_000,
+      maxPerRequest: 1,
+    });
+    assert.deepEqual(plain.traffic.stallDetection, { enabled: true, multiplier: 4, minTimeMs: 250 });
+    const merged = resolved(
+      fleet({
+        defaults: [
+          "traffic: { hedging: { delay: 30ms, maxPerRequest: 2 }, stallDetection: { minTime: 1s } }",
+        ],
+        services: service("api", 18000, [
+          "traffic: { hedging: { delay: auto, maxDelay: 10ms }, stallDetection: { multiplier: 2 } }",
+        ]),
+      }),
+    );
+    assert.deepEqual(merged.traffic.hedging, {
+      enabled: true,
+      delayMs: null,
+      // The built-in 20ms minimum is capped at the maximum set.
+      minDelayMs: 10,
+      maxDelayMs: 10,
+      maxPerRequest: 2,
+    });
+    assert.deepEqual(merged.traffic.stallDetection, { enabled: true, multiplier: 2, minTimeMs: 1_000 });
+  });
+
+  it("reports bad hedging and stall detection settings with their position, unknown keys included", () => {
+    const found = messages(
+      fleet({
+        services: service("api", 18000, [
+          "traffic:",
+          "  hedging: { delay: soon, maxPerRequest: -1, enable: true }",
+          "  stallDetection: { multiplier: 0.5, minTime: 0, floor: 1s }",
+        ]),
+      }),
+    );
+    assert.deepEqual(found, [
+      'fleet.yaml:16:25: services.api.traffic.hedging.delay: expected "auto" or a positive duration like "50ms", got "soon"',
+      "fleet.yaml:16:46: services.api.traffic.hedging.maxPerRequest: expected an integer ≥ 0, got -1",
+      'fleet.yaml:16:50: services.api.traffic.hedging.enable: unknown key "enable" (did you mean "enabled"?)',
+      "fleet.yaml:17:37: services.api.traffic.stallDetection.multiplier: expected a number ≥ 1, got 0.5",
+      'fleet.yaml:17:51: services.api.traffic.stallDetection.minTime: expected a positive duration like "500ms" or "2s", got 0',
+      'fleet.yaml:17:54: services.api.traffic.stallDetection.floor: unknown key "floor"',
+    ]);
+    const order = messages(
+      fleet({ services: service("api", 18000, ["traffic: { hedging: { minDelay: 2s } }"]) }),
+    );
+    assert.deepEqual(order, [
+      "fleet.yaml:15:37: services.api.traffic.hedging.minDelay: hedging.minDelay 2000ms is longer than hedging.maxDelay 1000ms (the default): the automatic hedge delay is kept between min and max",
+    ]);
   });
 
   it("accepts traffic without a port, unused, and does not judge an inherited locality there", () => {

@@ -20,7 +20,7 @@ export type { BalancerState, EndpointState, PoolState } from "./balancerState.ts
 /**
  * One service's endpoint picker.
  *
- * A pick: (a) usable = members not ejected; below `panic.thresholdPercent` healthy the service is
+ * A pick: (a) usable = members not ejected nor stalled; below `panic.thresholdPercent` healthy the service is
  * in panic, where `send-to-all` makes every member usable and `fail-closed` keeps ejected ones out
  * (`all-ejected` when none is left); (b) with weights, a release is drawn among those with a usable
  * endpoint and the pick stays inside it; (c) a priority is drawn by Envoy's priority load over the
@@ -41,6 +41,9 @@ export class Balancer implements EndpointPicker {
   private members: readonly Member[] = [];
   private zonePriority = new Map<string, number>();
   private readonly outliers: OutlierDetector;
+  /** Stalled members (see stallDetection.ts) → epoch ms they stalled at. */
+  private readonly stalled = new Map<string, number>();
+  private stallsSuppressed = 0;
   /** null when something changed since it was built. */
   private view: BalancerView | null = null;
 
@@ -48,7 +51,7 @@ export class Balancer implements EndpointPicker {
   constructor(traffic: TrafficSpec) {
     this.traffic = traffic;
     this.weights = freezeWeights(traffic.weights);
-    this.outliers = new OutlierDetector(traffic.outlier);
+    this.outliers = new OutlierDetector(traffic.outlier, (now) => this.stalledNotEjected(now));
     this.zonePriority = zonePriorities(traffic.priorities);
   }
 
@@ -72,8 +75,12 @@ export class Balancer implements EndpointPicker {
     this.outliers.setMembers(seen);
     for (const endpoint of endpoints) {
       const before = previous.get(endpoint.instance);
-      if (before !== undefined && !sameProcessSlot(before, endpoint)) this.outliers.forget(endpoint.instance);
+      if (before !== undefined && !sameProcessSlot(before, endpoint)) {
+        this.outliers.forget(endpoint.instance);
+        this.stalled.delete(endpoint.instance);
+      }
     }
+    for (const instance of this.stalled.keys()) if (!seen.has(instance)) this.stalled.delete(instance);
     this.members = endpoints.map((endpoint) => ({
       endpoint: Object.freeze({ ...endpoint }),
       priority: this.priorityOf(endpoint.zone),
@@ -163,6 +170,49 @@ export class Balancer implements EndpointPicker {
     if (this.outliers.record(instance, outcome, now)) this.view = null;
   }
 
+  /**
+   * Stop giving `instance` new requests: it stalled (see stallDetection.ts). Subject to the
+   * max-ejection cap, shared with outlier ejections: a stall the cap prevents is counted
+   * (`stallsSuppressed`). An instance that is already ejected may be marked (it stays out once).
+   *
+   * @returns whether it is marked now (false: not a member, already stalled, or the cap)
+   */
+  markStalled(instance: string, now: number): boolean {
+    if (this.stalled.has(instance) || !this.members.some((m) => m.endpoint.instance === instance)) {
+      return false;
+    }
+    const alreadyOut = this.outliers.ejectedUntil(instance, now) !== null;
+    if (!alreadyOut && this.outCount(now) + 1 > this.outliers.maxEjected()) {
+      this.stallsSuppressed += 1;
+      return false;
+    }
+    this.stalled.set(instance, now);
+    this.view = null;
+    return true;
+  }
+
+  /** `instance` takes new requests again (it answered, or its stall expired). @returns whether it was stalled */
+  clearStalled(instance: string): boolean {
+    if (!this.stalled.delete(instance)) return false;
+    this.view = null;
+    return true;
+  }
+
+  /** Epoch ms `instance` stalled at, or null when it is not stalled (or not a member). */
+  stalledSince(instance: string): number | null {
+    return this.stalled.get(instance) ?? null;
+  }
+
+  /** Whether `instance` is out of the balancer at `now`: ejected or stalled. */
+  isOut(instance: string, now: number): boolean {
+    return this.stalled.has(instance) || this.outliers.ejectedUntil(instance, now) !== null;
+  }
+
+  /** Members stalled now. */
+  stalledInstances(): string[] {
+    return [...this.stalled.keys()];
+  }
+
   /** Members ejected at `now` (without building the whole state). */
   ejectedInstances(now: number): string[] {
     const out: string[] = [];
@@ -178,9 +228,25 @@ export class Balancer implements EndpointPicker {
       view: this.currentView(now),
       members: this.members,
       outliers: this.outliers,
+      stalled: this.stalled,
+      stallsSuppressed: this.stallsSuppressed,
       traffic: this.traffic,
       now,
     });
+  }
+
+  /** Members out of the balancer at `now`: ejected or stalled, each once. */
+  private outCount(now: number): number {
+    return this.outliers.ejectedCount(now) + this.stalledNotEjected(now);
+  }
+
+  /** Stalled members that are not also ejected (what the cap counts on top of ejections). */
+  private stalledNotEjected(now: number): number {
+    let count = 0;
+    for (const instance of this.stalled.keys()) {
+      if (this.outliers.ejectedUntil(instance, now) === null) count += 1;
+    }
+    return count;
   }
 
   private currentView(now: number): BalancerView {
@@ -193,6 +259,7 @@ export class Balancer implements EndpointPicker {
         weights: this.weights,
         zoneShares: this.zoneShares,
         outliers: this.outliers,
+        stalled: this.stalled,
         now,
       });
       this.view = view;

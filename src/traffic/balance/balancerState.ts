@@ -17,6 +17,10 @@ export interface EndpointState {
   ejectedUntil: number | null;
   consecutiveFailures: number;
   timesEjected: number;
+  /** Stalled (see stallDetection.ts): no new requests until it answers. */
+  stalled: boolean;
+  /** Epoch ms it stalled at; null when not stalled. */
+  stalledSince: number | null;
 }
 
 export interface PoolState {
@@ -32,7 +36,7 @@ export interface PoolState {
 
 export interface BalancerState {
   members: number;
-  /** Members not ejected. */
+  /** Members neither ejected nor stalled. */
   healthy: number;
   panic: boolean;
   panicMode: TrafficSpec["panic"]["mode"];
@@ -44,16 +48,20 @@ export interface BalancerState {
   endpoints: EndpointState[];
   /** Ejections the max-ejection cap prevented, since the balancer was created. */
   ejectionsSuppressed: number;
+  /** Stalls the max-ejection cap prevented, since the balancer was created. */
+  stallsSuppressed: number;
 }
 
 export function describeState(args: {
   view: BalancerView;
   members: readonly Member[];
   outliers: OutlierDetector;
+  stalled: ReadonlyMap<string, number>;
+  stallsSuppressed: number;
   traffic: TrafficSpec;
   now: number;
 }): BalancerState {
-  const { view, members, outliers, traffic, now } = args;
+  const { view, members, outliers, stalled, traffic, now } = args;
   return {
     members: view.members,
     healthy: view.healthy,
@@ -79,8 +87,11 @@ export function describeState(args: {
         ejectedUntil,
         consecutiveFailures: outlier?.consecutiveFailures ?? 0,
         timesEjected: outlier?.timesEjected ?? 0,
+        stalled: stalled.has(endpoint.instance),
+        stalledSince: stalled.get(endpoint.instance) ?? null,
       };
     }),
     ejectionsSuppressed: outliers.ejectionsSuppressed,
+    stallsSuppressed: args.stallsSuppressed,
   };
 }

@@ -50,7 +50,7 @@ export interface Pool {
 
 export interface BalancerView {
   readonly members: number;
-  /** Members not ejected. */
+  /** Members neither ejected nor stalled. */
   readonly healthy: number;
   readonly panic: boolean;
   /** Set when no pick can succeed. */
@@ -76,25 +76,27 @@ export interface ViewInputs {
   /** Zone → share of its normal traffic it keeps (0..1); zones not listed keep all of it. */
   zoneShares: ReadonlyMap<string, number> | null;
   outliers: OutlierDetector;
+  /** Stalled members: out like ejected ones, until they answer (no end time of their own). */
+  stalled: ReadonlyMap<string, unknown>;
   now: number;
 }
 
 /**
- * Build the view at `now`: (a) usable = members not ejected, and in panic (healthy share below the
+ * Build the view at `now`: (a) usable = members neither ejected nor stalled, and in panic (healthy share below the
  * threshold) with `send-to-all`, every member; (b) pools by release when weights are set; (c) per
  * pool, priority groups, their healthy fractions and loads.
  */
 export function buildView(inputs: ViewInputs): BalancerView {
-  const { members, traffic, weights, outliers, now } = inputs;
+  const { members, traffic, weights, outliers, stalled, now } = inputs;
   let validUntil = Number.POSITIVE_INFINITY;
   let healthy = 0;
   const ejected = members.map(({ endpoint }) => {
     const until = outliers.ejectedUntil(endpoint.instance, now);
-    if (until === null) {
+    if (until !== null) validUntil = Math.min(validUntil, until);
+    if (until === null && !stalled.has(endpoint.instance)) {
       healthy += 1;
       return false;
     }
-    validUntil = Math.min(validUntil, until);
     return true;
   });
   const total = members.length;

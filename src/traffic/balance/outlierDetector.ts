@@ -42,9 +42,15 @@ export class OutlierDetector {
   private settings: OutlierSettings;
   private readonly tracked = new Map<string, Tracked>();
   private suppressed = 0;
+  private readonly alsoOut: (now: number) => number;
 
-  constructor(settings: OutlierSettings) {
+  /**
+   * @param alsoOut members out of the balancer for another reason (stalled) and not ejected: they
+   *   count toward the max-ejection cap too
+   */
+  constructor(settings: OutlierSettings, alsoOut: (now: number) => number = () => 0) {
     this.settings = settings;
+    this.alsoOut = alsoOut;
   }
 
   /** New settings apply to the next ejection; current ejections keep their end time. */
@@ -80,7 +86,7 @@ export class OutlierDetector {
     entry.consecutiveFailures += 1;
     if (entry.consecutiveFailures < Math.max(1, this.settings.consecutiveFailures)) return false;
     if (now < entry.ejectedUntil) return false;
-    if (this.ejectedCount(now) + 1 > this.maxEjected()) {
+    if (this.ejectedCount(now) + this.alsoOut(now) + 1 > this.maxEjected()) {
       this.suppressed += 1;
       return false;
     }
@@ -124,7 +130,8 @@ export class OutlierDetector {
     return this.suppressed;
   }
 
-  private maxEjected(): number {
+  /** The most members that may be out at once: floor(maxEjectionPercent × members). */
+  maxEjected(): number {
     // Multiply before dividing so that e.g. 70 % of 10 is exactly 7, not 7.000000000000001.
     return Math.floor((this.settings.maxEjectionPercent * this.tracked.size) / 100);
   }

@@ -23,6 +23,12 @@ export class EndpointPool {
   readonly pool: Pool;
   /** Requests (attempts) in flight to this endpoint, from dispatch until undici is done with them. */
   inFlight = 0;
+  /** Attempts waiting for a response head (what stall detection looks at; a streaming answer is not waiting). */
+  waiting = 0;
+  /** `performance.now()` since which attempts have waited here without an answer (meaningful while `waiting` > 0). */
+  private silentSince = 0;
+  /** `performance.now()` of the last response head from this endpoint; -Infinity before the first. */
+  lastAnswerAt = Number.NEGATIVE_INFINITY;
   /** Adapts below `maxConcurrent` when `limits.adaptive`; null otherwise. */
   readonly adaptive: AdaptiveLimit | null;
   readonly maxConcurrent: number;
@@ -82,6 +88,28 @@ export class EndpointPool {
 
   begin(): void {
     this.inFlight++;
+  }
+
+  /** An attempt starts waiting for its response head (`now`: `performance.now()`). */
+  waitStarted(now: number): void {
+    if (this.waiting++ === 0) this.silentSince = now;
+  }
+
+  /** An attempt stopped waiting: `answered` with a response head, or not (failed, cancelled). */
+  waitEnded(now: number, answered: boolean): void {
+    this.waiting--;
+    if (answered) {
+      this.silentSince = now;
+      this.lastAnswerAt = now;
+    }
+  }
+
+  /**
+   * How long attempts have waited here with no answer (0 when none waits): since the last answer,
+   * or since the first of them when the endpoint was idle before (see stallDetection.ts).
+   */
+  silentMs(now: number): number {
+    return this.waiting > 0 ? now - this.silentSince : 0;
   }
 
   /** One attempt is over; `rttMs`/`dropped` feed the adaptive limit. */

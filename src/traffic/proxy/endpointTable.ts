@@ -15,6 +15,8 @@ export interface EndpointRow {
   zone: string;
   port: number;
   inFlight: number;
+  /** Attempts waiting for a response head. */
+  waiting: number;
   /** This endpoint's share of the service's concurrency limit. */
   limit: number;
   adaptiveLimit: number | null;
@@ -42,6 +44,11 @@ export class EndpointTable {
 
   get(instance: string): EndpointPool | undefined {
     return this.active.get(instance);
+  }
+
+  /** The endpoints taking new requests. */
+  activePools(): IterableIterator<EndpointPool> {
+    return this.active.values();
   }
 
   /** Replace the membership. Leaving (or changed) endpoints drain for up to `drainTimeoutMs`. */
@@ -104,6 +111,7 @@ export class EndpointTable {
       zone: pool.endpoint.zone,
       port: pool.endpoint.port,
       inFlight: pool.inFlight,
+      waiting: pool.waiting,
       limit: pool.limit,
       adaptiveLimit: pool.adaptive?.limit ?? null,
       draining: pool.draining,

@@ -29,6 +29,8 @@ export const ATTEMPTS_HEADER = "x-homeostat-attempts";
 export const INSTANCE_HEADER = "x-homeostat-instance";
 export const SHED_HEADER = "x-homeostat-shed";
 export const FAULT_HEADER = "x-homeostat-fault";
+/** On an answer to a request that was hedged (a second attempt was sent), whichever attempt answered. */
+export const HEDGED_HEADER = "x-homeostat-hedged";
 
 /** Extra header names a `connection` header declares hop-by-hop (lower case), or null. */
 function connectionNamed(connection: string | string[] | undefined): Set<string> | null {

@@ -6,7 +6,7 @@
 
 import type { ServerResponse } from "node:http";
 import type { Criticality, ShedReason } from "../contracts.ts";
-import { ATTEMPTS_HEADER, REQUEST_ID_HEADER, SHED_HEADER } from "./headers.ts";
+import { ATTEMPTS_HEADER, HEDGED_HEADER, REQUEST_ID_HEADER, SHED_HEADER } from "./headers.ts";
 
 export function sendJson(
   res: ServerResponse,
@@ -81,19 +81,25 @@ export interface AttemptSummary {
   status?: number;
 }
 
-/** 502 (504 when the last failure was a timeout) after every attempt failed without a response. */
+/** 502 (504 when the last failure was a timeout) after every attempt failed without a response; `hedged`: a hedge was sent. */
 export function sendUpstreamFailure(
   res: ServerResponse,
   status: 502 | 504,
   attempts: AttemptSummary[],
   requestId: string,
   closeConnection: boolean,
+  hedged = false,
 ): void {
+  const headers: Record<string, string | number> = {
+    [ATTEMPTS_HEADER]: attempts.length,
+    [REQUEST_ID_HEADER]: requestId,
+  };
+  if (hedged) headers[HEDGED_HEADER] = 1;
   sendJson(
     res,
     status,
     { error: status === 504 ? "upstream-timeout" : "upstream-failed", attempts },
-    { [ATTEMPTS_HEADER]: attempts.length, [REQUEST_ID_HEADER]: requestId },
+    headers,
     closeConnection,
   );
 }

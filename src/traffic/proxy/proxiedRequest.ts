@@ -1,7 +1,7 @@
 /**
  * The request path for one client request: framing → criticality → failover shedding gate →
- * admission → attempts (pick, faults, forward, retry with backoff under the budget) → response.
- * See docs/data-plane.md.
+ * admission → attempts (pick, faults, forward, hedge a slow one, retry with backoff under the
+ * budget) → response. See docs/data-plane.md.
  */
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
@@ -19,11 +19,13 @@ import {
   ATTEMPTS_HEADER,
   clientResponseHeaders,
   FAULT_HEADER,
+  HEDGED_HEADER,
   INSTANCE_HEADER,
   incomingRequestId,
   REQUEST_ID_HEADER,
   upstreamRequestHeaders,
 } from "./headers.ts";
+import { type HedgeOwner, HedgeTimer } from "./hedgeTimer.ts";
 import {
   type AttemptSummary,
   sendBadFraming,
@@ -41,6 +43,7 @@ import {
   type ExchangeEnd,
   type ExchangeOwner,
   failureOf,
+  HEDGE_LOST,
   REQUEST_TIMEOUT,
   UpstreamExchange,
   type UpstreamHeaders,
@@ -77,7 +80,7 @@ export function proxyRequest(rt: ProxyRuntime, req: IncomingMessage, res: Server
   });
 }
 
-class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
+class ProxiedRequest implements ExchangeOwner, DeadlineEntry, HedgeOwner {
   readonly res: ServerResponse;
   private readonly req: IncomingMessage;
   private readonly rt: ProxyRuntime;
@@ -95,6 +98,19 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
   private tried: Set<string> | null = null;
   private failed: AttemptSummary[] | null = null;
   private exchange: UpstreamExchange | null = null;
+  /** The pool of the attempt in progress (the one a hedge would back up); null between attempts. */
+  private attemptPool: EndpointPool | null = null;
+  /** The hedge delay of this request; 0: never hedged (see Hedging.delayFor). */
+  private hedgeDelayMs = 0;
+  /** Armed when the attempt in progress may be hedged; allocated once per hedgeable request. */
+  private hedgeTimer: HedgeTimer | null = null;
+  /** A hedge in flight beside the attempt in progress. */
+  private hedgeExchange: UpstreamExchange | null = null;
+  private hedges = 0;
+  /** A response head went to the client: any other attempt is cancelled. */
+  private answered = false;
+  /** The last 5xx dropped was granted its retry when it arrived. */
+  private retryGranted = false;
   private clientGone = false;
   private deadlineHit = false;
   // The request deadline (a DeadlineEntry of the proxy's shared lists: no timer of its own).
@@ -225,6 +241,7 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
       }
     }
     this.upstreamHeaders = upstreamRequestHeaders(this.req, this.requestId, false);
+    this.hedgeDelayMs = rt.hedging.delayFor(this.req.method ?? "GET", this.plan.kind !== "stream");
 
     // Attempts until one is delivered, or retrying is not allowed (then an error answer).
     let last: AttemptFailure | null = null;
@@ -240,6 +257,8 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
       this.attempts++;
       if (this.firstTried === null) this.firstTried = pool.endpoint.instance;
       else this.tried!.add(pool.endpoint.instance);
+      this.attemptPool = pool;
+      this.armHedge();
       const started = this.startAttempt(pool);
       let end: ExchangeEnd;
       if (started instanceof UpstreamExchange) {
@@ -248,20 +267,132 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
       } else {
         end = await started;
       }
+      this.attemptPool = null;
+      if (this.hedgeTimer !== null) Deadlines.disarm(this.hedgeTimer);
+      let endPool = pool;
+      const hedge = this.hedgeExchange;
+      if (hedge !== null) {
+        this.hedgeExchange = null;
+        if (end.kind === "delivered") this.hedgeOutlived(hedge);
+        else {
+          // This attempt failed on its own, or was cancelled because the hedge answered: the
+          // hedge decides (with a failure of its own, the retry rules apply as usual).
+          if (end.failure.cancelled !== true) this.noteFailure(pool, end.failure);
+          end = await hedge.ended;
+          this.exchangeEnded(hedge, end);
+          endPool = hedge.pool;
+        }
+      }
       if (end.kind === "delivered") {
         this.dropped = !end.complete;
         return;
       }
       last = end.failure;
-      if (this.failed === null) this.failed = [];
-      this.failed.push(summary(pool, end.failure));
+      this.noteFailure(endPool, end.failure);
       if (this.clientGone) break;
-      // A discarded 5xx response was granted its retry when it arrived; anything else asks now.
-      if (end.failure.outcome !== "http-5xx" && !this.wantsRetry(end.failure)) break;
+      // A discarded 5xx response may have been granted its retry when it arrived; otherwise ask now.
+      const granted = this.retryGranted;
+      this.retryGranted = false;
+      if (!granted && !this.wantsRetry(end.failure)) break;
       const delayMs = jitteredBackoff(this.attempts, rt.traffic.retries.backoff, rt.random);
       if (delayMs > 0) await this.pause(delayMs);
     }
     this.answerFailure(last);
+  }
+
+  private noteFailure(pool: EndpointPool, failure: AttemptFailure): void {
+    if (this.failed === null) this.failed = [];
+    this.failed.push(summary(pool, failure));
+  }
+
+  /** Arm the hedge timer for the attempt just started, when it may be hedged. */
+  private armHedge(): void {
+    const delayMs = this.hedgeDelayMs;
+    if (delayMs === 0) return;
+    const rt = this.rt;
+    if (this.hedges >= rt.hedging.maxPerRequest || this.attempts >= rt.traffic.retries.maxAttempts) return;
+    if (this.hedgeTimer === null) this.hedgeTimer = new HedgeTimer(this);
+    this.hedgeTimer.attempt = this.attempts;
+    rt.deadlines.arm(this.hedgeTimer, delayMs);
+  }
+
+  /**
+   * The attempt in progress is still waiting after the hedge delay (called from the check phase,
+   * after the sockets were read). It is a sign for the stall watch either way; a hedge goes to
+   * another instance when the request may send one more attempt, the retry budget grants it, and
+   * the balancer has an instance not tried yet (one without fault rules: see docs/data-plane.md).
+   */
+  onHedgeDue(attempt: number): void {
+    const pool = this.attemptPool;
+    if (pool === null || attempt !== this.attempts || this.answered || this.hedgeExchange !== null) return;
+    if (this.clientGone || this.deadlineHit) return;
+    const primary = this.exchange;
+    // Answered (a response is streaming, or a 5xx is being discarded) or failed: nothing to back up.
+    if (primary !== null && !primary.waiting) return;
+    const rt = this.rt;
+    rt.slowAttempt(pool);
+    if (this.hedges >= rt.hedging.maxPerRequest || this.attempts >= rt.traffic.retries.maxAttempts) return;
+    const tried = this.triedSoFar();
+    const pick = rt.balancer.pick(rt.now(), rt.random, tried, rt.table.inFlightOf);
+    if (!pick.ok || tried.has(pick.endpoint.instance)) return;
+    const target = rt.table.get(pick.endpoint.instance);
+    if (target === undefined || rt.faults.match(target.endpoint).length > 0) return;
+    // Checked last: asking charges the budget.
+    if (!rt.budget.tryAcquireRetry()) {
+      rt.hedging.refusedByBudget++;
+      return;
+    }
+    this.hedges++;
+    this.attempts++;
+    this.tried!.add(target.endpoint.instance);
+    rt.recordHedge(false);
+    this.hedgeExchange = this.dispatch(target, performance.now(), true);
+  }
+
+  /**
+   * The attempt in progress delivered while `hedge` was out: the hedge was cancelled then, or had
+   * ended on its own before (a failure other than a 5xx is reported now: nobody awaited it).
+   */
+  private hedgeOutlived(hedge: UpstreamExchange): void {
+    const failure = hedge.failed;
+    if (failure === null || failure.cancelled === true || failure.outcome === "http-5xx") return;
+    if (!this.clientGone) this.rt.reportAttempt(hedge.pool, failure.outcome, undefined, hedge.latencyMs);
+  }
+
+  /** `winner` (null: an injected answer) went to the client: the other attempt is not needed. */
+  private cancelOther(winner: UpstreamExchange | null): void {
+    this.answered = true;
+    const hedge = this.hedgeExchange;
+    if (hedge === null) return;
+    const rt = this.rt;
+    if (winner !== hedge) {
+      if (hedge.waiting) {
+        hedge.cancel();
+        rt.hedging.cancelled++;
+      }
+      return;
+    }
+    rt.recordHedge(true);
+    const primary = this.exchange;
+    if (primary !== null) {
+      if (primary.waiting) {
+        primary.cancel();
+        rt.hedging.cancelled++;
+      }
+    } else if (this.attemptPool !== null) {
+      // Held by a fault rule (latency, blackhole): it sees `answered` when it wakes.
+      rt.hedging.cancelled++;
+      this.wake?.();
+    }
+  }
+
+  /** Whether an attempt of this request other than `exchange` is still waiting for its answer. */
+  private otherWaiting(exchange: UpstreamExchange | null): boolean {
+    const hedge = this.hedgeExchange;
+    if (hedge === null) return false;
+    if (exchange !== hedge) return hedge.waiting;
+    // The attempt in progress: an exchange, or held by a fault rule (no exchange yet).
+    return this.attemptPool !== null && (this.exchange === null || this.exchange.waiting);
   }
 
   /** The instances tried so far, for the balancer to avoid (a Set only once there was a retry). */
@@ -287,7 +418,10 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
 
   private async attemptWithFaults(pool: EndpointPool, plan: FaultPlan): Promise<ExchangeEnd> {
     const startedAt = performance.now();
+    // Held by a fault, the attempt waits for an answer like a real one (stall detection sees it).
+    pool.waitStarted(startedAt);
     const injected = await this.injectFault(pool, plan, this.rt.traffic.retries.perTryTimeoutMs, startedAt);
+    pool.waitEnded(performance.now(), injected !== "forward" && answeredByFault(injected));
     if (injected !== "forward") return injected;
     const exchange = this.dispatch(pool, startedAt);
     const end = await exchange.ended;
@@ -295,12 +429,15 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     return end;
   }
 
-  /** Hand the request to the endpoint's pool; `startedAt` is when the attempt began. */
-  private dispatch(pool: EndpointPool, startedAt: number): UpstreamExchange {
+  /**
+   * Hand the request to the endpoint's pool; `startedAt` is when the attempt began. A `hedge` is
+   * the caller's to keep; otherwise the exchange is the attempt in progress.
+   */
+  private dispatch(pool: EndpointPool, startedAt: number, hedge = false): UpstreamExchange {
     const { rt } = this;
     const perTryMs = rt.traffic.retries.perTryTimeoutMs;
     const exchange = new UpstreamExchange(this, pool, perTryMs, startedAt, rt.deadlines);
-    this.exchange = exchange;
+    if (!hedge) this.exchange = exchange;
     const options: Dispatcher.DispatchOptions = {
       path: this.path,
       method: this.req.method as Dispatcher.HttpMethod,
@@ -315,9 +452,14 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
 
   /** `exchange` ended: a failure is reported (5xx ones were, on arrival). */
   private exchangeEnded(exchange: UpstreamExchange, end: ExchangeEnd): void {
-    this.exchange = null;
-    // A client that left says nothing of the upstream.
-    if (end.kind === "failed" && end.failure.outcome !== "http-5xx" && !this.clientGone) {
+    if (this.exchange === exchange) this.exchange = null;
+    // A client that left, or our own cancellation, says nothing of the upstream.
+    if (
+      end.kind === "failed" &&
+      end.failure.outcome !== "http-5xx" &&
+      end.failure.cancelled !== true &&
+      !this.clientGone
+    ) {
       this.rt.reportAttempt(exchange.pool, end.failure.outcome, undefined, exchange.latencyMs);
     }
   }
@@ -337,6 +479,7 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     const elapsed = (): number => performance.now() - started;
     pool.begin();
     if (plan.delayMs > 0) await this.pause(Math.min(plan.delayMs, perTryMs));
+    if (this.answered) return this.cancelledByHedge(pool);
     if (!this.clientGone && !this.deadlineHit && plan.delayMs >= perTryMs) {
       // A delay as long as the per-try timeout is a timeout, as it would be upstream.
       return this.injectedFailure(pool, { outcome: "timeout" }, elapsed());
@@ -344,6 +487,7 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     const effect = plan.effect;
     if (effect.kind === "blackhole" && !this.clientGone && !this.deadlineHit) {
       await this.pause(Math.max(0, perTryMs - elapsed()));
+      if (this.answered) return this.cancelledByHedge(pool);
     }
     if (this.clientGone) {
       pool.endQuietly();
@@ -363,7 +507,15 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     rt.reportAttempt(pool, status >= 500 ? "http-5xx" : "success", status, latencyMs);
     pool.end(latencyMs, false);
     const failure: AttemptFailure = { outcome: "http-5xx", status };
-    if (status >= 500 && this.wantsRetry(failure)) return { kind: "failed", failure };
+    if (status >= 500) {
+      // As for a real answer (see onResponseHead): a hedge still out stands in for the retry.
+      if (this.otherWaiting(null) && this.transient(failure)) return { kind: "failed", failure };
+      if (this.wantsRetry(failure)) {
+        this.retryGranted = true;
+        return { kind: "failed", failure };
+      }
+    }
+    this.cancelOther(null);
     this.status = status;
     sendJson(
       this.res,
@@ -374,10 +526,17 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
         [INSTANCE_HEADER]: pool.endpoint.instance,
         [REQUEST_ID_HEADER]: this.requestId,
         [FAULT_HEADER]: effect.rule.id,
+        ...(this.hedges > 0 ? { [HEDGED_HEADER]: 1 } : {}),
       },
       this.plan.kind === "stream",
     );
     return { kind: "delivered", complete: true };
+  }
+
+  /** The hedge answered while a fault rule held this attempt: it ends without a word on the instance. */
+  private cancelledByHedge(pool: EndpointPool): ExchangeEnd {
+    pool.endQuietly();
+    return { kind: "failed", failure: failureOf(HEDGE_LOST, true) };
   }
 
   private injectedFailure(pool: EndpointPool, failure: AttemptFailure, latencyMs: number): ExchangeEnd {
@@ -400,14 +559,24 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
         status,
         shedByUpstream: headers["x-homeostat-shed"] !== undefined,
       };
-      if (!this.clientGone && this.wantsRetry(failure)) return false;
+      if (!this.clientGone && !this.answered) {
+        // The other attempt of a hedged request stands in for the retry: no new one, no charge.
+        if (this.otherWaiting(exchange) && this.transient(failure)) return false;
+        if (this.wantsRetry(failure)) {
+          this.retryGranted = true;
+          return false;
+        }
+      }
     } else {
       this.rt.reportAttempt(pool, "success", status, exchange.latencyMs);
     }
-    if (this.clientGone) return false; // nothing to write to: drop it
+    // Nothing to write to, or the other attempt's answer is out already: drop it.
+    if (this.clientGone || this.answered) return false;
+    this.cancelOther(exchange);
     const out: OutgoingHttpHeaders = clientResponseHeaders(headers);
     out[ATTEMPTS_HEADER] = this.attempts;
     out[INSTANCE_HEADER] = pool.endpoint.instance;
+    if (this.hedges > 0) out[HEDGED_HEADER] = 1;
     if (out[REQUEST_ID_HEADER] === undefined) out[REQUEST_ID_HEADER] = this.requestId;
     this.status = status;
     if (statusText === "") this.res.writeHead(status, out);
@@ -415,6 +584,17 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     // Without a length the body may trickle (server-sent events): the client gets the head now.
     if (out["content-length"] === undefined) this.res.flushHeaders();
     return true;
+  }
+
+  /** Whether the retry rules see `failure` as worth another attempt, attempts and budget aside. */
+  private transient(failure: AttemptFailure): boolean {
+    return mayRetry({
+      method: this.req.method ?? "GET",
+      replayable: this.plan.kind !== "stream",
+      attempts: 0,
+      maxAttempts: 1,
+      failure,
+    });
   }
 
   /** Retry rules, then the deadline, then the budget (which charges the retry). */
@@ -446,7 +626,14 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     this.status = status;
     this.result = timedOut ? "timeout" : "failed";
     this.dropped = true;
-    sendUpstreamFailure(this.res, status, this.failed ?? [], this.requestId, this.plan.kind === "stream");
+    sendUpstreamFailure(
+      this.res,
+      status,
+      this.failed ?? [],
+      this.requestId,
+      this.plan.kind === "stream",
+      this.hedges > 0,
+    );
   }
 
   /** Wait `ms`, or less if the deadline passes or the client leaves. */
@@ -469,6 +656,7 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     this.clientGone = true;
     this.abortController?.abort();
     this.exchange?.abort(CLIENT_GONE);
+    this.hedgeExchange?.abort(CLIENT_GONE);
     this.wake?.();
   };
 
@@ -477,11 +665,13 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     this.deadlineHit = true;
     this.cancelRead?.();
     this.exchange?.abort(REQUEST_TIMEOUT);
+    this.hedgeExchange?.abort(REQUEST_TIMEOUT);
     this.wake?.();
   }
 
   private finish(): void {
     Deadlines.disarm(this);
+    if (this.hedgeTimer !== null) Deadlines.disarm(this.hedgeTimer);
     this.permit?.release({ latencyMs: performance.now() - this.startedAt, dropped: this.dropped });
     if (this.result !== null) this.record(this.result, this.status);
     else if (this.status === 0) {
@@ -505,6 +695,11 @@ class ProxiedRequest implements ExchangeOwner, DeadlineEntry {
     record.retried = this.attempts > 1;
     this.rt.recordRequest(record);
   }
+}
+
+/** An injected end that is an answer from the "upstream" (an error status), as stall detection counts it. */
+function answeredByFault(end: ExchangeEnd): boolean {
+  return end.kind === "delivered" || end.failure.outcome === "http-5xx";
 }
 
 function summary(pool: EndpointPool, failure: AttemptFailure): AttemptSummary {

@@ -8,6 +8,7 @@ import type { AttemptRecord, RequestRecord, TrafficStats } from "../stats/index.
 import type { Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
 import type { EndpointTable } from "./endpointTable.ts";
+import type { Hedging } from "./hedging.ts";
 
 /** What one service's requests share: the service proxy's parts, as the request path sees them. */
 export interface ProxyRuntime {
@@ -20,6 +21,8 @@ export interface ProxyRuntime {
   readonly budget: RetryBudget;
   readonly stats: TrafficStats;
   readonly faults: FaultRegistry;
+  /** Who may be hedged and after how long; the hedge counters. */
+  readonly hedging: Hedging;
   /** Request and per-try deadlines, shared by the service's requests (one timer per duration). */
   readonly deadlines: Deadlines;
   /** The failover shedding gate's shares, or null (no gate: the common case, one null check). */
@@ -34,6 +37,13 @@ export interface ProxyRuntime {
     status: number | undefined,
     latencyMs: number,
   ): void;
+  /**
+   * An attempt to `pool` is still waiting after the hedge delay (hedged or not): a sign that the
+   * instance may be stalled.
+   */
+  slowAttempt(pool: EndpointPool): void;
+  /** A hedge was sent (`won` false), or its answer came first (`won` true). */
+  recordHedge(won: boolean): void;
   /** A request is done (answered, or abandoned by its client). `record` is reused: read it, do not keep it. */
   recordRequest(record: RequestRecord): void;
   requestStarted(): void;

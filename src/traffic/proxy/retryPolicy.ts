@@ -27,6 +27,11 @@ export interface AttemptFailure {
   status?: number;
   /** The upstream said it shed the request itself. */
   shedByUpstream?: boolean;
+  /**
+   * We cancelled the attempt ourselves: another attempt of the same request (a hedge) answered
+   * first. Says nothing about the instance: never reported as its failure, never retried.
+   */
+  cancelled?: boolean;
 }
 
 export interface RetryQuestion {

@@ -21,8 +21,10 @@ import { EndpointTable } from "./endpointTable.ts";
 import { checkedSheddingShares } from "./failoverShedding.ts";
 import { answerClientError } from "./framing.ts";
 import { HealthWatch, type TrafficEvent } from "./healthWatch.ts";
+import { Hedging } from "./hedging.ts";
 import { proxyRequest } from "./proxiedRequest.ts";
 import type { ProxyRuntime } from "./proxyRuntime.ts";
+import { StallWatch } from "./stallWatch.ts";
 import { proxyUpgrade } from "./upgradeRequest.ts";
 
 export type { TrafficEvent };
@@ -58,9 +60,11 @@ export class ServiceProxy implements ProxyRuntime {
   readonly deadlines = new Deadlines();
   /** The failover shedding gate's shares (null: no gate). See {@link setShedding}. */
   shedding: SheddingShares | null = null;
+  readonly hedging: Hedging;
   private readonly requestedPort: number;
   private readonly server: Server;
   private readonly watch: HealthWatch;
+  private readonly stallWatch: StallWatch;
   private endpoints: readonly Endpoint[] = [];
   private activeRequests = 0;
   private unrecognised = 0;
@@ -89,11 +93,22 @@ export class ServiceProxy implements ProxyRuntime {
     this.table = new EndpointTable(() => this.admission?.limitChanged());
     this.admission = this.newAdmission(options.traffic);
     this.budget = newBudget(options.traffic);
+    this.hedging = new Hedging(options.traffic);
     const onEvent = options.onEvent ?? (() => {});
     this.watch = new HealthWatch({
       service: this.service,
       balancer: this.balancer,
       stats: this.stats,
+      now: this.now,
+      onEvent,
+    });
+    this.stallWatch = new StallWatch({
+      service: this.service,
+      balancer: this.balancer,
+      table: this.table,
+      stats: this.stats,
+      traffic: () => this.traffic,
+      hedgeDelayMs: () => this.hedging.delayMs,
       now: this.now,
       onEvent,
     });
@@ -153,6 +168,7 @@ export class ServiceProxy implements ProxyRuntime {
     this.endpoints = endpoints.map((e) => ({ ...e }));
     this.table.update(this.endpoints, this.traffic);
     this.watch.poke();
+    this.stallWatch.poke();
   }
 
   /**
@@ -205,8 +221,10 @@ export class ServiceProxy implements ProxyRuntime {
     ) {
       this.admission = this.newAdmission(traffic);
     }
+    this.hedging.configure(traffic);
     this.table.update(this.endpoints, traffic);
     this.watch.poke();
+    this.stallWatch.poke();
   }
 
   /** Requests in flight to `instance`, including a drained copy of it and open tunnels. */
@@ -214,7 +232,7 @@ export class ServiceProxy implements ProxyRuntime {
     return this.table.inFlightTotal(instance);
   }
 
-  /** JSON for the API: endpoints, admission, limits, weights, panic. */
+  /** JSON for the API: endpoints, admission, limits, weights, panic, hedging, stalls. */
   state(): Record<string, unknown> {
     const balancer = this.balancer.state(this.now());
     const outlier = new Map(balancer.endpoints.map((e) => [e.instance, e]));
@@ -231,6 +249,8 @@ export class ServiceProxy implements ProxyRuntime {
           ejectedUntil: e?.ejectedUntil ?? null,
           consecutiveFailures: e?.consecutiveFailures ?? 0,
           timesEjected: e?.timesEjected ?? 0,
+          stalled: e?.stalled ?? false,
+          stalledSince: e?.stalledSince ?? null,
         };
       }),
       healthy: balancer.healthy,
@@ -241,6 +261,7 @@ export class ServiceProxy implements ProxyRuntime {
       shedding: this.shedding === null ? null : { ...this.shedding },
       pools: balancer.pools,
       ejectionsSuppressed: balancer.ejectionsSuppressed,
+      stallsSuppressed: balancer.stallsSuppressed,
       admission: this.admission.stats(),
       limits: {
         capacity: this.table.capacity(),
@@ -250,6 +271,7 @@ export class ServiceProxy implements ProxyRuntime {
         queueTimeoutMs: this.traffic.limits.queueTimeoutMs,
       },
       retryBudget: this.budget.stats(),
+      hedging: this.hedging.stats(),
       requestsInFlight: this.activeRequests,
       unrecognisedCriticality: this.unrecognised,
     };
@@ -283,7 +305,18 @@ export class ServiceProxy implements ProxyRuntime {
     record.status = status;
     record.latencyMs = latencyMs;
     this.stats.recordAttempt(record);
-    if (outcome !== "success") this.watch.poke();
+    if (outcome === "success") this.hedging.recordLatency(latencyMs);
+    else this.watch.poke();
+  }
+
+  slowAttempt(pool: EndpointPool): void {
+    this.stallWatch.hedged(pool.endpoint.instance);
+  }
+
+  recordHedge(won: boolean): void {
+    if (won) this.hedging.won++;
+    else this.hedging.sent++;
+    this.stats.recordHedge(this.service, won);
   }
 
   recordRequest(record: RequestRecord): void {
@@ -292,6 +325,7 @@ export class ServiceProxy implements ProxyRuntime {
 
   requestStarted(): void {
     this.activeRequests++;
+    this.stallWatch.poke();
   }
 
   requestEnded(): void {

@@ -39,6 +39,8 @@ export interface ExchangeOwner {
 export const PER_TRY_TIMEOUT = new Error("per-try timeout");
 export const REQUEST_TIMEOUT = new Error("request timeout");
 export const CLIENT_GONE = new Error("client closed the connection");
+/** Another attempt of the same request answered first (hedging): this one is not needed any more. */
+export const HEDGE_LOST = new Error("another attempt answered first");
 
 /** Error codes that mean the TCP connection was never established: the request was never sent. */
 const CONNECT_ERRORS = new Set([
@@ -56,6 +58,7 @@ const MAX_DISCARD_BYTES = 64 * 1024;
 
 /** Classify an attempt error. `sent`: the request was handed to a connected socket. */
 export function failureOf(error: Error, sent: boolean): AttemptFailure {
+  if (error === HEDGE_LOST) return { outcome: "reset", cancelled: true };
   if (error === PER_TRY_TIMEOUT || error === REQUEST_TIMEOUT) return { outcome: "timeout" };
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "UND_ERR_HEADERS_TIMEOUT") return { outcome: "timeout" };
@@ -84,6 +87,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEnt
   private resolved = false;
   private settled = false;
   private sent = false;
+  /** Counted in the pool's `waiting` (until the response head, or the attempt's end). */
+  private waitOpen = true;
   private abortReason: Error | null = null;
   /** The per-try timer, when the attempt was delayed (fault rules) and its deadline is not a list's. */
   private perTryTimer: NodeJS.Timeout | null = null;
@@ -114,16 +119,42 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEnt
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
-    const elapsedMs = performance.now() - startedAt;
+    const now = performance.now();
+    pool.waitStarted(now);
+    const elapsedMs = now - startedAt;
     if (elapsedMs < 1) deadlines.arm(this, perTryTimeoutMs);
     else {
       this.perTryTimer = setTimeout(() => this.perTryExpired(), Math.max(1, perTryTimeoutMs - elapsedMs));
     }
   }
 
+  /** Still waiting for a response head (neither answered nor failed). */
+  get waiting(): boolean {
+    return this.state === WAITING && !this.resolved;
+  }
+
+  /** Cancelled because another attempt of the request answered first (see {@link cancel}). */
+  get cancelled(): boolean {
+    return this.abortReason === HEDGE_LOST;
+  }
+
+  /** How the attempt failed, once it has (null: not failed, or not yet). */
+  get failed(): AttemptFailure | null {
+    return this.failure;
+  }
+
   /** The per-try deadline passed (called by the deadline list). */
   onDeadline(): void {
     this.perTryExpired();
+  }
+
+  /**
+   * Another attempt of the request answered first: stop this one if it is still waiting (its
+   * connection is dropped, its in-flight count released without a latency sample). An attempt
+   * that already has its answer is left alone.
+   */
+  cancel(): void {
+    if (this.waiting) this.abort(HEDGE_LOST);
   }
 
   /** Stop the attempt (deadline, client gone). A delivered response is cut off. */
@@ -153,7 +184,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEnt
     // 1xx (e.g. 103 Early Hints) are informational: the real answer follows.
     if (this.state !== WAITING || status < 200) return;
     this.clearTimer();
-    this.latencyMs = performance.now() - this.startedAt;
+    const now = performance.now();
+    this.latencyMs = now - this.startedAt;
+    this.stopWaiting(now, true);
     if (this.owner.onResponseHead(this, status, statusText ?? "", headers)) {
       this.state = DELIVERING;
     } else {
@@ -207,9 +240,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEnt
     }
   }
 
+  private stopWaiting(now: number, answered: boolean): void {
+    if (!this.waitOpen) return;
+    this.waitOpen = false;
+    this.pool.waitEnded(now, answered);
+  }
+
   private fail(failure: AttemptFailure): void {
     if (this.resolved) return;
-    this.latencyMs = performance.now() - this.startedAt;
+    const now = performance.now();
+    this.stopWaiting(now, false);
+    this.latencyMs = now - this.startedAt;
     this.failure = failure;
     this.resolve({ kind: "failed", failure });
   }
@@ -225,9 +266,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, DeadlineEnt
     this.clearTimer();
     if (this.settled) return;
     this.settled = true;
+    if (this.waitOpen) this.stopWaiting(performance.now(), false);
     const failure = this.failure;
     if (failure === null) this.pool.end(this.latencyMs, false);
-    else if (this.abortReason === CLIENT_GONE) this.pool.endQuietly();
+    // Our own aborts (client gone, hedge lost) say nothing of the endpoint's latency.
+    else if (this.abortReason === CLIENT_GONE || this.abortReason === HEDGE_LOST) this.pool.endQuietly();
     else this.pool.end(this.latencyMs, failure.outcome !== "http-5xx");
   }
 }

@@ -3,6 +3,7 @@ export { LATENCY_BUCKET_COUNT, MAX_LATENCY_MS, MIN_LATENCY_MS } from "./latencyB
 export { DURATION_BUCKETS_SECONDS } from "./proxyMetrics.ts";
 export {
   type AttemptRecord,
+  type EjectionReason,
   MAX_WINDOW_MS,
   type RequestRecord,
   type RequestResult,

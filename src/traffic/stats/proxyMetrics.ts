@@ -11,9 +11,11 @@ export interface ProxyMetrics {
   requests: Counter<"service" | "criticality" | "result">;
   duration: DurationHistogram;
   shed: Counter<"service" | "criticality" | "reason">;
-  ejections: Counter<"service" | "instance">;
-  ejected: Gauge<"service" | "instance">;
+  ejections: Counter<"service" | "instance" | "reason">;
+  ejected: Gauge<"service" | "instance" | "reason">;
   inPanic: Gauge<"service">;
+  hedges: Counter<"service">;
+  hedgesWon: Counter<"service">;
 }
 
 /**
@@ -65,19 +67,31 @@ export function createProxyMetrics(registry: Registry, collect?: MetricsCollecto
     }),
     ejections: new Counter({
       name: "homeostat_proxy_ejections_total",
-      help: "Times an instance was ejected by passive outlier detection.",
-      labelNames: ["service", "instance"],
+      help: "Times an instance was taken out of the balancer, by reason: consecutive-failures (outlier detection) or stalled (answered nothing while its peers did).",
+      labelNames: ["service", "instance", "reason"],
       registers,
     }),
     ejected: new Gauge({
       name: "homeostat_proxy_ejected",
-      help: "1 while an instance is ejected by outlier detection, else 0.",
-      labelNames: ["service", "instance"],
+      help: "1 while an instance is out of the balancer for the reason (consecutive-failures, stalled), else 0.",
+      labelNames: ["service", "instance", "reason"],
       registers,
     }),
     inPanic: new Gauge({
       name: "homeostat_proxy_in_panic",
       help: "1 while the service's balancer is in panic (too few healthy instances), else 0.",
+      labelNames: ["service"],
+      registers,
+    }),
+    hedges: new Counter({
+      name: "homeostat_proxy_hedges_total",
+      help: "Hedges sent: second attempts of slow idempotent requests, to another instance.",
+      labelNames: ["service"],
+      registers,
+    }),
+    hedgesWon: new Counter({
+      name: "homeostat_proxy_hedges_won_total",
+      help: "Hedges whose answer came first (the original attempt was cancelled).",
       labelNames: ["service"],
       registers,
     }),

@@ -16,6 +16,12 @@ export interface AttemptRecord {
   latencyMs: number;
 }
 
+/**
+ * Why an instance is out of the balancer: `consecutive-failures` (outlier detection) or `stalled`
+ * (it answered nothing while its peers did).
+ */
+export type EjectionReason = "consecutive-failures" | "stalled";
+
 /** How the proxy answered a client request. */
 export type RequestResult =
   | "ok"
@@ -120,8 +126,13 @@ interface ServiceCells {
   requests: (PendingCount | undefined)[];
   /** Indexed criticality × REASONS.length + reason. */
   shed: (PendingCount | undefined)[];
-  ejections: Map<string, { count: Counter.Internal; ejected: Gauge.Internal<"service" | "instance"> }>;
+  /** Keyed by reason, then instance. */
+  ejections: Map<
+    EjectionReason,
+    Map<string, { count: Counter.Internal; ejected: Gauge.Internal<"service" | "instance" | "reason"> }>
+  >;
   inPanic: Gauge.Internal<"service">;
+  hedges: { sent: Counter.Internal; won: Counter.Internal } | null;
   criticality: CriticalityRates;
 }
 
@@ -218,19 +229,43 @@ export class TrafficStats {
     counter.pending++;
   }
 
-  /** An instance ejected (`true`, counted) or back from ejection (`false`). */
-  recordEjection(service: string, instance: string, ejected: boolean): void {
+  /** An instance ejected (`true`, counted) or back from ejection (`false`), for `reason`. */
+  recordEjection(
+    service: string,
+    instance: string,
+    ejected: boolean,
+    reason: EjectionReason = "consecutive-failures",
+  ): void {
     const cells = this.serviceCells(service);
-    let ejection = cells.ejections.get(instance);
+    let byInstance = cells.ejections.get(reason);
+    if (byInstance === undefined) {
+      byInstance = new Map();
+      cells.ejections.set(reason, byInstance);
+    }
+    let ejection = byInstance.get(instance);
     if (ejection === undefined) {
       ejection = {
-        count: this.metrics.ejections.labels(service, instance),
-        ejected: this.metrics.ejected.labels(service, instance),
+        count: this.metrics.ejections.labels(service, instance, reason),
+        ejected: this.metrics.ejected.labels(service, instance, reason),
       };
-      cells.ejections.set(instance, ejection);
+      byInstance.set(instance, ejection);
     }
     if (ejected) ejection.count.inc();
     ejection.ejected.set(ejected ? 1 : 0);
+  }
+
+  /** A hedge was sent (`won` false), or a hedge's answer came first (`won` true). Not per request: hedges are few. */
+  recordHedge(service: string, won: boolean): void {
+    const cells = this.serviceCells(service);
+    if (cells.hedges === null) {
+      cells.hedges = {
+        sent: this.metrics.hedges.labels(service),
+        won: this.metrics.hedgesWon.labels(service),
+      };
+      cells.hedges.sent.inc(0);
+      cells.hedges.won.inc(0);
+    }
+    (won ? cells.hedges.won : cells.hedges.sent).inc();
   }
 
   /** The service's balancer entered (`true`) or left (`false`) panic. */
@@ -308,6 +343,7 @@ export class TrafficStats {
         shed: new Array(CRITICALITY_COUNT * REASONS.length),
         ejections: new Map(),
         inPanic: this.metrics.inPanic.labels(name),
+        hedges: null,
         criticality: new CriticalityRates(),
       };
       // An explicit 0, so that "not in panic" is a series and not an absence.

@@ -91,6 +91,8 @@ describe("Balancer: state", () => {
         ejectedUntil: null,
         consecutiveFailures: 0,
         timesEjected: 0,
+        stalled: false,
+        stalledSince: null,
       },
       {
         instance: "b-0",
@@ -101,6 +103,8 @@ describe("Balancer: state", () => {
         ejectedUntil: null,
         consecutiveFailures: 1,
         timesEjected: 0,
+        stalled: false,
+        stalledSince: null,
       },
     ]);
     assert.equal(state.members, 2);

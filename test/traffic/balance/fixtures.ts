@@ -35,6 +35,8 @@ export function trafficSpec(overrides: TrafficOverrides = {}): TrafficSpec {
       budget: { ratio: 0.2, windowMs: 10_000, minPerSecond: 5 },
     },
     limits: { maxConcurrentPerInstance: 100, adaptive: true, queueSize: 100, queueTimeoutMs: 1_000 },
+    hedging: { enabled: true, delayMs: null, minDelayMs: 20, maxDelayMs: 1_000, maxPerRequest: 1 },
+    stallDetection: { enabled: true, multiplier: 4, minTimeMs: 250 },
     drainTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
     weights: overrides.weights ?? null,

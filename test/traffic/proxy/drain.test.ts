@@ -18,7 +18,11 @@ test("a removed instance finishes its in-flight request while new requests go el
     res.end("slow but done");
   });
   const fast = await startUpstream(t, "api-fast");
-  const { client, proxy } = await startProxy(t, { endpoints: [endpointOf(slow)] });
+  const { client, proxy } = await startProxy(t, {
+    // No hedge: the slow request must be answered by the removed instance itself.
+    traffic: traffic({ hedging: { enabled: false } }),
+    endpoints: [endpointOf(slow)],
+  });
   const rows = () => proxy.state().endpoints as Row[];
 
   const inFlight = send(client, { path: "/slow" });
@@ -56,7 +60,8 @@ test("at the drain timeout what is left is cut (and an idempotent request is ret
   const fast = await startUpstream(t, "api-fast");
   const drainTimeoutMs = 300;
   const { client, proxy } = await startProxy(t, {
-    traffic: traffic({ drainTimeoutMs, retries: { perTryTimeoutMs: 30_000 } }),
+    // No hedge: the request must still be at the stuck instance when the drain deadline cuts it.
+    traffic: traffic({ drainTimeoutMs, retries: { perTryTimeoutMs: 30_000 }, hedging: { enabled: false } }),
     endpoints: [endpointOf(stuck)],
   });
   const pending = send(client);

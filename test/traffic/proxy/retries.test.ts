@@ -145,7 +145,8 @@ test("a per-try timeout moves the request to another instance", async (t) => {
   const good = await startUpstream(t, "api-good", answerOk);
   const perTryTimeoutMs = 300;
   const { client } = await startProxy(t, {
-    traffic: traffic({ ...NO_EJECTION, retries: { perTryTimeoutMs } }),
+    // No hedge (hedging.test.ts): the attempt at the hung instance waits out its per-try timeout.
+    traffic: traffic({ ...NO_EJECTION, retries: { perTryTimeoutMs }, hedging: { enabled: false } }),
     endpoints: [endpointOf(hung), endpointOf(good)],
   });
   const started = performance.now();

@@ -120,7 +120,7 @@ describe("TrafficStats Prometheus metrics", () => {
     assert.equal(samplesNamed(samples, "homeostat_proxy_requests_total").length, 4);
   });
 
-  it("counts sheds and ejections, and shows ejection and panic state as gauges", async () => {
+  it("counts sheds, ejections by reason and hedges, and shows ejection and panic state as gauges", async () => {
     const stats = new TrafficStats({ now: () => NOW });
     stats.recordShed("api", "sheddable", "queue-full");
     stats.recordShed("api", "sheddable", "queue-full");
@@ -130,6 +130,11 @@ describe("TrafficStats Prometheus metrics", () => {
     stats.recordEjection("api", "api-0", true);
     stats.recordEjection("api", "api-1", true);
     stats.recordEjection("api", "api-1", false);
+    stats.recordEjection("api", "api-2", true, "stalled");
+    stats.recordEjection("api", "api-2", false, "stalled");
+    stats.recordHedge("api", false);
+    stats.recordHedge("api", false);
+    stats.recordHedge("api", true);
     stats.recordPanic("api", true);
     stats.recordPanic("web", true);
     stats.recordPanic("web", false);
@@ -139,12 +144,26 @@ describe("TrafficStats Prometheus metrics", () => {
       sampleValue(samples, "homeostat_proxy_shed_total", { service: "api", criticality, reason });
     assert.equal(shed("sheddable", "queue-full"), 2);
     assert.equal(shed("default", "queue-timeout"), 1);
+    const reason = "consecutive-failures";
     const ejections = (instance: string) =>
-      sampleValue(samples, "homeostat_proxy_ejections_total", { service: "api", instance });
+      sampleValue(samples, "homeostat_proxy_ejections_total", { service: "api", instance, reason });
     assert.equal(ejections("api-0"), 2);
     assert.equal(ejections("api-1"), 1);
-    assert.equal(sampleValue(samples, "homeostat_proxy_ejected", { service: "api", instance: "api-0" }), 1);
-    assert.equal(sampleValue(samples, "homeostat_proxy_ejected", { service: "api", instance: "api-1" }), 0);
+    const ejected = (instance: string, why = reason) =>
+      sampleValue(samples, "homeostat_proxy_ejected", { service: "api", instance, reason: why });
+    assert.equal(ejected("api-0"), 1);
+    assert.equal(ejected("api-1"), 0);
+    assert.equal(ejected("api-2", "stalled"), 0, "a stall that ended is a 0, by its own reason");
+    assert.equal(
+      sampleValue(samples, "homeostat_proxy_ejections_total", {
+        service: "api",
+        instance: "api-2",
+        reason: "stalled",
+      }),
+      1,
+    );
+    assert.equal(sampleValue(samples, "homeostat_proxy_hedges_total", { service: "api" }), 2);
+    assert.equal(sampleValue(samples, "homeostat_proxy_hedges_won_total", { service: "api" }), 1);
     assert.equal(sampleValue(samples, "homeostat_proxy_in_panic", { service: "api" }), 1);
     assert.equal(sampleValue(samples, "homeostat_proxy_in_panic", { service: "web" }), 0);
   });
