@@ -3,6 +3,7 @@
 import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
+import { dataPlaneCommand } from "./commands/dataplane.ts";
 import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { failbackCommand, failoverCommand, zonesCommand } from "./commands/failover.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   eventsCommand,
   incidentsCommand,
   trafficCommand,
+  dataPlaneCommand,
   weightsCommand,
   deployCommand,
   rollbackCommand,

@@ -6,7 +6,7 @@
 import type { CapacityInstance, ServiceCapacity } from "../decide/failover/types.ts";
 import type { ObservedInstance } from "../decide/snapshot.ts";
 import { type FleetSpec, placementOf } from "../spec/model.ts";
-import type { TrafficStats } from "../traffic/stats/index.ts";
+import type { DecisionWindows } from "../traffic/stats/index.ts";
 
 /** Load is averaged over this window: long enough to smooth bursts, short enough to follow a shift. */
 export const LOAD_WINDOW_MS = 30_000;
@@ -22,7 +22,7 @@ export function capacityPicture(
   fleet: FleetSpec,
   instances: readonly ObservedInstance[],
   busy: ReadonlySet<string>,
-  stats: TrafficStats | undefined,
+  stats: DecisionWindows | undefined,
 ): CapacityPicture {
   const services: ServiceCapacity[] = [];
   const skipped: CapacityPicture["skipped"] = [];

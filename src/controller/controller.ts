@@ -24,7 +24,8 @@ import { Prober } from "../observe/prober.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
-import { type DataPlane, endpointOf } from "../traffic/dataPlane.ts";
+import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
+import { endpointOf } from "../traffic/endpointOf.ts";
 import {
   type FailureObservation,
   type IncidentChange,
@@ -42,7 +43,7 @@ export interface ControllerOptions {
   driver: Driver;
   events: ControllerEvents;
   /** The traffic layer, when any service has a front port. */
-  dataPlane?: DataPlane;
+  dataPlane?: DataPlaneControl;
   /** Active releases, deploys and rollbacks; without it each service runs its spec release. */
   releases?: ReleaseManager;
   /** Zone failover: health of zones, evacuation, failback, survivor protection. */
@@ -64,7 +65,7 @@ export class Controller {
   private readonly store: StateStore;
   private readonly driver: Driver;
   private readonly events: ControllerEvents;
-  private readonly dataPlane: DataPlane | undefined;
+  private readonly dataPlane: DataPlaneControl | undefined;
   private readonly releases: ReleaseManager | undefined;
   private readonly failover: FailoverManager | undefined;
   private readonly now: () => number;
@@ -77,6 +78,14 @@ export class Controller {
   private readonly lastWait = new Map<string, string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Instances adopted from a previous controller that have no health verdict yet. While a service
+   * has one, its membership is not pushed: the data plane keeps serving with what the previous
+   * controller told it, instead of being told "no member" by a controller that has not looked yet.
+   */
+  private readonly adoptedUnjudged = new Set<string>();
+  /** Epoch ms after which membership is pushed whatever the verdicts (a probe that never answers). */
+  private membershipHoldUntil = 0;
   private tickQueued = false;
   private stopped = false;
 
@@ -243,8 +252,25 @@ export class Controller {
   private syncMembership(): void {
     const dataPlane = this.dataPlane;
     if (dataPlane === undefined) return;
+    for (const name of this.adoptedUnjudged) {
+      const o = this.runtimes.get(name)?.observed;
+      if (
+        o === undefined ||
+        o.runtime !== "running" ||
+        (o.health !== undefined && o.health !== null && o.health.state !== "starting")
+      ) {
+        this.adoptedUnjudged.delete(name);
+      }
+    }
+    const holding = this.adoptedUnjudged.size > 0 && this.now() < this.membershipHoldUntil;
     for (const service of this.fleet.services) {
       if (!dataPlane.hasProxy(service.name)) continue;
+      if (
+        holding &&
+        [...this.adoptedUnjudged].some((name) => this.runtimes.get(name)?.observed.service === service.name)
+      ) {
+        continue;
+      }
       const members: Endpoint[] = [];
       for (const runtime of this.runtimes.values()) {
         const o = runtime.observed;
@@ -588,6 +614,17 @@ export class Controller {
   /** Instances recorded by an earlier controller: adopt the live ones, reap the rest. */
   private async adoptPrevious(): Promise<void> {
     const wanted = this.wantedInstances();
+    this.membershipHoldUntil =
+      this.now() +
+      Math.max(
+        0,
+        ...this.fleet.services.map((s) => {
+          const startup = s.probes.startup ?? s.probes.readiness;
+          return startup === undefined
+            ? 0
+            : startup.intervalMs * startup.failureThreshold + startup.timeoutMs;
+        }),
+      );
     for (const record of this.store.listInstances()) {
       if (record.pid === null || record.startTime === null || record.logPath === null) {
         if (!wanted.has(record.name)) this.store.deleteInstance(record.name);
@@ -604,6 +641,7 @@ export class Controller {
           record.name,
           observation(record, { runtime: "running", startedAt: record.startedAt, lastExit: null }),
         );
+        this.adoptedUnjudged.add(record.name);
         this.emit(
           "instance.adopted",
           { code: "adopted", message: `${record.name} (pid ${record.pid}) was still running; adopted` },

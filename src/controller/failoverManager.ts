@@ -35,7 +35,8 @@ import { HomeostatError } from "../errors.ts";
 import { ZoneProber, type ZoneProbeTarget } from "../observe/zoneProbe.ts";
 import { type FleetSpec, instanceName, placementOf, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
-import { type DataPlane, endpointOf } from "../traffic/dataPlane.ts";
+import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
+import { endpointOf } from "../traffic/endpointOf.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 
 /** Demand is measured over this window: short enough to follow a zone loss within a few seconds. */
@@ -48,7 +49,7 @@ const SHED_ANNOUNCE_STEP = 0.05;
 export interface FailoverManagerOptions {
   fleet: FleetSpec;
   store: StateStore;
-  dataPlane?: DataPlane;
+  dataPlane?: DataPlaneControl;
   note: (type: string, why: Reason, data: Record<string, unknown>) => void;
   now?: () => number;
 }
@@ -86,7 +87,7 @@ export interface FailoverStatus {
 export class FailoverManager {
   readonly #fleet: FleetSpec;
   readonly #store: StateStore;
-  readonly #dataPlane: DataPlane | undefined;
+  readonly #dataPlane: DataPlaneControl | undefined;
   readonly #note: FailoverManagerOptions["note"];
   readonly #now: () => number;
   readonly #prober: ZoneProber | null;
@@ -474,7 +475,7 @@ export class FailoverManager {
   /** What protectSurvivors needs about `service` now, for the given zone shares. */
   #protectionInput(
     view: FleetView,
-    dataPlane: DataPlane,
+    dataPlane: DataPlaneControl,
     service: ServiceSpec,
     rps: number,
     shares: Readonly<Record<string, number>>,

@@ -18,7 +18,7 @@ import { HomeostatError } from "../errors.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
 import type { RolloutRecord, ServiceState } from "../store/releaseLedger.ts";
-import type { DataPlane } from "../traffic/dataPlane.ts";
+import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
 import { liveSchemaVersion } from "./liveSchema.ts";
 
@@ -49,7 +49,7 @@ export interface ReadyCounter {
 export interface ReleaseManagerOptions {
   fleet: FleetSpec;
   store: StateStore;
-  dataPlane: DataPlane | undefined;
+  dataPlane: DataPlaneControl | undefined;
   note: (type: string, why: Reason, data: Record<string, unknown>) => void;
   now?: () => number;
   /** Why a service's spare bank is taken by something else (a zone failover's added instances), or null. */
@@ -59,7 +59,7 @@ export interface ReleaseManagerOptions {
 export class ReleaseManager {
   private readonly fleet: FleetSpec;
   private readonly store: StateStore;
-  private readonly dataPlane: DataPlane | undefined;
+  private readonly dataPlane: DataPlaneControl | undefined;
   private readonly note: ReleaseManagerOptions["note"];
   private readonly now: () => number;
   private readonly spareBankHeld: (service: string) => string | null;

@@ -17,10 +17,11 @@ import { buildApi, type TrafficApi } from "../server/api.ts";
 import { buildStatus, type StatusDocument } from "../server/statusView.ts";
 import { type FleetSpec, instanceName } from "../spec/model.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
-import { DataPlane } from "../traffic/dataPlane.ts";
+import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
+import { DataPlaneClient } from "./dataPlaneClient.ts";
 import { FailoverManager } from "./failoverManager.ts";
 import { ReleaseManager } from "./releaseManager.ts";
 
@@ -33,6 +34,14 @@ export interface RunOptions {
   onListening?: () => void;
   /** Called once the controller has shut down on request (API `POST /v1/shutdown`). */
   onShutdownRequested?: () => void;
+  /**
+   * Where the service listeners run: `process` (default), a data-plane process of its own that
+   * outlives the controller; `in-process`, inside the controller (its crash takes traffic down:
+   * kept for comparison and for tests of the proxy alone).
+   */
+  dataPlaneMode?: "process" | "in-process";
+  /** Data-plane worker processes sharing every service port (SO_REUSEPORT). Default 1. */
+  dataPlaneWorkers?: number;
 }
 
 export interface RunningController {
@@ -70,11 +79,30 @@ export async function runController(options: RunOptions): Promise<RunningControl
   // Data-plane events go through the controller once it exists, so they are stored and shown.
   let noteEvent: (type: string, code: ReasonCode, message: string, data: Record<string, unknown>) => void =
     () => {};
-  const dataPlane = hasTraffic
-    ? new DataPlane(options.fleet, (e) =>
-        noteEvent(e.type, e.reason as ReasonCode, e.message, { service: e.service, ...(e.data ?? {}) }),
-      )
-    : undefined;
+  const mode = options.dataPlaneMode ?? "process";
+  const client =
+    hasTraffic && mode === "process"
+      ? new DataPlaneClient({
+          fleet: options.fleet,
+          stateDir: options.stateDir,
+          store,
+          workers: options.dataPlaneWorkers ?? 1,
+          onEvent: (e) =>
+            noteEvent(e.type, e.reason as ReasonCode, e.message, {
+              ...(e.service ? { service: e.service } : {}),
+              ...(e.data ?? {}),
+            }),
+        })
+      : undefined;
+  // The proxy is loaded only when it runs in this process: a controller that feeds a data-plane
+  // process does not carry its code.
+  const embedded =
+    hasTraffic && mode === "in-process"
+      ? new (await import("../traffic/dataPlane.ts")).DataPlane(options.fleet, (e) =>
+          noteEvent(e.type, e.reason as ReasonCode, e.message, { service: e.service, ...(e.data ?? {}) }),
+        )
+      : undefined;
+  const dataPlane: DataPlaneControl | undefined = client ?? embedded;
   const releases = new ReleaseManager({
     fleet: options.fleet,
     store,
@@ -104,12 +132,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
   });
 
   noteEvent = (type, code, message, data) => controller.note(type, reason(code, message), data);
-  const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller) : undefined;
+  const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller, client) : undefined;
   let shuttingDown: Promise<void> | null = null;
   const status = (): StatusDocument => {
     const view = controller.view();
     const pids = new Map(store.listInstances().map((r) => [r.name, r.pid]));
-    return buildStatus({
+    const document = buildStatus({
       fleet: options.fleet,
       capacity: capacityPicture(options.fleet, view.instances, new Set(view.busy), dataPlane?.stats),
       targets: releases.targets(),
@@ -127,6 +155,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
         now: Date.now(),
       },
     });
+    return dataPlane ? { ...document, dataPlane: dataPlane.status() } : document;
   };
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
@@ -220,7 +249,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
   }
   if (dataPlane) {
     try {
-      await dataPlane.listen();
+      if (client) await client.start();
+      else await embedded?.listen();
     } catch (error) {
       await api.close();
       store.releaseControllerLock(process.pid);
@@ -236,9 +266,10 @@ export async function runController(options: RunOptions): Promise<RunningControl
 /** The API's view of the data plane: validated, journaled, and announced as events. */
 function trafficApi(
   fleet: FleetSpec,
-  dataPlane: DataPlane,
+  dataPlane: DataPlaneControl,
   store: StateStore,
   controller: Controller,
+  client: DataPlaneClient | undefined,
 ): TrafficApi {
   const audited = <T>(action: string, target: string, message: string, data: unknown, run: () => T): T =>
     auditedBy(store, action, target, message, data, run);
@@ -249,10 +280,36 @@ function trafficApi(
   };
   return {
     state: () => dataPlane.state(),
-    metrics: async () => ({
-      contentType: dataPlane.stats.contentType,
-      text: await dataPlane.stats.metricsText(),
-    }),
+    metrics: () => dataPlane.metrics(),
+    settled: () => dataPlane.settled(),
+    dataPlane: () => dataPlane.status(),
+    async restartDataPlane(reason) {
+      if (client === undefined) {
+        throw new HomeostatError(
+          "HS_CONFLICT",
+          "the data plane runs inside the controller (--data-plane in-process): it cannot be restarted alone",
+        );
+      }
+      const id = store.journalIntent({
+        at: Date.now(),
+        action: "restart-data-plane",
+        target: "dataplane",
+        reason: `operator: ${reason || "no reason given"}`,
+        data: { reason },
+      });
+      try {
+        const result = await client.restart();
+        store.journalResult(id, { at: Date.now(), ok: true, detail: `pid ${result.from} → ${result.to}` });
+        return { ...result, dataPlane: client.status() };
+      } catch (error) {
+        store.journalResult(id, {
+          at: Date.now(),
+          ok: false,
+          detail: error instanceof Error ? error.message : String(error),
+        });
+        throw error;
+      }
+    },
     setWeights(name, weights) {
       const service = serviceNamed(name);
       if (service.port === undefined)

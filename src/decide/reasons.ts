@@ -59,7 +59,14 @@ export type ReasonCode =
   | "failback-relapsed"
   | "failback-complete"
   | "static-stability-lost"
-  | "static-stability-restored";
+  | "static-stability-restored"
+  | "data-plane-started"
+  | "data-plane-adopted"
+  | "data-plane-exited"
+  | "data-plane-restarted"
+  | "data-plane-handover"
+  | "data-plane-feed"
+  | "data-plane-snapshot";
 
 export interface Reason {
   code: ReasonCode;

@@ -19,6 +19,15 @@ export interface TrafficApi {
   addFault(input: FaultRuleInput): FaultRule;
   removeFault(id: string): boolean;
   clearFaults(): number;
+  /**
+   * Resolves once the data plane serves every change made so far (true), or false when it has not
+   * confirmed them within a few seconds (it is restarting or unreachable; they apply when it is back).
+   */
+  settled(): Promise<boolean>;
+  /** Where and how the data plane serves (process, snapshot versions, controller link). */
+  dataPlane(): unknown;
+  /** Planned restart of the data-plane process (listeners handed over, nothing refused). */
+  restartDataPlane(reason: string): Promise<unknown>;
 }
 
 import type { StatusDocument } from "./statusView.ts";
@@ -188,7 +197,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const { service } = parseQuery(z.object({ service: z.string() }).strict(), request.params);
     const { weights } = parseQuery(weightsBody, request.body);
     traffic().setWeights(service, weights);
-    return { service, weights };
+    return { service, weights, applied: await traffic().settled() };
+  });
+
+  app.get("/v1/dataplane", async () => ({ dataPlane: traffic().dataPlane() }));
+
+  app.post("/v1/dataplane/restart", async (request, reply) => {
+    const body = parseQuery(z.object({ reason: z.string().default("") }).strict(), request.body ?? {});
+    const result = await traffic().restartDataPlane(body.reason);
+    return reply.status(200).send(result);
   });
 
   app.get("/v1/faults", async () => ({ faults: deps.traffic?.listFaults() ?? [] }));
@@ -196,16 +213,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.post("/v1/faults", async (request, reply) => {
     const input = parseQuery(faultBody, request.body) as FaultRuleInput;
     const rule = traffic().addFault(input);
-    return reply.status(201).send({ fault: rule });
+    return reply.status(201).send({ fault: rule, applied: await traffic().settled() });
   });
 
   app.delete("/v1/faults/:id", async (request) => {
     const { id } = parseQuery(z.object({ id: z.string() }).strict(), request.params);
     if (!traffic().removeFault(id)) throw new HomeostatError("HS_NOT_FOUND", `no fault ${id}`);
-    return { removed: id };
+    return { removed: id, applied: await traffic().settled() };
   });
 
-  app.delete("/v1/faults", async () => ({ removed: traffic().clearFaults() }));
+  app.delete("/v1/faults", async () => {
+    const removed = traffic().clearFaults();
+    return { removed, applied: await traffic().settled() };
+  });
 
   const releases = (): ReleasesApi => {
     if (deps.releases === undefined)

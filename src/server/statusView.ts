@@ -11,6 +11,7 @@ import type { SlotState } from "../decide/slotState.ts";
 import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
 import type { IncidentRecord } from "../store/index.ts";
+import type { DataPlaneStatus } from "../traffic/dataPlaneControl.ts";
 
 export type InstanceStatusState =
   | "ready"
@@ -77,6 +78,8 @@ export interface StaticStabilityStatus {
 
 export interface StatusDocument {
   fleet: { name: string; file: string };
+  /** The data plane serving the service ports (absent when no service has a `port`). */
+  dataPlane?: DataPlaneStatus;
   controller: { pid: number; startedAt: number; apiPort: number; stateDir: string; now: number };
   services: ServiceStatus[];
   openIncidents: number;

@@ -283,6 +283,8 @@ export interface FleetSpec {
   security: SecuritySpec;
   /** Failure-domain failover settings (fleet-wide). */
   failover: FailoverSpec;
+  /** The data-plane processes (fleet-wide: one data plane serves every service port). */
+  dataPlane: { workers: number | "auto" };
 }
 
 /** The slot-th instance of a service is named `${service}-${slot}`. */

@@ -31,6 +31,7 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     datastores: resolveDatastores(input.datastores, directory),
     security: resolveSecurity(input.security),
     failover: resolveFailover(input.failover),
+    dataPlane: { workers: input.dataPlane?.workers ?? 1 },
   };
 }
 

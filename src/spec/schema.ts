@@ -777,6 +777,8 @@ export const securitySchema = strict({
     .describe("Secret versions no release may run with again."),
 });
 
+const workersError = expected('"auto" or a whole number from 1 to 64');
+
 /** A whole fleet file. */
 export const fleetSchema = strict(
   {
@@ -791,6 +793,22 @@ export const fleetSchema = strict(
     failover: failoverSchema
       .optional()
       .describe("When a zone counts as down or degraded, and how its traffic leaves and returns."),
+    dataPlane: strict({
+      workers: z
+        .union(
+          [
+            z.literal("auto"),
+            z.number(workersError).int(workersError).min(1, workersError).max(64, workersError),
+          ],
+          workersError,
+        )
+        .optional()
+        .describe(
+          "Data-plane processes sharing every service port (SO_REUSEPORT); auto = one per CPU core. Default 1. `up --data-plane-workers` overrides it.",
+        ),
+    })
+      .optional()
+      .describe("The data-plane processes that serve the service ports."),
     services: namedMap(serviceSchema, {
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,

@@ -1,15 +1,19 @@
 /**
- * The data plane as the controller sees it: one proxy per service that has a front `port`, the
+ * The embedded data plane, in the controller's own process (`--data-plane in-process`, and the
+ * engine inside the data-plane process): one proxy per service that has a front `port`, the
  * shared traffic statistics and the fault registry. Membership (which instances get traffic) is
  * pushed here by the controller from observed health; instances are taken out of membership
  * before they are stopped, so their in-flight requests drain instead of failing.
  */
 
-import type { FleetSpec, ServiceSpec } from "../spec/model.ts";
+import type { FleetSpec } from "../spec/model.ts";
 import type { Endpoint, SheddingShares } from "./contracts.ts";
+import type { DataPlaneControl, DataPlaneStatus } from "./dataPlaneControl.ts";
 import { FaultRegistry } from "./faults.ts";
 import { ServiceProxy } from "./proxy/serviceProxy.ts";
 import { TrafficStats } from "./stats/index.ts";
+
+export { endpointOf } from "./endpointOf.ts";
 
 export interface DataPlaneEvent {
   type: string;
@@ -19,7 +23,7 @@ export interface DataPlaneEvent {
   data?: object;
 }
 
-export class DataPlane {
+export class DataPlane implements DataPlaneControl {
   readonly stats: TrafficStats;
   readonly faults = new FaultRegistry();
   private readonly proxies = new Map<string, ServiceProxy>();
@@ -102,6 +106,30 @@ export class DataPlane {
     return this.proxies.get(service)?.ejectedInstances() ?? [];
   }
 
+  status(): DataPlaneStatus {
+    return {
+      mode: "in-process",
+      pid: process.pid,
+      connected: true,
+      pushedVersion: 0,
+      appliedVersion: 0,
+      appliedIssuedAt: null,
+      controllerLostAt: null,
+      generation: 0,
+      lastReportAt: null,
+      restarts: 0,
+    };
+  }
+
+  /** Changes apply synchronously here. */
+  async settled(): Promise<boolean> {
+    return true;
+  }
+
+  async metrics(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.stats.contentType, text: await this.stats.metricsText() };
+  }
+
   state(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [name, proxy] of this.proxies) out[name] = proxy.state();
@@ -121,18 +149,4 @@ function sameMembers(a: Endpoint[], b: Endpoint[]): boolean {
   const key = (e: Endpoint) => `${e.instance}@${e.address}:${e.port}/${e.release}`;
   const left = new Set(a.map(key));
   return b.every((e) => left.has(key(e)));
-}
-
-/** The endpoint for slot `slot` of `service` running `release`. */
-export function endpointOf(service: ServiceSpec, instance: string, slot: number, release: string): Endpoint {
-  const place = service.placement[slot % service.placement.length]!;
-  return {
-    instance,
-    service: service.name,
-    release,
-    zone: place.zone,
-    host: place.host,
-    address: "127.0.0.1",
-    port: service.basePort + slot,
-  };
 }

@@ -43,9 +43,12 @@ export class FaultRegistry {
   private rules: FaultRule[] = [];
   private nextId = 1;
   private readonly now: () => number;
+  private readonly onChange: () => void;
 
-  constructor(options: { now?: () => number } = {}) {
+  /** `onChange` runs after every change (the controller pushes the rules to the data plane then). */
+  constructor(options: { now?: () => number; onChange?: () => void } = {}) {
     this.now = options.now ?? Date.now;
+    this.onChange = options.onChange ?? (() => {});
   }
 
   /** Add a rule (validated); it applies from the next attempt on. */
@@ -57,6 +60,7 @@ export class FaultRegistry {
     if (input.zone !== undefined) rule.zone = input.zone;
     // Copy on write: `match` callers may hold the previous array while we change it.
     this.rules = [...this.rules, rule];
+    this.onChange();
     return rule;
   }
 
@@ -65,11 +69,23 @@ export class FaultRegistry {
     const kept = this.rules.filter((rule) => rule.id !== id);
     const removed = kept.length !== this.rules.length;
     this.rules = kept;
+    if (removed) this.onChange();
     return removed;
   }
 
   clear(): void {
+    const had = this.rules.length > 0;
     this.rules = [];
+    if (had) this.onChange();
+  }
+
+  /**
+   * Serve exactly `rules` (already validated where they were added): how the data-plane process
+   * takes the controller's rules from a snapshot.
+   */
+  replace(rules: readonly FaultRule[]): void {
+    this.rules = rules.map((rule) => ({ ...rule, fault: checkFault(rule.fault) }));
+    this.onChange();
   }
 
   list(): FaultRule[] {

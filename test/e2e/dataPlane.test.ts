@@ -203,10 +203,16 @@ describe("data plane under the controller", () => {
         [],
         "GETs are retried on 503 to other instances",
       );
-      const { services } = await box.get<{
-        services: Record<string, { endpoints: { instance: string; ejected: boolean }[] }>;
-      }>("/v1/traffic");
-      assert.equal(services.api!.endpoints.find((e) => e.instance === "api-0")?.ejected, true);
+      // The data plane reports its state every 250 ms: the ejection shows in the next report.
+      await waitFor(
+        async () => {
+          const { services } = await box.get<{
+            services: Record<string, { endpoints: { instance: string; ejected: boolean }[] }>;
+          }>("/v1/traffic");
+          return services.api!.endpoints.find((e) => e.instance === "api-0")?.ejected === true;
+        },
+        { timeoutMs: 2_000, what: "api-0 shown as ejected" },
+      );
     } finally {
       const clear = await box.cli(["fault", "clear", "--api-port", String(box.apiPort)]);
       assert.equal(clear.code, 0, clear.stderr);

@@ -42,7 +42,7 @@ failover:
   confirm: 1s
   stepPercent: 25
   stepInterval: 1s
-  stabilization: 4s
+  stabilization: 6s
   minInterval: 0s
 defaults:
   probes:
@@ -257,7 +257,7 @@ describe("zone failover under load", () => {
     );
     assert.match(resumed[0]!.message, /zone-a at 0 %/);
     // Faults live in the controller's memory: the drill's blackhole died with it. Put it back
-    // before the 4 s window could give zone-a any traffic.
+    // before the 6 s window could give zone-a any traffic (a restart now also re-attaches the data plane, and CI machines are slow).
     const again = await cli("fault", "add", "blackhole", "--zone", "zone-a");
     assert.equal(again.code, 0, again.stderr);
     const z = await zone("zone-a");
@@ -276,7 +276,7 @@ describe("zone failover under load", () => {
       what: "failback waiting",
     });
 
-    // Fails again inside the 4 s window: back to nothing, and no traffic in between.
+    // Fails again inside the 6 s window: back to nothing, and no traffic in between.
     const again = await cli("fault", "add", "blackhole", "--zone", "zone-a");
     assert.equal(again.code, 0, again.stderr);
     await waitFor(async () => (await events("failback.relapsed", mark)).length > 0, {
@@ -304,7 +304,7 @@ describe("zone failover under load", () => {
       assert.ok(steps[i]!.at - steps[i - 1]!.at >= 900, "one step per step interval (1 s)");
     }
     const waiting = await events("failback.waiting", mark);
-    assert.ok(steps[0]!.at - waiting.at(-1)!.at >= 3_900, "the first step only after the 4 s window");
+    assert.ok(steps[0]!.at - waiting.at(-1)!.at >= 5_900, "the first step only after the 6 s window");
     assert.equal((await zone("zone-a")).share, 1);
     await waitFor(async () => (await events("failover.scale-down", mark)).length > 0, {
       what: "added instances stopped after failback",

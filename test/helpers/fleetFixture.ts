@@ -296,6 +296,7 @@ export function makeFleet(overrides: FleetOverrides): FleetSpec {
     name: overrides.name ?? "test-fleet",
     services: dependencyOrder(services),
     datastores: (overrides.datastores ?? []).map((datastore) => ({ ...datastore })),
+    dataPlane: { workers: 1 },
     security: {
       deniedReleases: [...(overrides.security?.deniedReleases ?? [])],
       revokedSecrets: [...(overrides.security?.revokedSecrets ?? [])],

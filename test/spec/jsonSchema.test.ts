@@ -31,6 +31,7 @@ describe("fleetJsonSchema", () => {
       "datastores",
       "security",
       "failover",
+      "dataPlane",
       "services",
     ]);
   });

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { stopOrphanedDataPlane } from "../../dataplane/processRecord.ts";
 import { LocalProcessDriver } from "../../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
@@ -76,6 +77,10 @@ async function cleanUpAfterCrash(stateDir: string, io: CliIo): Promise<number> {
         `controller pid ${owner.pid} still owns ${stateDir} (API port ${owner.apiPort}); run \`homeostat down --api-port ${owner.apiPort}\``,
       );
     }
+    // Traffic first: the data plane drains before the instances behind it go.
+    const dataPlanePids = await stopOrphanedDataPlane(stateDir, 15_000);
+    if (dataPlanePids.length > 0)
+      io.out(`homeostat: stopped the data plane (pid ${dataPlanePids.join(", ")})`);
     const scratch = mkdtempSync(join(tmpdir(), "homeostat-down-"));
     const driver = new LocalProcessDriver({ logDir: scratch });
     let stopped = 0;

@@ -4,6 +4,7 @@ import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago, table } from "../format.ts";
+import { renderDataPlane } from "./dataplane.ts";
 
 export const statusCommand: Command = {
   name: "status",
@@ -37,6 +38,7 @@ export function renderStatus(status: StatusDocument): string {
   const now = status.controller.now;
   const lines: string[] = [
     `fleet ${status.fleet.name} (${status.fleet.file}) — controller pid ${status.controller.pid}, up ${ago(status.controller.startedAt, now).replace(" ago", "")}, ${status.openIncidents} open incident(s)`,
+    ...(status.dataPlane ? [renderDataPlane(status.dataPlane, now)] : []),
     "",
   ];
   for (const service of status.services) {

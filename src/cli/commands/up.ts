@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { runController } from "../../controller/runController.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
@@ -12,7 +13,7 @@ import { renderEvent } from "./events.ts";
 export const upCommand: Command = {
   name: "up",
   summary: "run the controller for a fleet in the foreground (Ctrl-C stops everything)",
-  usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--quiet] [--json]
+  usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--data-plane MODE] [--quiet] [--json]
 
 Validates FILE (nothing starts if it has any error), takes ownership of the state directory,
 adopts instances a previous controller left running, starts what is missing, and keeps the
@@ -23,6 +24,13 @@ a second Ctrl-C kills the instances at once.
 Options:
   --state-dir DIR  where state, logs and the database live (default: .homeostat/ beside FILE)
   --api-port N     port of the local API on 127.0.0.1 (default 7070, or $HOMEOSTAT_API_PORT)
+  --data-plane MODE
+                   process (default): the service ports are served by a data-plane process of
+                   its own, which keeps serving if the controller crashes or restarts;
+                   in-process: inside the controller (its crash stops traffic; for comparison)
+  --data-plane-workers N|auto
+                   data-plane processes sharing every service port (auto = one per CPU core;
+                   default: the fleet file's dataPlane.workers, else 1): docs/data-plane.md#workers
   --quiet          print only the banner and errors, not every event
   --json           print events as JSON Lines instead of text`,
   async run(argv, io) {
@@ -31,6 +39,8 @@ Options:
       argv,
       {
         "state-dir": { type: "string" },
+        "data-plane": { type: "string" },
+        "data-plane-workers": { type: "string" },
         quiet: { type: "boolean" },
         json: { type: "boolean" },
         ...apiPortOption,
@@ -41,6 +51,23 @@ Options:
     if (file === undefined)
       throw new HomeostatError("HS_USAGE", "up: missing FILE (see `homeostat up --help`)");
     const port = apiPort(values);
+    const dataPlaneMode = stringOption(values, "data-plane") ?? "process";
+    const workersOption = stringOption(values, "data-plane-workers");
+    if (workersOption !== undefined && workersOption !== "auto") {
+      const n = Number(workersOption);
+      if (!Number.isInteger(n) || n < 1 || n > 64) {
+        throw new HomeostatError(
+          "HS_USAGE",
+          `up: --data-plane-workers must be auto or a whole number from 1 to 64, not ${JSON.stringify(workersOption)}`,
+        );
+      }
+    }
+    if (dataPlaneMode !== "process" && dataPlaneMode !== "in-process") {
+      throw new HomeostatError(
+        "HS_USAGE",
+        `up: --data-plane must be process or in-process, not ${JSON.stringify(dataPlaneMode)}`,
+      );
+    }
     const loaded = await loadFleetFile(file);
     if (!loaded.ok) {
       for (const error of loaded.errors) io.err(formatSpecError(error));
@@ -48,6 +75,17 @@ Options:
       return 1;
     }
     const fleet = loaded.fleet;
+    // The command line wins over the fleet file's `dataPlane.workers`.
+    const workersWanted =
+      workersOption === undefined
+        ? fleet.dataPlane.workers
+        : workersOption === "auto"
+          ? "auto"
+          : Number(workersOption);
+    const dataPlaneWorkers = workersWanted === "auto" ? availableParallelism() : workersWanted;
+    if (dataPlaneWorkers > 1 && dataPlaneMode === "in-process") {
+      throw new HomeostatError("HS_USAGE", "up: several data-plane workers need --data-plane process");
+    }
     const stateDir = resolve(stringOption(values, "state-dir") ?? join(dirname(resolve(file)), ".homeostat"));
     const startedAt = Date.now();
     let announcedReady = false;
@@ -78,6 +116,8 @@ Options:
       fleet,
       stateDir,
       apiPort: port,
+      dataPlaneMode,
+      dataPlaneWorkers,
       onEvent: (event) => {
         if (values.json === true) io.out(JSON.stringify(event));
         else if (values.quiet !== true) io.out(renderEvent(event));

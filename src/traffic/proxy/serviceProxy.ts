@@ -5,7 +5,7 @@
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { HomeostatError } from "../../errors.ts";
 import type { TrafficSpec } from "../../spec/model.ts";
@@ -29,6 +29,8 @@ import { proxyUpgrade } from "./upgradeRequest.ts";
 
 export type { TrafficEvent };
 
+const netClose = NetServer.prototype.close;
+
 export interface ServiceProxyOptions {
   service: string;
   /** Listens on 127.0.0.1 only. 0 picks a free port (see {@link ServiceProxy.port}). */
@@ -42,6 +44,16 @@ export interface ServiceProxyOptions {
   random?: () => number;
   /** Ejections, returns, panic: things a person watching the fleet wants to know. */
   onEvent?: (event: TrafficEvent) => void;
+  /**
+   * A listening socket inherited from the data plane this one takes over from (planned restart):
+   * connections keep queueing on it while both processes hold it, so none is refused.
+   */
+  listenFd?: number;
+  /**
+   * Bind with SO_REUSEPORT: several data-plane workers each hold a socket on the port and the
+   * kernel spreads connections over them.
+   */
+  reusePort?: boolean;
 }
 
 /** One service's HTTP proxy. */
@@ -62,6 +74,8 @@ export class ServiceProxy implements ProxyRuntime {
   shedding: SheddingShares | null = null;
   readonly hedging: Hedging;
   private readonly requestedPort: number;
+  private readonly listenFd: number | undefined;
+  private readonly reusePort: boolean;
   private readonly server: Server;
   private readonly watch: HealthWatch;
   private readonly stallWatch: StallWatch;
@@ -84,6 +98,8 @@ export class ServiceProxy implements ProxyRuntime {
   constructor(options: ServiceProxyOptions) {
     this.service = options.service;
     this.requestedPort = options.port;
+    this.listenFd = options.listenFd;
+    this.reusePort = options.reusePort ?? false;
     this.traffic = options.traffic;
     this.stats = options.stats;
     this.faults = options.faults;
@@ -148,7 +164,11 @@ export class ServiceProxy implements ProxyRuntime {
         } else reject(error);
       };
       this.server.once("error", onError);
-      this.server.listen({ host: "127.0.0.1", port: this.requestedPort }, () => {
+      const where =
+        this.listenFd === undefined
+          ? { host: "127.0.0.1", port: this.requestedPort, reusePort: this.reusePort }
+          : { fd: this.listenFd };
+      this.server.listen(where, () => {
         this.server.off("error", onError);
         // After listening, errors (e.g. EMFILE on accept) must not crash the controller.
         this.server.on("error", () => {});
@@ -286,6 +306,25 @@ export class ServiceProxy implements ProxyRuntime {
     return this.closing;
   }
 
+  /** The listening socket's descriptor, to hand to a successor process (null when not listening). */
+  listeningFd(): number | null {
+    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
+    return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : null;
+  }
+
+  /**
+   * Hand the port over to a successor that holds the same listening socket: stop accepting here
+   * (the socket stays open in the successor, so no queued connection is lost), answer every
+   * request still arriving on open connections with `connection: close` so clients move to the
+   * successor, wait until those connections are gone (up to `drainTimeoutMs`), then close.
+   * Idle keep-alive connections are not cut at once (a request could be on its way): they end
+   * after their response or at the server's keep-alive timeout. Idempotent with {@link close}.
+   */
+  handOff(): Promise<void> {
+    this.closing ??= this.shutDownForSuccessor();
+    return this.closing;
+  }
+
   // --- ProxyRuntime: called by the request path ---
 
   reportAttempt(
@@ -335,6 +374,35 @@ export class ServiceProxy implements ProxyRuntime {
 
   unrecognisedCriticality(): void {
     this.unrecognised++;
+  }
+
+  private async shutDownForSuccessor(): Promise<void> {
+    const drainMs = this.traffic.drainTimeoutMs;
+    this.server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
+    // net.Server's close, not http.Server's: the latter also cuts idle keep-alive connections,
+    // one of which may be carrying a request the client has just sent.
+    const connectionsGone = new Promise<void>((resolve) => {
+      if (!this.server.listening) resolve();
+      else netClose.call(this.server, () => resolve());
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, drainMs);
+    });
+    await Promise.race([connectionsGone, deadline]);
+    clearTimeout(timer);
+    const requestsDone = new Promise<void>((resolve) => {
+      if (this.activeRequests === 0) resolve();
+      else this.idle = resolve;
+    });
+    await Promise.race([requestsDone, new Promise<void>((resolve) => setTimeout(resolve, 100).unref())]);
+    this.watch.stop();
+    await this.table.cutAll();
+    this.server.closeAllConnections();
+    await connectionsGone;
+    this.deadlines.clear();
   }
 
   private async shutDown(): Promise<void> {

@@ -24,6 +24,29 @@ export class CriticalityRates {
     this.counts[index] = (this.counts[index] ?? 0) + 1;
   }
 
+  /** The seconds in [`fromSecond`, `toSecond`] with arrivals: [second, critical, default, sheddable]. */
+  exportSeconds(fromSecond: number, toSecond: number): [number, number, number, number][] {
+    const out: [number, number, number, number][] = [];
+    for (let second = Math.max(fromSecond, toSecond - SECONDS + 1); second <= toSecond; second++) {
+      const slot = ((second % SECONDS) + SECONDS) % SECONDS;
+      if (this.seconds[slot] !== second) continue;
+      const base = slot * CRITICALITIES.length;
+      out.push([second, this.counts[base] ?? 0, this.counts[base + 1] ?? 0, this.counts[base + 2] ?? 0]);
+    }
+    return out;
+  }
+
+  /** Replace one second with counts read elsewhere (a mirror); older than the slot's second: ignored. */
+  importSecond([second, critical, normal, sheddable]: [number, number, number, number]): void {
+    const slot = ((second % SECONDS) + SECONDS) % SECONDS;
+    if ((this.seconds[slot] ?? -1) > second) return;
+    this.seconds[slot] = second;
+    const base = slot * CRITICALITIES.length;
+    this.counts[base] = critical;
+    this.counts[base + 1] = normal;
+    this.counts[base + 2] = sheddable;
+  }
+
   /**
    * Requests/s of each criticality over the last `windowSeconds` (current second included).
    * `per: "window"` divides by the whole window, which reads low while the current second is still

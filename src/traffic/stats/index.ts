@@ -3,13 +3,16 @@ export { LATENCY_BUCKET_COUNT, MAX_LATENCY_MS, MIN_LATENCY_MS } from "./latencyB
 export { DURATION_BUCKETS_SECONDS } from "./proxyMetrics.ts";
 export {
   type AttemptRecord,
+  type DecisionWindows,
   type EjectionReason,
   MAX_WINDOW_MS,
+  mergedWindows,
   type RequestRecord,
   type RequestResult,
   TrafficStats,
   type TrafficStatsOptions,
   type WindowQuery,
   type WindowStats,
+  type WindowsExport,
 } from "./trafficStats.ts";
-export { RING_SECONDS } from "./windowRing.ts";
+export { RING_SECONDS, type RingSecond } from "./windowRing.ts";

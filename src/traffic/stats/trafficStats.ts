@@ -2,8 +2,9 @@ import { type Counter, type Gauge, Registry } from "prom-client";
 import { HomeostatError } from "../../errors.ts";
 import type { AttemptOutcome, Criticality, ShedReason } from "../contracts.ts";
 import { CriticalityRates } from "./criticalityRates.ts";
+import { LATENCY_BUCKET_COUNT, quantileMs } from "./latencyBuckets.ts";
 import { createProxyMetrics, type HistogramSeries, type ProxyMetrics } from "./proxyMetrics.ts";
-import { RING_SECONDS, WindowRing } from "./windowRing.ts";
+import { RING_SECONDS, type RingSecond, WindowRing } from "./windowRing.ts";
 
 /** One upstream attempt against one instance. `status` is the upstream's status, when it answered. */
 export interface AttemptRecord {
@@ -67,6 +68,33 @@ export interface TrafficStatsOptions {
   now?: () => number;
   /** Where the metrics are registered; default a registry of this instance's own. */
   registry?: Registry;
+}
+
+/**
+ * The decision windows of some seconds, as the data plane hands them to the controller: per
+ * service, its client requests, arrivals by criticality, and attempts per release and per instance.
+ * Seconds are whole, so importing the same export twice changes nothing.
+ */
+export interface WindowsExport {
+  services: Record<
+    string,
+    {
+      requests: RingSecond[];
+      criticality: [number, number, number, number][];
+      releases: Record<string, RingSecond[]>;
+      instances: Record<string, RingSecond[]>;
+    }
+  >;
+}
+
+/** What decisions read from the traffic: windows and arrival rates (one data plane, or merged). */
+export interface DecisionWindows {
+  window(q: WindowQuery): WindowStats;
+  criticalityRates(
+    service: string,
+    windowMs: number,
+    per?: "window" | "elapsed",
+  ): Record<Criticality, number>;
 }
 
 /** The longest window {@link TrafficStats.window} answers. */
@@ -319,6 +347,60 @@ export class TrafficStats {
     return cells.criticality.rates(this.now(), windowMs / 1000, per);
   }
 
+  /**
+   * Add the window's latency histogram to `latencies` and return its counts (null: no such
+   * series): the raw material of {@link mergedWindow}.
+   */
+  accumulateWindow(q: WindowQuery, latencies: Float64Array): { requests: number; errors: number } | null {
+    const ring = this.ringFor(q);
+    if (ring === undefined) return null;
+    return ring.accumulate(this.now(), Math.ceil(q.windowMs / 1000), latencies);
+  }
+
+  /** The windows' seconds in [`fromSecond`, `toSecond`] (epoch seconds), for a mirror elsewhere. */
+  exportWindows(fromSecond: number, toSecond: number): WindowsExport {
+    const services: WindowsExport["services"] = {};
+    for (const [name, cells] of this.services) {
+      const releases: Record<string, RingSecond[]> = {};
+      for (const [release, r] of cells.releases) {
+        const seconds = r.window.exportSeconds(fromSecond, toSecond);
+        if (seconds.length > 0) releases[release] = seconds;
+      }
+      const instances: Record<string, RingSecond[]> = {};
+      for (const [instance, ring] of cells.instances) {
+        const seconds = ring.exportSeconds(fromSecond, toSecond);
+        if (seconds.length > 0) instances[instance] = seconds;
+      }
+      services[name] = {
+        requests: cells.window.exportSeconds(fromSecond, toSecond),
+        criticality: cells.criticality.exportSeconds(fromSecond, toSecond),
+        releases,
+        instances,
+      };
+    }
+    return { services };
+  }
+
+  /**
+   * Take over the windows of an export (a mirror of the data plane's statistics in the
+   * controller). Only the windows change: the Prometheus counters stay the data plane's own.
+   */
+  importWindows(data: WindowsExport): void {
+    for (const [name, w] of Object.entries(data.services)) {
+      const cells = this.serviceCells(name);
+      for (const second of w.requests) cells.window.importSecond(second);
+      for (const second of w.criticality) cells.criticality.importSecond(second);
+      for (const [release, seconds] of Object.entries(w.releases)) {
+        const ring = this.releaseCells(cells, name, release).window;
+        for (const second of seconds) ring.importSecond(second);
+      }
+      for (const [instance, seconds] of Object.entries(w.instances)) {
+        const ring = this.instanceWindow(cells, instance);
+        for (const second of seconds) ring.importSecond(second);
+      }
+    }
+  }
+
   /** The Prometheus text exposition of this instance's registry. */
   metricsText(): Promise<string> {
     return this.registry.metrics();
@@ -374,6 +456,51 @@ export class TrafficStats {
     }
     return ring;
   }
+}
+
+/**
+ * The windows of several data-plane workers read as one: counts and rates add up, percentiles come
+ * from the merged latency histograms (not an average of percentiles).
+ */
+export function mergedWindows(parts: () => readonly TrafficStats[]): DecisionWindows {
+  const latencies = new Float64Array(LATENCY_BUCKET_COUNT);
+  return {
+    window(q) {
+      const all = parts();
+      if (all.length === 1) return all[0]!.window(q);
+      // Validates the window the same way as one part would.
+      if (all.length === 0) return new TrafficStats().window(q);
+      all[0]!.window(q);
+      latencies.fill(0);
+      let requests = 0;
+      let errors = 0;
+      for (const part of all) {
+        const counts = part.accumulateWindow(q, latencies);
+        if (counts === null) continue;
+        requests += counts.requests;
+        errors += counts.errors;
+      }
+      const seconds = Math.ceil(q.windowMs / 1000);
+      return {
+        requests,
+        errors,
+        errorRate: requests === 0 ? null : errors / requests,
+        p50Ms: quantileMs(latencies, requests, 0.5),
+        p99Ms: quantileMs(latencies, requests, 0.99),
+        rps: requests / seconds,
+      };
+    },
+    criticalityRates(service, windowMs, per = "window") {
+      const total: Record<Criticality, number> = { critical: 0, default: 0, sheddable: 0 };
+      for (const part of parts()) {
+        const rates = part.criticalityRates(service, windowMs, per);
+        total.critical += rates.critical;
+        total.default += rates.default;
+        total.sheddable += rates.sheddable;
+      }
+      return total;
+    },
+  };
 }
 
 /** A new counter series, listed in `all` (what {@link flush} hands to prom-client). */

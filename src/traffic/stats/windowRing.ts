@@ -11,6 +11,12 @@ export interface WindowTotals {
   p99Ms: number | null;
 }
 
+/**
+ * One second of a ring, as the data plane reports it to the controller: the second, its request
+ * and error counts, and its latency histogram as flat [bucket, count, bucket, count, …] pairs.
+ */
+export type RingSecond = [second: number, requests: number, errors: number, latencies: number[]];
+
 /** Shared scratch for {@link WindowRing.sum}: JavaScript runs one sum at a time. */
 const scratchLatency = new Float64Array(LATENCY_BUCKET_COUNT);
 
@@ -66,6 +72,61 @@ export class WindowRing {
       p50Ms: quantileMs(scratchLatency, requests, 0.5),
       p99Ms: quantileMs(scratchLatency, requests, 0.99),
     };
+  }
+
+  /**
+   * Add the last `seconds` seconds (as {@link sum} reads them) to `latencies` and return the
+   * request and error counts: how windows of several rings (one per data-plane worker) merge.
+   */
+  accumulate(nowMs: number, seconds: number, latencies: Float64Array): { requests: number; errors: number } {
+    const current = Math.floor(nowMs / 1000);
+    let requests = 0;
+    let errors = 0;
+    for (let second = current - seconds + 1; second <= current; second++) {
+      const slot = slotOf(second);
+      if (this.seconds[slot] !== second) continue;
+      requests += this.requests[slot]!;
+      errors += this.errors[slot]!;
+      const offset = slot * LATENCY_BUCKET_COUNT;
+      for (let bucket = 0; bucket < LATENCY_BUCKET_COUNT; bucket++)
+        latencies[bucket]! += this.latencies[offset + bucket]!;
+    }
+    return { requests, errors };
+  }
+
+  /** The seconds in [`fromSecond`, `toSecond`] that hold samples (see {@link RingSecond}). */
+  exportSeconds(fromSecond: number, toSecond: number): RingSecond[] {
+    const out: RingSecond[] = [];
+    for (let second = Math.max(fromSecond, toSecond - RING_SECONDS + 1); second <= toSecond; second++) {
+      const slot = slotOf(second);
+      if (this.seconds[slot] !== second || this.requests[slot] === 0) continue;
+      const latencies: number[] = [];
+      const offset = slot * LATENCY_BUCKET_COUNT;
+      for (let bucket = 0; bucket < LATENCY_BUCKET_COUNT; bucket++) {
+        const count = this.latencies[offset + bucket]!;
+        if (count > 0) latencies.push(bucket, count);
+      }
+      out.push([second, this.requests[slot]!, this.errors[slot]!, latencies]);
+    }
+    return out;
+  }
+
+  /**
+   * Replace one second with figures read elsewhere (a mirror of the data plane's ring). A second
+   * older than the one the slot holds is ignored, like a late sample.
+   */
+  importSecond([second, requests, errors, latencies]: RingSecond): void {
+    const slot = slotOf(second);
+    if (this.seconds[slot]! > second) return;
+    this.seconds[slot] = second;
+    this.requests[slot] = requests;
+    this.errors[slot] = errors;
+    const offset = slot * LATENCY_BUCKET_COUNT;
+    this.latencies.fill(0, offset, offset + LATENCY_BUCKET_COUNT);
+    for (let i = 0; i + 1 < latencies.length; i += 2) {
+      const bucket = latencies[i]!;
+      if (bucket >= 0 && bucket < LATENCY_BUCKET_COUNT) this.latencies[offset + bucket] = latencies[i + 1]!;
+    }
   }
 }
 

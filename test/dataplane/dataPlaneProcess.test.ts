@@ -1,0 +1,186 @@
+/**
+ * The data-plane process's side of the config feed, over a real Unix socket and real listeners:
+ * attach and hello, snapshots applied and acknowledged, reports with state and windows,
+ * persistence without faults, faults dropped when the controller goes, serving a persisted
+ * snapshot with no controller at all, and a protocol violation cutting the connection.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { DataPlaneProcess } from "../../src/dataplane/dataPlaneProcess.ts";
+import {
+  type ControllerMessage,
+  type DataPlaneMessage,
+  dataPlaneMessageSchema,
+  FEED_PROTOCOL_VERSION,
+  type Snapshot,
+} from "../../src/dataplane/feedProtocol.ts";
+import { LineChannel } from "../../src/dataplane/lineChannel.ts";
+import { dataPlanePaths } from "../../src/dataplane/paths.ts";
+import { freePort } from "../helpers/e2e.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+import { startUpstream, traffic } from "../traffic/proxy/kit.ts";
+
+interface FakeController {
+  messages: DataPlaneMessage[];
+  channel: LineChannel<DataPlaneMessage, ControllerMessage>;
+  closed: Promise<string>;
+}
+
+async function attach(stateDir: string, pid = 4242): Promise<FakeController> {
+  const socket = connect({ path: dataPlanePaths(stateDir).feed });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("error", reject);
+  });
+  const messages: DataPlaneMessage[] = [];
+  const channel = new LineChannel<DataPlaneMessage, ControllerMessage>(socket, dataPlaneMessageSchema, (m) =>
+    messages.push(m),
+  );
+  const closed = new Promise<string>((resolve) => channel.onClose(resolve));
+  channel.send({
+    type: "attach",
+    protocol: FEED_PROTOCOL_VERSION,
+    controller: { pid, startedAt: Date.now() },
+  });
+  await waitFor(() => messages.some((m) => m.type === "hello"), { what: "hello" });
+  return { messages, channel, closed };
+}
+
+function snapshotFor(version: number, port: number, upstreamPort: number, withFault: boolean): Snapshot {
+  return {
+    version,
+    issuedAt: Date.now(),
+    fleet: "t",
+    controller: { pid: 4242, startedAt: Date.now() },
+    services: [
+      {
+        name: "api",
+        port,
+        traffic: traffic() as unknown as Record<string, unknown>,
+        endpoints: [
+          {
+            instance: "api-0",
+            service: "api",
+            release: "v1",
+            zone: "zone-a",
+            host: "host-a",
+            address: "127.0.0.1",
+            port: upstreamPort,
+          },
+        ],
+        weights: null,
+        zoneShares: null,
+        shedding: null,
+      },
+    ],
+    faults: withFault
+      ? [{ id: "fault-1", createdAt: Date.now(), service: "api", fault: { kind: "error", status: 418 } }]
+      : [],
+  };
+}
+
+async function get(port: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, body: await response.text() };
+}
+
+test("snapshots are applied, acknowledged, reported, persisted without faults; faults end with the controller", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
+  const upstream = await startUpstream(t, "api-0");
+  const port = await freePort();
+  const dataPlane = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(async () => {
+    await dataPlane.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  await dataPlane.start();
+  const controller = await attach(stateDir);
+  const hello = controller.messages.find((m) => m.type === "hello");
+  assert.equal(hello?.type === "hello" && hello.identity.source, "none");
+
+  controller.channel.send({ type: "snapshot", snapshot: snapshotFor(7, port, upstream.port, true) });
+  await waitFor(() => controller.messages.some((m) => m.type === "ack" && m.version === 7 && m.ok), {
+    what: "ack v7",
+  });
+  // The fault applies: the data plane serves exactly what the snapshot says.
+  assert.equal((await get(port)).status, 418);
+
+  const persisted = JSON.parse(readFileSync(dataPlanePaths(stateDir).snapshot, "utf8")) as Snapshot;
+  assert.equal(persisted.version, 7);
+  assert.deepEqual(persisted.faults, [], "faults are never persisted");
+
+  const report = await waitFor(
+    () =>
+      controller.messages.findLast(
+        (m): m is Extract<DataPlaneMessage, { type: "report" }> =>
+          m.type === "report" && Object.keys(m.windows.services).length > 0,
+      ),
+    { what: "a report with windows" },
+  );
+  assert.equal(report.identity.appliedVersion, 7);
+  assert.ok(report.services.api, "the listener's state is reported");
+  assert.ok(report.windows.services.api!.requests.length > 0, "the request just made is in the windows");
+
+  // The controller goes away: the data plane keeps serving, without the fault.
+  controller.channel.close("test: controller gone");
+  await waitFor(async () => (await get(port)).status === 200, { what: "served without the fault" });
+  assert.match((await get(port)).body, /api-0/);
+  assert.notEqual(dataPlane.identity().controllerLostAt, null);
+});
+
+test("a data plane started with no controller serves its persisted snapshot", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
+  const upstream = await startUpstream(t, "api-0");
+  const port = await freePort();
+  const first = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(() => first.stop());
+  await first.start();
+  const controller = await attach(stateDir);
+  controller.channel.send({ type: "snapshot", snapshot: snapshotFor(3, port, upstream.port, false) });
+  await waitFor(() => controller.messages.some((m) => m.type === "ack" && m.version === 3), { what: "ack" });
+  controller.channel.close("test");
+  // A crash, as far as the files go: the next process finds the snapshot (stop() would remove it).
+  const snapshotText = readFileSync(dataPlanePaths(stateDir).snapshot, "utf8");
+  await first.stop();
+  writeFileSync(dataPlanePaths(stateDir).snapshot, snapshotText);
+
+  const second = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(async () => {
+    await second.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  await second.start();
+  assert.equal(second.identity().source, "persisted");
+  assert.equal(second.identity().appliedVersion, 3);
+  const answer = await get(port);
+  assert.equal(answer.status, 200);
+  assert.match(answer.body, /api-0/);
+});
+
+test("a message that breaks the protocol cuts the connection; an unattached connection gives no orders", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
+  const dataPlane = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(async () => {
+    await dataPlane.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  await dataPlane.start();
+  const socket = connect({ path: dataPlanePaths(stateDir).feed });
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.write(`${JSON.stringify({ type: "snapshot", snapshot: { version: "one" } })}\n`);
+  await closed;
+
+  const stranger = connect({ path: dataPlanePaths(stateDir).feed });
+  const strangerClosed = new Promise<void>((resolve) => stranger.once("close", () => resolve()));
+  stranger.write(`${JSON.stringify({ type: "stop" })}\n`);
+  await strangerClosed;
+  assert.equal(dataPlane.identity().appliedVersion, 0);
+  // Still serving the feed: a controller can attach.
+  const controller = await attach(stateDir);
+  controller.channel.close("test");
+});

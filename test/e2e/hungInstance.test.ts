@@ -1,0 +1,126 @@
+/**
+ * No stall on a hung instance (issue 10): one of three instances is SIGSTOPped under load. GETs
+ * already sent to it are hedged to another instance, so none waits out the per-try timeout; a
+ * POST is never hedged (the hung instance may still act on it when it wakes up).
+ */
+
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { request } from "undici";
+import {
+  allInstances,
+  demoFleetYaml,
+  freePort,
+  freePortRange,
+  type StatusDoc,
+  sandbox,
+} from "../helpers/e2e.ts";
+import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+
+const boxes: Awaited<ReturnType<typeof sandbox>>[] = [];
+after(async () => {
+  await Promise.all(boxes.map((b) => b.cleanup()));
+});
+
+/** The default per-try timeout (docs/data-plane.md): what a request to a hung instance waits without hedging. */
+const PER_TRY_TIMEOUT_MS = 2_000;
+
+test("one instance SIGSTOPped: GETs are hedged and none waits out the per-try timeout; POSTs are not hedged", async () => {
+  const box = await sandbox();
+  boxes.push(box);
+  const basePort = await freePortRange(6);
+  const port = await freePort();
+  // Liveness tolerates the stop: what is tested is the data plane's own answer to a hung
+  // instance, not the controller replacing it.
+  const yaml = demoFleetYaml({ services: [{ name: "api", replicas: 3, basePort, port }] }).replace(
+    /liveness: \{[^\n]*\}/,
+    "liveness: { http: { path: /healthz }, interval: 1s, timeout: 500ms, failureThreshold: 60 }",
+  );
+  assert.match(yaml, /failureThreshold: 60/);
+  const file = box.file("fleet.yaml", yaml);
+  box.up(file);
+  const status = await waitFor(
+    async () => {
+      const s = await box.get<StatusDoc>("/v1/status");
+      const instances = allInstances(s);
+      return instances.length === 3 && instances.every((i) => i.state === "ready") ? s : null;
+    },
+    { timeoutMs: 30_000, what: "3 ready instances" },
+  );
+  const hung = allInstances(status).find((i) => i.name === "api-1")!.pid!;
+
+  const load = steadyLoad({ port, rate: 150, connections: 15 });
+  let stoppedAt = 0;
+  let resumedAt = 0;
+  const posts: { status: number; hedged: boolean; instance: string | null; ms: number; body: string }[] = [];
+  let burst: Promise<void>[] = [];
+  const resume = () => {
+    try {
+      process.kill(hung, "SIGCONT");
+    } catch {
+      // already gone
+    }
+  };
+  try {
+    // Warm up: the hedge delay is learnt from the service's own latency.
+    await waitFor(() => load.outcomes.length >= 300, { timeoutMs: 20_000, what: "warm-up requests" });
+    stoppedAt = Date.now();
+    process.kill(hung, "SIGSTOP");
+    // A burst of POSTs at once: the balancer sends some of them to the stopped instance.
+    burst = Array.from({ length: 12 }, async () => {
+      const started = Date.now();
+      const response = await request(`http://127.0.0.1:${port}/`, {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json" },
+        headersTimeout: 10_000,
+      });
+      const body = await response.body.text();
+      posts.push({
+        status: response.statusCode,
+        hedged: response.headers["x-homeostat-hedged"] !== undefined,
+        instance: (response.headers["x-homeostat-instance"] as string | undefined) ?? null,
+        ms: Date.now() - started,
+        body,
+      });
+    });
+    await waitFor(() => Date.now() - stoppedAt >= 4_000, {
+      timeoutMs: 10_000,
+      what: "4 s with api-1 stopped",
+    });
+    resume();
+    resumedAt = Date.now();
+    await Promise.all(burst);
+  } finally {
+    if (resumedAt === 0) resume();
+    await Promise.allSettled(burst);
+    await load.stop();
+  }
+
+  const during = load.between(stoppedAt, resumedAt);
+  assert.ok(during.length >= 300, `load ran while api-1 was stopped (${during.length} requests)`);
+  assert.deepEqual(failures(during), [], "no GET failed");
+  const slowest = Math.max(...during.map((o) => o.endedAt - o.sentAt));
+  assert.ok(
+    slowest < PER_TRY_TIMEOUT_MS,
+    `no GET waited out the ${PER_TRY_TIMEOUT_MS} ms per-try timeout (slowest ${slowest} ms)`,
+  );
+  assert.ok(
+    during.some((o) => o.hedged),
+    "some GETs were hedged",
+  );
+
+  assert.equal(posts.length, 12);
+  assert.deepEqual(
+    posts.filter((p) => p.hedged),
+    [],
+    "no POST was hedged",
+  );
+  // A POST that reached the stopped instance waited for it (per-try timeout, not retried: it was
+  // sent), instead of being sent a second time elsewhere.
+  assert.ok(
+    posts.some((p) => p.ms >= PER_TRY_TIMEOUT_MS - 100 && (p.status === 504 || p.instance === "api-1")),
+    `a POST to the stopped instance waited for it: ${JSON.stringify(posts.map((p) => [p.status, p.instance, p.ms]))}`,
+  );
+});
