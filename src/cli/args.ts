@@ -1,5 +1,6 @@
 /** Command-line parsing on `node:util` parseArgs, with errors in the catalogue's terms. */
 
+import { dirname, join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { HomeostatError } from "../errors.ts";
 import { DEFAULT_API_PORT } from "./apiClient.ts";
@@ -61,4 +62,14 @@ export function positiveIntOption(values: Parsed["values"], name: string, fallba
   if (!Number.isInteger(n) || n < 1)
     throw new HomeostatError("HS_USAGE", `--${name}: expected a positive integer, got "${raw}"`);
   return n;
+}
+
+/**
+ * The state directory: `--state-dir`, else `.homeostat/` beside the fleet `file`, absolute; or
+ * undefined when neither is given (the caller says what it needs).
+ */
+export function stateDirOption(values: Parsed["values"], file: string | undefined): string | undefined {
+  const explicit = stringOption(values, "state-dir");
+  if (explicit !== undefined) return resolve(explicit);
+  return file === undefined ? undefined : join(dirname(resolve(file)), ".homeostat");
 }

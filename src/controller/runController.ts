@@ -290,25 +290,15 @@ function trafficApi(
           "the data plane runs inside the controller (--data-plane in-process): it cannot be restarted alone",
         );
       }
-      const id = store.journalIntent({
-        at: Date.now(),
-        action: "restart-data-plane",
-        target: "dataplane",
-        reason: `operator: ${reason || "no reason given"}`,
-        data: { reason },
-      });
-      try {
-        const result = await client.restart();
-        store.journalResult(id, { at: Date.now(), ok: true, detail: `pid ${result.from} → ${result.to}` });
-        return { ...result, dataPlane: client.status() };
-      } catch (error) {
-        store.journalResult(id, {
-          at: Date.now(),
-          ok: false,
-          detail: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
-      }
+      const result = await auditedBy(
+        store,
+        "restart-data-plane",
+        "dataplane",
+        `data-plane restart: ${reason || "no reason given"}`,
+        { reason },
+        () => client.restart(),
+      );
+      return { ...result, dataPlane: client.status() };
     },
     setWeights(name, weights) {
       const service = serviceNamed(name);
@@ -388,16 +378,27 @@ function auditedBy<T>(
   run: () => T,
 ): T {
   const id = store.journalIntent({ at: Date.now(), action, target, reason: `operator: ${message}`, data });
-  try {
-    const value = run();
-    store.journalResult(id, { at: Date.now(), ok: true, detail: message });
-    return value;
-  } catch (error) {
+  const failed = (error: unknown): never => {
     store.journalResult(id, {
       at: Date.now(),
       ok: false,
       detail: error instanceof Error ? error.message : String(error),
     });
     throw error;
+  };
+  let value: T;
+  try {
+    value = run();
+  } catch (error) {
+    return failed(error);
   }
+  // An action that runs on (a data-plane restart) is journaled when it has finished.
+  if (value instanceof Promise) {
+    return value.then((settled: unknown) => {
+      store.journalResult(id, { at: Date.now(), ok: true, detail: message });
+      return settled;
+    }, failed) as T;
+  }
+  store.journalResult(id, { at: Date.now(), ok: true, detail: message });
+  return value;
 }

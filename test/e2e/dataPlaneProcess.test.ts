@@ -6,24 +6,23 @@
  */
 
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
 import {
   allInstances,
   demoFleetYaml,
   freePort,
   freePortRange,
+  readyStatus,
+  type Sandbox,
   type StatusDoc,
-  sandbox,
+  sandboxesCleanedAfter,
   waitForServing,
 } from "../helpers/e2e.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
-const boxes: Awaited<ReturnType<typeof sandbox>>[] = [];
-after(async () => {
-  await Promise.all(boxes.map((b) => b.cleanup()));
-});
+const newSandbox = sandboxesCleanedAfter();
 
 interface DataPlaneStatusDoc {
   mode: string;
@@ -38,7 +37,7 @@ interface DataPlaneStatusDoc {
 
 type Status = StatusDoc & { dataPlane?: DataPlaneStatusDoc; controller: { pid: number } };
 
-async function fleetOfThree(box: Awaited<ReturnType<typeof sandbox>>) {
+async function fleetOfThree(box: Sandbox) {
   const basePort = await freePortRange(6);
   const port = await freePort();
   const file = box.file(
@@ -61,21 +60,12 @@ async function fleetOfThree(box: Awaited<ReturnType<typeof sandbox>>) {
   return { file, port };
 }
 
-async function readyWithDataPlane(box: Awaited<ReturnType<typeof sandbox>>): Promise<Status> {
-  return await waitFor(
-    async () => {
-      const status = await box.get<Status>("/v1/status");
-      const instances = allInstances(status);
-      const ready = instances.length === 3 && instances.every((i) => i.state === "ready");
-      return ready && status.dataPlane?.connected === true ? status : null;
-    },
-    { timeoutMs: 30_000, what: "3 ready instances and a connected data plane" },
-  );
+async function readyWithDataPlane(box: Sandbox): Promise<Status> {
+  return await readyStatus<Status>(box, 3, (s) => s.dataPlane?.connected === true);
 }
 
 test("controller SIGKILL: the data plane keeps serving with 0 failed requests, ejects an instance killed meanwhile, and is re-adopted", async () => {
-  const box = await sandbox();
-  boxes.push(box);
+  const box = await newSandbox();
   const { file, port } = await fleetOfThree(box);
   const first = box.up(file);
   const before = await readyWithDataPlane(box);
@@ -192,8 +182,7 @@ test("controller SIGKILL: the data plane keeps serving with 0 failed requests, e
 });
 
 test("data plane SIGKILL: restarted by the controller with an incident; a planned restart under load fails 0 requests", async () => {
-  const box = await sandbox();
-  boxes.push(box);
+  const box = await newSandbox();
   const { file, port } = await fleetOfThree(box);
   box.up(file);
   const before = await readyWithDataPlane(box);

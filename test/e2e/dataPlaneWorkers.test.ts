@@ -6,24 +6,21 @@
  */
 
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { Agent, request } from "undici";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
 import {
-  allInstances,
   demoFleetYaml,
   freePort,
   freePortRange,
+  readyStatus,
   type StatusDoc,
-  sandbox,
+  sandboxesCleanedAfter,
 } from "../helpers/e2e.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
-const boxes: Awaited<ReturnType<typeof sandbox>>[] = [];
-after(async () => {
-  await Promise.all(boxes.map((b) => b.cleanup()));
-});
+const newSandbox = sandboxesCleanedAfter();
 
 interface WorkerStatus {
   worker: number;
@@ -35,8 +32,7 @@ interface WorkerStatus {
 type Status = StatusDoc & { dataPlane?: { connected: boolean; workers?: WorkerStatus[] } };
 
 test("two workers: both serve the port with their share of the limits; one killed, the other serves while it comes back", async () => {
-  const box = await sandbox();
-  boxes.push(box);
+  const box = await newSandbox();
   const basePort = await freePortRange(6);
   const port = await freePort();
   const file = box.file(
@@ -54,13 +50,10 @@ test("two workers: both serve the port with their share of the limits; one kille
     }),
   );
   box.up(file, ["--data-plane-workers", "2"]);
-  const status = await waitFor(
-    async () => {
-      const s = await box.get<Status>("/v1/status");
-      const ready = allInstances(s).filter((i) => i.state === "ready").length === 3;
-      return ready && s.dataPlane?.connected === true && s.dataPlane.workers?.length === 2 ? s : null;
-    },
-    { timeoutMs: 30_000, what: "3 ready instances and 2 connected workers" },
+  const status = await readyStatus<Status>(
+    box,
+    3,
+    (s) => s.dataPlane?.connected === true && s.dataPlane.workers?.length === 2,
   );
   const [first, second] = status.dataPlane!.workers!;
   assert.notEqual(first!.pid, second!.pid);

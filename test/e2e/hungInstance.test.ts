@@ -5,30 +5,26 @@
  */
 
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { request } from "undici";
 import {
   allInstances,
   demoFleetYaml,
   freePort,
   freePortRange,
-  type StatusDoc,
-  sandbox,
+  readyStatus,
+  sandboxesCleanedAfter,
 } from "../helpers/e2e.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
-const boxes: Awaited<ReturnType<typeof sandbox>>[] = [];
-after(async () => {
-  await Promise.all(boxes.map((b) => b.cleanup()));
-});
+const newSandbox = sandboxesCleanedAfter();
 
 /** The default per-try timeout (docs/data-plane.md): what a request to a hung instance waits without hedging. */
 const PER_TRY_TIMEOUT_MS = 2_000;
 
 test("one instance SIGSTOPped: GETs are hedged and none waits out the per-try timeout; POSTs are not hedged", async () => {
-  const box = await sandbox();
-  boxes.push(box);
+  const box = await newSandbox();
   const basePort = await freePortRange(6);
   const port = await freePort();
   // Liveness tolerates the stop: what is tested is the data plane's own answer to a hung
@@ -40,20 +36,15 @@ test("one instance SIGSTOPped: GETs are hedged and none waits out the per-try ti
   assert.match(yaml, /failureThreshold: 60/);
   const file = box.file("fleet.yaml", yaml);
   box.up(file);
-  const status = await waitFor(
-    async () => {
-      const s = await box.get<StatusDoc>("/v1/status");
-      const instances = allInstances(s);
-      return instances.length === 3 && instances.every((i) => i.state === "ready") ? s : null;
-    },
-    { timeoutMs: 30_000, what: "3 ready instances" },
-  );
+  const status = await readyStatus(box, 3);
   const hung = allInstances(status).find((i) => i.name === "api-1")!.pid!;
 
   const load = steadyLoad({ port, rate: 150, connections: 15 });
   let stoppedAt = 0;
   let resumedAt = 0;
-  const posts: { status: number; hedged: boolean; instance: string | null; ms: number; body: string }[] = [];
+  type Answer = { status: number; hedged: boolean; instance: string | null; ms: number };
+  const posts: Answer[] = [];
+  const gets: Answer[] = [];
   let burst: Promise<void>[] = [];
   const resume = () => {
     try {
@@ -67,24 +58,25 @@ test("one instance SIGSTOPped: GETs are hedged and none waits out the per-try ti
     await waitFor(() => load.outcomes.length >= 300, { timeoutMs: 20_000, what: "warm-up requests" });
     stoppedAt = Date.now();
     process.kill(hung, "SIGSTOP");
-    // A burst of POSTs at once: the balancer sends some of them to the stopped instance.
-    burst = Array.from({ length: 12 }, async () => {
+    // A burst of GETs and POSTs at once, interleaved: with every instance's in-flight count
+    // rising together, the balancer sends some of each to the stopped instance before it can
+    // tell that it stalled.
+    const send = async (method: "GET" | "POST", into: Answer[]): Promise<void> => {
       const started = Date.now();
       const response = await request(`http://127.0.0.1:${port}/`, {
-        method: "POST",
-        body: "{}",
-        headers: { "content-type": "application/json" },
+        method,
+        ...(method === "POST" ? { body: "{}", headers: { "content-type": "application/json" } } : {}),
         headersTimeout: 10_000,
       });
-      const body = await response.body.text();
-      posts.push({
+      await response.body.text();
+      into.push({
         status: response.statusCode,
         hedged: response.headers["x-homeostat-hedged"] !== undefined,
         instance: (response.headers["x-homeostat-instance"] as string | undefined) ?? null,
         ms: Date.now() - started,
-        body,
       });
-    });
+    };
+    burst = Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? send("GET", gets) : send("POST", posts)));
     await waitFor(() => Date.now() - stoppedAt >= 4_000, {
       timeoutMs: 10_000,
       what: "4 s with api-1 stopped",
@@ -106,9 +98,19 @@ test("one instance SIGSTOPped: GETs are hedged and none waits out the per-try ti
     slowest < PER_TRY_TIMEOUT_MS,
     `no GET waited out the ${PER_TRY_TIMEOUT_MS} ms per-try timeout (slowest ${slowest} ms)`,
   );
+  assert.equal(gets.length, 12);
+  assert.deepEqual(
+    gets.filter((g) => g.status !== 200),
+    [],
+    "every GET of the burst was answered",
+  );
   assert.ok(
-    during.some((o) => o.hedged),
-    "some GETs were hedged",
+    gets.some((g) => g.hedged),
+    `some GETs of the burst were hedged: ${JSON.stringify(gets.map((g) => [g.status, g.instance, g.ms, g.hedged]))}`,
+  );
+  assert.ok(
+    Math.max(...gets.map((g) => g.ms)) < PER_TRY_TIMEOUT_MS,
+    "no GET of the burst waited out the per-try timeout",
   );
 
   assert.equal(posts.length, 12);

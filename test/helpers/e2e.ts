@@ -18,6 +18,7 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "./waitFor.ts";
 
@@ -187,6 +188,43 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A maker of sandboxes that are all cleaned up after the calling file's tests, even when one
+ * fails. Call it at the top level of a test file.
+ */
+export function sandboxesCleanedAfter(): () => Promise<Sandbox> {
+  const boxes: Sandbox[] = [];
+  after(async () => {
+    await Promise.all(boxes.map((b) => b.cleanup()));
+  });
+  return async () => {
+    const box = await sandbox();
+    boxes.push(box);
+    return box;
+  };
+}
+
+/**
+ * The status once `count` instances are ready and `also` holds (e.g. the data plane attached).
+ * Polls the API; fails after `timeoutMs`.
+ */
+export async function readyStatus<T extends StatusDoc>(
+  box: Sandbox,
+  count: number,
+  also: (status: T) => boolean = () => true,
+  timeoutMs = 30_000,
+): Promise<T> {
+  return await waitFor(
+    async () => {
+      const status = await box.get<T>("/v1/status");
+      const instances = allInstances(status);
+      const ready = instances.length === count && instances.every((i) => i.state === "ready");
+      return ready && also(status) ? status : null;
+    },
+    { timeoutMs, what: `${count} ready instances` },
+  );
 }
 
 /** Pids of processes whose working directory is inside `dir`. */

@@ -1,10 +1,9 @@
-import { dirname, join, resolve } from "node:path";
 import { type Inspection, inspectDataPlane } from "../../dataplane/inspect.ts";
 import { HomeostatError } from "../../errors.ts";
 import type { StatusDocument } from "../../server/statusView.ts";
 import type { DataPlaneStatus } from "../../traffic/dataPlaneControl.ts";
 import { apiClient } from "../apiClient.ts";
-import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, stateDirOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago } from "../format.ts";
 
@@ -43,17 +42,14 @@ Options:
     const action = positionals[0] ?? "status";
     const client = apiClient(apiPort(values));
     if (action === "status" && !(await client.alive())) {
-      const file = positionals[1];
-      const explicit = stringOption(values, "state-dir");
-      const stateDir =
-        explicit ?? (file === undefined ? undefined : join(dirname(resolve(file)), ".homeostat"));
+      const stateDir = stateDirOption(values, positionals[1]);
       if (stateDir === undefined) {
         throw new HomeostatError(
           "HS_CONTROLLER_UNREACHABLE",
           `no controller answers on ${client.base}. To ask the data plane itself, give the fleet FILE or --state-dir DIR.`,
         );
       }
-      const inspection = await inspectDataPlane(resolve(stateDir));
+      const inspection = await inspectDataPlane(stateDir);
       io.out(
         values.json === true
           ? JSON.stringify({ ...inspection, controllerAnswers: false }, null, 2)

@@ -1,13 +1,13 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { stopOrphanedDataPlane } from "../../dataplane/processRecord.ts";
 import { LocalProcessDriver } from "../../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
 import { StateStore } from "../../store/index.ts";
 import { apiClient } from "../apiClient.ts";
-import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, positiveIntOption, stateDirOption } from "../args.ts";
 import type { CliIo, Command } from "../command.ts";
 
 export const downCommand: Command = {
@@ -49,17 +49,14 @@ Options:
       io.out("homeostat: stopped");
       return 0;
     }
-    const file = positionals[0];
-    const explicit = stringOption(values, "state-dir");
-    const stateDir =
-      explicit ?? (file === undefined ? undefined : join(dirname(resolve(file)), ".homeostat"));
+    const stateDir = stateDirOption(values, positionals[0]);
     if (stateDir === undefined) {
       throw new HomeostatError(
         "HS_CONTROLLER_UNREACHABLE",
         `no controller answers on ${client.base}. If it crashed, run \`homeostat down FLEET.yaml\` (or --state-dir DIR) to stop the instances it left.`,
       );
     }
-    return await cleanUpAfterCrash(resolve(stateDir), io);
+    return await cleanUpAfterCrash(stateDir, io);
   },
 };
 

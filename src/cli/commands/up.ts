@@ -1,11 +1,11 @@
 import { availableParallelism } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { relative } from "node:path";
 import { runController } from "../../controller/runController.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
-import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, stateDirOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { duration } from "../format.ts";
 import { renderEvent } from "./events.ts";
@@ -86,7 +86,7 @@ Options:
     if (dataPlaneWorkers > 1 && dataPlaneMode === "in-process") {
       throw new HomeostatError("HS_USAGE", "up: several data-plane workers need --data-plane process");
     }
-    const stateDir = resolve(stringOption(values, "state-dir") ?? join(dirname(resolve(file)), ".homeostat"));
+    const stateDir = stateDirOption(values, file)!;
     const startedAt = Date.now();
     let announcedReady = false;
     let exitCode = 0;

@@ -52,20 +52,8 @@ export class WindowRing {
 
   /** Totals of the last `seconds` seconds up to and including the one of `nowMs` (at most {@link RING_SECONDS}). */
   sum(nowMs: number, seconds: number): WindowTotals {
-    const current = Math.floor(nowMs / 1000);
     scratchLatency.fill(0);
-    let requests = 0;
-    let errors = 0;
-    for (let second = current - seconds + 1; second <= current; second++) {
-      const slot = slotOf(second);
-      if (this.seconds[slot] !== second) continue;
-      requests += this.requests[slot]!;
-      errors += this.errors[slot]!;
-      const offset = slot * LATENCY_BUCKET_COUNT;
-      for (let bucket = 0; bucket < LATENCY_BUCKET_COUNT; bucket++) {
-        scratchLatency[bucket]! += this.latencies[offset + bucket]!;
-      }
-    }
+    const { requests, errors } = this.accumulate(nowMs, seconds, scratchLatency);
     return {
       requests,
       errors,
