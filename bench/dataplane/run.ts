@@ -1,0 +1,344 @@
+/**
+ * The data-plane benchmark (`npm run bench:dataplane`), two scenarios under 1,000 req/s of
+ * open-loop load over 50 connections:
+ *
+ * - (b) hung instance: one of three instances SIGSTOPped for 8 s, through Homeostat, nginx and
+ *   HAProxy (each at its best), back to back in one run;
+ * - (a) controller SIGKILL: `kill -9` of Homeostat's controller process only, with the data plane
+ *   in its own process (`--data-plane=process`) and inside the controller (`in-process`).
+ *
+ * Writes bench/results/dataplane-<time>.json and prints a markdown section for docs/benchmarks.md.
+ */
+
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
+import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
+import { machineInfo } from "../foundation/machine.ts";
+import type { ProcessLedger } from "../foundation/processes.ts";
+import { codeState } from "../proxy/codeState.ts";
+import { buildNativeLoadgen } from "../proxy/nativeLoadgen.ts";
+import { log, Teardown } from "../proxy/teardown.ts";
+import { ensureCommands, toolVersions } from "../proxy/tools.ts";
+import { hungVerdict } from "./analysis.ts";
+import { HomeostatFleet, hasDataPlaneFlag, listenerPids, REPLICAS } from "./homeostat.ts";
+import { type DataPlaneOptions, type HungContender, readDataPlaneOptions } from "./options.ts";
+import { type ProxyUnderTest, startHaproxy, startNginx } from "./proxies.ts";
+import { renderDataPlaneMarkdown } from "./report.ts";
+import {
+  type DataPlaneResult,
+  everyTrial,
+  type HungTrial,
+  type KillTrial,
+  zeroFailedEveryTrial,
+} from "./results.ts";
+import { loadWithFault } from "./trial.ts";
+import { epochNow, Hangs, Upstreams, waitServedByAll } from "./upstreams.ts";
+
+const NAMES = Array.from({ length: REPLICAS }, (_, k) => `api-${k}`);
+
+interface Bench {
+  options: DataPlaneOptions;
+  binary: string;
+  scratch: string;
+  ledger: ProcessLedger;
+  hangs: Hangs;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function logTrial(what: string, t: HungTrial | KillTrial): void {
+  const f = t.figures;
+  if (!t.ok || f === null) {
+    log(`  ${what}: FAILED ${t.error}`);
+    return;
+  }
+  const kinds = Object.entries(f.failures)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  log(
+    `  ${what}: ${f.served}/${f.requests} served (${f.servedPercent.toFixed(2)} %), failed ${f.failed}${kinds ? ` (${kinds})` : ""}; p50 ${f.latency?.p50.toFixed(0)} p99 ${f.latency?.p99.toFixed(0)} max ${f.latency?.max.toFixed(0)} ms; lag p99 ${f.lateness?.p99.toFixed(0)} ms; ${f.achievedRate.toFixed(0)} req/s`,
+  );
+}
+
+/** Scenario (b): rounds of one trial per contender, the order rotated each round. */
+async function hungScenario(
+  bench: Bench,
+  teardown: Teardown,
+): Promise<{ trials: HungTrial[]; configs: DataPlaneResult["configs"] }> {
+  // Its processes are stopped when it ends (the next scenario runs on a quiet machine), or by the
+  // bench's teardown if it fails half-way.
+  const stops: (() => Promise<void>)[] = [];
+  let stopped: Promise<void> | null = null;
+  const stopAll = (): Promise<void> => {
+    stopped ??= (async () => {
+      for (const stop of stops.reverse())
+        await stop().catch((e: unknown) => log(`hung: ${describeError(e)}`));
+    })();
+    return stopped;
+  };
+  teardown.add("hung: stop its fleet, proxies and instances", stopAll);
+  try {
+    return await hungTrials(bench, stops);
+  } finally {
+    await stopAll();
+  }
+}
+
+async function hungTrials(
+  bench: Bench,
+  stops: (() => Promise<void>)[],
+): Promise<{ trials: HungTrial[]; configs: DataPlaneResult["configs"] }> {
+  const { options, ledger } = bench;
+  const configs: DataPlaneResult["configs"] = { homeostatFleet: null, nginx: null, haproxy: null };
+  let fleet: HomeostatFleet | null = null;
+  if (options.hungContenders.includes("homeostat")) {
+    log("hung: starting Homeostat (homeostat up, 3 instances of the demo app behind a front port)…");
+    const started = await HomeostatFleet.start(join(bench.scratch, "hung-homeostat"), null, ledger);
+    fleet = started;
+    stops.push(() => started.stop());
+    configs.homeostatFleet = started.fleetYaml;
+  }
+  const proxies = new Map<HungContender, ProxyUnderTest>();
+  let upstreams: Upstreams | null = null;
+  if (options.hungContenders.some((c) => c !== "homeostat")) {
+    log("hung: starting 3 instances of the demo app, and nginx / HAProxy in front of them…");
+    const base = await freePortRange(REPLICAS);
+    const started = new Upstreams(
+      Array.from({ length: REPLICAS }, (_, k) => base + k),
+      ledger,
+    );
+    upstreams = started;
+    stops.push(() => started.stop());
+    await started.ensureAll();
+    for (const name of ["nginx", "haproxy"] as const) {
+      if (!options.hungContenders.includes(name)) continue;
+      const start = name === "nginx" ? startNginx : startHaproxy;
+      const proxy = await start(bench.scratch, started.ports, options.proxyTimeoutMs, ledger);
+      proxies.set(name, proxy);
+      configs[name] = proxy.config;
+      stops.push(() => proxy.stop());
+    }
+  }
+
+  const trials: HungTrial[] = [];
+  const order = options.hungContenders;
+  for (let repeat = 0; repeat < options.trials; repeat++) {
+    const k = repeat % REPLICAS;
+    const shift = repeat % order.length;
+    for (const contender of [...order.slice(shift), ...order.slice(0, shift)]) {
+      const trial: HungTrial = {
+        contender,
+        repeat,
+        victim: NAMES[k]!,
+        ok: false,
+        before: null,
+        fault: null,
+        figures: null,
+        warmup: null,
+        victimContinued: null,
+        verdict: null,
+      };
+      try {
+        let port: number;
+        let victim: ReturnType<Upstreams["identity"]>;
+        if (contender === "homeostat") {
+          victim = await fleet!.readyVictim(trial.victim);
+          port = fleet!.port;
+        } else {
+          const proxy = proxies.get(contender)!;
+          await upstreams!.ensureAll();
+          await proxy.waitAllUp(NAMES);
+          victim = upstreams!.identity(k);
+          port = proxy.port;
+        }
+        await waitServedByAll(port, NAMES);
+        let continued: boolean | null = null;
+        const loaded = await loadWithFault({
+          port,
+          bench: options,
+          afterFaultStartMs: options.hangMs + options.afterHangMs,
+          binary: bench.binary,
+          scratch: bench.scratch,
+          ledger,
+          fault: async () => {
+            const hang = await bench.hangs.hang(victim, options.hangMs);
+            continued = hang.continued;
+            return { fromEpochMs: hang.stoppedAt, toEpochMs: hang.continuedAt };
+          },
+        });
+        Object.assign(trial, {
+          before: loaded.before,
+          fault: loaded.fault,
+          figures: loaded.figures,
+          warmup: loaded.warmup,
+          victimContinued: continued,
+          verdict: hungVerdict(loaded.figures),
+          ok: true,
+        });
+      } catch (error) {
+        trial.error = describeError(error);
+        bench.hangs.continueAll();
+      }
+      trials.push(trial);
+      logTrial(`#${repeat + 1} ${contender}, ${trial.victim} hung`, trial);
+    }
+  }
+  return { trials, configs };
+}
+
+/** Scenario (a): per mode and trial, a fresh fleet, load, SIGKILL of the controller, down. */
+async function controllerKillScenario(
+  bench: Bench,
+  flag: boolean,
+  skipped: string[],
+): Promise<{ trials: KillTrial[]; fleetYaml: string | null }> {
+  const { options, ledger } = bench;
+  const modes = options.modes.filter((mode) => {
+    if (flag || mode === "in-process") return true;
+    skipped.push(
+      "controller kill with `--data-plane=process`: this code's `homeostat up` has no `--data-plane` flag (set BENCH_FORCE_DATA_PLANE_FLAG=1 to pass it anyway)",
+    );
+    return false;
+  });
+  const trials: KillTrial[] = [];
+  let fleetYaml: string | null = null;
+  for (let repeat = 0; repeat < options.trials; repeat++) {
+    const rotated = repeat % 2 === 0 ? modes : [...modes].reverse();
+    for (const mode of rotated) {
+      const trial: KillTrial = {
+        mode,
+        flagPassed: flag,
+        repeat,
+        ok: false,
+        before: null,
+        fault: null,
+        figures: null,
+        warmup: null,
+        controllerPid: null,
+        listenersBefore: [],
+        listenersAfter: [],
+      };
+      let fleet: HomeostatFleet | null = null;
+      try {
+        fleet = await HomeostatFleet.start(
+          join(bench.scratch, `kill-${mode}-${repeat}`),
+          flag ? mode : null,
+          ledger,
+        );
+        fleetYaml ??= fleet.fleetYaml;
+        await waitServedByAll(fleet.port, NAMES);
+        const controller = await fleet.controllerProcess();
+        trial.controllerPid = controller.pid;
+        const started = fleet;
+        const loaded = await loadWithFault({
+          port: started.port,
+          bench: options,
+          afterFaultStartMs: options.afterKillMs,
+          binary: bench.binary,
+          scratch: bench.scratch,
+          ledger,
+          fault: async () => {
+            // Everything the controller started is remembered before it dies (its children are
+            // then re-parented, and the bench must still stop them).
+            started.noteDescendants();
+            trial.listenersBefore = listenerPids(started.port);
+            const killedAt = HomeostatFleet.killController(controller);
+            return { fromEpochMs: killedAt, toEpochMs: epochNow() + options.afterKillMs };
+          },
+        });
+        trial.listenersAfter = listenerPids(started.port);
+        Object.assign(trial, {
+          before: loaded.before,
+          fault: loaded.fault,
+          figures: loaded.figures,
+          warmup: loaded.warmup,
+          ok: true,
+        });
+      } catch (error) {
+        trial.error = describeError(error);
+      } finally {
+        await fleet?.stop();
+      }
+      trials.push(trial);
+      logTrial(`#${repeat + 1} controller kill, data plane ${mode}${flag ? "" : " (no flag)"}`, trial);
+    }
+  }
+  return { trials, fleetYaml };
+}
+
+async function main(): Promise<void> {
+  const options = readDataPlaneOptions(process.env);
+  const startedAt = new Date();
+  const dateUtc = execFileSync("date", ["-u"], { encoding: "utf8" }).trim();
+  const teardown = new Teardown();
+  const { ledger } = teardown;
+  const hangs = new Hangs();
+  teardown.add("continue every process the bench stopped", async () => hangs.continueAll());
+  try {
+    const needs = ["cc"];
+    if (options.scenarios.includes("hung")) {
+      for (const c of options.hungContenders) if (c !== "homeostat") needs.push(c);
+    }
+    ensureCommands(needs);
+    const machine = machineInfo(REPO);
+    const code = codeState(REPO);
+    const { haproxy, nginx } = toolVersions();
+    const scratch = mkdtempSync(join(tmpdir(), "homeostat-bench-dataplane-"));
+    teardown.add("remove the scratch directory", async () =>
+      rmSync(scratch, { recursive: true, force: true }),
+    );
+    const binary = buildNativeLoadgen(scratch);
+    const bench: Bench = { options, binary, scratch, ledger, hangs };
+    const flag = hasDataPlaneFlag() || options.forceDataPlaneFlag;
+    log(`homeostat up --data-plane: ${flag ? "present" : "absent in this code"}`);
+
+    const skipped: string[] = [];
+    let hung: HungTrial[] = [];
+    let configs: DataPlaneResult["configs"] = { homeostatFleet: null, nginx: null, haproxy: null };
+    if (options.scenarios.includes("hung")) {
+      ({ trials: hung, configs } = await hungScenario(bench, teardown));
+    }
+    let kill: KillTrial[] = [];
+    if (options.scenarios.includes("controller-kill")) {
+      const done = await controllerKillScenario(bench, flag, skipped);
+      kill = done.trials;
+      configs.homeostatFleet ??= done.fleetYaml;
+    }
+
+    await teardown.run();
+    const leftoverPids = ledger.running().map((p) => p.pid);
+    const finishedAt = new Date();
+    const result: DataPlaneResult = {
+      benchmark: "dataplane",
+      ...runTimes(startedAt, finishedAt),
+      dateUtc,
+      machine: { ...machine, loadAverage1mAtEnd: loadavg()[0] ?? 0 },
+      code,
+      tools: { haproxy, nginx },
+      options,
+      dataPlaneFlag: flag,
+      configs,
+      hung,
+      controllerKill: kill,
+      skipped,
+      targets: {
+        hung: everyTrial(hung.filter((t) => t.contender === "homeostat")),
+        controllerKillZeroFailed: zeroFailedEveryTrial(
+          kill.filter((t) => t.mode === "process" && t.flagPassed),
+        ),
+      },
+      leftoverPids,
+    };
+    const ok = leftoverPids.length === 0 && [...hung, ...kill].every((t) => t.ok);
+    publishResult("dataplane", startedAt, result, renderDataPlaneMarkdown, log, ok);
+  } finally {
+    await teardown.run();
+  }
+}
+
+await runBench(main, log);
