@@ -12,9 +12,10 @@ import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "./child.ts";
 import { haproxyConfig, nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
 import { onCpus } from "./cpus.ts";
+import type { FeedController } from "./feedController.ts";
+import { startHomeostatDataPlane } from "./homeostatDataPlane.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const HOMEOSTAT_PROXY = join(HERE, "homeostatProxy.ts");
 const BARE_NODE_PROXY = join(HERE, "bareNodeProxy.ts");
 
 export type UpstreamKind = "demo" | "static";
@@ -29,6 +30,8 @@ export interface Running {
   config: string | null;
   /** A Node contender that reports its event-loop delay on SIGUSR2 (loopDelay.ts). */
   reportsLoopDelay: boolean;
+  /** Homeostat: the bench's fake controller on the data plane's config feed (homeostatDataPlane.ts). */
+  feed: FeedController | null;
   stop(): Promise<void>;
 }
 
@@ -44,7 +47,7 @@ export async function startUpstream(
     const [command, args] = onCpus(cpus, process.execPath, [APP, "--port", String(port), "--name", "u0"]);
     const child = new Child("demo app", command, args, { ledger });
     await child.waitListening(port);
-    return { port, child, config: null, reportsLoopDelay: false, stop: () => child.stop() };
+    return { port, child, config: null, reportsLoopDelay: false, feed: null, stop: () => child.stop() };
   }
   const prefix = join(dir, "upstream-static");
   mkdirSync(prefix, { recursive: true });
@@ -52,7 +55,7 @@ export async function startUpstream(
   const [command, args] = onCpus(cpus, "nginx", ["-p", prefix, "-c", config]);
   const child = new Child("static nginx", command, args, { ledger });
   await child.waitListening(port);
-  return { port, child, config, reportsLoopDelay: false, stop: () => child.stop() };
+  return { port, child, config, reportsLoopDelay: false, feed: null, stop: () => child.stop() };
 }
 
 /** @param cpus `taskset -c` list to run the contender on (null: not pinned) */
@@ -64,29 +67,32 @@ export async function startContender(
   cpus: string | null = null,
 ): Promise<Running> {
   if (name === "direct") {
-    return { port: upstreamPort, child: null, config: null, reportsLoopDelay: false, stop: async () => {} };
+    return {
+      port: upstreamPort,
+      child: null,
+      config: null,
+      reportsLoopDelay: false,
+      feed: null,
+      stop: async () => {},
+    };
   }
   const port = await freePort();
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
+  if (name === "homeostat") {
+    const dataPlane = await startHomeostatDataPlane(port, upstreamPort, home, ledger, cpus);
+    return {
+      port,
+      child: dataPlane.child,
+      config: dataPlane.snapshotFile,
+      reportsLoopDelay: true,
+      feed: dataPlane.feed,
+      stop: () => dataPlane.stop(),
+    };
+  }
   let child: Child;
   let config: string | null;
-  if (name === "homeostat") {
-    config = join(home, "fleet.yaml");
-    child = new Child(
-      "homeostat proxy",
-      ...onCpus(cpus, process.execPath, [
-        HOMEOSTAT_PROXY,
-        "--dir",
-        home,
-        "--port",
-        String(port),
-        "--upstream-port",
-        String(upstreamPort),
-      ]),
-      { ledger },
-    );
-  } else if (name === "node-bare") {
+  if (name === "node-bare") {
     config = null;
     child = new Child(
       "bare node proxy",
@@ -107,6 +113,12 @@ export async function startContender(
     child = new Child("nginx", ...onCpus(cpus, "nginx", ["-p", home, "-c", config]), { ledger });
   }
   await child.waitListening(port);
-  const reportsLoopDelay = name === "homeostat" || name === "node-bare";
-  return { port, child, config, reportsLoopDelay, stop: () => child.stop() };
+  return {
+    port,
+    child,
+    config,
+    reportsLoopDelay: name === "node-bare",
+    feed: null,
+    stop: () => child.stop(),
+  };
 }

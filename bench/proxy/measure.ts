@@ -47,6 +47,21 @@ interface Measured {
   othersPercent: number;
   /** The contender's own event-loop delay during the run (Node contenders only). */
   loopDelay: LoopDelay | null;
+  /** Homeostat: the data plane's reports to the bench's fake controller during the run. */
+  feed: FeedWindow | null;
+}
+
+export interface FeedWindow {
+  reports: number;
+  /** Longest wait between two reports (they are due every 250 ms). */
+  maxGapMs: number;
+}
+
+/** Since the previous call: the reports the contender's data plane sent (null: not fed). */
+function feedWindowOf(contender: Running): FeedWindow | null {
+  if (contender.feed === null) return null;
+  contender.feed.assertOpen();
+  return contender.feed.reports.take(performance.now());
 }
 
 /** Since the previous call: the contender's event-loop delay (null if it does not report one). */
@@ -120,12 +135,14 @@ export async function throughputRun(
   const cpus = options.placement.others;
   await runWrk({ ...settings, durationS: options.warmupS }, url, ledger, cpus);
   await loopDelayOf(contender);
+  feedWindowOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
   const others = new OthersMeter(livePids(ledger));
   const wrk = await runWrk({ ...settings, durationS: options.durationS }, url, ledger, cpus);
   const cpu = cpuOf(meter);
   const othersPercent = others.read(HZ);
-  return { ...key, before, othersPercent, loopDelay: await loopDelayOf(contender), wrk, cpu };
+  const feed = feedWindowOf(contender);
+  return { ...key, before, othersPercent, loopDelay: await loopDelayOf(contender), feed, wrk, cpu };
 }
 
 export async function latencyRun(
@@ -161,16 +178,19 @@ export async function latencyRun(
   const warmupEnds = t0 + options.latencyWarmupS * 1000 - (performance.timeOrigin + performance.now());
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, warmupEnds)));
   await loopDelayOf(contender);
+  feedWindowOf(contender);
   const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
   const others = new OthersMeter(livePids(ledger));
   const { records: _records, ...result } = await run.result;
   const cpu = cpuOf(meter);
   const othersPercent = others.read(HZ);
+  const feed = feedWindowOf(contender);
   return {
     ...key,
     before,
     othersPercent,
     loopDelay: await loopDelayOf(contender),
+    feed,
     ratePerSecond,
     result,
     cpu,

@@ -63,6 +63,20 @@ function latencyTable(s: UpstreamSummary): string[] {
   ];
 }
 
+/** The data plane's reports to the bench's fake controller during Homeostat's measured runs. */
+function feedLine(r: ProxyBenchResult): string[] {
+  const runs = [...r.throughput, ...r.latency, ...(r.paired ?? []).map((p) => p.homeostat)].filter(
+    (run) => run.feed != null,
+  );
+  if (runs.length === 0) return [];
+  const reports = runs.reduce((sum, run) => sum + run.feed!.reports, 0);
+  const maxGaps = runs.map((run) => run.feed!.maxGapMs).sort((a, b) => a - b);
+  return [
+    `Homeostat ran as the data-plane process (\`src/dataplane/main.ts\`), fed one snapshot over its config feed by the bench, which read its reports throughout: ${reports} reports during its ${runs.length} measured runs (due every 250 ms); the longest gap between two reports in a run was ${n(maxGaps[Math.floor(maxGaps.length / 2)] ?? null)} ms at the median and ${n(maxGaps[maxGaps.length - 1] ?? null)} ms at worst.`,
+    "",
+  ];
+}
+
 export function describeCode(code: CodeState): string {
   if (code.commit === null) return "not a git checkout";
   const head = `commit ${code.commit.slice(0, 7)}`;
@@ -102,6 +116,7 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
   const busiest = Math.max(...runs.map((run) => run.before.busyPercent));
   const others = runs.map((run) => run.othersPercent).sort((a, b) => a - b);
   lines.push(
+    ...feedLine(r),
     `Other work on the machine: before each run the bench waited until all CPUs together were at most 10 % busy (read over 1 s with the bench idle); the busiest reading that let a run start was ${busiest.toFixed(0)} %${notQuiet > 0 ? `, and ${notQuiet} runs went ahead after 3 minutes without the machine calming down` : ""}. A run during which they used more than ${r.discarded.othersLimitPercent} % of one core was redone (up to 3 attempts): ${r.discarded.throughput.length + r.discarded.latency.length} runs were redone. During the kept runs, processes outside the bench used a median of ${n(others[Math.floor(others.length / 2)] ?? null)} % and at most ${n(others[others.length - 1] ?? null)} % of one core.`,
     "",
     `Generator floor: its own p99 lateness (actual send − due time) was ${r.summaries

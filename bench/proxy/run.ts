@@ -1,5 +1,6 @@
 /**
- * The proxy benchmark (`npm run bench:proxy`): Homeostat's ServiceProxy next to HAProxy and nginx
+ * The proxy benchmark (`npm run bench:proxy`): Homeostat's data-plane process (fed over its config
+ * feed by the bench, homeostatDataPlane.ts) next to HAProxy and nginx
  * (one worker each) and to no proxy at all, in front of the same single upstream. Max throughput
  * with wrk (closed loop), then latency at a fixed rate (open loop) of half Homeostat's own max.
  * Writes bench/results/proxy-<time>.json and prints a markdown section. Loopback only; every
@@ -114,12 +115,11 @@ async function main(): Promise<void> {
       if (upstream.config !== null)
         configs[`${upstreamKind}/upstream`] = readFileSync(upstream.config, "utf8");
       if (homeostatTraffic === null) {
-        const line = running
-          .get("homeostat")!
-          .child!.output()
-          .split("\n")
-          .find((l) => l.startsWith("{"));
-        homeostatTraffic = line === undefined ? null : (JSON.parse(line) as { traffic: unknown }).traffic;
+        // The snapshot pushed to the data plane (homeostatDataPlane.ts): its one service's settings.
+        const snapshot = JSON.parse(readFileSync(running.get("homeostat")!.config!, "utf8")) as {
+          services: { traffic: unknown }[];
+        };
+        homeostatTraffic = snapshot.services[0]?.traffic ?? null;
       }
 
       log(`upstream ${upstreamKind}: max throughput, ${options.repeats} × ${CONTENDERS.length} runs…`);
