@@ -28,7 +28,7 @@ export function apiClient(port: number, timeoutMs = 5000): ApiClient {
     } catch (error) {
       throw new HomeostatError(
         "HS_CONTROLLER_UNREACHABLE",
-        `no Homeostat controller answers on ${base} (${causeOf(error)}). Start one with \`homeostat up FLEET.yaml\`, or pass --api-port.`,
+        `no Homeostat controller answers on ${base} (${causeOf(error)}). Start one with \`homeostat up FLEET.yaml\`, or pass --api-port. Its data plane may still be serving: \`homeostat dataplane status FLEET.yaml\` asks it.`,
       );
     }
     const text = await response.text();

@@ -251,7 +251,7 @@ export class DataPlaneProcess {
       this.#event({
         type: "dataplane.controller-lost",
         reason: "data-plane-feed",
-        message: `controller disconnected (${why}); serving with snapshot v${this.#applied?.version ?? 0}${hadFaults > 0 ? `; ${hadFaults} fault(s) cleared` : ""}`,
+        message: `controller disconnected at ${new Date().toISOString()} (${why}); serving with snapshot v${this.#applied?.version ?? 0}${hadFaults > 0 ? `; ${hadFaults} fault(s) cleared` : ""}`,
       });
     });
   }
