@@ -4,13 +4,17 @@
 
 import { flag, listOf, positiveInt, positiveNumber } from "../common/envOptions.ts";
 
-export const SCENARIOS = ["hung", "controller-kill"] as const;
+export const SCENARIOS = ["hung", "controller-kill", "dataplane-fault"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const HUNG_CONTENDERS = ["homeostat", "nginx", "haproxy"] as const;
 export type HungContender = (typeof HUNG_CONTENDERS)[number];
 
 export const DATA_PLANE_MODES = ["process", "in-process"] as const;
+
+/** Faults of the data-plane process itself: a planned restart (handover), or `kill -9`. */
+export const DATA_PLANE_FAULTS = ["planned-restart", "sigkill"] as const;
+export type DataPlaneFault = (typeof DATA_PLANE_FAULTS)[number];
 export type DataPlaneMode = (typeof DATA_PLANE_MODES)[number];
 
 export interface DataPlaneOptions {

@@ -4,7 +4,8 @@
 
 import { describeCode } from "../proxy/report.ts";
 import { HUNG_TARGETS, type RunFigures, type Spread, type TargetVerdict } from "./analysis.ts";
-import type { DataPlaneResult, HungTrial, KillTrial } from "./results.ts";
+import { DATA_PLANE_FAULTS } from "./options.ts";
+import type { DataPlaneFaultTrial, DataPlaneResult, HungTrial, KillTrial } from "./results.ts";
 import { QUIET_PERCENT } from "./trial.ts";
 
 const HUNG_LABEL: Record<string, string> = {
@@ -46,7 +47,7 @@ function firstLine(error: string | undefined): string {
 }
 
 /** How busy the machine was (others' work) just before the trial; flagged when it never calmed down. */
-function busy(t: HungTrial | KillTrial): string {
+function busy(t: HungTrial | KillTrial | DataPlaneFaultTrial): string {
   if (t.before === null) return "–";
   return `${t.before.busyPercent.toFixed(0)} %${t.before.quiet ? "" : " (busy)"}`;
 }
@@ -67,8 +68,15 @@ function killRow(t: KillTrial): string {
   return `| ${mode} | ${t.repeat + 1} | ${t.controllerPid ?? "–"} / ${t.listenersBefore.join(", ") || "–"} | ${survived} | ${int(f.requests)} | ${pct(f.servedPercent)} % | ${failures(f)} | ${spreadCells(f.latency)} | ${ms(f.lateness?.p99)} / ${ms(f.lateness?.max)} | ${int(f.achievedRate)} | ${busy(t)} |`;
 }
 
+function faultRow(t: DataPlaneFaultTrial): string {
+  const f = t.figures;
+  if (!t.ok || f === null)
+    return `| ${t.kind} | ${t.repeat + 1} | failed: ${firstLine(t.error)} | | | | | | | | |`;
+  return `| ${t.kind} | ${t.repeat + 1} | ${t.pidBefore ?? "–"} → ${t.pidAfter ?? "–"} | ${t.servingAgainMs === null ? "–" : ms(t.servingAgainMs)} | ${int(f.requests)} | ${pct(f.servedPercent)} % | ${failures(f)} | ${spreadCells(f.latency)} | ${ms(f.lateness?.p99)} / ${ms(f.lateness?.max)} | ${int(f.achievedRate)} | ${busy(t)} |`;
+}
+
 /** Per contender or mode: the trials' figures side by side, totals pooled. */
-function summaryRow(label: string, trials: readonly (HungTrial | KillTrial)[]): string {
+function summaryRow(label: string, trials: readonly (HungTrial | KillTrial | DataPlaneFaultTrial)[]): string {
   const done = trials.filter((t) => t.ok && t.figures !== null).map((t) => t.figures!);
   const requests = done.reduce((sum, f) => sum + f.requests, 0);
   const served = done.reduce((sum, f) => sum + f.served, 0);
@@ -104,8 +112,9 @@ export function renderDataPlaneMarkdown(r: DataPlaneResult): string {
   const o = r.options;
   const hungLoadS = (o.beforeFaultMs + o.hangMs + o.afterHangMs) / 1000;
   const killLoadS = (o.beforeFaultMs + o.afterKillMs) / 1000;
-  const unquiet = [...r.hung, ...r.controllerKill].filter((t) => t.before !== null && !t.before.quiet).length;
-  const busiest = Math.max(0, ...[...r.hung, ...r.controllerKill].map((t) => t.before?.busyPercent ?? 0));
+  const all = [...r.hung, ...r.controllerKill, ...r.dataPlaneFaults];
+  const unquiet = all.filter((t) => t.before !== null && !t.before.quiet).length;
+  const busiest = Math.max(0, ...all.map((t) => t.before?.busyPercent ?? 0));
   const lines = [
     `### Data-plane run of ${r.startedAt}`,
     "",
@@ -166,6 +175,28 @@ export function renderDataPlaneMarkdown(r: DataPlaneResult): string {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...byContender(r.controllerKill, (t) => t.mode, o.modes).map(killRow),
     "",
+    ...(r.dataPlaneFaults.length === 0
+      ? []
+      : [
+          "#### (c) The data-plane process itself: planned restart and SIGKILL under load",
+          "",
+          `A fresh Homeostat fleet per trial, under the same load; ${o.beforeFaultMs / 1000} s in, either \`POST /v1/dataplane/restart\` (*planned-restart*: the data plane hands its listening sockets to a successor, then drains) or \`kill -9\` of the data-plane process (*sigkill*: the controller starts a new one, which serves its persisted snapshot), then ${o.afterKillMs / 1000} s more load. *Serving again* is the time from the kill until a fresh connection got a 200 (polled every 5 ms).`,
+          "",
+          ...SUMMARY_HEAD.map((line, i) => (i === 0 ? line.replace("Contender", "Fault") : line)),
+          ...DATA_PLANE_FAULTS.map((k) =>
+            summaryRow(
+              k,
+              r.dataPlaneFaults.filter((t) => t.kind === k),
+            ),
+          ),
+          "",
+          `Target: 0 failed requests across a planned restart, in every trial that ran: ${met(r.targets.plannedRestartZeroFailed)}. A SIGKILL loses what the killed process had in flight and its open connections: reported, no target.`,
+          "",
+          "| Fault | Trial | Data-plane pid before → after | Serving again, ms | Requests | Served 2xx | Failed (by kind) | p50 ms | p99 ms | max ms | Lag p99 / max, ms | Rate, req/s | Machine busy before |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+          ...byContender(r.dataPlaneFaults, (t) => t.kind, DATA_PLANE_FAULTS).map(faultRow),
+          "",
+        ]),
     ...(r.skipped.length === 0 ? [] : ["Not run:", "", ...r.skipped.map((s) => `- ${s}`), ""]),
     `Other work on the machine: before each trial the bench waited until all CPUs together were at most ${QUIET_PERCENT} % busy (1 s reading, bench idle); the busiest reading that let a trial start was ${busiest.toFixed(0)} %${unquiet > 0 ? `; ${unquiet} trial(s) went ahead after 3 minutes without the machine calming down, marked "(busy)"` : ""}. Leftover processes after teardown: ${r.leftoverPids.length}.`,
     "",

@@ -9,7 +9,7 @@ import type { OpenLoopResult } from "../proxy/openLoop.ts";
 import type { QuietReading } from "../proxy/quiet.ts";
 import type { ToolVersions } from "../proxy/tools.ts";
 import { hungVerdict, type RunFigures, type TargetVerdict, type Window } from "./analysis.ts";
-import type { DataPlaneMode, DataPlaneOptions, HungContender } from "./options.ts";
+import type { DataPlaneFault, DataPlaneMode, DataPlaneOptions, HungContender } from "./options.ts";
 
 interface TrialCommon {
   /** 0-based. */
@@ -41,6 +41,15 @@ export interface KillTrial extends TrialCommon {
   listenersAfter: number[];
 }
 
+export interface DataPlaneFaultTrial extends TrialCommon {
+  kind: DataPlaneFault;
+  /** The data-plane process before the fault, and the one serving after the load. */
+  pidBefore: number | null;
+  pidAfter: number | null;
+  /** SIGKILL: ms from the kill until a fresh connection to the port got a 200 again. */
+  servingAgainMs: number | null;
+}
+
 export interface DataPlaneResult {
   benchmark: "dataplane";
   startedAt: string;
@@ -57,6 +66,7 @@ export interface DataPlaneResult {
   configs: { homeostatFleet: string | null; nginx: string | null; haproxy: string | null };
   hung: HungTrial[];
   controllerKill: KillTrial[];
+  dataPlaneFaults: DataPlaneFaultTrial[];
   /** What was left out, and why. */
   skipped: string[];
   targets: {
@@ -64,6 +74,8 @@ export interface DataPlaneResult {
     hung: TargetVerdict | null;
     /** Zero failed requests in every controller-kill trial with the separate process (null: not run). */
     controllerKillZeroFailed: boolean | null;
+    /** Zero failed requests in every planned data-plane restart (null: not run). */
+    plannedRestartZeroFailed: boolean | null;
   };
   leftoverPids: number[];
 }
@@ -85,7 +97,7 @@ export function everyTrial(trials: readonly HungTrial[]): TargetVerdict | null {
 }
 
 /** Zero failed requests in every trial that ran (null: none ran). */
-export function zeroFailedEveryTrial(trials: readonly KillTrial[]): boolean | null {
+export function zeroFailedEveryTrial(trials: readonly (KillTrial | DataPlaneFaultTrial)[]): boolean | null {
   const ran = trials.filter((t) => t.ok && t.figures !== null);
   if (ran.length === 0) return null;
   return ran.every((t) => t.figures!.failed === 0);

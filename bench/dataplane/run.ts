@@ -1,11 +1,12 @@
 /**
- * The data-plane benchmark (`npm run bench:dataplane`), two scenarios under 1,000 req/s of
+ * The data-plane benchmark (`npm run bench:dataplane`), three scenarios under 1,000 req/s of
  * open-loop load over 50 connections:
  *
  * - (b) hung instance: one of three instances SIGSTOPped for 8 s, through Homeostat, nginx and
  *   HAProxy (each at its best), back to back in one run;
  * - (a) controller SIGKILL: `kill -9` of Homeostat's controller process only, with the data plane
- *   in its own process (`--data-plane=process`) and inside the controller (`in-process`).
+ *   in its own process (`--data-plane=process`) and inside the controller (`in-process`);
+ * - (c) the data-plane process itself: a planned restart (handover) and `kill -9`.
  *
  * Writes bench/results/dataplane-<time>.json and prints a markdown section for docs/benchmarks.md.
  */
@@ -24,10 +25,16 @@ import { log, Teardown } from "../proxy/teardown.ts";
 import { ensureCommands, toolVersions } from "../proxy/tools.ts";
 import { hungVerdict } from "./analysis.ts";
 import { HomeostatFleet, hasDataPlaneFlag, listenerPids, REPLICAS } from "./homeostat.ts";
-import { type DataPlaneOptions, type HungContender, readDataPlaneOptions } from "./options.ts";
+import {
+  DATA_PLANE_FAULTS,
+  type DataPlaneOptions,
+  type HungContender,
+  readDataPlaneOptions,
+} from "./options.ts";
 import { type ProxyUnderTest, startHaproxy, startNginx } from "./proxies.ts";
 import { renderDataPlaneMarkdown } from "./report.ts";
 import {
+  type DataPlaneFaultTrial,
   type DataPlaneResult,
   everyTrial,
   type HungTrial,
@@ -51,7 +58,7 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function logTrial(what: string, t: HungTrial | KillTrial): void {
+function logTrial(what: string, t: HungTrial | KillTrial | DataPlaneFaultTrial): void {
   const f = t.figures;
   if (!t.ok || f === null) {
     log(`  ${what}: FAILED ${t.error}`);
@@ -271,6 +278,112 @@ async function controllerKillScenario(
   return { trials, fleetYaml };
 }
 
+/** The data-plane process now serving `fleet`, from `/v1/dataplane`. */
+async function dataPlanePid(fleet: HomeostatFleet): Promise<number | null> {
+  const response = await fetch(`http://127.0.0.1:${fleet.apiPort}/v1/dataplane`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = (await response.json()) as { dataPlane?: { pid?: number | null } };
+  return body.dataPlane?.pid ?? null;
+}
+
+/** ms until a fresh connection to `port` gets a 200 (polled every 5 ms, at most 30 s). */
+async function msUntilServing(port: number, since: number): Promise<number | null> {
+  while (performance.now() - since < 30_000) {
+    const answer = await fetch(`http://127.0.0.1:${port}/healthz`, {
+      headers: { connection: "close" },
+      signal: AbortSignal.timeout(1_000),
+    }).catch(() => null);
+    await answer?.arrayBuffer().catch(() => undefined);
+    if (answer?.status === 200) return performance.now() - since;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return null;
+}
+
+/**
+ * Scenario (c): faults of the data-plane process itself under the same load — a planned restart
+ * (`POST /v1/dataplane/restart`: the listening sockets handed to a successor) and `kill -9` (the
+ * controller restarts it) — alternating, on a fresh fleet each trial.
+ */
+async function dataPlaneFaultScenario(bench: Bench): Promise<DataPlaneFaultTrial[]> {
+  const { options, ledger } = bench;
+  const trials: DataPlaneFaultTrial[] = [];
+  for (let repeat = 0; repeat < options.trials; repeat++) {
+    const kinds = repeat % 2 === 0 ? DATA_PLANE_FAULTS : [...DATA_PLANE_FAULTS].reverse();
+    for (const kind of kinds) {
+      const trial: DataPlaneFaultTrial = {
+        kind,
+        repeat,
+        ok: false,
+        before: null,
+        fault: null,
+        figures: null,
+        warmup: null,
+        pidBefore: null,
+        pidAfter: null,
+        servingAgainMs: null,
+      };
+      let fleet: HomeostatFleet | null = null;
+      try {
+        fleet = await HomeostatFleet.start(
+          join(bench.scratch, `dataplane-${kind}-${repeat}`),
+          "process",
+          ledger,
+        );
+        await waitServedByAll(fleet.port, NAMES);
+        const started = fleet;
+        trial.pidBefore = await dataPlanePid(started);
+        const loaded = await loadWithFault({
+          port: started.port,
+          bench: options,
+          afterFaultStartMs: options.afterKillMs,
+          binary: bench.binary,
+          scratch: bench.scratch,
+          ledger,
+          fault: async () => {
+            started.noteDescendants();
+            const from = epochNow();
+            if (kind === "planned-restart") {
+              const response = await fetch(`http://127.0.0.1:${started.apiPort}/v1/dataplane/restart`, {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify({ reason: "bench: planned restart under load" }),
+              });
+              if (response.status !== 200)
+                throw new Error(`restart: ${response.status} ${await response.text()}`);
+            } else {
+              const since = performance.now();
+              process.kill(trial.pidBefore!, "SIGKILL");
+              trial.servingAgainMs = await msUntilServing(started.port, since);
+            }
+            return { fromEpochMs: from, toEpochMs: epochNow() + options.afterKillMs };
+          },
+        });
+        started.noteDescendants();
+        trial.pidAfter = await dataPlanePid(started);
+        Object.assign(trial, {
+          before: loaded.before,
+          fault: loaded.fault,
+          figures: loaded.figures,
+          warmup: loaded.warmup,
+          ok: true,
+        });
+      } catch (error) {
+        trial.error = describeError(error);
+      } finally {
+        await fleet?.stop();
+      }
+      trials.push(trial);
+      logTrial(
+        `#${repeat + 1} data plane ${kind}${trial.servingAgainMs === null ? "" : ` (serving again after ${trial.servingAgainMs.toFixed(0)} ms)`}`,
+        trial,
+      );
+    }
+  }
+  return trials;
+}
+
 async function main(): Promise<void> {
   const options = readDataPlaneOptions(process.env);
   const startedAt = new Date();
@@ -309,6 +422,11 @@ async function main(): Promise<void> {
       kill = done.trials;
       configs.homeostatFleet ??= done.fleetYaml;
     }
+    let dataPlaneFaults: DataPlaneFaultTrial[] = [];
+    if (options.scenarios.includes("dataplane-fault")) {
+      if (flag) dataPlaneFaults = await dataPlaneFaultScenario(bench);
+      else skipped.push("data-plane faults: this code has no separate data-plane process");
+    }
 
     await teardown.run();
     const leftoverPids = ledger.running().map((p) => p.pid);
@@ -325,16 +443,20 @@ async function main(): Promise<void> {
       configs,
       hung,
       controllerKill: kill,
+      dataPlaneFaults,
       skipped,
       targets: {
         hung: everyTrial(hung.filter((t) => t.contender === "homeostat")),
         controllerKillZeroFailed: zeroFailedEveryTrial(
           kill.filter((t) => t.mode === "process" && t.flagPassed),
         ),
+        plannedRestartZeroFailed: zeroFailedEveryTrial(
+          dataPlaneFaults.filter((t) => t.kind === "planned-restart"),
+        ),
       },
       leftoverPids,
     };
-    const ok = leftoverPids.length === 0 && [...hung, ...kill].every((t) => t.ok);
+    const ok = leftoverPids.length === 0 && [...hung, ...kill, ...dataPlaneFaults].every((t) => t.ok);
     publishResult("dataplane", startedAt, result, renderDataPlaneMarkdown, log, ok);
   } finally {
     await teardown.run();
