@@ -27,6 +27,7 @@ import { hungVerdict } from "./analysis.ts";
 import { HomeostatFleet, hasDataPlaneFlag, listenerPids, REPLICAS } from "./homeostat.ts";
 import {
   DATA_PLANE_FAULTS,
+  type DataPlaneMode,
   type DataPlaneOptions,
   type HungContender,
   readDataPlaneOptions,
@@ -41,7 +42,7 @@ import {
   type KillTrial,
   zeroFailedEveryTrial,
 } from "./results.ts";
-import { loadWithFault } from "./trial.ts";
+import { type LoadedTrial, loadWithFault } from "./trial.ts";
 import { epochNow, Hangs, Upstreams, waitServedByAll } from "./upstreams.ts";
 
 const NAMES = Array.from({ length: REPLICAS }, (_, k) => `api-${k}`);
@@ -199,12 +200,61 @@ async function hungTrials(
 }
 
 /** Scenario (a): per mode and trial, a fresh fleet, load, SIGKILL of the controller, down. */
+/**
+ * One trial on a fresh fleet: start it, wait until every instance serves, run `trial` (which
+ * puts the load and the fault on it), record its figures; the fleet is stopped whatever happens.
+ */
+async function onFreshFleet(
+  bench: Bench,
+  dir: string,
+  mode: DataPlaneMode | null,
+  record: KillTrial | DataPlaneFaultTrial,
+  trial: (
+    fleet: HomeostatFleet,
+    fault: (run: () => Promise<{ fromEpochMs: number; toEpochMs: number }>) => Promise<LoadedTrial>,
+  ) => Promise<LoadedTrial>,
+): Promise<void> {
+  let fleet: HomeostatFleet | null = null;
+  try {
+    fleet = await HomeostatFleet.start(join(bench.scratch, dir), mode, bench.ledger);
+    await waitServedByAll(fleet.port, NAMES);
+    const started = fleet;
+    const loaded = await trial(started, (run) =>
+      loadWithFault({
+        port: started.port,
+        bench: bench.options,
+        afterFaultStartMs: bench.options.afterKillMs,
+        binary: bench.binary,
+        scratch: bench.scratch,
+        ledger: bench.ledger,
+        fault: async () => {
+          // Everything the controller started is remembered before the fault (a killed process's
+          // children are re-parented, and the bench must still stop them).
+          started.noteDescendants();
+          return await run();
+        },
+      }),
+    );
+    Object.assign(record, {
+      before: loaded.before,
+      fault: loaded.fault,
+      figures: loaded.figures,
+      warmup: loaded.warmup,
+      ok: true,
+    });
+  } catch (error) {
+    record.error = describeError(error);
+  } finally {
+    await fleet?.stop();
+  }
+}
+
 async function controllerKillScenario(
   bench: Bench,
   flag: boolean,
   skipped: string[],
 ): Promise<{ trials: KillTrial[]; fleetYaml: string | null }> {
-  const { options, ledger } = bench;
+  const { options } = bench;
   const modes = options.modes.filter((mode) => {
     if (flag || mode === "in-process") return true;
     skipped.push(
@@ -230,47 +280,24 @@ async function controllerKillScenario(
         listenersBefore: [],
         listenersAfter: [],
       };
-      let fleet: HomeostatFleet | null = null;
-      try {
-        fleet = await HomeostatFleet.start(
-          join(bench.scratch, `kill-${mode}-${repeat}`),
-          flag ? mode : null,
-          ledger,
-        );
-        fleetYaml ??= fleet.fleetYaml;
-        await waitServedByAll(fleet.port, NAMES);
-        const controller = await fleet.controllerProcess();
-        trial.controllerPid = controller.pid;
-        const started = fleet;
-        const loaded = await loadWithFault({
-          port: started.port,
-          bench: options,
-          afterFaultStartMs: options.afterKillMs,
-          binary: bench.binary,
-          scratch: bench.scratch,
-          ledger,
-          fault: async () => {
-            // Everything the controller started is remembered before it dies (its children are
-            // then re-parented, and the bench must still stop them).
-            started.noteDescendants();
-            trial.listenersBefore = listenerPids(started.port);
+      await onFreshFleet(
+        bench,
+        `kill-${mode}-${repeat}`,
+        flag ? mode : null,
+        trial,
+        async (fleet, withFault) => {
+          fleetYaml ??= fleet.fleetYaml;
+          const controller = await fleet.controllerProcess();
+          trial.controllerPid = controller.pid;
+          const loaded = await withFault(async () => {
+            trial.listenersBefore = listenerPids(fleet.port);
             const killedAt = HomeostatFleet.killController(controller);
             return { fromEpochMs: killedAt, toEpochMs: epochNow() + options.afterKillMs };
-          },
-        });
-        trial.listenersAfter = listenerPids(started.port);
-        Object.assign(trial, {
-          before: loaded.before,
-          fault: loaded.fault,
-          figures: loaded.figures,
-          warmup: loaded.warmup,
-          ok: true,
-        });
-      } catch (error) {
-        trial.error = describeError(error);
-      } finally {
-        await fleet?.stop();
-      }
+          });
+          trial.listenersAfter = listenerPids(fleet.port);
+          return loaded;
+        },
+      );
       trials.push(trial);
       logTrial(`#${repeat + 1} controller kill, data plane ${mode}${flag ? "" : " (no flag)"}`, trial);
     }
@@ -307,7 +334,7 @@ async function msUntilServing(port: number, since: number): Promise<number | nul
  * controller restarts it) — alternating, on a fresh fleet each trial.
  */
 async function dataPlaneFaultScenario(bench: Bench): Promise<DataPlaneFaultTrial[]> {
-  const { options, ledger } = bench;
+  const { options } = bench;
   const trials: DataPlaneFaultTrial[] = [];
   for (let repeat = 0; repeat < options.trials; repeat++) {
     const kinds = repeat % 2 === 0 ? DATA_PLANE_FAULTS : [...DATA_PLANE_FAULTS].reverse();
@@ -324,56 +351,29 @@ async function dataPlaneFaultScenario(bench: Bench): Promise<DataPlaneFaultTrial
         pidAfter: null,
         servingAgainMs: null,
       };
-      let fleet: HomeostatFleet | null = null;
-      try {
-        fleet = await HomeostatFleet.start(
-          join(bench.scratch, `dataplane-${kind}-${repeat}`),
-          "process",
-          ledger,
-        );
-        await waitServedByAll(fleet.port, NAMES);
-        const started = fleet;
-        trial.pidBefore = await dataPlanePid(started);
-        const loaded = await loadWithFault({
-          port: started.port,
-          bench: options,
-          afterFaultStartMs: options.afterKillMs,
-          binary: bench.binary,
-          scratch: bench.scratch,
-          ledger,
-          fault: async () => {
-            started.noteDescendants();
-            const from = epochNow();
-            if (kind === "planned-restart") {
-              const response = await fetch(`http://127.0.0.1:${started.apiPort}/v1/dataplane/restart`, {
-                method: "POST",
-                headers: { "content-type": "application/json" },
-                body: JSON.stringify({ reason: "bench: planned restart under load" }),
-              });
-              if (response.status !== 200)
-                throw new Error(`restart: ${response.status} ${await response.text()}`);
-            } else {
-              const since = performance.now();
-              process.kill(trial.pidBefore!, "SIGKILL");
-              trial.servingAgainMs = await msUntilServing(started.port, since);
-            }
-            return { fromEpochMs: from, toEpochMs: epochNow() + options.afterKillMs };
-          },
+      await onFreshFleet(bench, `dataplane-${kind}-${repeat}`, "process", trial, async (fleet, withFault) => {
+        trial.pidBefore = await dataPlanePid(fleet);
+        const loaded = await withFault(async () => {
+          const from = epochNow();
+          if (kind === "planned-restart") {
+            const response = await fetch(`http://127.0.0.1:${fleet.apiPort}/v1/dataplane/restart`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ reason: "bench: planned restart under load" }),
+            });
+            if (response.status !== 200)
+              throw new Error(`restart: ${response.status} ${await response.text()}`);
+          } else {
+            const since = performance.now();
+            process.kill(trial.pidBefore!, "SIGKILL");
+            trial.servingAgainMs = await msUntilServing(fleet.port, since);
+          }
+          return { fromEpochMs: from, toEpochMs: epochNow() + options.afterKillMs };
         });
-        started.noteDescendants();
-        trial.pidAfter = await dataPlanePid(started);
-        Object.assign(trial, {
-          before: loaded.before,
-          fault: loaded.fault,
-          figures: loaded.figures,
-          warmup: loaded.warmup,
-          ok: true,
-        });
-      } catch (error) {
-        trial.error = describeError(error);
-      } finally {
-        await fleet?.stop();
-      }
+        fleet.noteDescendants();
+        trial.pidAfter = await dataPlanePid(fleet);
+        return loaded;
+      });
       trials.push(trial);
       logTrial(
         `#${repeat + 1} data plane ${kind}${trial.servingAgainMs === null ? "" : ` (serving again after ${trial.servingAgainMs.toFixed(0)} ms)`}`,
