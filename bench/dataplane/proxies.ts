@@ -4,10 +4,10 @@
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
 import { join } from "node:path";
 import { freePort } from "../../test/helpers/e2e.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
+import { haproxyServerStates } from "../failover/haproxyFleet.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "../proxy/child.ts";
 import { haproxyConfig, nginxConfig } from "./configs.ts";
@@ -60,7 +60,7 @@ export async function startHaproxy(
     waitAllUp: async (names) => {
       await waitFor(
         async () => {
-          const states = await serverStates(socket);
+          const states = await haproxyServerStates(socket);
           return names.every((n) => states[n] === "UP");
         },
         { timeoutMs: 30_000, intervalMs: 50, what: "HAProxy: every server UP" },
@@ -68,29 +68,4 @@ export async function startHaproxy(
     },
     stop: () => child.stop(),
   };
-}
-
-/** Server → status (`UP`, `DOWN`, `UP 1/2`, …) from HAProxy's runtime API (`show stat`). */
-async function serverStates(socketPath: string): Promise<Record<string, string>> {
-  const csv = await new Promise<string>((resolve, reject) => {
-    let text = "";
-    const socket = createConnection(socketPath);
-    socket.setTimeout(2_000, () => socket.destroy(new Error("stats socket timeout")));
-    socket.on("connect", () => socket.write("show stat\n"));
-    socket.on("data", (d: Buffer) => {
-      text += d.toString();
-    });
-    socket.on("end", () => resolve(text));
-    socket.on("error", reject);
-  });
-  const [header, ...rows] = csv.trim().split("\n");
-  const columns = (header ?? "").replace(/^# /, "").split(",");
-  const name = columns.indexOf("svname");
-  const status = columns.indexOf("status");
-  const out: Record<string, string> = {};
-  for (const row of rows) {
-    const cells = row.split(",");
-    if (cells[0] === "api" && cells[name] !== "BACKEND") out[cells[name]!] = cells[status]!;
-  }
-  return out;
 }

@@ -4,20 +4,11 @@
  * that hang one for a while, whoever runs it.
  */
 
-import { APP } from "../../test/helpers/e2e.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
-import {
-  identify,
-  type ProcessIdentity,
-  type ProcessLedger,
-  signalIfRunning,
-} from "../foundation/processes.ts";
-import { Child } from "../proxy/child.ts";
+import { epochNow } from "../failover/haproxyFleet.ts";
+import { type ProcessIdentity, signalIfRunning } from "../foundation/processes.ts";
 
-/** Epoch ms with sub-ms precision, comparable with the load generator's t0. */
-export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
+export { epochNow };
 
 /**
  * Processes the bench has stopped and not yet continued: a teardown step continues them, so a
@@ -51,48 +42,8 @@ export class Hangs {
   }
 }
 
-export class Upstreams {
-  readonly ports: number[];
-  readonly #ledger: ProcessLedger;
-  readonly #children: (Child | null)[];
-
-  constructor(ports: number[], ledger: ProcessLedger) {
-    this.ports = ports;
-    this.#ledger = ledger;
-    this.#children = ports.map(() => null);
-  }
-
-  name(k: number): string {
-    return `api-${k}`;
-  }
-
-  /** (Re)start every instance that is not running, and wait until each accepts connections. */
-  async ensureAll(): Promise<void> {
-    for (const [k, port] of this.ports.entries()) {
-      if (this.#children[k]?.running) continue;
-      const child = new Child(
-        this.name(k),
-        process.execPath,
-        [APP, "--port", String(port), "--name", this.name(k)],
-        {
-          ledger: this.#ledger,
-        },
-      );
-      this.#children[k] = child;
-      await child.waitListening(port);
-    }
-  }
-
-  identity(k: number): ProcessIdentity {
-    const child = this.#children[k];
-    if (!child?.running) throw new Error(`${this.name(k)} is not running`);
-    return identify(child.pid);
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.#children.map((c) => c?.stop()));
-  }
-}
+/** The three demo-app instances behind nginx and HAProxy: the failover bench's, unchanged. */
+export { BenchInstances as Upstreams } from "../failover/haproxyFleet.ts";
 
 /** The instance name in a demo-app answer (`{"name":…}`), or null. */
 async function answeredBy(url: string): Promise<string | null> {

@@ -9,7 +9,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { APP, freePort } from "../../test/helpers/e2e.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
-import type { ProcessLedger } from "../foundation/processes.ts";
+import { identify, type ProcessIdentity, type ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "../proxy/child.ts";
 import { type HaproxyScenario, haproxyFailoverConfig, type ProbeTuning } from "./haproxyConfig.ts";
 
@@ -46,6 +46,13 @@ export class BenchInstances {
       this.#children[k] = child;
       await child.waitListening(port);
     }
+  }
+
+  /** Instance `k`'s process (pid and start time), for signals sent from elsewhere. */
+  identity(k: number): ProcessIdentity {
+    const child = this.#children[k];
+    if (!child?.running) throw new Error(`${this.name(k)} is not running`);
+    return identify(child.pid);
   }
 
   /** SIGKILL instance `k`; returns when the signal was sent (epoch ms). */
@@ -123,28 +130,8 @@ export class HaproxyUnderTest {
   }
 
   /** Server → status (`UP`, `DOWN`, `UP 1/2`, …) from the runtime API's `show stat`. */
-  async serverStates(): Promise<Record<string, string>> {
-    const csv = await new Promise<string>((resolve, reject) => {
-      let text = "";
-      const socket = createConnection(this.#socket);
-      socket.setTimeout(2_000, () => socket.destroy(new Error("stats socket timeout")));
-      socket.on("connect", () => socket.write("show stat\n"));
-      socket.on("data", (d: Buffer) => {
-        text += d.toString();
-      });
-      socket.on("end", () => resolve(text));
-      socket.on("error", reject);
-    });
-    const [header, ...rows] = csv.trim().split("\n");
-    const columns = (header ?? "").replace(/^# /, "").split(",");
-    const name = columns.indexOf("svname");
-    const status = columns.indexOf("status");
-    const out: Record<string, string> = {};
-    for (const row of rows) {
-      const cells = row.split(",");
-      if (cells[0] === "api" && cells[name] !== "BACKEND") out[cells[name]!] = cells[status]!;
-    }
-    return out;
+  serverStates(): Promise<Record<string, string>> {
+    return haproxyServerStates(this.#socket);
   }
 
   /** Wait until HAProxy has every server of `names` fully UP. */
@@ -166,4 +153,29 @@ export class HaproxyUnderTest {
   stop(): Promise<void> {
     return this.#child.stop();
   }
+}
+
+/** Server → status (`UP`, `DOWN`, `UP 1/2`, …) of backend `api`, from HAProxy's runtime API (`show stat`). */
+export async function haproxyServerStates(socketPath: string): Promise<Record<string, string>> {
+  const csv = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const socket = createConnection(socketPath);
+    socket.setTimeout(2_000, () => socket.destroy(new Error("stats socket timeout")));
+    socket.on("connect", () => socket.write("show stat\n"));
+    socket.on("data", (d: Buffer) => {
+      text += d.toString();
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+  const [header, ...rows] = csv.trim().split("\n");
+  const columns = (header ?? "").replace(/^# /, "").split(",");
+  const name = columns.indexOf("svname");
+  const status = columns.indexOf("status");
+  const out: Record<string, string> = {};
+  for (const row of rows) {
+    const cells = row.split(",");
+    if (cells[0] === "api" && cells[name] !== "BACKEND") out[cells[name]!] = cells[status]!;
+  }
+  return out;
 }
