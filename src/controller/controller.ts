@@ -86,6 +86,8 @@ export class Controller {
   private readonly adoptedUnjudged = new Set<string>();
   /** Epoch ms after which membership is pushed whatever the verdicts (a probe that never answers). */
   private membershipHoldUntil = 0;
+  /** Whether the data plane was told that this controller has decided everything it serves. */
+  private dataPlaneDecided = false;
   private tickQueued = false;
   private stopped = false;
 
@@ -208,7 +210,17 @@ export class Controller {
     for (const action of decide(snapshot)) this.dispatch(action);
     this.syncMembership();
     this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
-    this.failover?.tick({ instances: snapshot.instances, busy: this.busy, targets: releaseTargets });
+    const settling = this.settling();
+    this.failover?.tick({
+      instances: snapshot.instances,
+      busy: this.busy,
+      targets: releaseTargets,
+      settling,
+    });
+    if (!settling && !this.dataPlaneDecided) {
+      this.dataPlaneDecided = true;
+      this.dataPlane?.decided();
+    }
   }
 
   /** Each service's banks as the release manager wants them, or its spec release in bank 0. */
@@ -248,10 +260,11 @@ export class Controller {
     return wanted;
   }
 
-  /** Push each service's ready instances to the data plane (instances being stopped are out). */
-  private syncMembership(): void {
-    const dataPlane = this.dataPlane;
-    if (dataPlane === undefined) return;
+  /**
+   * True while instances adopted from a previous controller have no health verdict yet (bounded
+   * by their startup probe's budget): what depends on their capacity waits for it.
+   */
+  private settling(): boolean {
     for (const name of this.adoptedUnjudged) {
       const o = this.runtimes.get(name)?.observed;
       if (
@@ -262,7 +275,14 @@ export class Controller {
         this.adoptedUnjudged.delete(name);
       }
     }
-    const holding = this.adoptedUnjudged.size > 0 && this.now() < this.membershipHoldUntil;
+    return this.adoptedUnjudged.size > 0 && this.now() < this.membershipHoldUntil;
+  }
+
+  /** Push each service's ready instances to the data plane (instances being stopped are out). */
+  private syncMembership(): void {
+    const dataPlane = this.dataPlane;
+    if (dataPlane === undefined) return;
+    const holding = this.settling();
     for (const service of this.fleet.services) {
       if (!dataPlane.hasProxy(service.name)) continue;
       if (

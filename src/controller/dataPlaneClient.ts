@@ -37,9 +37,13 @@ interface ServiceIntent {
   traffic: TrafficSpec;
   /** Null until this controller has decided membership: the data plane keeps what it serves. */
   endpoints: Endpoint[] | null;
-  weights: Record<string, number> | null;
-  zoneShares: Record<string, number> | null;
-  shedding: SheddingShares | null;
+  /**
+   * Undefined until this controller has set them (a rollout or a failover it resumes sets them on
+   * its first pass): left out of the snapshot, so an adopted data plane keeps what it serves.
+   */
+  weights?: Record<string, number> | null;
+  zoneShares?: Record<string, number> | null;
+  shedding?: SheddingShares | null;
 }
 
 export class DataPlaneClient implements DataPlaneControl {
@@ -92,9 +96,6 @@ export class DataPlaneClient implements DataPlaneControl {
         port: service.port,
         traffic: service.traffic,
         endpoints: null,
-        weights: service.traffic.weights ?? null,
-        zoneShares: null,
-        shedding: null,
       });
     }
   }
@@ -203,6 +204,15 @@ export class DataPlaneClient implements DataPlaneControl {
     const intent = this.#intent.get(service);
     if (intent === undefined) return;
     intent.zoneShares = shares === null ? null : { ...shares };
+    this.#schedulePush();
+  }
+
+  decided(): void {
+    for (const intent of this.#intent.values()) {
+      if (intent.weights === undefined) intent.weights = intent.traffic.weights ?? null;
+      if (intent.zoneShares === undefined) intent.zoneShares = null;
+      if (intent.shedding === undefined) intent.shedding = null;
+    }
     this.#schedulePush();
   }
 
@@ -323,9 +333,9 @@ export class DataPlaneClient implements DataPlaneControl {
         port: intent.port,
         traffic: perWorker(intent.traffic, this.#workers.length) as unknown as Record<string, unknown>,
         endpoints: intent.endpoints,
-        weights: intent.weights,
-        zoneShares: intent.zoneShares,
-        shedding: intent.shedding,
+        ...(intent.weights === undefined ? {} : { weights: intent.weights }),
+        ...(intent.zoneShares === undefined ? {} : { zoneShares: intent.zoneShares }),
+        ...(intent.shedding === undefined ? {} : { shedding: intent.shedding }),
       });
     }
     return {

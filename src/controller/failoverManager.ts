@@ -60,6 +60,12 @@ export interface FleetView {
   busy: ReadonlySet<string>;
   /** The release manager's bank targets, before failover adds its spare slots. */
   targets: ReadonlyMap<string, readonly BankTarget[]>;
+  /**
+   * True while instances adopted from a previous controller have no health verdict yet: their
+   * capacity is unknown, not absent, so survivor protection keeps what it had (no scale-up or
+   * scale-down on a picture that is not there yet).
+   */
+  settling?: boolean;
 }
 
 interface SavedState {
@@ -416,6 +422,7 @@ export class FailoverManager {
   }
 
   #protect(view: FleetView): void {
+    if (view.settling === true) return;
     const dataPlane = this.#dataPlane;
     const shares = zoneShares(this.#zones);
     const shifted = this.#zones.shifts.length > 0;

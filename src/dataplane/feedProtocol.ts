@@ -53,9 +53,14 @@ export const serviceSnapshotSchema = z.object({
    * not judged the instances yet: keep the endpoints served now (none when there are none).
    */
   endpoints: z.array(endpointSchema).nullable(),
-  weights: z.record(z.string(), z.number()).nullable(),
-  zoneShares: sharesSchema.nullable(),
-  shedding: sheddingSchema.nullable(),
+  /**
+   * Release weights, zone shares and failover shedding: null is "none". Absent only from a
+   * controller that has not decided them yet (it adopted a running data plane and has not restored
+   * its rollouts and failovers): keep what is served.
+   */
+  weights: z.record(z.string(), z.number()).nullable().optional(),
+  zoneShares: sharesSchema.nullable().optional(),
+  shedding: sheddingSchema.nullable().optional(),
 });
 
 /** Everything the data plane serves with. Complete: applying it replaces whatever came before. */

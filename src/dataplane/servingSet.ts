@@ -23,6 +23,8 @@ interface Serving {
   weights: string;
   zoneShares: string;
   shedding: string;
+  /** What is served now, for a snapshot that leaves them out (see ServiceSnapshot). */
+  kept: Pick<ServiceSnapshot, "weights" | "zoneShares" | "shedding">;
 }
 
 export class ServingSet {
@@ -80,6 +82,7 @@ export class ServingSet {
           weights: "",
           zoneShares: "",
           shedding: "",
+          kept: current?.kept ?? {},
         });
       }
     } catch (error) {
@@ -107,9 +110,16 @@ export class ServingSet {
   effective(snapshot: Snapshot): Snapshot {
     return {
       ...snapshot,
-      services: snapshot.services.map((s) =>
-        s.endpoints !== null ? s : { ...s, endpoints: this.#serving.get(s.name)?.served ?? [] },
-      ),
+      services: snapshot.services.map((s) => {
+        const serving = this.#serving.get(s.name);
+        return {
+          ...s,
+          endpoints: s.endpoints ?? serving?.served ?? [],
+          weights: s.weights === undefined ? (serving?.kept.weights ?? null) : s.weights,
+          zoneShares: s.zoneShares === undefined ? (serving?.kept.zoneShares ?? null) : s.zoneShares,
+          shedding: s.shedding === undefined ? (serving?.kept.shedding ?? null) : s.shedding,
+        };
+      }),
     };
   }
 
@@ -178,20 +188,25 @@ export class ServingSet {
       serving.endpoints = endpoints;
       serving.served = service.endpoints as Endpoint[];
     }
-    const weights = JSON.stringify(service.weights);
-    if (weights !== serving.weights) {
-      proxy.setWeights(service.weights);
-      serving.weights = weights;
+    // A field the snapshot leaves out keeps what is served (a listener new on this port takes
+    // the values of the one it replaced).
+    const weights = service.weights === undefined ? serving.kept.weights : service.weights;
+    if (weights !== undefined && JSON.stringify(weights) !== serving.weights) {
+      proxy.setWeights(weights);
+      serving.weights = JSON.stringify(weights);
+      serving.kept.weights = weights;
     }
-    const zoneShares = JSON.stringify(service.zoneShares);
-    if (zoneShares !== serving.zoneShares) {
-      proxy.setZoneShares(service.zoneShares);
-      serving.zoneShares = zoneShares;
+    const zoneShares = service.zoneShares === undefined ? serving.kept.zoneShares : service.zoneShares;
+    if (zoneShares !== undefined && JSON.stringify(zoneShares) !== serving.zoneShares) {
+      proxy.setZoneShares(zoneShares);
+      serving.zoneShares = JSON.stringify(zoneShares);
+      serving.kept.zoneShares = zoneShares;
     }
-    const shedding = JSON.stringify(service.shedding);
-    if (shedding !== serving.shedding) {
-      proxy.setShedding(service.shedding as SheddingShares | null);
-      serving.shedding = shedding;
+    const shedding = service.shedding === undefined ? serving.kept.shedding : service.shedding;
+    if (shedding !== undefined && JSON.stringify(shedding) !== serving.shedding) {
+      proxy.setShedding(shedding as SheddingShares | null);
+      serving.shedding = JSON.stringify(shedding);
+      serving.kept.shedding = shedding;
     }
   }
 }

@@ -121,6 +121,9 @@ export class DataPlane implements DataPlaneControl {
     };
   }
 
+  /** Nothing is left undecided here: this data plane starts with its controller. */
+  decided(): void {}
+
   /** Changes apply synchronously here. */
   async settled(): Promise<boolean> {
     return true;

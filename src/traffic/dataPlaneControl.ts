@@ -62,6 +62,12 @@ export interface DataPlaneControl {
   state(): Record<string, unknown>;
   status(): DataPlaneStatus;
   /**
+   * The controller has a full picture (adopted instances judged, rollouts and failovers resumed):
+   * whatever it has not set yet is now "none" (the spec's weights, no zone shift, no shedding),
+   * instead of "keep what an earlier controller left".
+   */
+  decided(): void;
+  /**
    * True once the data plane serves every change made so far; false when it has not confirmed
    * them within `timeoutMs` (restarting, unreachable: they apply when it is back).
    */

@@ -10,9 +10,7 @@ import { test } from "node:test";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
 import {
   allInstances,
-  demoFleetYaml,
-  freePort,
-  freePortRange,
+  apiFleetOfThree,
   readyStatus,
   type Sandbox,
   type StatusDoc,
@@ -38,26 +36,12 @@ interface DataPlaneStatusDoc {
 type Status = StatusDoc & { dataPlane?: DataPlaneStatusDoc; controller: { pid: number } };
 
 async function fleetOfThree(box: Sandbox) {
-  const basePort = await freePortRange(6);
-  const port = await freePort();
-  const file = box.file(
-    "fleet.yaml",
-    demoFleetYaml({
-      services: [
-        {
-          name: "api",
-          replicas: 3,
-          basePort,
-          port,
-          // Ejection lasts long enough to outlast the test's down window: the check is that the
-          // killed instance is taken out of rotation, not that it comes back.
-          traffic:
-            "      outlierDetection: { consecutiveFailures: 3, baseEjectionTime: 30s, maxEjectionTime: 60s }",
-        },
-      ],
-    }),
+  // Ejection lasts long enough to outlast the test's down window: the check is that the killed
+  // instance is taken out of rotation, not that it comes back.
+  return await apiFleetOfThree(
+    box,
+    "      outlierDetection: { consecutiveFailures: 3, baseEjectionTime: 30s, maxEjectionTime: 60s }",
   );
-  return { file, port };
 }
 
 async function readyWithDataPlane(box: Sandbox): Promise<Status> {

@@ -9,14 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Agent, request } from "undici";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
-import {
-  demoFleetYaml,
-  freePort,
-  freePortRange,
-  readyStatus,
-  type StatusDoc,
-  sandboxesCleanedAfter,
-} from "../helpers/e2e.ts";
+import { apiFleetOfThree, readyStatus, type StatusDoc, sandboxesCleanedAfter } from "../helpers/e2e.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -33,22 +26,7 @@ type Status = StatusDoc & { dataPlane?: { connected: boolean; workers?: WorkerSt
 
 test("two workers: both serve the port with their share of the limits; one killed, the other serves while it comes back", async () => {
   const box = await newSandbox();
-  const basePort = await freePortRange(6);
-  const port = await freePort();
-  const file = box.file(
-    "fleet.yaml",
-    demoFleetYaml({
-      services: [
-        {
-          name: "api",
-          replicas: 3,
-          basePort,
-          port,
-          traffic: "      limits: { maxConcurrentPerInstance: 10 }",
-        },
-      ],
-    }),
-  );
+  const { file, port } = await apiFleetOfThree(box, "      limits: { maxConcurrentPerInstance: 10 }");
   box.up(file, ["--data-plane-workers", "2"]);
   const status = await readyStatus<Status>(
     box,

@@ -334,6 +334,22 @@ ${services}
 `;
 }
 
+/**
+ * A fleet file in `box` with one service `api` of three demo-app instances behind a front port,
+ * on free ports; `traffic` is YAML for its `traffic:` block (lines indented by 6 spaces).
+ */
+export async function apiFleetOfThree(
+  box: Sandbox,
+  traffic?: string,
+): Promise<{ file: string; port: number }> {
+  const basePort = await freePortRange(6);
+  const port = await freePort();
+  const yaml = demoFleetYaml({
+    services: [{ name: "api", replicas: 3, basePort, port, ...(traffic === undefined ? {} : { traffic }) }],
+  });
+  return { file: box.file("fleet.yaml", yaml), port };
+}
+
 /** Wait until `GET http://127.0.0.1:PORT/` answers 200 (a service's front port serving). */
 export async function waitForServing(port: number, what: string, timeoutMs = 30_000): Promise<void> {
   await waitFor(
