@@ -11,7 +11,8 @@ import type { ToolVersions } from "../proxy/tools.ts";
 import { hungVerdict, type RunFigures, type TargetVerdict, type Window } from "./analysis.ts";
 import type { DataPlaneFault, DataPlaneMode, DataPlaneOptions, HungContender } from "./options.ts";
 
-interface TrialCommon {
+/** What every trial records, whatever its scenario. */
+export interface TrialCommon {
   /** 0-based. */
   repeat: number;
   ok: boolean;

@@ -40,6 +40,7 @@ import {
   everyTrial,
   type HungTrial,
   type KillTrial,
+  type TrialCommon,
   zeroFailedEveryTrial,
 } from "./results.ts";
 import { type LoadedTrial, loadWithFault } from "./trial.ts";
@@ -53,6 +54,11 @@ interface Bench {
   scratch: string;
   ledger: ProcessLedger;
   hangs: Hangs;
+}
+
+/** A trial's record before it has run: what every scenario's trial starts from. */
+function notRunYet(repeat: number): TrialCommon {
+  return { repeat, ok: false, before: null, fault: null, figures: null, warmup: null };
 }
 
 function describeError(error: unknown): string {
@@ -141,13 +147,8 @@ async function hungTrials(
     for (const contender of [...order.slice(shift), ...order.slice(0, shift)]) {
       const trial: HungTrial = {
         contender,
-        repeat,
+        ...notRunYet(repeat),
         victim: NAMES[k]!,
-        ok: false,
-        before: null,
-        fault: null,
-        figures: null,
-        warmup: null,
         victimContinued: null,
         verdict: null,
       };
@@ -270,12 +271,7 @@ async function controllerKillScenario(
       const trial: KillTrial = {
         mode,
         flagPassed: flag,
-        repeat,
-        ok: false,
-        before: null,
-        fault: null,
-        figures: null,
-        warmup: null,
+        ...notRunYet(repeat),
         controllerPid: null,
         listenersBefore: [],
         listenersAfter: [],
@@ -341,12 +337,7 @@ async function dataPlaneFaultScenario(bench: Bench): Promise<DataPlaneFaultTrial
     for (const kind of kinds) {
       const trial: DataPlaneFaultTrial = {
         kind,
-        repeat,
-        ok: false,
-        before: null,
-        fault: null,
-        figures: null,
-        warmup: null,
+        ...notRunYet(repeat),
         pidBefore: null,
         pidAfter: null,
         servingAgainMs: null,

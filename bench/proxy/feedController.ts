@@ -6,7 +6,7 @@
  * real controller. The reports are parsed against the protocol's schema, as the controller does.
  */
 
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import {
   type ControllerMessage,
   type DataPlaneMessage,
@@ -15,6 +15,7 @@ import {
   type Snapshot,
 } from "../../src/dataplane/feedProtocol.ts";
 import { LineChannel } from "../../src/dataplane/lineChannel.ts";
+import { connectUnix } from "../../src/lib/sockets.ts";
 import { ReportTally } from "./benchSnapshot.ts";
 
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -40,11 +41,7 @@ export class FeedController {
 
   /** Connect to the feed socket at `path` and attach (waits for the data plane's `hello`). */
   static async attach(path: string): Promise<FeedController> {
-    const socket = connect({ path });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", () => resolve());
-      socket.once("error", reject);
-    });
+    const socket = await connectUnix(path);
     const controller = new FeedController(socket);
     const hello = controller.#next((m) => m.type === "hello", "hello");
     controller.#channel.send({

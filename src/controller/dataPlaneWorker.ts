@@ -7,7 +7,6 @@
 
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import {
   type ControllerMessage,
@@ -24,6 +23,7 @@ import { type DataPlaneProcessRecord, liveDataPlane } from "../dataplane/process
 import { killProcessGroup } from "../drivers/local/processGroup.ts";
 import { HomeostatError } from "../errors.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
+import { connectUnix } from "../lib/sockets.ts";
 import type { StateStore } from "../store/index.ts";
 import { TrafficStats } from "../traffic/stats/index.ts";
 
@@ -306,11 +306,7 @@ export class DataPlaneWorker {
 
   /** Connect to the feed, attach, and wait for the worker's hello. */
   async #connect(): Promise<void> {
-    const socket = connect({ path: this.#paths.feed });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", () => resolve());
-      socket.once("error", reject);
-    });
+    const socket = await connectUnix(this.#paths.feed);
     let established = false;
     const hello = new Promise<DataPlaneIdentity>((resolve, reject) => {
       const timer = setTimeout(() => {

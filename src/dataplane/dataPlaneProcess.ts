@@ -9,9 +9,10 @@
 
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { processStartTime } from "../lib/procStat.ts";
+import { connectUnix, listeningFd } from "../lib/sockets.ts";
 import {
   type ControllerMessage,
   controllerMessageSchema,
@@ -60,6 +61,8 @@ export class DataPlaneProcess {
   readonly #serving: ServingSet;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #startedAt = Date.now();
+  /** Read once: every report carries it, and it cannot change. */
+  readonly #startTime = processStartTime(process.pid);
   readonly #generation: number;
   readonly #inheritance: Inheritance | undefined;
   #feedServer: Server | null = null;
@@ -162,7 +165,7 @@ export class DataPlaneProcess {
   identity(): DataPlaneIdentity {
     return {
       pid: process.pid,
-      startTime: processStartTime(process.pid),
+      startTime: this.#startTime,
       startedAt: this.#startedAt,
       protocol: FEED_PROTOCOL_VERSION,
       appliedVersion: this.#applied?.version ?? 0,
@@ -381,7 +384,7 @@ export class DataPlaneProcess {
    */
   async #handOver(channel: LineChannel<ControllerMessage, DataPlaneMessage>, id: string): Promise<void> {
     if (this.#stopping !== null || this.#feedServer === null) return;
-    const feedFd = serverFd(this.#feedServer);
+    const feedFd = listeningFd(this.#feedServer);
     if (feedFd === null) {
       channel.send({ type: "handover-failed", id, error: "the feed socket has no descriptor" });
       return;
@@ -476,18 +479,11 @@ export class DataPlaneProcess {
 }
 
 /** True when something accepts connections on the feed socket at `path`. */
-function feedAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ path });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-function serverFd(server: Server): number | null {
-  const handle = (server as unknown as { _handle?: { fd?: number } | null })._handle;
-  return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : null;
+async function feedAnswers(path: string): Promise<boolean> {
+  try {
+    (await connectUnix(path)).destroy();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,8 +3,9 @@
  * `homeostat dataplane status` answers while no controller runs.
  */
 
-import { connect } from "node:net";
+import type { Socket } from "node:net";
 import { HomeostatError } from "../errors.ts";
+import { connectUnix } from "../lib/sockets.ts";
 import {
   type ControllerMessage,
   type DataPlaneIdentity,
@@ -26,7 +27,15 @@ export interface Inspection {
 export async function inspectDataPlane(stateDir: string, timeoutMs = 5_000): Promise<Inspection> {
   const record = liveDataPlane(stateDir);
   if (record === null) throw new HomeostatError("HS_NOT_FOUND", `no data plane runs for ${stateDir}`);
-  const socket = connect({ path: record.feed });
+  let socket: Socket;
+  try {
+    socket = await connectUnix(record.feed);
+  } catch (error) {
+    throw new HomeostatError(
+      "HS_CONTROLLER_UNREACHABLE",
+      `cannot reach the data plane's feed at ${record.feed}: ${(error as Error).message}`,
+    );
+  }
   return await new Promise<Inspection>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -37,15 +46,6 @@ export async function inspectDataPlane(stateDir: string, timeoutMs = 5_000): Pro
         ),
       );
     }, timeoutMs);
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      reject(
-        new HomeostatError(
-          "HS_CONTROLLER_UNREACHABLE",
-          `cannot reach the data plane's feed at ${record.feed}: ${error.message}`,
-        ),
-      );
-    });
     const channel = new LineChannel<DataPlaneMessage, ControllerMessage>(
       socket,
       dataPlaneMessageSchema,
@@ -56,6 +56,6 @@ export async function inspectDataPlane(stateDir: string, timeoutMs = 5_000): Pro
         resolve({ identity: m.identity, services: m.services });
       },
     );
-    socket.once("connect", () => channel.send({ type: "inspect" }));
+    channel.send({ type: "inspect" });
   });
 }

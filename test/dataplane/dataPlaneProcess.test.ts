@@ -21,6 +21,7 @@ import {
 } from "../../src/dataplane/feedProtocol.ts";
 import { LineChannel } from "../../src/dataplane/lineChannel.ts";
 import { dataPlanePaths } from "../../src/dataplane/paths.ts";
+import { connectUnix } from "../../src/lib/sockets.ts";
 import { freePort } from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { startUpstream, traffic } from "../traffic/proxy/kit.ts";
@@ -32,11 +33,7 @@ interface FakeController {
 }
 
 async function attach(stateDir: string, pid = 4242): Promise<FakeController> {
-  const socket = connect({ path: dataPlanePaths(stateDir).feed });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("error", reject);
-  });
+  const socket = await connectUnix(dataPlanePaths(stateDir).feed);
   const messages: DataPlaneMessage[] = [];
   const channel = new LineChannel<DataPlaneMessage, ControllerMessage>(socket, dataPlaneMessageSchema, (m) =>
     messages.push(m),

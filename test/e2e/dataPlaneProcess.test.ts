@@ -6,11 +6,14 @@
  */
 
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { test } from "node:test";
+import { liveDataPlanes } from "../../src/dataplane/processRecord.ts";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
 import {
   allInstances,
   apiFleetOfThree,
+  processesUnder,
   readyStatus,
   type Sandbox,
   type StatusDoc,
@@ -237,5 +240,27 @@ test("data plane SIGKILL: restarted by the controller with an incident; a planne
     assert.equal(status.dataPlane!.generation, 1, "the successor took over by handover");
   } finally {
     await load.stop();
+  }
+});
+
+test("a service port already taken: up exits 1 naming it, starts no instance, and leaves no data plane running", async () => {
+  const box = await newSandbox();
+  const { file, port } = await fleetOfThree(box);
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
+  try {
+    const up = box.up(file);
+    const exited = await up.exited;
+    assert.equal(exited.code, 1, up.output());
+    assert.match(up.output(), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.match(up.output(), /HS_PORT_IN_USE/);
+    assert.equal(liveDataPlanes(box.stateDir).length, 0, "the data plane that could not bind is gone");
+    assert.deepEqual(
+      processesUnder(box.dir).filter((pid) => isProcessAlive(pid, null)),
+      [],
+      "no instance and no data plane left running",
+    );
+  } finally {
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
   }
 });

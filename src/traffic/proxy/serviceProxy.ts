@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { HomeostatError } from "../../errors.ts";
+import { listeningFd } from "../../lib/sockets.ts";
 import type { TrafficSpec } from "../../spec/model.ts";
 import { Balancer } from "../balance/balancer.ts";
 import type { AttemptOutcome, Endpoint, SheddingShares } from "../contracts.ts";
@@ -308,8 +309,7 @@ export class ServiceProxy implements ProxyRuntime {
 
   /** The listening socket's descriptor, to hand to a successor process (null when not listening). */
   listeningFd(): number | null {
-    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
-    return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : null;
+    return listeningFd(this.server);
   }
 
   /**
