@@ -26,17 +26,9 @@ export {
   serviceLimit,
 } from "./traffic/policies/admissionController.ts";
 export { type JitteredBackoffOptions, jitteredBackoff } from "./traffic/policies/backoff.ts";
-export { Bulkhead, type BulkheadOptions, BulkheadRejectedError } from "./traffic/policies/bulkhead.ts";
-export {
-  BrokenCircuitError,
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type CircuitState,
-} from "./traffic/policies/circuitBreaker.ts";
 export {
   RetryBudget,
   type RetryBudgetOptions,
   type RetryBudgetStats,
 } from "./traffic/policies/retryBudget.ts";
-export { TimeoutError, withTimeout } from "./traffic/policies/timeout.ts";
 export { onActionStarted, onFailure, onHealth } from "./verify/incidentRules.ts";

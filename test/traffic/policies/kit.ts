@@ -51,18 +51,3 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
 export function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
-
-/** A promise with its resolve and reject exposed. */
-export function deferred<T = void>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
