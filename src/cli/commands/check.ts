@@ -52,8 +52,12 @@ function renderCheck(doc: CheckDocument, io: CliIo): void {
     );
   }
   io.out("");
+  // JSON has no Infinity: a fleet of one zone (which no capacity survives losing) arrives as null.
+  const factor: number | null = doc.requiredCapacityFactor;
   io.out(
-    `static stability (losing any one zone needs ${doc.requiredCapacityFactor.toFixed(2)}× the load in capacity):`,
+    factor !== null && Number.isFinite(factor)
+      ? `static stability (losing any one zone needs ${factor.toFixed(2)}× the load in capacity):`
+      : "static stability (one zone: no capacity survives losing it):",
   );
   io.out(
     table(
