@@ -1,22 +1,16 @@
 /**
- * The open-loop load of every data-plane trial: the native generator (`bench/proxy/openloop.c`)
- * with a fixed number of connections and a client timeout, keeping one record per request (due,
- * sent, done, status, error) for `analysis.ts`.
+ * The open-loop load of every data-plane trial: the benches' generator
+ * (`bench/common/loadgen/openloop.c`) with a fixed number of connections and a client timeout,
+ * keeping one record per request (due, written, done, status, error) for `analysis.ts`.
  *
  * What the generator guarantees (see openloop.c): request i is due at t0 + i / rate whatever
- * happened before; its send time is taken when it is written to a socket, after any wait for a
- * free connection, so send − due is the generator's own lag; a request without a complete answer
+ * happened before; its written time is taken when it goes on a socket, after any wait for a free
+ * connection, so written − due is the generator's own lag; a request without a complete answer
  * `timeoutMs` after its *due* time ends as `timeout` (its connection is closed).
  */
 
-import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { type LoadgenRun, startLoadgen } from "../common/loadgen/native.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
-import { generatorChild, type LoadgenRun } from "../proxy/loadgenProcess.ts";
-import { readNativeResult } from "../proxy/nativeLoadgen.ts";
-import type { OpenLoopOptions } from "../proxy/openLoop.ts";
-
-let runs = 0;
 
 export interface LoadSettings {
   port: number;
@@ -28,38 +22,26 @@ export interface LoadSettings {
   timeoutMs: number;
 }
 
-/** Start the native generator (built by `buildNativeLoadgen`) with per-request records. */
+/** Start the generator (built by `buildLoadgen`) with per-request records. */
 export function startRecordedLoad(
   binary: string,
   load: LoadSettings,
   scratch: string,
   ledger: ProcessLedger,
 ): LoadgenRun {
-  const options: OpenLoopOptions = {
-    origin: `http://127.0.0.1:${load.port}`,
-    path: load.path,
-    ratePerSecond: load.rate,
-    warmupMs: load.warmupMs,
-    durationMs: load.durationMs,
-    connections: load.connections,
-    timeoutMs: load.timeoutMs,
-    records: true,
-    keepHeaders: [],
-  };
-  const file = join(scratch, `dataplane-load-${process.pid}-${++runs}.bin`);
-  const args = [
-    String(load.port),
-    load.path,
-    String(load.rate),
-    String(load.warmupMs),
-    String(load.durationMs),
-    String(load.connections),
-    String(load.timeoutMs),
-    file,
-  ];
-  return generatorChild("openloop", binary, args, ledger, (t0EpochMs) => {
-    const result = readNativeResult(file, options, t0EpochMs);
-    rmSync(file, { force: true });
-    return result;
-  });
+  return startLoadgen(
+    binary,
+    {
+      port: load.port,
+      path: load.path,
+      ratePerSecond: load.rate,
+      warmupMs: load.warmupMs,
+      durationMs: load.durationMs,
+      connections: load.connections,
+      timeoutMs: load.timeoutMs,
+      records: true,
+    },
+    scratch,
+    ledger,
+  );
 }

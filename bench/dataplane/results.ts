@@ -3,13 +3,14 @@
  * the targets' verdicts.
  */
 
+import type { LoadSummary } from "../common/loadgen/summary.ts";
 import type { MachineInfo } from "../foundation/machine.ts";
 import type { CodeState } from "../proxy/codeState.ts";
-import type { OpenLoopResult } from "../proxy/openLoop.ts";
 import type { QuietReading } from "../proxy/quiet.ts";
 import type { ToolVersions } from "../proxy/tools.ts";
 import { hungVerdict, type RunFigures, type TargetVerdict, type Window } from "./analysis.ts";
 import type { DataPlaneFault, DataPlaneMode, DataPlaneOptions, HungContender } from "./options.ts";
+import type { GeneratorCheck } from "./trial.ts";
 
 /** What every trial records, whatever its scenario. */
 export interface TrialCommon {
@@ -21,7 +22,9 @@ export interface TrialCommon {
   /** The fault, ms from the generator's t0 (the measured stretch starts `warmupMs` after t0). */
   fault: Window | null;
   figures: RunFigures | null;
-  warmup: OpenLoopResult["warmup"] | null;
+  warmup: LoadSummary["warmup"] | null;
+  /** Whether the generator kept its schedule (null: the load did not run). */
+  generator: GeneratorCheck | null;
 }
 
 export interface HungTrial extends TrialCommon {
@@ -81,13 +84,23 @@ export interface DataPlaneResult {
   leftoverPids: number[];
 }
 
+/** A trial that ran, and whose generator kept its schedule: evidence for or against a target. */
+export function counts(t: TrialCommon): boolean {
+  return t.ok && t.figures !== null && t.generator?.valid !== false;
+}
+
+/** Trials that ran but whose generator fell behind: left out of every target, counted here. */
+export function invalidGenerator(trials: readonly TrialCommon[]): number {
+  return trials.filter((t) => t.ok && t.generator?.valid === false).length;
+}
+
 /**
  * A target is met only when every trial that ran met it; a trial that could not run (its set-up
- * failed) is no evidence either way and is left out (the run then exits 1, and the report lists
- * it). No trial ran: null.
+ * failed), or whose generator fell behind its schedule, is no evidence either way and is left out
+ * (the run then exits 1, and the report lists it). No trial ran: null.
  */
 export function everyTrial(trials: readonly HungTrial[]): TargetVerdict | null {
-  const verdicts = trials.flatMap((t) => (t.ok && t.figures !== null ? [hungVerdict(t.figures)] : []));
+  const verdicts = trials.flatMap((t) => (counts(t) ? [hungVerdict(t.figures!)] : []));
   if (verdicts.length === 0) return null;
   return {
     servedPercent: verdicts.every((v) => v.servedPercent),
@@ -99,7 +112,7 @@ export function everyTrial(trials: readonly HungTrial[]): TargetVerdict | null {
 
 /** Zero failed requests in every trial that ran (null: none ran). */
 export function zeroFailedEveryTrial(trials: readonly (KillTrial | DataPlaneFaultTrial)[]): boolean | null {
-  const ran = trials.filter((t) => t.ok && t.figures !== null);
+  const ran = trials.filter(counts);
   if (ran.length === 0) return null;
   return ran.every((t) => t.figures!.failed === 0);
 }

@@ -17,10 +17,10 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
 import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
+import { buildLoadgen } from "../common/loadgen/native.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { codeState } from "../proxy/codeState.ts";
-import { buildNativeLoadgen } from "../proxy/nativeLoadgen.ts";
 import { log, Teardown } from "../proxy/teardown.ts";
 import { ensureCommands, toolVersions } from "../proxy/tools.ts";
 import { hungVerdict } from "./analysis.ts";
@@ -39,6 +39,7 @@ import {
   type DataPlaneResult,
   everyTrial,
   type HungTrial,
+  invalidGenerator,
   type KillTrial,
   type TrialCommon,
   zeroFailedEveryTrial,
@@ -58,7 +59,7 @@ interface Bench {
 
 /** A trial's record before it has run: what every scenario's trial starts from. */
 function notRunYet(repeat: number): TrialCommon {
-  return { repeat, ok: false, before: null, fault: null, figures: null, warmup: null };
+  return { repeat, ok: false, before: null, fault: null, figures: null, warmup: null, generator: null };
 }
 
 function describeError(error: unknown): string {
@@ -75,7 +76,7 @@ function logTrial(what: string, t: HungTrial | KillTrial | DataPlaneFaultTrial):
     .map(([k, n]) => `${k} ${n}`)
     .join(", ");
   log(
-    `  ${what}: ${f.served}/${f.requests} served (${f.servedPercent.toFixed(2)} %), failed ${f.failed}${kinds ? ` (${kinds})` : ""}; p50 ${f.latency?.p50.toFixed(0)} p99 ${f.latency?.p99.toFixed(0)} max ${f.latency?.max.toFixed(0)} ms; lag p99 ${f.lateness?.p99.toFixed(0)} ms; ${f.achievedRate.toFixed(0)} req/s`,
+    `  ${what}: ${f.served}/${f.requests} served (${f.servedPercent.toFixed(2)} %), failed ${f.failed}${kinds ? ` (${kinds})` : ""}; p50 ${f.latency?.p50.toFixed(0)} p99 ${f.latency?.p99.toFixed(0)} max ${f.latency?.max.toFixed(0)} ms; lag p99 ${f.lateness?.p99.toFixed(0)} ms; ${f.achievedRate.toFixed(0)} req/s${t.generator?.valid === false ? `; NOT COUNTED: ${t.generator.invalidReason}` : ""}`,
   );
 }
 
@@ -185,6 +186,7 @@ async function hungTrials(
           fault: loaded.fault,
           figures: loaded.figures,
           warmup: loaded.warmup,
+          generator: loaded.generator,
           victimContinued: continued,
           verdict: hungVerdict(loaded.figures),
           ok: true,
@@ -241,6 +243,7 @@ async function onFreshFleet(
       fault: loaded.fault,
       figures: loaded.figures,
       warmup: loaded.warmup,
+      generator: loaded.generator,
       ok: true,
     });
   } catch (error) {
@@ -396,7 +399,7 @@ async function main(): Promise<void> {
     teardown.add("remove the scratch directory", async () =>
       rmSync(scratch, { recursive: true, force: true }),
     );
-    const binary = buildNativeLoadgen(scratch);
+    const binary = buildLoadgen(scratch);
     const bench: Bench = { options, binary, scratch, ledger, hangs };
     const flag = hasDataPlaneFlag() || options.forceDataPlaneFlag;
     log(`homeostat up --data-plane: ${flag ? "present" : "absent in this code"}`);
@@ -420,6 +423,16 @@ async function main(): Promise<void> {
     }
 
     await teardown.run();
+    for (const [name, trials] of [
+      ["hung", hung],
+      ["controller kill", kill],
+      ["data-plane faults", dataPlaneFaults],
+    ] as const) {
+      const invalid = invalidGenerator(trials);
+      if (invalid > 0) {
+        skipped.push(`${name}: ${invalid} trial(s) not counted, the load generator fell behind its schedule`);
+      }
+    }
     const leftoverPids = ledger.running().map((p) => p.pid);
     const finishedAt = new Date();
     const result: DataPlaneResult = {

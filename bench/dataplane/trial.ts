@@ -4,8 +4,9 @@
  * the load carrying on to its end, and the records read back.
  */
 
+import type { LoadgenRaw, LoadSummary } from "../common/loadgen/summary.ts";
+import { stretchOf, summarizeLoad } from "../common/loadgen/summary.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
-import type { OpenLoopResult } from "../proxy/openLoop.ts";
 import { type QuietReading, waitQuiet } from "../proxy/quiet.ts";
 import { analyzeRun, type RunFigures, type Window } from "./analysis.ts";
 import { startRecordedLoad } from "./load.ts";
@@ -24,7 +25,41 @@ export interface LoadedTrial {
   fault: Window;
   /** What the fault returned (its own times and facts). */
   figures: RunFigures;
-  warmup: OpenLoopResult["warmup"];
+  warmup: LoadSummary["warmup"];
+  generator: GeneratorCheck;
+}
+
+/**
+ * Did the generator keep its schedule? Judged on the measured requests due before the fault:
+ * during a fault a contender that holds the generator's fixed connections makes later requests
+ * wait for one, by design (that wait is charged to the contender, from the due time), so the
+ * generator's own lag is read where the target is healthy. The whole run's lateness is there too.
+ */
+export interface GeneratorCheck {
+  valid: boolean;
+  invalidReason: string | null;
+  offeredRate: number;
+  /** Requests written per second before the fault. */
+  achievedRate: number;
+  /** Written − due (waiting for a connection included), before the fault, ms. */
+  latenessP99Ms: number | null;
+  latenessMaxMs: number | null;
+  /** The same over the whole measured run (the fault's waits included). */
+  wholeRunLatenessP99Ms: number | null;
+}
+
+/** The generator's check on `raw` (see `GeneratorCheck`); `faultFromMs` ms from t0. */
+export function generatorCheck(raw: LoadgenRaw, whole: LoadSummary, faultFromMs: number): GeneratorCheck {
+  const before = summarizeLoad(raw, whole.bounds, stretchOf(raw, raw.warmup * raw.intervalMs, faultFromMs));
+  return {
+    valid: before.valid,
+    invalidReason: before.invalidReason,
+    offeredRate: before.offeredRate,
+    achievedRate: before.achievedRate,
+    latenessP99Ms: before.lateness?.p99 ?? null,
+    latenessMaxMs: before.lateness?.max ?? null,
+    wholeRunLatenessP99Ms: whole.lateness?.p99 ?? null,
+  };
 }
 
 /**
@@ -78,5 +113,6 @@ export async function loadWithFault(options: {
     fault: window,
     figures: analyzeRun(result.records!, window),
     warmup: result.warmup,
+    generator: generatorCheck(await run.raw, result, window.fromMs),
   };
 }

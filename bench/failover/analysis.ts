@@ -7,7 +7,7 @@
  */
 
 import { percentile } from "../foundation/stats.ts";
-import type { RequestRecords } from "../proxy/openLoop.ts";
+import type { RequestRecords } from "../common/loadgen/summary.ts";
 
 export const INSTANCE_HEADER = "x-instance";
 export const HOMEOSTAT_ATTEMPTS = "x-homeostat-attempts";

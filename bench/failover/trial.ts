@@ -3,9 +3,9 @@
  * then the load carries on long enough for the slowest contender to stop routing to it.
  */
 
+import { buildLoadgen, startLoadgen } from "../common/loadgen/native.ts";
+import type { LoadSummary } from "../common/loadgen/summary.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
-import { startLoadgen } from "../proxy/loadgenProcess.ts";
-import type { OpenLoopResult } from "../proxy/openLoop.ts";
 import { type QuietReading, waitQuiet } from "../proxy/quiet.ts";
 import {
   analyzeTrial,
@@ -49,12 +49,30 @@ export interface TrialBase {
   /** How busy the machine was just before the trial, with the bench idle. */
   before: QuietReading | null;
   /** The unmeasured warm-up before the trial: requests and how they ended. */
-  warmup: OpenLoopResult["warmup"] | null;
+  warmup: LoadSummary["warmup"] | null;
+  /**
+   * The generator's own account of the measured stretch: offered vs achieved rate, lateness
+   * (written − due, waiting for a connection included), and whether it kept its schedule.
+   */
+  generator?: GeneratorSummary | null;
   /** HAProxy: when it reported the victim DOWN, ms from the kill. */
   markedDownMs: number | null;
   ok: boolean;
   error?: string;
 }
+
+/** What a trial keeps of the generator's summary. */
+export type GeneratorSummary = Pick<
+  LoadSummary,
+  | "offeredRate"
+  | "achievedRate"
+  | "achievedFraction"
+  | "written"
+  | "lateness"
+  | "valid"
+  | "invalidReason"
+  | "bounds"
+>;
 
 export async function loadAndKill(options: {
   scenario: ScenarioName;
@@ -69,15 +87,17 @@ export async function loadAndKill(options: {
 }): Promise<{
   killedAt: number;
   figures: TrialFigures;
-  warmup: OpenLoopResult["warmup"];
+  warmup: LoadSummary["warmup"];
   before: QuietReading;
+  generator: GeneratorSummary;
 }> {
   const { bench } = options;
   // The bench's own idle fleets (two controllers probing, three HAProxies checking) take a few %.
   const before = await waitQuiet(QUIET_PERCENT);
   const run = startLoadgen(
+    buildLoadgen(options.scratch),
     {
-      origin: `http://127.0.0.1:${options.port}`,
+      port: options.port,
       path: bench.path,
       ratePerSecond: options.ratePerSecond,
       warmupMs: bench.warmupMs,
@@ -87,7 +107,7 @@ export async function loadAndKill(options: {
       connections: GENERATOR_CONNECTIONS,
       timeoutMs: 15_000,
       records: true,
-      keepHeaders: [INSTANCE_HEADER, HOMEOSTAT_ATTEMPTS, HAPROXY_RETRIES, HOMEOSTAT_SHED],
+      captureHeaders: [INSTANCE_HEADER, HOMEOSTAT_ATTEMPTS, HAPROXY_RETRIES, HOMEOSTAT_SHED],
     },
     options.scratch,
     options.ledger,
@@ -101,5 +121,17 @@ export async function loadAndKill(options: {
   const result = await run.result;
   const header = isHomeostat(options.scenario) ? HOMEOSTAT_ATTEMPTS : HAPROXY_RETRIES;
   const figures = analyzeTrial(result.records!, killedAt - result.t0EpochMs, options.victim, header);
-  return { killedAt, figures, warmup: result.warmup, before };
+  const { offeredRate, achievedRate, achievedFraction, written, lateness, valid, invalidReason, bounds } =
+    result;
+  const generator = {
+    offeredRate,
+    achievedRate,
+    achievedFraction,
+    written,
+    lateness,
+    valid,
+    invalidReason,
+    bounds,
+  };
+  return { killedAt, figures, warmup: result.warmup, before, generator };
 }

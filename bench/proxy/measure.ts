@@ -4,12 +4,11 @@
  */
 
 import { readFileSync } from "node:fs";
+import { type LoadgenResult, startLoadgen } from "../common/loadgen/native.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { clockTicksPerSecond } from "../foundation/procSample.ts";
 import type { ContenderName, Running, UpstreamKind } from "./contenders.ts";
 import type { LoopDelay } from "./loopDelay.ts";
-import { startNativeLoadgen } from "./nativeLoadgen.ts";
-import type { OpenLoopResult } from "./openLoop.ts";
 import type { ProxyBenchOptions } from "./options.ts";
 import { OthersMeter, type QuietReading, waitQuiet } from "./quiet.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
@@ -81,7 +80,8 @@ export interface ThroughputRun extends RunKey, Measured {
 
 export interface LatencyRun extends RunKey, Measured {
   ratePerSecond: number;
-  result: Omit<OpenLoopResult, "records">;
+  /** The generator's summary: latency from the due time, its lateness, `valid`. */
+  result: Omit<LoadgenResult, "records">;
   cpu: CpuUse;
 }
 
@@ -156,18 +156,16 @@ export async function latencyRun(
   openloop: string,
 ): Promise<LatencyRun> {
   const before = await waitQuiet();
-  const run = startNativeLoadgen(
+  const run = startLoadgen(
     openloop,
     {
-      origin: `http://127.0.0.1:${contender.port}`,
+      port: contender.port,
       path: "/",
       ratePerSecond,
       warmupMs: options.latencyWarmupS * 1000,
       durationMs: options.durationS * 1000,
       connections: options.openLoopConnections,
       timeoutMs: 10_000,
-      records: false,
-      keepHeaders: [],
     },
     scratch,
     ledger,

@@ -13,12 +13,12 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../../test/helpers/e2e.ts";
 import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
+import { buildLoadgen } from "../common/loadgen/native.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
 import { codeState } from "./codeState.ts";
 import { CONTENDERS, type ContenderName, type Running, startContender, startUpstream } from "./contenders.ts";
 import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
-import { buildNativeLoadgen } from "./nativeLoadgen.ts";
 import { readProxyOptions } from "./options.ts";
 import { type PairedRound, type PairedSummary, pairedRounds, summarizePaired } from "./paired.ts";
 import { renderProxyMarkdown } from "./report.ts";
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     teardown.add("remove the scratch directory", async () =>
       rmSync(scratch, { recursive: true, force: true }),
     );
-    const openloop = buildNativeLoadgen(scratch);
+    const openloop = buildLoadgen(scratch);
 
     const throughput: ThroughputRun[] = [];
     const latency: LatencyRun[] = [];
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
       options,
       commands: {
         wrk: `wrk ${wrkExample.join(" ")}`,
-        openLoop: `bench/proxy/openloop.c (native open loop, keep-alive, up to ${options.openLoopConnections} connections, ${options.latencyWarmupS} s warm-up then ${options.durationS} s measured, GET /)`,
+        openLoop: `bench/common/loadgen/openloop.c (native open loop, keep-alive, up to ${options.openLoopConnections} connections, ${options.latencyWarmupS} s warm-up then ${options.durationS} s measured, GET /)`,
         configs,
       },
       homeostatTraffic: homeostatTraffic ?? TRAFFIC_OVERRIDES,
