@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Balancer } from "../../../src/traffic/balance/balancer.ts";
+import { binomialCheck } from "../../helpers/seededRandom.ts";
 import {
   countPicks,
   endpoints,
@@ -13,8 +14,12 @@ import {
   trafficSpec,
 } from "./fixtures.ts";
 
+/**
+ * Each pick goes to priority 0 with probability equal to its load, so the count over PICKS is
+ * Binomial(PICKS, load): checked at ±3σ (±0.42 % at 0.98, ±1.4 % at 0.7; exact at 0 and 1). The
+ * seed is fixed (`countPicks`), so the counts are the same on every run.
+ */
 const PICKS = 10_000;
-const TOLERANCE = 0.02;
 
 /** Priority 0 (zone a) with `p0` endpoints, `ejected` of them ejected; priority 1 (zone b) with `p1`. */
 function spillBalancer(p0: number, ejected: number, p1 = 3): Balancer {
@@ -32,9 +37,8 @@ function spillBalancer(p0: number, ejected: number, p1 = 3): Balancer {
   return balancer;
 }
 
-function priorityZeroShare(balancer: Balancer): number {
-  const counts = countPicks(balancer, PICKS, (result) => result.priority);
-  return (counts.get(0) ?? 0) / PICKS;
+function priorityZeroCount(balancer: Balancer): number {
+  return countPicks(balancer, PICKS, (result) => result.priority).get(0) ?? 0;
 }
 
 describe("Balancer: zone priorities (factor 1.4, priority 1 fully healthy)", () => {
@@ -48,10 +52,10 @@ describe("Balancer: zone priorities (factor 1.4, priority 1 fully healthy)", () 
     { label: "3+3, priority 0 at 1/3 healthy", build: () => spillBalancer(3, 2), expected: (1 / 3) * 1.4 },
   ];
   for (const { label, build, expected } of cases) {
-    it(`${label}: priority 0 gets ${(expected * 100).toFixed(1)} % ± 2 %`, () => {
+    it(`${label}: priority 0 gets ${(expected * 100).toFixed(1)} % ± 3σ`, () => {
       const balancer = build();
-      const share = priorityZeroShare(balancer);
-      assert.ok(Math.abs(share - expected) <= TOLERANCE, `priority 0 got ${share}, expected ${expected}`);
+      const check = binomialCheck(priorityZeroCount(balancer), PICKS, expected, "priority 0");
+      assert.ok(check.ok, check.message);
       assert.equal(balancer.state(T0).panic, false, "these cases are not in panic");
     });
   }
@@ -77,7 +81,7 @@ describe("Balancer: zone priorities (factor 1.4, priority 1 fully healthy)", () 
 
   it("moves traffic back to priority 0 when its ejections end", () => {
     const balancer = spillBalancer(3, 3);
-    assert.equal(priorityZeroShare(balancer), 0);
+    assert.equal(priorityZeroCount(balancer), 0);
     const later = countPicks(balancer, 1_000, (result) => result.priority, { now: T0 + 1_000 });
     assert.equal(later.get(0), 1_000);
   });
@@ -96,7 +100,8 @@ describe("Balancer: zone priorities (factor 1.4, priority 1 fully healthy)", () 
     const balancer = new Balancer(trafficSpec({ priorities: [] }));
     balancer.setEndpoints([...endpoints("a", 2, "a"), ...endpoints("b", 2, "b")]);
     const counts = countPicks(balancer, 4_000, (result) => result.endpoint.zone);
-    assert.ok(Math.abs((counts.get("a") ?? 0) / 4_000 - 0.5) <= TOLERANCE);
+    const check = binomialCheck(counts.get("a") ?? 0, 4_000, 0.5, "zone a");
+    assert.ok(check.ok, check.message);
   });
 
   it("re-prioritises the current endpoints when the settings change", () => {

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Balancer } from "../../../src/traffic/balance/balancer.ts";
+import { binomialCheck } from "../../helpers/seededRandom.ts";
 import { countPicks, endpoints, fail, IDLE, picked, seededRandom, T0, trafficSpec } from "./fixtures.ts";
 
+/**
+ * A zone's count over PICKS is Binomial(PICKS, its share): checked at ±3σ (±1.4 % at a third). The
+ * seed is fixed (`countPicks`), so the counts are the same on every run.
+ */
 const PICKS = 10_000;
-const TOLERANCE = 0.02;
 
 /** Zones a, b, c with two endpoints each, all one priority (no spill order in the way). */
 function threeZones(): Balancer {
@@ -24,7 +28,8 @@ function zoneShares(balancer: Balancer, exclude?: ReadonlySet<string>): Map<stri
 }
 
 function near(actual: number | undefined, expected: number, what: string): void {
-  assert.ok(Math.abs((actual ?? 0) - expected) <= TOLERANCE, `${what}: ${actual}, expected ${expected}`);
+  const check = binomialCheck(Math.round((actual ?? 0) * PICKS), PICKS, expected, what);
+  assert.ok(check.ok, check.message);
 }
 
 describe("Balancer: zone shares (failover and failback)", () => {

@@ -13,6 +13,10 @@ import type { Endpoint } from "../../../src/traffic/contracts.ts";
 import { FaultRegistry } from "../../../src/traffic/faults.ts";
 import { ServiceProxy, type TrafficEvent } from "../../../src/traffic/proxy/serviceProxy.ts";
 import { TrafficStats } from "../../../src/traffic/stats/index.ts";
+import { seededRandom } from "../../helpers/seededRandom.ts";
+
+/** The seed of every proxy started here without a `random` of its own. */
+export const PROXY_SEED = 1;
 
 export interface Cleanup {
   after(fn: () => Promise<void> | void): void;
@@ -136,7 +140,13 @@ export interface RunningProxy {
 /** A proxy for service "api" on an ephemeral port, with `endpoints` set. */
 export async function startProxy(
   t: Cleanup,
-  options: { traffic?: TrafficSpec; endpoints?: Endpoint[]; connections?: number } = {},
+  options: {
+    traffic?: TrafficSpec;
+    endpoints?: Endpoint[];
+    connections?: number;
+    /** The proxy's uniform [0, 1) source (balancing, failover shedding, fault rates, backoff jitter). */
+    random?: () => number;
+  } = {},
 ): Promise<RunningProxy> {
   const stats = new TrafficStats();
   const faults = new FaultRegistry();
@@ -148,6 +158,9 @@ export async function startProxy(
     stats,
     faults,
     onEvent: (e) => events.push(e),
+    // Seeded, not Math.random: a run replays, and a statistical assertion can be as tight as its
+    // sample allows instead of wide enough for any run.
+    random: options.random ?? seededRandom(PROXY_SEED),
   });
   await proxy.listen();
   t.after(() => proxy.close());
