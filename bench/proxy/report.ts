@@ -85,6 +85,11 @@ export function describeCode(code: CodeState): string {
     : `${head} plus uncommitted changes to ${code.changedFiles.length} files under src/, bin/ or examples/ (diff sha256 ${code.diffSha256?.slice(0, 12)})`;
 }
 
+/** Fixed-rate runs left out because the generator fell behind its schedule (docs/load-generator.md). */
+function invalidRuns(r: ProxyBenchResult): number {
+  return r.summaries.reduce((sum, s) => sum + s.contenders.reduce((k, c) => k + c.invalidLatencyRuns, 0), 0);
+}
+
 export function renderProxyMarkdown(r: ProxyBenchResult): string {
   const lines: string[] = [
     `### Proxy run of ${r.startedAt}`,
@@ -119,9 +124,11 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
     ...feedLine(r),
     `Other work on the machine: before each run the bench waited until all CPUs together were at most 10 % busy (read over 1 s with the bench idle); the busiest reading that let a run start was ${busiest.toFixed(0)} %${notQuiet > 0 ? `, and ${notQuiet} runs went ahead after 3 minutes without the machine calming down` : ""}. A run during which they used more than ${r.discarded.othersLimitPercent} % of one core was redone (up to 3 attempts): ${r.discarded.throughput.length + r.discarded.latency.length} runs were redone. During the kept runs, processes outside the bench used a median of ${n(others[Math.floor(others.length / 2)] ?? null)} % and at most ${n(others[others.length - 1] ?? null)} % of one core.`,
     "",
-    `Generator floor: its own p99 lateness (actual send − due time) was ${r.summaries
+    `Generator floor: its own p99 lateness (written − due time, waiting for a connection included) was ${r.summaries
       .flatMap((s) => s.contenders.map((c) => n(c.generatorLatenessP99, 2)))
-      .join(", ")} ms across the contenders. Leftover processes after teardown: ${r.leftoverPids.length}.`,
+      .join(
+        ", ",
+      )} ms across the contenders. Fixed-rate runs not counted (the generator fell behind): ${invalidRuns(r)}. Leftover processes after teardown: ${r.leftoverPids.length}.`,
     "",
   );
   return `${lines.join("\n")}\n`;

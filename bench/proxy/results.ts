@@ -43,6 +43,8 @@ export interface ContenderSummary {
   /** Median achieved completion rate of the fixed-rate runs. */
   achievedRate: number;
   latencyErrors: number;
+  /** Fixed-rate runs left out of every figure above: the generator fell behind (see bench/common/loadgen). */
+  invalidLatencyRuns: number;
   cpuAtRate: { contender: number | null; upstream: number };
   /** Node contenders: their own event-loop delay during the fixed-rate runs (medians, ms). */
   loopDelayAtRate: { p99Ms: number; maxMs: number } | null;
@@ -98,7 +100,9 @@ export function summarizeUpstream(
 ): UpstreamSummary {
   const base = CONTENDERS.map((contender) => {
     const t = throughput.filter((r) => r.upstream === upstream && r.contender === contender);
-    const l = latency.filter((r) => r.upstream === upstream && r.contender === contender);
+    const allLatency = latency.filter((r) => r.upstream === upstream && r.contender === contender);
+    // A run whose generator fell behind its schedule is no measurement: left out, and counted.
+    const l = allLatency.filter((r) => r.result.valid);
     const contenderCpu = (runs: { cpu: { contender: number | null } }[]) =>
       runs.every((r) => r.cpu.contender === null) ? null : med(runs.map((r) => r.cpu.contender ?? 0));
     return {
@@ -127,6 +131,7 @@ export function summarizeUpstream(
       generatorLatenessP99: med(l.map((r) => r.result.lateness?.p99 ?? Number.NaN)),
       achievedRate: med(l.map((r) => r.result.achievedRate)),
       latencyErrors: l.reduce((sum, r) => sum + r.result.errors + r.result.non2xx, 0),
+      invalidLatencyRuns: allLatency.length - l.length,
       cpuAtRate: { contender: contenderCpu(l), upstream: med(l.map((r) => r.cpu.upstream)) },
       loopDelayAtRate: l.every((r) => r.loopDelay === null)
         ? null
