@@ -9,9 +9,6 @@ import type { ProbeSpec } from "../../src/spec/model.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { startChildServer } from "./fixtures/childServer.ts";
 
-/** Event-loop and scheduling latency on a loaded 2-core machine: generous on purpose. */
-const SLACK_MS = 3000;
-
 interface Cleanup {
   after(fn: () => Promise<void> | void): void;
 }
@@ -36,12 +33,14 @@ function target(port: number): ProbeTarget {
 function recordingProber(t: Cleanup): {
   prober: Prober;
   results: Array<{ instance: string; result: ProbeResult }>;
-  changes: Array<{ instance: string; health: InstanceHealth; previous: InstanceHealth }>;
+  /** `at`: when the change was reported (epoch ms). */
+  changes: Array<{ instance: string; health: InstanceHealth; previous: InstanceHealth; at: number }>;
 } {
   const results: Array<{ instance: string; result: ProbeResult }> = [];
-  const changes: Array<{ instance: string; health: InstanceHealth; previous: InstanceHealth }> = [];
+  const changes: Array<{ instance: string; health: InstanceHealth; previous: InstanceHealth; at: number }> =
+    [];
   const prober = new Prober({
-    onChange: (instance, health, previous) => changes.push({ instance, health, previous }),
+    onChange: (instance, health, previous) => changes.push({ instance, health, previous, at: Date.now() }),
     onResult: (instance, result) => results.push({ instance, result }),
   });
   t.after(() => prober.stop());
@@ -72,7 +71,10 @@ describe("Prober", () => {
   test("detects a SIGSTOPped server as unhealthy by liveness within the documented bound", async (t) => {
     const server = await startChildServer(t);
     const { prober, changes, results } = recordingProber(t);
-    const liveness = httpProbe("/healthz", { intervalMs: 200, timeoutMs: 300, failureThreshold: 3 });
+    // interval = timeout: the spaced-out and the back-to-back cases of the bound coincide, and
+    // a prober that waits an interval after a run *ended* (not started) takes a full second
+    // longer than the bound — twice the slack below.
+    const liveness = httpProbe("/healthz", { intervalMs: 500, timeoutMs: 500, failureThreshold: 3 });
     const probes = {
       startup: httpProbe("/healthz", { intervalMs: 100, timeoutMs: 500, failureThreshold: 50 }),
       readiness: httpProbe("/ready", { intervalMs: 200, timeoutMs: 300, failureThreshold: 2 }),
@@ -93,27 +95,60 @@ describe("Prober", () => {
     await waitFor(() => processState(server.pid) === "T", { what: "the server to be stopped" });
     const stoppedAt = Date.now();
 
-    const bound = liveness.intervalMs * liveness.failureThreshold + liveness.timeoutMs;
+    // The documented bound (src/observe/prober.ts), from the last good liveness probe's start:
+    // the first failing probe starts an interval later, each next one max(interval, timeout)
+    // after the previous one started, and the last fails a timeout after it started.
+    const { intervalMs, timeoutMs, failureThreshold } = liveness;
+    const bound = intervalMs + (failureThreshold - 1) * Math.max(intervalMs, timeoutMs) + timeoutMs;
+    // Timer and event-loop latency over the four timers on the path, on a loaded 2-core machine:
+    // one probe interval in all (a quarter of the bound), not a multiple of the bound.
+    const slack = intervalMs;
     const health = await waitFor(
       () => {
         const h = prober.health("app-0");
         return h?.state === "unhealthy" ? h : undefined;
       },
-      { what: "unhealthy", timeoutMs: bound + SLACK_MS },
+      { what: "unhealthy", timeoutMs: 3 * bound },
     );
-    const detectedAt = Date.now();
-    assert.equal(health.reason, "liveness: 3 consecutive failures (timeout after 300ms)");
-    assert.ok(detectedAt - stoppedAt <= bound + SLACK_MS, `took ${detectedAt - stoppedAt}ms`);
-    assert.ok(health.lastGoodAt !== null && health.lastGoodAt <= stoppedAt);
+    const change = changes.at(-1)!;
+    assert.equal(change.health, health);
+    assert.equal(health.reason, "liveness: 3 consecutive failures (timeout after 500ms)");
     assert.ok(
-      health.since - health.lastGoodAt <= bound + SLACK_MS,
-      `${health.since - health.lastGoodAt}ms from the last good probe`,
+      health.lastGoodAt !== null && health.lastGoodAt <= stoppedAt,
+      "the last good probe came after the stop",
     );
-    assert.equal(changes.at(-1)?.health, health);
+    const lastGoodAt = health.lastGoodAt;
 
-    // Terminal: nothing is probed any more.
+    // Exactly the threshold's failures since the last good probe, each one a timeout.
+    const failures = results.map((r) => r.result).filter((r) => r.kind === "liveness" && r.at > lastGoodAt);
+    assert.equal(failures.length, failureThreshold, JSON.stringify(failures));
+    for (const failure of failures) {
+      assert.equal(failure.ok, false);
+      assert.ok(
+        failure.durationMs >= timeoutMs - 5,
+        `a failure took ${failure.durationMs}ms, under the timeout`,
+      );
+    }
+    assert.equal(health.since, failures.at(-1)!.at);
+
+    // Detected within the bound (plus one interval of latency), and not sooner than the probe
+    // settings allow (failures an interval apart, each waiting out its timeout).
+    const detectionMs = change.at - lastGoodAt;
+    t.diagnostic(`unhealthy ${detectionMs}ms after the last good probe (bound ${bound}ms)`);
+    assert.ok(
+      detectionMs <= bound + slack,
+      `unhealthy ${detectionMs}ms after the last good probe; bound ${bound}ms + ${slack}ms slack ` +
+        `(failing probes started ${failures.map((f) => f.at - lastGoodAt).join(", ")}ms after it)`,
+    );
+    assert.ok(detectionMs >= bound - 20, `unhealthy after only ${detectionMs}ms; bound ${bound}ms`);
+    assert.ok(
+      change.at - stoppedAt <= bound + slack,
+      `unhealthy ${change.at - stoppedAt}ms after the stop; bound ${bound}ms + ${slack}ms slack`,
+    );
+
+    // Terminal: nothing is probed any more (two intervals with nothing new).
     const resultCount = results.length;
-    await quietWindow(1000);
+    await quietWindow(2 * intervalMs);
     assert.equal(results.length, resultCount, "probes kept running after unhealthy");
   });
 
