@@ -17,11 +17,23 @@ import { startHomeostatDataPlane } from "./homeostatDataPlane.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BARE_NODE_PROXY = join(HERE, "bareNodeProxy.ts");
+const BARE_SERVICE_PROXY = join(HERE, "callgrind", "bareProxy.ts");
 
 export type UpstreamKind = "demo" | "static";
 /** `node-bare` is a reference (bareNodeProxy.ts): Node's HTTP stack with none of Homeostat's work. */
 export const CONTENDERS = ["direct", "homeostat", "node-bare", "haproxy", "nginx"] as const;
-export type ContenderName = (typeof CONTENDERS)[number];
+/**
+ * Old code, only when `BENCH_OLD_ROOT` names another checkout: that checkout's request path as a
+ * bare `ServiceProxy` (callgrind/bareProxy.ts, what the Homeostat contender was up to 9a2ea64),
+ * paired with today's data-plane process like every other peer.
+ */
+export const OLD_CODE = "homeostat-old";
+export type ContenderName = (typeof CONTENDERS)[number] | typeof OLD_CODE;
+
+/** The contenders of a run: the five, and the old code when a checkout of it is given. */
+export function contendersFor(oldRoot: string | null): ContenderName[] {
+  return oldRoot === null ? [...CONTENDERS] : [...CONTENDERS, OLD_CODE];
+}
 
 export interface Running {
   port: number;
@@ -58,13 +70,17 @@ export async function startUpstream(
   return { port, child, config, reportsLoopDelay: false, feed: null, stop: () => child.stop() };
 }
 
-/** @param cpus `taskset -c` list to run the contender on (null: not pinned) */
+/**
+ * @param cpus `taskset -c` list to run the contender on (null: not pinned)
+ * @param oldRoot the old code's checkout (`homeostat-old` only)
+ */
 export async function startContender(
   name: ContenderName,
   upstreamPort: number,
   dir: string,
   ledger: ProcessLedger,
   cpus: string | null = null,
+  oldRoot: string | null = null,
 ): Promise<Running> {
   if (name === "direct") {
     return {
@@ -98,6 +114,24 @@ export async function startContender(
       "bare node proxy",
       ...onCpus(cpus, process.execPath, [
         BARE_NODE_PROXY,
+        "--port",
+        String(port),
+        "--upstream-port",
+        String(upstreamPort),
+      ]),
+      { ledger },
+    );
+  } else if (name === OLD_CODE) {
+    if (oldRoot === null) throw new Error(`${OLD_CODE} needs BENCH_OLD_ROOT (a checkout of the old code)`);
+    config = join(home, "fleet.yaml");
+    child = new Child(
+      "old code (bare ServiceProxy)",
+      ...onCpus(cpus, process.execPath, [
+        BARE_SERVICE_PROXY,
+        "--root",
+        oldRoot,
+        "--dir",
+        home,
         "--port",
         String(port),
         "--upstream-port",

@@ -1,9 +1,11 @@
 /**
- * Proxy bench knobs, from the environment. The defaults take about ten minutes.
+ * Proxy bench knobs, from the environment.
  */
 
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { positiveNumber } from "../common/envOptions.ts";
-import type { UpstreamKind } from "./contenders.ts";
+import { CONTENDERS, type ContenderName, OLD_CODE, type UpstreamKind } from "./contenders.ts";
 import { cpuPlacement, type Placement } from "./cpus.ts";
 
 export interface ProxyBenchOptions {
@@ -25,8 +27,12 @@ export interface ProxyBenchOptions {
   connections: number;
   /** The fixed rate of the latency runs, as a fraction of Homeostat's median max throughput. */
   loadFraction: number;
-  /** Rounds of the paired Homeostat / node-bare comparison (see paired.ts). */
+  /** Rounds of the paired comparisons (see paired.ts): one pair per peer in each round. */
   pairedRounds: number;
+  /** Who Homeostat is paired with: every "× peer" ratio of the report comes from these pairs. */
+  pairedPeers: ContenderName[];
+  /** Another checkout whose request path runs as the `homeostat-old` contender (null: none). */
+  oldRoot: string | null;
   /** Length of each paired run (after a 1 s warm-up). */
   pairedDurationS: number;
   /** Most connections the open-loop generator opens. */
@@ -44,6 +50,25 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     }
   }
   const loadFraction = positiveNumber(env, "BENCH_LOAD_FRACTION", 0.5, false);
+  const oldRoot = env.BENCH_OLD_ROOT?.trim() ? resolve(env.BENCH_OLD_ROOT.trim()) : null;
+  if (oldRoot !== null && !existsSync(join(oldRoot, "src", "traffic", "proxy", "serviceProxy.ts"))) {
+    throw new Error(
+      `BENCH_OLD_ROOT: ${oldRoot} is not a Homeostat checkout (no src/traffic/proxy/serviceProxy.ts)`,
+    );
+  }
+  const known = [...CONTENDERS, OLD_CODE].filter((c): c is ContenderName => c !== "homeostat");
+  const defaultPeers: ContenderName[] = ["node-bare", "nginx", "haproxy"];
+  if (oldRoot !== null) defaultPeers.push(OLD_CODE);
+  const pairedPeers = env.BENCH_PAIRED_PEERS?.trim()
+    ? env.BENCH_PAIRED_PEERS.split(",").map((s) => s.trim() as ContenderName)
+    : defaultPeers;
+  for (const peer of pairedPeers) {
+    if (!known.includes(peer)) {
+      throw new Error(`BENCH_PAIRED_PEERS: unknown ${JSON.stringify(peer)} (known: ${known.join(", ")})`);
+    }
+    if (peer === OLD_CODE && oldRoot === null)
+      throw new Error(`BENCH_PAIRED_PEERS: ${OLD_CODE} needs BENCH_OLD_ROOT`);
+  }
   if (loadFraction > 1) throw new Error("BENCH_LOAD_FRACTION must be at most 1");
   return {
     repeats: positiveNumber(env, "BENCH_REPEATS", 3),
@@ -54,6 +79,8 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     connections: positiveNumber(env, "BENCH_CONNECTIONS", 50),
     loadFraction,
     pairedRounds: positiveNumber(env, "BENCH_PAIRED_ROUNDS", 6),
+    pairedPeers,
+    oldRoot,
     pairedDurationS: positiveNumber(env, "BENCH_PAIRED_SECONDS", 3),
     openLoopConnections: 256,
     upstreams: upstreams as UpstreamKind[],

@@ -1,39 +1,66 @@
 /**
- * Homeostat against node-bare in short runs taken in turn: what Homeostat's own work costs on top
- * of Node's HTTP stack. The VM's speed drifts from one minute to the next (up to 1.6× between a
- * contender's three 10 s runs), which a ratio of medians taken minutes apart inherits; a ratio
- * taken within one round, seconds apart and in alternating order, mostly cancels it.
+ * Every "Homeostat × peer" figure of the proxy bench comes from here: short runs taken in pairs,
+ * Homeostat and one peer back to back, the order alternating. The VM's speed drifts from one
+ * minute to the next (up to 1.7× between a contender's 10 s runs), which a ratio of two medians
+ * taken minutes apart inherits; a ratio taken within one pair, seconds apart, mostly cancels it.
+ * The ratio reported is the median of the pairs' ratios, with their spread and count; with fewer
+ * valid pairs than `MIN_VALID_PAIRS` it is not shown at all.
  */
 
-import type { ProcessLedger } from "../foundation/processes.ts";
-import { median } from "../foundation/stats.ts";
+import { percentile } from "../foundation/stats.ts";
 import type { ContenderName, Running, UpstreamKind } from "./contenders.ts";
-import { type ThroughputRun, throughputRun } from "./measure.ts";
+import type { RunKey, ThroughputRun } from "./measure.ts";
 import type { ProxyBenchOptions } from "./options.ts";
+
+/** Fewer valid pairs than this: the ratio is "not shown". */
+export const MIN_VALID_PAIRS = 3;
 
 export interface PairedRound {
   upstream: UpstreamKind;
+  /** The contender Homeostat is compared with. */
+  peer: ContenderName;
+  /** 0-based round. */
   round: number;
   first: ContenderName;
   homeostat: ThroughputRun;
-  nodeBare: ThroughputRun;
-  /** Homeostat's req/s ÷ node-bare's. */
-  rpsRatio: number;
-  /** Homeostat's CPU µs per request ÷ node-bare's (null when a CPU reading is missing). */
+  peerRun: ThroughputRun;
+  /** Homeostat's req/s ÷ the peer's (null when the peer served nothing). */
+  rpsRatio: number | null;
+  /** Homeostat's CPU µs per request ÷ the peer's (null when a CPU reading is missing). */
   cpuPerRequestRatio: number | null;
+  /** Why the pair does not count (null: it counts). */
+  invalid: string | null;
+}
+
+/** A ratio over the valid pairs: nearest-rank median, quartiles and range, and every value. */
+export interface RatioSpread {
+  n: number;
+  median: number;
+  q1: number;
+  q3: number;
+  min: number;
+  max: number;
+  /** Each valid pair's ratio, in round order. */
+  values: number[];
 }
 
 export interface PairedSummary {
   upstream: UpstreamKind;
+  peer: ContenderName;
+  /** Pairs run, and of them those that count. */
   rounds: number;
-  /** Seconds of each measured run (after a warm-up of `warmupS`). */
+  validRounds: number;
+  /** Seconds of each measured run (after a 1 s warm-up). */
   durationS: number;
-  rpsRatio: { median: number; min: number; max: number };
-  cpuPerRequestRatio: number | null;
+  /** Null: fewer than `MIN_VALID_PAIRS` valid pairs, "not shown". */
+  rpsRatio: RatioSpread | null;
+  cpuPerRequestRatio: RatioSpread | null;
+  /** Why pairs were left out, with counts. */
+  invalidReasons: Record<string, number>;
 }
 
-/** CPU µs per request of a run (user + kernel). */
-function cpuPerRequestUs(run: ThroughputRun): number | null {
+/** CPU µs per request of a run (user + kernel), or null. */
+export function cpuPerRequestUs(run: Pick<ThroughputRun, "cpu" | "wrk">): number | null {
   const percent = run.cpu.contender;
   return percent === null || !(run.wrk.requestsPerSecond > 0)
     ? null
@@ -41,65 +68,153 @@ function cpuPerRequestUs(run: ThroughputRun): number | null {
 }
 
 /**
- * `rounds` rounds of one short wrk run on each of Homeostat and node-bare, the order alternating.
- * @param measure one run (the bench's `throughputRun`, retried by the caller's disturbance check)
+ * Who goes first in pair (`round`, `peerIndex`): alternating from round to round for each peer,
+ * and from peer to peer within a round, so Homeostat is first in half the pairs.
+ */
+export function firstOfPair(round: number, peerIndex: number): "homeostat" | "peer" {
+  return (round + peerIndex) % 2 === 0 ? "homeostat" : "peer";
+}
+
+/** The peers' order in `round`: rotated by one each round, so no peer always comes first. */
+export function peerOrder<T>(peers: readonly T[], round: number): T[] {
+  const k = peers.length === 0 ? 0 : round % peers.length;
+  return [...peers.slice(k), ...peers.slice(0, k)];
+}
+
+/**
+ * Why a pair cannot be used (null: it can): a run that answered errors, served nothing, or was
+ * disturbed by other work on the machine even after the retries.
+ */
+export function pairInvalid(
+  homeostat: Pick<ThroughputRun, "wrk" | "othersPercent">,
+  peer: Pick<ThroughputRun, "wrk" | "othersPercent">,
+  othersLimitPercent: number,
+): string | null {
+  for (const run of [homeostat, peer]) {
+    if (!(run.wrk.requestsPerSecond > 0)) return "no requests served";
+    if (run.wrk.non2xx + run.wrk.socketErrors > 0) return "errors in a run";
+  }
+  if (Math.max(homeostat.othersPercent, peer.othersPercent) > othersLimitPercent) {
+    return "disturbed by other work";
+  }
+  return null;
+}
+
+/** The spread of `values`, or null when there are fewer than `minValid`. */
+export function ratioSpread(values: readonly number[], minValid = MIN_VALID_PAIRS): RatioSpread | null {
+  if (values.length === 0 || values.length < minValid) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    median: percentile(sorted, 50),
+    q1: percentile(sorted, 25),
+    q3: percentile(sorted, 75),
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    values: [...values],
+  };
+}
+
+/** One pair's ratios and validity, from its two runs. */
+export function pairOf(
+  key: { upstream: UpstreamKind; peer: ContenderName; round: number; first: ContenderName },
+  homeostat: ThroughputRun,
+  peerRun: ThroughputRun,
+  othersLimitPercent: number,
+): PairedRound {
+  const hCpu = cpuPerRequestUs(homeostat);
+  const pCpu = cpuPerRequestUs(peerRun);
+  const peerRps = peerRun.wrk.requestsPerSecond;
+  return {
+    ...key,
+    homeostat,
+    peerRun,
+    rpsRatio: peerRps > 0 ? homeostat.wrk.requestsPerSecond / peerRps : null,
+    cpuPerRequestRatio: hCpu === null || pCpu === null || pCpu === 0 ? null : hCpu / pCpu,
+    invalid: pairInvalid(homeostat, peerRun, othersLimitPercent),
+  };
+}
+
+/** One measured run of `running` with `settings` (the bench's `throughputRun`, retried when disturbed). */
+export type MeasureRun = (
+  key: RunKey,
+  running: Running,
+  settings: ProxyBenchOptions,
+  label: string,
+) => Promise<ThroughputRun>;
+
+/**
+ * `options.pairedRounds` rounds; in each, for every peer (order rotated per round), one short wrk
+ * run on Homeostat and one on the peer, back to back, who goes first alternating.
  */
 export async function pairedRounds(
   upstream: UpstreamKind,
   homeostat: Running,
-  nodeBare: Running,
-  upstreamProcess: Running,
+  peers: ReadonlyMap<ContenderName, Running>,
   options: ProxyBenchOptions,
-  ledger: ProcessLedger,
-  measure: (run: () => Promise<ThroughputRun>, label: string) => Promise<ThroughputRun> = (run) => run(),
+  othersLimitPercent: number,
+  measure: MeasureRun,
+  onPair: (pair: PairedRound) => void = () => {},
 ): Promise<PairedRound[]> {
   const short: ProxyBenchOptions = { ...options, durationS: options.pairedDurationS, warmupS: 1 };
-  const rounds: PairedRound[] = [];
+  const pairs: PairedRound[] = [];
+  const names = [...peers.keys()];
   for (let round = 0; round < options.pairedRounds; round++) {
-    const order: ContenderName[] = round % 2 === 0 ? ["homeostat", "node-bare"] : ["node-bare", "homeostat"];
-    const runs = new Map<ContenderName, ThroughputRun>();
-    for (const [position, name] of order.entries()) {
-      const running = name === "homeostat" ? homeostat : nodeBare;
-      const key = { upstream, contender: name, repeat: round, position };
-      runs.set(
-        name,
-        await measure(
-          () => throughputRun(key, running, upstreamProcess, short, ledger),
-          `paired #${round + 1} ${name}`,
-        ),
+    for (const [peerIndex, peer] of peerOrder(names, round).entries()) {
+      const homeostatFirst = firstOfPair(round, peerIndex) === "homeostat";
+      const order: ContenderName[] = homeostatFirst ? ["homeostat", peer] : [peer, "homeostat"];
+      const runs = new Map<ContenderName, ThroughputRun>();
+      for (const [position, name] of order.entries()) {
+        const running = name === "homeostat" ? homeostat : peers.get(peer)!;
+        const key = { upstream, contender: name, repeat: round, position };
+        runs.set(name, await measure(key, running, short, `paired #${round + 1} ${name} (with ${peer})`));
+      }
+      const pair = pairOf(
+        { upstream, peer, round, first: order[0]! },
+        runs.get("homeostat")!,
+        runs.get(peer)!,
+        othersLimitPercent,
       );
+      pairs.push(pair);
+      onPair(pair);
     }
-    const h = runs.get("homeostat")!;
-    const b = runs.get("node-bare")!;
-    const hCpu = cpuPerRequestUs(h);
-    const bCpu = cpuPerRequestUs(b);
-    rounds.push({
-      upstream,
-      round,
-      first: order[0]!,
-      homeostat: h,
-      nodeBare: b,
-      rpsRatio: h.wrk.requestsPerSecond / b.wrk.requestsPerSecond,
-      cpuPerRequestRatio: hCpu === null || bCpu === null || bCpu === 0 ? null : hCpu / bCpu,
-    });
   }
-  return rounds;
+  return pairs;
 }
 
-export function summarizePaired(
+/** Homeostat ÷ `peer` over the valid pairs of `upstream`. */
+export function summarizePairs(
   upstream: UpstreamKind,
-  rounds: readonly PairedRound[],
+  peer: ContenderName,
+  pairs: readonly PairedRound[],
   durationS: number,
-): PairedSummary | null {
-  const mine = rounds.filter((r) => r.upstream === upstream);
-  if (mine.length === 0) return null;
-  const ratios = mine.map((r) => r.rpsRatio);
-  const cpu = mine.flatMap((r) => (r.cpuPerRequestRatio === null ? [] : [r.cpuPerRequestRatio]));
+  minValid = MIN_VALID_PAIRS,
+): PairedSummary {
+  const mine = pairs.filter((p) => p.upstream === upstream && p.peer === peer);
+  const invalidReasons: Record<string, number> = {};
+  const valid: PairedRound[] = [];
+  for (const p of mine) {
+    const reason = p.invalid ?? (p.rpsRatio === null ? "no requests served" : null);
+    if (reason === null) valid.push(p);
+    else invalidReasons[reason] = (invalidReasons[reason] ?? 0) + 1;
+  }
+  const cpu = valid.flatMap((p) => (p.cpuPerRequestRatio === null ? [] : [p.cpuPerRequestRatio]));
   return {
     upstream,
+    peer,
     rounds: mine.length,
+    validRounds: valid.length,
     durationS,
-    rpsRatio: { median: median(ratios) ?? Number.NaN, min: Math.min(...ratios), max: Math.max(...ratios) },
-    cpuPerRequestRatio: cpu.length === 0 ? null : (median(cpu) ?? null),
+    rpsRatio: ratioSpread(
+      valid.map((p) => p.rpsRatio!),
+      minValid,
+    ),
+    cpuPerRequestRatio: ratioSpread(cpu, minValid),
+    invalidReasons,
   };
+}
+
+/** A target on a paired ratio: met only when the paired median clears it; null when not shown. */
+export function pairedTargetMet(spread: RatioSpread | null, atLeast: number): boolean | null {
+  return spread === null ? null : spread.median >= atLeast;
 }

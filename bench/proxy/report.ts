@@ -3,7 +3,7 @@
  */
 
 import type { CodeState } from "./codeState.ts";
-import type { PairedSummary } from "./paired.ts";
+import { MIN_VALID_PAIRS, type PairedSummary, type RatioSpread } from "./paired.ts";
 import type { ContenderSummary, ProxyBenchResult, UpstreamSummary } from "./results.ts";
 import { TARGETS } from "./results.ts";
 
@@ -35,21 +35,47 @@ function yes(met: boolean | null): string {
 
 function throughputTable(s: UpstreamSummary): string[] {
   return [
-    "| Contender | Max req/s (median) | Runs | × nginx | × direct | × node-bare | Contender CPU | CPU µs/request (user + kernel) | Upstream CPU | Errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Contender | Max req/s (median) | Runs | Contender CPU | CPU µs/request (user + kernel) | Upstream CPU | Errors |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...s.contenders.map(
       (c: ContenderSummary) =>
-        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${times(c.rpsVsNginx)} | ${times(c.rpsVsDirect)} | ${times(c.rpsVsNodeBare)} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${c.cpuPerRequestUs === null ? "–" : `${n(c.cpuPerRequestUs.user, 1)} + ${n(c.cpuPerRequestUs.system, 1)}`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
+        `| ${c.contender} | **${rps(c.rps)}** | ${c.rpsRuns.map(rps).join(" / ")} | ${c.cpuAtMax.contender === null ? "–" : `${n(c.cpuAtMax.contender)} %`} | ${c.cpuPerRequestUs === null ? "–" : `${n(c.cpuPerRequestUs.user, 1)} + ${n(c.cpuPerRequestUs.system, 1)}`} | ${n(c.cpuAtMax.upstream)} % | ${c.throughputErrors} |`,
     ),
   ];
 }
 
-function pairedLine(p: PairedSummary | undefined): string[] {
-  if (p === undefined) return [];
+/** "0.51× (IQR 0.45–0.55, range 0.40–0.57, 6 pairs)", or "not shown (…)". */
+export function pairedRatio(spread: RatioSpread | null, valid: number, run: number): string {
+  if (spread === null) {
+    return `not shown (${valid} of ${run} pairs valid; at least ${MIN_VALID_PAIRS} needed)`;
+  }
+  return `${times(spread.median)} (IQR ${spread.q1.toFixed(2)}–${spread.q3.toFixed(2)}, range ${spread.min.toFixed(2)}–${spread.max.toFixed(2)}, ${spread.n} pairs)`;
+}
+
+function pairedTable(pairs: readonly PairedSummary[]): string[] {
+  if (pairs.length === 0) return [];
+  const d = pairs[0]!.durationS;
   return [
-    `Homeostat ÷ node-bare, paired (${p.rounds} rounds, one ${p.durationS} s wrk run on each in turn, the order alternating): throughput **${times(p.rpsRatio.median)}** (median; ${times(p.rpsRatio.min)} to ${times(p.rpsRatio.max)}), CPU per request ${times(p.cpuPerRequestRatio)}.`,
+    `Homeostat ÷ each peer, **paired**: in each round, one ${d} s wrk run (same settings, after a 1 s warm-up) on Homeostat and one on the peer, back to back, who goes first alternating; the ratio is the median of the pairs' ratios (nearest rank), with their interquartile range and range. A pair is left out when a run had errors or served nothing, or when other work disturbed it after 3 attempts; with fewer than ${MIN_VALID_PAIRS} valid pairs the ratio is not shown. No ratio in this report is taken between medians of runs measured apart.`,
     "",
+    "| Homeostat ÷ | Throughput, paired | Each pair | CPU per request, paired | Pairs left out |",
+    "| --- | --- | --- | --- | --- |",
+    ...pairs.map(
+      (p) =>
+        `| ${p.peer} | **${pairedRatio(p.rpsRatio, p.validRounds, p.rounds)}** | ${p.rpsRatio?.values.map((v) => v.toFixed(2)).join(" / ") ?? "–"} | ${pairedRatio(p.cpuPerRequestRatio, p.cpuPerRequestRatio?.n ?? 0, p.rounds)} | ${
+          Object.entries(p.invalidReasons)
+            .map(([k, c]) => `${k}: ${c}`)
+            .join(", ") || "none"
+        } |`,
+    ),
   ];
+}
+
+/** The throughput target, judged on the paired median only; the spread always printed. */
+export function throughputTargetLine(s: UpstreamSummary, vsNginx: PairedSummary | undefined): string {
+  const target = `Homeostat ≥ ${TARGETS.throughputVsNginx}× nginx's throughput (paired median)`;
+  if (vsNginx === undefined) return `${target}: not judged (nginx was not paired).`;
+  return `${target}: ${pairedRatio(vsNginx.rpsRatio, vsNginx.validRounds, vsNginx.rounds)}, ${s.targets.throughputMet === null ? "**not judged**" : yes(s.targets.throughputMet)}.`;
 }
 
 function latencyTable(s: UpstreamSummary): string[] {
@@ -65,7 +91,7 @@ function latencyTable(s: UpstreamSummary): string[] {
 
 /** The data plane's reports to the bench's fake controller during Homeostat's measured runs. */
 function feedLine(r: ProxyBenchResult): string[] {
-  const runs = [...r.throughput, ...r.latency, ...(r.paired ?? []).map((p) => p.homeostat)].filter(
+  const runs = [...r.throughput, ...r.latency, ...r.paired.map((p) => p.homeostat)].filter(
     (run) => run.feed != null,
   );
   if (runs.length === 0) return [];
@@ -96,7 +122,7 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
     "",
     `Date: ${r.dateUtc}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}; ${r.tools.haproxy}; nginx ${r.tools.nginx}; ${r.tools.wrk}. Load average ${r.machine.loadAverage1m.toFixed(2)} at start, ${r.machine.loadAverage1mAtEnd.toFixed(2)} at end; the run took ${(r.durationMs / 1000).toFixed(0)} s. Code: ${describeCode(r.code)}.`,
     "",
-    `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; medians reported. CPUs: ${r.options.placement?.note ?? "not pinned"}.`,
+    `Max throughput: \`${r.commands.wrk}\` after a ${r.options.warmupS} s warm-up with the same settings. Latency: ${r.commands.openLoop}. ${r.options.repeats} runs per contender and measurement, in alternating order; each contender's medians reported. Ratios between contenders: only paired (below). CPUs: ${r.options.placement?.note ?? "not pinned"}.${r.options.oldRoot ? ` Old code (\`homeostat-old\`): a bare \`ServiceProxy\` of the checkout at \`${r.options.oldRoot}\` (bench/proxy/callgrind/bareProxy.ts), against today's data-plane process.` : ""}`,
     "",
   ];
   for (const s of r.summaries) {
@@ -107,12 +133,16 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       "",
       ...throughputTable(s),
       "",
-      ...pairedLine(r.pairedSummaries?.find((p) => p.upstream === s.upstream)),
+      ...pairedTable(r.pairedSummaries.filter((p) => p.upstream === s.upstream)),
+      "",
       `Latency at a fixed ${rps(s.ratePerSecond)} req/s (${Math.round(r.options.loadFraction * 100)} % of Homeostat's median max), open loop, from each request's due time:`,
       "",
       ...latencyTable(s),
       "",
-      `Targets: Homeostat ≥ ${TARGETS.throughputVsNginx}× nginx's throughput: ${times(s.targets.throughputVsNginx)}, ${yes(s.targets.throughputMet)}. Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max: ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}.`,
+      `Targets: ${throughputTargetLine(
+        s,
+        r.pairedSummaries.find((p) => p.upstream === s.upstream && p.peer === "nginx"),
+      )} Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max (median of each contender's runs): ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}.`,
       "",
     );
   }
@@ -129,6 +159,18 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       .join(
         ", ",
       )} ms across the contenders. Fixed-rate runs not counted (the generator fell behind): ${invalidRuns(r)}. Leftover processes after teardown: ${r.leftoverPids.length}.`,
+    "",
+    "<details><summary>Every contender's configuration, as written</summary>",
+    "",
+    ...Object.entries(r.commands.configs).flatMap(([name, text]) => [
+      `\`${name}\`:`,
+      "",
+      "```",
+      text.trimEnd(),
+      "```",
+      "",
+    ]),
+    "</details>",
     "",
   );
   return `${lines.join("\n")}\n`;

@@ -1,14 +1,16 @@
 /**
- * The proxy bench's result file: every run, and per upstream the medians, ratios and targets.
+ * The proxy bench's result file: every run, per upstream each contender's own medians, and the
+ * targets. Every "× peer" ratio is a paired one (paired.ts): no ratio here is taken between two
+ * medians of runs measured minutes apart.
  */
 
 import type { MachineInfo } from "../foundation/machine.ts";
 import { median } from "../foundation/stats.ts";
 import type { CodeState } from "./codeState.ts";
-import { CONTENDERS, type ContenderName, type UpstreamKind } from "./contenders.ts";
+import type { ContenderName, UpstreamKind } from "./contenders.ts";
 import type { LatencyRun, ThroughputRun } from "./measure.ts";
 import type { ProxyBenchOptions } from "./options.ts";
-import type { PairedRound, PairedSummary } from "./paired.ts";
+import { type PairedRound, type PairedSummary, pairedTargetMet } from "./paired.ts";
 import type { ToolVersions } from "./tools.ts";
 
 /** Targets from the data-plane issue. */
@@ -19,10 +21,6 @@ export interface ContenderSummary {
   /** Max throughput runs (req/s), in run order, and their median. */
   rpsRuns: number[];
   rps: number;
-  rpsVsNginx: number | null;
-  rpsVsDirect: number | null;
-  /** Against node-bare, Node's HTTP stack with no Homeostat work: what Homeostat's own work costs. */
-  rpsVsNodeBare: number | null;
   /** Median CPU (% of one core) during the throughput runs. */
   cpuAtMax: { contender: number | null; upstream: number };
   /** The contender's CPU time per request at max throughput (µs, medians of the runs): user and kernel. */
@@ -56,7 +54,9 @@ export interface UpstreamSummary {
   ratePerSecond: number;
   contenders: ContenderSummary[];
   targets: {
+    /** Homeostat ÷ nginx, paired median (null: not enough valid pairs, or nginx not paired). */
     throughputVsNginx: number | null;
+    /** Met only when the paired median clears the target; null: not shown. */
     throughputMet: boolean | null;
     addedP99Ms: number | null;
     addedP99Met: boolean | null;
@@ -75,11 +75,13 @@ export interface ProxyBenchResult {
   options: ProxyBenchOptions;
   /** Exact commands, and where the configs were written. */
   commands: { wrk: string; openLoop: string; configs: Record<string, string> };
+  /** The contenders measured, in table order. */
+  contenders: ContenderName[];
   /** The Homeostat traffic settings used (the spec loader's defaults, but for the limits). */
   homeostatTraffic: unknown;
   throughput: ThroughputRun[];
   latency: LatencyRun[];
-  /** Homeostat and node-bare in short alternating runs (paired.ts). */
+  /** Homeostat and each peer in short runs back to back, the order alternating (paired.ts). */
   paired: PairedRound[];
   pairedSummaries: PairedSummary[];
   /** Runs redone because other processes used more than `othersLimitPercent` of a core meanwhile. */
@@ -89,16 +91,21 @@ export interface ProxyBenchResult {
 }
 
 const med = (values: number[]): number => median(values) ?? Number.NaN;
-const ratio = (a: number, b: number | undefined): number | null =>
-  b === undefined || !(b > 0) ? null : a / b;
 
+/**
+ * @param contenders the run's contenders, in table order
+ * @param paired the paired summaries of this upstream: the throughput target is judged on
+ *   Homeostat ÷ nginx from there, and only there
+ */
 export function summarizeUpstream(
   upstream: UpstreamKind,
   ratePerSecond: number,
   throughput: readonly ThroughputRun[],
   latency: readonly LatencyRun[],
+  contenders: readonly ContenderName[],
+  paired: readonly PairedSummary[] = [],
 ): UpstreamSummary {
-  const base = CONTENDERS.map((contender) => {
+  const base = contenders.map((contender) => {
     const t = throughput.filter((r) => r.upstream === upstream && r.contender === contender);
     const allLatency = latency.filter((r) => r.upstream === upstream && r.contender === contender);
     // A run whose generator fell behind its schedule is no measurement: left out, and counted.
@@ -141,27 +148,22 @@ export function summarizeUpstream(
           },
     };
   });
-  const nginx = base.find((c) => c.contender === "nginx");
   const direct = base.find((c) => c.contender === "direct");
-  const nodeBare = base.find((c) => c.contender === "node-bare");
-  const contenders: ContenderSummary[] = base.map((c) => ({
+  const summaries: ContenderSummary[] = base.map((c) => ({
     ...c,
-    rpsVsNginx: ratio(c.rps, nginx?.rps),
-    rpsVsDirect: ratio(c.rps, direct?.rps),
-    rpsVsNodeBare: ratio(c.rps, nodeBare?.rps),
     addedP50VsDirectMs: direct === undefined ? null : c.p50 - direct.p50,
     addedP99VsDirectMs: direct === undefined ? null : c.p99 - direct.p99,
   }));
-  const homeostat = contenders.find((c) => c.contender === "homeostat");
-  const throughputVsNginx = homeostat?.rpsVsNginx ?? null;
+  const homeostat = summaries.find((c) => c.contender === "homeostat");
+  const vsNginx = paired.find((p) => p.upstream === upstream && p.peer === "nginx")?.rpsRatio ?? null;
   const addedP99Ms = homeostat?.addedP99VsDirectMs ?? null;
   return {
     upstream,
     ratePerSecond,
-    contenders,
+    contenders: summaries,
     targets: {
-      throughputVsNginx,
-      throughputMet: throughputVsNginx === null ? null : throughputVsNginx >= TARGETS.throughputVsNginx,
+      throughputVsNginx: vsNginx?.median ?? null,
+      throughputMet: pairedTargetMet(vsNginx, TARGETS.throughputVsNginx),
       addedP99Ms,
       addedP99Met: addedP99Ms === null ? null : addedP99Ms <= TARGETS.addedP99Ms,
     },

@@ -17,10 +17,16 @@ import { buildLoadgen } from "../common/loadgen/native.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import { TRAFFIC_OVERRIDES } from "./benchFleet.ts";
 import { codeState } from "./codeState.ts";
-import { CONTENDERS, type ContenderName, type Running, startContender, startUpstream } from "./contenders.ts";
+import {
+  type ContenderName,
+  contendersFor,
+  type Running,
+  startContender,
+  startUpstream,
+} from "./contenders.ts";
 import { type LatencyRun, latencyRun, type ThroughputRun, throughputRun } from "./measure.ts";
 import { readProxyOptions } from "./options.ts";
-import { type PairedRound, type PairedSummary, pairedRounds, summarizePaired } from "./paired.ts";
+import { type PairedRound, type PairedSummary, pairedRounds, summarizePairs } from "./paired.ts";
 import { renderProxyMarkdown } from "./report.ts";
 import { type ProxyBenchResult, summarizeUpstream, type UpstreamSummary } from "./results.ts";
 import { log, Teardown } from "./teardown.ts";
@@ -52,10 +58,10 @@ async function undisturbed<T extends { othersPercent: number }>(
  * The contenders' order in repetition `repeat`: rotated, and reversed every other time, so that
  * no contender always runs first (cold machine) or right after the same neighbour.
  */
-export function orderFor(repeat: number): ContenderName[] {
+export function orderFor(repeat: number, contenders: readonly ContenderName[]): ContenderName[] {
   const rotated = [
-    ...CONTENDERS.slice(repeat % CONTENDERS.length),
-    ...CONTENDERS.slice(0, repeat % CONTENDERS.length),
+    ...contenders.slice(repeat % contenders.length),
+    ...contenders.slice(0, repeat % contenders.length),
   ];
   return repeat % 2 === 1 ? rotated.reverse() : rotated;
 }
@@ -69,6 +75,7 @@ async function checkServes(name: string, port: number): Promise<void> {
 
 async function main(): Promise<void> {
   const options = readProxyOptions(process.env);
+  const contenders = contendersFor(options.oldRoot);
   const startedAt = new Date();
   const dateUtc = execFileSync("date", ["-u"], { encoding: "utf8" }).trim();
   const teardown = new Teardown();
@@ -106,8 +113,15 @@ async function main(): Promise<void> {
         await upstream.stop();
       };
       teardown.add(`stop the ${upstreamKind} set`, stopAll);
-      for (const name of CONTENDERS) {
-        const c = await startContender(name, upstream.port, dir, ledger, options.placement.contender);
+      for (const name of contenders) {
+        const c = await startContender(
+          name,
+          upstream.port,
+          dir,
+          ledger,
+          options.placement.contender,
+          options.oldRoot,
+        );
         running.set(name, c);
         await checkServes(name, c.port);
         if (c.config !== null) configs[`${upstreamKind}/${name}`] = readFileSync(c.config, "utf8");
@@ -122,9 +136,9 @@ async function main(): Promise<void> {
         homeostatTraffic = snapshot.services[0]?.traffic ?? null;
       }
 
-      log(`upstream ${upstreamKind}: max throughput, ${options.repeats} × ${CONTENDERS.length} runs…`);
+      log(`upstream ${upstreamKind}: max throughput, ${options.repeats} × ${contenders.length} runs…`);
       for (let repeat = 0; repeat < options.repeats; repeat++) {
-        for (const [position, name] of orderFor(repeat).entries()) {
+        for (const [position, name] of orderFor(repeat, contenders).entries()) {
           const run = await undisturbed(
             () =>
               throughputRun(
@@ -143,37 +157,43 @@ async function main(): Promise<void> {
           );
         }
       }
+      const peers = new Map(options.pairedPeers.map((p) => [p, running.get(p)!] as const));
       log(
-        `upstream ${upstreamKind}: Homeostat and node-bare in turn, ${options.pairedRounds} rounds of ${options.pairedDurationS} s…`,
+        `upstream ${upstreamKind}: Homeostat paired with ${options.pairedPeers.join(", ")}, ${options.pairedRounds} rounds of one ${options.pairedDurationS} s run each, back to back…`,
       );
-      const rounds = await pairedRounds(
+      const pairs = await pairedRounds(
         upstreamKind,
         running.get("homeostat")!,
-        running.get("node-bare")!,
-        upstream,
+        peers,
         options,
-        ledger,
-        (measure, label) => undisturbed(measure, discardedThroughput, label),
+        OTHERS_LIMIT_PERCENT,
+        (key, contender, settings, label) =>
+          undisturbed(
+            () => throughputRun(key, contender, upstream, settings, ledger),
+            discardedThroughput,
+            label,
+          ),
+        (pair) =>
+          log(
+            `  paired #${pair.round + 1} with ${pair.peer} (${pair.first} first): homeostat ${Math.round(pair.homeostat.wrk.requestsPerSecond)} req/s, ${pair.peer} ${Math.round(pair.peerRun.wrk.requestsPerSecond)} req/s: ${pair.rpsRatio === null ? "–" : `${pair.rpsRatio.toFixed(2)}×`}${pair.invalid === null ? "" : ` (not counted: ${pair.invalid})`}`,
+          ),
       );
-      paired.push(...rounds);
-      for (const round of rounds) {
-        log(
-          `  paired #${round.round + 1}: homeostat ${Math.round(round.homeostat.wrk.requestsPerSecond)} req/s, node-bare ${Math.round(round.nodeBare.wrk.requestsPerSecond)} req/s: ${round.rpsRatio.toFixed(2)}×`,
-        );
-      }
-      const pairedSummary = summarizePaired(upstreamKind, rounds, options.pairedDurationS);
-      if (pairedSummary !== null) pairedSummaries.push(pairedSummary);
+      paired.push(...pairs);
+      const upstreamPaired = options.pairedPeers.map((peer) =>
+        summarizePairs(upstreamKind, peer, pairs, options.pairedDurationS),
+      );
+      pairedSummaries.push(...upstreamPaired);
 
-      const homeostatMax = summarizeUpstream(upstreamKind, 0, throughput, []).contenders.find(
+      const homeostatMax = summarizeUpstream(upstreamKind, 0, throughput, [], contenders).contenders.find(
         (c) => c.contender === "homeostat",
       )!.rps;
       const rate = Math.round(homeostatMax * options.loadFraction);
 
       log(
-        `upstream ${upstreamKind}: latency at ${rate} req/s, ${options.repeats} × ${CONTENDERS.length} runs…`,
+        `upstream ${upstreamKind}: latency at ${rate} req/s, ${options.repeats} × ${contenders.length} runs…`,
       );
       for (let repeat = 0; repeat < options.repeats; repeat++) {
-        for (const [position, name] of orderFor(repeat).entries()) {
+        for (const [position, name] of orderFor(repeat, contenders).entries()) {
           const run = await undisturbed(
             () =>
               latencyRun(
@@ -196,7 +216,7 @@ async function main(): Promise<void> {
           );
         }
       }
-      summaries.push(summarizeUpstream(upstreamKind, rate, throughput, latency));
+      summaries.push(summarizeUpstream(upstreamKind, rate, throughput, latency, contenders, upstreamPaired));
       await stopAll();
     }
 
@@ -220,6 +240,7 @@ async function main(): Promise<void> {
         openLoop: `bench/common/loadgen/openloop.c (native open loop, keep-alive, up to ${options.openLoopConnections} connections, ${options.latencyWarmupS} s warm-up then ${options.durationS} s measured, GET /)`,
         configs,
       },
+      contenders,
       homeostatTraffic: homeostatTraffic ?? TRAFFIC_OVERRIDES,
       throughput,
       latency,
