@@ -6,8 +6,9 @@
  * instance's doing.
  */
 
-import { percentile } from "../foundation/stats.ts";
 import type { RequestRecords } from "../common/loadgen/summary.ts";
+import { percentile } from "../foundation/stats.ts";
+import { MIN_VALID_PAIRS, type RatioSpread, ratioSpread } from "../proxy/paired.ts";
 
 export const INSTANCE_HEADER = "x-instance";
 export const HOMEOSTAT_ATTEMPTS = "x-homeostat-attempts";
@@ -140,4 +141,174 @@ function isRetried(header: string, value: string | null): boolean {
   if (header === HOMEOSTAT_ATTEMPTS) return Number(value) > 1;
   // HAProxy's %rc: "0", "2", or "+1" when the retry was redispatched to another server.
   return value !== "0";
+}
+
+/** One of the bench's own checks on a trial: did it measure what it is meant to? */
+export interface TrialCheck {
+  name:
+    | "ran"
+    | "victim-took-traffic"
+    | "no-failure-before-kill"
+    | "clean-warm-up"
+    | "generator-on-time"
+    | "generator-kept-rate"
+    | "quiet-machine"
+    | "kill-seen";
+  ok: boolean;
+  detail: string;
+}
+
+export interface TrialCheckInput {
+  /** The trial ran to its end (no error in set-up or teardown). */
+  ran: boolean;
+  error?: string | null;
+  figures: TrialFigures;
+  /** Requests that failed in the unmeasured warm-up (null: not recorded). */
+  warmupFailed: number | null;
+  /** The machine was quiet before the trial (null: not read). */
+  quietBefore: boolean | null;
+  /** Kill → detected (Homeostat's incident) or marked DOWN (HAProxy), ms; null: never seen. */
+  killSeenMs: number | null;
+  /** Most the generator may lag behind its schedule. */
+  maxLatenessMs: number;
+  /** The generator's own verdict on the measured stretch (null: not given). */
+  generator?: { valid: boolean; invalidReason: string | null } | null;
+}
+
+/**
+ * The bench's own checks on one trial. A trial passes when every one holds: it ran, the victim
+ * did take traffic before the kill, nothing failed long before the kill or in the warm-up (that
+ * would be trouble the kill did not cause), the generator kept its schedule, the machine was
+ * quiet, and the proxy (or the controller) did notice the kill.
+ */
+export function trialChecks(input: TrialCheckInput): TrialCheck[] {
+  if (!input.ran) {
+    return [{ name: "ran", ok: false, detail: (input.error ?? "did not run").split("\n", 1)[0]! }];
+  }
+  const f = input.figures;
+  return [
+    { name: "ran", ok: true, detail: "ran to the end" },
+    {
+      name: "victim-took-traffic",
+      ok: f.victimServedBeforeKill > 0,
+      detail: `${f.victimServedBeforeKill} answers from the victim before the kill`,
+    },
+    {
+      name: "no-failure-before-kill",
+      ok: f.failedLongBeforeKill === 0,
+      detail: `${f.failedLongBeforeKill} failed more than 100 ms before the kill`,
+    },
+    {
+      name: "clean-warm-up",
+      ok: input.warmupFailed === 0,
+      detail:
+        input.warmupFailed === null ? "warm-up not recorded" : `${input.warmupFailed} failed in the warm-up`,
+    },
+    {
+      name: "generator-on-time",
+      ok: f.maxLatenessMs <= input.maxLatenessMs,
+      detail: `worst send delay ${Math.round(f.maxLatenessMs)} ms (limit ${input.maxLatenessMs} ms)`,
+    },
+    ...(input.generator == null
+      ? []
+      : [
+          {
+            name: "generator-kept-rate" as const,
+            ok: input.generator.valid,
+            detail: input.generator.valid
+              ? "the generator kept its schedule"
+              : `the generator: ${input.generator.invalidReason ?? "fell behind"}`,
+          },
+        ]),
+    {
+      name: "quiet-machine",
+      ok: input.quietBefore !== false,
+      detail: input.quietBefore === false ? "went ahead on a busy machine" : "quiet before the trial",
+    },
+    {
+      name: "kill-seen",
+      ok: input.killSeenMs !== null,
+      detail:
+        input.killSeenMs === null
+          ? "the kill was never reported"
+          : `reported after ${Math.round(input.killSeenMs)} ms`,
+    },
+  ];
+}
+
+/** True when every check holds. */
+export function checksPass(checks: readonly TrialCheck[]): boolean {
+  return checks.length > 0 && checks.every((c) => c.ok);
+}
+
+/** One trial's value for a paired comparison: the round it ran in, whether it passed its checks. */
+export interface RoundValue {
+  repeat: number;
+  checksOk: boolean;
+  value: number | null;
+}
+
+export interface RoundPairs {
+  /** Rounds in which both scenarios ran. */
+  rounds: number;
+  /** Of them, those that count: both trials passed their checks, both values known, divisor > 0. */
+  valid: number;
+  /** a ÷ b over the valid rounds (null: fewer than the minimum, "not shown"). */
+  ratio: RatioSpread | null;
+}
+
+/** a ÷ b paired by round (trials of one round ran minutes apart at most, in rotated order). */
+export function pairByRound(
+  a: readonly RoundValue[],
+  b: readonly RoundValue[],
+  minValid = MIN_VALID_PAIRS,
+): RoundPairs {
+  let rounds = 0;
+  const ratios: number[] = [];
+  for (const x of a) {
+    const y = b.find((t) => t.repeat === x.repeat);
+    if (y === undefined) continue;
+    rounds++;
+    if (!x.checksOk || !y.checksOk || x.value === null || y.value === null || !(y.value > 0)) continue;
+    ratios.push(x.value / y.value);
+  }
+  return { rounds, valid: ratios.length, ratio: ratioSpread(ratios, minValid) };
+}
+
+/** What the headline needs of a scenario. */
+export interface HeadlineInput {
+  label: string;
+  /** Failed requests of each trial that ran. */
+  failed: number[];
+  /** Trials that ran, and of them those that passed every check. */
+  trialsRun: number;
+  trialsOk: number;
+}
+
+/**
+ * The run's headline, from the data: how many requests Homeostat and HAProxy at its best failed.
+ * "Both 0 failed" when neither failed any; no winner is named where there is none.
+ */
+export function failoverHeadline(
+  homeostat: HeadlineInput | undefined,
+  best: HeadlineInput | undefined,
+): string {
+  if (homeostat === undefined || homeostat.trialsRun === 0) return "No headline: no Homeostat trial ran.";
+  if (best === undefined || best.trialsRun === 0) return "No headline: HAProxy at its best did not run.";
+  const total = (s: HeadlineInput) => s.failed.reduce((sum, v) => sum + v, 0);
+  const each = (s: HeadlineInput) => `${total(s)} (per trial ${s.failed.join(" / ")})`;
+  const h = total(homeostat);
+  const b = total(best);
+  const checked = (s: HeadlineInput) => `${s.trialsOk} of ${s.trialsRun} trials passed every check`;
+  let line: string;
+  if (h === 0 && b === 0) {
+    line = `Both 0 failed: neither Homeostat nor ${best.label} failed a request (${homeostat.trialsRun} and ${best.trialsRun} trials).`;
+  } else if (h === 0) {
+    line = `Homeostat failed 0 requests in ${homeostat.trialsRun} trials; ${best.label} failed ${each(best)}.`;
+  } else if (b === 0) {
+    line = `Homeostat failed ${each(homeostat)}; ${best.label} failed 0 in ${best.trialsRun} trials.`;
+  } else {
+    line = `Both failed requests: Homeostat ${each(homeostat)}, ${best.label} ${each(best)}.`;
+  }
+  return `${line} Homeostat: ${checked(homeostat)}; ${best.label}: ${checked(best)}.`;
 }

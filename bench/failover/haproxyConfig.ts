@@ -1,10 +1,49 @@
 /**
  * HAProxy in front of three instances of the demo app, as the failover bench runs it: with its
- * default health checks, with checks tuned to Homeostat's readiness probe, and (its own best
- * effort) tuned checks plus retries redispatched to another server.
+ * default health checks; with checks tuned to Homeostat's readiness probe; tuned checks plus
+ * retries redispatched to another server; and its best configuration for this fault, tuned checks
+ * plus passive checks (`observe layer7`, `error-limit`, `on-error mark-down`: the first failed
+ * connection to a server marks it DOWN) plus redispatched retries.
+ *
+ * HAProxy 2.6 (Debian's): `observe layer4` counts failed connections, `observe layer7` counts
+ * them too and also invalid answers, timeouts and 5xx (but 501 and 505); `error-limit` is how many
+ * consecutive such errors trigger `on-error` (default 10); `on-error mark-down` marks the server
+ * DOWN at once (the other modes, `fastinter`, `fail-check`, `sudden-death`, wait for checks).
+ * Observing needs `check` on the server.
  */
 
-export type HaproxyScenario = "haproxy-default" | "haproxy-tuned" | "haproxy-redispatch";
+export const HAPROXY_SCENARIOS = [
+  "haproxy-default",
+  "haproxy-tuned",
+  "haproxy-redispatch",
+  "haproxy-passive",
+] as const;
+export type HaproxyScenario = (typeof HAPROXY_SCENARIOS)[number];
+
+/** How each HAProxy scenario learns that a server died, and what it does with the request. */
+export const HAPROXY_SETUP: Record<HaproxyScenario, { label: string; detection: string; routing: string }> = {
+  "haproxy-default": {
+    label: "HAProxy, default checks",
+    detection: "active TCP checks (`check`: every 2 s, DOWN after 3 failures)",
+    routing: "`retries 3` to the same server, no redispatch",
+  },
+  "haproxy-tuned": {
+    label: "HAProxy, tuned checks (probe only)",
+    detection: "active HTTP checks copied from Homeostat's readiness probe (`GET /ready`)",
+    routing: "`retries 3` to the same server, no redispatch",
+  },
+  "haproxy-redispatch": {
+    label: "HAProxy, tuned checks + redispatch",
+    detection: "active HTTP checks, as tuned (probe only: no passive checks)",
+    routing: "`retries 3`, `option redispatch 1`, `retry-on conn-failure empty-response response-timeout`",
+  },
+  "haproxy-passive": {
+    label: "HAProxy, tuned + passive (its best configuration here)",
+    detection:
+      "passive checks on live traffic (`observe layer7`, `error-limit`, `on-error mark-down`: DOWN after `error-limit` consecutive failed connections or bad answers), and the tuned active checks",
+    routing: "`retries 3`, `option redispatch 1`, `retry-on conn-failure empty-response response-timeout`",
+  },
+};
 
 /** Homeostat's readiness probe, which the tuned checks copy. */
 export interface ProbeTuning {
@@ -22,6 +61,15 @@ export interface HaproxyFailoverConfig {
   /** The runtime API socket (`show stat`). */
   socket: string;
   tuning: ProbeTuning;
+  /** Passive checks (`haproxy-passive`): consecutive errors on live traffic before mark-down. */
+  errorLimit: number;
+}
+
+/** Passive checks (`haproxy-passive` only): on the servers, next to the active ones. */
+function passive(config: HaproxyFailoverConfig): string {
+  return config.scenario === "haproxy-passive"
+    ? ` observe layer7 error-limit ${config.errorLimit} on-error mark-down`
+    : "";
 }
 
 function checks(config: HaproxyFailoverConfig): string[] {
@@ -33,12 +81,12 @@ function checks(config: HaproxyFailoverConfig): string[] {
   return [
     "  option httpchk GET /ready",
     `  timeout check ${t.timeoutMs}ms`,
-    `  default-server inter ${t.intervalMs}ms fall ${t.failureThreshold} rise ${t.successThreshold}`,
+    `  default-server inter ${t.intervalMs}ms fall ${t.failureThreshold} rise ${t.successThreshold}${passive(config)}`,
   ];
 }
 
 function retries(config: HaproxyFailoverConfig): string[] {
-  if (config.scenario !== "haproxy-redispatch") {
+  if (config.scenario !== "haproxy-redispatch" && config.scenario !== "haproxy-passive") {
     // HAProxy's defaults, written out: up to 3 retries of a failed connect, to the same server.
     return ["  retries 3"];
   }

@@ -75,6 +75,11 @@ export interface ServerEvent {
   state: "UP" | "DOWN";
   /** When the bench read the line (epoch ms). */
   at: number;
+  /**
+   * HAProxy's reason: "Layer4 connection problem", "Layer7 timeout"… for an active check,
+   * "Health analyze" when passive checks (`observe`) marked it; null when not printed.
+   */
+  reason: string | null;
 }
 
 export class HaproxyUnderTest {
@@ -103,7 +108,8 @@ export class HaproxyUnderTest {
       const match = /Server api\/(\S+) is (UP|DOWN)/.exec(line);
       // Each change is printed twice (the warning, then the log line): keep the first.
       if (match === null || line.startsWith("Server ")) return;
-      this.events.push({ server: match[1]!, state: match[2] as "UP" | "DOWN", at: epochNow() });
+      const reason = /reason: ([^,]+)/.exec(line)?.[1]?.trim() ?? null;
+      this.events.push({ server: match[1]!, state: match[2] as "UP" | "DOWN", at: epochNow(), reason });
     });
   }
 
@@ -112,6 +118,8 @@ export class HaproxyUnderTest {
     dir: string;
     upstreamPorts: number[];
     tuning: ProbeTuning;
+    /** Passive checks' `error-limit` (`haproxy-passive` only). */
+    errorLimit: number;
     ledger: ProcessLedger;
   }): Promise<HaproxyUnderTest> {
     const dir = join(options.dir, options.scenario);
@@ -123,6 +131,7 @@ export class HaproxyUnderTest {
       upstreamPorts: options.upstreamPorts,
       socket: join(dir, "haproxy.sock"),
       tuning: options.tuning,
+      errorLimit: options.errorLimit,
     });
     const haproxy = new HaproxyUnderTest(options.scenario, port, dir, config, options.ledger);
     await haproxy.#child.waitListening(port);
@@ -147,7 +156,12 @@ export class HaproxyUnderTest {
 
   /** The first time `server` was reported DOWN at or after `since`, or null. */
   downAt(server: string, since: number): number | null {
-    return this.events.find((e) => e.server === server && e.state === "DOWN" && e.at >= since)?.at ?? null;
+    return this.downEvent(server, since)?.at ?? null;
+  }
+
+  /** The first DOWN report of `server` at or after `since` (with HAProxy's reason), or null. */
+  downEvent(server: string, since: number): ServerEvent | null {
+    return this.events.find((e) => e.server === server && e.state === "DOWN" && e.at >= since) ?? null;
   }
 
   stop(): Promise<void> {

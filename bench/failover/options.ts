@@ -24,8 +24,17 @@ export interface FailoverOptions {
   path: string;
   /** The capacity calibration: wrk settings and length. */
   calibration: { threads: number; connections: number; durationS: number; warmupS: number };
-  /** Include HAProxy with `retries 3` + `option redispatch` (its own best effort). */
+  /** Include HAProxy with tuned checks + `retries 3` + `option redispatch` (probe-only detection). */
   redispatch: boolean;
+  /**
+   * Include HAProxy with tuned checks + passive checks (`observe layer7 error-limit N on-error
+   * mark-down`) + redispatch: its best configuration for a killed server.
+   */
+  passive: boolean;
+  /** The passive checks' `error-limit`: consecutive errors on live traffic that mark a server DOWN. */
+  passiveErrorLimit: number;
+  /** A trial whose generator sent a request later than this after its due time fails its checks. */
+  maxGeneratorLatenessMs: number;
 }
 
 export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
@@ -41,5 +50,8 @@ export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
     path: "/work?ms=5",
     calibration: { threads: 1, connections: 50, durationS: 5, warmupS: 2 },
     redispatch: env.BENCH_REDISPATCH !== "0",
+    passive: env.BENCH_PASSIVE !== "0",
+    passiveErrorLimit: positiveNumber(env, "BENCH_ERROR_LIMIT", 1),
+    maxGeneratorLatenessMs: positiveNumber(env, "BENCH_MAX_LATENESS_MS", 100),
   };
 }

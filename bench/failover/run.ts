@@ -3,7 +3,10 @@
  * instances is SIGKILLed; how many client requests fail, and how long the proxy keeps sending
  * requests to the dead instance. Homeostat (a real controller, which also replaces the instance)
  * next to HAProxy over three instances the bench starts itself (routing only), with default checks,
- * checks tuned to Homeostat's probe, and tuned checks plus redispatched retries — all in one run.
+ * checks tuned to Homeostat's probe, tuned checks plus redispatched retries, and (its best
+ * configuration here) tuned plus passive checks plus redispatched retries — all in one run. Every
+ * trial gets the bench's own checks (analysis.ts `trialChecks`); the headline and the paired
+ * comparisons are derived from the trials (results.ts).
  * Writes bench/results/failover-<time>.json and prints a markdown section.
  */
 
@@ -20,6 +23,7 @@ import { waitQuiet } from "../proxy/quiet.ts";
 import { log, Teardown } from "../proxy/teardown.ts";
 import { ensureCommands, toolVersions } from "../proxy/tools.ts";
 import { runWrk, type WrkResult } from "../proxy/wrk.ts";
+import { trialChecks } from "./analysis.ts";
 import type { HaproxyScenario } from "./haproxyConfig.ts";
 import { BenchInstances, HaproxyUnderTest } from "./haproxyFleet.ts";
 import {
@@ -32,15 +36,19 @@ import {
 } from "./homeostatFleet.ts";
 import { type FailoverOptions, readFailoverOptions } from "./options.ts";
 import { renderFailoverMarkdown } from "./report.ts";
-import { type FailoverResult, summarizeScenario } from "./results.ts";
 import {
-  type HomeostatScenario,
-  isHomeostat,
-  loadAndKill,
-  QUIET_PERCENT,
-  type ScenarioName,
-  type TrialBase,
-} from "./trial.ts";
+  asTrialScenario,
+  type FailoverResult,
+  type FailoverScenario,
+  type FailoverTrial,
+  haproxyBestOf,
+  headlineOf,
+  isHomeostatScenario,
+  pairedComparisons,
+  summarizeScenario,
+  withChecks,
+} from "./results.ts";
+import { type HomeostatScenario, loadAndKill, QUIET_PERCENT } from "./trial.ts";
 
 /**
  * The Homeostat scenarios: the default traffic settings (what the target is about), and the same
@@ -60,7 +68,7 @@ async function capacity(port: number, options: FailoverOptions, ledger: ProcessL
   return await runWrk({ threads, connections, durationS }, url, ledger);
 }
 
-function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate: number): TrialBase {
+function emptyTrial(scenario: FailoverScenario, repeat: number, victim: string, rate: number): FailoverTrial {
   return {
     scenario,
     repeat,
@@ -88,21 +96,24 @@ function emptyTrial(scenario: ScenarioName, repeat: number, victim: string, rate
     before: null,
     warmup: null,
     markedDownMs: null,
+    markedDownReason: null,
     ok: false,
+    checks: [],
+    checksOk: false,
   };
 }
 
 async function homeostatTrial(
   scenario: HomeostatScenario,
   fleet: HomeostatFleet,
-  trial: TrialBase,
+  trial: FailoverTrial,
   options: FailoverOptions,
   scratch: string,
   ledger: ProcessLedger,
 ): Promise<void> {
   fleet.homeostat.assertRunning();
   const victim = await readyVictim(fleet.homeostat, trial.victim);
-  const { killedAt, figures, warmup, before } = await loadAndKill({
+  const { killedAt, figures, warmup, before, generator } = await loadAndKill({
     scenario,
     port: fleet.port,
     victim: trial.victim,
@@ -116,6 +127,7 @@ async function homeostatTrial(
   trial.figures = figures;
   trial.warmup = warmup;
   trial.before = before;
+  trial.generator = generator;
   trial.controller = await incidentAfter(fleet.homeostat, trial.victim, killedAt);
   await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
 }
@@ -124,7 +136,7 @@ async function haproxyTrial(
   haproxy: HaproxyUnderTest,
   instances: BenchInstances,
   k: number,
-  trial: TrialBase,
+  trial: FailoverTrial,
   options: FailoverOptions,
   scratch: string,
   ledger: ProcessLedger,
@@ -132,8 +144,8 @@ async function haproxyTrial(
   await instances.ensureAll();
   await haproxy.waitAllUp(instances.ports.map((_, j) => instances.name(j)));
   try {
-    const { killedAt, figures, warmup, before } = await loadAndKill({
-      scenario: haproxy.scenario,
+    const { killedAt, figures, warmup, before, generator } = await loadAndKill({
+      scenario: asTrialScenario(haproxy.scenario),
       port: haproxy.port,
       victim: trial.victim,
       ratePerSecond: trial.ratePerSecond,
@@ -146,8 +158,10 @@ async function haproxyTrial(
     trial.figures = figures;
     trial.warmup = warmup;
     trial.before = before;
-    const down = haproxy.downAt(trial.victim, killedAt);
-    trial.markedDownMs = down === null ? null : down - killedAt;
+    trial.generator = generator;
+    const down = haproxy.downEvent(trial.victim, killedAt);
+    trial.markedDownMs = down === null ? null : down.at - killedAt;
+    trial.markedDownReason = down?.reason ?? null;
   } finally {
     await instances.ensureAll();
   }
@@ -190,6 +204,7 @@ async function main(): Promise<void> {
     await instances.ensureAll();
     const scenarios: HaproxyScenario[] = ["haproxy-default", "haproxy-tuned"];
     if (options.redispatch) scenarios.push("haproxy-redispatch");
+    if (options.passive) scenarios.push("haproxy-passive");
     const haproxies = new Map<HaproxyScenario, HaproxyUnderTest>();
     for (const scenario of scenarios) {
       const h = await HaproxyUnderTest.start({
@@ -197,6 +212,7 @@ async function main(): Promise<void> {
         dir: scratch,
         upstreamPorts: instances.ports,
         tuning: fleet.readiness,
+        errorLimit: options.passiveErrorLimit,
         ledger,
       });
       haproxies.set(scenario, h);
@@ -214,25 +230,41 @@ async function main(): Promise<void> {
     );
     await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
 
-    const order: ScenarioName[] = [...fleets.keys(), ...scenarios];
-    const trials: TrialBase[] = [];
+    const order: FailoverScenario[] = [...fleets.keys(), ...scenarios];
+    const trials: FailoverTrial[] = [];
     for (let repeat = 0; repeat < options.repeats; repeat++) {
       const k = repeat % REPLICAS;
       const rotated = [...order.slice(repeat % order.length), ...order.slice(0, repeat % order.length)];
       for (const scenario of rotated) {
         const trial = emptyTrial(scenario, repeat, `api-${k}`, rate);
         try {
-          if (isHomeostat(scenario)) {
+          if (isHomeostatScenario(scenario)) {
             await homeostatTrial(scenario, fleets.get(scenario)!, trial, options, scratch, ledger);
           } else await haproxyTrial(haproxies.get(scenario)!, instances, k, trial, options, scratch, ledger);
           trial.ok = true;
         } catch (error) {
           trial.error = error instanceof Error ? error.message : String(error);
         }
+        withChecks(
+          trial,
+          trialChecks({
+            ran: trial.ok,
+            error: trial.error ?? null,
+            figures: trial.figures,
+            warmupFailed: trial.warmup === null ? null : trial.warmup.non2xx + trial.warmup.errors,
+            quietBefore: trial.before?.quiet ?? null,
+            killSeenMs: isHomeostatScenario(scenario)
+              ? (trial.controller?.detectedMs ?? null)
+              : trial.markedDownMs,
+            maxLatenessMs: options.maxGeneratorLatenessMs,
+            generator: trial.generator ?? null,
+          }),
+        );
         trials.push(trial);
         const f = trial.figures;
+        const failedChecks = trial.checks.filter((c) => !c.ok);
         log(
-          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${isHomeostat(scenario) ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms`}` : `FAILED ${trial.error}`}`,
+          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${isHomeostatScenario(scenario) ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms (${trial.markedDownReason ?? "no reason printed"})`}; warm-up failed ${trial.warmup === null ? "–" : trial.warmup.non2xx + trial.warmup.errors}` : `FAILED ${trial.error}`}; checks ${trial.checksOk ? "ok" : `FAILED: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join(", ")}`}`,
         );
       }
     }
@@ -242,6 +274,9 @@ async function main(): Promise<void> {
     const finishedAt = new Date();
     const summaries = order.map((scenario) => summarizeScenario(scenario, trials));
     const homeostatTrials = trials.filter((t) => t.scenario === "homeostat");
+    const haproxyBest = haproxyBestOf(order);
+    const headline = headlineOf(trials, haproxyBest);
+    log(`headline: ${headline}`);
     const fleetYaml = Object.fromEntries([...fleets].map(([s, f]) => [s, f.fleetYaml]));
     const result: FailoverResult = {
       benchmark: "failover",
@@ -257,6 +292,9 @@ async function main(): Promise<void> {
       haproxyConfigs: Object.fromEntries([...haproxies].map(([s, h]) => [s, h.config])),
       trials,
       summaries,
+      haproxyBest,
+      headline,
+      paired: pairedComparisons(trials, haproxyBest),
       targets: {
         zeroFailedThroughHomeostat:
           homeostatTrials.length > 0 && homeostatTrials.every((t) => t.ok && t.figures.failed === 0),

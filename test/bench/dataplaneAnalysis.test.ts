@@ -80,6 +80,30 @@ describe("data-plane bench analysis", () => {
     assert.equal(figures.latencyInWindow?.max, 5_000);
   });
 
+  it("without a fault window, gives failure times from t0 and no in-window latency", () => {
+    const records = steady(100);
+    records.status[20] = 502;
+    records.status[80] = 0;
+    records.error[80] = "closed";
+    const figures = analyzeRun(records);
+    assert.equal(figures.latencyInWindow, null);
+    // Due 1,020 and 1,080 ms from t0.
+    assert.equal(figures.firstFailedMs, 1_020);
+    assert.equal(figures.lastFailedMs, 1_080);
+    assert.deepEqual(figures.failures, { "502": 1, closed: 1 });
+    assert.equal(figures.served + figures.failed, figures.requests);
+  });
+
+  it("gives an empty run no latency, no rate and nothing served, rather than dividing by zero", () => {
+    const figures = analyzeRun(steady(0), { fromMs: 0, toMs: 10 });
+    assert.equal(figures.requests, 0);
+    assert.equal(figures.servedPercent, 0);
+    assert.equal(figures.achievedRate, 0);
+    assert.equal(figures.latency, null);
+    assert.equal(figures.latencyInWindow, null);
+    assert.equal(figures.firstFailedMs, null);
+  });
+
   it("measures the achieved rate from the first due time to the last send", () => {
     // 1,000 requests due over 1 s, but the generator could only send the last 500 at half speed.
     const records = steady(1_000);
