@@ -96,10 +96,18 @@ describe("data plane under the controller", () => {
       seen.add(r.headers.get("x-homeostat-instance") ?? "?");
     }
     assert.deepEqual([...seen], ["api-0"], "priority 0 (zone-a) takes all traffic while healthy");
-    const { services } = await box.get<{
-      services: Record<string, { endpoints: { instance: string; priority: number }[] }>;
-    }>("/v1/traffic");
-    const priorities = Object.fromEntries(services.api!.endpoints.map((e) => [e.instance, e.priority]));
+    // The controller shows the data plane's last report (one every 250 ms): wait for one that
+    // has the endpoints, rather than read whatever came before the proxy first served.
+    const endpoints = await waitFor(
+      async () => {
+        const { services } = await box.get<{
+          services: Record<string, { endpoints: { instance: string; priority: number }[] }>;
+        }>("/v1/traffic");
+        return services.api?.endpoints.length === 3 ? services.api.endpoints : null;
+      },
+      { timeoutMs: 5_000, what: "a traffic report with api's three endpoints" },
+    );
+    const priorities = Object.fromEntries(endpoints.map((e) => [e.instance, e.priority]));
     assert.deepEqual(priorities, { "api-0": 0, "api-1": 1, "api-2": 1 });
   });
 
@@ -248,7 +256,9 @@ describe("data plane under the controller", () => {
     assert.equal(r.status, 200);
   });
 
-  test("a release change drains: a slow request in flight on the replaced instance completes first", async () => {
+  test("a release change drains: a slow request in flight on the replaced instance completes first", async (t) => {
+    // Under the fleet's drainTimeout (10s), so a working drain waits it out.
+    const WORK_MS = 8_000;
     const status = await box.get<{ controller: { pid: number } }>("/v1/status");
     process.kill(status.controller.pid, "SIGKILL");
     await waitFor(
@@ -262,42 +272,90 @@ describe("data plane under the controller", () => {
       },
       { what: "the old controller gone" },
     );
-    // Same fleet, now wanting v2: the next controller adopts the v1 instances and rolls them.
-    const file = `${box.dir}/fleet.yaml`;
-    const { readFileSync, writeFileSync } = await import("node:fs");
-    writeFileSync(file, readFileSync(file, "utf8").replace("    release: v1", "    release: v2"));
-    box.up(file);
+    // The data-plane process outlives its controller and keeps serving v1 from api-0 (once the
+    // earlier fault's ejection has expired). The slow request goes out now, before any controller
+    // wants v2, so api-0's replacement can only begin while it is in flight.
     await waitFor(
       async () => {
         const r = await fetch(`http://127.0.0.1:${port}/`);
         await r.arrayBuffer();
         return r.status === 200 && r.headers.get("x-homeostat-instance") === "api-0";
       },
-      { timeoutMs: 20_000, what: "the new controller's proxy serving from api-0" },
+      { timeoutMs: 30_000, what: "the data plane serving from api-0 without a controller" },
     );
     const sentAt = Date.now();
-    const slow = await fetch(`http://127.0.0.1:${port}/work?ms=6000`);
-    const body = await slow.text();
-    const doneAt = Date.now();
-    assert.equal(slow.status, 200, body);
-    assert.equal(slow.headers.get("x-homeostat-instance"), "api-0");
+    let respondedAt: number | null = null;
+    const slow = fetch(`http://127.0.0.1:${port}/work?ms=${WORK_MS}`).then((r) => {
+      respondedAt = Date.now();
+      return r;
+    });
+    // Same fleet, now wanting v2: the next controller adopts the v1 instances and rolls them.
+    const file = `${box.dir}/fleet.yaml`;
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    writeFileSync(file, readFileSync(file, "utf8").replace("    release: v1", "    release: v2"));
+    box.up(file);
+
+    // Server-side evidence that draining began mid-request: the data plane reports api-0 draining
+    // (out of the serving set) with a request still in flight, before the response has arrived.
+    type Row = { instance: string; draining: boolean; inFlight: number };
+    const drainSeen = await waitFor(
+      async () => {
+        if (respondedAt !== null) return { missed: true as const };
+        const { services } = await box.get<{ services: Record<string, { endpoints: Row[] }> }>("/v1/traffic");
+        const row = services.api?.endpoints.find(
+          (e) => e.instance === "api-0" && e.draining && e.inFlight >= 1,
+        );
+        return row === undefined || respondedAt !== null
+          ? null
+          : { missed: false as const, at: Date.now(), row };
+      },
+      { timeoutMs: WORK_MS + 10_000, intervalMs: 50, what: "api-0 draining with the request in flight" },
+    );
+    const response = await slow;
+    const body = await response.text();
+    assert.equal(drainSeen.missed, false, "the slow request ended before api-0 was seen draining");
+    assert.ok(!drainSeen.missed && drainSeen.at < respondedAt!);
+
+    // The stop itself (SIGTERM, journaled before it is sent) waited for the request: the proxy
+    // cannot have finished it before the app had worked WORK_MS after it was sent.
+    const journal = await waitFor(
+      async () => {
+        const { journal } = await box.get<{
+          journal: { at: number; action: string; target: string; reason: string }[];
+        }>("/v1/journal?limit=200");
+        return journal.find((j) => j.action === "stop" && j.target === "api-0" && j.at >= sentAt);
+      },
+      { timeoutMs: 30_000, what: "api-0's stop journaled" },
+    );
+    t.diagnostic(
+      `api-0 seen draining ${drainSeen.at - sentAt}ms after the request was sent, its stop journaled ` +
+        `${journal.at - sentAt}ms after, the response ${respondedAt! - sentAt}ms after`,
+    );
+    assert.match(journal.reason, /^release-changed/);
+    assert.ok(
+      journal.at >= sentAt + WORK_MS,
+      `api-0's stop was journaled ${journal.at - sentAt}ms after the request was sent, ` +
+        `before its ${WORK_MS}ms of work could have finished`,
+    );
+    assert.equal(response.status, 200, body);
+    assert.equal(response.headers.get("x-homeostat-instance"), "api-0");
+    assert.deepEqual(JSON.parse(body), { name: "api-0", workedMs: WORK_MS });
 
     const events = await waitFor(
       async () => {
         const { events } = await box.get<{
           events: { type: string; at: number; instance?: string; reason: string }[];
         }>("/v1/events?limit=2000");
-        return events.some((e) => e.type === "instance.stopped" && e.instance === "api-0") ? events : null;
+        return events.some((e) => e.type === "instance.stopped" && e.instance === "api-0" && e.at >= sentAt)
+          ? events
+          : null;
       },
       { timeoutMs: 30_000, what: "api-0 replaced by the rollout" },
     );
-    const stopped = events.find((e) => e.type === "instance.stopped" && e.instance === "api-0")!;
+    const stopped = events.find(
+      (e) => e.type === "instance.stopped" && e.instance === "api-0" && e.at >= sentAt,
+    )!;
     assert.equal(stopped.reason, "release-changed");
-    assert.ok(stopped.at >= sentAt, "the replacement happened while the request was in flight or after");
-    assert.ok(
-      stopped.at >= doneAt - 200,
-      `api-0 was stopped ${doneAt - stopped.at}ms before its in-flight request ended`,
-    );
     // The rollout then moves on one instance at a time, each after the previous one held.
     await waitFor(
       async () => {
