@@ -1,9 +1,15 @@
 /**
- * Zone probes: the domain-level probe of failover. Each instance behind the data plane is probed
- * over the data plane's own path to its zone — the injected network faults of that path (blackhole,
- * resets, errors, latency) apply exactly as they do to client requests — so a zone cut off from
- * the data plane is seen even when nothing sends it traffic (an evacuated zone waiting to fail
- * back). The instance probes (prober.ts) go straight to the process and cannot see such a cut.
+ * Zone probes: the domain-level probe of failover. The controller probes each instance behind the
+ * data plane with the service's readiness check, but first applies the fault rules injected into
+ * the data plane for that instance's endpoint (blackhole, reset, error, latency; `POST
+ * /v1/faults`): a blackhole fails the probe after its timeout without touching the network, a
+ * reset or error fails it at its rate, latency uses up part of its budget. Otherwise (and after
+ * any latency) the probe makes a real network connection from the controller to the instance's
+ * port, so a real network fault between the controller and the instance (a partition) fails it
+ * too. It does not go through the data plane process itself: a fault of the data plane's own
+ * network path that the controller's path does not share is not seen. This lets a zone cut off be
+ * seen even when nothing sends it traffic (an evacuated zone waiting to fail back). The instance
+ * probes (prober.ts) ignore injected faults.
  */
 
 import { setTimeout as delay } from "node:timers/promises";
