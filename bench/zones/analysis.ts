@@ -1,11 +1,15 @@
 /**
  * From one trial's raw material — every request's outcome, the per-second instance counters, the
- * controller's events — the figures issue 5 asks for: failed requests by criticality, survivors'
- * utilization and how long any of them stayed above the ceiling, when traffic left the failed
- * zone, and when added capacity was ready. Times are ms from the fault unless said otherwise.
+ * balancer's events — the figures issues 5 and 11 ask for: failed requests by criticality (and in
+ * the warm-up), latency from each request's due time, survivors' utilization and how long any of
+ * them stayed above the ceiling, when traffic left the failed zone, when added capacity was ready,
+ * whether the load generator kept up, and each trial's own pass/fail checks. Then, over trials,
+ * the paired comparison with the baseline (HAProxy): per round, contender ÷ baseline, and the
+ * median of those ratios. Times are ms from the fault unless said otherwise. Pure: no I/O.
  */
 
 import type { Criticality } from "../../src/traffic/contracts.ts";
+import { type Summary, summarize } from "../foundation/stats.ts";
 import type { Scenario } from "./fleet.ts";
 import type { LoadRecord, LoadResult, Outcome } from "./load.ts";
 import type { Sample } from "./sampler.ts";
@@ -29,9 +33,21 @@ export interface OutcomeCounts {
   errors: Record<string, number>;
   /** failed / sent (null when nothing was sent). */
   failedShare: number | null;
-  /** Latency of the successful requests, ms. */
+  /** Latency of the successful requests, from each request's due time (not its send), ms. */
   okP50Ms: number | null;
   okP99Ms: number | null;
+}
+
+/** Whether the load generator offered the load the trial says it did. */
+export interface GeneratorHealth {
+  offeredRatePerSecond: number;
+  achievedRatePerSecond: number | null;
+  /** written − due, over every request, ms. */
+  latenessP99Ms: number | null;
+  maxLatenessMs: number | null;
+  /** False (the generator's own verdict): it fell behind; the trial is counted and left out of every summary. */
+  valid: boolean;
+  invalidReason: string | null;
 }
 
 /** One instance over one sampling interval (about a second). */
@@ -90,17 +106,40 @@ export interface TrialFigures {
   otherEvents: { ms: number; type: string; instance: string | null; message: string }[];
   /** Whether the controller said anything about failover at all (else HOMEOSTAT behaved as NAIVE). */
   failoverActed: boolean;
+  /** Requests due before the fault that failed, and all requests due before it. */
+  warmupFailed: number;
+  warmupSent: number;
   /** The utilization series, for the record. */
   seconds: InstanceSecond[];
-  checks: {
-    /** No survivor above the ceiling for longer than one `stepInterval`. */
-    ceilingHeldWithinOneStep: boolean;
-    /** No default request shed, or the first sheddable shed came no later than the first default one. */
-    sheddableShedBeforeDefault: boolean;
-    /** Critical requests failed below 0.1 %, fault → end. */
-    criticalErrorRateBelow0_1Percent: boolean;
-  };
+  checks: TrialChecks;
 }
+
+/** Each trial's own pass/fail: a trial that misses one is a miss, whatever the margin. */
+export interface TrialChecks {
+  /**
+   * No survivor's run of consecutive readings above the ceiling lasts longer than one
+   * `stepInterval`: the readings' own measured durations (the app's clock) added up and compared
+   * with the step (2,000 ms) as they are — 2,000.9 ms is a miss.
+   */
+  ceilingHeldWithinOneStep: boolean;
+  /** No default request shed, or the first sheddable shed came no later than the first default one. */
+  sheddableShedBeforeDefault: boolean;
+  /** Critical requests failed below 0.1 %, fault → end. */
+  criticalErrorRateBelow0_1Percent: boolean;
+}
+
+export const CHECK_NAMES: readonly (keyof TrialChecks)[] = [
+  "criticalErrorRateBelow0_1Percent",
+  "sheddableShedBeforeDefault",
+  "ceilingHeldWithinOneStep",
+];
+
+export function allChecksPass(checks: TrialChecks): boolean {
+  return CHECK_NAMES.every((name) => checks[name]);
+}
+
+/** Ejections that say the balancer took a failed-zone instance out: Homeostat's outlier ejection, HAProxy's DOWN. */
+export const EJECTION_EVENTS: readonly string[] = ["traffic.ejected", "haproxy.down"];
 
 export interface TrialEvent {
   at: number;
@@ -149,7 +188,7 @@ export function countOutcomes(records: readonly LoadRecord[]): OutcomeCounts {
     counts.sent++;
     if (r.outcome === "ok") {
       counts.ok++;
-      latencies.push(r.done - r.sent);
+      latencies.push(r.done - r.due);
       continue;
     }
     counts.failed++;
@@ -320,7 +359,7 @@ export function analyzeTrial(options: {
     const e = after.find((x) => x.type === type);
     return e === undefined ? null : fromFault(e);
   };
-  const firstEjection = after.find((e) => e.type === "traffic.ejected" && inFailedZone(eventInstance(e)));
+  const firstEjection = after.find((e) => EJECTION_EVENTS.includes(e.type) && inFailedZone(eventInstance(e)));
 
   let addedInstanceReadyMs: number | null = null;
   let maxReadyInstances = 0;
@@ -352,6 +391,7 @@ export function analyzeTrial(options: {
   const critical = sinceFaultCounts.critical;
 
   const baseline = seconds.filter((s) => s.end <= 0 && s.end > -5_000).map((s) => s.utilization);
+  const warmup = countOutcomes(phases.before);
   return {
     faultAt,
     clearedAt,
@@ -386,13 +426,163 @@ export function analyzeTrial(options: {
       .filter((e) => !isFailoverEvent(e) && e.type !== "instance.health")
       .map((e) => ({ ms: fromFault(e), type: e.type, instance: eventInstance(e), message: e.message })),
     failoverActed: failoverEvents.length > 0,
+    warmupFailed: warmup.failed,
+    warmupSent: warmup.sent,
     seconds,
-    checks: {
-      ceilingHeldWithinOneStep: above.longestMs <= options.stepIntervalMs,
-      sheddableShedBeforeDefault:
-        firstShedMs.default === null ||
-        (firstShedMs.sheddable !== null && firstShedMs.sheddable <= firstShedMs.default),
-      criticalErrorRateBelow0_1Percent: critical.sent > 0 && critical.failed / critical.sent < 0.001,
-    },
+    checks: trialChecks({
+      longestAboveCeilingMs: above.longestMs,
+      stepIntervalMs: options.stepIntervalMs,
+      firstShedMs,
+      critical,
+    }),
   };
 }
+
+export function trialChecks(input: {
+  longestAboveCeilingMs: number;
+  stepIntervalMs: number;
+  firstShedMs: Record<Criticality, number | null>;
+  critical: Pick<OutcomeCounts, "sent" | "failed">;
+}): TrialChecks {
+  const { firstShedMs, critical } = input;
+  return {
+    ceilingHeldWithinOneStep: input.longestAboveCeilingMs <= input.stepIntervalMs,
+    sheddableShedBeforeDefault:
+      firstShedMs.default === null ||
+      (firstShedMs.sheddable !== null && firstShedMs.sheddable <= firstShedMs.default),
+    criticalErrorRateBelow0_1Percent: critical.sent > 0 && critical.failed / critical.sent < 0.001,
+  };
+}
+
+/**
+ * Whether the generator kept up, as the shared generator judged its own run (`valid`,
+ * `invalidReason`, `achievedRate`, lateness written − due: bench/common/loadgen/summary.ts).
+ */
+export function generatorHealth(load: LoadResult, offeredRatePerSecond: number): GeneratorHealth {
+  return {
+    offeredRatePerSecond,
+    achievedRatePerSecond: load.achievedRate,
+    latenessP99Ms: load.summary?.lateness?.p99 ?? null,
+    maxLatenessMs: load.maxLatenessMs,
+    valid: load.valid,
+    invalidReason: load.valid ? null : (load.invalidReason ?? "the generator fell behind"),
+  };
+}
+
+/** What pairs trials: the same scenario, fault, load and round. */
+export interface PairableTrial {
+  scenario: string;
+  fault: string;
+  loadFraction: number;
+  mode: string;
+  /** 0-based round. */
+  repeat: number;
+  ok: boolean;
+  generator: GeneratorHealth | null;
+  figures: TrialFigures | null;
+}
+
+/** Measured and valid: the trials every summary is made of. */
+export function usable<T extends PairableTrial>(t: T): t is T & { figures: TrialFigures } {
+  return t.ok && t.figures !== null && t.generator?.valid === true;
+}
+
+/**
+ * The rounds in which both `mode` and `baseline` ran `scenario` × `fault` × `loadFraction` and
+ * both trials are usable, in round order.
+ */
+export function pairTrials<T extends PairableTrial>(
+  trials: readonly T[],
+  key: { scenario: string; fault: string; loadFraction: number },
+  mode: string,
+  baseline: string,
+): { repeat: number; contender: T & { figures: TrialFigures }; baseline: T & { figures: TrialFigures } }[] {
+  const of = (m: string) =>
+    trials.filter(
+      (t) =>
+        t.mode === m &&
+        t.scenario === key.scenario &&
+        t.fault === key.fault &&
+        t.loadFraction === key.loadFraction,
+    );
+  const pairs: {
+    repeat: number;
+    contender: T & { figures: TrialFigures };
+    baseline: T & { figures: TrialFigures };
+  }[] = [];
+  for (const c of of(mode)) {
+    const b = of(baseline).find((x) => x.repeat === c.repeat);
+    if (b === undefined || !usable(c) || !usable(b)) continue;
+    pairs.push({ repeat: c.repeat, contender: c, baseline: b });
+  }
+  return pairs.sort((x, y) => x.repeat - y.repeat);
+}
+
+/** contender ÷ baseline per round, and their distribution. */
+export interface PairedRatio {
+  /** Rounds with both trials usable. */
+  pairs: number;
+  /** One per pair where both values exist and the baseline's is above 0, in round order. */
+  ratios: number[];
+  /** Pairs left out because the baseline's value was 0 (contender's value in `zeroBaseline`). */
+  zeroBaseline: number[];
+  summary: Summary | null;
+}
+
+export function pairedRatio(
+  pairs: readonly { contender: { figures: TrialFigures }; baseline: { figures: TrialFigures } }[],
+  pick: (f: TrialFigures) => number | null,
+): PairedRatio {
+  const ratios: number[] = [];
+  const zeroBaseline: number[] = [];
+  for (const pair of pairs) {
+    const c = pick(pair.contender.figures);
+    const b = pick(pair.baseline.figures);
+    if (c === null || b === null) continue;
+    if (b === 0) zeroBaseline.push(c);
+    else ratios.push(c / b);
+  }
+  return { pairs: pairs.length, ratios, zeroBaseline, summary: summarize(ratios) };
+}
+
+/** The worst criticality's p99 of successes during the outage (from due). */
+export function outageP99(f: TrialFigures): number | null {
+  const p99s = CRITICALITIES.flatMap((c) => f.requests.outage[c].okP99Ms ?? []);
+  return p99s.length === 0 ? null : Math.max(...p99s);
+}
+
+/** Failed share of every request from the fault to the end. */
+export function failedShareSinceFault(f: TrialFigures, only?: Criticality): number | null {
+  const counts = CRITICALITIES.filter((c) => only === undefined || c === only).map((c) => f.sinceFault[c]);
+  const sent = counts.reduce((n, c) => n + c.sent, 0);
+  return sent === 0 ? null : counts.reduce((n, c) => n + c.failed, 0) / sent;
+}
+
+/** The figures compared as "× HAProxy", with how to read each one. */
+export const RATIO_METRICS: readonly {
+  key: string;
+  label: string;
+  pick: (f: TrialFigures) => number | null;
+}[] = [
+  { key: "outageP99", label: "p99 of successes during the outage", pick: outageP99 },
+  {
+    key: "failedShare",
+    label: "failed requests since the fault (all)",
+    pick: (f) => failedShareSinceFault(f),
+  },
+  {
+    key: "failedCritical",
+    label: "failed critical since the fault",
+    pick: (f) => failedShareSinceFault(f, "critical"),
+  },
+  {
+    key: "peakSurvivorUtilization",
+    label: "survivors' peak utilization",
+    pick: (f) => f.peakSurvivorUtilization,
+  },
+  {
+    key: "survivorSecondsAboveCeiling",
+    label: "survivor-seconds above the ceiling",
+    pick: (f) => f.survivorSecondsAboveCeiling,
+  },
+];

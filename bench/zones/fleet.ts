@@ -1,7 +1,9 @@
 /**
  * The fleets the zone bench runs: one service of demo-app instances with a real, declared
  * capacity (`WORKERS` × `WORK_MS`, see examples/README.md), spread over two or three zones, behind
- * Homeostat's front port. NAIVE and HOMEOSTAT run the same file but for `failover.automatic`.
+ * one front port. HOMEOSTAT and NAIVE run the same fleet file but for `failover.automatic`; HAProxy
+ * (haproxy.ts) runs the same instances on the same ports and zones, with checks and deadlines taken
+ * from the constants below.
  */
 
 import { APP, NODE } from "../../test/helpers/e2e.ts";
@@ -33,19 +35,42 @@ export const FAILOVER = {
 /**
  * The proxy's deadlines, so that it answers (504, or a 503 shed) before the client's 2 s timeout:
  * a blackholed attempt is abandoned after 750 ms and retried elsewhere, a request gives up after
- * 1.5 s, and waiting for admission lasts 400 ms at most (400 + 1500 < 2000).
+ * 1.5 s, and waiting for admission lasts 400 ms at most (400 + 1500 < 2000). `attempts` and
+ * `outlierConsecutiveFailures` are Homeostat's defaults, written out for HAProxy to copy.
  */
-const TRAFFIC = [
-  "      retries: { perTryTimeout: 750ms }",
-  "      requestTimeout: 1500ms",
-  "      limits: { queueTimeout: 400ms }",
+export const TRAFFIC = {
+  attempts: 3,
+  perTryTimeoutMs: 750,
+  requestTimeoutMs: 1500,
+  queueTimeoutMs: 400,
+  outlierConsecutiveFailures: 5,
+} as const;
+
+const TRAFFIC_YAML = [
+  `      retries: { attempts: ${TRAFFIC.attempts}, perTryTimeout: ${TRAFFIC.perTryTimeoutMs}ms }`,
+  `      requestTimeout: ${TRAFFIC.requestTimeoutMs}ms`,
+  `      limits: { queueTimeout: ${TRAFFIC.queueTimeoutMs}ms }`,
+  `      outlierDetection: { consecutiveFailures: ${TRAFFIC.outlierConsecutiveFailures} }`,
 ];
+
+/**
+ * The readiness probe (also the budget of Homeostat's zone probe, which runs at the readiness
+ * probe's interval, timeout and failure threshold), and HAProxy's active check copies it.
+ */
+export const READINESS = {
+  intervalMs: 250,
+  timeoutMs: 250,
+  failureThreshold: 3,
+  successThreshold: 1,
+} as const;
 
 export interface Scenario {
   name: ScenarioName;
   zones: string[];
   replicas: number;
   maxReplicas: number;
+  /** Slot i listens on basePort + i. */
+  basePort: number;
   instanceCapacityRps: number;
   ceiling: number;
   failedZone: string;
@@ -62,6 +87,7 @@ export function scenario(name: ScenarioName): Scenario {
     replicas,
     // The spec's rule: maxReplicas ≤ 2 × replicas (a service reserves two banks of ports).
     maxReplicas: 2 * replicas,
+    basePort: BASE_PORT,
     instanceCapacityRps: INSTANCE_CAPACITY_RPS,
     ceiling: CEILING,
     failedZone: FAILED_ZONE,
@@ -71,7 +97,16 @@ export function scenario(name: ScenarioName): Scenario {
 
 /** Every instance port the service may use (both banks: scale-up takes the second). */
 export function instancePorts(s: Scenario): number[] {
-  return Array.from({ length: 2 * s.replicas }, (_, slot) => BASE_PORT + slot);
+  return Array.from({ length: 2 * s.replicas }, (_, slot) => s.basePort + slot);
+}
+
+/**
+ * The ports of every slot of `zone`, both banks: slot i listens on basePort + i and runs in
+ * placement[i % zones] for its whole life (src/spec/placement.ts), so an instance the controller
+ * restarts or adds in that zone during an outage lands on one of these ports.
+ */
+export function zonePorts(s: Scenario, zone: string): number[] {
+  return instancePorts(s).filter((_, slot) => s.zoneOfSlot(slot) === zone);
 }
 
 /**
@@ -79,7 +114,7 @@ export function instancePorts(s: Scenario): number[] {
  * benches can starve a process for a few hundred ms): an instance restarted because its probe
  * timed out on a busy machine would confound what is measured, which is the zone's loss.
  */
-export function fleetYaml(s: Scenario, mode: Mode): string {
+export function fleetYaml(s: Scenario, mode: Exclude<Mode, "haproxy">): string {
   const hosts = s.zones.map((zone) => `  host-${zone.slice(-1)}: { zone: ${zone} }`).join("\n");
   const duration = (ms: number) => `${ms}ms`;
   return `version: 1
@@ -89,7 +124,7 @@ ${hosts}
 defaults:
   probes:
     startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 250ms, timeout: 250ms, failureThreshold: 3 }
+    readiness: { http: { path: /ready }, interval: ${READINESS.intervalMs}ms, timeout: ${READINESS.timeoutMs}ms, failureThreshold: ${READINESS.failureThreshold}, successThreshold: ${READINESS.successThreshold} }
     liveness: { http: { path: /healthz }, interval: 500ms, timeout: 500ms, failureThreshold: 4 }
   restart:
     backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }
@@ -111,7 +146,7 @@ services:
     placement: { zones: [${s.zones.join(", ")}] }
     capacity: { rps: ${s.instanceCapacityRps}, targetUtilization: ${Math.round(s.ceiling * 100)}%, maxReplicas: ${s.maxReplicas} }
     traffic:
-${TRAFFIC.join("\n")}
+${TRAFFIC_YAML.join("\n")}
     release: v1
     releases:
       v1:

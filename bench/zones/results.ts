@@ -1,13 +1,26 @@
 /**
- * The result file's shape, and the summaries over the trials of each scenario × mode.
+ * The result file's shape, the summaries over the trials of each scenario × fault × load × mode
+ * (valid trials only: a trial whose load generator fell behind is counted and left out), and the
+ * paired comparisons with HAProxy (per round, contender ÷ HAProxy; the median of those ratios).
  */
 
 import type { Criticality } from "../../src/traffic/contracts.ts";
 import type { MachineInfo } from "../foundation/machine.ts";
 import { type Summary, summarize } from "../foundation/stats.ts";
 import type { CodeState } from "../proxy/codeState.ts";
-import { CRITICALITIES, type OutcomeCounts } from "./analysis.ts";
-import type { Mode, ScenarioName, ZonesBenchOptions } from "./options.ts";
+import {
+  allChecksPass,
+  CHECK_NAMES,
+  CRITICALITIES,
+  type OutcomeCounts,
+  outageP99,
+  type PairedRatio,
+  pairedRatio,
+  pairTrials,
+  RATIO_METRICS,
+  usable,
+} from "./analysis.ts";
+import type { FaultName, Mode, ScenarioName, ZonesBenchOptions } from "./options.ts";
 import type { Trial } from "./trial.ts";
 
 /** Failed requests of one criticality from the fault to the end, summed over the trials. */
@@ -18,9 +31,23 @@ export type FailureTotals = Pick<
 
 export interface ScenarioSummary {
   scenario: ScenarioName;
+  fault: FaultName;
+  loadFraction: number;
   mode: Mode;
   trials: number;
+  /** Trials that ran to the end and were analysed. */
   ok: number;
+  /** Of those, the ones whose load generator fell behind: left out of every figure below. */
+  invalid: number;
+  /** The valid ones: what every figure below is made of. */
+  valid: number;
+  /** Valid trials that passed all three checks. */
+  trialsOk: number;
+  /** Requests due in the warm-up that failed, summed over the valid trials, and sent. */
+  warmupFailed: number;
+  warmupSent: number;
+  /** Achieved ÷ offered rate of the generator, over the valid trials. */
+  achievedFraction: Summary | null;
   ratePerSecond: number | null;
   /** Trials in which the controller emitted any failover event. */
   failoverActed: number;
@@ -37,12 +64,24 @@ export interface ScenarioSummary {
   failedZoneLastServedMs: Summary | null;
   firstEjectionMs: Summary | null;
   capacityReadyMs: Summary | null;
-  /** Trials passing each of issue 5's checks. */
+  /** Valid trials passing each check. */
   checks: {
     ceilingHeldWithinOneStep: number;
     sheddableShedBeforeDefault: number;
     criticalErrorRateBelow0_1Percent: number;
   };
+}
+
+/** One contender against HAProxy on one scenario × load (partition fault), paired by round. */
+export interface PairedComparison {
+  scenario: ScenarioName;
+  fault: FaultName;
+  loadFraction: number;
+  mode: Mode;
+  baseline: Mode;
+  pairs: number;
+  /** Metric key (RATIO_METRICS) → contender ÷ baseline per pair. */
+  ratios: Record<string, PairedRatio>;
 }
 
 export interface ZonesBenchResult {
@@ -55,9 +94,13 @@ export interface ZonesBenchResult {
   machine: MachineInfo & { loadAverage1mAtEnd: number };
   code: CodeState;
   options: ZonesBenchOptions;
-  /** The fleet file of each scenario × mode (the same but for `failover.automatic`). */
-  fleets: Record<string, string>;
+  /** Each contender's full configuration: Homeostat's fleet files, HAProxy's config files. */
+  configurations: Record<string, string>;
+  /** Trials whose generator fell behind (left out of the summaries), and trials that failed to run. */
+  invalidTrials: number;
+  failedTrials: number;
   summaries: ScenarioSummary[];
+  comparisons: PairedComparison[];
   trials: Trial[];
   leftoverPids: number[];
 }
@@ -86,29 +129,47 @@ function values(trials: Trial[], pick: (t: Trial) => number | null | undefined):
   });
 }
 
-export function summarizeScenario(scenario: ScenarioName, mode: Mode, all: Trial[]): ScenarioSummary {
-  const trials = all.filter((t) => t.scenario === scenario && t.mode === mode);
-  const measured = trials.filter((t) => t.ok && t.figures !== null);
+export function summarizeScenario(
+  key: { scenario: ScenarioName; fault: FaultName; loadFraction: number; mode: Mode },
+  all: Trial[],
+): ScenarioSummary {
+  const trials = all.filter(
+    (t) =>
+      t.scenario === key.scenario &&
+      t.fault === key.fault &&
+      t.loadFraction === key.loadFraction &&
+      t.mode === key.mode,
+  );
+  const analysed = trials.filter((t) => t.ok && t.figures !== null);
+  const measured = trials.filter(usable);
   const f = (pick: (figures: NonNullable<Trial["figures"]>) => number | null) =>
     summarize(values(measured, (t) => pick(t.figures!)));
   const failures = Object.fromEntries(
-    CRITICALITIES.map((c) => [c, total(measured.map((t) => t.figures!.sinceFault[c]))]),
+    CRITICALITIES.map((c) => [c, total(measured.map((t) => t.figures.sinceFault[c]))]),
   ) as Record<Criticality, FailureTotals>;
   const passing = (check: keyof ScenarioSummary["checks"]) =>
-    measured.filter((t) => t.figures!.checks[check]).length;
+    measured.filter((t) => t.figures.checks[check]).length;
   return {
-    scenario,
-    mode,
+    ...key,
     trials: trials.length,
-    ok: measured.length,
+    ok: analysed.length,
+    invalid: analysed.length - measured.length,
+    valid: measured.length,
+    trialsOk: measured.filter((t) => allChecksPass(t.figures.checks)).length,
+    warmupFailed: measured.reduce((n, t) => n + t.figures.warmupFailed, 0),
+    warmupSent: measured.reduce((n, t) => n + t.figures.warmupSent, 0),
+    achievedFraction: summarize(
+      values(measured, (t) =>
+        t.generator?.achievedRatePerSecond == null
+          ? null
+          : t.generator.achievedRatePerSecond / t.ratePerSecond,
+      ),
+    ),
     ratePerSecond: trials[0]?.ratePerSecond ?? null,
-    failoverActed: measured.filter((t) => t.figures!.failoverActed).length,
+    failoverActed: measured.filter((t) => t.figures.failoverActed).length,
     failures,
     baselineUtilization: f((x) => x.baselineUtilization),
-    outageOkP99Ms: f((x) => {
-      const p99s = CRITICALITIES.flatMap((c) => x.requests.outage[c].okP99Ms ?? []);
-      return p99s.length === 0 ? null : Math.max(...p99s);
-    }),
+    outageOkP99Ms: f(outageP99),
     peakSurvivorUtilization: f((x) => x.peakSurvivorUtilization),
     peakSurvivorOffered: f((x) => x.peakSurvivorOffered),
     settledSurvivorUtilization: f((x) => x.settledSurvivorUtilization),
@@ -118,10 +179,32 @@ export function summarizeScenario(scenario: ScenarioName, mode: Mode, all: Trial
     failedZoneLastServedMs: f((x) => x.failedZoneLastServedMs),
     firstEjectionMs: f((x) => x.firstEjectionMs),
     capacityReadyMs: f((x) => x.capacityReadyEventMs ?? x.addedInstanceReadyMs),
-    checks: {
-      ceilingHeldWithinOneStep: passing("ceilingHeldWithinOneStep"),
-      sheddableShedBeforeDefault: passing("sheddableShedBeforeDefault"),
-      criticalErrorRateBelow0_1Percent: passing("criticalErrorRateBelow0_1Percent"),
-    },
+    checks: Object.fromEntries(CHECK_NAMES.map((c) => [c, passing(c)])) as ScenarioSummary["checks"],
   };
+}
+
+/** Every contender but the baseline against it, per scenario × load, on the faults the baseline ran. */
+export function compareWithBaseline(
+  trials: Trial[],
+  keys: { scenario: ScenarioName; fault: FaultName; loadFraction: number }[],
+  modes: Mode[],
+  baseline: Mode = "haproxy",
+): PairedComparison[] {
+  const out: PairedComparison[] = [];
+  for (const key of keys) {
+    for (const mode of modes) {
+      if (mode === baseline) continue;
+      const pairs = pairTrials(trials, key, mode, baseline);
+      if (!trials.some((t) => t.mode === baseline && t.scenario === key.scenario && t.fault === key.fault))
+        continue;
+      out.push({
+        ...key,
+        mode,
+        baseline,
+        pairs: pairs.length,
+        ratios: Object.fromEntries(RATIO_METRICS.map((m) => [m.key, pairedRatio(pairs, m.pick)])),
+      });
+    }
+  }
+  return out;
 }

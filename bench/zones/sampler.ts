@@ -1,7 +1,9 @@
 /**
- * Once a second, everything the analysis needs, read from outside Homeostat's decisions: each
- * instance's own `/stats` (the demo app's counters: served, busy time, queue), the proxy's attempt
- * counters per instance (`/metrics`), and the controller's view (`/v1/status`, `/v1/failover`).
+ * Once a second, everything the analysis needs, read from outside the balancer's decisions: each
+ * instance's own `/stats` (the demo app's counters: served, busy time, queue), and the balancer's
+ * own view — Homeostat's attempt counters per instance (`/metrics`) and controller view
+ * (`/v1/status`, `/v1/failover`), or HAProxy's sessions per server and server states (`show stat`).
+ * An instance cut off by a network partition does not answer its `/stats` (null for that second).
  */
 
 import type { WorkStats } from "../../examples/app/server.ts";
@@ -39,10 +41,18 @@ export interface Sample {
   failover: unknown;
 }
 
+/** What the balancer says at one sample. */
+export interface BalancerReading {
+  attempts: Record<string, number> | null;
+  status: StatusInstance[] | null;
+  failover: unknown;
+}
+
 export interface SamplerTarget {
-  apiPort: number;
   /** Slot → port and zone for every slot the service may use. */
   slots: { slot: number; port: number; zone: string; instance: string }[];
+  /** Read once per sample, next to the instances. */
+  balancer: () => Promise<BalancerReading>;
 }
 
 const READ_TIMEOUT_MS = 800;
@@ -76,7 +86,6 @@ export class Sampler {
   readonly #t0: number;
   #stopped = false;
   #loop: Promise<void> | null = null;
-  #failoverMissing = false;
 
   constructor(target: SamplerTarget, t0: number) {
     this.#target = target;
@@ -105,7 +114,6 @@ export class Sampler {
   }
 
   async #sample(due: number): Promise<Sample> {
-    const api = `http://127.0.0.1:${this.#target.apiPort}`;
     const readings = this.#target.slots.map(async (s): Promise<InstanceReading> => {
       const before = epochNow();
       const { body } = await getJson<AppStats>(`http://127.0.0.1:${s.port}/stats`);
@@ -118,6 +126,16 @@ export class Sampler {
         stats: body,
       };
     });
+    const [instances, balancer] = await Promise.all([Promise.all(readings), this.#target.balancer()]);
+    return { due, instances, ...balancer };
+  }
+}
+
+/** Homeostat's view: the proxy's attempts per instance, `/v1/status`, `/v1/failover`. */
+export function homeostatBalancer(apiPort: number): () => Promise<BalancerReading> {
+  const api = `http://127.0.0.1:${apiPort}`;
+  let failoverMissing = false;
+  return async () => {
     const metrics = (async () => {
       try {
         const response = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
@@ -127,17 +145,10 @@ export class Sampler {
       }
     })();
     const status = getJson<{ services: { instances: StatusInstance[] }[] }>(`${api}/v1/status`);
-    const failover = this.#failoverMissing ? null : getJson<unknown>(`${api}/v1/failover`);
-    const [instances, attempts, statusDoc, failoverDoc] = await Promise.all([
-      Promise.all(readings),
-      metrics,
-      status,
-      failover,
-    ]);
-    if (failoverDoc?.status === 404) this.#failoverMissing = true;
+    const failover = failoverMissing ? null : getJson<unknown>(`${api}/v1/failover`);
+    const [attempts, statusDoc, failoverDoc] = await Promise.all([metrics, status, failover]);
+    if (failoverDoc?.status === 404) failoverMissing = true;
     return {
-      due,
-      instances,
       attempts,
       status:
         statusDoc.body?.services.flatMap((svc) =>
@@ -145,5 +156,32 @@ export class Sampler {
         ) ?? null,
       failover: failoverDoc?.body ?? null,
     };
-  }
+  };
+}
+
+/**
+ * HAProxy's view: sessions assigned to each server (`stot`, which grows when HAProxy sends a
+ * request to it, a retry included) as the attempts, and each server's check state (`UP` → ready).
+ */
+export function haproxyBalancer(
+  stats: () => Promise<{ name: string; status: string; sessions: number }[] | null>,
+  zoneOfSlot: (slot: number) => string,
+): () => Promise<BalancerReading> {
+  return async () => {
+    const servers = await stats();
+    if (servers === null) return { attempts: null, status: null, failover: null };
+    return {
+      attempts: Object.fromEntries(servers.map((s) => [s.name, s.sessions])),
+      status: servers.map((s) => {
+        const slot = Number(s.name.slice(s.name.lastIndexOf("-") + 1));
+        return {
+          name: s.name,
+          slot,
+          zone: zoneOfSlot(slot),
+          state: s.status.startsWith("UP") ? "ready" : s.status.toLowerCase(),
+        };
+      }),
+      failover: null,
+    };
+  };
 }
