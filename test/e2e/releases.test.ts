@@ -21,6 +21,10 @@ interface Releases {
   rollouts: Rollout[];
 }
 
+/** The deploy's traffic steps (% to the new release) and v2-bad's injected error rate. */
+const STEPS = [10, 50, 100];
+const BAD_ERROR_RATE = 0.5;
+
 function release(version: string, extra: string[] = [], env: Record<string, string> = {}): string {
   return [
     `      ${version}:`,
@@ -45,7 +49,7 @@ defaults:
     liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
   restart: { stopGracePeriod: 2s, resetAfter: 2s }
   deploy:
-    steps: [10, 50, 100]
+    steps: [${STEPS.join(", ")}]
     stepDuration: 2s
     stepDeadline: 15s
     soak: 3s
@@ -60,7 +64,7 @@ services:
     release: v1
     releases:
 ${release("v1", ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'])}
-${release("v2-bad", ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'], { FAULT_ERROR_RATE: "0.5" })}
+${release("v2-bad", ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'], { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })}
 ${release("v3-migrates", [
   'requires: { schemas: { orders-db: ">=6" } }',
   'provides: { api: "1.1.0" }',
@@ -73,14 +77,17 @@ ${release(
     'requires: { schemas: { orders-db: ">=7" } }',
     "migrations: [{ datastore: orders-db, from: 6, to: 7, reversible: false }]",
   ],
-  { FAULT_ERROR_RATE: "0.5" },
+  { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) },
 )}
 `;
 }
 
-/** Open-loop GETs at about `rps` until stopped; each outcome with its send time. */
+/**
+ * Open-loop GETs at about `rps` until stopped; each outcome with its send time, the version that
+ * answered (200s) or the app's fault that failed it (the demo app's injected 500s name it).
+ */
 function startLoad(port: number, rps: number) {
-  const records: { at: number; status: number; version: string | null }[] = [];
+  const records: { at: number; status: number; version: string | null; fault: string | null }[] = [];
   let running = true;
   const inFlight = new Set<Promise<void>>();
   const timer = setInterval(() => {
@@ -88,11 +95,11 @@ function startLoad(port: number, rps: number) {
     const at = Date.now();
     const p = fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })
       .then(async (r) => {
-        const body = (await r.json().catch(() => ({}))) as { version?: string };
-        records.push({ at, status: r.status, version: body.version ?? null });
+        const body = (await r.json().catch(() => ({}))) as { version?: string; fault?: string };
+        records.push({ at, status: r.status, version: body.version ?? null, fault: body.fault ?? null });
       })
       .catch(() => {
-        records.push({ at, status: 0, version: null });
+        records.push({ at, status: 0, version: null, fault: null });
       })
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
@@ -136,7 +143,7 @@ describe("releases, deploys and rollbacks", () => {
     assert.equal((await releases()).rollouts.length, 0, "nothing started");
   });
 
-  test("a faulty release rolls back on its own; errors served stay within the canary's share", async () => {
+  test("a faulty release rolls back on its own; errors served stay within the canary's share", async (t) => {
     const started = Date.now();
     const deploy = await cli("deploy", "api", "v2-bad");
     assert.equal(deploy.code, 0, deploy.stderr);
@@ -145,7 +152,9 @@ describe("releases, deploys and rollbacks", () => {
       { timeoutMs: 45_000, what: "the v2-bad deploy to finish" },
     );
     assert.equal(rollout.state.phase, "rolled-back");
-    assert.match(rollout.state.reason ?? "", /failed: error rate/);
+    // It failed on the first step: the canary was meant to take STEPS[0] % of the traffic.
+    const weight = STEPS[0]! / 100;
+    assert.match(rollout.state.reason ?? "", new RegExp(`^step 1 \\(${STEPS[0]} %\\) failed: error rate`));
     const history = await releases();
     assert.equal(history.active, "v1");
     assert.equal(history.history.find((h) => h.version === "v2-bad")?.status, "failed");
@@ -155,22 +164,46 @@ describe("releases, deploys and rollbacks", () => {
     await waitFor(() => load.records.some((r) => r.at > failedAt + 2_000), {
       what: "load after the verdict",
     });
-    const canary = load.records.filter((r) => r.at >= started && r.at <= failedAt);
-    const fromBad = canary.filter((r) => r.version === "v2-bad");
-    const errors = canary.filter((r) => r.status !== 200);
-    assert.ok(canary.length >= 40, `${canary.length} requests during the canary`);
-    assert.ok(fromBad.length > 0, "the canary took traffic");
-    // 10 % weight × 50 % errors = 5 %; GET retries make it lower. Generous bound: 15 %.
-    assert.ok(
-      errors.length / canary.length <= 0.15,
-      `${errors.length} of ${canary.length} failed during the canary`,
-    );
-    // Before step 1 the canary is ready but takes no traffic (weights 100/0 from the deploy's start).
     const { events } = await box.get<{ events: { type: string; at: number; message: string }[] }>(
       "/v1/events?limit=3000",
     );
     const firstStep = events.find((e) => e.type === "deploy.step" && e.message.includes("v2-bad"));
     assert.ok(firstStep, "step 1 was reached");
+    assert.ok(firstStep.at >= started && firstStep.at <= failedAt, "step 1 began within the deploy");
+
+    // The canary's step, as the client saw it. 500s are not retried (src/traffic/proxy/
+    // retryPolicy.ts: only connect errors, resets, timeouts and 502/503/504 are), so each injected
+    // failure reaches the client, and which release served a request is known from its answer.
+    const canary = load.records.filter((r) => r.at >= firstStep.at && r.at <= failedAt);
+    const toBad = canary.filter((r) => r.version === "v2-bad" || r.fault === "errorRate");
+    const errors = canary.filter((r) => r.status !== 200);
+    assert.ok(canary.length >= 40, `${canary.length} requests during the canary step`);
+    assert.ok(toBad.length > 0, "the canary took traffic");
+    // Every error is one v2-bad injected: v1 failed nothing, and nothing failed in the proxy.
+    assert.deepEqual(
+      errors.filter((r) => r.status !== 500 || r.fault !== "errorRate"),
+      [],
+      "failures other than v2-bad's injected ones",
+    );
+    // Random weighted choice makes the canary's share binomial around the step's weight: with the
+    // ~200 requests the step takes at 40 rps, twice the weight is > 4 σ away. A canary given 30 %
+    // fails this.
+    const share = toBad.length / canary.length;
+    t.diagnostic(
+      `canary step: ${canary.length} requests, ${toBad.length} to v2-bad, ${errors.length} failed`,
+    );
+    assert.ok(
+      share <= 2 * weight,
+      `the canary served ${toBad.length} of ${canary.length} requests (${(100 * share).toFixed(1)} %) ` +
+        `on a ${STEPS[0]} % step`,
+    );
+    // So errors stay within the canary's share: weight × error rate (5 %), at most twice that.
+    assert.ok(
+      errors.length / canary.length <= 2 * weight * BAD_ERROR_RATE,
+      `${errors.length} of ${canary.length} failed during the canary step ` +
+        `(expected about ${100 * weight * BAD_ERROR_RATE} %)`,
+    );
+    // Before step 1 the canary is ready but takes no traffic (weights 100/0 from the deploy's start).
     const early = load.records.filter((r) => r.version === "v2-bad" && r.at < firstStep.at - 100);
     assert.equal(early.length, 0, `${early.length} requests reached v2-bad before step 1`);
     const lastBad = Math.max(...load.records.filter((r) => r.version === "v2-bad").map((r) => r.at));
