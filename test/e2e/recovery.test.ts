@@ -19,6 +19,39 @@ import {
 } from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
+/**
+ * Probe and restart settings of demoFleetYaml (test/helpers/e2e.ts), which every bound below is
+ * derived from: liveness and readiness every 200 ms, timeout 150 ms, liveness failureThreshold 3;
+ * startup probe every 100 ms; restart backoff initial 200 ms, jitter 0.1.
+ */
+const PROBE_INTERVAL_MS = 200;
+const PROBE_TIMEOUT_MS = 150;
+const LIVENESS_FAILURE_THRESHOLD = 3;
+const STARTUP_INTERVAL_MS = 100;
+const BACKOFF_INITIAL_MS = 200;
+const BACKOFF_JITTER = 0.1;
+/** Scheduling noise of a 2-core machine shared with other test runs: one second, stated once. */
+const SLACK_MS = 1_000;
+/**
+ * A new Node process of the demo app, from spawn to listening: not a probe setting, so an
+ * allowance (about 0.3 s idle, up to 2 s seen on a loaded 2-core machine).
+ */
+const APP_BOOT_MS = 2_000;
+/** Detection: the worst case the probes allow (an exit is seen at once; a hang takes this long). */
+const TTD_BOUND_MS = LIVENESS_FAILURE_THRESHOLD * PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + SLACK_MS;
+/**
+ * Recovery of a killed instance: its restart delay (at most the first backoff with jitter), the
+ * boot, one startup probe interval to see it up and one readiness interval plus timeout to see it
+ * ready.
+ */
+const TTR_BOUND_MS =
+  BACKOFF_INITIAL_MS * (1 + BACKOFF_JITTER) +
+  APP_BOOT_MS +
+  STARTUP_INTERVAL_MS +
+  PROBE_INTERVAL_MS +
+  PROBE_TIMEOUT_MS +
+  SLACK_MS;
+
 interface Incident {
   id: number;
   instance: string;
@@ -120,9 +153,14 @@ describe("recovery of a running fleet", () => {
     assert.equal(incident.kind, "exited");
     assert.equal(typeof incident.ttdMs, "number");
     assert.equal(typeof incident.ttrMs, "number");
-    // Generous bounds: correctness, not speed (speed is in docs/benchmarks.md).
-    assert.ok(incident.ttdMs! >= 0 && incident.ttdMs! < 5_000, `ttdMs ${incident.ttdMs}`);
-    assert.ok(incident.ttrMs! > 0 && incident.ttrMs! < 15_000, `ttrMs ${incident.ttrMs}`);
+    assert.ok(
+      incident.ttdMs! >= 0 && incident.ttdMs! <= TTD_BOUND_MS,
+      `ttdMs ${incident.ttdMs} (bound ${TTD_BOUND_MS}ms)`,
+    );
+    assert.ok(
+      incident.ttrMs! > 0 && incident.ttrMs! <= TTR_BOUND_MS,
+      `ttrMs ${incident.ttrMs} (bound ${TTR_BOUND_MS}ms)`,
+    );
   });
 
   test("the CLI shows the incident with its timeline, and the events with reasons", async () => {
@@ -168,15 +206,13 @@ describe("recovery of a running fleet", () => {
           (await incidents(box)).find((i) => i.instance === "api-2" && i.kind === "liveness-failed"),
         { timeoutMs: 20_000, what: "a liveness incident for api-2" },
       );
-      // Probe settings of demoFleetYaml: liveness interval 200ms, timeout 150ms, failureThreshold 3.
-      const bound = 200 * 3 + 150;
       const detectedAfter = incident.detectedAt - stoppedAt;
       assert.ok(
-        detectedAfter <= bound + 2_000,
-        `detected ${detectedAfter}ms after SIGSTOP (bound ${bound}ms + slack)`,
+        detectedAfter <= TTD_BOUND_MS,
+        `detected ${detectedAfter}ms after SIGSTOP (bound ${TTD_BOUND_MS}ms)`,
       );
       assert.ok(
-        detectedAfter >= 200,
+        detectedAfter >= PROBE_INTERVAL_MS,
         `detected ${detectedAfter}ms after SIGSTOP: one failed probe is not a failure`,
       );
       const replaced = await waitFor(
@@ -257,7 +293,7 @@ describe("a crash-looping release", () => {
     await box.cleanup();
   });
 
-  test("backoff grows, the incident stays open as crash-loop, the controller does not spin", async () => {
+  test("backoff grows, the incident stays open as crash-loop, the controller does not spin", async (t) => {
     const incident = await waitFor(
       async () => (await incidents(box)).find((i) => i.instance === "flaky-0" && i.reason === "crash-loop"),
       { timeoutMs: 30_000, what: "a crash-loop incident" },
@@ -284,14 +320,27 @@ describe("a crash-looping release", () => {
     assert.equal(s.services[0]?.state === "healthy", false);
 
     // While it waits out the crash-loop delay the controller must be idle, not polling hard.
+    // Measured here (2 s windows, this machine, 2 cores shared): the idle controller used 0.5 % of a
+    // core. A spin (a loop that re-arms itself at once) takes a whole core when it has one, and
+    // at least half of one on a 2-core machine with two other busy processes: 20 % is 4× under
+    // that, and above the idle controller with margin for its probes, API and GC.
     const pid = (await box.get<{ controller: { pid: number } }>("/v1/status")).controller.pid;
     const cpu0 = cpuTicks(pid);
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 2_000)); // a measurement window, not synchronisation
-    const used = ((cpuTicks(pid) - cpu0) * 10) / (Date.now() - t0); // ticks are 10 ms
-    assert.ok(used < 0.5, `controller used ${(used * 100).toFixed(0)}% of a core while the slot backs off`);
+    const used = ((cpuTicks(pid) - cpu0) * TICK_MS) / (Date.now() - t0);
+    t.diagnostic(`controller CPU while the slot backs off: ${(used * 100).toFixed(1)} % of a core`);
+    assert.ok(
+      used < MAX_IDLE_CPU,
+      `controller used ${(used * 100).toFixed(0)}% of a core while the slot backs off (bound ${MAX_IDLE_CPU * 100} %)`,
+    );
   });
 });
+
+/** Share of a core the controller may use while idle (see the measurement in the test). */
+const MAX_IDLE_CPU = 0.2;
+/** Clock ticks of /proc/PID/stat: USER_HZ is 100 on Linux. */
+const TICK_MS = 10;
 
 function cpuTicks(pid: number): number {
   const text = readFileSync(`/proc/${pid}/stat`, "utf8");
