@@ -3,10 +3,17 @@
  * Pure: same inputs, same figures.
  *
  * Every time is epoch ms. The controller stamps events with `Date.now()`; the load stamps its
- * requests with the same wall clock (one machine), so the two can be subtracted.
+ * requests with the same wall clock (one machine), so the two can be subtracted. A request's time
+ * in every window below is its `sent` time: when its bytes went on a socket (after any wait for
+ * one of the generator's connections), not when it was due.
+ *
+ * Which release answered is derived from the answering instance and the controller's
+ * `instance.started` events (attribution.ts), not read from the body: the records' own `version`
+ * is ignored and set here.
  */
 
 import type { EventRecord } from "../../src/store/index.ts";
+import { releaseTimeline, withReleases } from "./attribution.ts";
 import type { LoadRecord } from "./openLoad.ts";
 
 export interface CanaryTrialInput {
@@ -64,7 +71,7 @@ export interface CanaryTrialFigures {
     weightsEventMs: number;
     /** `traffic.weights` (back) − the deciding tick, ms: the checks and writes before traffic moves. */
     decidedToWeightsMs: number | null;
-    /** Send time of the last request answered by a canary instance − verdict, ms (≤ 0: sent before it). */
+    /** Sent (written) time of the last request the canary release answered − verdict, ms (≤ 0: sent before it). */
     lastCanarySendMs: number | null;
     /** When that last canary answer came back − verdict, ms. */
     lastCanaryAnswerMs: number | null;
@@ -105,9 +112,25 @@ export interface CanaryTrialFigures {
     deployToCanaryStopped: number | null;
   };
   load: { requests: number; failed: number; sentFrom: number; sentTo: number };
+  /**
+   * The bench's warm-up: requests sent before the deploy started (the stable release alone), and
+   * how many of them did not get a 200. Counted, not in any window above.
+   */
+  warmup: { requests: number; failed: number };
+  /** Answers by release (derived from the answering instance), and answers with none. */
+  byRelease: Record<string, number>;
   /** Requests per second from the deploy's start (second 0) to the end: sent, failed, by canary. */
   timeline: { second: number; requests: number; failed: number; byCanary: number }[];
-  /** Records whose body said the canary version but whose instance is not a canary instance (should be 0). */
+  /** Why an answer's attribution is in doubt (each should be 0). */
+  attribution: {
+    /** The app named itself (`x-instance`) differently from the data plane's `x-homeostat-instance`. */
+    instanceMismatches: number;
+    /** An answer (status ≠ 0) with no instance header, or from an instance not started by then. */
+    unattributed: number;
+    /** Answered by the canary release from an instance that was not started for this deploy. */
+    canaryOutsideDeploy: number;
+  };
+  /** instanceMismatches + canaryOutsideDeploy: answers whose release cannot be trusted (should be 0). */
   attributionMismatches: number;
 }
 
@@ -169,7 +192,8 @@ function countWindow(
 }
 
 export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures {
-  const { events, records, canary, stable, rollout } = input;
+  const { events, canary, stable, rollout } = input;
+  const records = withReleases(input.records, releaseTimeline(events, input.service));
   const ofRollout = (e: EventRecord) => rolloutOf(e) === rollout;
   const started = eventOf(events, (e) => e.type === "deploy.started" && ofRollout(e), "deploy.started");
   const canaryWeights = eventOf(
@@ -215,14 +239,31 @@ export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures 
       ? Math.max(...stops.map((e) => e.at))
       : null;
 
-  const isCanary = (r: LoadRecord) => r.instance !== null && canarySet.has(r.instance);
-  const attributionMismatches = records.filter((r) => r.version === canary && !isCanary(r)).length;
+  const isCanary = (r: LoadRecord) => r.version === canary;
+  const instanceMismatches = records.filter(
+    (r) => r.instance !== null && r.appInstance !== null && r.appInstance !== r.instance,
+  ).length;
+  const unattributed = records.filter((r) => r.status !== 0 && r.version === null).length;
+  const canaryOutsideDeploy = records.filter(
+    (r) => isCanary(r) && (r.instance === null || !canarySet.has(r.instance)),
+  ).length;
+  const byRelease: Record<string, number> = {};
+  for (const r of records) {
+    if (r.status === 0) continue;
+    const key = r.version ?? "(unknown)";
+    byRelease[key] = (byRelease[key] ?? 0) + 1;
+  }
+  const beforeDeploy = records.filter((r) => r.sent < started.at);
 
   let lastCanary: LoadRecord | null = null;
   for (const r of records)
     if (isCanary(r) && (lastCanary === null || r.sent > lastCanary.sent)) lastCanary = r;
-  const sentFrom = records[0]?.sent ?? 0;
-  const sentTo = records.at(-1)?.sent ?? 0;
+  let sentFrom = records.length === 0 ? 0 : Number.POSITIVE_INFINITY;
+  let sentTo = records.length === 0 ? 0 : Number.NEGATIVE_INFINITY;
+  for (const r of records) {
+    sentFrom = Math.min(sentFrom, r.sent);
+    sentTo = Math.max(sentTo, r.sent);
+  }
 
   const timeline: CanaryTrialFigures["timeline"] = [];
   for (const r of records) {
@@ -277,7 +318,10 @@ export function analyzeCanaryTrial(input: CanaryTrialInput): CanaryTrialFigures 
       deployToCanaryStopped: canaryStopped === null ? null : canaryStopped - started.at,
     },
     load: { requests: records.length, failed: records.filter(failed).length, sentFrom, sentTo },
+    warmup: { requests: beforeDeploy.length, failed: beforeDeploy.filter(failed).length },
+    byRelease,
     timeline,
-    attributionMismatches,
+    attribution: { instanceMismatches, unattributed, canaryOutsideDeploy },
+    attributionMismatches: instanceMismatches + canaryOutsideDeploy,
   };
 }

@@ -11,7 +11,7 @@ import { waitFor } from "../../test/helpers/waitFor.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { analyzeCanaryTrial, type CanaryTrialFigures } from "./analysis.ts";
 import { ControllerRun, type RolloutSummary } from "./controllerRun.ts";
-import { OpenLoad } from "./openLoad.ts";
+import { type LoadHealth, OpenLoad } from "./openLoad.ts";
 import type { RollbackBenchOptions } from "./options.ts";
 import { FAILING, type ScenarioFacts, STABLE } from "./scenario.ts";
 
@@ -26,6 +26,11 @@ export interface CanaryTrial {
   /** The rollout as the controller recorded it (verdicts included). */
   rollout?: RolloutSummary;
   figures?: CanaryTrialFigures;
+  /**
+   * Whether the load generator kept its schedule over the whole trial (warm-up included). An
+   * invalid trial is counted and left out of every summary, whatever its figures.
+   */
+  load?: LoadHealth;
   /** `homeostat releases checkout` after the trial, as printed. */
   releasesText?: string;
   /** The trial's deploy events, as recorded (for the docs' walkthrough). */
@@ -79,7 +84,7 @@ export async function canaryTrial(options: {
     const rollout = await run.finishedRollout(facts.service, id, facts.stepDeadlineMs * 2 + 60_000);
     await run.noInstanceOf(facts.service, FAILING, 60_000);
     await sleep(bench.tailMs);
-    await load.stop();
+    const loaded = await load.stop();
     const events = await run.events();
     const releasesText = (await run.cli(["releases", facts.service])).stdout;
     const deployEvents = events
@@ -97,6 +102,7 @@ export async function canaryTrial(options: {
         error: `the deploy ended ${rollout.state.phase}, not rolled-back: ${rollout.state.reason ?? ""}`,
         deployOutput: deploy.stdout.trim(),
         rollout,
+        load: loaded.health,
         deployEvents,
       };
     }
@@ -107,7 +113,7 @@ export async function canaryTrial(options: {
       rollout: id,
       decidedAt: rollout.state.failedAt,
       events,
-      records: load.records,
+      records: loaded.records,
       firstStepPercent: facts.steps[0] ?? 100,
       canaryErrorRate: facts.canaryErrorRate,
     });
@@ -118,8 +124,15 @@ export async function canaryTrial(options: {
       problems.push(
         `${figures.rollback.canaryAnswersSentAfterVerdict} requests sent after the verdict reached the canary`,
       );
-    if (figures.attributionMismatches > 0)
-      problems.push(`${figures.attributionMismatches} answers said ${FAILING} from a non-canary instance`);
+    const { attribution } = figures;
+    if (attribution.instanceMismatches > 0)
+      problems.push(
+        `${attribution.instanceMismatches} answers came from an app whose name (x-instance) differs from the data plane's x-homeostat-instance`,
+      );
+    if (attribution.canaryOutsideDeploy > 0)
+      problems.push(
+        `${attribution.canaryOutsideDeploy} answers by ${FAILING} came from an instance not started for the deploy`,
+      );
     return {
       trial: options.trial,
       loadAverage1m,
@@ -128,6 +141,7 @@ export async function canaryTrial(options: {
       deployOutput: deploy.stdout.trim(),
       rollout,
       figures,
+      load: loaded.health,
       releasesText,
       deployEvents,
     };
@@ -146,7 +160,7 @@ export async function canaryTrial(options: {
       error: `${error instanceof Error ? error.message : String(error)}${output ? `\ncontroller output:\n${output}` : ""}`,
     };
   } finally {
-    await load.stop();
+    if (load.started) await load.stop().catch(() => undefined);
     if (run !== null) await run.stop();
     options.onController(null);
   }

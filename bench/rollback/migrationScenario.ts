@@ -15,7 +15,7 @@ import { waitFor } from "../../test/helpers/waitFor.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { failed } from "./analysis.ts";
 import { ControllerRun, type RolloutSummary } from "./controllerRun.ts";
-import { OpenLoad } from "./openLoad.ts";
+import { type LoadHealth, OpenLoad } from "./openLoad.ts";
 import type { RollbackBenchOptions } from "./options.ts";
 import { INCOMPATIBLE, MIGRATING, type ScenarioFacts, STABLE } from "./scenario.ts";
 
@@ -34,6 +34,11 @@ export interface MigrationScenario {
   error?: string;
   /** Controller start → v1 proven (its soak under the bench's load), ms. */
   stableProvenAfterMs?: number;
+  /**
+   * Whether the load generator kept its schedule over the scenario (the deploy's request counts
+   * below are only as good as the load that made them).
+   */
+  load?: LoadHealth;
   /** Deploy start → v3-migrates proven, ms, and what the load saw meanwhile. */
   deploy?: {
     durationMs: number;
@@ -144,15 +149,6 @@ export async function migrationScenario(options: {
     const startedEvent = ofRollout.find((e) => e.type === "deploy.started");
     const endAt = held?.at ?? rollout.state.endedAt ?? Date.now();
     const fromAt = startedEvent?.at ?? rollout.state.startedAt;
-    const during = load.records.filter((r) => r.sent >= fromAt && r.sent < endAt);
-    const deployFigures = {
-      durationMs: endAt - fromAt,
-      phase: rollout.state.phase,
-      reason: rollout.state.reason,
-      requests: during.length,
-      failed: during.filter(failed).length,
-      events: ofRollout.map((e) => ({ at: e.at, type: e.type, reason: e.reason, message: e.message })),
-    };
     if (held !== undefined) {
       problems.push(
         `${MIGRATING} did not prove itself: ${held.cause}; its automatic rollback was refused (${held.refusal}), so the deploy is held`,
@@ -172,7 +168,17 @@ export async function migrationScenario(options: {
     const deployIncompatible = await run.cli(incompatibleArgs);
     const releases = await run.cli(releasesArgs);
     await sleep(500);
-    await load.stop();
+    // The generator hands its records over once it has stopped.
+    const loaded = await load.stop();
+    const during = loaded.records.filter((r) => r.sent >= fromAt && r.sent < endAt);
+    const deployFigures = {
+      durationMs: endAt - fromAt,
+      phase: rollout.state.phase,
+      reason: rollout.state.reason,
+      requests: during.length,
+      failed: during.filter(failed).length,
+      events: ofRollout.map((e) => ({ at: e.at, type: e.type, reason: e.reason, message: e.message })),
+    };
 
     const plan = JSON.parse(planJson.stdout) as RollbackPlan;
     const migrations = plan.checks.find((c) => c.name === "migrations") ?? null;
@@ -192,6 +198,7 @@ export async function migrationScenario(options: {
       problems,
       ...(held === undefined ? {} : { held: { at: held.at, cause: held.cause, refusal: held.refusal } }),
       stableProvenAfterMs,
+      load: loaded.health,
       deploy: deployFigures,
       rollout,
       plan,
@@ -228,7 +235,7 @@ export async function migrationScenario(options: {
       error: `${error instanceof Error ? error.message : String(error)}${output ? `\ncontroller output:\n${output}` : ""}`,
     };
   } finally {
-    await load.stop();
+    if (load.started) await load.stop().catch(() => undefined);
     if (run !== null) await run.stop();
     options.onController(null);
   }

@@ -1,148 +1,242 @@
 /**
- * Steady open-loop load: request i is due at t0 + i / rate whatever happened to the earlier ones,
- * so a slow or failing release cannot slow the load down and hide itself. Each answer is kept with
- * its times, status, the proxy's `x-homeostat-instance` header and the `version` in the demo app's
- * JSON body: which release answered is read from the answer itself, not inferred.
+ * Steady open-loop load on the benches' one generator (`bench/common/loadgen/openloop.c`):
+ * request i is due at t0 + i / rate whatever happened to the earlier ones, so a slow or failing
+ * release cannot slow the load down and hide itself. Each request is kept with its due time, the
+ * time its bytes actually went on a socket (after any wait for one of the generator's
+ * connections), when it ended, its status, and two response headers: the data plane's
+ * `x-homeostat-instance` (the endpoint that answered) and the demo app's own `x-instance` (the
+ * name the answering process was started with, passed through by the data plane).
  *
- * Times are epoch ms with sub-ms precision (`performance.timeOrigin + performance.now()`), on the
- * same clock as the controller's event times (`Date.now()` in another process on this machine).
+ * The generator keeps no body, so which release answered is not read from the answer: it is
+ * derived afterwards from the instance and the controller's `instance.started` events
+ * (`attribution.ts`), and the app's own name is checked against the data plane's header.
+ *
+ * The generator's own health comes with the result: offered vs achieved rate, lateness (written −
+ * due) and whether it kept its schedule (`valid`); an invalid run is counted and left out of the
+ * summaries.
+ *
+ * Times are epoch ms with sub-ms precision, on the same wall clock as the controller's event times
+ * (`Date.now()` in another process on this machine).
  */
 
-import { Agent, request } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildLoadgen, type LoadgenResult, type LoadgenRun, startLoadgen } from "../common/loadgen/native.ts";
+import type { LoadSummary, RequestRecords, ValidityBounds } from "../common/loadgen/summary.ts";
+import { ProcessLedger } from "../foundation/processes.ts";
 
+/** The data plane's header: the instance (endpoint) that answered. */
 export const INSTANCE_HEADER = "x-homeostat-instance";
+/** The demo app's header (examples/app/server.ts): its own `--name`, i.e. the instance it runs as. */
+export const APP_INSTANCE_HEADER = "x-instance";
 
 /** One request. Times are epoch ms; `status` 0 means no HTTP answer (see `error`). */
 export interface LoadRecord {
+  /** When it was due (t0 + i / rate). */
   due: number;
+  /** When it was written to a socket; for one never written, when it failed (as `done`). */
   sent: number;
+  /** When it was written to a socket, after any wait for a connection; null: never written. */
+  written: number | null;
   done: number;
   status: number;
+  /** `x-homeostat-instance`: the endpoint the data plane says answered. */
   instance: string | null;
+  /** `x-instance`: the name the answering app says it runs as (null: no app answered). */
+  appInstance: string | null;
+  /**
+   * The release the answering instance ran, derived from the controller's `instance.started`
+   * events (`withReleases` in attribution.ts); null until then, or when it cannot be told.
+   */
   version: string | null;
   error: string | null;
+}
+
+/** Whether the generator kept its schedule: invalid trials are counted and left out of summaries. */
+export interface LoadHealth {
+  offeredRatePerSecond: number;
+  achievedRatePerSecond: number;
+  /** achieved ÷ offered. */
+  achievedFraction: number;
+  /** Requests due, and written to a socket. */
+  due: number;
+  written: number;
+  /** Written − due, ms (null: nothing due). */
+  latenessP99Ms: number | null;
+  latenessMaxMs: number | null;
+  /** Done − due, every request (failures included), ms. */
+  latencyP99Ms: number | null;
+  valid: boolean;
+  invalidReason: string | null;
+}
+
+export interface LoadResult {
+  /** Epoch ms of request 0's due time. */
+  t0: number;
+  ratePerSecond: number;
+  records: LoadRecord[];
+  health: LoadHealth;
+  /** The generator's whole summary (lateness and latency from the due time, failures). */
+  summary: LoadSummary;
 }
 
 export interface LoadOptions {
   port: number;
   path: string;
   ratePerSecond: number;
-  /** A request without a complete answer after this long counts as failed. */
+  /** A request without a complete answer this long after its due time ends as `timeout`. */
   timeoutMs: number;
+  /** Longest the load may run before `stop()` (the generator sizes its records to it); 15 min. */
+  maxDurationMs?: number;
+  /** When the generator counts as fallen behind (default: the generator's `DEFAULT_BOUNDS`). */
+  bounds?: Partial<ValidityBounds>;
+  /** Where the generator's pid is noted (default: this module's own, swept at exit). */
+  ledger?: ProcessLedger;
 }
 
 export function epochNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Reads `version` from a JSON body, or null (not JSON, or no such field). */
-function versionOf(body: string): string | null {
-  try {
-    const value = (JSON.parse(body) as { version?: unknown }).version;
-    return typeof value === "string" ? value : null;
-  } catch {
-    return null;
+/** How far ahead of `start()` request 0 is due: time for the generator process to start. */
+const START_LEAD_MS = 100;
+
+/**
+ * Connections the generator may open: one for every request that can be outstanding (a request
+ * ends at the latest `timeoutMs` after it is due, so at most rate × timeout are), and a margin, so
+ * a slow release makes answers late, never the load.
+ */
+export function connectionsFor(ratePerSecond: number, timeoutMs: number): number {
+  return Math.ceil((ratePerSecond * Math.max(timeoutMs, 1000)) / 1000) + 64;
+}
+
+/**
+ * The generator's per-request columns (ms from its t0) as records in epoch ms. `t0` is request 0's
+ * due time in epoch ms.
+ */
+export function recordsFrom(columns: RequestRecords, t0: number): LoadRecord[] {
+  const instances = columns.headers[INSTANCE_HEADER];
+  const apps = columns.headers[APP_INSTANCE_HEADER];
+  const records: LoadRecord[] = [];
+  for (let k = 0; k < columns.dueMs.length; k++) {
+    const written = columns.written[k]! ? columns.sentMs[k]! + t0 : null;
+    records.push({
+      due: columns.dueMs[k]! + t0,
+      sent: columns.sentMs[k]! + t0,
+      written,
+      done: columns.doneMs[k]! + t0,
+      status: columns.status[k]!,
+      instance: instances?.[k] ?? null,
+      appInstance: apps?.[k] ?? null,
+      version: null,
+      error: columns.error[k] ?? null,
+    });
   }
+  return records;
+}
+
+/** The generator's health from its summary. */
+export function healthOf(summary: LoadSummary): LoadHealth {
+  return {
+    offeredRatePerSecond: summary.offeredRate,
+    achievedRatePerSecond: summary.achievedRate,
+    achievedFraction: summary.achievedFraction,
+    due: summary.due,
+    written: summary.written,
+    latenessP99Ms: summary.lateness?.p99 ?? null,
+    latenessMaxMs: summary.lateness?.max ?? null,
+    latencyP99Ms: summary.latency?.p99 ?? null,
+    valid: summary.valid,
+    invalidReason: summary.valid ? null : (summary.invalidReason ?? "the generator fell behind"),
+  };
+}
+
+let scratch: { dir: string; binary: string } | null = null;
+const ownLedger = new ProcessLedger();
+
+/** One scratch directory (with the built generator) per process, removed when it exits. */
+function generator(): { dir: string; binary: string } {
+  if (scratch === null) {
+    const dir = mkdtempSync(join(tmpdir(), "homeostat-rollback-loadgen-"));
+    process.once("exit", () => {
+      ownLedger.sweep();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    scratch = { dir, binary: buildLoadgen(dir) };
+  }
+  return scratch;
 }
 
 export class OpenLoad {
-  readonly records: LoadRecord[] = [];
   readonly #options: LoadOptions;
-  readonly #agent: Agent;
-  readonly #intervalMs: number;
   #t0 = 0;
-  #next = 0;
-  #timer: NodeJS.Timeout | null = null;
-  #inFlight = 0;
-  #drained: (() => void) | null = null;
+  #run: LoadgenRun | null = null;
+  #result: Promise<LoadResult> | null = null;
 
   constructor(options: LoadOptions) {
     this.#options = options;
-    this.#intervalMs = 1000 / options.ratePerSecond;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 512 });
   }
 
-  /** Start sending; returns t0 (epoch ms of request 0's due time). */
+  /** Whether `start()` was called. */
+  get started(): boolean {
+    return this.#run !== null;
+  }
+
+  /**
+   * Start sending; returns t0 (epoch ms of request 0's due time, a moment from now). Every request
+   * is measured (no generator warm-up): the bench's own warm-up is part of the analysed run.
+   */
   start(): number {
-    if (this.#timer !== null) throw new Error("the load is already running");
-    this.#t0 = epochNow();
-    this.#next = 0;
-    this.#timer = setInterval(() => this.#sendDue(), 1);
-    this.#sendDue();
+    if (this.#run !== null) throw new Error("the load is already running");
+    const { dir, binary } = generator();
+    const o = this.#options;
+    this.#t0 = epochNow() + START_LEAD_MS;
+    this.#run = startLoadgen(
+      binary,
+      {
+        port: o.port,
+        path: o.path,
+        ratePerSecond: o.ratePerSecond,
+        warmupMs: 0,
+        durationMs: o.maxDurationMs ?? 15 * 60_000,
+        connections: connectionsFor(o.ratePerSecond, o.timeoutMs),
+        timeoutMs: o.timeoutMs,
+        captureHeaders: [INSTANCE_HEADER, APP_INSTANCE_HEADER],
+        startAtEpochMs: this.#t0,
+        records: true,
+        bounds: o.bounds,
+      },
+      dir,
+      o.ledger ?? ownLedger,
+    );
     return this.#t0;
   }
 
-  /** Stop sending and wait (up to the request timeout and a bit) for the answers in flight. */
-  async stop(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    if (this.#inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const deadline = setTimeout(resolve, this.#options.timeoutMs + 1000);
-        this.#drained = () => {
-          clearTimeout(deadline);
-          resolve();
-        };
-      });
+  /**
+   * Stop sending, wait for the requests out (each ends by its timeout), and return everything.
+   * Called again, it returns the same result.
+   * @throws when the load was never started, or the generator failed
+   */
+  async stop(): Promise<LoadResult> {
+    if (this.#run === null) throw new Error("the load was not started");
+    if (this.#result === null) {
+      const run = this.#run;
+      run.stop();
+      this.#result = run.result.then((summary) => this.#toResult(summary));
     }
-    this.#agent.destroy();
+    return this.#result;
   }
 
-  #sendDue(): void {
-    const now = epochNow();
-    while (this.#t0 + this.#next * this.#intervalMs <= now) {
-      this.#send(this.#t0 + this.#next * this.#intervalMs);
-      this.#next++;
-    }
-  }
-
-  #send(due: number): void {
-    const record: LoadRecord = {
-      due,
-      sent: epochNow(),
-      done: 0,
-      status: 0,
-      instance: null,
-      version: null,
-      error: null,
+  #toResult(result: LoadgenResult): LoadResult {
+    const { records: columns, ...summary } = result;
+    // The generator's t0 is the one `start()` asked for, to the µs; its columns are ms from it.
+    return {
+      t0: result.t0EpochMs,
+      ratePerSecond: this.#options.ratePerSecond,
+      records: recordsFrom(columns!, result.t0EpochMs),
+      health: healthOf(summary),
+      summary,
     };
-    this.records.push(record);
-    this.#inFlight++;
-    let settled = false;
-    const settle = (error: string | null): void => {
-      if (settled) return;
-      settled = true;
-      record.done = epochNow();
-      if (error !== null) record.error = error;
-      this.#inFlight--;
-      if (this.#inFlight === 0) this.#drained?.();
-    };
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port: this.#options.port,
-        path: this.#options.path,
-        method: "GET",
-        agent: this.#agent,
-      },
-      (res) => {
-        record.status = res.statusCode ?? 0;
-        const instance = res.headers[INSTANCE_HEADER];
-        record.instance = typeof instance === "string" ? instance : null;
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          body += chunk;
-        });
-        res.on("end", () => {
-          record.version = versionOf(body);
-          settle(null);
-        });
-        res.on("error", (error) => settle(error.message));
-      },
-    );
-    req.setTimeout(this.#options.timeoutMs, () => req.destroy(new Error("timeout")));
-    req.on("error", (error: NodeJS.ErrnoException) => settle(error.code ?? error.message));
-    req.end();
   }
 }

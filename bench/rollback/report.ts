@@ -18,6 +18,16 @@ function pct(value: number): string {
   return `${(value * 100).toFixed(2)} %`;
 }
 
+function msFine(value: number): string {
+  return `${value.toFixed(2)} ms`;
+}
+
+/** min–max of a per-trial figure, or – without trials. */
+function range(summary: Summary | null, unit: (v: number) => string): string {
+  if (summary === null) return "–";
+  return summary.min === summary.max ? unit(summary.min) : `${unit(summary.min)}–${unit(summary.max)}`;
+}
+
 function row(label: string, summary: Summary | null, unit: (v: number) => string): string {
   if (summary === null) return `| ${label} | 0 | – | – | – |`;
   return `| ${label} | ${summary.n} | ${unit(summary.min)} | **${unit(summary.p50)}** | ${unit(summary.max)} |`;
@@ -40,7 +50,15 @@ export function renderMarkdown(result: RollbackBenchResult): string {
       `stepDeadline ${s(sc.stepDeadlineMs)}, soak ${s(sc.soakMs)}, minRequests ${sc.minRequests}; ` +
       `canary error rate ${pct(sc.canaryErrorRate)}; load ${result.options.ratePerSecond} req/s open loop on :${sc.frontPort}.`,
   );
-  lines.push(`- Trials: ${summary.ok} of ${summary.trials} ok.`);
+  lines.push(
+    `- Trials: ${summary.ok} of ${summary.trials} ok; ${summary.invalid} of those invalid (the load generator fell behind: ` +
+      `counted, left out of every figure below); **${summary.valid} summarised**.`,
+  );
+  lines.push(
+    `- Load generator (bench/common/loadgen, open loop; lateness = written − due, latency from the due time), per valid trial: ` +
+      `achieved ÷ offered rate ${range(summary.achievedFraction, pct)}, lateness p99 ${range(summary.latenessP99Ms, msFine)}, ` +
+      `latency p99 ${range(summary.latencyP99Ms, ms)}.`,
+  );
   lines.push("");
   lines.push("| Measure | n | min | p50 | max |");
   lines.push("| --- | --- | --- | --- | --- |");
@@ -82,10 +100,12 @@ export function renderMarkdown(result: RollbackBenchResult): string {
       `${summary.failedOnStableTotal} non-200 from a stable instance, ${summary.unansweredTotal} without an answer, ` +
       `${summary.canaryAnswersAfterVerdictTotal} requests sent after the verdict answered by the canary, ` +
       `${summary.canaryAnswersBeforeFirstStepTotal} requests sent before the first step's weights answered by the canary ` +
-      `(${summary.failedBeforeFirstStepTotal} of them non-200).`,
+      `(${summary.failedBeforeFirstStepTotal} of them non-200); warm-up (before the deploy): ` +
+      `${summary.warmupFailedTotal} non-200 of ${summary.warmupRequestsTotal}.`,
   );
   for (const t of result.canary.trials.filter((x) => !x.ok))
     lines.push(`- trial ${t.trial} FAILED: ${t.error ?? "?"}`);
+  for (const reason of summary.invalidReasons) lines.push(`- INVALID ${reason}`);
   lines.push("");
   lines.push("## Rollback: refused after an irreversible migration");
   lines.push("");
@@ -105,7 +125,12 @@ function migrationLines(mig: MigrationScenario, planFile: string | null): string
   lines.push(
     `- v1 proven ${s(mig.stableProvenAfterMs ?? 0)} after the controller started. ` +
       `Deploy of v3-migrates: ${mig.held ? "HELD" : mig.deploy.phase} after ${s(mig.deploy.durationMs)}; ` +
-      `${mig.deploy.requests} requests meanwhile, ${mig.deploy.failed} non-200.`,
+      `${mig.deploy.requests} requests meanwhile, ${mig.deploy.failed} non-200` +
+      (mig.load === undefined
+        ? "."
+        : mig.load.valid
+          ? ` (load generator kept its schedule: ${pct(mig.load.achievedFraction)} of the offered rate, lateness p99 ${msFine(mig.load.latenessP99Ms ?? 0)}).`
+          : ` (load generator INVALID: ${mig.load.invalidReason}; the counts understate the load).`),
   );
   lines.push(
     `- plan rollback: decision **${mig.planFindings.decision}** (to ${mig.planFindings.to}); blocking: ` +

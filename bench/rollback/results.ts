@@ -11,7 +11,22 @@ import type { ScenarioFacts } from "./scenario.ts";
 
 export interface CanarySummary {
   trials: number;
+  /** Trials that ran to the end and passed their checks (valid or not). */
   ok: number;
+  /** Of those, the ones whose load generator fell behind: left out of every figure below. */
+  invalid: number;
+  /** Why, one line per invalid trial. */
+  invalidReasons: string[];
+  /** The ok and valid trials: what every figure below is made of. */
+  valid: number;
+  /** The generator over the valid trials: achieved ÷ offered rate, lateness p99 (ms). */
+  achievedFraction: Summary | null;
+  latenessP99Ms: Summary | null;
+  /** Latency from the due time (failures included), p99 of each valid trial, ms. */
+  latencyP99Ms: Summary | null;
+  /** Requests sent before the deploy started (the stable release alone), and failures, over the valid trials. */
+  warmupRequestsTotal: number;
+  warmupFailedTotal: number;
   /** (a) ms after the failing verdict. */
   verdictToWeightsEvent: Summary | null;
   decidedToWeightsEvent: Summary | null;
@@ -75,11 +90,33 @@ function total(trials: CanaryTrial[], pick: (t: NonNullable<CanaryTrial["figures
   return trials.reduce((sum, t) => sum + (t.figures ? pick(t.figures) : 0), 0);
 }
 
+/**
+ * A trial every summary may use: it ran and passed its checks, and its generator kept its schedule.
+ * A trial without a generator verdict (`load` missing) is not usable: its load is unknown.
+ */
+export function usable(t: CanaryTrial): boolean {
+  return t.ok && t.figures !== undefined && t.load?.valid === true;
+}
+
 export function summarizeCanary(trials: CanaryTrial[], facts: ScenarioFacts): CanarySummary {
-  const ok = trials.filter((t) => t.ok && t.figures !== undefined);
+  const passed = trials.filter((t) => t.ok && t.figures !== undefined);
+  const ok = passed.filter(usable);
+  const invalid = passed.filter((t) => !usable(t));
+  const overLoad = (pick: (h: NonNullable<CanaryTrial["load"]>) => number | null): Summary | null =>
+    summarize(ok.map((t) => pick(t.load!)).filter((v): v is number => v !== null && Number.isFinite(v)));
   return {
     trials: trials.length,
-    ok: ok.length,
+    ok: passed.length,
+    invalid: invalid.length,
+    invalidReasons: invalid.map(
+      (t) => `trial ${t.trial}: ${t.load?.invalidReason ?? "no load generator result"}`,
+    ),
+    valid: ok.length,
+    achievedFraction: overLoad((h) => h.achievedFraction),
+    latenessP99Ms: overLoad((h) => h.latenessP99Ms),
+    latencyP99Ms: overLoad((h) => h.latencyP99Ms),
+    warmupRequestsTotal: total(ok, (f) => f.warmup.requests),
+    warmupFailedTotal: total(ok, (f) => f.warmup.failed),
     verdictToWeightsEvent: over(ok, (f) => f.rollback.weightsEventMs),
     decidedToWeightsEvent: over(ok, (f) => f.rollback.decidedToWeightsMs),
     verdictToLastCanarySend: over(ok, (f) => f.rollback.lastCanarySendMs),

@@ -100,6 +100,7 @@ async function main(): Promise<void> {
       const f = t.figures;
       log(
         `  #${trial}: ${t.ok ? "ok" : `FAILED ${t.error}`}` +
+          (t.load !== undefined && !t.load.valid ? ` — INVALID (${t.load.invalidReason})` : "") +
           (f
             ? ` — verdict ${Math.round(f.durations.deployToVerdict)} ms after deploy; last canary send ${f.rollback.lastCanarySendMs?.toFixed(1)} ms after it; ` +
               `${f.errors.deployToVerdict.failed} non-200 of ${f.errors.deployToVerdict.requests} (${((f.errors.deployToVerdict.failedShare ?? 0) * 100).toFixed(2)} %)`
