@@ -1,9 +1,11 @@
 /**
  * What one failover trial did to the clients, read from the load generator's per-request records.
  * Times are ms from the kill (negative: before it). A request "touched" the killed instance when
- * it failed, or when the proxy had to retry it (Homeostat's `x-homeostat-attempts` > 1, HAProxy's
- * `x-haproxy-retries` ≠ 0): with nothing else failing during a trial, that retry is the dead
- * instance's doing.
+ * it failed, or when the proxy had to retry it (Homeostat's `x-homeostat-attempts` > 1 once its
+ * hedge is taken off, HAProxy's `x-haproxy-retries` ≠ 0): with nothing else failing during a
+ * trial, that retry is the dead instance's doing. A hedge (Homeostat's second attempt at a slow
+ * request, `x-homeostat-hedged`) is not a retry: it is counted apart, and does not make a request
+ * "touched" (it did before, and hedges seconds after the kill passed for late hits of it).
  */
 
 import type { RequestRecords } from "../common/loadgen/summary.ts";
@@ -13,6 +15,8 @@ import { MIN_VALID_PAIRS, type RatioSpread, ratioSpread } from "../proxy/paired.
 export const INSTANCE_HEADER = "x-instance";
 export const HOMEOSTAT_ATTEMPTS = "x-homeostat-attempts";
 export const HAPROXY_RETRIES = "x-haproxy-retries";
+/** Present when Homeostat hedged the request: one of its attempts was a hedge, not a retry. */
+export const HOMEOSTAT_HEDGED = "x-homeostat-hedged";
 /** Why Homeostat answered 503 itself (admission: `queue-full`, `queue-timeout`…; `no-upstream`). */
 export const HOMEOSTAT_SHED = "x-homeostat-shed";
 
@@ -27,8 +31,10 @@ export interface TrialFigures {
    * (a request takes about 6 ms), so they show trouble that was there anyway.
    */
   failedLongBeforeKill: number;
-  /** Answered 200, after the proxy retried at least once. */
+  /** Answered 200, after the proxy retried at least once (a hedge is not a retry). */
   retried: number;
+  /** Homeostat only: requests the proxy hedged (a second attempt at a slow request). */
+  hedged: number;
   /**
    * When the last request that failed or was retried was sent (handed to the proxy), from the
    * kill; null: none. The send time, not the due time, is what the proxy routed on.
@@ -73,10 +79,12 @@ export function analyzeTrial(
   const instance = records.headers[INSTANCE_HEADER] ?? [];
   const retriesOf = records.headers[retriedHeader] ?? [];
   const shedOf = records.headers[HOMEOSTAT_SHED] ?? [];
+  const hedgedOf = records.headers[HOMEOSTAT_HEDGED] ?? [];
   const failures: Record<string, number> = {};
   let failed = 0;
   let failedLongBeforeKill = 0;
   let retried = 0;
+  let hedged = 0;
   let lastTouched: number | null = null;
   let maxLateness = 0;
   let lastFailed: number | null = null;
@@ -94,7 +102,9 @@ export function analyzeTrial(
     const latency = done - due;
     lastDone = Math.max(lastDone, records.doneMs[i]!);
     const status = records.status[i]!;
-    const retriedHere = isRetried(retriedHeader, retriesOf[i] ?? null);
+    const hedgedHere = hedgedOf[i] !== undefined && hedgedOf[i] !== null;
+    if (hedgedHere) hedged++;
+    const retriedHere = isRetried(retriedHeader, retriesOf[i] ?? null, hedgedHere);
     if (status !== 200) {
       failed++;
       const shed = shedOf[i];
@@ -123,6 +133,7 @@ export function analyzeTrial(
     failures,
     failedLongBeforeKill,
     retried,
+    hedged,
     lastTouchedMs: lastTouched,
     maxLatenessMs: maxLateness,
     lastFailedMs: lastFailed,
@@ -136,9 +147,10 @@ export function analyzeTrial(
   };
 }
 
-function isRetried(header: string, value: string | null): boolean {
+function isRetried(header: string, value: string | null, hedged: boolean): boolean {
   if (value === null) return false;
-  if (header === HOMEOSTAT_ATTEMPTS) return Number(value) > 1;
+  // One hedge at most per request (hedging.maxPerRequest, 1 in these fleets): the rest are retries.
+  if (header === HOMEOSTAT_ATTEMPTS) return Number(value) - (hedged ? 1 : 0) > 1;
   // HAProxy's %rc: "0", "2", or "+1" when the retry was redispatched to another server.
   return value !== "0";
 }

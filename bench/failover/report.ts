@@ -35,7 +35,7 @@ function runs(c: Column, unit = ""): string {
 }
 
 function routingRow(s: ScenarioSummary): string {
-  return `| ${label(s.scenario)} | ${s.ok}/${s.trials} | ${s.checksOk}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${runs(s.lastTouchedMs, " ms")} |`;
+  return `| ${label(s.scenario)} | ${s.ok}/${s.trials} | ${s.checksOk}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${s.scenario.startsWith("homeostat") ? runs(s.hedged) : "–"} | ${runs(s.lastTouchedMs, " ms")} |`;
 }
 
 function detectionRow(s: ScenarioSummary, trials: readonly FailoverTrial[]): string {
@@ -102,8 +102,8 @@ export function renderFailoverMarkdown(r: FailoverResult): string {
     "",
     "**Routing: what the clients saw.** Trials ran = ran to the end; passed = passed every check of the bench (below). The figures are those of the trials that ran.",
     "",
-    "| Scenario | Trials ran | Trials passed checks | Failed requests | Retried (answered 200) | Last request sent that hit the killed instance (failed or retried), after the kill |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| Scenario | Trials ran | Trials passed checks | Failed requests | Retried (answered 200) | Hedged (not retries; Homeostat only) | Last request sent that hit the killed instance (failed or retried), after the kill |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...r.summaries.map(routingRow),
     "",
     "**Detection, apart from routing:** when the one that decides learnt of the kill, and how.",

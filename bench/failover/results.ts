@@ -68,6 +68,8 @@ export interface ScenarioSummary {
   failed: Column;
   failedLongBeforeKill: Column;
   retried: Column;
+  /** Homeostat only: hedged requests (not retries). */
+  hedged: Column;
   lastTouchedMs: Column;
   lastFailedMs: Column;
   markedDownMs: Column;
@@ -145,6 +147,7 @@ export function summarizeScenario(
     failed: column(ok.map((t) => t.figures.failed)),
     failedLongBeforeKill: column(ok.map((t) => t.figures.failedLongBeforeKill)),
     retried: column(ok.map((t) => t.figures.retried)),
+    hedged: column(ok.map((t) => t.figures.hedged)),
     lastTouchedMs: column(ok.map((t) => t.figures.lastTouchedMs)),
     lastFailedMs: column(ok.map((t) => t.figures.lastFailedMs)),
     markedDownMs: column(ok.map((t) => t.markedDownMs)),

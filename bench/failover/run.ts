@@ -81,6 +81,7 @@ function emptyTrial(scenario: FailoverScenario, repeat: number, victim: string, 
       failures: {},
       failedLongBeforeKill: 0,
       retried: 0,
+      hedged: 0,
       lastTouchedMs: null,
       lastFailedMs: null,
       victimServedBeforeKill: 0,
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
         const f = trial.figures;
         const failedChecks = trial.checks.filter((c) => !c.ok);
         log(
-          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${isHomeostatScenario(scenario) ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms (${trial.markedDownReason ?? "no reason printed"})`}; warm-up failed ${trial.warmup === null ? "–" : trial.warmup.non2xx + trial.warmup.errors}` : `FAILED ${trial.error}`}; checks ${trial.checksOk ? "ok" : `FAILED: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join(", ")}`}`,
+          `  #${repeat + 1} ${scenario} kill ${trial.victim}: ${trial.ok ? `${f.failed} failed, ${f.retried} retried, ${f.hedged} hedged of ${f.requests}; last touched ${f.lastTouchedMs === null ? "–" : `${Math.round(f.lastTouchedMs)} ms`}; ${isHomeostatScenario(scenario) ? `detected ${trial.controller?.detectedMs} ms, replacement ready ${trial.controller?.replacementReadyMs} ms, serves ${f.replacementServesMs === null ? "–" : Math.round(f.replacementServesMs)} ms` : `marked down ${trial.markedDownMs === null ? "–" : Math.round(trial.markedDownMs)} ms (${trial.markedDownReason ?? "no reason printed"})`}; warm-up failed ${trial.warmup === null ? "–" : trial.warmup.non2xx + trial.warmup.errors}` : `FAILED ${trial.error}`}; checks ${trial.checksOk ? "ok" : `FAILED: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join(", ")}`}`,
         );
       }
     }

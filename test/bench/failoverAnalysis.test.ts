@@ -13,6 +13,7 @@ import {
   failoverHeadline,
   HAPROXY_RETRIES,
   HOMEOSTAT_ATTEMPTS,
+  HOMEOSTAT_HEDGED,
   HOMEOSTAT_SHED,
   INSTANCE_HEADER,
   pairByRound,
@@ -90,6 +91,21 @@ describe("failover bench: one trial's figures", () => {
     assert.deepEqual(f.failures, { "503 queue-full": 1 });
     assert.equal(f.failedLongBeforeKill, 1, "due 4 s before the kill: not the kill's doing");
     assert.equal(f.lastTouchedMs, 20);
+  });
+
+  it("does not take a hedge for a retry: a hedged request with 2 attempts is not touched, one with 3 is", () => {
+    const r = records(HOMEOSTAT_ATTEMPTS);
+    r.headers[HOMEOSTAT_HEDGED] = r.dueMs.map(() => null);
+    // A hedge 4 s after the kill (2 attempts: the first and its hedge): not the dead instance's doing.
+    r.headers[HOMEOSTAT_ATTEMPTS]![900] = "2";
+    r.headers[HOMEOSTAT_HEDGED]![900] = "1";
+    // Right after the kill: a retry and then a hedge of the retried attempt (3 attempts).
+    r.headers[HOMEOSTAT_ATTEMPTS]![501] = "3";
+    r.headers[HOMEOSTAT_HEDGED]![501] = "1";
+    const f = analyzeTrial(r, KILL, "api-1", HOMEOSTAT_ATTEMPTS);
+    assert.equal(f.hedged, 2);
+    assert.equal(f.retried, 1);
+    assert.equal(f.lastTouchedMs, 10, "the retried request, not the late hedge (which would say 4,000 ms)");
   });
 
   it("finds when the replacement first answered: the victim's name among requests due after the kill", () => {
