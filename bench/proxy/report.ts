@@ -78,13 +78,29 @@ export function throughputTargetLine(s: UpstreamSummary, vsNginx: PairedSummary 
   return `${target}: ${pairedRatio(vsNginx.rpsRatio, vsNginx.validRounds, vsNginx.rounds)}, ${s.targets.throughputMet === null ? "**not judged**" : yes(s.targets.throughputMet)}.`;
 }
 
+/** " (Homeostat fell behind in k of n runs: …)" when it did, else "". */
+function homeostatFellBehind(s: UpstreamSummary): string {
+  const h = s.contenders.find((c) => c.contender === "homeostat");
+  if (h === undefined || h.fellBehindRuns.length === 0) return "";
+  const runs = h.p99Runs.length + h.fellBehindRuns.length;
+  return ` (Homeostat could not keep up with the rate in ${h.fellBehindRuns.length} of ${runs} runs: ${fellBehind(h)})`;
+}
+
+/** The runs that fell behind, as they went: "p99 624 ms (generator 594 ms late at p99)" each. */
+function fellBehind(c: UpstreamSummary["contenders"][number]): string {
+  if (c.fellBehindRuns.length === 0) return "none";
+  return c.fellBehindRuns
+    .map((r) => `p99 ${n(r.p99Ms, 1)} ms (generator ${n(r.latenessP99Ms, 1)} ms late at p99)`)
+    .join("; ");
+}
+
 function latencyTable(s: UpstreamSummary): string[] {
   return [
-    "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Own event-loop delay p99 / max | Errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Contender | p50 | p99 | p99.9 | Added p50 vs direct | Added p99 vs direct | p99 runs | Achieved req/s | Contender CPU | Own event-loop delay p99 / max | Errors | Runs that fell behind (not summarised; p99 from due time) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...s.contenders.map(
       (c) =>
-        `| ${c.contender} | ${n(c.p50, 2)} ms | **${n(c.p99, 2)} ms** | ${n(c.p999, 2)} ms | ${signedMs(c.addedP50VsDirectMs)} | **${signedMs(c.addedP99VsDirectMs)}** | ${c.p99Runs.map((v) => n(v, 2)).join(" / ")} | ${rps(c.achievedRate)} | ${c.cpuAtRate.contender === null ? "–" : `${n(c.cpuAtRate.contender)} %`} | ${c.loopDelayAtRate === null ? "–" : `${n(c.loopDelayAtRate.p99Ms, 1)} / ${n(c.loopDelayAtRate.maxMs, 1)} ms`} | ${c.latencyErrors} |`,
+        `| ${c.contender} | ${n(c.p50, 2)} ms | **${n(c.p99, 2)} ms** | ${n(c.p999, 2)} ms | ${signedMs(c.addedP50VsDirectMs)} | **${signedMs(c.addedP99VsDirectMs)}** | ${c.p99Runs.map((v) => n(v, 2)).join(" / ")} | ${rps(c.achievedRate)} | ${c.cpuAtRate.contender === null ? "–" : `${n(c.cpuAtRate.contender)} %`} | ${c.loopDelayAtRate === null ? "–" : `${n(c.loopDelayAtRate.p99Ms, 1)} / ${n(c.loopDelayAtRate.maxMs, 1)} ms`} | ${c.latencyErrors} | ${fellBehind(c)} |`,
     ),
   ];
 }
@@ -142,7 +158,7 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       `Targets: ${throughputTargetLine(
         s,
         r.pairedSummaries.find((p) => p.upstream === s.upstream && p.peer === "nginx"),
-      )} Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max (median of each contender's runs): ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}.`,
+      )} Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max (median of each contender's runs): ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}${homeostatFellBehind(s)}.`,
       "",
     );
   }

@@ -43,6 +43,13 @@ export interface ContenderSummary {
   latencyErrors: number;
   /** Fixed-rate runs left out of every figure above: the generator fell behind (see bench/common/loadgen). */
   invalidLatencyRuns: number;
+  /**
+   * Those runs as they went, never summarised but never hidden: the p99 from due time and the
+   * generator's p99 lateness of each. A contender that cannot keep up with the rate holds every
+   * connection the generator may open, so the generator falls behind and the run is not a
+   * measurement at the offered rate — but it does say the contender fell behind.
+   */
+  fellBehindRuns: { p99Ms: number; latenessP99Ms: number; achievedFraction: number; reason: string | null }[];
   cpuAtRate: { contender: number | null; upstream: number };
   /** Node contenders: their own event-loop delay during the fixed-rate runs (medians, ms). */
   loopDelayAtRate: { p99Ms: number; maxMs: number } | null;
@@ -139,6 +146,14 @@ export function summarizeUpstream(
       achievedRate: med(l.map((r) => r.result.achievedRate)),
       latencyErrors: l.reduce((sum, r) => sum + r.result.errors + r.result.non2xx, 0),
       invalidLatencyRuns: allLatency.length - l.length,
+      fellBehindRuns: allLatency
+        .filter((r) => !r.result.valid)
+        .map((r) => ({
+          p99Ms: r.result.latency?.p99 ?? Number.NaN,
+          latenessP99Ms: r.result.lateness?.p99 ?? Number.NaN,
+          achievedFraction: r.result.achievedFraction,
+          reason: r.result.invalidReason,
+        })),
       cpuAtRate: { contender: contenderCpu(l), upstream: med(l.map((r) => r.cpu.upstream)) },
       loopDelayAtRate: l.every((r) => r.loopDelay === null)
         ? null

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ContenderName } from "../../bench/proxy/contenders.ts";
-import type { ThroughputRun } from "../../bench/proxy/measure.ts";
+import type { LatencyRun, ThroughputRun } from "../../bench/proxy/measure.ts";
 import {
   firstOfPair,
   MIN_VALID_PAIRS,
@@ -238,5 +238,51 @@ describe("proxy bench: targets and report lines from the pairs", () => {
     assert.match(fewLine, /not shown \(2 of 2 pairs valid/);
     assert.match(fewLine, /\*\*not judged\*\*/);
     assert.doesNotMatch(fewLine, /met\*\*/);
+  });
+});
+
+/** A fixed-rate run with the given p99 (from due time), judged valid or not by its generator. */
+function latencyRun(contender: ContenderName, p99: number, valid: boolean): LatencyRun {
+  const spread = { p50: p99 / 10, p90: p99 / 2, p99, p999: p99, max: p99, mean: p99 / 10 };
+  return {
+    upstream: "static",
+    contender,
+    repeat: 0,
+    position: 0,
+    before: { busyPercent: 0, waitedMs: 0, quiet: true },
+    othersPercent: 0,
+    loopDelay: null,
+    feed: null,
+    ratePerSecond: 1_000,
+    result: {
+      achievedRate: valid ? 1_000 : 800,
+      achievedFraction: valid ? 1 : 0.8,
+      errors: 0,
+      non2xx: 0,
+      latency: spread,
+      lateness: { ...spread, p99: valid ? 0.2 : p99 - 20 },
+      valid,
+      invalidReason: valid ? null : "p99 lateness over 5 ms",
+    },
+    cpu: { contender: 50, contenderSystem: 10, upstream: 20 },
+  } as unknown as LatencyRun;
+}
+
+describe("proxy bench: fixed-rate runs whose generator fell behind", () => {
+  it("are left out of the p99 but listed with their own p99 and lateness, never hidden", () => {
+    const latency = [
+      latencyRun("direct", 0.3, true),
+      latencyRun("homeostat", 5, true),
+      latencyRun("homeostat", 600, false),
+    ];
+    const s = summarizeUpstream("static", 1_000, [], latency, ["direct", "homeostat"]);
+    const h = s.contenders.find((c) => c.contender === "homeostat")!;
+    assert.deepEqual(h.p99Runs, [5]);
+    assert.equal(h.invalidLatencyRuns, 1);
+    assert.deepEqual(
+      h.fellBehindRuns.map((r) => [r.p99Ms, r.latenessP99Ms]),
+      [[600, 580]],
+    );
+    assert.equal(s.contenders.find((c) => c.contender === "direct")!.fellBehindRuns.length, 0);
   });
 });
