@@ -19,10 +19,13 @@ export function apiClient(port: number, timeoutMs = 5000): ApiClient {
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
     try {
+      // Every change goes as JSON, `{}` when there is nothing to say: the API refuses any other
+      // (a web page could send it: CSRF). `Host` is left to fetch: 127.0.0.1:PORT, as the API wants.
+      const change = method !== "GET";
       response = await fetch(`${base}${path}`, {
         method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: change ? { "content-type": "application/json" } : {},
+        body: change ? JSON.stringify(body ?? {}) : undefined,
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {

@@ -326,6 +326,8 @@ export class ReleaseManager {
     }
     this.assertSpareBankFree(serviceName);
     const plan = this.planRollback(serviceName, options.to);
+    // Not a safety check that --force overrides: what the service never ran is a deploy.
+    this.assertRanBefore(serviceName, plan.to, options.to);
     if (plan.decision === "refuse" && options.force !== true) {
       const blocking = plan.checks
         .filter((c) => c.severity === "blocking")
@@ -389,6 +391,32 @@ export class ReleaseManager {
       },
     );
     return { plan, rollout: record.state };
+  }
+
+  /**
+   * A rollback goes back only to a release this service has run (one in its ledger history other
+   * than the one running now), forced or not: anything else is a deploy, with its canary steps and
+   * analysis. `to` is the version the operator asked for, `target` the plan's ("" when none).
+   */
+  private assertRanBefore(serviceName: string, target: string, to: string | undefined): void {
+    const running = this.activeRelease(serviceName);
+    const asked = to ?? target;
+    if (asked !== "" && asked !== running && this.store.ledger.release(serviceName, asked) !== null) return;
+    const ran = this.store.ledger
+      .history(serviceName, Number.MAX_SAFE_INTEGER)
+      .map((entry) => entry.version)
+      .filter((version) => version !== running);
+    const others =
+      ran.length === 0 ? "it has run no other release" : `releases it has run: ${ran.join(", ")}`;
+    const message =
+      asked === ""
+        ? `${serviceName} has no release to roll back to: ${running} is the only one it has run`
+        : asked === running
+          ? `${serviceName} ${asked} is what runs now: there is nothing to roll back to (${others})`
+          : `${serviceName} has never run ${asked}: a rollback goes back only to a release this service has run (${others}), even when forced. To run ${asked}, deploy it: \`homeostat deploy ${serviceName} ${asked}\``;
+    throw new HomeostatError("HS_ROLLBACK_NOT_RUN", message, {
+      details: { service: serviceName, to: asked, running, ran },
+    });
   }
 
   /** An operator forces the rollback a held deploy wanted: apply exactly what the machine decided. */

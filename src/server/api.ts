@@ -1,6 +1,8 @@
 /**
  * The controller's local JSON API (Fastify), bound to 127.0.0.1. The CLI is a client of it; so
  * will the dashboard be. Every error answers with `{ error: { code, message } }` and a 4xx/5xx.
+ * No ambient authority (see ./requestGuards.ts): `Host` must be the address it listens on, a
+ * change needs a JSON body and no foreign `Origin`, and no CORS header is ever sent.
  */
 
 import Fastify, { type FastifyInstance } from "fastify";
@@ -8,6 +10,7 @@ import { z } from "zod";
 import { HomeostatError, httpStatusFor } from "../errors.ts";
 import type { EventRecord, IncidentRecord, JournalRecord, StateStore } from "../store/index.ts";
 import type { FaultRule, FaultRuleInput } from "../traffic/faults.ts";
+import { installRequestGuards } from "./requestGuards.ts";
 
 /** The data plane as the API exposes it (absent when no service has a front port). */
 export interface TrafficApi {
@@ -124,6 +127,8 @@ function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({ logger: false });
+  // Before any route (and the not-found handler) so that every request passes them.
+  installRequestGuards(app);
 
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof HomeostatError) {
