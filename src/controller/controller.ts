@@ -19,7 +19,14 @@ import {
 } from "../decide/slotState.ts";
 import type { BankTarget, ObservedInstance, Snapshot } from "../decide/snapshot.ts";
 import type { Driver, ExitInfo } from "../drivers/driver.ts";
+import { HomeostatError } from "../errors.ts";
 import type { InstanceHealth } from "../observe/health.ts";
+import {
+  canCheckPortIdentity,
+  describeHolders,
+  type PortIdentityChecker,
+  servesOnItsPort,
+} from "../observe/portIdentity.ts";
 import { Prober } from "../observe/prober.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
@@ -78,6 +85,13 @@ export class Controller {
   private readonly lastWait = new Map<string, string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private timer: NodeJS.Timeout | null = null;
+  /** The driver, when it can tell whose socket answers on an instance's port (the local driver). */
+  private readonly identity: PortIdentityChecker | null;
+  /**
+   * Instances whose probes say ready while nothing of theirs listens on their port yet (a race
+   * with a listener coming or going): epoch ms of their next identity check.
+   */
+  private readonly identityPending = new Map<string, number>();
   /**
    * Instances adopted from a previous controller that have no health verdict yet. While a service
    * has one, its membership is not pushed: the data plane keeps serving with what the previous
@@ -95,6 +109,7 @@ export class Controller {
     this.fleet = options.fleet;
     this.store = options.store;
     this.driver = options.driver;
+    this.identity = canCheckPortIdentity(options.driver) ? options.driver : null;
     this.events = options.events;
     this.dataPlane = options.dataPlane;
     this.releases = options.releases;
@@ -198,6 +213,7 @@ export class Controller {
     const now = this.now();
     this.verifyOpenIncidents(now);
     this.resetStableSlots(now);
+    this.recheckIdentity(now);
     const releaseTargets = this.releaseTargets();
     const snapshot: Snapshot = {
       now,
@@ -331,11 +347,25 @@ export class Controller {
     this.busy.add(action.instance);
     const work = (action.type === "start" ? this.startInstance(action) : this.stopInstance(action))
       .catch((error: unknown) => {
-        this.emit(
-          "action.failed",
-          { code: "action-failed", message: error instanceof Error ? error.message : String(error) },
-          { instance: action.instance, service: action.service },
-        );
+        if (error instanceof HomeostatError && error.code === "HS_INSTANCE_PORT_HELD") {
+          // Nothing was spawned: a foreign process holds the port. The start counts as failed
+          // (backoff, incident), and is tried again once the backoff allows.
+          this.emit(
+            "instance.port-held",
+            { code: "port-held", message: error.message },
+            {
+              ...(error.details as Record<string, unknown>),
+              instance: action.instance,
+              service: action.service,
+            },
+          );
+        } else {
+          this.emit(
+            "action.failed",
+            { code: "action-failed", message: error instanceof Error ? error.message : String(error) },
+            { instance: action.instance, service: action.service },
+          );
+        }
         if (action.type === "start") this.onStartFailed(action, error);
       })
       .finally(() => {
@@ -363,7 +393,12 @@ export class Controller {
         reason: action.reason,
         data: { release: action.release, port: launch.port },
       },
-      () => this.driver.start(launch),
+      async () => {
+        if (this.identity !== null && servesOnItsPort(service)) {
+          await this.identity.ensurePortFree(action.instance, launch.port);
+        }
+        return await this.driver.start(launch);
+      },
       (h) => `pid ${h.pid}`,
     );
     const startedAt = this.now();
@@ -485,9 +520,12 @@ export class Controller {
     );
   }
 
-  private onHealthChange(instance: string, health: InstanceHealth, previous: InstanceHealth): void {
+  private onHealthChange(instance: string, reported: InstanceHealth, previous: InstanceHealth): void {
     const runtime = this.runtimes.get(instance);
     if (runtime === undefined || runtime.stopping || this.stopped) return;
+    this.identityPending.delete(instance);
+    const health = reported.state === "ready" ? this.checkIdentity(runtime, reported, previous) : reported;
+    if (health === null) return;
     runtime.observed = { ...runtime.observed, health };
     this.emit(
       "instance.health",
@@ -511,6 +549,71 @@ export class Controller {
         this.applyIncident(onHealth(open, health, this.now(), this.stabilizeMs(runtime.observed.service)));
     }
     this.poke();
+  }
+
+  /**
+   * Instance identity: probes passing only prove that something answers on the port. The
+   * instance is ready only if the listener belongs to its own process group. A foreign holder
+   * makes it unhealthy (a startup failure: it is replaced, and its replacement's start is blocked
+   * while the port stays held); no listener at all holds the verdict back until a later check.
+   * Returns the health to record, or null to keep the current one for now.
+   */
+  private checkIdentity(
+    runtime: Runtime,
+    health: InstanceHealth,
+    previous: InstanceHealth,
+  ): InstanceHealth | null {
+    if (this.identity === null) return health;
+    const o = runtime.observed;
+    const service = this.fleet.services.find((s) => s.name === o.service);
+    if (service === undefined || !servesOnItsPort(service)) return health;
+    const port = service.basePort + o.slot;
+    const found = this.identity.portIdentity(o.name, port);
+    switch (found.verdict) {
+      case "ours":
+      case "unverifiable":
+        return health;
+      case "no-listener":
+        this.identityPending.set(o.name, this.now() + IDENTITY_RECHECK_MS);
+        return null;
+      case "foreign": {
+        const holders = describeHolders(found.holders, found.unattributed);
+        this.prober.unwatch(o.name);
+        this.emit(
+          "instance.port-held",
+          {
+            code: "port-held",
+            message: `${o.name}: port ${port} is answered by ${holders}, not by the instance's process group; not ready, no traffic`,
+          },
+          {
+            instance: o.name,
+            service: o.service,
+            port,
+            holders: found.holders,
+            unattributed: found.unattributed,
+          },
+        );
+        return {
+          state: "unhealthy",
+          lastGoodAt: previous.lastGoodAt,
+          since: health.since,
+          reason: `startup: port ${port} is answered by ${holders}, not by ${o.name}`,
+        };
+      }
+    }
+  }
+
+  /** Check again the instances whose probes pass while no listener of theirs was found. */
+  private recheckIdentity(now: number): void {
+    for (const [instance, at] of this.identityPending) {
+      if (at > now) continue;
+      this.identityPending.delete(instance);
+      const runtime = this.runtimes.get(instance);
+      const probed = this.prober.health(instance);
+      if (runtime === undefined || runtime.observed.runtime !== "running" || probed?.state !== "ready")
+        continue;
+      this.onHealthChange(instance, probed, runtime.observed.health ?? probed);
+    }
   }
 
   private recordInstanceFailure(
@@ -748,6 +851,9 @@ export class Controller {
     this.events.onEvent(event);
   }
 }
+
+/** How long an instance whose probes pass with no listener of its own waits for the next identity check. */
+const IDENTITY_RECHECK_MS = 500;
 
 /** A fresh observation of slot `slot` of `service`, running `release`. */
 function observation(

@@ -8,6 +8,7 @@ export type ReasonCode =
   | "process-exited"
   | "liveness-failed"
   | "startup-failed"
+  | "port-held"
   | "backoff"
   | "crash-loop"
   | "restart-policy"

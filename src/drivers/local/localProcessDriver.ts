@@ -8,6 +8,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive, processStartTime } from "../../lib/procStat.ts";
+import {
+  describeHolders,
+  judgePortIdentity,
+  type PortIdentity,
+  type PortIdentityChecker,
+} from "../../observe/portIdentity.ts";
 import type { Driver, ExitInfo, InstanceLaunch, RuntimeHandle, RuntimeStatus } from "../driver.ts";
 import { launchVariables, renderArgs } from "./argTemplate.ts";
 import {
@@ -18,6 +24,7 @@ import {
   writeLogLine,
 } from "./instanceLog.ts";
 import { buildLaunchEnv } from "./launchEnv.ts";
+import { findPortOwners } from "./portOwner.ts";
 import { groupHasMembers, killProcessGroup } from "./processGroup.ts";
 import { terminateGroup } from "./terminateGroup.ts";
 
@@ -56,7 +63,7 @@ interface Run {
  * notifications still arrive for as long as the controller runs, because libuv keeps watching
  * unref'd children; pending `start`/`stop` calls hold ref'd timers, so awaiting them is safe.
  */
-export class LocalProcessDriver implements Driver {
+export class LocalProcessDriver implements Driver, PortIdentityChecker {
   readonly name = "local";
   readonly #logDir: string;
   readonly #now: () => number;
@@ -68,6 +75,47 @@ export class LocalProcessDriver implements Driver {
     this.#logDir = options.logDir;
     this.#now = options.now ?? Date.now;
     this.#killTimeoutMs = options.killTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * Whose socket answers on `instance`'s port: `ours` only when every listener belongs to the
+   * instance's process group (so a wrapper that forks or execs the server is still itself).
+   */
+  portIdentity(instance: string, port: number): PortIdentity {
+    const run = this.#runs.get(instance);
+    // Not running (its exit is on its way): nothing of it can listen.
+    if (!run || run.exit !== null) return { verdict: "no-listener" };
+    return judgePortIdentity(findPortOwners(port, { preferGroup: run.pgid }), run.pgid);
+  }
+
+  /**
+   * Called before `start` by a controller whose instances serve on their port: resolves when
+   * nothing but (dying leftovers of) this instance's previous run listens on `port`, else
+   * rejects with HS_INSTANCE_PORT_HELD naming the holders. A new process could not bind the
+   * port, and the probes would reach the holder instead.
+   */
+  async ensurePortFree(instance: string, port: number): Promise<void> {
+    const previous = this.#runs.get(instance);
+    // Already running: #spawn refuses it with its own error.
+    if (previous && previous.exit === null) return;
+    let owners = findPortOwners(port);
+    if (owners.kind !== "held") return;
+    // Leftovers of this instance's previous run were SIGKILLed when it ended and may still be dying.
+    if (previous && owners.holders.some((h) => h.pgid === previous.pgid)) {
+      await this.#clearLeftovers(previous);
+      owners = findPortOwners(port);
+      if (owners.kind !== "held") return;
+    }
+    const holders = describeHolders(owners.holders, owners.unattributed);
+    appendLogLine(
+      instanceLogPath(this.#logDir, instance),
+      `${this.#isoNow()} start ${instance} blocked: port ${port} is held by ${holders}`,
+    );
+    throw new HomeostatError(
+      "HS_INSTANCE_PORT_HELD",
+      `cannot start ${instance}: port ${port} is already held by ${holders}`,
+      { details: { instance, port, holders: owners.holders, unattributed: owners.unattributed } },
+    );
   }
 
   start(launch: InstanceLaunch): Promise<RuntimeHandle> {
