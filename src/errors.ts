@@ -8,6 +8,8 @@ export type ErrorCategory = "user" | "conflict" | "not-found" | "internal" | "un
 interface CatalogueEntry {
   category: ErrorCategory;
   summary: string;
+  /** The HTTP status when the category's (see {@link httpStatusFor}) would say less. */
+  httpStatus?: number;
 }
 
 export const ERROR_CODES = {
@@ -38,6 +40,25 @@ export const ERROR_CODES = {
   HS_INSTANCE_PORT_HELD: {
     category: "conflict",
     summary: "an instance's port is held by a process that is not that instance",
+  },
+  HS_HOST_REFUSED: {
+    category: "user",
+    httpStatus: 403,
+    summary: "the request's Host is not the address the API listens on (DNS rebinding)",
+  },
+  HS_ORIGIN_REFUSED: {
+    category: "user",
+    httpStatus: 403,
+    summary: "a change requested from another origin (a web page: CSRF)",
+  },
+  HS_NOT_JSON: {
+    category: "user",
+    httpStatus: 415,
+    summary: "a change must be sent as a JSON body (Content-Type: application/json)",
+  },
+  HS_ROLLBACK_NOT_RUN: {
+    category: "conflict",
+    summary: "a rollback targets only a release this service has run; anything else is a deploy",
   },
 } as const satisfies Record<string, CatalogueEntry>;
 
@@ -71,6 +92,8 @@ export function exitCodeFor(error: unknown): 1 | 2 {
 
 export function httpStatusFor(error: unknown): number {
   if (!(error instanceof HomeostatError)) return 500;
+  const entry: CatalogueEntry = ERROR_CODES[error.code];
+  if (entry.httpStatus !== undefined) return entry.httpStatus;
   switch (error.category) {
     case "user":
       return 400;
