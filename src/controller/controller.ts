@@ -490,7 +490,7 @@ export class Controller {
   private onStartFailed(action: Extract<Action, { type: "start" }>, error: unknown): void {
     const now = this.now();
     const detail = `could not start: ${error instanceof Error ? error.message : String(error)}`;
-    const exit: ExitInfo = { code: null, signal: null, at: now };
+    const exit: ExitInfo = { code: null, signal: null, at: now, detail };
     this.runtimes.set(
       action.instance,
       observation(

@@ -29,7 +29,13 @@ export interface RuntimeHandle {
   logPath: string;
 }
 
-export type ExitInfo = { code: number | null; signal: string | null; at: number };
+export type ExitInfo = {
+  code: number | null;
+  signal: string | null;
+  at: number;
+  /** Set by the controller when a start failed before any process ran (e.g. its port is held). */
+  detail?: string;
+};
 
 /** What the driver can see of an instance right now. */
 export type RuntimeStatus =

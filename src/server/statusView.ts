@@ -245,7 +245,13 @@ function instanceState(
         ? `; next start in ${slot.nextStartAt - now}ms`
         : "";
     const why = slot?.crashLoop ? "crash-loop" : "exited";
-    return { state: busy ? "starting" : "exited", reason: `${why}${wait}`, since: o.lastExit?.at ?? null };
+    // A start that failed before any process ran says why (a held port names its holder).
+    const cause = o.lastExit?.detail === undefined ? "" : `: ${o.lastExit.detail}`;
+    return {
+      state: busy ? "starting" : "exited",
+      reason: `${why}${cause}${wait}`,
+      since: o.lastExit?.at ?? null,
+    };
   }
   if (busy) return { state: "stopping", reason: "being replaced", since: null };
   const health = o.health;

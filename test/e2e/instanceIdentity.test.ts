@@ -139,10 +139,17 @@ describe("a foreign process on an instance's port", () => {
     );
     assert.equal(await foreign.served(), 0, "no request through the front port reached the foreign server");
 
-    const status = await box.get<StatusDoc>("/v1/status");
-    const api1 = allInstances(status).find((i) => i.name === "api-1");
-    assert.notEqual(api1?.state, "ready");
-    assert.notEqual(api1?.pid, foreign.pid);
+    // `status` names the holder while the blocked slot waits out its backoff.
+    const api1 = await waitFor(
+      async () => {
+        const s = await box.get<StatusDoc>("/v1/status");
+        const found = allInstances(s).find((i) => i.name === "api-1");
+        return found?.state === "exited" ? found : null;
+      },
+      { timeoutMs: 10_000, what: "api-1 shown as exited between blocked starts" },
+    );
+    assert.match(api1.reason, new RegExp(`port ${basePort + 1} is already held by pid ${foreign.pid} \\(`));
+    assert.notEqual(api1.pid, foreign.pid);
     const all = await events(box);
     assert.equal(everReady(all, "api-1"), false, "api-1 was never marked ready");
     assert.ok(all.filter((e) => e.type === "instance.port-held" && e.instance === "api-1").length >= 2);
