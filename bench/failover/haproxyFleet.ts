@@ -9,14 +9,12 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { APP, freePort } from "../../test/helpers/e2e.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
+import { epochNow } from "../common/loadgen/scheduledLoad.ts";
 import { identify, type ProcessIdentity, type ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "../proxy/child.ts";
 import { type HaproxyScenario, haproxyFailoverConfig, type ProbeTuning } from "./haproxyConfig.ts";
 
-/** Epoch ms with sub-ms precision, comparable with the load generator's times. */
-export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
+export { epochNow };
 
 export class BenchInstances {
   readonly ports: number[];
@@ -169,9 +167,9 @@ export class HaproxyUnderTest {
   }
 }
 
-/** Server → status (`UP`, `DOWN`, `UP 1/2`, …) of backend `api`, from HAProxy's runtime API (`show stat`). */
-export async function haproxyServerStates(socketPath: string): Promise<Record<string, string>> {
-  const csv = await new Promise<string>((resolve, reject) => {
+/** HAProxy's `show stat` CSV, from its runtime API socket. */
+export function haproxyShowStat(socketPath: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let text = "";
     const socket = createConnection(socketPath);
     socket.setTimeout(2_000, () => socket.destroy(new Error("stats socket timeout")));
@@ -182,6 +180,11 @@ export async function haproxyServerStates(socketPath: string): Promise<Record<st
     socket.on("end", () => resolve(text));
     socket.on("error", reject);
   });
+}
+
+/** Server → status (`UP`, `DOWN`, `UP 1/2`, …) of backend `api`, from HAProxy's runtime API (`show stat`). */
+export async function haproxyServerStates(socketPath: string): Promise<Record<string, string>> {
+  const csv = await haproxyShowStat(socketPath);
   const [header, ...rows] = csv.trim().split("\n");
   const columns = (header ?? "").replace(/^# /, "").split(",");
   const name = columns.indexOf("svname");

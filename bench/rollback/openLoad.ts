@@ -19,12 +19,10 @@
  * (`Date.now()` in another process on this machine).
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildLoadgen, type LoadgenResult, type LoadgenRun, startLoadgen } from "../common/loadgen/native.ts";
+import type { LoadgenResult } from "../common/loadgen/native.ts";
+import { epochNow, ScheduledLoad } from "../common/loadgen/scheduledLoad.ts";
 import type { LoadSummary, RequestRecords, ValidityBounds } from "../common/loadgen/summary.ts";
-import { ProcessLedger } from "../foundation/processes.ts";
+import type { ProcessLedger } from "../foundation/processes.ts";
 
 /** The data plane's header: the instance (endpoint) that answered. */
 export const INSTANCE_HEADER = "x-homeostat-instance";
@@ -95,12 +93,7 @@ export interface LoadOptions {
   ledger?: ProcessLedger;
 }
 
-export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** How far ahead of `start()` request 0 is due: time for the generator process to start. */
-const START_LEAD_MS = 100;
+export { epochNow };
 
 /**
  * Connections the generator may open: one for every request that can be outstanding (a request
@@ -152,35 +145,23 @@ export function healthOf(summary: LoadSummary): LoadHealth {
   };
 }
 
-let scratch: { dir: string; binary: string } | null = null;
-const ownLedger = new ProcessLedger();
-
-/** One scratch directory (with the built generator) per process, removed when it exits. */
-function generator(): { dir: string; binary: string } {
-  if (scratch === null) {
-    const dir = mkdtempSync(join(tmpdir(), "homeostat-rollback-loadgen-"));
-    process.once("exit", () => {
-      ownLedger.sweep();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    scratch = { dir, binary: buildLoadgen(dir) };
-  }
-  return scratch;
-}
-
 export class OpenLoad {
   readonly #options: LoadOptions;
-  #t0 = 0;
-  #run: LoadgenRun | null = null;
+  readonly #load: ScheduledLoad;
   #result: Promise<LoadResult> | null = null;
 
   constructor(options: LoadOptions) {
     this.#options = options;
+    this.#load = new ScheduledLoad({
+      ...options,
+      connections: connectionsFor(options.ratePerSecond, options.timeoutMs),
+      captureHeaders: [INSTANCE_HEADER, APP_INSTANCE_HEADER],
+    });
   }
 
   /** Whether `start()` was called. */
   get started(): boolean {
-    return this.#run !== null;
+    return this.#load.started;
   }
 
   /**
@@ -188,29 +169,7 @@ export class OpenLoad {
    * is measured (no generator warm-up): the bench's own warm-up is part of the analysed run.
    */
   start(): number {
-    if (this.#run !== null) throw new Error("the load is already running");
-    const { dir, binary } = generator();
-    const o = this.#options;
-    this.#t0 = epochNow() + START_LEAD_MS;
-    this.#run = startLoadgen(
-      binary,
-      {
-        port: o.port,
-        path: o.path,
-        ratePerSecond: o.ratePerSecond,
-        warmupMs: 0,
-        durationMs: o.maxDurationMs ?? 15 * 60_000,
-        connections: connectionsFor(o.ratePerSecond, o.timeoutMs),
-        timeoutMs: o.timeoutMs,
-        captureHeaders: [INSTANCE_HEADER, APP_INSTANCE_HEADER],
-        startAtEpochMs: this.#t0,
-        records: true,
-        bounds: o.bounds,
-      },
-      dir,
-      o.ledger ?? ownLedger,
-    );
-    return this.#t0;
+    return this.#load.start();
   }
 
   /**
@@ -219,12 +178,8 @@ export class OpenLoad {
    * @throws when the load was never started, or the generator failed
    */
   async stop(): Promise<LoadResult> {
-    if (this.#run === null) throw new Error("the load was not started");
-    if (this.#result === null) {
-      const run = this.#run;
-      run.stop();
-      this.#result = run.result.then((summary) => this.#toResult(summary));
-    }
+    if (!this.#load.started) throw new Error("the load was not started");
+    this.#result ??= this.#load.stop().then((result) => this.#toResult(result));
     return this.#result;
   }
 

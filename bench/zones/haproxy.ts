@@ -28,11 +28,10 @@
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
 import { join } from "node:path";
 import { APP } from "../../test/helpers/e2e.ts";
 import { waitFor } from "../../test/helpers/waitFor.ts";
-import { haproxyServerStates } from "../failover/haproxyFleet.ts";
+import { haproxyServerStates, haproxyShowStat } from "../failover/haproxyFleet.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "../proxy/child.ts";
 import { FRONT_PORT, READINESS, type Scenario, SERVICE, TRAFFIC, WORK_MS, WORKERS } from "./fleet.ts";
@@ -121,20 +120,6 @@ export interface ServerEvent {
   state: "UP" | "DOWN";
   at: number;
   reason: string | null;
-}
-
-async function showStat(socketPath: string): Promise<string> {
-  return await new Promise<string>((resolve, reject) => {
-    let text = "";
-    const socket = createConnection(socketPath);
-    socket.setTimeout(2_000, () => socket.destroy(new Error("stats socket timeout")));
-    socket.on("connect", () => socket.write("show stat\n"));
-    socket.on("data", (d: Buffer) => {
-      text += d.toString();
-    });
-    socket.on("end", () => resolve(text));
-    socket.on("error", reject);
-  });
 }
 
 /** The servers of backend `api` from `show stat` CSV. */
@@ -257,7 +242,7 @@ export class HaproxyFleet {
   /** The servers' counters and states, or null when the stats socket did not answer. */
   async serverStats(): Promise<ServerStat[] | null> {
     try {
-      return parseServerStats(await showStat(this.#socket));
+      return parseServerStats(await haproxyShowStat(this.#socket));
     } catch {
       return null;
     }

@@ -8,13 +8,11 @@
  * lateness, its achieved rate and whether it kept its schedule (`valid`) come with the result.
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Criticality } from "../../src/traffic/contracts.ts";
-import { buildLoadgen, type LoadgenResult, type LoadgenRun, startLoadgen } from "../common/loadgen/native.ts";
+import type { LoadgenResult } from "../common/loadgen/native.ts";
+import { epochNow, ScheduledLoad } from "../common/loadgen/scheduledLoad.ts";
 import type { LoadSummary, ValidityBounds } from "../common/loadgen/summary.ts";
-import { ProcessLedger } from "../foundation/processes.ts";
+import type { ProcessLedger } from "../foundation/processes.ts";
 
 export const CRITICALITY_HEADER = "x-homeostat-criticality";
 export const SHED_HEADER = "x-homeostat-shed";
@@ -73,39 +71,12 @@ export interface LoadResult {
   summary: LoadSummary;
 }
 
-export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** How far ahead of `start()` request 0 is due: time for the generator process to start. */
-const START_LEAD_MS = 100;
-
-let scratch: { dir: string; binary: string } | null = null;
-const ownLedger = new ProcessLedger();
-
-/** One scratch directory (with the built generator) per process, removed when it exits. */
-function generator(): { dir: string; binary: string } {
-  if (scratch === null) {
-    const dir = mkdtempSync(join(tmpdir(), "homeostat-zones-loadgen-"));
-    process.once("exit", () => {
-      ownLedger.sweep();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    scratch = { dir, binary: buildLoadgen(dir) };
-  }
-  return scratch;
-}
+export { epochNow };
 
 export class OpenLoad {
-  readonly #port: number;
-  readonly #path: string;
+  readonly #load: ScheduledLoad;
   readonly #rate: number;
-  readonly #timeoutMs: number;
-  readonly #maxDurationMs: number;
-  readonly #bounds: Partial<ValidityBounds> | undefined;
-  readonly #ledger: ProcessLedger;
   #t0 = 0;
-  #run: LoadgenRun | null = null;
   #result: Promise<LoadResult> | null = null;
 
   constructor(options: {
@@ -117,51 +88,30 @@ export class OpenLoad {
     maxDurationMs?: number;
     /** When the generator counts as fallen behind (default: the generator's `DEFAULT_BOUNDS`). */
     bounds?: Partial<ValidityBounds>;
-    /** Where the generator's pid is noted (default: this module's own, swept at exit). */
+    /** Where the generator's pid is noted (default: the generator module's own, swept at exit). */
     ledger?: ProcessLedger;
   }) {
-    this.#port = options.port;
-    this.#path = options.path;
     this.#rate = options.ratePerSecond;
-    this.#timeoutMs = options.timeoutMs;
-    this.#maxDurationMs = options.maxDurationMs ?? 15 * 60_000;
-    this.#bounds = options.bounds;
-    this.#ledger = options.ledger ?? ownLedger;
+    this.#load = new ScheduledLoad({
+      ...options,
+      // Enough connections for every request that can be outstanding (rate × timeout, and then
+      // some): the offered load must stay what it is set to even when answers are slow.
+      connections: Math.ceil((options.ratePerSecond * Math.max(options.timeoutMs, 1000)) / 1000) * 2 + 64,
+      headerClasses: CLASSES.map((c) => ({ [CRITICALITY_HEADER]: c })),
+      pattern: MIX_PATTERN.map((c) => CLASSES.indexOf(c)),
+      captureHeaders: [INSTANCE_HEADER, SHED_HEADER],
+    });
   }
 
   /** Start sending; returns t0 (epoch ms of request 0's due time, a moment from now). */
   start(): number {
-    if (this.#run !== null) throw new Error("the load is already running");
-    const { dir, binary } = generator();
-    this.#t0 = epochNow() + START_LEAD_MS;
-    this.#run = startLoadgen(
-      binary,
-      {
-        port: this.#port,
-        path: this.#path,
-        ratePerSecond: this.#rate,
-        warmupMs: 0,
-        durationMs: this.#maxDurationMs,
-        // Enough connections for every request that can be outstanding (rate × timeout, and then
-        // some): the offered load must stay what it is set to even when answers are slow.
-        connections: Math.ceil((this.#rate * Math.max(this.#timeoutMs, 1000)) / 1000) * 2 + 64,
-        timeoutMs: this.#timeoutMs,
-        headerClasses: CLASSES.map((c) => ({ [CRITICALITY_HEADER]: c })),
-        pattern: MIX_PATTERN.map((c) => CLASSES.indexOf(c)),
-        captureHeaders: [INSTANCE_HEADER, SHED_HEADER],
-        startAtEpochMs: this.#t0,
-        records: true,
-        bounds: this.#bounds,
-      },
-      dir,
-      this.#ledger,
-    );
+    this.#t0 = this.#load.start();
     return this.#t0;
   }
 
   /** Ms since t0 now. */
   elapsed(): number {
-    return epochNow() - this.#t0;
+    return this.#load.elapsed();
   }
 
   /**
@@ -169,12 +119,8 @@ export class OpenLoad {
    * everything. Called again, it returns the same result.
    */
   async stop(): Promise<LoadResult> {
-    if (this.#run === null) throw new Error("the load was not started");
-    if (this.#result === null) {
-      const run = this.#run;
-      run.stop();
-      this.#result = run.result.then((summary) => this.#toResult(summary));
-    }
+    if (!this.#load.started) throw new Error("the load was not started");
+    this.#result ??= this.#load.stop().then((summary) => this.#toResult(summary));
     return this.#result;
   }
 

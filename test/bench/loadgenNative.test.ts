@@ -8,8 +8,6 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -20,11 +18,12 @@ import {
   startLoadgen,
 } from "../../bench/common/loadgen/native.ts";
 import { ProcessLedger } from "../../bench/foundation/processes.ts";
+import { type LocalHttpServer, listenLocal } from "../helpers/localHttpServer.ts";
 
 describe("native open-loop generator (openloop.c)", () => {
   let scratch: string;
   let binary: string;
-  let server: Server;
+  let server: LocalHttpServer;
   let port: number;
   const ledger = new ProcessLedger();
   const hanging = new Set<() => void>();
@@ -32,7 +31,7 @@ describe("native open-loop generator (openloop.c)", () => {
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), "homeostat-loadgen-test-"));
     binary = buildLoadgen(scratch);
-    server = createServer((req, res) => {
+    server = await listenLocal((req, res) => {
       const url = req.url ?? "/";
       if (url === "/") res.writeHead(200, { "content-type": "text/plain" }).end("hello");
       else if (url === "/chunked") {
@@ -48,14 +47,12 @@ describe("native open-loop generator (openloop.c)", () => {
         res.writeHead(200, { "x-instance": `app-${criticality}`, "x-homeostat-attempts": "2" }).end();
       } else res.writeHead(404).end();
     });
-    await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
 
   after(async () => {
     for (const close of hanging) close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     ledger.sweep();
     rmSync(scratch, { recursive: true, force: true });
   });

@@ -5,30 +5,27 @@
  */
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ProcessLedger } from "../../bench/foundation/processes.ts";
 import { epochNow, MIX_PATTERN, OpenLoad } from "../../bench/zones/load.ts";
+import { type LocalHttpServer, listenLocal } from "../helpers/localHttpServer.ts";
 
 describe("zones load on the shared generator", () => {
-  let server: Server;
+  let server: LocalHttpServer;
   let port: number;
   const ledger = new ProcessLedger();
 
   before(async () => {
-    server = createServer((req, res) => {
+    server = await listenLocal((req, res) => {
       const criticality = String(req.headers["x-homeostat-criticality"]);
       if (criticality === "sheddable") res.writeHead(503, { "x-homeostat-shed": "queue-full" }).end();
       else res.writeHead(200, { "x-homeostat-instance": `api-${criticality}` }).end("ok");
     });
-    await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
 
   after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     ledger.sweep();
   });
 

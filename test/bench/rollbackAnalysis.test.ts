@@ -7,8 +7,6 @@
  */
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type LoadgenRaw, recordsOf, summarizeLoad } from "../../bench/common/loadgen/summary.ts";
 import { ProcessLedger } from "../../bench/foundation/processes.ts";
@@ -29,6 +27,7 @@ import {
 import { summarizeCanary, usable } from "../../bench/rollback/results.ts";
 import type { ScenarioFacts } from "../../bench/rollback/scenario.ts";
 import type { EventRecord } from "../../src/store/index.ts";
+import { type LocalHttpServer, listenLocal } from "../helpers/localHttpServer.ts";
 
 const SERVICE = "checkout";
 const STABLE = "v1";
@@ -440,7 +439,7 @@ describe("summarizeCanary with the generator's validity", () => {
 });
 
 describe("the rollback load on the shared generator", () => {
-  let server: Server;
+  let server: LocalHttpServer;
   let port: number;
   const ledger = new ProcessLedger();
 
@@ -448,20 +447,18 @@ describe("the rollback load on the shared generator", () => {
     // Stands in for the data plane in front of the demo app: the endpoint's name in
     // x-homeostat-instance, the app's own in x-instance; every fourth answer a 500.
     let n = 0;
-    server = createServer((_req, res) => {
+    server = await listenLocal((_req, res) => {
       const k = n++;
       const name = `checkout-${k % 2}`;
       res
         .writeHead(k % 4 === 3 ? 500 : 200, { [INSTANCE_HEADER]: name, [APP_INSTANCE_HEADER]: name })
         .end('{"version":"not read"}');
     });
-    await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
 
   after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     ledger.sweep();
   });
 

@@ -213,6 +213,41 @@ interface EventDoc {
   };
 }
 
+/** Zone `name` as the failover API shows it. */
+async function zoneOf(box: Sandbox, name: string) {
+  return (await box.get<FailoverDoc>("/v1/failover")).zones.find((z) => z.zone === name)!;
+}
+
+/** The controller's events after `afterSeq`, of one type when given. */
+async function eventsOf(box: Sandbox, type?: string, afterSeq = 0): Promise<EventDoc[]> {
+  const { events: all } = await box.get<{ events: EventDoc[] }>(`/v1/events?limit=10000&after=${afterSeq}`);
+  return type === undefined ? all : all.filter((e) => e.type === type);
+}
+
+/** Wait until zone-a is evacuated automatically because it is down; returns the zone. */
+async function expectZoneAEvacuated(box: Sandbox) {
+  const evacuated = await waitFor(
+    async () => {
+      const z = await zoneOf(box, "zone-a");
+      return z.share === 0 && z.shift?.phase === "evacuated" ? z : null;
+    },
+    { timeoutMs: 20_000, what: "zone-a evacuated" },
+  );
+  assert.equal(evacuated.shift?.trigger, "automatic");
+  const [started] = await eventsOf(box, "failover.started");
+  assert.equal(started?.reason, "domain-down");
+  assert.match(started!.message, /zone-a is down/);
+  return evacuated;
+}
+
+/** The first scale-up events of a failover. */
+function scaleUpsOf(box: Sandbox): Promise<EventDoc[]> {
+  return waitFor(async () => {
+    const found = await eventsOf(box, "failover.scale-up");
+    return found.length > 0 ? found : null;
+  });
+}
+
 describe("zone failover under load", () => {
   let box: Sandbox;
   let front: number;
@@ -220,12 +255,8 @@ describe("zone failover under load", () => {
   let controller: Controller;
   let load: ReturnType<typeof startLoad>;
   const cli = (...args: string[]) => box.cli([...args, "--api-port", String(box.apiPort)]);
-  const zone = async (name: string) =>
-    (await box.get<FailoverDoc>("/v1/failover")).zones.find((z) => z.zone === name)!;
-  const events = async (type?: string, afterSeq = 0) => {
-    const { events: all } = await box.get<{ events: EventDoc[] }>(`/v1/events?limit=10000&after=${afterSeq}`);
-    return type === undefined ? all : all.filter((e) => e.type === type);
-  };
+  const zone = (name: string) => zoneOf(box, name);
+  const events = (type?: string, afterSeq = 0) => eventsOf(box, type, afterSeq);
   const lastSeq = async () => (await events()).reduce((max, e) => Math.max(max, e.seq), 0);
 
   before(async () => {
@@ -254,23 +285,10 @@ describe("zone failover under load", () => {
     const added = await cli("fault", "add", "blackhole", "--zone", "zone-a");
     assert.equal(added.code, 0, added.stderr);
 
-    const evacuated = await waitFor(
-      async () => {
-        const z = await zone("zone-a");
-        return z.share === 0 && z.shift?.phase === "evacuated" ? z : null;
-      },
-      { timeoutMs: 20_000, what: "zone-a evacuated" },
-    );
-    assert.equal(evacuated.shift?.trigger, "automatic");
-    const [started] = await events("failover.started");
-    assert.equal(started?.reason, "domain-down");
-    assert.match(started!.message, /zone-a is down/);
+    await expectZoneAEvacuated(box);
 
     // 100 rps on the two survivors (100 rps of capacity) is 100 % > 80 %: one more instance.
-    const scaleUps = await waitFor(async () => {
-      const found = await events("failover.scale-up");
-      return found.length > 0 ? found : null;
-    });
+    const scaleUps = await scaleUpsOf(box);
     const addedNames = scaleUps.flatMap((e) => e.data.instances ?? []);
     assert.ok(addedNames.length >= 1 && addedNames.length <= 2, JSON.stringify(addedNames));
     const ready = await waitFor(
@@ -460,12 +478,8 @@ describe("zone failover under a real network partition", { skip: partitionUnavai
   let base: number;
   let load: ReturnType<typeof startLoad>;
   let partition: NetPartition | null = null;
-  const zone = async (name: string) =>
-    (await box.get<FailoverDoc>("/v1/failover")).zones.find((z) => z.zone === name)!;
-  const events = async (type: string, afterSeq = 0) => {
-    const { events: all } = await box.get<{ events: EventDoc[] }>(`/v1/events?limit=10000&after=${afterSeq}`);
-    return all.filter((e) => e.type === type);
-  };
+  const zone = (name: string) => zoneOf(box, name);
+  const events = (type: string, afterSeq = 0) => eventsOf(box, type, afterSeq);
   const cut = async () => {
     assert.equal(partition, null, "one partition at a time");
     partition = await partitionPorts(zoneAPorts(base), "blackhole");
@@ -505,22 +519,9 @@ describe("zone failover under a real network partition", { skip: partitionUnavai
   test("zone-a's ports partitioned under load: evacuated, sheddable shed and never default, no critical request fails", async () => {
     const cutAt = Date.now();
     await cut();
-    const evacuated = await waitFor(
-      async () => {
-        const z = await zone("zone-a");
-        return z.share === 0 && z.shift?.phase === "evacuated" ? z : null;
-      },
-      { timeoutMs: 20_000, what: "zone-a evacuated" },
-    );
-    assert.equal(evacuated.shift?.trigger, "automatic");
-    const [started] = await events("failover.started");
-    assert.equal(started?.reason, "domain-down");
-    assert.match(started!.message, /zone-a is down/);
+    await expectZoneAEvacuated(box);
     // maxReplicas counts the instances outside the lost zone: 3 − 2 survivors = 1 may be added.
-    const scaleUps = await waitFor(async () => {
-      const found = await events("failover.scale-up");
-      return found.length > 0 ? found : null;
-    });
+    const scaleUps = await scaleUpsOf(box);
     assert.deepEqual(
       scaleUps.flatMap((e) => e.data.instances ?? []),
       ["api-4"],
