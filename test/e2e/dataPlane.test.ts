@@ -66,7 +66,7 @@ describe("data plane under the controller", () => {
               basePort,
               port,
               traffic:
-                "      localZone: zone-a\n      drainTimeout: 10s\n      retries: { perTryTimeout: 10s }",
+                "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
               releases: { v2: {} },
             },
           ],
@@ -257,8 +257,10 @@ describe("data plane under the controller", () => {
   });
 
   test("a release change drains: a slow request in flight on the replaced instance completes first", async (t) => {
-    // Under the fleet's drainTimeout (10s), so a working drain waits it out.
-    const WORK_MS = 8_000;
+    // Under the fleet's drainTimeout (30s), so a working drain waits it out; long enough that the
+    // next controller's start, adoption and rollout reach api-0 while it is in flight even on a
+    // busy CI machine (4 s on a quiet one; 8 s of work was once not enough under the full suite).
+    const WORK_MS = 20_000;
     const status = await box.get<{ controller: { pid: number } }>("/v1/status");
     process.kill(status.controller.pid, "SIGKILL");
     await waitFor(
