@@ -315,6 +315,17 @@ describe("data plane under the controller", () => {
     );
     const response = await slow;
     const body = await response.text();
+    if (drainSeen.missed) {
+      // Say what happened instead, so a miss can be told from a broken drain.
+      const { journal } = await box.get<{ journal: { at: number; action: string; target: string }[] }>(
+        "/v1/journal?limit=200",
+      );
+      const stops = journal.filter((j) => j.action === "stop" && j.at >= sentAt);
+      t.diagnostic(
+        `response ${response.status} from ${response.headers.get("x-homeostat-instance")} after ${respondedAt! - sentAt}ms: ${body}; ` +
+          `stops since: ${stops.map((j) => `${j.target} +${j.at - sentAt}ms`).join(", ") || "none"}`,
+      );
+    }
     assert.equal(drainSeen.missed, false, "the slow request ended before api-0 was seen draining");
     assert.ok(!drainSeen.missed && drainSeen.at < respondedAt!);
 
