@@ -56,6 +56,16 @@ export const ERROR_CODES = {
     httpStatus: 415,
     summary: "a change must be sent as a JSON body (Content-Type: application/json)",
   },
+  HS_UNAUTHENTICATED: {
+    category: "user",
+    httpStatus: 401,
+    summary: "the request has no valid token (Authorization: Bearer …)",
+  },
+  HS_FORBIDDEN: {
+    category: "user",
+    httpStatus: 403,
+    summary: "the token's role may not do this",
+  },
   HS_ROLLBACK_NOT_RUN: {
     category: "conflict",
     summary: "a rollback targets only a release this service has run; anything else is a deploy",
