@@ -11,4 +11,6 @@ export {
 } from "./migrations.ts";
 export type * from "./records.ts";
 export { checkStateFile } from "./stateFile.ts";
-export { STATE_FILE_NAME, StateStore } from "./stateStore.ts";
+export { STATE_FILE_NAME, StateStore, type StoreChange, type StoreListener } from "./stateStore.ts";
+export { type AuditEntry, AuditLog, type AuditRecord } from "./audit.ts";
+export { type TokenRecord, type TokenRole, TokenStore } from "./tokens.ts";

@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
+import { AuditLog } from "./audit.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import type {
   ControllerInfo,
@@ -44,7 +45,20 @@ import {
 } from "./rows.ts";
 import { checkStateFile } from "./stateFile.ts";
 import { Statements } from "./statements.ts";
+import { TokenStore } from "./tokens.ts";
 import { inReadTransaction, inTransaction } from "./transaction.ts";
+
+/**
+ * A change the store just wrote, as {@link StateStore.subscribe} listeners receive it: an appended
+ * event, or an incident as it is after being opened, updated or given a timeline step (with its
+ * timeline).
+ */
+export type StoreChange =
+  | { kind: "event"; event: EventRecord }
+  | { kind: "incident"; incident: IncidentRecord & { timeline: TimelineEntry[] } };
+
+/** Called synchronously after each write it is told about; it must not write to the store itself. */
+export type StoreListener = (change: StoreChange) => void;
 
 /** File name of the database inside the state directory. */
 export const STATE_FILE_NAME = "state.db";
@@ -69,6 +83,9 @@ export class StateStore {
   readonly #db: DatabaseSync;
   readonly #sql: Statements;
   #ledger: ReleaseLedger | undefined;
+  #tokens: TokenStore | undefined;
+  #audit: AuditLog | undefined;
+  readonly #listeners = new Set<StoreListener>();
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -106,11 +123,56 @@ export class StateStore {
     return this.#ledger;
   }
 
+  /** API tokens (hashes only), on the same connection. */
+  get tokens(): TokenStore {
+    this.#tokens ??= new TokenStore(this.#db);
+    return this.#tokens;
+  }
+
+  /** The audit trail of changes asked of the API, on the same connection. */
+  get audit(): AuditLog {
+    this.#audit ??= new AuditLog(this.#db);
+    return this.#audit;
+  }
+
   /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */
   close(): void {
     if (!this.#db.isOpen) return;
     this.#sql.clear();
     this.#db.close();
+  }
+
+  /**
+   * Calls `listener` after every appended event and every incident change (opened, updated, a
+   * timeline step), synchronously, once the write is committed. A listener that throws is
+   * ignored: the write it was told about stands, and the other listeners are still called.
+   * Returns the function that unsubscribes it.
+   */
+  subscribe(listener: StoreListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #publish(change: () => StoreChange | null): void {
+    if (this.#listeners.size === 0) return;
+    const value = change();
+    if (value === null) return;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(value);
+      } catch {
+        // A listener's failure is its own (see subscribe): the store's write has happened.
+      }
+    }
+  }
+
+  #publishIncident(id: number): void {
+    this.#publish(() => {
+      const incident = this.getIncident(id);
+      return incident === null ? null : { kind: "incident", incident };
+    });
   }
 
   // ── Controller ownership ───────────────────────────────────────────────────
@@ -306,7 +368,9 @@ export class StateStore {
       i.ttdMs ?? null,
       i.detail ?? "",
     );
-    return this.#incident(Number(result.lastInsertRowid))!;
+    const id = Number(result.lastInsertRowid);
+    this.#publishIncident(id);
+    return this.#incident(id)!;
   }
 
   /**
@@ -324,7 +388,7 @@ export class StateStore {
       assignments.push(`${column} = ?`);
       values.push(value);
     }
-    return inTransaction(this.#db, () => {
+    const updated = inTransaction(this.#db, () => {
       if (assignments.length > 0) {
         this.#run(`UPDATE incidents SET ${assignments.join(", ")} WHERE id = ?`, ...values, id);
       }
@@ -332,6 +396,8 @@ export class StateStore {
       if (!incident) throw incidentNotFound(id);
       return incident;
     });
+    this.#publishIncident(id);
+    return updated;
   }
 
   /**
@@ -350,6 +416,7 @@ export class StateStore {
         e.detail,
       );
     });
+    this.#publishIncident(id);
   }
 
   /** An incident with its timeline in the order it was written, or null. */
@@ -420,6 +487,7 @@ export class StateStore {
     if (e.service !== undefined) event.service = e.service;
     if (e.instance !== undefined) event.instance = e.instance;
     if (e.data !== undefined) event.data = JSON.parse(JSON.stringify(e.data));
+    this.#publish(() => ({ kind: "event", event }));
     return event;
   }
 
