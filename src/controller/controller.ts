@@ -41,6 +41,7 @@ import {
   onHealth,
 } from "../verify/incidentRules.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
+import type { ControllerMetricHooks } from "./controllerMetrics.ts";
 import type { FailoverManager } from "./failoverManager.ts";
 import type { ReleaseManager } from "./releaseManager.ts";
 
@@ -57,6 +58,8 @@ export interface ControllerOptions {
   failover?: FailoverManager;
   /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
   tickMs?: number;
+  /** Where reconcile passes and action outcomes are counted (Prometheus, see controllerMetrics.ts). */
+  metrics?: ControllerMetricHooks;
   now?: () => number;
   random?: () => number;
 }
@@ -78,6 +81,7 @@ export class Controller {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
+  private readonly metrics: ControllerMetricHooks | undefined;
   private readonly prober: Prober;
   private readonly runtimes = new Map<string, Runtime>();
   private readonly slots = new Map<string, SlotState>();
@@ -117,6 +121,7 @@ export class Controller {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
+    this.metrics = options.metrics;
     this.prober = new Prober({
       now: this.now,
       onChange: (instance, health, previous) => this.onHealthChange(instance, health, previous),
@@ -210,6 +215,7 @@ export class Controller {
 
   private tick(): void {
     if (this.stopped) return;
+    const passStarted = performance.now();
     const now = this.now();
     this.verifyOpenIncidents(now);
     this.resetStableSlots(now);
@@ -237,6 +243,7 @@ export class Controller {
       this.dataPlaneDecided = true;
       this.dataPlane?.decided();
     }
+    this.metrics?.reconcilePass((performance.now() - passStarted) / 1000);
   }
 
   /** Each service's banks as the release manager wants them, or its spec release in bank 0. */
@@ -346,7 +353,9 @@ export class Controller {
     this.lastWait.delete(action.instance);
     this.busy.add(action.instance);
     const work = (action.type === "start" ? this.startInstance(action) : this.stopInstance(action))
+      .then(() => this.metrics?.action(action.type, "ok"))
       .catch((error: unknown) => {
+        this.metrics?.action(action.type, "failed");
         if (error instanceof HomeostatError && error.code === "HS_INSTANCE_PORT_HELD") {
           // Nothing was spawned: a foreign process holds the port. The start counts as failed
           // (backoff, incident), and is tried again once the backoff allows.
