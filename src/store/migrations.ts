@@ -189,6 +189,40 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    // API tokens (sha256 of the secret only; a name is unique among live tokens) and the audit
+    // trail of every change asked of the API, refused ones included.
+    up: `
+      CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        last_used_at INTEGER
+      );
+      CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_at IS NULL;
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        token_id INTEGER,
+        token_name TEXT NOT NULL,
+        role TEXT,
+        method TEXT NOT NULL,
+        route TEXT,
+        url TEXT NOT NULL,
+        params_json TEXT,
+        body_json TEXT,
+        reason TEXT,
+        status INTEGER NOT NULL,
+        error_code TEXT,
+        duration_ms REAL NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
