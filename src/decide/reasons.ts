@@ -67,7 +67,11 @@ export type ReasonCode =
   | "data-plane-restarted"
   | "data-plane-handover"
   | "data-plane-feed"
-  | "data-plane-snapshot";
+  | "data-plane-snapshot"
+  | "auth-not-enforced"
+  | "policy-diverged"
+  | "invariant-unchecked"
+  | "invariant-restored";
 
 export interface Reason {
   code: ReasonCode;

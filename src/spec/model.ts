@@ -75,6 +75,8 @@ export interface ReleaseSpec {
   provides: { api?: string };
   /** Schema migrations this release applies when it is deployed. */
   migrations: MigrationSpec[];
+  /** The permission-policy hash its instances must report on `invariants.policyHash`, if declared. */
+  policyHash?: string;
 }
 
 export interface SecretRef {
@@ -246,6 +248,21 @@ export interface TrafficSpec {
   weights: Record<string, number> | null;
 }
 
+/**
+ * Security invariants of a service, probed on every ready instance (see docs/security-invariants.md).
+ * Resolved with defaults; absent on a service that declares none (nor inherits any).
+ */
+export interface InvariantsSpec {
+  /** Paths that must answer one of `expect` to a request without credentials. */
+  protectedPaths: { path: string; method: string; expect: number[] }[];
+  /** An endpoint every instance answers with the same permission-policy hash. */
+  policyHash: { path: string } | null;
+  /** Time between two probe rounds. */
+  intervalMs: number;
+  /** Time before one probe request fails. */
+  timeoutMs: number;
+}
+
 export interface ServiceSpec {
   name: string;
   releases: Record<string, ReleaseSpec>;
@@ -271,6 +288,8 @@ export interface ServiceSpec {
   probes: ProbeSet;
   dependsOn: string[];
   restart: RestartSpec;
+  /** Security invariants; absent when the service declares (and inherits) none. */
+  invariants?: InvariantsSpec;
 }
 
 export interface FleetSpec {

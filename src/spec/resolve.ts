@@ -3,6 +3,7 @@ import { resolveCapacity } from "./capacity.ts";
 import { dependencyOrder } from "./dependencies.ts";
 import { resolveDeploy } from "./deploy.ts";
 import { resolveFailover } from "./failover.ts";
+import { resolveInvariants } from "./invariants.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
 import { placeService } from "./placement.ts";
 import { resolveProbes } from "./probes.ts";
@@ -62,6 +63,8 @@ function resolveService(
     capacity: resolveCapacity(fleet.defaults?.capacity, service.capacity, service.replicas),
   };
   if (service.port !== undefined) resolved.port = service.port;
+  const invariants = resolveInvariants(fleet.defaults?.invariants, service.invariants);
+  if (invariants !== undefined) resolved.invariants = invariants;
   return resolved;
 }
 
@@ -74,5 +77,6 @@ function resolveRelease(version: string, release: ReleaseInput, directory: strin
     config: release.config === undefined ? {} : release.config,
     cwd: path.resolve(directory, release.cwd ?? "."),
     ...resolveReleaseRecord(release),
+    ...(release.policyHash === undefined ? {} : { policyHash: release.policyHash }),
   };
 }

@@ -486,6 +486,9 @@ const releaseSchema = strict({
     .array(migrationSchema, expected("a list of migrations"))
     .optional()
     .describe("Schema migrations this release applies when deployed."),
+  policyHash: nonEmptyString
+    .optional()
+    .describe("The permission-policy hash this release's instances must report (invariants.policyHash)."),
 });
 
 const stepError = expected("a traffic percentage between 1 and 100");
@@ -658,6 +661,76 @@ export const failoverSchema = strict({
     .describe("Evacuate a down zone automatically (else only `homeostat failover`). Default false."),
 });
 
+const invariantStatusError = expected("an HTTP status from 100 to 599");
+const httpMethodError = expected('one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"');
+/** The `invariants` mapping of a service or of `defaults`: security properties probed continuously. */
+export const invariantsSchema = strict({
+  protectedPaths: z
+    .array(
+      strict({
+        path: z.string(probePathText).regex(/^\//, probePathText).describe("Request path, e.g. /admin."),
+        method: z
+          .enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], httpMethodError)
+          .optional()
+          .describe("Request method. Default GET."),
+        expect: z
+          .array(
+            z
+              .number(invariantStatusError)
+              .int(invariantStatusError)
+              .min(100, invariantStatusError)
+              .max(599, invariantStatusError),
+            expected("a list of HTTP statuses like [401, 403]"),
+          )
+          .min(1, "list at least one status")
+          .optional()
+          .describe("Statuses that mean the request was refused. Default [401, 403]."),
+      }),
+      expected("a list of { path, method?, expect? }"),
+    )
+    .optional()
+    .describe(
+      "Paths that must refuse a request without credentials; replaces defaults.invariants.protectedPaths.",
+    ),
+  policyHash: strict({
+    path: z.string(probePathText).regex(/^\//, probePathText).describe("Request path, e.g. /policy."),
+  })
+    .optional()
+    .describe(
+      "An endpoint every instance answers with the same permission-policy hash (text, or JSON { hash }).",
+    ),
+  interval: positiveDuration.optional().describe("Time between two probe rounds. Default 2s."),
+  timeout: positiveDuration
+    .optional()
+    .describe("Time before one request fails. Default 1s, at most the interval."),
+}).superRefine((invariants, context) => {
+  // A 2xx or 3xx "refusal" would call a path that lets anonymous requests through protected:
+  // the very failure this check exists to catch.
+  (invariants.protectedPaths ?? []).forEach((entry, index) => {
+    (entry.expect ?? []).forEach((status, at) => {
+      if (status < 400) {
+        context.addIssue({
+          code: "custom",
+          path: ["protectedPaths", index, "expect", at],
+          input: status,
+          message: `${status} is not a refusal: a protected path must answer 4xx or 5xx without credentials (e.g. 401, 403)`,
+        });
+      }
+    });
+  });
+  const ms = (value: string | number) => (typeof value === "number" ? value : tryDurationMs(value));
+  const timeoutMs = invariants.timeout === undefined ? undefined : ms(invariants.timeout);
+  const intervalMs = invariants.interval === undefined ? 2_000 : ms(invariants.interval);
+  if (timeoutMs !== undefined && intervalMs !== undefined && timeoutMs > intervalMs) {
+    context.addIssue({
+      code: "custom",
+      path: ["timeout"],
+      input: invariants.timeout,
+      message: `timeout ${timeoutMs}ms is longer than ${invariants.interval === undefined ? "the default interval " : "interval "}${intervalMs}ms: a probe round cannot overlap the next`,
+    });
+  }
+});
+
 const placementSchema = strict({
   zones: z
     .array(name, expected("a list of zone names"))
@@ -704,6 +777,11 @@ export const serviceSchema = strict({
     .describe(
       "What one instance can take (capacity planning), merged field by field over defaults.capacity.",
     ),
+  invariants: invariantsSchema
+    .optional()
+    .describe(
+      "Security invariants probed on every ready instance, merged field by field over defaults.invariants.",
+    ),
 });
 
 /** The top-level `hosts` mapping. */
@@ -721,6 +799,7 @@ export const defaultsSchema = strict({
   deploy: deploySchema.optional().describe("Progressive deploy settings every service starts from."),
   slo: sloSchema.optional().describe("The SLO every service starts from."),
   capacity: capacitySchema.optional().describe("Capacity settings every service starts from."),
+  invariants: invariantsSchema.optional().describe("Security invariants every service starts from."),
 });
 
 /** The top-level `datastores` mapping. */
@@ -837,6 +916,7 @@ export type FailoverInput = z.output<typeof failoverSchema>;
 export type DatastoresInput = z.output<typeof datastoresSchema>;
 export type SecurityInput = z.output<typeof securitySchema>;
 export type MigrationInput = z.output<typeof migrationSchema>;
+export type InvariantsInput = z.output<typeof invariantsSchema>;
 
 /** JSON Schema (draft 2020-12) of the fleet file, for editor completion (yaml-language-server). */
 export function fleetJsonSchema(): object {

@@ -65,6 +65,11 @@ export interface PolicyObservation {
   path: string;
   /** The hash the instance reported, or null when it could not be read. */
   hash: string | null;
+  /**
+   * The HTTP status, when the instance answered. An answer without a readable hash (a 404, a 500,
+   * an empty body) breaks the invariant; no answer at all (refused, timed out) leaves it unchecked.
+   */
+  status?: number;
   /** Why it could not be read (connection failed, non-2xx, empty body). */
   error?: string;
   /** The hash the instance's release declares, if it declares one. */
@@ -106,7 +111,8 @@ export function policyHashName(path: string): string {
  * - policy hashes that differ between instances are broken, naming every instance off the most
  *   common hash (ties: the lexically smallest hash is taken as the reference, so the verdict is
  *   deterministic); a hash that differs from the one the instance's release declares is broken;
- * - a policy hash that could not be read is *not checked*;
+ * - a policy endpoint that answers without a hash (404, 500, empty body) is broken; one that does
+ *   not answer at all (refused, timed out) is *not checked*;
  * - no ready instance at all is *not checked*: there is nothing that proves the invariants hold.
  */
 export function evaluateInvariants(input: InvariantInput): InvariantVerdict {
@@ -138,7 +144,19 @@ export function evaluateInvariants(input: InvariantInput): InvariantVerdict {
     const name = policyHashName(path);
     const readings = withPolicy.filter((o) => o.policy!.path === path);
     const known = readings.filter((o) => o.policy!.hash !== null);
-    if (known.length < readings.length) checked = false;
+    for (const o of readings) {
+      if (o.policy!.hash !== null) continue;
+      if (o.policy!.status === undefined) {
+        checked = false;
+        continue;
+      }
+      broken.push({
+        invariant: name,
+        kind: "policy-hash",
+        instance: o.instance,
+        detail: `${o.instance} answered ${path} without a policy hash (${o.policy!.error ?? `status ${o.policy!.status}`})`,
+      });
+    }
     for (const o of known) {
       const expected = o.policy!.expected;
       if (expected && o.policy!.hash !== expected) {

@@ -62,8 +62,16 @@ describe("fleetJsonSchema", () => {
       "requires",
       "provides",
       "migrations",
+      "policyHash",
     ]);
     assert.deepEqual(keys(release.properties?.requires), ["schemas", "apis"]);
+    for (const invariants of [
+      service.properties?.invariants,
+      schema.properties?.defaults?.properties?.invariants,
+    ]) {
+      assert.deepEqual(keys(invariants), ["protectedPaths", "policyHash", "interval", "timeout"]);
+      assert.deepEqual(keys(invariants?.properties?.protectedPaths?.items), ["path", "method", "expect"]);
+    }
     assert.deepEqual(keys(release.properties?.provides), ["api"]);
     const migration = release.properties?.migrations?.items;
     assert.deepEqual(migration?.required, ["datastore", "from", "to", "reversible"]);
