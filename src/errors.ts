@@ -66,6 +66,30 @@ export const ERROR_CODES = {
     httpStatus: 403,
     summary: "the token's role may not do this",
   },
+  HS_MALFORMED_JSON: {
+    category: "user",
+    summary: "the request's body is not well-formed JSON (or is empty, or names __proto__/constructor)",
+  },
+  HS_BODY_TOO_LARGE: {
+    category: "user",
+    httpStatus: 413,
+    summary: "the request's body is larger than the API accepts",
+  },
+  HS_URI_TOO_LONG: {
+    category: "user",
+    httpStatus: 414,
+    summary: "the request's URL is longer than the API accepts",
+  },
+  HS_HEADERS_TOO_LARGE: {
+    category: "user",
+    httpStatus: 431,
+    summary: "the request's headers are larger than the API accepts",
+  },
+  HS_METHOD_NOT_ALLOWED: {
+    category: "user",
+    httpStatus: 405,
+    summary: "the URL names a route, but not with this method",
+  },
   HS_ROLLBACK_NOT_RUN: {
     category: "conflict",
     summary: "a rollback targets only a release this service has run; anything else is a deploy",

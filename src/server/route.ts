@@ -87,6 +87,10 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
    * `admin`), with what it is called in the refusal; undefined when `access` is enough.
    */
   elevate?: (input: { params: P; query: Q; body: B }) => { role: Role; what: string } | undefined;
+  /** What {@link elevate} does, for the OpenAPI document: the role, and when (`"force: true"`). */
+  elevatesTo?: { role: Role; when: string };
+  /** Longer text for the OpenAPI document (the summary is one line). */
+  description?: string;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;

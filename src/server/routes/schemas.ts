@@ -1,0 +1,301 @@
+/**
+ * The zod schemas of the API's answers: the one source for the OpenAPI document's response
+ * schemas and for the tests that check live answers against it.
+ *
+ * Small, settled records (events, incidents, journal entries, fault rules, zone shifts) are
+ * schemed field by field. Large documents that grow with the product (the status document, the
+ * data plane's traffic state, failover plans and state, rollback plans) are schemed by their
+ * top-level required fields and allow more keys (`z.looseObject`): a field added by a later
+ * change extends the answer without breaking a client or the document's tests, while a field
+ * renamed or dropped does break them.
+ */
+
+import { z } from "zod";
+
+/** Epoch milliseconds. */
+const epochMs = z.number().int().describe("epoch milliseconds");
+const nullableEpochMs = epochMs.nullable();
+
+// ---------------------------------------------------------------- store records
+
+export const eventSchema = z
+  .object({
+    seq: z.number().int().min(1).describe("strictly increasing, never reused (resume with ?after=SEQ)"),
+    at: epochMs,
+    type: z.string().describe('what happened: "instance.started", "rollout.promoted", …'),
+    service: z.string().optional(),
+    instance: z.string().optional(),
+    reason: z.string(),
+    message: z.string(),
+    data: z.unknown().optional(),
+  })
+  .meta({ id: "Event" });
+
+export const incidentSchema = z
+  .looseObject({
+    id: z.number().int().min(1),
+    service: z.string(),
+    instance: z.string(),
+    kind: z.string().describe('what was seen: "exited", "liveness-failed", …'),
+    status: z.enum(["open", "closed"]),
+    reason: z.string(),
+    detectedAt: epochMs,
+    lastGoodAt: nullableEpochMs,
+    actionStartedAt: nullableEpochMs,
+    mitigatedAt: nullableEpochMs,
+    closedAt: nullableEpochMs,
+    /** Added by the verification gate (issue 12, recovery): optional until every store has it. */
+    verifiedAt: nullableEpochMs.optional().describe("when the verification gate passed"),
+    ttdMs: z.number().nullable().describe("time to detect: detectedAt - lastGoodAt"),
+    ttrMs: z.number().nullable().describe("time to recover: mitigatedAt - detectedAt"),
+    detail: z.string(),
+  })
+  .meta({ id: "Incident" });
+
+export const journalSchema = z
+  .object({
+    id: z.number().int().min(1),
+    at: epochMs,
+    action: z.string(),
+    target: z.string(),
+    reason: z.string(),
+    data: z.unknown().optional(),
+    result: z.object({ at: epochMs, ok: z.boolean(), detail: z.string() }).nullable(),
+  })
+  .meta({ id: "JournalEntry" });
+
+// ---------------------------------------------------------------- status
+
+const instanceStatusSchema = z.looseObject({
+  name: z.string(),
+  service: z.string(),
+  slot: z.number().int(),
+  port: z.number().int(),
+  zone: z.string(),
+  host: z.string(),
+  release: z.string().nullable(),
+  state: z.enum(["ready", "starting", "unready", "unhealthy", "exited", "stopped", "stopping"]),
+  reason: z.string(),
+  since: nullableEpochMs,
+  pid: z.number().int().nullable(),
+  startedAt: nullableEpochMs,
+  consecutiveFailures: z.number().int(),
+  crashLoop: z.boolean(),
+  nextStartAt: nullableEpochMs,
+  openIncident: z.number().int().nullable(),
+});
+
+const serviceStatusSchema = z.looseObject({
+  name: z.string(),
+  release: z.string(),
+  runningReleases: z.array(z.string()),
+  replicas: z.number().int(),
+  ready: z.number().int(),
+  state: z.enum(["healthy", "degraded", "down", "rolling", "starting"]),
+  warnings: z.array(z.string()),
+  instances: z.array(instanceStatusSchema),
+});
+
+export const dataPlaneStatusSchema = z
+  .looseObject({
+    mode: z.enum(["process", "in-process"]),
+    pid: z.number().int().nullable(),
+    connected: z.boolean(),
+    pushedVersion: z.number().int(),
+    appliedVersion: z.number().int(),
+    appliedIssuedAt: nullableEpochMs,
+    controllerLostAt: nullableEpochMs,
+    generation: z.number().int(),
+    lastReportAt: nullableEpochMs,
+    restarts: z.number().int(),
+    workers: z
+      .array(
+        z.looseObject({
+          worker: z.number().int(),
+          pid: z.number().int().nullable(),
+          connected: z.boolean(),
+          appliedVersion: z.number().int(),
+          generation: z.number().int(),
+          restarts: z.number().int(),
+        }),
+      )
+      .optional(),
+  })
+  .meta({ id: "DataPlaneStatus" });
+
+/** Recovery states (issue 12): added to instances, services, zones and the fleet; optional here. */
+const recoveryStateSchema = z.looseObject({
+  state: z.enum(["healthy", "degraded", "failing", "recovering", "recovered-unverified", "verified"]),
+  reasons: z.array(z.string()),
+});
+
+export const statusSchema = z
+  .looseObject({
+    fleet: z.looseObject({ name: z.string(), file: z.string() }),
+    dataPlane: dataPlaneStatusSchema.optional(),
+    controller: z.looseObject({
+      pid: z.number().int(),
+      startedAt: epochMs,
+      apiPort: z.number().int(),
+      stateDir: z.string(),
+      now: epochMs,
+    }),
+    services: z.array(serviceStatusSchema),
+    openIncidents: z.number().int().min(0),
+    domains: z.array(
+      z.looseObject({
+        zone: z.string(),
+        survivorPeakUtilization: z.number().nullable(),
+        survivesLoss: z.boolean(),
+        headroomRps: z.number(),
+      }),
+    ),
+    staticStability: z.looseObject({
+      ok: z.boolean(),
+      warning: z.string().optional(),
+      skipped: z.array(z.looseObject({ service: z.string(), reason: z.string() })),
+    }),
+    recovery: recoveryStateSchema.optional().describe("the fleet's recovery state (issue 12)"),
+  })
+  .meta({ id: "Status" });
+
+// ---------------------------------------------------------------- traffic and faults
+
+export const faultSchema = z
+  .object({
+    id: z.string(),
+    createdAt: epochMs,
+    service: z.string().optional(),
+    instance: z.string().optional(),
+    zone: z.string().optional(),
+    fault: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("latency"), ms: z.number().int() }),
+      z.object({ kind: z.literal("error"), status: z.number().int(), rate: z.number().optional() }),
+      z.object({ kind: z.literal("reset"), rate: z.number().optional() }),
+      z.object({ kind: z.literal("blackhole") }),
+    ]),
+  })
+  .meta({ id: "Fault" });
+
+/** One service's proxy as the data plane reports it (endpoints, balancer, shedding, limits, …). */
+export const serviceTrafficSchema = z
+  .looseObject({
+    service: z.string(),
+    port: z.number().int(),
+    endpoints: z.array(z.looseObject({ instance: z.string() })),
+    weights: z.unknown(),
+    shedding: z.unknown(),
+  })
+  .meta({ id: "ServiceTraffic" });
+
+// ---------------------------------------------------------------- releases and rollbacks
+
+const checkResultSchema = z.looseObject({
+  name: z.string(),
+  ok: z.boolean(),
+  severity: z.enum(["ok", "warning", "blocking"]),
+  detail: z.string(),
+  findings: z.array(z.looseObject({ message: z.string() })),
+});
+
+export const rollbackPlanSchema = z
+  .looseObject({
+    service: z.string(),
+    from: z.string(),
+    to: z.string(),
+    decision: z.enum(["rollback", "rollback-with-warnings", "refuse"]),
+    checks: z.array(checkResultSchema),
+    alternative: z
+      .looseObject({
+        kind: z.enum(["older-proven", "roll-forward"]),
+        version: z.string(),
+        baseVersion: z.string(),
+        description: z.string(),
+        checks: z.array(checkResultSchema),
+      })
+      .optional(),
+    steps: z.array(z.string()),
+    expectedDurationMs: z.number(),
+  })
+  .meta({ id: "RollbackPlan" });
+
+/** A deploy (canary) or rollback in progress or done. */
+export const rolloutSchema = z
+  .looseObject({
+    id: z.number().int(),
+    service: z.string(),
+    from: z.string(),
+    to: z.string(),
+    phase: z.string(),
+    startedAt: epochMs,
+  })
+  .meta({ id: "Rollout" });
+
+export const releasesSchema = z
+  .looseObject({
+    active: z.string(),
+    history: z.array(
+      z.looseObject({
+        service: z.string(),
+        version: z.string(),
+        contentHash: z.string(),
+        status: z.string(),
+        deployedAt: epochMs,
+        provenAt: nullableEpochMs,
+      }),
+    ),
+    rollouts: z.array(z.unknown()),
+  })
+  .meta({ id: "Releases" });
+
+// ---------------------------------------------------------------- failover
+
+export const zoneShiftSchema = z
+  .looseObject({
+    zone: z.string(),
+    phase: z.enum(["evacuating", "evacuated", "failing-back"]),
+    share: z.number().min(0).max(1),
+    trigger: z.enum(["automatic", "manual"]),
+    reason: z.string(),
+    startedAt: epochMs,
+    lastStepAt: epochMs,
+    failback: z.unknown(),
+  })
+  .meta({ id: "ZoneShift" });
+
+export const failoverStateSchema = z
+  .looseObject({
+    automatic: z.boolean(),
+    zones: z.array(
+      z.looseObject({
+        zone: z.string(),
+        state: z.string(),
+        healthyInstances: z.number().int(),
+        totalInstances: z.number().int(),
+        share: z.number(),
+        shift: zoneShiftSchema.nullable(),
+      }),
+    ),
+    services: z.array(z.looseObject({ service: z.string() })),
+    lastAutomatedAt: nullableEpochMs,
+  })
+  .meta({ id: "FailoverState" });
+
+export const failoverPlanSchema = z
+  .looseObject({
+    domain: z.string(),
+    feasible: z.boolean(),
+    summary: z.string(),
+    steps: z.array(z.looseObject({ index: z.number().int(), shiftedPercent: z.number() })),
+    targets: z.array(z.string()),
+  })
+  .meta({ id: "FailoverPlan" });
+
+export const failoverCheckSchema = z
+  .looseObject({
+    findings: z.array(z.looseObject({ severity: z.enum(["critical", "warning", "info"]), kind: z.string() })),
+    headroom: z.unknown(),
+    requiredCapacityFactor: z.number(),
+    skipped: z.array(z.looseObject({ service: z.string(), reason: z.string() })),
+  })
+  .meta({ id: "FailoverCheck" });
