@@ -6,6 +6,8 @@
  * defaults); this model is the one canonical shape.
  */
 
+import type { NotificationsSpec } from "./notifications.ts";
+
 /** A probe's transport. `port` absent means the instance's assigned port. */
 export type ProbeCheck =
   | { kind: "http"; path: string; port?: number; expectStatus: [min: number, max: number] }
@@ -304,6 +306,8 @@ export interface FleetSpec {
   failover: FailoverSpec;
   /** The data-plane processes (fleet-wide: one data plane serves every service port). */
   dataPlane: { workers: number | "auto" };
+  /** Webhooks (always set by `resolveFleet`; a fleet built by hand may leave it out: none). */
+  notifications?: NotificationsSpec;
 }
 
 /** The slot-th instance of a service is named `${service}-${slot}`. */

@@ -5,6 +5,7 @@ import { resolveDeploy } from "./deploy.ts";
 import { resolveFailover } from "./failover.ts";
 import { resolveInvariants } from "./invariants.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
+import { resolveNotifications } from "./notifications.ts";
 import { placeService } from "./placement.ts";
 import { resolveProbes } from "./probes.ts";
 import { resolveDatastores, resolveReleaseRecord, resolveSecurity } from "./records.ts";
@@ -33,6 +34,7 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     security: resolveSecurity(input.security),
     failover: resolveFailover(input.failover),
     dataPlane: { workers: input.dataPlane?.workers ?? 1 },
+    notifications: resolveNotifications(input.notifications),
   };
 }
 

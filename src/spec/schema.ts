@@ -9,6 +9,7 @@ import { z } from "zod";
 import { describeValue } from "./describeValue.ts";
 import { DURATION_PATTERN, tryDurationMs } from "./duration.ts";
 import { PERCENT_PATTERN, tryFraction } from "./fraction.ts";
+import { notificationsSchema } from "./notifications.ts";
 
 /** Service, host and zone names. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
@@ -888,6 +889,9 @@ export const fleetSchema = strict(
     })
       .optional()
       .describe("The data-plane processes that serve the service ports."),
+    notifications: notificationsSchema
+      .optional()
+      .describe("Webhooks told about incidents, rollbacks and failovers (see docs/notifications.md)."),
     services: namedMap(serviceSchema, {
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,

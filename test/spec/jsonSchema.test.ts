@@ -37,6 +37,7 @@ describe("fleetJsonSchema", () => {
       "security",
       "failover",
       "dataPlane",
+      "notifications",
       "services",
     ]);
   });
