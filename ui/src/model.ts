@@ -1,0 +1,321 @@
+/**
+ * What the dashboard reads from the API, typed loosely (the server's types live in src/, which
+ * the browser bundle does not import), and the recovery state of an instance, service or zone.
+ */
+
+export type RecoveryState =
+  | "healthy"
+  | "degraded"
+  | "failing"
+  | "recovering"
+  | "recovered-unverified"
+  | "verified";
+
+/** The `recovery` field the status document carries per instance, service, zone and fleet. */
+export interface RecoveryInfo {
+  state: RecoveryState;
+  reasons?: string[];
+}
+
+export interface Instance {
+  name: string;
+  service: string;
+  slot: number;
+  port: number;
+  zone: string;
+  host: string;
+  release: string | null;
+  state: string;
+  reason: string;
+  since: number | null;
+  pid: number | null;
+  consecutiveFailures: number;
+  crashLoop: boolean;
+  nextStartAt: number | null;
+  openIncident: number | null;
+  recovery?: RecoveryInfo | RecoveryState;
+}
+
+export interface Service {
+  name: string;
+  release: string;
+  runningReleases: string[];
+  replicas: number;
+  ready: number;
+  state: string;
+  warnings: string[];
+  instances: Instance[];
+  recovery?: RecoveryInfo | RecoveryState;
+}
+
+export interface PartialRecovery {
+  kind: string;
+  service?: string;
+  zone?: string;
+  instances?: string[];
+  detail: string;
+}
+
+export interface StatusDoc {
+  fleet: { name: string; file: string };
+  controller: { pid: number; startedAt: number; apiPort: number; now: number };
+  services: Service[];
+  openIncidents: number;
+  domains: {
+    zone: string;
+    survivorPeakUtilization: number | null;
+    survivesLoss: boolean;
+    headroomRps: number;
+  }[];
+  staticStability: { ok: boolean; warning?: string; skipped: { service: string; reason: string }[] };
+  dataPlane?: { connected?: boolean; pid?: number | null; mode?: string };
+  recovery?: RecoveryInfo & {
+    partial?: PartialRecovery[];
+    zones?: Record<string, RecoveryInfo> | ({ zone: string } & RecoveryInfo)[];
+  };
+  partial?: PartialRecovery[];
+}
+
+export interface TimelineStep {
+  at: number;
+  phase: string;
+  detail?: string;
+}
+
+export interface Incident {
+  id: number;
+  service: string;
+  instance: string;
+  kind: string;
+  status: string;
+  reason: string;
+  detectedAt: number;
+  lastGoodAt: number | null;
+  actionStartedAt: number | null;
+  mitigatedAt: number | null;
+  closedAt: number | null;
+  verifiedAt?: number | null;
+  ttdMs: number | null;
+  ttrMs: number | null;
+  ttmMs?: number | null;
+  ttsMs?: number | null;
+  ttvMs?: number | null;
+  detail: string;
+  timeline?: TimelineStep[];
+}
+
+export interface EventRecord {
+  seq: number;
+  at: number;
+  type: string;
+  reason: string;
+  message: string;
+  service?: string;
+  instance?: string;
+}
+
+export interface Verdict {
+  step: number;
+  weight: number;
+  verdict: string;
+  at: number;
+  reasons: string[];
+  canary?: { requests: number; errors: number; errorRate: number; p99Ms: number | null };
+  baseline?: { requests: number; errors: number; errorRate: number; p99Ms: number | null };
+}
+
+export interface Rollout {
+  id: number;
+  kind: string;
+  finished: boolean;
+  state: {
+    id: number;
+    service: string;
+    from: string | null;
+    to: string;
+    phase: string;
+    stepIndex: number;
+    startedAt: number;
+    endedAt: number | null;
+    verdicts: Verdict[];
+    reason: string | null;
+    evidence?: unknown;
+  };
+}
+
+export interface ReleaseRecord {
+  service: string;
+  version: string;
+  contentHash: string;
+  status: string;
+  deployedAt: number | null;
+  provenAt: number | null;
+  evidence: unknown;
+}
+
+export interface ReleasesDoc {
+  active: string;
+  history: ReleaseRecord[];
+  rollouts: Rollout[];
+}
+
+export interface FailoverZone {
+  zone: string;
+  state: string;
+  healthyInstances: number;
+  totalInstances: number;
+  reason: string;
+  share: number;
+  shift: null | Record<string, unknown>;
+}
+
+export interface FailoverDoc {
+  automatic: boolean;
+  zones: FailoverZone[];
+  services: unknown[];
+  lastAutomatedAt: number | null;
+}
+
+export interface CheckDoc {
+  findings: { kind?: string; severity?: string; message?: string; detail?: string; [k: string]: unknown }[];
+  headroom: unknown[];
+  skipped: { service: string; reason: string }[];
+}
+
+export interface TrafficService {
+  service: string;
+  port: number;
+  healthy: number;
+  members: number;
+  panic: boolean;
+  weights: Record<string, number> | null;
+  shedding: unknown;
+  requestsInFlight: number;
+  endpoints: { instance: string; ejected: boolean; stalled: boolean; draining: boolean }[];
+}
+
+/** Who the token belongs to (`GET /v1/whoami`). */
+export interface Whoami {
+  name: string;
+  role: "viewer" | "operator" | "admin" | null;
+}
+
+const STATES: readonly RecoveryState[] = [
+  "healthy",
+  "degraded",
+  "failing",
+  "recovering",
+  "recovered-unverified",
+  "verified",
+];
+
+function stateOf(value: RecoveryInfo | RecoveryState | undefined): RecoveryState | undefined {
+  if (value === undefined) return undefined;
+  const state = typeof value === "string" ? value : value.state;
+  return STATES.includes(state) ? state : undefined;
+}
+
+/** Reasons the recovery field gives, if any. */
+export function reasonsOf(value: RecoveryInfo | RecoveryState | undefined): string[] {
+  return typeof value === "object" && value !== null ? (value.reasons ?? []) : [];
+}
+
+/**
+ * An instance's recovery state: the controller's own (`recovery`) when it reports one, else
+ * derived from the older fields — an open incident on a ready instance is mitigated but not yet
+ * verified, never "healthy".
+ */
+export function instanceRecovery(i: Instance): RecoveryState {
+  const own = stateOf(i.recovery);
+  if (own !== undefined) return own;
+  if (i.state === "ready") return i.openIncident === null ? "healthy" : "recovered-unverified";
+  if (i.state === "starting" || i.state === "stopping")
+    return i.openIncident === null ? "healthy" : "recovering";
+  if (i.state === "stopped") return "degraded";
+  return "failing";
+}
+
+/** A service's recovery state (its own when reported, else the worst of its instances). */
+export function serviceRecovery(s: Service): RecoveryState {
+  const own = stateOf(s.recovery);
+  if (own !== undefined) return own;
+  const states = s.instances.map(instanceRecovery);
+  for (const worst of ["failing", "recovering", "recovered-unverified"] as const) {
+    if (states.includes(worst)) return worst;
+  }
+  return s.state === "healthy" ? "healthy" : "degraded";
+}
+
+/** The fleet's recovery state, when the controller reports one. */
+export function fleetRecovery(status: StatusDoc): RecoveryState | undefined {
+  return stateOf(status.recovery);
+}
+
+/** A zone's recovery state, when the controller reports one. */
+export function zoneRecovery(status: StatusDoc, zone: string): RecoveryInfo | undefined {
+  const zones = status.recovery?.zones;
+  if (zones === undefined) return undefined;
+  const found = Array.isArray(zones) ? zones.find((z) => z.zone === zone) : zones[zone];
+  return found !== undefined && stateOf(found) !== undefined ? found : undefined;
+}
+
+/** Partial recoveries the controller names (mixed releases, an old config, a half-shifted zone). */
+export function partialsOf(status: StatusDoc): PartialRecovery[] {
+  return status.recovery?.partial ?? status.partial ?? [];
+}
+
+/** Word and icon for each state: colour is never the only signal. */
+export const STATE_LOOK: Record<RecoveryState, { icon: string; word: string }> = {
+  healthy: { icon: "●", word: "healthy" },
+  degraded: { icon: "◐", word: "degraded" },
+  failing: { icon: "✖", word: "failing" },
+  recovering: { icon: "↻", word: "recovering" },
+  "recovered-unverified": { icon: "◔", word: "recovered, unverified" },
+  verified: { icon: "✔", word: "verified" },
+};
+
+/** Milliseconds as people read them: 80 ms, 1.4 s, 2 min 5 s. */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A wall-clock time, local, to the second. */
+export function clock(at: number | null | undefined): string {
+  if (at === null || at === undefined) return "—";
+  return new Date(at).toLocaleTimeString([], { hour12: false });
+}
+
+/**
+ * An incident's phases in order with their times (detected, action started, mitigated, verified or
+ * closed), from its timeline when it has one, else from its fields.
+ */
+export function phasesOf(incident: Incident): TimelineStep[] {
+  if (incident.timeline !== undefined && incident.timeline.length > 0) return incident.timeline;
+  const steps: TimelineStep[] = [{ at: incident.detectedAt, phase: "detected", detail: incident.detail }];
+  if (incident.actionStartedAt !== null)
+    steps.push({ at: incident.actionStartedAt, phase: "action-started" });
+  if (incident.mitigatedAt !== null) steps.push({ at: incident.mitigatedAt, phase: "mitigated" });
+  if (incident.verifiedAt != null) steps.push({ at: incident.verifiedAt, phase: "verified" });
+  if (incident.closedAt !== null) steps.push({ at: incident.closedAt, phase: "closed" });
+  return steps;
+}
+
+/** Time to detect, to mitigate and to stabilize/verify, from the fields or the timestamps. */
+export function timingsOf(incident: Incident): {
+  ttd: number | null;
+  ttm: number | null;
+  tts: number | null;
+} {
+  const ttd = incident.ttdMs;
+  const ttm =
+    incident.ttmMs ??
+    incident.ttrMs ??
+    (incident.mitigatedAt === null ? null : incident.mitigatedAt - incident.detectedAt);
+  const settled = incident.verifiedAt ?? incident.closedAt;
+  const tts = incident.ttsMs ?? incident.ttvMs ?? (settled == null ? null : settled - incident.detectedAt);
+  return { ttd, ttm, tts };
+}
