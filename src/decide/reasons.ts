@@ -68,6 +68,8 @@ export type ReasonCode =
   | "data-plane-handover"
   | "data-plane-feed"
   | "data-plane-snapshot"
+  | "notification-failed"
+  | "notification-dropped"
   | "auth-not-enforced"
   | "policy-diverged"
   | "invariant-unchecked"
