@@ -11,6 +11,7 @@
  * cannot be bound, and the configured `exitCode` (default 1) for an injected crash.
  */
 
+import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
@@ -26,6 +27,13 @@ const MAX_WORK_MS = 600_000;
 /** Most simulated worker slots (`WORKERS`): far above anything a demo needs, low enough to catch a typo. */
 const MAX_WORKERS = 10_000;
 const MAX_FAULT_BODY_BYTES = 64 * 1024;
+/**
+ * The app's permission policy: who may do what. `/policy` reports its hash, so that Homeostat can
+ * check every instance enforces the same one (docs/security-invariants.md).
+ */
+const PERMISSION_POLICY = { admin: ["GET /admin"], viewer: ["GET /", "GET /work", "GET /stats"] };
+const DEFAULT_POLICY_HASH = createHash("sha256").update(JSON.stringify(PERMISSION_POLICY)).digest("hex");
+const POLICY_HASH_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const USAGE = `usage: node examples/app/server.ts [--port N] [--name NAME]
   --port N     port to listen on, 127.0.0.1 only (else $PORT, else 8080; 0 = any free port)
@@ -166,6 +174,12 @@ interface Settings {
   /** Simulated capacity of `/`: `workMs` 0 means off (answered at once, no slot). */
   workers: number;
   workMs: number;
+  /** Accepted by `/admin` as `Authorization: Bearer <token>`; none: every credential is refused (403). */
+  adminToken: string | undefined;
+  /** `/admin` answers 200 to anyone: a fail-open guard, for security-invariant drills. */
+  authDisabled: boolean;
+  /** What `/policy` reports (default: the hash of {@link PERMISSION_POLICY}). */
+  policyHash: string;
 }
 
 interface AppConfig {
@@ -259,6 +273,8 @@ function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings | "help"
   const version = nonEmpty(env.APP_VERSION) ?? nonEmpty(env.HOMEOSTAT_RELEASE) ?? "dev";
   const config = parseConfig(env.HOMEOSTAT_CONFIG);
   const envDrainDelay = nonEmpty(env.APP_DRAIN_DELAY_MS);
+  const authDisabledText = nonEmpty(env.AUTH_DISABLED);
+  const policyHashText = nonEmpty(env.POLICY_HASH);
   const faultApiText = nonEmpty(env.APP_ALLOW_FAULT_API);
 
   return {
@@ -273,7 +289,20 @@ function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings | "help"
     faultApi: faultApiText === undefined ? false : parseFlagWord(faultApiText, "APP_ALLOW_FAULT_API"),
     workers: parseEnvInteger(env, "WORKERS", 1, MAX_WORKERS, 1),
     workMs: parseEnvInteger(env, "WORK_MS", 0, MAX_WORK_MS, 0),
+    adminToken: nonEmpty(env.ADMIN_TOKEN),
+    authDisabled: authDisabledText === undefined ? false : parseFlagWord(authDisabledText, "AUTH_DISABLED"),
+    policyHash:
+      policyHashText === undefined ? DEFAULT_POLICY_HASH : parsePolicyHash(policyHashText, "POLICY_HASH"),
   };
+}
+
+function parsePolicyHash(raw: unknown, where: string): string {
+  if (typeof raw !== "string" || !POLICY_HASH_PATTERN.test(raw.trim())) {
+    throw new ConfigError(
+      `${where}: expected 1 to 128 letters, digits, ".", "_", ":" or "-", got ${describe(raw)}`,
+    );
+  }
+  return raw.trim();
 }
 
 function parseCommandLine(argv: string[]) {
@@ -430,6 +459,9 @@ function run(settings: Settings): void {
   logIdentity = { instance: settings.name, pid: process.pid };
 
   let faults: Faults = {};
+  /** The guard of `/admin` and the policy `/policy` reports: set at start, changed live by `POST /policy`. */
+  let authDisabled = settings.authDisabled;
+  let policyHash = settings.policyHash;
   /** `performance.now()` before which the app is still "starting". */
   let slowStartUntil = 0;
   let draining = false;
@@ -586,8 +618,83 @@ function run(settings: Settings): void {
     sendJson(res, 200, { faults });
   }
 
+  /**
+   * `/admin` and below: 401 without `Authorization`, 403 with a credential that is not
+   * `Bearer <ADMIN_TOKEN>`, 200 with it — or 200 to anyone while the guard is disabled.
+   */
+  function handleAdmin(req: IncomingMessage, res: ServerResponse): void {
+    if (!methodAllowed(req, res, ["GET", "HEAD"])) return;
+    if (authDisabled) {
+      sendJson(res, 200, { admin: true, name: settings.name, guard: "disabled" });
+      return;
+    }
+    const credential = req.headers.authorization;
+    if (credential === undefined || credential.trim() === "") {
+      res.setHeader("www-authenticate", 'Bearer realm="demo"');
+      sendJson(res, 401, { error: "credentials required" });
+      return;
+    }
+    if (settings.adminToken === undefined || credential !== `Bearer ${settings.adminToken}`) {
+      sendJson(res, 403, { error: "not allowed" });
+      return;
+    }
+    sendJson(res, 200, { admin: true, name: settings.name });
+  }
+
+  /** `GET /policy`: the policy hash; `POST /policy` (fault API on) changes it or the guard live. */
+  async function handlePolicy(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!methodAllowed(req, res, ["GET", "HEAD", "POST"])) return;
+    if (req.method === "POST") {
+      if (!settings.faultApi) {
+        sendJson(res, 403, { error: "the fault API is off: start the app with APP_ALLOW_FAULT_API=1" });
+        return;
+      }
+      const body = await readBody(req);
+      if (body === "aborted") return;
+      if (body === "too-large") {
+        res.setHeader("connection", "close");
+        sendJson(res, 413, { error: `body larger than ${MAX_FAULT_BODY_BYTES} bytes` });
+        return;
+      }
+      let change: { hash?: string; authDisabled?: boolean };
+      try {
+        change = policyChangeFromJson(JSON.parse(body));
+      } catch (error) {
+        sendJson(res, 400, { error: error instanceof ConfigError ? error.message : "body: not valid JSON" });
+        return;
+      }
+      if (change.hash !== undefined) policyHash = change.hash;
+      if (change.authDisabled !== undefined) authDisabled = change.authDisabled;
+      logEvent("policy-changed", { by: "fault API", policyHash, authDisabled });
+    }
+    sendJson(res, 200, { hash: policyHash, name: settings.name, version: settings.version, authDisabled });
+  }
+
+  /** `{hash?: string | null, authDisabled?: boolean}`; a null hash goes back to the one set at start. */
+  function policyChangeFromJson(value: unknown): { hash?: string; authDisabled?: boolean } {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new ConfigError(`body: expected an object, got ${describe(value)}`);
+    }
+    const change: { hash?: string; authDisabled?: boolean } = {};
+    for (const [key, raw] of Object.entries(value)) {
+      if (key === "hash")
+        change.hash = raw === null ? settings.policyHash : parsePolicyHash(raw, "body.hash");
+      else if (key === "authDisabled") {
+        if (typeof raw !== "boolean") {
+          throw new ConfigError(`body.authDisabled: expected true or false, got ${describe(raw)}`);
+        }
+        change.authDisabled = raw;
+      } else throw new ConfigError(`body.${key}: unknown field (known: hash, authDisabled)`);
+    }
+    return change;
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://app.invalid");
+    if (url.pathname === "/admin" || url.pathname.startsWith("/admin/")) {
+      handleAdmin(req, res);
+      return;
+    }
     switch (url.pathname) {
       case "/healthz":
         // Liveness: whoever can answer is alive. A hung app answers nothing at all.
@@ -636,6 +743,9 @@ function run(settings: Settings): void {
         return;
       case "/fault":
         await handleFaultApi(req, res);
+        return;
+      case "/policy":
+        await handlePolicy(req, res);
         return;
       default:
         sendJson(res, 404, { error: `not found: ${url.pathname}` });
@@ -697,6 +807,8 @@ function run(settings: Settings): void {
     faultApi: settings.faultApi,
     workers: settings.workers,
     workMs: settings.workMs,
+    authDisabled: settings.authDisabled,
+    policyHash: settings.policyHash,
   });
   // Faults from the environment and config count from the start of the process.
   setFaults(settings.faults, FAULT_NAMES, 0);

@@ -53,7 +53,8 @@ export interface SpawnOptions {
 }
 
 /** Variables the app reads: never inherited from whoever runs the tests. */
-const APP_VARIABLES = /^(FAULT_|APP_|HOMEOSTAT_|PORT$|WORKERS$|WORK_MS$)/;
+const APP_VARIABLES =
+  /^(FAULT_|APP_|HOMEOSTAT_|PORT$|WORKERS$|WORK_MS$|AUTH_DISABLED$|POLICY_HASH$|ADMIN_TOKEN$)/;
 
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
