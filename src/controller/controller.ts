@@ -28,18 +28,28 @@ import {
   servesOnItsPort,
 } from "../observe/portIdentity.ts";
 import { Prober } from "../observe/prober.ts";
+import type { StatusRecoveryInputs } from "../server/statusView.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { endpointOf } from "../traffic/endpointOf.ts";
+import { type Drift, driftOf, launchFactsOf } from "../verify/convergence.ts";
 import {
   type FailureObservation,
   type IncidentChange,
   onActionStarted,
   onFailure,
   onHealth,
+  onRollbackDone,
+  onRollbackFailed,
+  onRollbackStarted,
+  onStable,
+  type RollbackProgress,
 } from "../verify/incidentRules.ts";
+import { type InvariantVerdict, type InvariantVerdicts, NO_INVARIANTS } from "../verify/invariants.ts";
+import { VERIFIED_DISPLAY_MS } from "../verify/recoveryState.ts";
+import { evaluateGate, type GateInstance, type GateVerdict } from "../verify/verificationGate.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
 import type { ControllerMetricHooks } from "./controllerMetrics.ts";
 import type { FailoverManager } from "./failoverManager.ts";
@@ -60,6 +70,8 @@ export interface ControllerOptions {
   tickMs?: number;
   /** Where reconcile passes and action outcomes are counted (Prometheus, see controllerMetrics.ts). */
   metrics?: ControllerMetricHooks;
+  /** The security-invariant verdicts the verification gate reads; absent: no service declares any. */
+  invariants?: InvariantVerdicts;
   now?: () => number;
   random?: () => number;
 }
@@ -82,6 +94,7 @@ export class Controller {
   private readonly random: () => number;
   private readonly tickMs: number;
   private readonly metrics: ControllerMetricHooks | undefined;
+  private readonly invariants: InvariantVerdicts | undefined;
   private readonly prober: Prober;
   private readonly runtimes = new Map<string, Runtime>();
   private readonly slots = new Map<string, SlotState>();
@@ -122,6 +135,7 @@ export class Controller {
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
     this.metrics = options.metrics;
+    this.invariants = options.invariants;
     this.prober = new Prober({
       now: this.now,
       onChange: (instance, health, previous) => this.onHealthChange(instance, health, previous),
@@ -426,6 +440,9 @@ export class Controller {
       generation: (previous?.generation ?? 0) + 1,
       desired: "running",
       lastExit: null,
+      // What this process runs with, so an instance on an old config is seen (convergence.ts).
+      configHash: launchFactsOf(launch.release).configHash,
+      secretVersions: launchFactsOf(launch.release).secretVersions,
     });
     this.runtimes.set(
       action.instance,
@@ -555,7 +572,15 @@ export class Controller {
     if (health.state === "ready") {
       const open = this.store.openIncidentFor(instance);
       if (open)
-        this.applyIncident(onHealth(open, health, this.now(), this.stabilizeMs(runtime.observed.service)));
+        this.applyIncident(
+          onHealth(
+            open,
+            health,
+            this.now(),
+            this.stabilizeMs(runtime.observed.service),
+            this.gateOf(runtime.observed.service),
+          ),
+        );
     }
     this.poke();
   }
@@ -673,15 +698,183 @@ export class Controller {
     if (open) this.applyIncident(onActionStarted(open, this.now(), detail));
   }
 
-  /** Mitigated incidents close once their slot stayed ready for the stabilization window. */
+  /**
+   * Mitigated incidents are verified (and closed) once their slot stayed ready for the
+   * stabilization window and the verification gate passes for their service; rollbacks once
+   * their target served for that window and the gate passes.
+   */
   private verifyOpenIncidents(now: number): void {
+    const gates = new Map<string, GateVerdict>();
+    const gate = (service: string): GateVerdict => {
+      let verdict = gates.get(service);
+      if (verdict === undefined) {
+        verdict = this.gateOf(service);
+        gates.set(service, verdict);
+      }
+      return verdict;
+    };
     for (const open of this.store.listIncidents({ status: "open" })) {
       if (open.mitigatedAt === null) continue;
+      if (open.kind === "rollback") {
+        const stabilizeMs = this.stabilizeMs(open.service);
+        if (now - open.mitigatedAt < stabilizeMs) continue;
+        const stable = `the rollback's target served for ${Math.round((now - open.mitigatedAt) / 1000)}s`;
+        this.applyIncident(onStable(open, now, stable, gate(open.service)));
+        continue;
+      }
       const runtime = this.runtimes.get(open.instance);
       const health = runtime?.observed.health;
       if (!runtime || !health) continue;
-      this.applyIncident(onHealth(open, health, now, this.stabilizeMs(open.service)));
+      if (!this.fleet.services.some((s) => s.name === open.service)) continue;
+      this.applyIncident(onHealth(open, health, now, this.stabilizeMs(open.service), gate(open.service)));
     }
+  }
+
+  /**
+   * The verification gate of `serviceName` now: every instance its banks want ready and on the
+   * desired release, config hash and secret versions; the SLO over the stabilization window
+   * (from the data plane, when the service has a front port); the security invariants.
+   */
+  gateOf(serviceName: string): GateVerdict {
+    const service = this.fleet.services.find((s) => s.name === serviceName);
+    const invariants = this.invariantsOf(serviceName);
+    if (service === undefined) {
+      const none = { ok: true, detail: "not a fleet service" };
+      return { passed: invariants.ok, converged: none, slo: none, invariants: none, blocking: [] };
+    }
+    const records = new Map(this.store.listInstances().map((r) => [r.name, r]));
+    const drift = this.driftByInstance(service, records);
+    const instances: GateInstance[] = [];
+    let wanted = 0;
+    for (const { name } of this.wantedSlots(service)) {
+      wanted++;
+      const runtime = this.runtimes.get(name);
+      const o = runtime?.observed;
+      if (o === undefined || o.runtime === "absent") continue;
+      const ready =
+        o.runtime === "running" && o.health?.state === "ready" && !runtime!.stopping && !this.busy.has(name);
+      instances.push({
+        name,
+        ready,
+        state: o.runtime === "running" ? (o.health?.state ?? "starting") : o.runtime,
+        drift: drift.get(name) ?? [],
+      });
+    }
+    const windowMs = Math.max(1000, Math.min(this.stabilizeMs(serviceName), 300_000));
+    const window =
+      this.dataPlane?.hasProxy(serviceName) === true
+        ? this.dataPlane.stats.window({ service: serviceName, windowMs })
+        : null;
+    return evaluateGate({
+      service: serviceName,
+      instances,
+      wanted,
+      slo: service.slo,
+      window,
+      windowMs,
+      invariants,
+    });
+  }
+
+  /**
+   * What the status document derives recovery states from: each service's gate, each running
+   * instance's drift, invariant verdicts, incidents verified within the display window, zone shifts.
+   */
+  recoveryInputs(): StatusRecoveryInputs {
+    const now = this.now();
+    const records = new Map(this.store.listInstances().map((r) => [r.name, r]));
+    const gates = new Map<string, GateVerdict>();
+    const drift = new Map<string, Drift[]>();
+    const invariants = new Map<string, InvariantVerdict>();
+    for (const service of this.fleet.services) {
+      gates.set(service.name, this.gateOf(service.name));
+      for (const [name, d] of this.driftByInstance(service, records)) drift.set(name, d);
+      invariants.set(service.name, this.invariantsOf(service.name));
+    }
+    const recentlyVerified = this.store
+      .listIncidents({ status: "closed", limit: 200 })
+      .filter((i) => i.verifiedAt != null && now - i.verifiedAt <= VERIFIED_DISPLAY_MS);
+    const zones = (this.failover?.status().zones ?? []).map((z) => ({
+      zone: z.zone,
+      share: z.share,
+      phase: z.shift?.phase ?? null,
+      reason: z.shift?.reason ?? null,
+    }));
+    return { gates, drift, invariants, recentlyVerified, zones };
+  }
+
+  /** The current invariant verdict of a service (a service that declares none has nothing to break). */
+  invariantsOf(serviceName: string): InvariantVerdict {
+    return this.invariants?.forService(serviceName) ?? NO_INVARIANTS;
+  }
+
+  /**
+   * How each running instance of `service` differs from what its bank should run (empty:
+   * converged), from the launch facts recorded when it started.
+   */
+  driftByInstance(
+    service: ServiceSpec,
+    records: ReadonlyMap<
+      string,
+      { release: string; configHash?: string | null; secretVersions?: Record<string, string> | null }
+    > = new Map(this.store.listInstances().map((r) => [r.name, r])),
+  ): Map<string, Drift[]> {
+    const out = new Map<string, Drift[]>();
+    for (const { name, release } of this.wantedSlots(service)) {
+      const o = this.runtimes.get(name)?.observed;
+      if (o === undefined || o.runtime !== "running") continue;
+      const spec = service.releases[release];
+      if (spec === undefined) continue;
+      const record = records.get(name);
+      out.set(
+        name,
+        driftOf(
+          record === undefined
+            ? null
+            : {
+                release: record.release,
+                configHash: record.configHash ?? null,
+                secretVersions: record.secretVersions ?? null,
+              },
+          launchFactsOf(spec),
+        ),
+      );
+    }
+    return out;
+  }
+
+  /** The slots some bank of `service` wants now, with the release each should run. */
+  private wantedSlots(service: ServiceSpec): { name: string; release: string }[] {
+    const releaseTargets = this.releaseTargets();
+    const targets = this.failover?.extend(releaseTargets) ?? releaseTargets;
+    return (targets.get(service.name) ?? []).flatMap((b) =>
+      b.slots.map((slot) => ({ name: instanceName(service.name, slot), release: b.release })),
+    );
+  }
+
+  /**
+   * A rollback's progress (from the release manager): a rollback is a recovery, with an incident
+   * of its own on the service, verified through the same gate as a restart.
+   */
+  onRollback(progress: RollbackProgress): void {
+    const open = this.store
+      .listIncidents({ status: "open", service: progress.service })
+      .find((i) => i.kind === "rollback");
+    if (progress.type === "started") {
+      if (open) this.applyIncident(onRollbackFailed(open, progress.at, "superseded by another rollback"));
+      this.applyIncident(onRollbackStarted(progress));
+      const opened = this.store
+        .listIncidents({ status: "open", service: progress.service })
+        .find((i) => i.kind === "rollback");
+      if (opened) this.applyIncident(onActionStarted(opened, progress.at, `starting ${progress.to}`));
+      return;
+    }
+    if (!open) return;
+    this.applyIncident(
+      progress.type === "done"
+        ? onRollbackDone(open, progress.at, progress.detail)
+        : onRollbackFailed(open, progress.at, progress.detail),
+    );
   }
 
   /** A slot whose instance stayed ready past `resetAfterMs` forgets its failures (backoff and crash loop). */
@@ -714,17 +907,14 @@ export class Controller {
     }
     const updated = this.store.updateIncident(change.id, change.patch);
     this.store.addIncidentEvent(change.id, change.timeline);
-    const type =
-      change.timeline.phase === "stabilized"
-        ? "incident.closed"
-        : change.timeline.phase === "mitigated"
-          ? "incident.mitigated"
-          : `incident.${change.timeline.phase}`;
+    // A verified incident is closed; a stabilized one waits for the gate (incident.stabilized).
+    const type = `incident.${change.timeline.phase}`;
     this.emit(
       type,
       {
         code:
-          change.timeline.phase === "stabilized"
+          // Verified: the recovery stayed stable and passed the gate (the event type tells which).
+          change.timeline.phase === "verified" || change.timeline.phase === "stabilized"
             ? "stabilized"
             : change.timeline.phase === "mitigated"
               ? "mitigated"

@@ -20,6 +20,7 @@ import type { StateStore } from "../store/index.ts";
 import type { RolloutRecord, ServiceState } from "../store/releaseLedger.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
+import type { RollbackProgress } from "../verify/incidentRules.ts";
 import { liveSchemaVersion } from "./liveSchema.ts";
 
 /** A manual rollback: start the target beside the current release, switch traffic, stop the current. */
@@ -54,6 +55,8 @@ export interface ReleaseManagerOptions {
   now?: () => number;
   /** Why a service's spare bank is taken by something else (a zone failover's added instances), or null. */
   spareBankHeld?: (service: string) => string | null;
+  /** Told when a rollback starts, completes or fails: a rollback is a recovery, verified by the controller. */
+  onRollback?: (progress: RollbackProgress) => void;
 }
 
 export class ReleaseManager {
@@ -63,6 +66,7 @@ export class ReleaseManager {
   private readonly note: ReleaseManagerOptions["note"];
   private readonly now: () => number;
   private readonly spareBankHeld: (service: string) => string | null;
+  private readonly onRollback: (progress: RollbackProgress) => void;
   private readonly states = new Map<string, ServiceState>();
   private rollouts: AnyRollout[] = [];
   private readonly servingSince = new Map<string, number>();
@@ -74,6 +78,7 @@ export class ReleaseManager {
     this.note = options.note;
     this.now = options.now ?? Date.now;
     this.spareBankHeld = options.spareBankHeld ?? (() => null);
+    this.onRollback = options.onRollback ?? (() => {});
   }
 
   /** Load or create each service's active release; the fleet file wins when it changed. */
@@ -390,6 +395,14 @@ export class ReleaseManager {
         forced: options.force === true,
       },
     );
+    this.onRollback({
+      type: "started",
+      service: serviceName,
+      from: state.activeRelease,
+      to: plan.to,
+      at: now,
+      detail: `rollback asked${options.reason ? `: ${options.reason}` : ""} (${plan.decision})${forced}`,
+    });
     return { plan, rollout: record.state };
   }
 
@@ -449,6 +462,14 @@ export class ReleaseManager {
       ),
       { service: service.name, rollout: record.id, decision: plan.decision, forced: true },
     );
+    this.onRollback({
+      type: "started",
+      service: service.name,
+      from: s.to,
+      to: s.from,
+      at: now,
+      detail: `forced rollback of a held deploy: ${operatorReason}`,
+    });
     return {
       plan,
       rollout: {
@@ -582,6 +603,14 @@ export class ReleaseManager {
           { service: service.name, rollout: s.id, plan },
         );
       }
+      this.onRollback({
+        type: "started",
+        service: service.name,
+        from: s.to,
+        to: s.from,
+        at: now,
+        detail: `automatic rollback: ${state.reason ?? "analysis failed"}`,
+      });
     }
     for (const effect of effects) this.apply(service, state, effect);
     const finished = state.phase === "proven" || state.phase === "rolled-back";
@@ -589,6 +618,16 @@ export class ReleaseManager {
     record.state = state;
     this.store.ledger.saveRollout(record.id, state, finished, now);
     if (!finished) return;
+    if (state.phase === "rolled-back") {
+      this.onRollback({
+        type: "done",
+        service: service.name,
+        from: state.to,
+        to: state.from,
+        at: now,
+        detail: `${state.from} serves all traffic again`,
+      });
+    }
     this.rollouts = this.rollouts.filter((r) => r !== record);
     const ledger = this.store.ledger;
     const current = this.state(service.name);
@@ -683,6 +722,14 @@ export class ReleaseManager {
         updatedAt: now,
       });
       next = { ...s, phase: "done", endedAt: now, reason: `${s.to} is ready and serves all traffic` };
+      this.onRollback({
+        type: "done",
+        service: service.name,
+        from: s.from,
+        to: s.to,
+        at: now,
+        detail: `${s.to} is ready and serves all traffic`,
+      });
       this.note(
         "rollback.done",
         reason(
@@ -701,6 +748,14 @@ export class ReleaseManager {
         endedAt: now,
         reason: `${s.to} not ready within ${service.deploy.stepDeadlineMs / 1000}s (${ready} of ${service.replicas}); ${s.from} keeps serving`,
       };
+      this.onRollback({
+        type: "failed",
+        service: service.name,
+        from: s.from,
+        to: s.to,
+        at: now,
+        detail: next.reason ?? "rollback failed",
+      });
       this.note("rollback.failed", reason("action-failed", `${service.name}: ${next.reason}`), {
         service: service.name,
         rollout: s.id,

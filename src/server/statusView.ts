@@ -12,6 +12,18 @@ import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
 import type { IncidentRecord } from "../store/index.ts";
 import type { DataPlaneStatus } from "../traffic/dataPlaneControl.ts";
+import type { Drift } from "../verify/convergence.ts";
+import type { InvariantVerdict } from "../verify/invariants.ts";
+import {
+  deriveRecovery,
+  type IncidentFacts,
+  type PartialFinding,
+  type Recovery,
+  type ServiceFacts,
+  VERIFIED_DISPLAY_MS,
+  type ZoneFacts,
+} from "../verify/recoveryState.ts";
+import type { GateVerdict } from "../verify/verificationGate.ts";
 
 export type InstanceStatusState =
   | "ready"
@@ -39,6 +51,16 @@ export interface InstanceStatus {
   crashLoop: boolean;
   nextStartAt: number | null;
   openIncident: number | null;
+  /** Recovery state (healthy … verified) with reasons; see docs/incidents.md. */
+  recovery: RecoveryView;
+}
+
+/** A part's recovery state as the status document carries it. */
+export interface RecoveryView {
+  state: Recovery["state"];
+  reasons: string[];
+  /** The reasons' stable codes, in the same order. */
+  codes: string[];
 }
 
 export type ServiceState = "healthy" | "degraded" | "down" | "rolling" | "starting";
@@ -54,6 +76,10 @@ export interface ServiceStatus {
   /** Why the service is not plainly healthy, e.g. "mixed releases v1, v2", "1 of 3 ready". */
   warnings: string[];
   instances: InstanceStatus[];
+  /** The worst of its instances' and its own (invariants, rollbacks, replicas) recovery state. */
+  recovery: RecoveryView;
+  /** The verification gate now: what a recovery of this service waits for. */
+  gate?: { passed: boolean; converged: string; slo: string; invariants: string };
 }
 
 /** What losing one zone would do now, at current load, with no scale-up and no shedding (N−1). */
@@ -86,6 +112,25 @@ export interface StatusDocument {
   /** Headroom per zone, from the declared capacity and the measured load; empty without capacity data. */
   domains: DomainStatus[];
   staticStability: StaticStabilityStatus;
+  /** Per zone: the worst recovery state of its instances, and its own (a shifted zone). */
+  zones: { zone: string; recovery: RecoveryView }[];
+  /** The fleet's recovery state: the worst of every service and zone. */
+  recovery: RecoveryView;
+  /** Partial recoveries, named: mixed releases, old config or secrets, half-shifted zones, missing replicas. */
+  partial: PartialFinding[];
+}
+
+/** What the recovery states are derived from, besides the instances (the controller gathers it). */
+export interface StatusRecoveryInputs {
+  /** The verification gate of each service now. */
+  gates: ReadonlyMap<string, GateVerdict>;
+  /** How each running instance differs from what it should run (absent or empty: converged). */
+  drift: ReadonlyMap<string, Drift[]>;
+  invariants: ReadonlyMap<string, InvariantVerdict>;
+  /** Incidents verified within the display window (closed, `verifiedAt` set). */
+  recentlyVerified: readonly IncidentRecord[];
+  /** Zones and how much of their traffic they keep (failover). */
+  zones: readonly ZoneFacts[];
 }
 
 /**
@@ -112,6 +157,8 @@ export interface StatusInputs {
   controller: StatusDocument["controller"];
   /** Declared capacity and measured load; absent: `domains` is empty and nothing is checked. */
   capacity?: StatusCapacityInput;
+  /** Gate verdicts, drift, invariants, recent verifications, zone shifts; absent: none known. */
+  recovery?: StatusRecoveryInputs;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusDocument {
@@ -153,6 +200,7 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
         crashLoop: s?.crashLoop ?? false,
         nextStartAt: s?.nextStartAt != null && s.nextStartAt > inputs.controller.now ? s.nextStartAt : null,
         openIncident: incidentByInstance.get(name) ?? null,
+        recovery: { state: "healthy", reasons: [], codes: [] },
       });
     }
     const ready = instances.filter((i) => i.state === "ready" && i.release === activeRelease).length;
@@ -183,14 +231,116 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
       state,
       warnings,
       instances,
+      recovery: { state: "healthy", reasons: [], codes: [] },
     };
   });
+  const recovery = recoveryOf(inputs, services);
   return {
     fleet: { name: inputs.fleet.name, file: inputs.fleet.file },
     controller: inputs.controller,
-    services,
+    services: recovery.services,
     openIncidents: inputs.openIncidents.length,
     ...zoneHeadroom(inputs.capacity),
+    zones: recovery.zones,
+    recovery: recovery.fleet,
+    partial: recovery.partial,
+  };
+}
+
+/** Recovery states under which a service may still be called healthy. */
+const QUIET: ReadonlySet<string> = new Set(["healthy", "verified"]);
+
+/** The recovery states of every part, from the status built so far and the recovery inputs. */
+function recoveryOf(
+  inputs: StatusInputs,
+  services: ServiceStatus[],
+): {
+  services: ServiceStatus[];
+  zones: StatusDocument["zones"];
+  fleet: RecoveryView;
+  partial: PartialFinding[];
+} {
+  const r = inputs.recovery;
+  const now = inputs.controller.now;
+  const facts = (i: IncidentRecord): IncidentFacts => ({
+    id: i.id,
+    kind: i.kind,
+    status: i.status,
+    detectedAt: i.detectedAt,
+    actionStartedAt: i.actionStartedAt,
+    mitigatedAt: i.mitigatedAt,
+    verifiedAt: i.verifiedAt ?? null,
+    detail: i.detail,
+  });
+  const recent = (r?.recentlyVerified ?? []).filter(
+    (i) => i.verifiedAt != null && now - i.verifiedAt <= VERIFIED_DISPLAY_MS,
+  );
+  const open = inputs.openIncidents;
+  const instanceNames = new Set(services.flatMap((s) => s.instances.map((i) => i.name)));
+  const noGate: GateVerdict = {
+    passed: true,
+    converged: { ok: true, detail: "" },
+    slo: { ok: true, detail: "" },
+    invariants: { ok: true, detail: "" },
+    blocking: [],
+  };
+  const serviceFacts: ServiceFacts[] = services.map((s) => ({
+    name: s.name,
+    replicas: s.replicas,
+    ready: s.ready,
+    runningReleases: s.runningReleases,
+    instances: s.instances.map((i) => {
+      const openOne = open.find((o) => o.instance === i.name);
+      const verified = recent.find((o) => o.instance === i.name);
+      return {
+        name: i.name,
+        zone: i.zone,
+        status: i.state,
+        statusReason: i.reason,
+        release: i.release,
+        drift: r?.drift.get(i.name) ?? [],
+        openIncident: openOne ? facts(openOne) : null,
+        recentlyVerified: verified ? facts(verified) : null,
+      };
+    }),
+    // Service-level incidents (rollbacks, invariants) are those not on one of its instances.
+    openIncidents: open.filter((o) => o.service === s.name && !instanceNames.has(o.instance)).map(facts),
+    recentlyVerified: recent.filter((o) => o.service === s.name && !instanceNames.has(o.instance)).map(facts),
+    invariants: r?.invariants.get(s.name) ?? { ok: true, checked: true, broken: [], lastCheckedAt: null },
+    gate: r?.gates.get(s.name) ?? noGate,
+  }));
+  const report = deriveRecovery({ services: serviceFacts, zones: r?.zones ?? [] });
+  const view = (x: Recovery | undefined): RecoveryView =>
+    x === undefined
+      ? { state: "healthy", reasons: [], codes: [] }
+      : { state: x.state, reasons: x.reasons, codes: x.causes.map((c) => c.code) };
+  return {
+    services: services.map((s) => {
+      const gate = r?.gates.get(s.name);
+      return {
+        ...s,
+        instances: s.instances.map((i) => ({ ...i, recovery: view(report.instances.get(i.name)) })),
+        // A partial recovery is never summed up as "healthy", in the old field either.
+        state:
+          s.state === "healthy" && !QUIET.has(report.services.get(s.name)?.state ?? "healthy")
+            ? "degraded"
+            : s.state,
+        recovery: view(report.services.get(s.name)),
+        ...(gate === undefined
+          ? {}
+          : {
+              gate: {
+                passed: gate.passed,
+                converged: gate.converged.detail,
+                slo: gate.slo.detail,
+                invariants: gate.invariants.detail,
+              },
+            }),
+      };
+    }),
+    zones: [...report.zones].map(([zone, x]) => ({ zone, recovery: view(x) })),
+    fleet: view(report.fleet),
+    partial: report.partial,
   };
 }
 

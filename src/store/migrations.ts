@@ -223,6 +223,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    // Recovery: what each instance was launched with (a hash of its release's launch config and
+    // the secret versions it referenced), so an instance on an old config is seen even when its
+    // version key matches; and when an incident stabilized and passed the verification gate.
+    // Instances launched before this version keep NULLs: their convergence is "unknown".
+    up: `
+      ALTER TABLE instances ADD COLUMN config_hash TEXT;
+      ALTER TABLE instances ADD COLUMN secret_versions TEXT;
+      ALTER TABLE incidents ADD COLUMN stabilized_at INTEGER;
+      ALTER TABLE incidents ADD COLUMN verified_at INTEGER;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

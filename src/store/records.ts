@@ -53,6 +53,13 @@ export interface InstanceRecord {
   generation: number;
   desired: "running" | "stopped";
   lastExit: LastExit | null;
+  /**
+   * Hash of the release's launch config as this process was started with it
+   * (`src/verify/convergence.ts` `configHashOf`); null: started before it was recorded.
+   */
+  configHash?: string | null;
+  /** Secret name → version the process was started with; null: not recorded. */
+  secretVersions?: Record<string, string> | null;
 }
 
 /**
@@ -77,6 +84,10 @@ export interface IncidentRecord {
   actionStartedAt: number | null;
   mitigatedAt: number | null;
   closedAt: number | null;
+  /** When the stabilization window had passed while the verification gate still blocked. */
+  stabilizedAt: number | null;
+  /** When the verification gate passed (the incident closed then); TTS = verifiedAt - detectedAt. */
+  verifiedAt: number | null;
   /** Time to detect: detectedAt - lastGoodAt. */
   ttdMs: number | null;
   /** Time to recover: mitigatedAt - detectedAt. */
@@ -101,7 +112,16 @@ export interface NewIncident {
 export type IncidentPatch = Partial<
   Pick<
     IncidentRecord,
-    "status" | "reason" | "actionStartedAt" | "mitigatedAt" | "closedAt" | "ttdMs" | "ttrMs" | "detail"
+    | "status"
+    | "reason"
+    | "actionStartedAt"
+    | "mitigatedAt"
+    | "closedAt"
+    | "stabilizedAt"
+    | "verifiedAt"
+    | "ttdMs"
+    | "ttrMs"
+    | "detail"
   >
 >;
 

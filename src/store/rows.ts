@@ -71,6 +71,11 @@ export function instanceFromRow(row: Row): InstanceRecord {
             signal: textOrNull(row.last_exit_signal),
             at: int(row.last_exit_at),
           },
+    configHash: textOrNull(row.config_hash ?? null),
+    secretVersions:
+      row.secret_versions === null || row.secret_versions === undefined
+        ? null
+        : (JSON.parse(text(row.secret_versions)) as Record<string, string>),
   };
 }
 
@@ -98,6 +103,8 @@ export function incidentFromRow(row: Row): IncidentRecord {
     actionStartedAt: intOrNull(row.action_started_at),
     mitigatedAt: intOrNull(row.mitigated_at),
     closedAt: intOrNull(row.closed_at),
+    stabilizedAt: intOrNull(row.stabilized_at ?? null),
+    verifiedAt: intOrNull(row.verified_at ?? null),
     ttdMs: intOrNull(row.ttd_ms),
     ttrMs: intOrNull(row.ttr_ms),
     detail: text(row.detail),

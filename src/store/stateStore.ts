@@ -72,6 +72,8 @@ const INCIDENT_PATCH_COLUMNS: Record<keyof IncidentPatch, string> = {
   actionStartedAt: "action_started_at",
   mitigatedAt: "mitigated_at",
   closedAt: "closed_at",
+  stabilizedAt: "stabilized_at",
+  verifiedAt: "verified_at",
   ttdMs: "ttd_ms",
   ttrMs: "ttr_ms",
   detail: "detail",
@@ -294,8 +296,9 @@ export class StateStore {
   putInstance(r: InstanceRecord): void {
     this.#run(
       `INSERT OR REPLACE INTO instances (name, service, slot, port, release, zone, host, pid, start_time,
-         log_path, started_at, generation, desired, last_exit_code, last_exit_signal, last_exit_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         log_path, started_at, generation, desired, last_exit_code, last_exit_signal, last_exit_at,
+         config_hash, secret_versions)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.name,
       r.service,
       r.slot,
@@ -312,6 +315,8 @@ export class StateStore {
       r.lastExit?.code ?? null,
       r.lastExit?.signal ?? null,
       r.lastExit?.at ?? null,
+      r.configHash ?? null,
+      r.secretVersions === null || r.secretVersions === undefined ? null : JSON.stringify(r.secretVersions),
     );
   }
 

@@ -1,14 +1,21 @@
 /**
  * Incident lifecycle, as pure transitions. An incident is detected when an instance that should
- * run fails; it is mitigated when its slot has a ready instance again; it is closed only after the
- * slot stayed ready for a stabilization window — recovery is verified, not assumed. A failure
- * before that window ends reopens the mitigation: a restart that fails again did not recover.
+ * run fails; it is mitigated when its slot has a ready instance again; it is `stabilized` once
+ * the slot stayed ready for a stabilization window, and it is verified (and closed) only when the
+ * verification gate also passes: the whole service converged, the SLO held, the security
+ * invariants hold (see `verificationGate.ts`) — recovery is verified, not assumed. Between
+ * mitigation and verification the incident is "recovered, unverified". A failure before it is
+ * verified reopens the mitigation: a restart that fails again did not recover.
+ *
+ * A rollback is a recovery too: it opens a service-level incident (kind `rollback`), mitigated
+ * when the rollback's target serves all traffic, verified through the same gate.
  *
  * Timings: `ttdMs` = detected − last good observation; `ttrMs` = mitigated − detected;
- * stabilization = closed − detected.
+ * TTS = verifiedAt − detected.
  */
 
 import type { InstanceHealth } from "../observe/health.ts";
+import type { GateVerdict } from "./verificationGate.ts";
 
 export type FailureKind = "exited" | "liveness-failed" | "startup-failed";
 
@@ -24,6 +31,10 @@ export interface IncidentView {
   actionStartedAt: number | null;
   mitigatedAt: number | null;
   closedAt: number | null;
+  /** When the stabilization window had passed while the gate still blocked (null: not yet). */
+  stabilizedAt: number | null;
+  /** When the verification gate passed (the incident closed then). */
+  verifiedAt: number | null;
 }
 
 export interface FailureObservation {
@@ -46,7 +57,9 @@ export interface TimelineEntry {
     | "action-started"
     | "mitigated"
     | "regressed"
-    | "stabilized";
+    | "stabilized"
+    | "verified"
+    | "rollback-failed";
   detail: string;
 }
 
@@ -56,6 +69,8 @@ export interface IncidentPatch {
   actionStartedAt?: number | null;
   mitigatedAt?: number | null;
   closedAt?: number | null;
+  stabilizedAt?: number | null;
+  verifiedAt?: number | null;
   ttdMs?: number | null;
   ttrMs?: number | null;
   detail?: string;
@@ -67,8 +82,8 @@ export type IncidentChange =
       incident: {
         service: string;
         instance: string;
-        kind: FailureKind;
-        reason: IncidentReason;
+        kind: FailureKind | "rollback";
+        reason: IncidentReason | "rollback";
         detectedAt: number;
         lastGoodAt: number | null;
         ttdMs: number | null;
@@ -103,6 +118,7 @@ export function onFailure(open: IncidentView | null, failure: FailureObservation
     // It came back but did not stay: the earlier mitigation was not a recovery.
     patch.mitigatedAt = null;
     patch.ttrMs = null;
+    patch.stabilizedAt = null;
     phase = "regressed";
   }
   if (failure.reason === "crash-loop" && open.reason !== "crash-loop") {
@@ -124,14 +140,17 @@ export function onActionStarted(open: IncidentView, at: number, detail: string):
 }
 
 /**
- * The slot's current instance has this health at `now`. Mitigated once ready; closed once it has
- * stayed ready for `stabilizeMs` since mitigation.
+ * The slot's current instance has this health at `now`. Mitigated once ready; once it has stayed
+ * ready for `stabilizeMs` since mitigation, verified and closed if `gate` passes, else marked
+ * `stabilized` (once) and left open, recovered but unverified, until the gate passes.
  */
 export function onHealth(
   open: IncidentView,
   health: InstanceHealth,
   now: number,
   stabilizeMs: number,
+  gate: Pick<GateVerdict, "passed" | "blocking"> &
+    Partial<Pick<GateVerdict, "converged" | "slo" | "invariants">>,
 ): IncidentChange | null {
   if (health.state !== "ready") return null;
   if (open.mitigatedAt === null) {
@@ -145,17 +164,110 @@ export function onHealth(
   }
   // Readiness may have blinked after mitigation; stability counts from the latest ready edge.
   const readySince = Math.max(open.mitigatedAt, health.since);
-  if (now - readySince >= stabilizeMs) {
+  if (now - readySince < stabilizeMs) return null;
+  const stable = `ready without interruption for ${Math.round((now - readySince) / 1000)}s`;
+  return onStable(open, now, stable, gate);
+}
+
+/**
+ * The recovery stayed up for its stabilization window (`stable` says how): verify and close it
+ * when the gate passes, else record once that it waits for the gate, and why.
+ */
+export function onStable(
+  open: IncidentView,
+  now: number,
+  stable: string,
+  gate: Pick<GateVerdict, "passed" | "blocking"> &
+    Partial<Pick<GateVerdict, "converged" | "slo" | "invariants">>,
+): IncidentChange | null {
+  if (gate.passed) {
+    const evidence = [gate.converged, gate.slo, gate.invariants].flatMap((c) => (c ? [c.detail] : []));
     return {
       type: "update",
       id: open.id,
-      patch: { status: "closed", closedAt: now },
+      patch: {
+        status: "closed",
+        closedAt: now,
+        verifiedAt: now,
+        ...(open.stabilizedAt === null ? { stabilizedAt: now } : {}),
+      },
       timeline: {
         at: now,
-        phase: "stabilized",
-        detail: `ready without interruption for ${Math.round((now - readySince) / 1000)}s`,
+        phase: "verified",
+        detail: [stable, ...evidence].join("; "),
       },
     };
   }
-  return null;
+  if (open.stabilizedAt !== null) return null;
+  return {
+    type: "update",
+    id: open.id,
+    patch: { stabilizedAt: now },
+    timeline: {
+      at: now,
+      phase: "stabilized",
+      detail: `${stable}; not verified: ${gate.blocking.join("; ")}`,
+    },
+  };
+}
+
+/** A rollback's progress, as the release manager reports it to the controller. */
+export interface RollbackProgress {
+  type: "started" | "done" | "failed";
+  service: string;
+  from: string;
+  to: string;
+  at: number;
+  detail: string;
+}
+
+/** A rollback of `service` began: it opens a service-level incident of kind `rollback`. */
+export function onRollbackStarted(rollback: {
+  service: string;
+  from: string;
+  to: string;
+  at: number;
+  detail: string;
+}): IncidentChange {
+  return {
+    type: "open",
+    incident: {
+      service: rollback.service,
+      instance: rollback.service,
+      kind: "rollback",
+      reason: "rollback",
+      detectedAt: rollback.at,
+      lastGoodAt: null,
+      ttdMs: null,
+      detail: `rollback ${rollback.from} → ${rollback.to}: ${rollback.detail}`,
+    },
+    timeline: { at: rollback.at, phase: "detected", detail: rollback.detail },
+  };
+}
+
+/** The rollback's target serves all traffic: its incident is mitigated (not yet verified). */
+export function onRollbackDone(open: IncidentView, at: number, detail: string): IncidentChange {
+  return {
+    type: "update",
+    id: open.id,
+    patch: {
+      mitigatedAt: at,
+      ttrMs: at - open.detectedAt,
+      actionStartedAt: open.actionStartedAt ?? open.detectedAt,
+    },
+    timeline: { at, phase: "mitigated", detail },
+  };
+}
+
+/**
+ * The rollback gave up (its target never became ready; the release it left keeps serving). Its
+ * incident closes unverified: nothing was recovered, and nothing will be.
+ */
+export function onRollbackFailed(open: IncidentView, at: number, detail: string): IncidentChange {
+  return {
+    type: "update",
+    id: open.id,
+    patch: { status: "closed", closedAt: at },
+    timeline: { at, phase: "rollback-failed", detail },
+  };
 }

@@ -57,6 +57,8 @@ test("instances are upserted by name, listed by service and slot, and deleted", 
     generation: 0,
     desired: "running",
     lastExit: null,
+    configHash: "3f2a9c41d0e8b7a6",
+    secretVersions: { "db-password": "7" },
   };
   store.putInstance({ ...web0, name: "web-1", slot: 1, port: 8101 });
   store.putInstance(web0);
@@ -132,6 +134,8 @@ test("an incident is opened, updated, given a timeline, and closed", (t) => {
       actionStartedAt: null,
       mitigatedAt: null,
       closedAt: null,
+      stabilizedAt: null,
+      verifiedAt: null,
       ttdMs: null,
       ttrMs: null,
       detail: "",
@@ -151,11 +155,15 @@ test("an incident is opened, updated, given a timeline, and closed", (t) => {
     status: "closed",
     mitigatedAt: 2_500,
     closedAt: 2_600,
+    stabilizedAt: 2_550,
+    verifiedAt: 2_600,
     ttrMs: 1_000,
     detail: "recovered",
     reason: undefined,
   });
   assert.equal(closed.status, "closed");
+  assert.equal(closed.verifiedAt, 2_600);
+  assert.equal(closed.stabilizedAt, 2_550);
   assert.equal(closed.reason, "process-exited", "undefined means 'leave alone'");
   assert.equal(store.openIncidentFor("web-0"), null);
 

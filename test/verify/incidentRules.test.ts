@@ -8,10 +8,30 @@ import {
   onActionStarted,
   onFailure,
   onHealth,
+  onRollbackDone,
+  onRollbackFailed,
+  onRollbackStarted,
+  onStable,
 } from "../../src/verify/incidentRules.ts";
+import type { GateVerdict } from "../../src/verify/verificationGate.ts";
 
 const T0 = 1_700_000_000_000;
 const STABILIZE_MS = 30_000;
+
+/** A gate that passes, and one that blocks on an instance still on an old config. */
+const PASS: GateVerdict = {
+  passed: true,
+  converged: { ok: true, detail: "all 3 instance(s) ready on the desired release, config and secrets" },
+  slo: { ok: true, detail: "no front port: SLO not measured, verified on readiness alone" },
+  invariants: { ok: true, detail: "security invariants hold" },
+  blocking: [],
+};
+const BLOCKED: GateVerdict = {
+  ...PASS,
+  passed: false,
+  converged: { ok: false, detail: "not converged: api-2 on an old config of v1" },
+  blocking: ["not converged: api-2 on an old config of v1"],
+};
 
 function failure(overrides: Partial<FailureObservation> = {}): FailureObservation {
   return {
@@ -36,6 +56,8 @@ function incident(overrides: Partial<IncidentView> = {}): IncidentView {
     actionStartedAt: null,
     mitigatedAt: null,
     closedAt: null,
+    stabilizedAt: null,
+    verifiedAt: null,
     ...overrides,
   };
 }
@@ -187,13 +209,16 @@ describe("onHealth", () => {
   it("ignores health that is not ready", () => {
     for (const state of ["starting", "unready", "unhealthy"] as const) {
       const health: InstanceHealth = { state, lastGoodAt: null, since: T0 + 100, reason: state };
-      assert.equal(onHealth(incident(), health, T0 + 100, STABILIZE_MS), null);
-      assert.equal(onHealth(incident({ mitigatedAt: T0 + 50 }), health, T0 + 100_000, STABILIZE_MS), null);
+      assert.equal(onHealth(incident(), health, T0 + 100, STABILIZE_MS, PASS), null);
+      assert.equal(
+        onHealth(incident({ mitigatedAt: T0 + 50 }), health, T0 + 100_000, STABILIZE_MS, PASS),
+        null,
+      );
     }
   });
 
   it("mitigates once ready, with ttrMs = ready since − detected", () => {
-    assert.deepEqual(onHealth(incident(), ready(T0 + 1_250), T0 + 1_400, STABILIZE_MS), {
+    assert.deepEqual(onHealth(incident(), ready(T0 + 1_250), T0 + 1_400, STABILIZE_MS, PASS), {
       type: "update",
       id: 7,
       patch: { mitigatedAt: T0 + 1_250, ttrMs: 1_250 },
@@ -202,43 +227,80 @@ describe("onHealth", () => {
   });
 
   it("never mitigates before detection (a readiness edge older than the incident counts from detection)", () => {
-    const change = onHealth(incident(), ready(T0 - 10_000), T0 + 200, STABILIZE_MS);
+    const change = onHealth(incident(), ready(T0 - 10_000), T0 + 200, STABILIZE_MS, PASS);
     assert.ok(change?.type === "update");
     assert.equal(change.patch.mitigatedAt, T0);
     assert.equal(change.patch.ttrMs, 0);
   });
 
   it("does not close in the same step that mitigates, even if ready for long", () => {
-    const change = onHealth(incident(), ready(T0 + 100), T0 + 10 * STABILIZE_MS, STABILIZE_MS);
+    const change = onHealth(incident(), ready(T0 + 100), T0 + 10 * STABILIZE_MS, STABILIZE_MS, PASS);
     assert.ok(change?.type === "update");
     assert.equal(change.patch.status, undefined);
     assert.equal(change.timeline.phase, "mitigated");
   });
 
-  it("closes only once ready for stabilizeMs since mitigation", () => {
+  it("verifies and closes only once ready for stabilizeMs since mitigation and the gate passes", () => {
     const mitigated = incident({ mitigatedAt: T0 + 1_000 });
     const health = ready(T0 + 1_000);
-    assert.equal(onHealth(mitigated, health, T0 + 1_000 + STABILIZE_MS - 1, STABILIZE_MS), null);
-    const closing = onHealth(mitigated, health, T0 + 1_000 + STABILIZE_MS, STABILIZE_MS);
+    assert.equal(onHealth(mitigated, health, T0 + 1_000 + STABILIZE_MS - 1, STABILIZE_MS, PASS), null);
+    const closing = onHealth(mitigated, health, T0 + 1_000 + STABILIZE_MS, STABILIZE_MS, PASS);
+    const at = T0 + 1_000 + STABILIZE_MS;
     assert.deepEqual(closing, {
       type: "update",
       id: 7,
-      patch: { status: "closed", closedAt: T0 + 1_000 + STABILIZE_MS },
+      patch: { status: "closed", closedAt: at, verifiedAt: at, stabilizedAt: at },
       timeline: {
-        at: T0 + 1_000 + STABILIZE_MS,
-        phase: "stabilized",
-        detail: "ready without interruption for 30s",
+        at,
+        phase: "verified",
+        detail:
+          "ready without interruption for 30s; all 3 instance(s) ready on the desired release, config and secrets; no front port: SLO not measured, verified on readiness alone; security invariants hold",
       },
     });
+  });
+
+  it("a blocked gate leaves it open, stabilized once with the reason, until the gate passes", () => {
+    const mitigated = incident({ mitigatedAt: T0 + 1_000 });
+    const health = ready(T0 + 1_000);
+    const at = T0 + 1_000 + STABILIZE_MS;
+    const stabilized = onHealth(mitigated, health, at, STABILIZE_MS, BLOCKED);
+    assert.deepEqual(stabilized, {
+      type: "update",
+      id: 7,
+      patch: { stabilizedAt: at },
+      timeline: {
+        at,
+        phase: "stabilized",
+        detail:
+          "ready without interruption for 30s; not verified: not converged: api-2 on an old config of v1",
+      },
+    });
+    const waiting = apply(mitigated, stabilized);
+    assert.equal(waiting.status, "open");
+    // Said once: later ticks with the gate still blocked change nothing.
+    assert.equal(onHealth(waiting, health, at + 5_000, STABILIZE_MS, BLOCKED), null);
+    const verified = onHealth(waiting, health, at + 9_000, STABILIZE_MS, PASS);
+    assert.ok(verified?.type === "update");
+    assert.deepEqual(verified.patch, { status: "closed", closedAt: at + 9_000, verifiedAt: at + 9_000 });
+    assert.equal(verified.timeline.phase, "verified");
+  });
+
+  it("a failure after stabilization (gate still blocked) regresses and clears the stabilization", () => {
+    const waiting = incident({ mitigatedAt: T0 + 1_000, stabilizedAt: T0 + 31_000 });
+    const change = onFailure(waiting, failure({ at: T0 + 40_000 }));
+    assert.ok(change.type === "update");
+    assert.equal(change.timeline.phase, "regressed");
+    assert.equal(change.patch.stabilizedAt, null);
+    assert.equal(change.patch.mitigatedAt, null);
   });
 
   it("counts stability from the latest ready edge when readiness blinked after mitigation", () => {
     const mitigated = incident({ mitigatedAt: T0 + 1_000 });
     // Ready again since T0+20s after a blink: 30s from mitigation is not enough.
     const reReady = ready(T0 + 20_000);
-    assert.equal(onHealth(mitigated, reReady, T0 + 31_000, STABILIZE_MS), null);
-    assert.equal(onHealth(mitigated, reReady, T0 + 49_999, STABILIZE_MS), null);
-    const closing = onHealth(mitigated, reReady, T0 + 50_000, STABILIZE_MS);
+    assert.equal(onHealth(mitigated, reReady, T0 + 31_000, STABILIZE_MS, PASS), null);
+    assert.equal(onHealth(mitigated, reReady, T0 + 49_999, STABILIZE_MS, PASS), null);
+    const closing = onHealth(mitigated, reReady, T0 + 50_000, STABILIZE_MS, PASS);
     assert.ok(closing?.type === "update");
     assert.equal(closing.patch.status, "closed");
     assert.equal(closing.patch.closedAt, T0 + 50_000);
@@ -250,7 +312,7 @@ describe("onHealth", () => {
       onFailure(incident({ mitigatedAt: T0 + 1_000 }), failure({ at: T0 + 5_000 })),
     );
     assert.equal(regressed.mitigatedAt, null);
-    const change = onHealth(regressed, ready(T0 + 6_000), T0 + 6_100, STABILIZE_MS);
+    const change = onHealth(regressed, ready(T0 + 6_000), T0 + 6_100, STABILIZE_MS, PASS);
     assert.ok(change?.type === "update");
     assert.equal(change.patch.mitigatedAt, T0 + 6_000);
     assert.equal(change.patch.ttrMs, 6_000);
@@ -268,7 +330,7 @@ describe("incident lifecycle", () => {
     const steps: Array<() => IncidentChange | null> = [
       () => onActionStarted(view, T0 + 10, "starting api-0"),
       () => onActionStarted(view, T0 + 20, "starting api-0 again"),
-      () => onHealth(view, ready(T0 + 800), T0 + 900, STABILIZE_MS),
+      () => onHealth(view, ready(T0 + 800), T0 + 900, STABILIZE_MS, PASS),
       () => onFailure(view, failure({ at: T0 + 5_000 })),
       () =>
         onHealth(
@@ -276,10 +338,11 @@ describe("incident lifecycle", () => {
           { state: "starting", lastGoodAt: null, since: T0 + 5_100, reason: "" },
           T0 + 5_200,
           STABILIZE_MS,
+          PASS,
         ),
-      () => onHealth(view, ready(T0 + 6_000), T0 + 6_000, STABILIZE_MS),
-      () => onHealth(view, ready(T0 + 6_000), T0 + 20_000, STABILIZE_MS),
-      () => onHealth(view, ready(T0 + 6_000), T0 + 36_000, STABILIZE_MS),
+      () => onHealth(view, ready(T0 + 6_000), T0 + 6_000, STABILIZE_MS, PASS),
+      () => onHealth(view, ready(T0 + 6_000), T0 + 20_000, STABILIZE_MS, PASS),
+      () => onHealth(view, ready(T0 + 6_000), T0 + 36_000, STABILIZE_MS, PASS),
     ];
     for (const step of steps) {
       const change = step();
@@ -293,11 +356,54 @@ describe("incident lifecycle", () => {
       "mitigated",
       "regressed",
       "mitigated",
-      "stabilized",
+      "verified",
     ]);
     assert.equal(view.status, "closed");
     assert.equal(view.closedAt, T0 + 36_000);
+    assert.equal(view.verifiedAt, T0 + 36_000);
     assert.equal(view.actionStartedAt, T0 + 10);
     assert.equal(view.mitigatedAt, T0 + 6_000);
+  });
+});
+
+describe("rollbacks are recoveries", () => {
+  it("open a service-level incident, mitigate when the target serves, verify through the gate", () => {
+    const opened = onRollbackStarted({
+      service: "api",
+      from: "v2",
+      to: "v1",
+      at: T0,
+      detail: "rollback asked",
+    });
+    assert.ok(opened.type === "open");
+    assert.equal(opened.incident.kind, "rollback");
+    assert.equal(opened.incident.instance, "api");
+    let view = incident({ detectedAt: T0, lastGoodAt: null });
+    view = apply(view, onRollbackDone(view, T0 + 4_000, "v1 is ready and serves all traffic"));
+    assert.equal(view.mitigatedAt, T0 + 4_000);
+    const blocked = onStable(view, T0 + 40_000, "the rollback's target served for 36s", {
+      ...PASS,
+      passed: false,
+      invariants: {
+        ok: false,
+        detail: "invariant broken: GET /admin answered 200 without credentials on api-3",
+      },
+      blocking: ["invariant broken: GET /admin answered 200 without credentials on api-3"],
+    });
+    assert.ok(blocked?.type === "update");
+    assert.equal(blocked.timeline.phase, "stabilized");
+    assert.match(blocked.timeline.detail, /not verified: invariant broken: GET \/admin answered 200/);
+    view = apply(view, blocked);
+    assert.equal(view.status, "open");
+    const verified = onStable(view, T0 + 45_000, "the rollback's target served for 41s", PASS);
+    view = apply(view, verified);
+    assert.equal(view.status, "closed");
+    assert.equal(view.verifiedAt, T0 + 45_000);
+  });
+
+  it("a failed rollback closes unverified", () => {
+    const view = apply(incident(), onRollbackFailed(incident(), T0 + 60_000, "v1 not ready within 60s"));
+    assert.equal(view.status, "closed");
+    assert.equal(view.verifiedAt, null);
   });
 });

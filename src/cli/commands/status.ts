@@ -14,7 +14,11 @@ export const statusCommand: Command = {
 Asks the running controller for the fleet's state: per service its desired release, ready
 count and warnings (mixed releases, crash loops, missing capacity); per instance its state
 (ready, starting, unready, unhealthy, exited, stopping), release, zone, host, port, pid
-and the reason for its state. Then, per zone, what losing it now would do (from the declared
+and the reason for its state. Each instance, service and zone, and the fleet, has a recovery
+state — healthy, degraded, failing, recovering, recovered-unverified, verified — with its
+reasons, and partial recoveries are listed by name (mixed releases, an instance on an old
+config or old secret versions, a half-shifted zone, fewer ready instances than replicas): a
+partial recovery is never shown as healthy. Then, per zone, what losing it now would do (from the declared
 capacity and the measured load, with no scale-up and no shedding): the survivors' peak
 utilization and the headroom left under the ceiling, with a WARNING when the fleet cannot lose
 some zone without pushing its survivors past the ceiling (N−1).
@@ -39,16 +43,25 @@ export function renderStatus(status: StatusDocument): string {
   const lines: string[] = [
     `fleet ${status.fleet.name} (${status.fleet.file}) — controller pid ${status.controller.pid}, up ${ago(status.controller.startedAt, now).replace(" ago", "")}, ${status.openIncidents} open incident(s)`,
     ...(status.dataPlane ? [renderDataPlane(status.dataPlane, now)] : []),
+    ...renderRecovery(status),
     "",
   ];
   for (const service of status.services) {
+    const recovery = service.recovery?.state ?? service.state;
     lines.push(
-      `${service.name}: ${service.state}, ${service.ready}/${service.replicas} ready, release ${service.release}`,
+      `${service.name}: ${recovery}, ${service.ready}/${service.replicas} ready, release ${service.release}${recovery === service.state ? "" : ` (instances ${service.state})`}`,
     );
     for (const warning of service.warnings) lines.push(`  ! ${warning}`);
+    for (const reason of service.recovery?.reasons ?? []) {
+      if (!service.warnings.some((w) => reason.endsWith(w))) lines.push(`  - ${reason}`);
+    }
+    if (service.gate !== undefined && !service.gate.passed && service.recovery?.state !== "healthy") {
+      lines.push(`  gate: ${[service.gate.converged, service.gate.slo, service.gate.invariants].join("; ")}`);
+    }
     const rows = service.instances.map((i) => [
       i.name,
       i.state,
+      i.recovery?.state ?? "-",
       i.release ?? "-",
       i.zone,
       i.host,
@@ -60,7 +73,19 @@ export function renderStatus(status: StatusDocument): string {
     ]);
     lines.push(
       table(
-        ["  INSTANCE", "STATE", "RELEASE", "ZONE", "HOST", "PORT", "PID", "FAILS", "SINCE", "REASON"],
+        [
+          "  INSTANCE",
+          "STATE",
+          "RECOVERY",
+          "RELEASE",
+          "ZONE",
+          "HOST",
+          "PORT",
+          "PID",
+          "FAILS",
+          "SINCE",
+          "REASON",
+        ],
         rows.map((r) => [`  ${r[0]}`, ...r.slice(1)]),
       ),
       "",
@@ -68,6 +93,24 @@ export function renderStatus(status: StatusDocument): string {
   }
   lines.push(...renderZones(status));
   return lines.join("\n").trimEnd();
+}
+
+/**
+ * The fleet's recovery line and every partial recovery, by name: a half-done recovery must be
+ * read, not inferred from a table.
+ */
+export function renderRecovery(status: Pick<StatusDocument, "recovery" | "partial" | "zones">): string[] {
+  if (status.recovery === undefined) return [];
+  const lines = [`recovery: ${status.recovery.state}`];
+  for (const p of status.partial ?? []) {
+    const where = [p.service, p.zone].filter(Boolean).join("/");
+    lines.push(`  PARTIAL ${p.kind}${where ? ` (${where})` : ""}: ${p.detail}`);
+  }
+  for (const z of status.zones ?? []) {
+    if (z.recovery.state === "healthy") continue;
+    lines.push(`  zone ${z.zone}: ${z.recovery.state}`);
+  }
+  return lines;
 }
 
 /** The "Zones" block: headroom if each zone were lost now, and the N−1 warning. */
