@@ -12,7 +12,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, HomeostatError, httpStatusFor } from "../errors.ts";
 import { MUTATING_METHODS } from "./requestGuards.ts";
-import { type RouteSpec, route, routesOf } from "./route.ts";
+import { bodySchemaOf, type RouteSpec, route, routesOf } from "./route.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -218,9 +218,16 @@ export function buildOpenApi(app: FastifyInstance): OpenApiDocument {
       const contentType = answer.contentType ?? "application/json";
       responses[status] = {
         description: answer.description,
-        ...(answer.schema === undefined
+        ...(answer.schema === undefined && answer.contentType === undefined
           ? {}
-          : { content: { [contentType]: { schema: table.convert(answer.schema, "output") } } }),
+          : {
+              content: {
+                // A file (the dashboard's page and assets) has a media type and no JSON schema.
+                [contentType]: {
+                  schema: answer.schema === undefined ? {} : table.convert(answer.schema, "output"),
+                },
+              },
+            }),
       };
     }
     for (const status of errorStatuses(spec)) {
@@ -229,6 +236,7 @@ export function buildOpenApi(app: FastifyInstance): OpenApiDocument {
         content: { "application/json": { schema: ERROR_REF } },
       };
     }
+    const body = bodySchemaOf(spec);
     const operation: OpenApiOperation = {
       operationId: operationId(spec),
       summary: spec.summary,
@@ -238,12 +246,12 @@ export function buildOpenApi(app: FastifyInstance): OpenApiDocument {
       "x-homeostat-role": spec.access,
       ...(spec.elevatesTo === undefined ? {} : { "x-homeostat-elevated-role": spec.elevatesTo }),
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(spec.body === undefined
+      ...(body === undefined
         ? {}
         : {
             requestBody: {
               required: true,
-              content: { "application/json": { schema: table.convert(spec.body, "input") } },
+              content: { "application/json": { schema: table.convert(body, "input") } },
             },
           }),
       responses,
@@ -280,6 +288,26 @@ export function buildOpenApi(app: FastifyInstance): OpenApiDocument {
       schemas: { Error: errorSchema(), ...table.components },
     },
   };
+}
+
+const FASTIFY_ROUTES = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+/**
+ * Records every route Fastify registers on `app` from now on, however it was declared (call it
+ * first in buildApi), so a test can check that none escaped `route()` and the document.
+ */
+export function trackFastifyRoutes(app: FastifyInstance): void {
+  const list: { method: string; url: string }[] = [];
+  FASTIFY_ROUTES.set(app, list);
+  app.addHook("onRoute", (options) => {
+    const methods = Array.isArray(options.method) ? options.method : [options.method];
+    for (const method of methods) list.push({ method: String(method), url: options.url ?? options.path });
+  });
+}
+
+/** The routes Fastify registered on `app` since {@link trackFastifyRoutes} (HEAD ones included). */
+export function fastifyRoutesOf(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return FASTIFY_ROUTES.get(app) ?? [];
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { z } from "zod";
+import { z } from "zod";
 import { HomeostatError } from "../errors.ts";
 
 /** Who may call a route: `viewer` reads, `operator` acts, `admin` manages tokens and forces. */
@@ -135,12 +135,24 @@ export function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, 
   });
 }
 
+const NO_BODY = z.object({}).strict();
+const CHANGES: ReadonlySet<HttpMethod> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * The body schema a route parses with: its own, or for a change that declares none `{}` and
+ * nothing else (an unknown field is refused, never silently ignored); none for a read.
+ */
+export function bodySchemaOf(spec: RouteSpec): z.ZodType | undefined {
+  return spec.body ?? (CHANGES.has(spec.method) ? NO_BODY : undefined);
+}
+
 /** Declares a route on `app` (see {@link RouteSpec}). */
 export function route<P, Q, B>(app: FastifyInstance, spec: RouteSpec<P, Q, B>): void {
   const list = REGISTRY.get(app) ?? [];
   list.push(spec as RouteSpec<unknown, unknown, unknown>);
   REGISTRY.set(app, list);
   const config: RouteConfig = { access: spec.access };
+  const bodySchema = bodySchemaOf(spec as RouteSpec);
   app.route({
     method: spec.method,
     url: spec.url,
@@ -148,7 +160,7 @@ export function route<P, Q, B>(app: FastifyInstance, spec: RouteSpec<P, Q, B>): 
     handler: async (request, reply) => {
       const params = parseInput(spec.params, request.params ?? {}, "params");
       const query = parseInput(spec.query, request.query ?? {}, "query");
-      const body = parseInput(spec.body, request.body ?? {}, "body");
+      const body = parseInput(bodySchema as z.ZodType<B> | undefined, request.body ?? {}, "body");
       const needed = spec.elevate?.({ params, query, body });
       if (needed !== undefined) assertRole(request, needed.role, needed.what);
       return await spec.handler({ params, query, body, request, reply });
