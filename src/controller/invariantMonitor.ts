@@ -113,6 +113,11 @@ export class InvariantMonitor implements InvariantVerdicts {
     return this.#known.has(service) ? NO_INVARIANTS : uncheckedVerdict();
   }
 
+  /** The verdict of every service that declares invariants, by service name (for the status document). */
+  verdicts(): Record<string, InvariantVerdict> {
+    return Object.fromEntries([...this.#watches].map(([name, watch]) => [name, watch.verdict]));
+  }
+
   /** Take over the open invariant incidents of an earlier controller, then start probing. */
   start(): void {
     if (this.#stopped || this.#timer !== null) return;

@@ -75,7 +75,8 @@ describe("demo app: protected path and policy endpoint", () => {
   });
 
   test("a bad AUTH_DISABLED or POLICY_HASH stops the app with exit code 2", async (t) => {
-    for (const env of [{ AUTH_DISABLED: "maybe" }, { POLICY_HASH: "two words" }]) {
+    const envs: Record<string, string>[] = [{ AUTH_DISABLED: "maybe" }, { POLICY_HASH: "two words" }];
+    for (const env of envs) {
       const { spawnDemoApp, exitWithin } = await import("../examples/demoApp.ts");
       const app = spawnDemoApp(t, { env });
       const exit = await exitWithin(app, 15_000);
