@@ -99,7 +99,7 @@ export class HomeostatFleet {
     this.fleetYaml = options.fleetYaml;
     this.mode = options.mode;
     this.#ledger = options.ledger;
-    this.#api = apiClient(options.apiPort);
+    this.#api = apiClient(options.apiPort, { stateDir: this.stateDir });
     const fleetFile = join(options.dir, "fleet.yaml");
     writeFileSync(fleetFile, options.fleetYaml);
     // The fleet says `command: <this Node>`; PATH first on it all the same, as the other benches do.

@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { apiClient } from "../../src/cli/apiClient.ts";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
 import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { buildLoadgen } from "../common/loadgen/native.ts";
@@ -306,10 +307,9 @@ async function controllerKillScenario(
 
 /** The data-plane process now serving `fleet`, from `/v1/dataplane`. */
 async function dataPlanePid(fleet: HomeostatFleet): Promise<number | null> {
-  const response = await fetch(`http://127.0.0.1:${fleet.apiPort}/v1/dataplane`, {
-    signal: AbortSignal.timeout(5_000),
-  });
-  const body = (await response.json()) as { dataPlane?: { pid?: number | null } };
+  const body = await apiClient(fleet.apiPort, { stateDir: fleet.stateDir }).get<{
+    dataPlane?: { pid?: number | null };
+  }>("/v1/dataplane");
   return body.dataPlane?.pid ?? null;
 }
 
@@ -350,13 +350,11 @@ async function dataPlaneFaultScenario(bench: Bench): Promise<DataPlaneFaultTrial
         const loaded = await withFault(async () => {
           const from = epochNow();
           if (kind === "planned-restart") {
-            const response = await fetch(`http://127.0.0.1:${fleet.apiPort}/v1/dataplane/restart`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body: JSON.stringify({ reason: "bench: planned restart under load" }),
-            });
-            if (response.status !== 200)
-              throw new Error(`restart: ${response.status} ${await response.text()}`);
+            // Throws (with the API's error) unless the restart was answered 200.
+            await apiClient(fleet.apiPort, { stateDir: fleet.stateDir, timeoutMs: 30_000 }).post(
+              "/v1/dataplane/restart",
+              { reason: "bench: planned restart under load" },
+            );
           } else {
             const since = performance.now();
             process.kill(trial.pidBefore!, "SIGKILL");

@@ -31,7 +31,7 @@ export class HomeostatUnderTest {
     this.apiPort = apiPort;
     this.stateDir = stateDir;
     this.#ledger = ledger;
-    this.#api = apiClient(apiPort);
+    this.#api = apiClient(apiPort, { stateDir });
     // The fleet says `command: node`: the Node that runs the bench (24) must come first on PATH,
     // whatever the system's own `node` is.
     const path = [dirname(process.execPath), process.env.PATH ?? ""].join(delimiter);

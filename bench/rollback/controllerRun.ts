@@ -36,7 +36,7 @@ export class ControllerRun {
   private constructor(homeostat: HomeostatUnderTest) {
     this.homeostat = homeostat;
     this.apiPort = homeostat.apiPort;
-    this.api = apiClient(homeostat.apiPort, 10_000);
+    this.api = apiClient(homeostat.apiPort, { timeoutMs: 10_000, stateDir: homeostat.stateDir });
   }
 
   /**

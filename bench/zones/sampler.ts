@@ -6,6 +6,8 @@
  * An instance cut off by a network partition does not answer its `/stats` (null for that second).
  */
 
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { WorkStats } from "../../examples/app/server.ts";
 import { epochNow } from "./load.ts";
 
@@ -57,9 +59,12 @@ export interface SamplerTarget {
 
 const READ_TIMEOUT_MS = 800;
 
-async function getJson<T>(url: string): Promise<{ status: number; body: T | null }> {
+async function getJson<T>(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T | null }> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
     const text = await response.text();
     return { status: response.status, body: response.ok ? (JSON.parse(text) as T) : null };
   } catch {
@@ -132,20 +137,34 @@ export class Sampler {
 }
 
 /** Homeostat's view: the proxy's attempts per instance, `/v1/status`, `/v1/failover`. */
-export function homeostatBalancer(apiPort: number): () => Promise<BalancerReading> {
+export function homeostatBalancer(apiPort: number, stateDir: string): () => Promise<BalancerReading> {
   const api = `http://127.0.0.1:${apiPort}`;
   let failoverMissing = false;
+  // The admin token `up` wrote; read once it exists (the sampler may start before the controller).
+  let token: string | undefined;
+  const auth = (): Record<string, string> => {
+    try {
+      token ??= readFileSync(join(stateDir, "admin-token"), "utf8").trim();
+    } catch {
+      return {};
+    }
+    return { authorization: `Bearer ${token}` };
+  };
   return async () => {
+    const headers = auth();
     const metrics = (async () => {
       try {
-        const response = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+        const response = await fetch(`${api}/metrics`, {
+          headers,
+          signal: AbortSignal.timeout(READ_TIMEOUT_MS),
+        });
         return response.ok ? attemptsByInstance(await response.text()) : null;
       } catch {
         return null;
       }
     })();
-    const status = getJson<{ services: { instances: StatusInstance[] }[] }>(`${api}/v1/status`);
-    const failover = failoverMissing ? null : getJson<unknown>(`${api}/v1/failover`);
+    const status = getJson<{ services: { instances: StatusInstance[] }[] }>(`${api}/v1/status`, headers);
+    const failover = failoverMissing ? null : getJson<unknown>(`${api}/v1/failover`, headers);
     const [attempts, statusDoc, failoverDoc] = await Promise.all([metrics, status, failover]);
     if (failoverDoc?.status === 404) failoverMissing = true;
     return {

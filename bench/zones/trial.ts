@@ -96,8 +96,8 @@ async function until(at: number): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
-async function allEvents(apiPort: number): Promise<EventRecord[]> {
-  const api = apiClient(apiPort, 10_000);
+async function allEvents(apiPort: number, stateDir: string): Promise<EventRecord[]> {
+  const api = apiClient(apiPort, { timeoutMs: 10_000, stateDir });
   const all: EventRecord[] = [];
   let after = 0;
   for (;;) {
@@ -141,11 +141,11 @@ async function startHomeostat(
     total: s.replicas,
     ledger,
   });
-  const api = apiClient(API_PORT, 5_000);
+  const api = apiClient(API_PORT, { timeoutMs: 5_000, stateDir: join(dir, "state") });
   return {
     readyAfterMs,
     assertRunning: () => homeostat.assertRunning(),
-    balancer: homeostatBalancer(API_PORT),
+    balancer: homeostatBalancer(API_PORT, join(dir, "state")),
     hook: async () => {
       const { fault } = await api.post<{ fault: FaultRule }>("/v1/faults", {
         zone: FAILED_ZONE,
@@ -164,7 +164,7 @@ async function startHomeostat(
         .flatMap((svc) => svc.instances)
         .filter((i) => i.zone === FAILED_ZONE)
         .map((i) => i.port),
-    events: () => allEvents(API_PORT),
+    events: () => allEvents(API_PORT, join(dir, "state")),
     failoverAtEnd: () => api.get<unknown>("/v1/failover").catch(() => null),
     stop: () => homeostat.stop(),
   };

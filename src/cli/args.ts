@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { HomeostatError } from "../errors.ts";
 import { DEFAULT_API_PORT } from "./apiClient.ts";
+import { noteCommandLine } from "./tokenLookup.ts";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -28,6 +29,12 @@ export function parse(command: string, argv: string[], options: Options, maxPosi
       `${command}: ${error instanceof Error ? error.message : String(error)} (see \`homeostat ${command} --help\`)`,
     );
   }
+  const token = parsed.values.token;
+  const stateDir = parsed.values["state-dir"];
+  noteCommandLine({
+    ...(typeof token === "string" ? { token } : {}),
+    ...(typeof stateDir === "string" ? { stateDir: resolve(stateDir) } : {}),
+  });
   if (parsed.positionals.length > maxPositionals && parsed.values.help !== true) {
     throw new HomeostatError(
       "HS_USAGE",
@@ -37,7 +44,11 @@ export function parse(command: string, argv: string[], options: Options, maxPosi
   return parsed;
 }
 
-export const apiPortOption: Options = { "api-port": { type: "string" } };
+/**
+ * Options of every command that calls the API: its port, and the token to send (else the CLI
+ * finds one: ./tokenLookup.ts).
+ */
+export const apiPortOption: Options = { "api-port": { type: "string" }, token: { type: "string" } };
 
 /** `--api-port`, else `HOMEOSTAT_API_PORT`, else 7070. */
 export function apiPort(values: Parsed["values"]): number {

@@ -146,12 +146,7 @@ describe("data plane under the controller", () => {
   });
 
   test("weights and faults: bad input gets a 4xx with a reason and changes nothing", async () => {
-    const put = async (body: unknown) =>
-      await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/api/weights`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
+    const put = async (body: unknown) => await box.api("PUT", "/v1/services/api/weights", body);
     const unknownRelease = await put({ weights: { v9: 10 } });
     assert.equal(unknownRelease.status, 400);
     assert.match(
@@ -162,11 +157,7 @@ describe("data plane under the controller", () => {
     assert.equal(allZero.status, 400);
     const extraKey = await put({ weights: { v1: 1 }, colour: "red" });
     assert.equal(extraKey.status, 400);
-    const unknownService = await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/nope/weights`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ weights: null }),
-    });
+    const unknownService = await box.api("PUT", "/v1/services/nope/weights", { weights: null });
     assert.equal(unknownService.status, 404);
 
     const badFault = await box.cli(["fault", "add", "error", "200", "--api-port", String(box.apiPort)]);
@@ -228,7 +219,7 @@ describe("data plane under the controller", () => {
     const journal = await box.get<{ journal: { action: string; target: string }[] }>("/v1/journal?limit=50");
     assert.ok(journal.journal.some((j) => j.action === "add-fault" && j.target === "api-0"));
     assert.ok(journal.journal.some((j) => j.action === "clear-faults"));
-    const metrics = await (await fetch(`http://127.0.0.1:${box.apiPort}/metrics`)).text();
+    const metrics = await (await box.api("GET", "/metrics")).text();
     assert.match(
       metrics,
       /homeostat_proxy_attempts_total\{[^}]*instance="api-0"[^}]*outcome="http-5xx"[^}]*\} [1-9]/,
@@ -237,11 +228,7 @@ describe("data plane under the controller", () => {
 
   test("weights toward a release with no instances: an explicit 503 no-upstream, not a silent fallback", async () => {
     const put = async (weights: Record<string, number> | null) =>
-      await fetch(`http://127.0.0.1:${box.apiPort}/v1/services/api/weights`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ weights }),
-      });
+      await box.api("PUT", "/v1/services/api/weights", { weights });
     assert.equal((await put({ v2: 1 })).status, 200);
     try {
       const r = await fetch(`http://127.0.0.1:${port}/`);

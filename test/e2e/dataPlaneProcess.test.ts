@@ -217,11 +217,7 @@ test("data plane SIGKILL: restarted by the controller with an incident; a planne
   try {
     await waitFor(() => load.outcomes.length >= 300, { timeoutMs: 20_000, what: "load before the restart" });
     const secondPid = restarted.dataPlane!.pid!;
-    const restart = await fetch(`http://127.0.0.1:${box.apiPort}/v1/dataplane/restart`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ reason: "e2e planned restart" }),
-    });
+    const restart = await box.api("POST", "/v1/dataplane/restart", { reason: "e2e planned restart" });
     const body = (await restart.json()) as { from: number; to: number };
     assert.equal(restart.status, 200, JSON.stringify(body));
     assert.equal(body.from, secondPid);

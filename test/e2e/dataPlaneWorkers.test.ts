@@ -98,11 +98,7 @@ test("two workers: both serve the port with their share of the limits; one kille
 
     // A planned restart hands over both workers, one after the other: nothing fails.
     const mark = Date.now();
-    const restart = await fetch(`http://127.0.0.1:${box.apiPort}/v1/dataplane/restart`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: "{}",
-    });
+    const restart = await box.api("POST", "/v1/dataplane/restart");
     const body = (await restart.json()) as { workers: { worker: number; from: number; to: number }[] };
     assert.equal(restart.status, 200, JSON.stringify(body));
     assert.equal(body.workers.length, 2);

@@ -34,12 +34,32 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run a CLI command to completion. */
-export function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/**
+ * Where every `homeostat` these tests start keeps its per-user pointers (`up` writes one per API
+ * port): a temp dir of this test process, so no test ever touches the real ~/.config/homeostat.
+ * Set in this process's environment, so that children (benches start `up` themselves) inherit it.
+ */
+export const TEST_CONFIG_DIR: string = testConfigDir();
+
+function testConfigDir(): string {
+  const given = process.env.HOMEOSTAT_CONFIG_DIR;
+  if (given !== undefined) return given;
+  const made = mkdtempSync(join(tmpdir(), "homeostat-config-"));
+  process.env.HOMEOSTAT_CONFIG_DIR = made;
+  process.once("exit", () => rmSync(made, { recursive: true, force: true }));
+  return made;
+}
+
+/** Run a CLI command to completion (`env` is added to this process's environment). */
+export function cli(
+  args: string[],
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(NODE, [BIN, ...args], {
       cwd: options.cwd ?? REPO,
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
     });
     let stdout = "";
     let stderr = "";
@@ -114,10 +134,20 @@ export interface Sandbox {
   stateDir: string;
   file(name: string, text: string): string;
   /** Start `homeostat up FILE` in the background. */
+  /** This sandbox's per-user config dir (`$HOMEOSTAT_CONFIG_DIR` of its `up` and `cli`). */
+  configDir: string;
   up(fleetFile: string, extraArgs?: string[]): Controller;
-  cli(args: string[]): Promise<CliResult>;
-  /** GET from the controller API. */
+  /** Run the CLI in the sandbox: it finds the token as a user's would (the pointer `up` wrote). */
+  cli(args: string[], env?: Record<string, string>): Promise<CliResult>;
+  /** The admin token `up` wrote to the state dir. */
+  token(): string;
+  /** GET from the controller API, with the admin token; throws unless 2xx. */
   get<T>(path: string): Promise<T>;
+  /**
+   * Any request to the controller API, with the admin token (or `token`; null sends none), and a
+   * JSON body for changes (`{}` when none is given).
+   */
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<Response>;
   /** Kill every process left: controllers, instances (anything whose cwd is in the sandbox). */
   cleanup(): Promise<void>;
 }
@@ -132,11 +162,34 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   const apiPort = await freePort();
   const stateDir = join(dir, ".homeostat");
+  const configDir = join(dir, "config");
+  const env = { HOMEOSTAT_CONFIG_DIR: configDir };
   const controllers: Controller[] = [];
+  const token = (): string => {
+    const file = join(stateDir, "admin-token");
+    if (!existsSync(file)) throw new Error(`no admin token in ${file}: has \`homeostat up\` started?`);
+    return readFileSync(file, "utf8").trim();
+  };
+  const api = (method: string, path: string, body?: unknown, as?: string | null): Promise<Response> => {
+    const change = method !== "GET" && method !== "HEAD";
+    const secret = as === undefined ? token() : as;
+    return fetch(`http://127.0.0.1:${apiPort}${path}`, {
+      method,
+      headers: {
+        ...(change ? { "content-type": "application/json" } : {}),
+        ...(secret === null ? {} : { authorization: `Bearer ${secret}` }),
+      },
+      ...(change ? { body: JSON.stringify(body ?? {}) } : {}),
+      signal: AbortSignal.timeout(10_000),
+    });
+  };
   return {
     dir,
     apiPort,
     stateDir,
+    configDir,
+    token,
+    api,
     file(name, text) {
       const path = join(dir, name);
       writeFileSync(path, text);
@@ -146,6 +199,7 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
       const child = spawn(NODE, [BIN, "up", fleetFile, "--api-port", String(apiPort), ...extraArgs], {
         cwd: dir,
         stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, ...env },
       });
       let output = "";
       child.stdout?.on("data", (d: Buffer) => {
@@ -161,11 +215,9 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
       controllers.push(controller);
       return controller;
     },
-    cli: (args) => cli(args, { cwd: dir }),
+    cli: (args, extraEnv = {}) => cli(args, { cwd: dir, env: { ...env, ...extraEnv } }),
     async get<T>(path: string): Promise<T> {
-      const response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
-        signal: AbortSignal.timeout(5000),
-      });
+      const response = await api("GET", path);
       if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
       return (await response.json()) as T;
     },
@@ -176,7 +228,7 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
       await Promise.all(controllers.map((c) => c.exited));
       // Instances may run outside the sandbox (a release's cwd); the state directory knows them.
       if (existsSync(join(stateDir, "state.db"))) {
-        await cli(["down", "--state-dir", stateDir, "--api-port", String(apiPort)], { cwd: dir }).catch(
+        await cli(["down", "--state-dir", stateDir, "--api-port", String(apiPort)], { cwd: dir, env }).catch(
           () => undefined,
         );
       }

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { apiClient } from "../../src/cli/apiClient.ts";
 import { buildApi, type TrafficApi } from "../../src/server/api.ts";
+import { issueToken } from "../../src/server/auth/tokens.ts";
 import { hostsFor } from "../../src/server/requestGuards.ts";
 import type { StatusDocument } from "../../src/server/statusView.ts";
 import { StateStore } from "../../src/store/index.ts";
@@ -57,6 +58,7 @@ describe("no ambient authority", () => {
   let port: number;
   let store: StateStore;
   let stateDir: string;
+  let adminToken: string;
   const calls: string[] = [];
 
   before(async () => {
@@ -78,8 +80,16 @@ describe("no ambient authority", () => {
       },
       settled: async () => true,
     } as unknown as TrafficApi;
+    // The API needs a token (test/server/auth.test.ts covers that): an admin's, made in the store.
+    adminToken = issueToken(store.tokens, {
+      name: "test-admin",
+      role: "admin",
+      createdBy: "test",
+      at: Date.now(),
+    }).secret;
     app = buildApi({
       store,
+      auth: { store },
       status: () => ({ fleet: "test" }) as unknown as StatusDocument,
       shutdown: async () => {
         calls.push("shutdown");
@@ -186,7 +196,11 @@ describe("no ambient authority", () => {
 
   test("the loopback names of the bound port are the API's own: reads and own-origin changes pass", async () => {
     for (const host of hostsFor("127.0.0.1", port)) {
-      const read = await send(port, { method: "GET", path: "/v1/status", headers: { host } });
+      const read = await send(port, {
+        method: "GET",
+        path: "/v1/status",
+        headers: { host, authorization: `Bearer ${adminToken}` },
+      });
       assert.equal(read.status, 200, host);
       assert.equal(read.body.fleet, "test");
     }
@@ -197,6 +211,7 @@ describe("no ambient authority", () => {
         host: `localhost:${port}`,
         origin: `http://localhost:${port}`,
         "content-type": "application/json",
+        authorization: `Bearer ${adminToken}`,
       },
       body: "{}",
     });
@@ -228,7 +243,7 @@ describe("no ambient authority", () => {
   });
 
   test("the CLI's client still works: JSON on every change, body-less ones and DELETE included", async () => {
-    const client = apiClient(port);
+    const client = apiClient(port, { token: adminToken });
     assert.deepEqual(await client.get("/v1/status"), { fleet: "test" });
     assert.deepEqual(await client.delete("/v1/faults"), { removed: 0, applied: true });
     assert.deepEqual(await client.post("/v1/dataplane/restart"), { restarted: true });

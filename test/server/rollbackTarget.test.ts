@@ -14,6 +14,7 @@ import { apiClient } from "../../src/cli/apiClient.ts";
 import { ReleaseManager } from "../../src/controller/releaseManager.ts";
 import { HomeostatError } from "../../src/errors.ts";
 import { buildApi } from "../../src/server/api.ts";
+import { issueToken } from "../../src/server/auth/tokens.ts";
 import type { StatusDocument } from "../../src/server/statusView.ts";
 import { StateStore } from "../../src/store/index.ts";
 import type { DataPlaneControl } from "../../src/traffic/dataPlaneControl.ts";
@@ -57,8 +58,16 @@ async function setUp(t: import("node:test").TestContext) {
   });
   releases.init();
   dataPlaneCalls.length = 0;
+  // Forced rollbacks need the admin role: an admin token, made in the store.
+  const token = issueToken(store.tokens, {
+    name: "test-admin",
+    role: "admin",
+    createdBy: "test",
+    at: T0,
+  }).secret;
   const app = buildApi({
     store,
+    auth: { store },
     status: () => ({}) as StatusDocument,
     shutdown: async () => {},
     releases: {
@@ -74,7 +83,7 @@ async function setUp(t: import("node:test").TestContext) {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const client = apiClient((app.server.address() as AddressInfo).port);
+  const client = apiClient((app.server.address() as AddressInfo).port, { token });
   /** What must not move: the active release, history, rollouts, data plane, events. */
   const world = () => ({
     active: releases.activeRelease("api"),
@@ -85,7 +94,7 @@ async function setUp(t: import("node:test").TestContext) {
     dataPlaneCalls: [...dataPlaneCalls],
     notes: [...notes],
   });
-  return { client, world, releases, notes };
+  return { client, world, releases, notes, token };
 }
 
 const refusedNotRun = (version: string) => (error: unknown) => {
@@ -116,11 +125,11 @@ test("a forced rollback to a release declared but never deployed is refused, and
 });
 
 test("the answer is a 409 with the catalogued code, and a forced rollback to what runs now is refused too", async (t) => {
-  const { client, world } = await setUp(t);
+  const { client, world, token } = await setUp(t);
   const before = world();
   const response = await fetch(`${client.base}/v1/services/api/rollback`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify({ to: "v3", force: true, reason: "drill" }),
   });
   assert.equal(response.status, 409);

@@ -1,29 +1,40 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
 import { runController } from "../../controller/runController.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
+import type { AdminTokenFile } from "../../server/auth/bootstrap.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
-import { apiPort, apiPortOption, parse, stateDirOption, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, type Parsed, parse, stateDirOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { duration } from "../format.ts";
+import { writeControllerPointer } from "../tokenLookup.ts";
 import { renderEvent } from "./events.ts";
 
 export const upCommand: Command = {
   name: "up",
   summary: "run the controller for a fleet in the foreground (Ctrl-C stops everything)",
-  usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--data-plane MODE] [--quiet] [--json]
+  usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--bind ADDRESS --tls-cert FILE --tls-key FILE]
+                        [--data-plane MODE] [--quiet] [--json]
 
 Validates FILE (nothing starts if it has any error), takes ownership of the state directory,
 adopts instances a previous controller left running, starts what is missing, and keeps the
 fleet healthy until interrupted. Events are printed as they happen.
 Ctrl-C (or SIGTERM, or \`homeostat down\`) stops every instance gracefully, then exits;
 a second Ctrl-C kills the instances at once.
+The API needs a token: on first start an admin token is written to DIR/admin-token (owner-only),
+and the CLI finds it from any directory (docs/api.md#authentication).
 
 Options:
   --state-dir DIR  where state, logs and the database live (default: .homeostat/ beside FILE)
   --api-port N     port of the local API on 127.0.0.1 (default 7070, or $HOMEOSTAT_API_PORT)
+  --bind ADDRESS   the API's listening address (default 127.0.0.1); any address but loopback
+                   needs --tls-cert and --tls-key, and nothing starts without them
+  --tls-cert FILE  serve the API over HTTPS with this certificate (PEM)
+  --tls-key FILE   and this private key (PEM)
   --data-plane MODE
                    process (default): the service ports are served by a data-plane process of
                    its own, which keeps serving if the controller crashes or restarts;
@@ -43,6 +54,9 @@ Options:
         "data-plane-workers": { type: "string" },
         quiet: { type: "boolean" },
         json: { type: "boolean" },
+        bind: { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         ...apiPortOption,
       },
       1,
@@ -51,6 +65,7 @@ Options:
     if (file === undefined)
       throw new HomeostatError("HS_USAGE", "up: missing FILE (see `homeostat up --help`)");
     const port = apiPort(values);
+    const listen = listenOptions(values);
     const dataPlaneMode = stringOption(values, "data-plane") ?? "process";
     const workersOption = stringOption(values, "data-plane-workers");
     if (workersOption !== undefined && workersOption !== "auto") {
@@ -96,13 +111,15 @@ Options:
     });
 
     const total = fleet.services.reduce((n, s) => n + s.replicas, 0);
-    const printBanner = () => {
+    const printBanner = (url: string, adminToken: AdminTokenFile, pointer: string) => {
       const shown = relative(process.cwd(), stateDir) || ".";
       if (values.json !== true) {
         io.out(
           [
             `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
-            `  API     http://127.0.0.1:${port}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
+            `  API     ${url}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
+            `  token   ${tokenLine(adminToken, relative(process.cwd(), adminToken.file))}`,
+            `          the CLI finds it from any directory (pointer: ${pointer})`,
             `  state   ${shown}/state.db   logs ${shown}/logs/`,
             ...fleet.services
               .filter((s) => s.port !== undefined)
@@ -118,12 +135,25 @@ Options:
       apiPort: port,
       dataPlaneMode,
       dataPlaneWorkers,
+      bind: listen.bind,
+      ...(listen.tls === undefined ? {} : { tls: listen.tls }),
       onEvent: (event) => {
         if (values.json === true) io.out(JSON.stringify(event));
         else if (values.quiet !== true) io.out(renderEvent(event));
       },
       onShutdownRequested: () => resolveDone(exitCode),
-      onListening: printBanner,
+      onListening: (api) => {
+        const pointer = writeControllerPointer({
+          apiPort: port,
+          url: clientUrl(api.url, listen.bind, port),
+          stateDir,
+          tokenFile: api.adminToken.file,
+          ...(listen.tlsCertFile === undefined ? {} : { caFile: listen.tlsCertFile }),
+          pid: process.pid,
+          writtenAt: Date.now(),
+        });
+        printBanner(api.url, api.adminToken, pointer);
+      },
     });
 
     const readyWatch = setInterval(() => {
@@ -176,3 +206,80 @@ Options:
     return code;
   },
 };
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
+
+/** True for an address only this machine can reach. */
+export function isLoopback(address: string): boolean {
+  return LOOPBACK.test(address);
+}
+
+/**
+ * `--bind`, `--tls-cert` and `--tls-key`, checked before anything starts: a non-loopback address
+ * without a certificate and key is refused (the token would cross the network in clear).
+ */
+function listenOptions(values: Parsed["values"]): {
+  bind: string;
+  tls?: { cert: Buffer; key: Buffer };
+  tlsCertFile?: string;
+} {
+  const bind = stringOption(values, "bind") ?? "127.0.0.1";
+  if (bind !== "localhost" && isIP(bind) === 0) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `up: --bind expects an IP address (127.0.0.1, 0.0.0.0, ::1, …), not ${JSON.stringify(bind)}`,
+    );
+  }
+  const certFile = stringOption(values, "tls-cert");
+  const keyFile = stringOption(values, "tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      "up: --tls-cert and --tls-key go together (a certificate and its private key)",
+    );
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    if (!isLoopback(bind)) {
+      throw new HomeostatError(
+        "HS_USAGE",
+        `up: --bind ${bind} would expose the API beyond this machine over plain HTTP (tokens in clear): give --tls-cert FILE and --tls-key FILE, or bind to 127.0.0.1. Nothing was started`,
+      );
+    }
+    return { bind };
+  }
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new HomeostatError(
+        "HS_USAGE",
+        `up: cannot read the TLS ${what} ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}). Nothing was started`,
+      );
+    }
+  };
+  return {
+    bind,
+    tls: { cert: read(certFile, "certificate"), key: read(keyFile, "key") },
+    tlsCertFile: resolve(certFile),
+  };
+}
+
+/** The URL a client on this machine uses: a wildcard bind is reached on loopback. */
+function clientUrl(url: string, bind: string, port: number): string {
+  if (bind !== "0.0.0.0" && bind !== "::") return url;
+  return `${url.startsWith("https:") ? "https" : "http"}://127.0.0.1:${port}`;
+}
+
+/** The banner's line about the admin token (its path, never its value). */
+function tokenLine(adminToken: AdminTokenFile, shown: string): string {
+  switch (adminToken.state) {
+    case "created":
+      return `admin token created in ${shown} (owner-only; keep it secret)`;
+    case "replaced":
+      return `${shown} was missing: a new admin token was written there (the old one revoked)`;
+    case "kept":
+      return `admin token in ${shown}`;
+    case "unusable":
+      return `${shown} holds no live admin token (revoked or missing); use a token of your own (--token or $HOMEOSTAT_TOKEN)`;
+  }
+}
