@@ -29,7 +29,7 @@ export type DeliveryOutcome = "delivered" | "failed" | "dropped" | "retried";
 interface Observed {
   detected: boolean;
   mitigatedAt: number | null;
-  closed: boolean;
+  stabilized: boolean;
   verified: boolean;
 }
 
@@ -90,11 +90,11 @@ export class ControllerMetrics implements ControllerMetricHooks {
     );
     this.#stabilize = recovery(
       "homeostat_controller_time_to_stabilize_seconds",
-      "Incident close (ready through the stabilization window) minus detection (TTS), by service.",
+      "Incident stabilized (ready through the stabilization window) minus detection, by service.",
     );
     this.#verify = recovery(
       "homeostat_controller_time_to_verify_seconds",
-      "Incident verification (the verification gate passed) minus detection, by service.",
+      "Incident verified (stable, converged, within SLO, invariants hold; it closes then) minus detection (TTS), by service.",
     );
     this.#deliveries = new Counter({
       name: "homeostat_controller_webhook_deliveries_total",
@@ -145,7 +145,7 @@ export class ControllerMetrics implements ControllerMetricHooks {
     const labels = { service: incident.service };
     let seen = this.#seen.get(incident.id);
     if (seen === undefined) {
-      seen = { detected: false, mitigatedAt: null, closed: false, verified: false };
+      seen = { detected: false, mitigatedAt: null, stabilized: false, verified: false };
       this.#seen.set(incident.id, seen);
       if (this.#seen.size > MAX_TRACKED) this.#seen.delete(this.#seen.keys().next().value!);
     }
@@ -157,16 +157,15 @@ export class ControllerMetrics implements ControllerMetricHooks {
       this.#mitigate.observe(labels, Math.max(0, incident.mitigatedAt - incident.detectedAt) / 1000);
     }
     seen.mitigatedAt = incident.mitigatedAt;
-    if (!seen.closed && incident.closedAt !== null) {
-      seen.closed = true;
-      this.#stabilize.observe(labels, Math.max(0, incident.closedAt - incident.detectedAt) / 1000);
+    // Stabilized: ready through the window (when the gate passes at once, at verification).
+    if (!seen.stabilized && incident.stabilizedAt !== null) {
+      seen.stabilized = true;
+      this.#stabilize.observe(labels, Math.max(0, incident.stabilizedAt - incident.detectedAt) / 1000);
     }
-    // `verifiedAt` comes with the verification gate; an incident record without it has none.
-    const verifiedAt = (incident as { verifiedAt?: number | null }).verifiedAt;
-    if (!seen.verified && typeof verifiedAt === "number") {
+    if (!seen.verified && incident.verifiedAt !== null) {
       seen.verified = true;
-      this.#verify.observe(labels, Math.max(0, verifiedAt - incident.detectedAt) / 1000);
+      this.#verify.observe(labels, Math.max(0, incident.verifiedAt - incident.detectedAt) / 1000);
     }
-    if (seen.closed && (seen.verified || !("verifiedAt" in incident))) this.#seen.delete(incident.id);
+    if (incident.status === "closed") this.#seen.delete(incident.id);
   }
 }

@@ -64,8 +64,11 @@ export function notificationFor(event: EventRecord, context: NotificationContext
   switch (event.type) {
     case "incident.opened": {
       const incident = incidentOf();
-      if (incident === null) return null;
-      const others = context.openIncidents(incident.service).filter((i) => i.id !== incident.id);
+      // A rollback's own incident: `deploy.rolled-back` is the news (its verification is notified).
+      if (incident === null || incident.kind === "rollback") return null;
+      const others = instanceFailure(incident)
+        ? context.openIncidents(incident.service).filter((i) => i.id !== incident.id && instanceFailure(i))
+        : [];
       if (others.length > 0) {
         const failing = [...others.map((i) => i.instance), incident.instance].sort();
         return {
@@ -104,21 +107,16 @@ export function notificationFor(event: EventRecord, context: NotificationContext
         data: { escalation: "crash-loop" },
       };
     }
-    case "incident.verified":
-    case "incident.closed": {
+    case "incident.verified": {
       const incident = incidentOf();
       if (incident === null) return null;
-      // With the verification gate, `incident.verified` is the news; without it (no `verifiedAt`
-      // on incident records), closing after the stabilization window is.
-      if (event.type === "incident.closed" && "verifiedAt" in incident) return null;
-      const verifiedAt = (incident as { verifiedAt?: number | null }).verifiedAt ?? incident.closedAt;
-      const tts = verifiedAt === null ? null : verifiedAt - incident.detectedAt;
+      const verifiedAt = incident.verifiedAt ?? event.at;
       return {
         ...base,
         type: "incident.verified",
         service: incident.service,
         incident: summary(incident),
-        message: `${incident.instance}: incident #${incident.id} recovered and verified${tts === null ? "" : ` ${seconds(tts)} after detection`} (TTD ${ms(incident.ttdMs)}, TTR ${ms(incident.ttrMs)})`,
+        message: `${incident.instance}: incident #${incident.id} recovered and verified ${seconds(verifiedAt - incident.detectedAt)} after detection (TTD ${ms(incident.ttdMs)}, TTR ${ms(incident.ttrMs)})`,
         data: {},
       };
     }
@@ -153,6 +151,11 @@ export function notificationFor(event: EventRecord, context: NotificationContext
   }
 }
 
+/** Incidents that are one instance failing (not a rollback, not a broken invariant). */
+function instanceFailure(incident: IncidentRecord): boolean {
+  return incident.kind !== "rollback" && incident.kind !== "invariant-broken";
+}
+
 function summary(incident: IncidentRecord): IncidentSummary {
   return {
     id: incident.id,
@@ -163,7 +166,7 @@ function summary(incident: IncidentRecord): IncidentSummary {
     detectedAt: incident.detectedAt,
     mitigatedAt: incident.mitigatedAt,
     closedAt: incident.closedAt,
-    verifiedAt: (incident as { verifiedAt?: number | null }).verifiedAt ?? null,
+    verifiedAt: incident.verifiedAt,
     ttdMs: incident.ttdMs,
     ttrMs: incident.ttrMs,
     detail: incident.detail,

@@ -278,13 +278,23 @@ test("what is notified: escalation when another instance of the service fails, c
       data,
     });
   note("incident.crash-loop", { incident: incident.id });
+  // A rollback's own incident is told as deploy.rolled-back, not as one more failing instance.
+  const rollback = store.openIncident({
+    service: "api",
+    instance: "api",
+    kind: "rollback",
+    reason: "rollback",
+    detectedAt: Date.now(),
+  });
+  note("incident.opened", { incident: rollback.id });
   note("instance.health", { from: "ready", to: "unready" });
   note("deploy.rolling-back", { rollout: 7 });
   note("failover.started", { zone: "zone-a" }, null);
   note("failback.completed", { zone: "zone-a" }, null);
-  const closed = store.updateIncident(incident.id, { status: "closed", closedAt: Date.now() });
-  // With the verification gate, `incident.verified` is the news; without it, closing is.
-  note("verifiedAt" in closed ? "incident.verified" : "incident.closed", { incident: incident.id });
+  const at = Date.now();
+  store.updateIncident(incident.id, { status: "closed", closedAt: at, stabilizedAt: at, verifiedAt: at });
+  note("incident.stabilized", { incident: incident.id });
+  note("incident.verified", { incident: incident.id });
   await waitFor(() => generic.received.length === 7, { what: "seven notifications" });
   const types = generic.received.map(
     (r) => JSON.parse(r.body) as { type: string; reason: string; data: Record<string, unknown> },
