@@ -2,6 +2,7 @@
 
 import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
+import { auditCommand } from "./commands/audit.ts";
 import { checkCommand } from "./commands/check.ts";
 import { dataPlaneCommand } from "./commands/dataplane.ts";
 import { downCommand } from "./commands/down.ts";
@@ -12,6 +13,7 @@ import { incidentsCommand } from "./commands/incidents.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
+import { tokenCommand } from "./commands/token.ts";
 import { trafficCommand } from "./commands/traffic.ts";
 import { upCommand } from "./commands/up.ts";
 import { validateCommand } from "./commands/validate.ts";
@@ -37,6 +39,8 @@ const COMMANDS: Command[] = [
   faultCommand,
   validateCommand,
   schemaCommand,
+  tokenCommand,
+  auditCommand,
 ];
 
 function mainUsage(): string {
@@ -50,6 +54,8 @@ function mainUsage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     "Run `homeostat COMMAND --help` for a command's options.",
+    "Commands that call the API send a token: --token T, else $HOMEOSTAT_TOKEN, else the admin",
+    "token `homeostat up` wrote, found from any directory (docs/api.md#authentication).",
     "Exit codes: 0 ok, 1 user error, 2 internal error.",
   ].join("\n");
 }

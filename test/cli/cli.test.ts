@@ -33,6 +33,8 @@ const EXPECTED_COMMANDS = [
   "fault",
   "validate",
   "schema",
+  "token",
+  "audit",
 ];
 
 /** The "Commands:" section of the top-level help: name and summary per line. */
