@@ -74,7 +74,8 @@ export const originGuard: RequestGuard = (request) => {
   if (!MUTATING_METHODS.has(request.method)) return;
   const origin = request.headers.origin;
   if (origin === undefined) return;
-  const own = allowedHosts(request).map((host) => `http://${host}`);
+  // The API's own origin has its scheme: https when it serves TLS (`up --tls-cert`).
+  const own = allowedHosts(request).map((host) => `${request.protocol}://${host}`);
   if (own.includes(origin.toLowerCase())) return;
   throw new HomeostatError(
     "HS_ORIGIN_REFUSED",
