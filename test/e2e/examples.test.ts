@@ -30,7 +30,16 @@ async function runExample(file: string, count: number): Promise<{ box: Sandbox; 
 }
 
 test("the shop example: every instance ready, three zones per service", async () => {
-  const { box, status } = await runExample("examples/shop/fleet.yaml", 6);
+  const { box } = await runExample("examples/shop/fleet.yaml", 6);
+  // The shop declares security invariants: a service whose instances have just become ready is
+  // not healthy until they have been probed too (unchecked is never ok), a moment later.
+  const status = await waitFor(
+    async () => {
+      const s = await box.get<StatusDoc>("/v1/status");
+      return s.services.every((service) => service.state === "healthy") ? s : null;
+    },
+    { timeoutMs: 10_000, what: "both services healthy, invariants probed" },
+  );
   assert.deepEqual(
     status.services.map((s) => [s.name, s.state, s.ready]),
     [
