@@ -274,7 +274,7 @@ function Dashboard(props: { api: Api; who: Whoami; onSignOut: (why: string | nul
         {status === null ? (
           <p class="loading">Loading the fleet…</p>
         ) : (
-          <>
+          <div class="layout">
             <Summary status={status} fleet={fleet} />
             <Warnings status={status} fleet={fleet} />
             <Topology status={status} fleet={fleet} who={props.who} ask={ask} />
@@ -283,7 +283,7 @@ function Dashboard(props: { api: Api; who: Whoami; onSignOut: (why: string | nul
             <Releases status={status} fleet={fleet} who={props.who} ask={ask} />
             <DataPlane status={status} fleet={fleet} />
             <Events fleet={fleet} />
-          </>
+          </div>
         )}
       </main>
       <footer class="foot">
@@ -343,9 +343,11 @@ function Section(props: {
   title: string;
   children: ComponentChildren;
   extra?: ComponentChildren;
+  /** Spans both columns on a wide screen. */
+  wide?: boolean;
 }) {
   return (
-    <section id={props.id} aria-labelledby={`${props.id}-h`} class="panel">
+    <section id={props.id} aria-labelledby={`${props.id}-h`} class={props.wide ? "panel wide" : "panel"}>
       <div class="panel-head">
         <h2 id={`${props.id}-h`}>{props.title}</h2>
         {props.extra}
@@ -369,7 +371,7 @@ function Summary(props: { status: StatusDoc; fleet: Fleet }) {
   const instances = status.services.flatMap((s) => s.instances);
   const ready = instances.filter((i) => i.state === "ready").length;
   return (
-    <section aria-label="Summary" class="summary">
+    <section aria-label="Summary" class="summary wide">
       <p>
         Fleet <StateBadge state={fleetState} reasons={reasonsOf(status.recovery)} />
       </p>
@@ -427,7 +429,7 @@ function Warnings(props: { status: StatusDoc; fleet: Fleet }) {
     }
   }
   return (
-    <Section id="warnings" title="Warnings">
+    <Section wide id="warnings" title="Warnings">
       {warnings.length === 0 ? (
         <p class="quiet">
           <span aria-hidden="true">✔ </span>No warnings: no partial recovery, drift, shared fate or N−1
@@ -454,7 +456,7 @@ function Topology(props: { status: StatusDoc; fleet: Fleet; who: Whoami; ask: (a
     ...new Set([...instances.map((i) => i.zone), ...(fleet.failover?.zones.map((z) => z.zone) ?? [])]),
   ].sort();
   return (
-    <Section id="topology" title="Topology">
+    <Section wide id="topology" title="Topology">
       <div class="zones">
         {zones.map((zone) => {
           const inZone = instances.filter((i) => i.zone === zone);
@@ -595,6 +597,7 @@ const PHASE_WORDS: Record<string, { icon: string; word: string }> = {
   detected: { icon: "✖", word: "detected (failing)" },
   "action-started": { icon: "↻", word: "recovery started (recovering)" },
   mitigated: { icon: "◔", word: "mitigated (recovered, unverified)" },
+  stabilized: { icon: "◕", word: "stabilized (verification pending)" },
   verified: { icon: "✔", word: "verified" },
   closed: { icon: "■", word: "closed" },
   escalated: { icon: "⚠", word: "escalated" },
@@ -632,7 +635,7 @@ function IncidentCard(props: { incident: Incident }) {
       data-phases={phases.map((p) => p.phase).join(" ")}
     >
       <h3 id={`incident-${incident.id}-h`}>
-        #{incident.id} {incident.instance}: {incident.kind}{" "}
+        #{incident.id} {incident.instance || incident.service}: {incident.kind}{" "}
         <span
           class={`badge ${incident.status === "open" ? "s-recovering" : verified ? "s-verified" : "s-healthy"}`}
         >
@@ -923,12 +926,20 @@ function ReleaseStatus(props: { status: string }) {
   );
 }
 
+/** A release's proof in words: how long and how much traffic it served, with what errors and p99. */
 function Evidence(props: { evidence: unknown }) {
   const e = props.evidence as Record<string, unknown>;
+  const word = (key: string, value: number): string => {
+    if (key === "at" || key.endsWith("At")) return `${key === "at" ? "at" : key} ${clock(value)}`;
+    if (key === "windowMs") return `over ${duration(value)}`;
+    if (key.endsWith("Ms")) return `${key.slice(0, -2)} ${duration(value)}`;
+    if (key === "errorRate") return `errors ${(value * 100).toFixed(1)} %`;
+    return `${key} ${Number.isInteger(value) ? value : value.toFixed(3)}`;
+  };
   const parts = Object.entries(e)
     .filter(([, v]) => typeof v === "number" || typeof v === "string")
     .slice(0, 6)
-    .map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)}`);
+    .map(([k, v]) => (typeof v === "number" ? word(k, v) : `${k} ${v}`));
   return <div class="small evidence">proof: {parts.length > 0 ? parts.join(" · ") : "recorded"}</div>;
 }
 
@@ -1016,15 +1027,15 @@ function TrafficCard(props: { t: Fleet["traffic"][string]; rates: Rates | undefi
 
 function Events(props: { fleet: Fleet }) {
   return (
-    <Section id="events" title="Recent events">
-      <ol class="events">
+    <Section wide id="events" title="Recent events">
+      <ul class="events">
         {props.fleet.events.map((e) => (
           <li key={e.seq}>
             <time dateTime={new Date(e.at).toISOString()}>{clock(e.at)}</time> <code>{e.type}</code>{" "}
             {e.message}
           </li>
         ))}
-      </ol>
+      </ul>
     </Section>
   );
 }

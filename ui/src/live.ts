@@ -166,6 +166,10 @@ export function useFleet(api: Api): Fleet {
           if (lastCounters !== null && now - lastCounters.at > 200) {
             const seconds = (now - lastCounters.at) / 1000;
             const next: Record<string, Rates> = {};
+            // A service the proxy has not answered for yet has no counters: it serves 0/s.
+            for (const service of Object.keys(tr?.services ?? {})) {
+              if (!counters.has(service)) counters.set(service, { requests: 0, errors: 0, shed: 0 });
+            }
             for (const [service, c] of counters) {
               const before = lastCounters.counters.get(service) ?? { requests: 0, errors: 0, shed: 0 };
               next[service] = {

@@ -74,6 +74,8 @@ export interface StatusDoc {
     zones?: Record<string, RecoveryInfo> | ({ zone: string } & RecoveryInfo)[];
   };
   partial?: PartialRecovery[];
+  /** Each zone's recovery state. */
+  zones?: { zone: string; recovery?: RecoveryInfo }[];
 }
 
 export interface TimelineStep {
@@ -94,6 +96,7 @@ export interface Incident {
   actionStartedAt: number | null;
   mitigatedAt: number | null;
   closedAt: number | null;
+  stabilizedAt?: number | null;
   verifiedAt?: number | null;
   ttdMs: number | null;
   ttrMs: number | null;
@@ -253,6 +256,8 @@ export function fleetRecovery(status: StatusDoc): RecoveryState | undefined {
 
 /** A zone's recovery state, when the controller reports one. */
 export function zoneRecovery(status: StatusDoc, zone: string): RecoveryInfo | undefined {
+  const own = status.zones?.find((z) => z.zone === zone)?.recovery;
+  if (own !== undefined && stateOf(own) !== undefined) return own;
   const zones = status.recovery?.zones;
   if (zones === undefined) return undefined;
   const found = Array.isArray(zones) ? zones.find((z) => z.zone === zone) : zones[zone];
