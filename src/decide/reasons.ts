@@ -72,7 +72,6 @@ export type ReasonCode =
   | "notification-dropped"
   | "auth-not-enforced"
   | "policy-diverged"
-  | "invariant-unchecked"
   | "invariant-restored";
 
 export interface Reason {
