@@ -377,3 +377,43 @@ describe("authentication, roles and audit", () => {
     });
   });
 });
+
+test("a route registered outside route() fails closed: a viewer to read, an admin to change", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-auth-"));
+  const store = StateStore.open(stateDir);
+  const app = buildApi({
+    store,
+    auth: { store },
+    status: () => ({}) as StatusDocument,
+    shutdown: async () => {},
+  });
+  // As a plugin might: straight on Fastify, no declared role.
+  app.get("/v1/undeclared", async () => ({ read: true }));
+  app.post("/v1/undeclared", async () => ({ changed: true }));
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  t.after(async () => {
+    await app.close();
+    store.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  const port = (app.server.address() as AddressInfo).port;
+  const token = (role: Role) =>
+    issueToken(store.tokens, { name: `u-${role}`, role, createdBy: "test", at: Date.now() }).secret;
+  const call = async (method: string, secret?: string) =>
+    (
+      await fetch(`http://127.0.0.1:${port}/v1/undeclared`, {
+        method,
+        headers: {
+          ...(method === "POST" ? { "content-type": "application/json" } : {}),
+          ...(secret === undefined ? {} : { authorization: `Bearer ${secret}` }),
+        },
+        ...(method === "POST" ? { body: "{}" } : {}),
+      })
+    ).status;
+  const [viewer, operator, admin] = [token("viewer"), token("operator"), token("admin")];
+  assert.equal(await call("GET"), 401);
+  assert.equal(await call("GET", viewer), 200);
+  assert.equal(await call("POST"), 401);
+  assert.equal(await call("POST", operator), 403);
+  assert.equal(await call("POST", admin), 200);
+});
