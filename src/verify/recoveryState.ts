@@ -8,10 +8,11 @@
  * States, from worst to best (a service, zone or the fleet shows the worst of its parts, with
  * every part's reasons):
  *
- * - `failing`: an instance is not ready, has an open incident, and no action started yet; a
- *   service with a broken security invariant.
- * - `recovering`: an action started on an open incident (a stop or start), and the instance is
- *   not mitigated yet; a rollback under way.
+ * - `failing`: an instance has an open incident and no action under way: its process is gone
+ *   (exited, stopped) or unhealthy, and no start or stop runs (not acted on yet, or waiting out a
+ *   restart backoff); a service with a broken security invariant.
+ * - `recovering`: an open incident with an action under way (the instance starting, stopping,
+ *   or started and not ready yet) and not mitigated yet; a rollback under way.
  * - `recovered-unverified`: mitigated (ready again, or the rollback's target serves) but the
  *   verification gate has not passed yet (stabilization window, convergence, SLO, invariants).
  * - `degraded`: serving, but something is partial: not ready without an incident, not converged
@@ -38,6 +39,9 @@ export type RecoveryStateName =
   | "recovering"
   | "recovered-unverified"
   | "verified";
+
+/** Instance statuses with no process serving and none being started or stopped. */
+const NO_ACTION_UNDER_WAY: ReadonlySet<string> = new Set(["exited", "stopped", "unhealthy"]);
 
 /** Worst first: the rank a roll-up compares. */
 const SEVERITY: Record<RecoveryStateName, number> = {
@@ -216,7 +220,7 @@ export function instanceRecovery(i: InstanceFacts, service: Pick<ServiceFacts, "
       for (const blocking of service.gate.blocking) {
         add(r, "recovered-unverified", { code: "gate-blocked", message: `${i.name}: waits for ${blocking}` });
       }
-    } else if (open.actionStartedAt !== null || (ready && open.mitigatedAt === null)) {
+    } else if (ready || !NO_ACTION_UNDER_WAY.has(i.status)) {
       add(r, "recovering", {
         code: "action-started",
         message: `${i.name}: recovering from incident #${open.id} (${i.status}: ${i.statusReason})`,
@@ -224,7 +228,7 @@ export function instanceRecovery(i: InstanceFacts, service: Pick<ServiceFacts, "
     } else {
       add(r, "failing", {
         code: "incident-open",
-        message: `${i.name}: ${i.status}, incident #${open.id} open, no action yet (${open.detail})`,
+        message: `${i.name}: ${i.status}, incident #${open.id} open, no action under way (${i.statusReason})`,
       });
     }
   } else if (!ready) {

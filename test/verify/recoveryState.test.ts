@@ -69,7 +69,7 @@ const derive = (s: ServiceFacts, zones = []) => deriveRecovery({ services: [s], 
 
 describe("instance states along a kill and its recovery", () => {
   const steps: [string, InstanceFacts, string][] = [
-    ["failing", instance("api-0", { status: "exited", openIncident: incident() }), "no action yet"],
+    ["failing", instance("api-0", { status: "exited", openIncident: incident() }), "no action under way"],
     [
       "recovering",
       instance("api-0", { status: "starting", openIncident: incident({ actionStartedAt: 1_010 }) }),
