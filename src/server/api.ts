@@ -1,16 +1,36 @@
 /**
  * The controller's local JSON API (Fastify), bound to 127.0.0.1. The CLI is a client of it; so
- * will the dashboard be. Every error answers with `{ error: { code, message } }` and a 4xx/5xx.
+ * is the dashboard. Every route is declared with `route()` (./route.ts) in ./routes/, one file per
+ * concern, with its role and the zod schemas of its input and answers; `GET /openapi.json` is the
+ * document built from them. Every error answers with the one envelope
+ * `{ error: { code, message, details? } }` (./errorEnvelope.ts) and a 4xx/5xx.
  * No ambient authority (see ./requestGuards.ts): `Host` must be the address it listens on, a
  * change needs a JSON body and no foreign `Origin`, and no CORS header is ever sent.
  */
 
 import Fastify, { type FastifyInstance } from "fastify";
-import { z } from "zod";
-import { HomeostatError, httpStatusFor } from "../errors.ts";
-import type { EventRecord, IncidentRecord, JournalRecord, StateStore } from "../store/index.ts";
+import type { StateStore } from "../store/index.ts";
 import type { FaultRule, FaultRuleInput } from "../traffic/faults.ts";
+import { type AuthDeps, installAuth } from "./auth/installAuth.ts";
+import { registerDashboard } from "./dashboard.ts";
+import {
+  BODY_LIMIT_BYTES,
+  clientErrorHandler,
+  frameworkErrors,
+  installErrorEnvelope,
+  MAX_HEADER_BYTES,
+  MAX_PARAM_LENGTH,
+  urlLengthGuard,
+} from "./errorEnvelope.ts";
+import { openApiRoutes, trackFastifyRoutes } from "./openapi.ts";
 import { installRequestGuards } from "./requestGuards.ts";
+import { registerAuthRoutes } from "./routes/authRoutes.ts";
+import { failoverRoutes } from "./routes/failoverRoutes.ts";
+import { fleetRoutes } from "./routes/fleetRoutes.ts";
+import { releaseRoutes } from "./routes/releaseRoutes.ts";
+import { streamRoutes } from "./routes/streamRoutes.ts";
+import { trafficRoutes } from "./routes/trafficRoutes.ts";
+import type { StatusDocument } from "./statusView.ts";
 
 /** The data plane as the API exposes it (absent when no service has a front port). */
 export interface TrafficApi {
@@ -33,8 +53,6 @@ export interface TrafficApi {
   restartDataPlane(reason: string): Promise<unknown>;
 }
 
-import type { StatusDocument } from "./statusView.ts";
-
 export interface ApiDeps {
   store: StateStore;
   status: () => StatusDocument;
@@ -43,6 +61,15 @@ export interface ApiDeps {
   traffic?: TrafficApi;
   releases?: ReleasesApi;
   failover?: FailoverApi;
+  /** The controller's own metrics (served on /metrics before the data plane's; counts stream clients). */
+  controllerMetrics?: {
+    exposition(): Promise<{ contentType: string; text: string }>;
+    streamClients(delta: 1 | -1): void;
+  };
+  /** Tokens and the audit trail (./auth/installAuth.ts): every non-public route needs a token. */
+  auth: AuthDeps;
+  /** Serve HTTPS with this certificate and key (PEM); plain HTTP when absent. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** Zone failover: planning (shared fate, static stability, plans) and execution. */
@@ -57,11 +84,6 @@ export interface FailoverApi {
   failback(domain: string, request: { reason: string }): unknown;
 }
 
-const failoverBody = z
-  .object({ domain: z.string().min(1), reason: z.string().default(""), override: z.boolean().default(false) })
-  .strict();
-const failbackBody = z.object({ domain: z.string().min(1), reason: z.string().default("") }).strict();
-
 /** Releases, deploys and rollbacks as the API exposes them. */
 export interface ReleasesApi {
   deploy(service: string, version: string): unknown;
@@ -70,234 +92,42 @@ export interface ReleasesApi {
   releases(service: string): unknown;
 }
 
-const deployBody = z.object({ version: z.string().min(1) }).strict();
-const rollbackBody = z
-  .object({ to: z.string().min(1).optional(), force: z.boolean().optional(), reason: z.string().optional() })
-  .strict();
-
-const weightsBody = z
-  .object({ weights: z.record(z.string(), z.number().finite().min(0)).nullable() })
-  .strict();
-
-const faultBody = z
-  .object({
-    service: z.string().optional(),
-    instance: z.string().optional(),
-    zone: z.string().optional(),
-    fault: z.discriminatedUnion("kind", [
-      z.object({ kind: z.literal("latency"), ms: z.number().int() }).strict(),
-      z.object({ kind: z.literal("error"), status: z.number().int(), rate: z.number().optional() }).strict(),
-      z.object({ kind: z.literal("reset"), rate: z.number().optional() }).strict(),
-      z.object({ kind: z.literal("blackhole") }).strict(),
-    ]),
-  })
-  .strict();
-
-const eventsQuery = z
-  .object({
-    after: z.coerce.number().int().min(0).optional(),
-    limit: z.coerce.number().int().min(1).max(10_000).default(200),
-    service: z.string().optional(),
-  })
-  .strict();
-
-const incidentsQuery = z
-  .object({
-    status: z.enum(["open", "closed"]).optional(),
-    service: z.string().optional(),
-    limit: z.coerce.number().int().min(1).max(10_000).default(100),
-  })
-  .strict();
-
-const journalQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(10_000).default(100),
-    pending: z.enum(["true", "false"]).optional(),
-  })
-  .strict();
-
-function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
-  const parsed = schema.safeParse(query);
-  if (!parsed.success) {
-    const message = parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ");
-    throw new HomeostatError("HS_BAD_REQUEST", message);
-  }
-  return parsed.data;
-}
-
+/**
+ * The API with every route declared (not listening yet: the caller calls `listen`). Error
+ * handling and the request guards are installed before any route so that every request,
+ * unmatched ones included, passes them and is refused in the one envelope.
+ */
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Node's parser refuses an oversized request head (a long URL or large headers) before Fastify
+    // sees it; this handler answers in the one envelope instead of Node's bare status line.
+    // HTTPS when given a certificate (Fastify's types know one server kind per call: same API).
+    ...(deps.tls === undefined
+      ? { http: { maxHeaderSize: MAX_HEADER_BYTES } }
+      : ({ https: { ...deps.tls, maxHeaderSize: MAX_HEADER_BYTES } } as unknown as {
+          http: { maxHeaderSize: number };
+        })),
+    clientErrorHandler,
+    frameworkErrors,
+  });
+  trackFastifyRoutes(app);
+  installErrorEnvelope(app);
   // Before any route (and the not-found handler) so that every request passes them.
+  app.addHook("onRequest", async (request) => urlLengthGuard(request));
   installRequestGuards(app);
+  installAuth(app, deps.auth);
 
-  app.setErrorHandler((error, _request, reply) => {
-    if (error instanceof HomeostatError) {
-      void reply.status(httpStatusFor(error)).send({
-        error: {
-          code: error.code,
-          message: error.message,
-          ...(error.details === undefined ? {} : { details: error.details }),
-        },
-      });
-      return;
-    }
-    const status =
-      typeof (error as { statusCode?: unknown }).statusCode === "number"
-        ? (error as { statusCode: number }).statusCode
-        : 500;
-    const message = error instanceof Error ? error.message : String(error);
-    void reply
-      .status(status)
-      .send({ error: { code: status < 500 ? "HS_BAD_REQUEST" : "HS_INTERNAL", message } });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply
-      .status(404)
-      .send({ error: { code: "HS_NOT_FOUND", message: `no route ${request.method} ${request.url}` } });
-  });
-
-  app.get("/healthz", async () => ({ ok: true }));
-
-  app.get("/v1/status", async () => deps.status());
-
-  app.get("/v1/events", async (request): Promise<{ events: EventRecord[] }> => {
-    const q = parseQuery(eventsQuery, request.query);
-    return { events: deps.store.listEvents({ afterSeq: q.after, limit: q.limit, service: q.service }) };
-  });
-
-  app.get("/v1/incidents", async (request): Promise<{ incidents: IncidentRecord[] }> => {
-    const q = parseQuery(incidentsQuery, request.query);
-    return { incidents: deps.store.listIncidents({ status: q.status, service: q.service, limit: q.limit }) };
-  });
-
-  app.get("/v1/incidents/:id", async (request) => {
-    const { id } = parseQuery(z.object({ id: z.coerce.number().int().min(1) }).strict(), request.params);
-    const incident = deps.store.getIncident(id);
-    if (incident === null) throw new HomeostatError("HS_NOT_FOUND", `no incident ${id}`);
-    return { incident };
-  });
-
-  app.get("/v1/journal", async (request): Promise<{ journal: JournalRecord[] }> => {
-    const q = parseQuery(journalQuery, request.query);
-    return { journal: deps.store.listJournal({ limit: q.limit, pendingOnly: q.pending === "true" }) };
-  });
-
-  const traffic = (): TrafficApi => {
-    if (deps.traffic === undefined) {
-      throw new HomeostatError("HS_NOT_FOUND", "no service of this fleet has a traffic listener (`port`)");
-    }
-    return deps.traffic;
-  };
-
-  app.get("/metrics", async (_request, reply) => {
-    const { contentType, text } = deps.traffic
-      ? await deps.traffic.metrics()
-      : { contentType: "text/plain", text: "" };
-    return reply.type(contentType).send(text);
-  });
-
-  app.get("/v1/traffic", async () => ({ services: deps.traffic?.state() ?? {} }));
-
-  app.put("/v1/services/:service/weights", async (request) => {
-    const { service } = parseQuery(z.object({ service: z.string() }).strict(), request.params);
-    const { weights } = parseQuery(weightsBody, request.body);
-    traffic().setWeights(service, weights);
-    return { service, weights, applied: await traffic().settled() };
-  });
-
-  app.get("/v1/dataplane", async () => ({ dataPlane: traffic().dataPlane() }));
-
-  app.post("/v1/dataplane/restart", async (request, reply) => {
-    const body = parseQuery(z.object({ reason: z.string().default("") }).strict(), request.body ?? {});
-    const result = await traffic().restartDataPlane(body.reason);
-    return reply.status(200).send(result);
-  });
-
-  app.get("/v1/faults", async () => ({ faults: deps.traffic?.listFaults() ?? [] }));
-
-  app.post("/v1/faults", async (request, reply) => {
-    const input = parseQuery(faultBody, request.body) as FaultRuleInput;
-    const rule = traffic().addFault(input);
-    return reply.status(201).send({ fault: rule, applied: await traffic().settled() });
-  });
-
-  app.delete("/v1/faults/:id", async (request) => {
-    const { id } = parseQuery(z.object({ id: z.string() }).strict(), request.params);
-    if (!traffic().removeFault(id)) throw new HomeostatError("HS_NOT_FOUND", `no fault ${id}`);
-    return { removed: id, applied: await traffic().settled() };
-  });
-
-  app.delete("/v1/faults", async () => {
-    const removed = traffic().clearFaults();
-    return { removed, applied: await traffic().settled() };
-  });
-
-  const releases = (): ReleasesApi => {
-    if (deps.releases === undefined)
-      throw new HomeostatError("HS_NOT_FOUND", "release management is not available");
-    return deps.releases;
-  };
-  const serviceParam = (params: unknown) =>
-    parseQuery(z.object({ service: z.string() }).strict(), params).service;
-
-  app.get("/v1/services/:service/releases", async (request) =>
-    releases().releases(serviceParam(request.params)),
-  );
-
-  app.post("/v1/services/:service/deploy", async (request, reply) => {
-    const { version } = parseQuery(deployBody, request.body);
-    const rollout = releases().deploy(serviceParam(request.params), version);
-    return reply.status(202).send({ rollout });
-  });
-
-  app.get("/v1/services/:service/rollback-plan", async (request) => {
-    const { to } = parseQuery(z.object({ to: z.string().min(1).optional() }).strict(), request.query);
-    return releases().planRollback(serviceParam(request.params), to);
-  });
-
-  app.post("/v1/services/:service/rollback", async (request, reply) => {
-    const body = parseQuery(rollbackBody, request.body ?? {});
-    const result = releases().rollback(serviceParam(request.params), {
-      ...(body.to === undefined ? {} : { to: body.to }),
-      ...(body.force === undefined ? {} : { force: body.force }),
-      ...(body.reason === undefined ? {} : { reason: body.reason }),
-    });
-    return reply.status(202).send(result);
-  });
-
-  const failover = (): FailoverApi => {
-    if (deps.failover === undefined)
-      throw new HomeostatError("HS_NOT_FOUND", "failover planning is not available");
-    return deps.failover;
-  };
-
-  app.get("/v1/check", async () => failover().check());
-
-  app.get("/v1/failover-plan", async (request) => {
-    const { domain } = parseQuery(z.object({ domain: z.string().min(1) }).strict(), request.query);
-    return failover().plan(domain);
-  });
-
-  app.get("/v1/failover", async () => failover().state());
-
-  app.post("/v1/failover", async (request, reply) => {
-    const body = parseQuery(failoverBody, request.body ?? {});
-    const shift = failover().failover(body.domain, { reason: body.reason, override: body.override });
-    return reply.status(202).send({ shift, failover: failover().state() });
-  });
-
-  app.post("/v1/failback", async (request, reply) => {
-    const body = parseQuery(failbackBody, request.body ?? {});
-    const shift = failover().failback(body.domain, { reason: body.reason });
-    return reply.status(202).send({ shift, failover: failover().state() });
-  });
-
-  app.post("/v1/shutdown", async (_request, reply) => {
-    // Answer first: the caller (`homeostat down`) waits for the controller to go away on its own.
-    void reply.status(202).send({ ok: true, message: "stopping every instance, then the controller" });
-    setImmediate(() => void deps.shutdown());
-    return reply;
-  });
+  fleetRoutes(app, deps);
+  trafficRoutes(app, deps);
+  releaseRoutes(app, deps);
+  failoverRoutes(app, deps);
+  streamRoutes(app, deps);
+  registerAuthRoutes(app, deps.auth);
+  registerDashboard(app);
+  openApiRoutes(app);
 
   return app;
 }

@@ -160,7 +160,12 @@ export function route<P, Q, B>(app: FastifyInstance, spec: RouteSpec<P, Q, B>): 
     handler: async (request, reply) => {
       const params = parseInput(spec.params, request.params ?? {}, "params");
       const query = parseInput(spec.query, request.query ?? {}, "query");
-      const body = parseInput(bodySchema as z.ZodType<B> | undefined, request.body ?? {}, "body");
+      // No body at all (a read) is `{}`; a JSON `null` is a body, and not an object: refused.
+      const body = parseInput(
+        bodySchema as z.ZodType<B> | undefined,
+        request.body === undefined ? {} : request.body,
+        "body",
+      );
       const needed = spec.elevate?.({ params, query, body });
       if (needed !== undefined) assertRole(request, needed.role, needed.what);
       return await spec.handler({ params, query, body, request, reply });

@@ -52,7 +52,8 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
   route(app, {
     method: "GET",
     url: "/metrics",
-    summary: "Prometheus metrics of the data plane",
+    summary:
+      "Prometheus metrics of the controller (homeostat_controller_*) and the data plane (homeostat_proxy_*)",
     tag: "traffic",
     access: "viewer",
     responses: {
@@ -63,10 +64,14 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     handler: async ({ reply }) => {
-      const { contentType, text } = deps.traffic
-        ? await deps.traffic.metrics()
-        : { contentType: "text/plain", text: "" };
-      return reply.type(contentType).send(text);
+      // Two registries, two processes: their expositions concatenate (the prefixes never collide).
+      const parts = (
+        await Promise.all([deps.controllerMetrics?.exposition(), deps.traffic?.metrics()])
+      ).filter((part) => part !== undefined);
+      const text = parts
+        .map((p) => (p.text === "" || p.text.endsWith("\n") ? p.text : `${p.text}\n`))
+        .join("");
+      return reply.type(parts[0]?.contentType ?? "text/plain; version=0.0.4; charset=utf-8").send(text);
     },
   });
 
@@ -180,8 +185,14 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
       200: { description: "removed", schema: z.object({ removed: z.string(), applied }) },
     },
     handler: async ({ params }) => {
-      if (!traffic().removeFault(params.id))
+      // Looked up first: an unknown id is refused before anything is journaled (removing nothing
+      // is not an action; the fuzz test found a journal entry "fault nope removed" behind a 404).
+      const known = traffic()
+        .listFaults()
+        .some((f) => f.id === params.id);
+      if (!known || !traffic().removeFault(params.id)) {
         throw new HomeostatError("HS_NOT_FOUND", `no fault ${params.id}`);
+      }
       return { removed: params.id, applied: await traffic().settled() };
     },
   });
