@@ -48,6 +48,7 @@ export interface InvariantMonitorOptions {
 
 interface OpenInvariantIncident {
   id: number;
+  detectedAt: number;
   /** Epoch ms of the complete round that first found it holding again; null while broken. */
   restoredAt: number | null;
   /** The instances that broke it in the last round that saw it broken, for "what changed". */
@@ -180,9 +181,9 @@ export class InvariantMonitor implements InvariantVerdicts {
 
   /**
    * One incident per service and invariant: opened when it is first seen broken, mitigated
-   * (event `invariant.restored`) on the first complete round that finds it holding, closed once it
-   * held for the service's stabilization window (`restart.resetAfter`), reopened (`regressed`) if
-   * it breaks again before that.
+   * (event `invariant.restored`) on the first complete round that finds it holding, verified and
+   * closed once it held for the service's stabilization window (`restart.resetAfter`), reopened
+   * (`regressed`) if it breaks again before that.
    */
   #reconcileIncidents(watch: ServiceWatch, verdict: InvariantVerdict, now: number): void {
     const service = watch.service.name;
@@ -203,7 +204,7 @@ export class InvariantMonitor implements InvariantVerdicts {
           detail,
         });
         this.#store.addIncidentEvent(incident.id, { at: now, phase: "detected", detail });
-        watch.incidents.set(name, { id: incident.id, restoredAt: null, instances });
+        watch.incidents.set(name, { id: incident.id, detectedAt: since, restoredAt: null, instances });
         this.#note(
           "incident.opened",
           { code: "incident-opened", message: `${service}: ${detail}` },
@@ -232,9 +233,8 @@ export class InvariantMonitor implements InvariantVerdicts {
       if (groups.has(name)) continue;
       if (open.restoredAt === null) {
         open.restoredAt = now;
-        const record = this.#store.updateIncident(open.id, { mitigatedAt: now });
-        const ttrMs = now - record.detectedAt;
-        this.#store.updateIncident(open.id, { ttrMs });
+        const ttrMs = now - open.detectedAt;
+        this.#store.updateIncident(open.id, { mitigatedAt: now, ttrMs });
         const detail = `${name} holds again on every ready instance of ${service}`;
         this.#store.addIncidentEvent(open.id, { at: now, phase: "mitigated", detail });
         this.#note(
@@ -245,7 +245,12 @@ export class InvariantMonitor implements InvariantVerdicts {
         continue;
       }
       if (now - open.restoredAt >= watch.service.restart.resetAfterMs) {
-        this.#close(open.id, service, `${name} held for ${now - open.restoredAt}ms`, now);
+        this.#verify(
+          open.id,
+          service,
+          `${name} held on every ready instance for ${now - open.restoredAt}ms`,
+          now,
+        );
         watch.incidents.delete(name);
       }
     }
@@ -267,9 +272,26 @@ export class InvariantMonitor implements InvariantVerdicts {
     );
   }
 
+  /** The invariant held through the stabilization window, checked on every round: verified, closed. */
+  #verify(id: number, service: string, detail: string, now: number): void {
+    const record = this.#store.updateIncident(id, {
+      status: "closed",
+      closedAt: now,
+      stabilizedAt: now,
+      verifiedAt: now,
+    });
+    this.#store.addIncidentEvent(id, { at: now, phase: "verified", detail });
+    this.#note(
+      "incident.verified",
+      { code: "stabilized", message: `${service}: ${detail}` },
+      { incident: id, service, kind: INVARIANT_INCIDENT_KIND, ttdMs: record.ttdMs, ttrMs: record.ttrMs },
+    );
+  }
+
+  /** Closed without verification: nothing checks the invariant any more. */
   #close(id: number, service: string, detail: string, now: number): void {
     const record = this.#store.updateIncident(id, { status: "closed", closedAt: now });
-    this.#store.addIncidentEvent(id, { at: now, phase: "stabilized", detail });
+    this.#store.addIncidentEvent(id, { at: now, phase: "closed", detail });
     this.#note(
       "incident.closed",
       { code: "stabilized", message: `${service}: ${detail}` },
@@ -294,7 +316,12 @@ export class InvariantMonitor implements InvariantVerdicts {
         this.#close(incident.id, incident.service, `${name} is no longer declared`, now);
         continue;
       }
-      watch.incidents.set(name, { id: incident.id, restoredAt: incident.mitigatedAt, instances: "" });
+      watch.incidents.set(name, {
+        id: incident.id,
+        detectedAt: incident.detectedAt,
+        restoredAt: incident.mitigatedAt,
+        instances: "",
+      });
     }
   }
 }

@@ -238,9 +238,11 @@ describe("InvariantMonitor", () => {
     });
     const closed = store.getIncident(incident!.id)!;
     assert.ok((closed.closedAt ?? 0) - (closed.mitigatedAt ?? 0) >= 600);
+    assert.equal(closed.verifiedAt, closed.closedAt);
+    assert.ok(events.some((e) => e.type === "incident.verified" && e.data.incident === incident!.id));
     assert.deepEqual(
       closed.timeline.map((e) => e.phase),
-      ["detected", "mitigated", "stabilized"],
+      ["detected", "mitigated", "verified"],
     );
   });
 
