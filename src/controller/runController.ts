@@ -13,7 +13,9 @@ import { requiredCapacityFactor, staticStability } from "../decide/failover/stat
 import { type ReasonCode, reason } from "../decide/reasons.ts";
 import { LocalProcessDriver } from "../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../errors.ts";
+import { Notifier } from "../notify/notifier.ts";
 import { buildApi, type TrafficApi } from "../server/api.ts";
+import { type AdminTokenFile, ensureAdminToken } from "../server/auth/bootstrap.ts";
 import { buildStatus, type StatusDocument } from "../server/statusView.ts";
 import { type FleetSpec, instanceName } from "../spec/model.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
@@ -21,8 +23,10 @@ import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
+import { ControllerMetrics } from "./controllerMetrics.ts";
 import { DataPlaneClient } from "./dataPlaneClient.ts";
 import { FailoverManager } from "./failoverManager.ts";
+import { InvariantMonitor } from "./invariantMonitor.ts";
 import { ReleaseManager } from "./releaseManager.ts";
 
 export interface RunOptions {
@@ -31,7 +35,7 @@ export interface RunOptions {
   apiPort: number;
   onEvent?: (event: EventRecord) => void;
   /** Called once the API listens, before any instance is adopted or started. */
-  onListening?: () => void;
+  onListening?: (api: { url: string; adminToken: AdminTokenFile }) => void;
   /** Called once the controller has shut down on request (API `POST /v1/shutdown`). */
   onShutdownRequested?: () => void;
   /**
@@ -42,6 +46,10 @@ export interface RunOptions {
   dataPlaneMode?: "process" | "in-process";
   /** Data-plane worker processes sharing every service port (SO_REUSEPORT). Default 1. */
   dataPlaneWorkers?: number;
+  /** The API's listening address: 127.0.0.1 by default (another needs `tls`; `up` checks). */
+  bind?: string;
+  /** Serve the API over HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface RunningController {
@@ -49,6 +57,12 @@ export interface RunningController {
   store: StateStore;
   api: FastifyInstance;
   status(): StatusDocument;
+  /** Security-invariant verdicts per service (what the verification gate reads). */
+  invariants: InvariantMonitor;
+  /** `<stateDir>/admin-token` and what `up` did about it (see ensureAdminToken). */
+  adminToken: AdminTokenFile;
+  /** Where the API answers: `http(s)://ADDRESS:PORT`. */
+  apiUrl: string;
   /** Stop every instance, the API and the store. Idempotent. */
   shutdown(): Promise<void>;
 }
@@ -62,6 +76,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     store.close();
     throw error;
   }
+  // The controller's own Prometheus series; they follow the store from here on.
+  const metrics = new ControllerMetrics(store);
   const logDir = join(options.stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
   // Structured log of everything the controller does, for machines (the console gets text).
@@ -109,6 +125,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     dataPlane,
     note: (type, why, data) => controller.note(type, why, data),
     spareBankHeld: (service) => failover.spareBankHeld(service),
+    // A rollback is a recovery: the controller opens its incident and verifies it through the gate.
+    onRollback: (progress) => controller.onRollback(progress),
   });
   const failover = new FailoverManager({
     fleet: options.fleet,
@@ -123,6 +141,9 @@ export async function runController(options: RunOptions): Promise<RunningControl
     releases,
     failover,
     ...(dataPlane ? { dataPlane } : {}),
+    // The invariant monitor is made below (it reads the controller's instances): asked lazily.
+    invariants: { forService: (service) => invariants.forService(service) },
+    metrics,
     events: {
       onEvent: (e) => {
         logger.info({ event: e }, `${e.type} ${e.instance ?? e.service ?? ""} [${e.reason}] ${e.message}`);
@@ -132,6 +153,21 @@ export async function runController(options: RunOptions): Promise<RunningControl
   });
 
   noteEvent = (type, code, message, data) => controller.note(type, reason(code, message), data);
+  // Webhooks: told from the store's events, delivered off the loop (src/notify/notifier.ts).
+  const notifier = new Notifier({
+    fleet: options.fleet.name,
+    notifications: options.fleet.notifications ?? { webhooks: [] },
+    store,
+    note: (type, why, data) => controller.note(type, why, data),
+    count: (webhook, outcome) => metrics.delivery(webhook, outcome),
+  });
+  // Probes every ready instance's declared security invariants; its verdicts gate `verified`.
+  const invariants = new InvariantMonitor({
+    fleet: options.fleet,
+    store,
+    instances: () => controller.observed().instances,
+    note: (type, why, data) => controller.note(type, why, data),
+  });
   const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller, client) : undefined;
   let shuttingDown: Promise<void> | null = null;
   const status = (): StatusDocument => {
@@ -147,6 +183,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       slots: view.slots,
       busy: view.busy,
       openIncidents: store.listIncidents({ status: "open" }),
+      recovery: controller.recoveryInputs(),
       controller: {
         pid: process.pid,
         startedAt,
@@ -155,22 +192,36 @@ export async function runController(options: RunOptions): Promise<RunningControl
         now: Date.now(),
       },
     });
+    // The security-invariant verdict of each service that declares some, as the gate reads it.
+    Object.assign(document, { invariants: invariants.verdicts() });
     return dataPlane ? { ...document, dataPlane: dataPlane.status() } : document;
   };
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
+      // Instances are about to stop on purpose: no invariant round should read that as news.
+      await invariants.stop();
       await controller.shutdown();
       await dataPlane?.close();
       await api.close();
+      notifier.stop();
+      metrics.close();
       logger.info("controller stopped");
       store.releaseControllerLock(process.pid);
       store.close();
     })();
     return shuttingDown;
   };
+  const adminToken = ensureAdminToken(store.tokens, options.stateDir, startedAt);
+  // The file's path only: the token itself never goes to a log.
+  logger.info({ file: adminToken.file, state: adminToken.state }, "admin token");
+  const bind = options.bind ?? "127.0.0.1";
+  const apiUrl = `${options.tls === undefined ? "http" : "https"}://${bind.includes(":") ? `[${bind}]` : bind}:${options.apiPort}`;
   const api = buildApi({
     store,
     status,
+    auth: { store },
+    controllerMetrics: metrics,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     failover: {
       check: () => {
         const seen = controller.observed();
@@ -234,7 +285,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     },
   });
   try {
-    await api.listen({ host: "127.0.0.1", port: options.apiPort });
+    await api.listen({ host: bind, port: options.apiPort });
   } catch (error) {
     store.releaseControllerLock(process.pid);
     store.close();
@@ -242,7 +293,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     if (code === "EADDRINUSE") {
       throw new HomeostatError(
         "HS_USAGE",
-        `API port 127.0.0.1:${options.apiPort} is already in use (another controller?). Stop it with \`homeostat down\`, or pick another port with --api-port.`,
+        `API port ${bind}:${options.apiPort} is already in use (another controller?). Stop it with \`homeostat down\`, or pick another port with --api-port.`,
       );
     }
     throw error;
@@ -258,9 +309,11 @@ export async function runController(options: RunOptions): Promise<RunningControl
       throw error;
     }
   }
-  options.onListening?.();
+  options.onListening?.({ url: apiUrl, adminToken });
+  notifier.start();
   await controller.start();
-  return { controller, store, api, status, shutdown };
+  invariants.start();
+  return { controller, store, api, status, invariants, shutdown, adminToken, apiUrl };
 }
 
 /** The API's view of the data plane: validated, journaled, and announced as events. */
