@@ -33,7 +33,11 @@ interface Observed {
   verified: boolean;
 }
 
-/** Incidents tracked at most (the oldest are forgotten first): bounds memory on a long-running controller. */
+/**
+ * Incidents tracked at most (the oldest are forgotten first): bounds memory on a long-running
+ * controller. Closed ones are kept too: a closed incident's last timeline step is published after
+ * its close, and must not count as a new incident.
+ */
 const MAX_TRACKED = 10_000;
 
 export class ControllerMetrics implements ControllerMetricHooks {
@@ -166,6 +170,5 @@ export class ControllerMetrics implements ControllerMetricHooks {
       seen.verified = true;
       this.#verify.observe(labels, Math.max(0, incident.verifiedAt - incident.detectedAt) / 1000);
     }
-    if (incident.status === "closed") this.#seen.delete(incident.id);
   }
 }
