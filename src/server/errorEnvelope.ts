@@ -44,13 +44,19 @@ export function envelopeOf(error: HomeostatError): ErrorEnvelope {
   };
 }
 
+/** `METHOD /path` for a message, the path cut at 100 characters (it may be what was too long). */
+function describeRequest(request: FastifyRequest): string {
+  const path = request.url.split("?")[0] ?? "";
+  return `${request.method} ${path.length > 100 ? `${path.slice(0, 100)}…` : path}`;
+}
+
 /**
  * The catalogued error for anything thrown while serving a request: HomeostatErrors as they are,
  * Fastify's own refusals translated, anything else HS_INTERNAL.
  */
 export function toHomeostatError(error: unknown, request?: FastifyRequest): HomeostatError {
   if (error instanceof HomeostatError) return error;
-  const what = request === undefined ? "the request" : `${request.method} ${request.url.split("?")[0]}`;
+  const what = request === undefined ? "the request" : describeRequest(request);
   const code = (error as Partial<FastifyError> | null)?.code;
   switch (code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":
@@ -112,7 +118,7 @@ export const urlLengthGuard: RequestGuard = (request) => {
   if (length <= MAX_URL_LENGTH) return;
   throw new HomeostatError(
     "HS_URI_TOO_LONG",
-    `${request.method} ${request.url.slice(0, 64)}…: the URL is ${length} characters long; the most this API answers is ${MAX_URL_LENGTH}`,
+    `${describeRequest(request)}: the URL is ${length} characters long; the most this API answers is ${MAX_URL_LENGTH}`,
     { details: { length, limit: MAX_URL_LENGTH } },
   );
 };
@@ -138,6 +144,7 @@ export function installErrorEnvelope(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
+    const shown = path.length > 100 ? `${path.slice(0, 100)}…` : path;
     const allowed = [
       ...new Set(
         routesOf(app)
@@ -151,13 +158,13 @@ export function installErrorEnvelope(app: FastifyInstance): void {
         reply,
         new HomeostatError(
           "HS_METHOD_NOT_ALLOWED",
-          `${request.method} is not a method of ${path}; it takes ${allowed.join(", ")}`,
+          `${request.method} is not a method of ${shown}; it takes ${allowed.join(", ")}`,
           { details: { method: request.method, allowed } },
         ),
       );
       return;
     }
-    void sendError(reply, new HomeostatError("HS_NOT_FOUND", `no route ${request.method} ${path}`));
+    void sendError(reply, new HomeostatError("HS_NOT_FOUND", `no route ${request.method} ${shown}`));
   });
 }
 

@@ -19,7 +19,7 @@ import { issueToken } from "../../src/server/auth/tokens.ts";
 import { fastifyRoutesOf, type OpenApiDocument, openApiPath } from "../../src/server/openapi.ts";
 import type { StatusDocument } from "../../src/server/statusView.ts";
 import { StateStore } from "../../src/store/index.ts";
-import { rawRequest, schemaPointers } from "./openapiHelpers.ts";
+import { type RawAnswer, ResponseChecker, rawRequest, schemaPointers } from "./openapiHelpers.ts";
 
 describe("GET /openapi.json", () => {
   let app: FastifyInstance;
@@ -194,6 +194,42 @@ describe("GET /openapi.json", () => {
         }
       }
     }
+  });
+
+  test("the response checker the live tests use does catch answers that break the document", () => {
+    const checker = new ResponseChecker(document);
+    const answer = (status: number, json: unknown): RawAnswer => ({
+      status,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      text: JSON.stringify(json),
+      json,
+    });
+    assert.deepEqual(checker.check("GET", "/v1/faults", answer(200, { faults: [] })), []);
+    assert.notDeepEqual(checker.check("GET", "/v1/faults", answer(200, { faults: [{ id: 1 }] })), []);
+    assert.notDeepEqual(
+      checker.check("GET", "/v1/status", answer(200, { fleet: "test" })),
+      [],
+      "required fields",
+    );
+    assert.notDeepEqual(checker.check("GET", "/v1/faults", answer(299, {})), [], "an undocumented status");
+    assert.deepEqual(
+      checker.check(
+        "GET",
+        "/v1/incidents/7",
+        answer(404, { error: { code: "HS_NOT_FOUND", message: "no incident 7" } }),
+      ),
+      [],
+    );
+    assert.notDeepEqual(
+      checker.check("GET", "/v1/incidents/7", answer(404, { error: { code: "NOT_A_CODE", message: "x" } })),
+      [],
+      "an uncatalogued code",
+    );
+    assert.notDeepEqual(
+      checker.check("GET", "/v1/incidents/7", answer(404, { message: "x" })),
+      [],
+      "another shape",
+    );
   });
 
   test("a token is not needed for it, and a foreign Host is still refused", async () => {
