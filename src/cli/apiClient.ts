@@ -44,9 +44,7 @@ export function apiClient(port: number, options: ApiClientOptions = {}): ApiClie
   const base = pointer?.url ?? `http://127.0.0.1:${port}`;
   // A self-signed certificate is trusted when it is the one `up` was given for this port.
   const dispatcher: Dispatcher | undefined =
-    base.startsWith("https:") && pointer?.caFile !== undefined
-      ? new Agent({ connect: { ca: readFileSync(pointer.caFile) } })
-      : undefined;
+    base.startsWith("https:") && pointer?.caFile !== undefined ? trusting(pointer.caFile) : undefined;
   let search: TokenSearch | undefined;
   const credentials = (): TokenSearch => {
     const given: CommandCredentials = { ...commandLineCredentials() };
@@ -122,6 +120,18 @@ export function apiClient(port: number, options: ApiClientOptions = {}): ApiClie
       }
     },
   };
+}
+
+/** A dispatcher that trusts the certificate in `caFile` (the one `up --tls-cert` was given). */
+function trusting(caFile: string): Dispatcher {
+  try {
+    return new Agent({ connect: { ca: readFileSync(caFile) } });
+  } catch (error) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `cannot read the API's TLS certificate ${caFile}, named by the pointer \`homeostat up\` wrote (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
 }
 
 /** The server's 401 message, plus where the CLI looked for a token and what to do. */
