@@ -243,3 +243,17 @@ test("a malformed Last-Event-ID is a 400", async (t) => {
   assert.equal(response.status, 400);
   await response.body?.cancel();
 });
+
+test("closing the API ends open streams instead of waiting for them", async (t) => {
+  const store = StateStore.open(tempStateDir(t));
+  t.after(() => store.close());
+  const app = Fastify({ logger: false });
+  streamRoutes(app, { store, status: () => ({}) });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const sse = await openSse(`http://127.0.0.1:${port}/v1/stream`);
+  t.after(() => sse.close());
+  await sse.until((f) => f.length > 0, "the first frame");
+  await app.close();
+  await waitFor(() => sse.ended(), { what: "the stream ended by the server" });
+});
