@@ -124,6 +124,8 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
     assert.notEqual(focused.outline, "none", "the focused button shows a focus ring");
     await page.keyboard.press("Enter");
     await page.getByTestId("who").filter({ hasText: "admin (admin)" }).waitFor({ timeout: 15_000 });
+    // Live over Server-Sent Events (GET /v1/stream, read with fetch: the token is in a header).
+    await page.locator('[data-testid="connection"][data-mode="live"]').waitFor({ timeout: 15_000 });
     // The skip link is the first stop after sign-in and lands on the main landmark.
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to the fleet");

@@ -95,9 +95,7 @@ try {
       .locator('#incidents [data-incident] [data-phase="verified"]')
       .first()
       .waitFor({ timeout: 15_000 });
-    await page
-      .locator('[data-testid="connection"]:not([data-mode="connecting"])')
-      .waitFor({ timeout: 15_000 });
+    await page.locator('[data-testid="connection"][data-mode="live"]').waitFor({ timeout: 15_000 });
     // Rates need two reads of the counters.
     await page.locator('[data-testid="rps-api"]').filter({ hasText: "/s" }).waitFor({ timeout: 15_000 });
     // One instance caught mid-recovery.

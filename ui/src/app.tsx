@@ -136,8 +136,8 @@ function Login(props: { error: string | null; onToken: (token: string) => Promis
         />
         <p id="token-help" class="help">
           <code>homeostat up</code> wrote an admin token to <code>.homeostat/admin-token</code>; make others
-          with <code>homeostat token create NAME --role viewer|operator|admin</code>. The token stays in this
-          tab only (session storage) and is sent as <code>Authorization: Bearer</code>.
+          with <code>homeostat token create --name NAME --role viewer|operator|admin</code>. The token stays
+          in this tab only (session storage) and is sent as <code>Authorization: Bearer</code>.
         </p>
         {error !== null && (
           <p class="error" role="alert">
@@ -408,11 +408,18 @@ function Warnings(props: { status: StatusDoc; fleet: Fleet }) {
   const { status, fleet } = props;
   const warnings: Warning[] = [];
   for (const p of partialsOf(status)) {
-    const where = [p.service, p.zone, p.instances?.join(", ")].filter(Boolean).join(" · ");
+    // The detail usually names the service already ("api: 2 of 3 instances ready").
+    const service = p.service !== undefined && !p.detail.startsWith(`${p.service}:`) ? p.service : undefined;
+    const where = [service, p.zone, p.instances?.join(", ")].filter(Boolean).join(" · ");
     warnings.push({ kind: `partial recovery: ${p.kind}`, text: `${where ? `${where}: ` : ""}${p.detail}` });
   }
+  const partials = partialsOf(status);
   for (const s of status.services) {
-    for (const w of s.warnings) warnings.push({ kind: /drift/i.test(w) ? "drift" : s.name, text: w });
+    for (const w of s.warnings) {
+      // Said already, with more detail, by a partial recovery of the same service.
+      if (partials.some((p) => p.service === s.name && p.detail.includes(w))) continue;
+      warnings.push({ kind: /drift/i.test(w) ? "drift" : s.name, text: w });
+    }
   }
   if (!status.staticStability.ok && status.staticStability.warning !== undefined) {
     warnings.push({ kind: "N−1 static stability", text: status.staticStability.warning });

@@ -59,6 +59,27 @@ const POLL_FALLBACK_MS = 1_000;
 const EVENTS_KEPT = 40;
 const INCIDENTS_SHOWN = 10;
 
+/**
+ * The newest event's sequence number. The API lists events forwards from a sequence number, so
+ * this probes `after=N&limit=1` (empty once N reaches the newest): doubling, then halving, about
+ * 2·log2(events) small reads, once per login.
+ */
+async function latestEventSeq(api: Api, signal: AbortSignal): Promise<number> {
+  const beyond = async (after: number): Promise<boolean> =>
+    (await api.get<{ events: EventRecord[] }>(`/v1/events?after=${after}&limit=1`, signal)).events.length ===
+    0;
+  if (await beyond(0)) return 0;
+  let high = 1;
+  while (!(await beyond(high))) high *= 2;
+  let low = Math.floor(high / 2); // events exist after `low`, none after `high`
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (await beyond(mid)) high = mid;
+    else low = mid;
+  }
+  return high;
+}
+
 /** Keeps a {@link Fleet} fresh for as long as the component using it is mounted. */
 export function useFleet(api: Api): Fleet {
   const [status, setStatus] = useState<StatusDoc | null>(null);
@@ -130,12 +151,11 @@ export function useFleet(api: Api): Fleet {
           optional(api.get<CheckDoc>("/v1/check", signal)),
           optional(api.get<{ services: Record<string, TrafficService> }>("/v1/traffic", signal)),
           optional(api.text("/metrics", signal)),
-          api.get<{ events: EventRecord[] }>(
-            lastSeq === 0
-              ? `/v1/events?limit=${EVENTS_KEPT}&after=0`
-              : `/v1/events?after=${lastSeq}&limit=200`,
-            signal,
-          ),
+          (async () => {
+            // The first read starts at the newest events, not at the first of the log.
+            if (lastSeq === 0) lastSeq = Math.max(0, (await latestEventSeq(api, signal)) - EVENTS_KEPT);
+            return await api.get<{ events: EventRecord[] }>(`/v1/events?after=${lastSeq}&limit=500`, signal);
+          })(),
           ...services.map((s) =>
             optional(api.get<ReleasesDoc>(`/v1/services/${encodeURIComponent(s)}/releases`, signal)),
           ),
