@@ -45,6 +45,7 @@ export const incidentSchema = z
     mitigatedAt: nullableEpochMs,
     closedAt: nullableEpochMs,
     /** Added by the verification gate (issue 12, recovery): optional until every store has it. */
+    stabilizedAt: nullableEpochMs.optional().describe("when the SLO had held over the stabilization window"),
     verifiedAt: nullableEpochMs.optional().describe("when the verification gate passed"),
     ttdMs: z.number().nullable().describe("time to detect: detectedAt - lastGoodAt"),
     ttrMs: z.number().nullable().describe("time to recover: mitigatedAt - detectedAt"),
@@ -66,6 +67,18 @@ export const journalSchema = z
 
 // ---------------------------------------------------------------- status
 
+/**
+ * A part's recovery state (issue 12: instances, services, zones, the fleet), with its reasons and
+ * their stable codes. Optional where it appears, so a document from before it still validates.
+ */
+const recoveryStateSchema = z
+  .looseObject({
+    state: z.enum(["healthy", "degraded", "failing", "recovering", "recovered-unverified", "verified"]),
+    reasons: z.array(z.string()),
+    codes: z.array(z.string()).optional(),
+  })
+  .meta({ id: "RecoveryState" });
+
 const instanceStatusSchema = z.looseObject({
   name: z.string(),
   service: z.string(),
@@ -83,6 +96,7 @@ const instanceStatusSchema = z.looseObject({
   crashLoop: z.boolean(),
   nextStartAt: nullableEpochMs,
   openIncident: z.number().int().nullable(),
+  recovery: recoveryStateSchema.optional(),
 });
 
 const serviceStatusSchema = z.looseObject({
@@ -94,6 +108,11 @@ const serviceStatusSchema = z.looseObject({
   state: z.enum(["healthy", "degraded", "down", "rolling", "starting"]),
   warnings: z.array(z.string()),
   instances: z.array(instanceStatusSchema),
+  recovery: recoveryStateSchema.optional(),
+  gate: z
+    .looseObject({ passed: z.boolean(), converged: z.string(), slo: z.string(), invariants: z.string() })
+    .optional()
+    .describe("the verification gate now: what a recovery of this service waits for"),
 });
 
 export const dataPlaneStatusSchema = z
@@ -123,12 +142,6 @@ export const dataPlaneStatusSchema = z
   })
   .meta({ id: "DataPlaneStatus" });
 
-/** Recovery states (issue 12): added to instances, services, zones and the fleet; optional here. */
-const recoveryStateSchema = z.looseObject({
-  state: z.enum(["healthy", "degraded", "failing", "recovering", "recovered-unverified", "verified"]),
-  reasons: z.array(z.string()),
-});
-
 export const statusSchema = z
   .looseObject({
     fleet: z.looseObject({ name: z.string(), file: z.string() }),
@@ -155,7 +168,25 @@ export const statusSchema = z
       warning: z.string().optional(),
       skipped: z.array(z.looseObject({ service: z.string(), reason: z.string() })),
     }),
-    recovery: recoveryStateSchema.optional().describe("the fleet's recovery state (issue 12)"),
+    zones: z
+      .array(z.looseObject({ zone: z.string(), recovery: recoveryStateSchema }))
+      .optional()
+      .describe("per zone: the worst recovery state of its instances, and its own"),
+    recovery: recoveryStateSchema.optional().describe("the fleet's: the worst of every service and zone"),
+    partial: z
+      .array(
+        z.looseObject({
+          kind: z
+            .string()
+            .describe("mixed-releases, old-config, old-secrets, old-release, half-shifted-zone, …"),
+          service: z.string().optional(),
+          zone: z.string().optional(),
+          instances: z.array(z.string()).optional(),
+          detail: z.string(),
+        }),
+      )
+      .optional()
+      .describe("partial recoveries, named: never hidden behind a healthy summary"),
   })
   .meta({ id: "Status" });
 
