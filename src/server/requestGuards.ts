@@ -14,7 +14,7 @@
  *   `{}`), and a change that carries an `Origin` other than the API's own is refused
  *   (`HS_ORIGIN_REFUSED`, 403).
  * - **No CORS.** The API sends no `Access-Control-*` header, so a browser lets no other origin read
- *   an answer or send a JSON body (its preflight gets a 404).
+ *   an answer or send a JSON body (its preflight gets a 405, or a 404 off a route's path).
  *
  * Each guard is a function that throws a catalogued {@link HomeostatError}; they run in order in
  * one `onRequest` hook, before any body is parsed. An authentication check (a token) slots in as
