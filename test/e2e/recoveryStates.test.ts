@@ -149,7 +149,11 @@ describe("recovery states", () => {
       const deploy = await box.cli(["deploy", "api", "v2", "--api-port", String(box.apiPort)]);
       assert.equal(deploy.code, 0, deploy.stderr);
       await waitFor(
-        async () => (await releases()).active === "v2" && (await releases()).rollouts.length === 0,
+        async () => {
+          // The finished deploy stays listed (finished: true) until the next one.
+          const now = await releases();
+          return now.active === "v2" && now.rollouts.every((r) => (r as { finished: boolean }).finished);
+        },
         {
           timeoutMs: 60_000,
           what: "the v2 deploy to finish",
@@ -207,8 +211,17 @@ describe("recovery states", () => {
       assert.ok(
         api.recovery.reasons.some((r) => /incident #\d+ \(rollback\) mitigated, not verified yet/.test(r)),
       );
-      // Still not verified a while later: nothing fails open.
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Still not verified after the invariants were probed again, twice: nothing fails open.
+      const seenAt = Date.now();
+      await waitFor(
+        async () => {
+          const { invariants } = await box.get<{
+            invariants?: Record<string, { lastCheckedAt: number | null }>;
+          }>("/v1/status");
+          return (invariants?.api?.lastCheckedAt ?? 0) > seenAt + 2 * 300;
+        },
+        { timeoutMs: 15_000, what: "two more rounds of invariant probes" },
+      );
       const later = (await box.get<{ incident: Incident }>(`/v1/incidents/${mitigated.id}`)).incident;
       assert.equal(later.status, "open");
       assert.equal(later.verifiedAt ?? null, null);
@@ -239,9 +252,10 @@ defaults:
   restart: { stopGracePeriod: 2s, resetAfter: 2s }
   deploy:
     steps: [50, 100]
-    stepDuration: 1s
+    stepDuration: 2s
     stepDeadline: 20s
-    soak: 1s
+    # Long enough that 40 requests/s prove the release (minRequests 10) on a busy machine.
+    soak: 3s
     analysis: { minRequests: 10, maxErrorRateIncrease: 5%, maxP99Ratio: 5, minP99Increase: 500ms }
   slo: { errorRate: 5%, p99: 2s }
   invariants:
