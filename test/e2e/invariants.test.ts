@@ -32,6 +32,9 @@ interface Incident {
   detail: string;
   mitigatedAt: number | null;
   closedAt: number | null;
+  verifiedAt?: number | null;
+  stabilizedAt?: number | null;
+  detectedAt: number;
 }
 
 interface Verdict {
@@ -191,6 +194,7 @@ describe("security invariants", () => {
     );
     assert.ok(closed.mitigatedAt !== null && closed.closedAt !== null);
     assert.ok(closed.closedAt - closed.mitigatedAt >= 2_000, "held restored for resetAfter before closing");
+    assert.equal(closed.verifiedAt, closed.closedAt, "closed as verified");
     const ok = await waitFor(async () => ((await verdict())?.ok ? await verdict() : null), {
       what: "an ok verdict on v2",
     });
@@ -200,6 +204,7 @@ describe("security invariants", () => {
 
   test("a rollback to the release that fails open breaks the invariant during and after the rollback", async () => {
     const before = (await events()).at(-1)?.seq ?? 0;
+    const askedAt = Date.now();
     const rollback = await cli(
       "rollback",
       "api",
@@ -243,6 +248,27 @@ describe("security invariants", () => {
       .sort();
     assert.deepEqual(after.broken.map((b) => b.instance).sort(), running);
     assert.ok(!(await events("invariant.restored")).some((e) => e.seq > started.seq));
+    // The rollback's own incident served its stabilization window, but is not verified: the
+    // broken invariant blocks the gate.
+    const rollbackIncident = await waitFor(
+      async () => {
+        const all = (await box.get<{ incidents: Incident[] }>("/v1/incidents?limit=100")).incidents;
+        const found = all.find((i) => i.kind === "rollback" && i.detectedAt >= askedAt);
+        return found?.stabilizedAt ? found : null;
+      },
+      { timeoutMs: 20_000, what: "the rollback incident stabilized (waiting for the gate)" },
+    );
+    assert.equal(rollbackIncident.status, "open");
+    assert.equal(rollbackIncident.verifiedAt, null);
+    const { incident: withTimeline } = await box.get<{
+      incident: Incident & { timeline: { phase: string; detail: string }[] };
+    }>(`/v1/incidents/${rollbackIncident.id}`);
+    const stabilized = withTimeline.timeline.find((e) => e.phase === "stabilized");
+    assert.match(
+      stabilized?.detail ?? "",
+      /not verified: .*invariant broken: GET \/admin answered 200 without credentials/,
+    );
+    assert.ok(!withTimeline.timeline.some((e) => e.phase === "verified"));
   });
 
   test("one instance reporting another policy hash: policy-diverged naming it; restored when it agrees again", async () => {
