@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { request } from "node:http";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { readyStatus, type Sandbox, sandbox } from "../helpers/e2e.ts";
@@ -103,6 +104,22 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
     assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'self'; script-src 'self'/);
     const status = await fetch(`http://127.0.0.1:${box.apiPort}/v1/status`);
     assert.equal(status.status, 401, "the API still needs a token");
+    // The Host guard covers the page too: a page whose name was rebound to 127.0.0.1 gets nothing.
+    const rebound = await new Promise<number>((resolvePromise, reject) => {
+      request({
+        host: "127.0.0.1",
+        port: box.apiPort,
+        path: "/",
+        headers: { host: `evil.example:${box.apiPort}` },
+      })
+        .on("response", (r) => {
+          r.resume();
+          resolvePromise(r.statusCode ?? 0);
+        })
+        .on("error", reject)
+        .end();
+    });
+    assert.equal(rebound, 403);
   });
 
   test("keyboard only: the token field has focus, Tab reaches Sign in, Enter signs in", async () => {
