@@ -179,10 +179,17 @@ describe("security invariants", () => {
     );
     const deploy = await cli("deploy", "api", "v2");
     assert.equal(deploy.code, 0, deploy.stderr);
-    await waitFor(async () => (await releases()).active === "v2" && settled(await releases()), {
-      timeoutMs: 60_000,
-      what: "the v2 deploy to finish",
-    });
+    const done = await waitFor(
+      async () => {
+        const now = await releases();
+        return now.rollouts.length > 0 && settled(now) ? now : null;
+      },
+      { timeoutMs: 90_000, what: "the v2 deploy to finish" },
+    );
+    const story = (await events())
+      .filter((e) => e.type.startsWith("deploy.") || e.type.startsWith("rollback."))
+      .map((e) => `${e.type}: ${e.message}`);
+    assert.equal(done.active, "v2", `the deploy did not promote v2:\n${story.join("\n")}`);
     const restored = await waitFor(async () => (await events("invariant.restored"))[0], {
       timeoutMs: 15_000,
       what: "invariant.restored",
