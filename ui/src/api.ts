@@ -20,8 +20,11 @@ export type Method = "GET" | "POST" | "PUT" | "DELETE";
 /** A client bound to one token. */
 export class Api {
   readonly token: string;
-  constructor(token: string) {
+  /** Origin of the API: "" (the page's own) in the browser, `http://127.0.0.1:PORT` in tests. */
+  readonly base: string;
+  constructor(token: string, base = "") {
     this.token = token;
+    this.base = base;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -35,7 +38,7 @@ export class Api {
 
   /** GET a text document (Prometheus metrics). */
   async text(path: string, signal?: AbortSignal): Promise<string> {
-    const response = await fetch(path, { headers: this.headers(), signal: signal ?? null });
+    const response = await fetch(this.base + path, { headers: this.headers(), signal: signal ?? null });
     if (!response.ok) throw await errorOf(response);
     return await response.text();
   }
@@ -47,7 +50,7 @@ export class Api {
       init.headers = this.headers({ "content-type": "application/json" });
       init.body = JSON.stringify(body ?? {});
     }
-    const response = await fetch(path, init);
+    const response = await fetch(this.base + path, init);
     if (!response.ok) throw await errorOf(response);
     return (await response.json()) as T;
   }
@@ -96,7 +99,7 @@ export async function readStream(
     accept: "text/event-stream",
   };
   if (lastEventId !== null) headers["last-event-id"] = lastEventId;
-  const response = await fetch("/v1/stream", { headers, signal, cache: "no-store" });
+  const response = await fetch(`${api.base}/v1/stream`, { headers, signal, cache: "no-store" });
   if (!response.ok || response.body === null) throw await errorOf(response);
   onOpen();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
