@@ -191,8 +191,8 @@ describe("recovery of a running fleet", () => {
 
     const text = await box.cli(["status", "--api-port", port]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^api: \w+, \d\/3 ready, release v1$/m);
-    assert.match(text.stdout, /api-0\s+\w+\s+v1\s+zone-a/);
+    assert.match(text.stdout, /^api: (healthy|verified|recovered-unverified), 3\/3 ready, release v1$/m);
+    assert.match(text.stdout, /api-0\s+ready\s+[\w-]+\s+v1\s+zone-a/);
   });
 
   test("SIGSTOP: marked unhealthy by liveness within interval × failureThreshold + timeout, then replaced", async () => {
@@ -235,9 +235,7 @@ describe("recovery of a running fleet", () => {
     const follower = spawn(
       NODE,
       [BIN, "events", "--follow", "--json", "--limit", "1", "--api-port", String(box.apiPort)],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOMEOSTAT_TOKEN: box.token() } },
     );
     t.after(() => {
       follower.kill("SIGKILL");

@@ -49,7 +49,7 @@ export function renderStatus(status: StatusDocument): string {
   for (const service of status.services) {
     const recovery = service.recovery?.state ?? service.state;
     lines.push(
-      `${service.name}: ${recovery}, ${service.ready}/${service.replicas} ready, release ${service.release}${recovery === service.state ? "" : ` (instances ${service.state})`}`,
+      `${service.name}: ${recovery}, ${service.ready}/${service.replicas} ready, release ${service.release}${recovery === service.state || service.state === "healthy" ? "" : ` (instances ${service.state})`}`,
     );
     for (const warning of service.warnings) lines.push(`  ! ${warning}`);
     for (const reason of service.recovery?.reasons ?? []) {
