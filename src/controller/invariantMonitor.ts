@@ -171,11 +171,14 @@ export class InvariantMonitor implements InvariantVerdicts {
       verdict = { ...verdict, ok: false, checked: false, lastCheckedAt: watch.verdict.lastCheckedAt };
     }
     watch.verdict = verdict;
+    // A change during the round: the new set is probed at the next poll, not an interval later.
     watch.nextRoundAt =
-      now +
-      (verdict.checked
-        ? watch.invariants.intervalMs
-        : Math.min(watch.invariants.intervalMs, UNCHECKED_RETRY_MS));
+      watch.signature !== signature
+        ? now
+        : now +
+          (verdict.checked
+            ? watch.invariants.intervalMs
+            : Math.min(watch.invariants.intervalMs, UNCHECKED_RETRY_MS));
     this.#reconcileIncidents(watch, verdict, now);
   }
 
