@@ -11,6 +11,7 @@ import { type Fleet, type Rates, useFleet } from "./live.ts";
 import {
   clock,
   duration,
+  type FailoverService,
   type FailoverZone,
   fleetRecovery,
   type Incident,
@@ -704,22 +705,7 @@ function Activity(props: { fleet: Fleet }) {
           <RolloutCard key={`${r.state.service}-${r.id}`} rollout={r} />
         ))}
         {shifts.map((z) => (
-          <article class="card" key={z.zone} data-failover={z.zone} aria-labelledby={`shift-${z.zone}`}>
-            <h3 id={`shift-${z.zone}`}>
-              <span aria-hidden="true">⇄ </span>Traffic shift of {z.zone}
-            </h3>
-            <p class="small">
-              {z.state} · share {Math.round(z.share * 100)} % · {z.reason}
-            </p>
-            <dl class="facts">
-              {Object.entries(z.shift ?? {}).map(([k, v]) => (
-                <div key={k}>
-                  <dt>{k}</dt>
-                  <dd>{typeof v === "object" ? JSON.stringify(v) : String(v)}</dd>
-                </div>
-              ))}
-            </dl>
-          </article>
+          <ShiftCard key={z.zone} zone={z} services={props.fleet.failover?.services ?? []} />
         ))}
       </div>
       {recent.length > 0 && (
@@ -733,6 +719,62 @@ function Activity(props: { fleet: Fleet }) {
         </>
       )}
     </Section>
+  );
+}
+
+/** A zone being evacuated or brought back: where it is, why, and how the survivors are protected. */
+function ShiftCard(props: { zone: FailoverZone; services: FailoverService[] }) {
+  const { zone } = props;
+  const shift = (zone.shift ?? {}) as {
+    phase?: string;
+    share?: number;
+    trigger?: string;
+    reason?: string;
+    startedAt?: number;
+    lastStepAt?: number;
+    held?: unknown;
+  };
+  const phase = shift.phase ?? "shifting";
+  return (
+    <article class="card" data-failover={zone.zone} data-phase={phase} aria-labelledby={`shift-${zone.zone}`}>
+      <h3 id={`shift-${zone.zone}`}>
+        <span aria-hidden="true">⇄ </span>
+        {phase.startsWith("fail") ? "Failback" : "Failover"} of {zone.zone}{" "}
+        <span class="badge s-recovering">
+          <span aria-hidden="true">↻</span> {phase}
+        </span>
+      </h3>
+      <p class="small">
+        {zone.zone} gets <strong>{Math.round((shift.share ?? zone.share) * 100)} %</strong> of its traffic ·{" "}
+        {shift.trigger ?? "manual"} · {shift.reason ?? zone.reason}
+      </p>
+      <p class="small">
+        started {clock(shift.startedAt)} · last step {clock(shift.lastStepAt)}
+        {shift.held !== null && shift.held !== undefined && <> · held: {JSON.stringify(shift.held)}</>}
+      </p>
+      {props.services.length > 0 && (
+        <ul class="steps" aria-label="Survivor protection">
+          {props.services.map((s) => {
+            const over = s.projectedUtilization === null || s.projectedUtilization > s.ceiling;
+            const util =
+              s.projectedUtilization === null ? "∞" : `${Math.round(s.projectedUtilization * 100)}`;
+            const shed = Object.entries(s.shed ?? {}).filter(([, v]) => v > 0);
+            return (
+              <li key={s.service}>
+                <span aria-hidden="true">{over ? "⚠ " : "✔ "}</span>
+                <strong>{s.service}</strong>: survivors at {util} % (ceiling {Math.round(s.ceiling * 100)} %),{" "}
+                {Math.round(s.demandRps)} of {Math.round(s.servingCapacityRps)} req/s
+                {s.addedInstances.length > 0 && <> · added {s.addedInstances.join(", ")}</>}
+                {shed.length > 0 && (
+                  <> · shedding {shed.map(([c, v]) => `${c} ${Math.round(v * 100)} %`).join(", ")}</>
+                )}
+                {s.reasons.length > 0 && <div class="small">{s.reasons.join("; ")}</div>}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </article>
   );
 }
 

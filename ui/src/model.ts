@@ -172,10 +172,24 @@ export interface FailoverZone {
   shift: null | Record<string, unknown>;
 }
 
+/** How failover protects a service's survivors now. */
+export interface FailoverService {
+  service: string;
+  demandRps: number;
+  servingCapacityRps: number;
+  /** null: nothing serves (JSON has no Infinity). */
+  projectedUtilization: number | null;
+  ceiling: number;
+  /** Share of each criticality being shed (0..1). */
+  shed: Record<string, number>;
+  addedInstances: string[];
+  reasons: string[];
+}
+
 export interface FailoverDoc {
   automatic: boolean;
   zones: FailoverZone[];
-  services: unknown[];
+  services: FailoverService[];
   lastAutomatedAt: number | null;
 }
 
