@@ -15,7 +15,7 @@ import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
-import { principalOf, route } from "./route.ts";
+import { route } from "./route.ts";
 
 /** Where `npm run build:ui` puts the dashboard. */
 export const DASHBOARD_DIST: string = fileURLToPath(new URL("../../ui/dist/", import.meta.url));
@@ -82,8 +82,8 @@ export interface DashboardOptions {
 
 /**
  * Declares the dashboard's routes on `app`: `GET /` (the page), `GET /assets/:file`,
- * `GET /favicon.svg`, all public, and `GET /v1/whoami` (who the token is, for the page to say so
- * and to offer forced actions only to an admin).
+ * `GET /favicon.svg`, all public. The page learns who its token is from `GET /v1/whoami`
+ * (src/server/routes/authRoutes.ts), to say so and to offer forced actions only to an admin.
  */
 export function registerDashboard(app: FastifyInstance, options: DashboardOptions = {}): void {
   const dist = options.dist ?? DASHBOARD_DIST;
@@ -153,22 +153,5 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
     access: "public",
     responses: { 200: { description: "an SVG icon", contentType: "image/svg+xml" } },
     handler: ({ reply }) => send(reply, "/favicon.svg", false),
-  });
-  route(app, {
-    method: "GET",
-    url: "/v1/whoami",
-    summary: "Who the request's token is: its name and role",
-    tag: "auth",
-    access: "viewer",
-    responses: {
-      200: {
-        description: "the token's name and role",
-        schema: z.object({ name: z.string(), role: z.enum(["viewer", "operator", "admin"]).nullable() }),
-      },
-    },
-    handler: ({ request }) => {
-      const principal = principalOf(request);
-      return { name: principal.name, role: principal.role };
-    },
   });
 }

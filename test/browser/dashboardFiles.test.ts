@@ -46,7 +46,6 @@ describe("dashboard files", () => {
       "GET / public",
       "GET /assets/:file public",
       "GET /favicon.svg public",
-      "GET /v1/whoami viewer",
     ]);
   });
 

@@ -118,6 +118,7 @@ Options:
           [
             `homeostat: fleet "${fleet.name}" — ${fleet.services.length} service(s), ${total} instance(s)`,
             `  API     ${url}  (status: npx homeostat status${port === 7070 ? "" : ` --api-port ${port}`})`,
+            `  board   ${url}/  (the dashboard: sign in with the admin token below)`,
             `  token   ${tokenLine(adminToken, relative(process.cwd(), adminToken.file))}`,
             `          the CLI finds it from any directory (pointer: ${pointer})`,
             `  state   ${shown}/state.db   logs ${shown}/logs/`,

@@ -126,4 +126,21 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       audit: audit.list({ limit: query.limit, ...(query.after === undefined ? {} : { after: query.after }) }),
     }),
   });
+  route(app, {
+    method: "GET",
+    url: "/v1/whoami",
+    summary: "Who the request's token is: its name and role",
+    tag: "auth",
+    access: "viewer",
+    responses: {
+      200: {
+        description: "the token's name and role",
+        schema: z.object({ name: z.string(), role: z.enum(ROLES).nullable() }),
+      },
+    },
+    handler: ({ request }) => {
+      const principal = principalOf(request);
+      return { name: principal.name, role: principal.role };
+    },
+  });
 }
