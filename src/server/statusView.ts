@@ -79,7 +79,7 @@ export interface ServiceStatus {
   /** The worst of its instances' and its own (invariants, rollbacks, replicas) recovery state. */
   recovery: RecoveryView;
   /** The verification gate now: what a recovery of this service waits for. */
-  gate?: { passed: boolean; converged: string; slo: string; invariants: string };
+  gate?: { passed: boolean; converged: string; slo: string; invariants: string; blocking: string[] };
 }
 
 /** What losing one zone would do now, at current load, with no scale-up and no shedding (N−1). */
@@ -118,6 +118,8 @@ export interface StatusDocument {
   recovery: RecoveryView;
   /** Partial recoveries, named: mixed releases, old config or secrets, half-shifted zones, missing replicas. */
   partial: PartialFinding[];
+  /** The security-invariant verdict of each service that declares some (the controller adds it). */
+  invariants?: Record<string, InvariantVerdict>;
 }
 
 /** What the recovery states are derived from, besides the instances (the controller gathers it). */
@@ -334,6 +336,7 @@ function recoveryOf(
                 converged: gate.converged.detail,
                 slo: gate.slo.detail,
                 invariants: gate.invariants.detail,
+                blocking: gate.blocking,
               },
             }),
       };

@@ -8,14 +8,18 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import { renderStatus, renderZones } from "../../src/cli/commands/status.ts";
-import { buildStatus, type StatusDocument } from "../../src/server/statusView.ts";
+import { type StatusAnswer, statusSchema } from "../../src/server/routes/schemas.ts";
+import { buildStatus } from "../../src/server/statusView.ts";
 import { ABC, everywhere, service } from "../decide/failover/fixtures.ts";
 import { cli } from "../helpers/e2e.ts";
 import { makeFleet } from "../helpers/fleetFixture.ts";
 import { allReady, NOW } from "../helpers/snapshotFixture.ts";
 
-/** A status document for one service over three zones, each instance at `load` of 100 rps. */
-function statusAt(load: number): StatusDocument {
+/**
+ * A status document for one service over three zones, each instance at `load` of 100 rps, as a
+ * client reads it: checked against the answer's schema (the CLI's type comes from it too).
+ */
+function statusAt(load: number): StatusAnswer {
   const fleet = makeFleet({
     services: [
       {
@@ -26,7 +30,7 @@ function statusAt(load: number): StatusDocument {
       },
     ],
   });
-  return buildStatus({
+  const document = buildStatus({
     fleet,
     instances: allReady(fleet),
     pids: new Map(),
@@ -40,6 +44,7 @@ function statusAt(load: number): StatusDocument {
       skipped: [{ service: "batch", reason: "no `capacity.rps` declared" }],
     },
   });
+  return statusSchema.parse(document);
 }
 
 describe("status: the Zones block", () => {
@@ -106,9 +111,54 @@ describe("status: the Zones block", () => {
 
     const json = await cli(["status", "--json", "--api-port", port], { timeoutMs: 30_000 });
     assert.equal(json.code, 0, json.stderr);
-    const parsed = JSON.parse(json.stdout) as StatusDocument;
+    const parsed = JSON.parse(json.stdout) as StatusAnswer;
     assert.deepEqual(parsed.domains, document.domains);
     assert.deepEqual(parsed.staticStability, document.staticStability);
     assert.equal(parsed.staticStability.ok, false);
+  });
+});
+
+describe("status: security invariants", () => {
+  const broken = (instance: string) => ({
+    invariant: "protected-path:GET /admin",
+    kind: "protected-path" as const,
+    instance,
+    detail: `GET /admin answered 200 without credentials on ${instance} (expected 401 or 403)`,
+    since: NOW - 5_000,
+  });
+
+  test("a broken invariant is named with the instances that break it; the reasons do not repeat it", () => {
+    const status = statusAt(40);
+    status.invariants = {
+      api: {
+        ok: false,
+        checked: true,
+        broken: [broken("api-0"), broken("api-1")],
+        lastCheckedAt: NOW - 1_000,
+      },
+    };
+    const api = status.services[0]!;
+    api.recovery = {
+      state: "failing",
+      reasons: ["api: invariant broken: GET /admin answered 200 without credentials on api-0"],
+      codes: ["invariant-broken"],
+    };
+    const text = renderStatus(status);
+    assert.match(
+      text,
+      /^ {2}! INVARIANT BROKEN protected-path:GET \/admin on api-0, api-1 \(since 5\.00s ago\): GET \/admin answered 200 without credentials on api-0/m,
+    );
+    assert.doesNotMatch(text, /^ {2}- api: invariant broken/m);
+  });
+
+  test("not checked yet, and holding", () => {
+    const status = statusAt(40);
+    status.invariants = { api: { ok: false, checked: false, broken: [], lastCheckedAt: null } };
+    assert.match(
+      renderStatus(status),
+      /^ {2}invariants: not checked yet on every ready instance \(not verified\)$/m,
+    );
+    status.invariants = { api: { ok: true, checked: true, broken: [], lastCheckedAt: NOW - 1_000 } };
+    assert.match(renderStatus(status), /^ {2}invariants: hold, last round 1\.00s ago$/m);
   });
 });

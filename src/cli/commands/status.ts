@@ -1,5 +1,5 @@
 import { percent, rps } from "../../decide/failover/words.ts";
-import type { StatusDocument } from "../../server/statusView.ts";
+import type { InvariantVerdictAnswer, StatusAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -28,7 +28,7 @@ Options:
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
     const { values } = parse("status", argv, { json: { type: "boolean" }, ...apiPortOption }, 0);
-    const status = await apiClient(apiPort(values)).get<StatusDocument>("/v1/status");
+    const status = await apiClient(apiPort(values)).get<StatusAnswer>("/v1/status");
     if (values.json === true) {
       io.out(JSON.stringify(status, null, 2));
       return 0;
@@ -38,7 +38,7 @@ Options:
   },
 };
 
-export function renderStatus(status: StatusDocument): string {
+export function renderStatus(status: StatusAnswer): string {
   const now = status.controller.now;
   const lines: string[] = [
     `fleet ${status.fleet.name} (${status.fleet.file}) — controller pid ${status.controller.pid}, up ${ago(status.controller.startedAt, now).replace(" ago", "")}, ${status.openIncidents} open incident(s)`,
@@ -52,9 +52,14 @@ export function renderStatus(status: StatusDocument): string {
       `${service.name}: ${recovery}, ${service.ready}/${service.replicas} ready, release ${service.release}${recovery === service.state || service.state === "healthy" ? "" : ` (instances ${service.state})`}`,
     );
     for (const warning of service.warnings) lines.push(`  ! ${warning}`);
-    for (const reason of service.recovery?.reasons ?? []) {
+    const verdict = status.invariants?.[service.name];
+    if (verdict !== undefined) lines.push(...renderInvariants(verdict, now));
+    const codes = service.recovery?.codes ?? [];
+    (service.recovery?.reasons ?? []).forEach((reason, n) => {
+      // The invariants' own lines above say it, naming the invariant and its instances.
+      if (verdict !== undefined && INVARIANT_CODES.has(codes[n] ?? "")) return;
       if (!service.warnings.some((w) => reason.endsWith(w))) lines.push(`  - ${reason}`);
-    }
+    });
     if (service.gate !== undefined && !service.gate.passed && service.recovery?.state !== "healthy") {
       lines.push(`  gate: ${[service.gate.converged, service.gate.slo, service.gate.invariants].join("; ")}`);
     }
@@ -95,11 +100,34 @@ export function renderStatus(status: StatusDocument): string {
   return lines.join("\n").trimEnd();
 }
 
+const INVARIANT_CODES: ReadonlySet<string> = new Set(["invariant-broken", "invariant-unchecked"]);
+
+/**
+ * A service's security-invariant verdict: each broken invariant with the instances that break it,
+ * "not checked yet" (not ok, not broken: the gate waits), or that they hold.
+ */
+export function renderInvariants(verdict: InvariantVerdictAnswer, now: number): string[] {
+  const checked = verdict.lastCheckedAt === null ? "" : `, last round ${ago(verdict.lastCheckedAt, now)}`;
+  if (verdict.broken.length > 0) {
+    const byInvariant = new Map<string, InvariantVerdictAnswer["broken"]>();
+    for (const b of verdict.broken)
+      byInvariant.set(b.invariant, [...(byInvariant.get(b.invariant) ?? []), b]);
+    return [...byInvariant].map(([name, list]) => {
+      const instances = list.flatMap((b) => b.instance ?? []);
+      const on = instances.length > 0 ? ` on ${instances.join(", ")}` : "";
+      return `  ! INVARIANT BROKEN ${name}${on} (since ${ago(Math.min(...list.map((b) => b.since)), now)}): ${list.map((b) => b.detail).join("; ")}`;
+    });
+  }
+  if (!verdict.checked)
+    return [`  invariants: not checked yet on every ready instance (not verified)${checked}`];
+  return [`  invariants: hold${checked}`];
+}
+
 /**
  * The fleet's recovery line and every partial recovery, by name: a half-done recovery must be
  * read, not inferred from a table.
  */
-export function renderRecovery(status: Pick<StatusDocument, "recovery" | "partial" | "zones">): string[] {
+export function renderRecovery(status: Pick<StatusAnswer, "recovery" | "partial" | "zones">): string[] {
   if (status.recovery === undefined) return [];
   const lines = [`recovery: ${status.recovery.state}`];
   for (const p of status.partial ?? []) {
@@ -114,7 +142,7 @@ export function renderRecovery(status: Pick<StatusDocument, "recovery" | "partia
 }
 
 /** The "Zones" block: headroom if each zone were lost now, and the N−1 warning. */
-export function renderZones(status: Pick<StatusDocument, "domains" | "staticStability">): string[] {
+export function renderZones(status: Pick<StatusAnswer, "domains" | "staticStability">): string[] {
   const { domains, staticStability } = status;
   const leftOut = staticStability.skipped.map((s) => `  (${s.service} left out: ${s.reason})`);
   if (domains.length === 0) {

@@ -110,10 +110,40 @@ const serviceStatusSchema = z.looseObject({
   instances: z.array(instanceStatusSchema),
   recovery: recoveryStateSchema.optional(),
   gate: z
-    .looseObject({ passed: z.boolean(), converged: z.string(), slo: z.string(), invariants: z.string() })
+    .looseObject({
+      passed: z.boolean(),
+      converged: z.string(),
+      slo: z.string(),
+      invariants: z.string(),
+      blocking: z
+        .array(z.string())
+        .optional()
+        .describe("the details of the conditions that block, in order; empty when it passes"),
+    })
     .optional()
     .describe("the verification gate now: what a recovery of this service waits for"),
 });
+
+/** One security invariant that does not hold (docs/security-invariants.md). */
+const brokenInvariantSchema = z.object({
+  invariant: z.string().describe('stable name: "protected-path:GET /admin", "policy-hash:/policy"'),
+  kind: z.enum(["protected-path", "policy-hash"]),
+  instance: z.string().optional().describe("the instance that breaks it"),
+  detail: z.string(),
+  since: epochMs.describe("first seen broken"),
+});
+
+/** The verdict on one service's security invariants, as the verification gate reads it. */
+export const invariantVerdictSchema = z
+  .object({
+    ok: z.boolean().describe("true only when every invariant was checked on every ready instance and holds"),
+    checked: z
+      .boolean()
+      .describe("false while some ready instance could not be probed since the last change"),
+    broken: z.array(brokenInvariantSchema),
+    lastCheckedAt: nullableEpochMs.describe("the last complete probe round, null before the first"),
+  })
+  .meta({ id: "InvariantVerdict" });
 
 export const dataPlaneStatusSchema = z
   .looseObject({
@@ -187,6 +217,10 @@ export const statusSchema = z
       )
       .optional()
       .describe("partial recoveries, named: never hidden behind a healthy summary"),
+    invariants: z
+      .record(z.string(), invariantVerdictSchema)
+      .optional()
+      .describe("per service that declares security invariants: their verdict now"),
   })
   .meta({ id: "Status" });
 
@@ -330,3 +364,28 @@ export const failoverCheckSchema = z
     skipped: z.array(z.looseObject({ service: z.string(), reason: z.string() })),
   })
   .meta({ id: "FailoverCheck" });
+
+// ---------------------------------------------------------------- what a client reads
+
+/*
+ * The answers' types, inferred from the schemas above (`z.output`): what the CLI types its reads
+ * with, so the CLI, the OpenAPI document and the response tests share one source. A loose object's
+ * type lists its schemed fields and allows more (`[k: string]: unknown`): a client reads the
+ * schemed ones.
+ */
+export type EventAnswer = z.output<typeof eventSchema>;
+export type IncidentAnswer = z.output<typeof incidentSchema>;
+export type JournalAnswer = z.output<typeof journalSchema>;
+export type InvariantVerdictAnswer = z.output<typeof invariantVerdictSchema>;
+export type DataPlaneStatusAnswer = z.output<typeof dataPlaneStatusSchema>;
+export type StatusAnswer = z.output<typeof statusSchema>;
+export type ServiceStatusAnswer = StatusAnswer["services"][number];
+export type FaultAnswer = z.output<typeof faultSchema>;
+export type ServiceTrafficAnswer = z.output<typeof serviceTrafficSchema>;
+export type RollbackPlanAnswer = z.output<typeof rollbackPlanSchema>;
+export type RolloutAnswer = z.output<typeof rolloutSchema>;
+export type ReleasesAnswer = z.output<typeof releasesSchema>;
+export type ZoneShiftAnswer = z.output<typeof zoneShiftSchema>;
+export type FailoverStateAnswer = z.output<typeof failoverStateSchema>;
+export type FailoverPlanAnswer = z.output<typeof failoverPlanSchema>;
+export type FailoverCheckAnswer = z.output<typeof failoverCheckSchema>;
