@@ -139,6 +139,10 @@ export function onActionStarted(open: IncidentView, at: number, detail: string):
   };
 }
 
+/** What the rules read of the verification gate: passed, what blocks, and each check when known. */
+type GateOutcome = Pick<GateVerdict, "passed" | "blocking"> &
+  Partial<Pick<GateVerdict, "converged" | "slo" | "invariants">>;
+
 /**
  * The slot's current instance has this health at `now`. Mitigated once ready; once it has stayed
  * ready for `stabilizeMs` since mitigation, verified and closed if `gate` passes, else marked
@@ -149,8 +153,7 @@ export function onHealth(
   health: InstanceHealth,
   now: number,
   stabilizeMs: number,
-  gate: Pick<GateVerdict, "passed" | "blocking"> &
-    Partial<Pick<GateVerdict, "converged" | "slo" | "invariants">>,
+  gate: GateOutcome,
 ): IncidentChange | null {
   if (health.state !== "ready") return null;
   if (open.mitigatedAt === null) {
@@ -177,8 +180,7 @@ export function onStable(
   open: IncidentView,
   now: number,
   stable: string,
-  gate: Pick<GateVerdict, "passed" | "blocking"> &
-    Partial<Pick<GateVerdict, "converged" | "slo" | "invariants">>,
+  gate: GateOutcome,
 ): IncidentChange | null {
   if (gate.passed) {
     const evidence = [gate.converged, gate.slo, gate.invariants].flatMap((c) => (c ? [c.detail] : []));

@@ -297,36 +297,22 @@ function serviceOwn(s: ServiceFacts): Recovery {
 /** The service's partial findings: drift by kind, mixed releases, ready below replicas. */
 function servicePartials(s: ServiceFacts): PartialFinding[] {
   const found: PartialFinding[] = [];
-  const named = (kind: Drift["kind"]) => s.instances.filter((i) => i.drift.some((d) => d.kind === kind));
-  const list = (instances: InstanceFacts[], kind: Drift["kind"]) =>
-    instances.map((i) => `${i.name} ${describeDrift(i.drift.find((d) => d.kind === kind)!)}`).join("; ");
-  const oldConfig = named("config");
-  if (oldConfig.length > 0) {
+  /** A finding of `kind` naming the instances with drift of kind `drift`, when there are any. */
+  const drifted = (kind: PartialKind, drift: Drift["kind"]) => {
+    const instances = s.instances.filter((i) => i.drift.some((d) => d.kind === drift));
+    if (instances.length === 0) return;
     found.push({
-      kind: "old-config",
+      kind,
       service: s.name,
-      instances: oldConfig.map((i) => i.name),
-      detail: list(oldConfig, "config"),
+      instances: instances.map((i) => i.name),
+      detail: instances
+        .map((i) => `${i.name} ${describeDrift(i.drift.find((d) => d.kind === drift)!)}`)
+        .join("; "),
     });
-  }
-  const oldSecrets = named("secrets");
-  if (oldSecrets.length > 0) {
-    found.push({
-      kind: "old-secrets",
-      service: s.name,
-      instances: oldSecrets.map((i) => i.name),
-      detail: list(oldSecrets, "secrets"),
-    });
-  }
-  const unknown = named("unknown");
-  if (unknown.length > 0) {
-    found.push({
-      kind: "old-config",
-      service: s.name,
-      instances: unknown.map((i) => i.name),
-      detail: list(unknown, "unknown"),
-    });
-  }
+  };
+  drifted("old-config", "config");
+  drifted("old-secrets", "secrets");
+  drifted("old-config", "unknown");
   if (s.runningReleases.length > 1) {
     found.push({
       kind: "mixed-releases",
@@ -335,15 +321,7 @@ function servicePartials(s: ServiceFacts): PartialFinding[] {
       detail: `${s.name} runs ${s.runningReleases.join(" and ")} at once`,
     });
   } else {
-    const oldRelease = named("release");
-    if (oldRelease.length > 0) {
-      found.push({
-        kind: "old-release",
-        service: s.name,
-        instances: oldRelease.map((i) => i.name),
-        detail: list(oldRelease, "release"),
-      });
-    }
+    drifted("old-release", "release");
   }
   if (s.ready < s.replicas) {
     const notReady = s.instances.filter((i) => i.status !== "ready").map((i) => i.name);
