@@ -3,14 +3,16 @@
  * a real fleet: `homeostat up`, its instances, its data plane. A keyboard-only login; a killed
  * instance seen going failing → recovering → verified with its incident's timeline; a bad canary
  * deployed from the page and seen rolled back; a viewer's actions refused with the API's message;
- * one column without horizontal scrolling at 390 px.
+ * one column without horizontal scrolling at 390 px. And on a fleet whose release fails open
+ * (`AUTH_DISABLED=1`): the broken security invariant in the services list and the warnings, and a
+ * restarted instance's incident held back by the verification gate, which says why.
  */
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { readyStatus, type Sandbox, sandbox } from "../helpers/e2e.ts";
+import { APP, freePortRange, NODE, readyStatus, type Sandbox, sandbox } from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import {
   browserSkipReason,
@@ -306,5 +308,117 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
       `page ${widths.scroll}px wide in a ${widths.client}px viewport`,
     );
     assert.ok(widths.widest <= 390.5, `an element reaches ${widths.widest}px`);
+  });
+});
+
+/**
+ * A fleet whose release fails open: `api` runs `v1-open`, started with `AUTH_DISABLED=1`, so its
+ * `/admin` answers 200 without credentials (the fault API on, so a test can close the guard live).
+ */
+function openGuardFleet(basePort: number): string {
+  return `version: 1
+name: dashboard-invariants
+defaults:
+  probes:
+    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
+    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
+    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+  restart: { backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }, stopGracePeriod: 2s, resetAfter: 2s }
+  invariants:
+    protectedPaths: [{ path: /admin }]
+    policyHash: { path: /policy }
+    interval: 300ms
+    timeout: 300ms
+services:
+  api:
+    replicas: 2
+    basePort: ${basePort}
+    placement: { zones: [zone-a, zone-b] }
+    release: v1-open
+    releases:
+      v1-open:
+        command: ${JSON.stringify(NODE)}
+        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]
+        env:
+          APP_VERSION: v1-open
+          AUTH_DISABLED: "1"
+          APP_ALLOW_FAULT_API: "1"
+`;
+}
+
+describe("dashboard: security invariants in a browser", { skip: skip ?? false }, () => {
+  let box: Sandbox;
+  let browser: Browser;
+  let context: BrowserContext | undefined;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    ensureDashboardBuilt();
+    box = await sandbox("homeostat-browser-inv-");
+    box.up(box.file("fleet.yaml", openGuardFleet(await freePortRange(2))));
+    await readyStatus(box, 2);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await context?.close().catch(() => undefined);
+    await browser?.close();
+    await box?.cleanup();
+  });
+
+  test("a release started with AUTH_DISABLED=1: the broken invariant in the services list and the warnings, the gate's reason on a recovered incident, then held once the guard is back", async () => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.on("pageerror", (error) => {
+      pageErrors.push(error.message);
+    });
+    await logIn(page, box.apiPort, box.token());
+
+    // The services list: broken, naming the invariant and both instances (a first round may have
+    // seen one instance ready).
+    const service = page.locator('#topology [data-service="api"]');
+    const broken = service.locator('[data-invariants="broken"] [data-invariant="protected-path:GET /admin"]');
+    await broken.filter({ hasText: "api-0, api-1" }).waitFor({ timeout: 30_000 });
+    assert.match((await broken.textContent()) ?? "", /invariant broken.*on api-0, api-1/);
+    assert.match((await broken.textContent()) ?? "", /GET \/admin answered 200 without credentials/);
+    // A warning, as a partial recovery is.
+    const warning = page.locator("#warnings li").filter({ hasText: "security invariant broken" });
+    await warning.waitFor();
+    assert.match((await warning.textContent()) ?? "", /api: protected-path:GET \/admin on api-0, api-1/);
+
+    // A killed instance is restarted (mitigated) but its incident is not verified: the gate says why.
+    const status = await box.get<{
+      services: { instances: { name: string; pid: number | null; port: number }[] }[];
+    }>("/v1/status");
+    const instances = status.services[0]!.instances;
+    const victim = instances[0]!;
+    assert.ok(victim.pid !== null);
+    process.kill(victim.pid, "SIGKILL");
+    const wait = page.locator(`[data-incident][data-instance="${victim.name}"] [data-testid="gate-wait"]`);
+    await wait
+      .locator("[data-blocking]")
+      .filter({ hasText: /invariant broken: GET \/admin answered 200 without credentials/ })
+      .waitFor({ timeout: 30_000 });
+    assert.match((await wait.textContent()) ?? "", /Recovered, not verified yet/);
+
+    // The guard closed on every instance (live, through the app's fault API): held, no warning.
+    for (const i of instances) {
+      const closed = await fetch(`http://127.0.0.1:${i.port}/policy`, {
+        method: "POST",
+        body: JSON.stringify({ authDisabled: false }),
+      });
+      assert.equal(closed.status, 200);
+    }
+    await service.locator('[data-invariants="held"]').waitFor({ timeout: 15_000 });
+    assert.equal(
+      await page.locator("#warnings li").filter({ hasText: "security invariant broken" }).count(),
+      0,
+    );
+    // …and the incident the gate held back is verified.
+    await page
+      .locator(`[data-incident][data-instance="${victim.name}"] .timeline [data-phase="verified"]`)
+      .waitFor({ timeout: 30_000 });
+    assert.equal(await wait.count(), 0, "no longer waiting for the gate");
+    assert.deepEqual(pageErrors, [], "no script error in the page");
   });
 });

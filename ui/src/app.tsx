@@ -14,9 +14,12 @@ import {
   type FailoverService,
   type FailoverZone,
   fleetRecovery,
+  gateWaitOf,
   type Incident,
   type Instance,
+  type InvariantSummary,
   instanceRecovery,
+  invariantsOf,
   partialsOf,
   phasesOf,
   type RecoveryState,
@@ -279,7 +282,7 @@ function Dashboard(props: { api: Api; who: Whoami; onSignOut: (why: string | nul
             <Summary status={status} fleet={fleet} />
             <Warnings status={status} fleet={fleet} />
             <Topology status={status} fleet={fleet} who={props.who} ask={ask} />
-            <Incidents incidents={fleet.incidents} />
+            <Incidents incidents={fleet.incidents} status={status} />
             <Activity fleet={fleet} />
             <Releases status={status} fleet={fleet} who={props.who} ask={ask} />
             <DataPlane status={status} fleet={fleet} />
@@ -413,6 +416,18 @@ function Warnings(props: { status: StatusDoc; fleet: Fleet }) {
     const service = p.service !== undefined && !p.detail.startsWith(`${p.service}:`) ? p.service : undefined;
     const where = [service, p.zone, p.instances?.join(", ")].filter(Boolean).join(" · ");
     warnings.push({ kind: `partial recovery: ${p.kind}`, text: `${where ? `${where}: ` : ""}${p.detail}` });
+  }
+  for (const s of status.services) {
+    const inv = invariantsOf(status, s.name);
+    if (inv?.verdict !== "broken") continue;
+    for (const g of inv.broken) {
+      const on = g.instances.length > 0 ? ` on ${g.instances.join(", ")}` : "";
+      const more = g.details.length > 1 ? ` (and ${g.details.length - 1} more)` : "";
+      warnings.push({
+        kind: "security invariant broken",
+        text: `${s.name}: ${g.invariant}${on}: ${g.details[0]}${more}`,
+      });
+    }
   }
   const partials = partialsOf(status);
   for (const s of status.services) {
@@ -550,7 +565,7 @@ function Topology(props: { status: StatusDoc; fleet: Fleet; who: Whoami; ask: (a
       <h3>Services</h3>
       <ul class="services">
         {status.services.map((s) => (
-          <ServiceLine key={s.name} service={s} />
+          <ServiceLine key={s.name} service={s} invariants={invariantsOf(status, s.name)} />
         ))}
       </ul>
     </Section>
@@ -567,14 +582,53 @@ function ZoneFacts(props: { zone: FailoverZone }) {
   );
 }
 
-function ServiceLine(props: { service: Service }) {
+function ServiceLine(props: { service: Service; invariants: InvariantSummary | undefined }) {
   const s = props.service;
   return (
     <li data-service={s.name}>
       <strong>{s.name}</strong> <StateBadge state={serviceRecovery(s)} reasons={reasonsOf(s.recovery)} />{" "}
       release <code>{s.release}</code> · {s.ready}/{s.replicas} ready
       {s.runningReleases.length > 1 && <> · running {s.runningReleases.join(", ")}</>}
+      {props.invariants !== undefined && <InvariantsLine summary={props.invariants} />}
     </li>
+  );
+}
+
+/** A service's security invariants: held, broken (which, on which instances), or not yet checked. */
+function InvariantsLine(props: { summary: InvariantSummary }) {
+  const x = props.summary;
+  const checked =
+    x.verdict !== "none" && x.lastCheckedAt !== null
+      ? `last probe round ${clock(x.lastCheckedAt)}`
+      : undefined;
+  if (x.verdict === "broken") {
+    return (
+      <div class="invariants broken" data-invariants="broken">
+        {x.broken.map((g) => (
+          <p key={g.invariant} data-invariant={g.invariant} title={g.details.join("; ")}>
+            <span class="badge s-failing">
+              <span aria-hidden="true">✖</span> invariant broken
+            </span>{" "}
+            <code>{g.invariant}</code>
+            {g.instances.length > 0 && <> on {g.instances.join(", ")}</>} · since {clock(g.since)}
+            <span class="small reason"> {g.details[0]}</span>
+          </p>
+        ))}
+      </div>
+    );
+  }
+  const look =
+    x.verdict === "held"
+      ? { icon: "✔", text: "security invariants hold", cls: "s-verified" }
+      : x.verdict === "unchecked"
+        ? { icon: "…", text: "security invariants not checked yet (not verified)", cls: "s-degraded" }
+        : { icon: "–", text: "no security invariants declared", cls: "" };
+  return (
+    <div class="invariants small" data-invariants={x.verdict} title={checked}>
+      <span class={look.cls === "" ? "quiet" : `badge ${look.cls}`}>
+        <span aria-hidden="true">{look.icon}</span> {look.text}
+      </span>
+    </div>
   );
 }
 
@@ -611,7 +665,7 @@ const PHASE_WORDS: Record<string, { icon: string; word: string }> = {
   escalated: { icon: "⚠", word: "escalated" },
 };
 
-function Incidents(props: { incidents: Incident[] }) {
+function Incidents(props: { incidents: Incident[]; status: StatusDoc | null }) {
   return (
     <Section id="incidents" title="Incidents">
       {props.incidents.length === 0 ? (
@@ -619,7 +673,7 @@ function Incidents(props: { incidents: Incident[] }) {
       ) : (
         <div class="cards">
           {props.incidents.map((incident) => (
-            <IncidentCard key={incident.id} incident={incident} />
+            <IncidentCard key={incident.id} incident={incident} waits={gateWaitOf(props.status, incident)} />
           ))}
         </div>
       )}
@@ -627,7 +681,7 @@ function Incidents(props: { incidents: Incident[] }) {
   );
 }
 
-function IncidentCard(props: { incident: Incident }) {
+function IncidentCard(props: { incident: Incident; waits: string[] | undefined }) {
   const incident = props.incident;
   const phases = phasesOf(incident);
   const t = timingsOf(incident);
@@ -653,6 +707,26 @@ function IncidentCard(props: { incident: Incident }) {
         </span>
       </h3>
       <p class="small">{incident.detail || incident.reason}</p>
+      {props.waits !== undefined && (
+        <div class="gate" data-testid="gate-wait">
+          <p class="small gate-line">
+            <span aria-hidden="true">◔ </span>
+            <strong>Recovered, not verified yet:</strong>{" "}
+            {props.waits.length === 0
+              ? "the verification gate passes now; it waits for the stabilization window to hold."
+              : "the verification gate waits for"}
+          </p>
+          {props.waits.length > 0 && (
+            <ul class="small gate-list">
+              {props.waits.map((w) => (
+                <li key={w} data-blocking>
+                  {w}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
       <dl class="timings">
         <div>
           <dt>

@@ -46,6 +46,35 @@ export interface Service {
   warnings: string[];
   instances: Instance[];
   recovery?: RecoveryInfo | RecoveryState;
+  /** The verification gate now: each condition's detail and the ones that block. */
+  gate?: ServiceGate;
+}
+
+/** The verification gate of a service (`services[].gate`). */
+export interface ServiceGate {
+  passed: boolean;
+  converged: string;
+  slo: string;
+  invariants: string;
+  /** The details of the conditions that block, in order (absent from an older controller). */
+  blocking?: string[];
+}
+
+/** One security invariant that does not hold, on one instance. */
+export interface BrokenInvariant {
+  invariant: string;
+  kind: string;
+  instance?: string;
+  detail: string;
+  since: number;
+}
+
+/** A service's security-invariant verdict (`status.invariants[service]`). */
+export interface InvariantVerdict {
+  ok: boolean;
+  checked: boolean;
+  broken: BrokenInvariant[];
+  lastCheckedAt: number | null;
 }
 
 export interface PartialRecovery {
@@ -76,6 +105,8 @@ export interface StatusDoc {
   partial?: PartialRecovery[];
   /** Each zone's recovery state. */
   zones?: { zone: string; recovery?: RecoveryInfo }[];
+  /** Per service that declares security invariants: their verdict now. */
+  invariants?: Record<string, InvariantVerdict>;
 }
 
 export interface TimelineStep {
@@ -281,6 +312,64 @@ export function zoneRecovery(status: StatusDoc, zone: string): RecoveryInfo | un
 /** Partial recoveries the controller names (mixed releases, an old config, a half-shifted zone). */
 export function partialsOf(status: StatusDoc): PartialRecovery[] {
   return status.recovery?.partial ?? status.partial ?? [];
+}
+
+/** A broken invariant with every instance that breaks it. */
+export interface BrokenGroup {
+  invariant: string;
+  instances: string[];
+  details: string[];
+  since: number;
+}
+
+/**
+ * A service's invariant verdict in words: `broken` (naming each invariant and its instances),
+ * `unchecked` (not ok, not broken: nothing proves they hold yet), `held`, or `none` (the service
+ * declares none); undefined when the controller reports no verdicts at all.
+ */
+export type InvariantSummary =
+  | { verdict: "broken"; broken: BrokenGroup[]; lastCheckedAt: number | null }
+  | { verdict: "unchecked" | "held"; lastCheckedAt: number | null }
+  | { verdict: "none" };
+
+export function invariantsOf(status: StatusDoc, service: string): InvariantSummary | undefined {
+  if (status.invariants === undefined) return undefined;
+  const v = status.invariants[service];
+  if (v === undefined) return { verdict: "none" };
+  if (v.broken.length > 0) {
+    const groups = new Map<string, BrokenGroup>();
+    for (const b of v.broken) {
+      const g = groups.get(b.invariant) ?? {
+        invariant: b.invariant,
+        instances: [],
+        details: [],
+        since: b.since,
+      };
+      if (b.instance !== undefined && !g.instances.includes(b.instance)) g.instances.push(b.instance);
+      g.details.push(b.detail);
+      g.since = Math.min(g.since, b.since);
+      groups.set(b.invariant, g);
+    }
+    return { verdict: "broken", broken: [...groups.values()], lastCheckedAt: v.lastCheckedAt };
+  }
+  return { verdict: v.ok && v.checked ? "held" : "unchecked", lastCheckedAt: v.lastCheckedAt };
+}
+
+/**
+ * What keeps an incident from being verified, for an incident that is mitigated and not verified
+ * yet: the blocking conditions of its service's verification gate (empty: the gate passes now, the
+ * stabilization window is what it waits for); undefined when the incident is not in that state or
+ * the controller reports no gate.
+ */
+export function gateWaitOf(status: StatusDoc | null, incident: Incident): string[] | undefined {
+  if (status === null || incident.status !== "open" || incident.mitigatedAt === null) return undefined;
+  if (incident.verifiedAt != null) return undefined;
+  const gate = status.services.find((s) => s.name === incident.service)?.gate;
+  if (gate === undefined) return undefined;
+  if (gate.blocking !== undefined) return gate.blocking;
+  if (gate.passed) return [];
+  // An older controller without `blocking`: every condition's detail, as it gave them.
+  return [gate.converged, gate.slo, gate.invariants];
 }
 
 /** Word and icon for each state: colour is never the only signal. */
