@@ -6,9 +6,8 @@
  */
 
 import { z } from "zod";
-import { describeValue } from "./describeValue.ts";
 import { DURATION_PATTERN, type DurationInput, durationMs, tryDurationMs } from "./duration.ts";
-import type { UnknownKeysIssueExtra } from "./schema.ts";
+import { ENV_NAME_PATTERN, expected, NAME_PATTERN, strict } from "./schemaParts.ts";
 
 /** What a webhook can be told. */
 export const NOTIFICATION_EVENTS = [
@@ -45,28 +44,6 @@ export interface NotificationsSpec {
 
 /** Defaults of a webhook: every event, 5 s per attempt, 5 attempts. */
 export const WEBHOOK_DEFAULTS = { timeoutMs: 5_000, maxAttempts: 5 } as const;
-
-type RawIssue = z.core.$ZodRawIssue;
-
-const expected = (what: string) => ({
-  error: (issue: RawIssue) => `expected ${what}, got ${describeValue(issue.input)}`,
-});
-
-function strict<Shape extends z.core.$ZodLooseShape>(shape: Shape, what: string) {
-  const knownKeys = Object.keys(shape);
-  return z.strictObject(shape, {
-    error: (issue: RawIssue) => {
-      if (issue.code === "unrecognized_keys") {
-        (issue as RawIssue & UnknownKeysIssueExtra).knownKeys = knownKeys;
-        return "unknown key";
-      }
-      return `expected ${what}, got ${describeValue(issue.input)}`;
-    },
-  });
-}
-
-const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const nameError = expected(
   'a name (lowercase letters, digits and "-", starting with a letter, at most 40 characters)',

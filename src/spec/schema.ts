@@ -10,51 +10,13 @@ import { describeValue } from "./describeValue.ts";
 import { DURATION_PATTERN, tryDurationMs } from "./duration.ts";
 import { PERCENT_PATTERN, tryFraction } from "./fraction.ts";
 import { notificationsSchema } from "./notifications.ts";
+import { ENV_NAME_PATTERN, expected, expectedText, NAME_PATTERN, strict } from "./schemaParts.ts";
 
-/** Service, host and zone names. */
-export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 /** Release version keys. */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STATUS_RANGE_PATTERN = /^[1-5]\d\d(-[1-5]\d\d)?$/;
 
-/** Marks the raw zod issue of a strict object with its known keys, for "did you mean". */
-export interface UnknownKeysIssueExtra {
-  knownKeys?: string[];
-}
-
 type RawIssue = z.core.$ZodRawIssue;
-
-/** An error option whose message is `expected <what>, got <the value>`. */
-function expected(what: string) {
-  return { error: (issue: RawIssue) => `expected ${what}, got ${describeValue(issue.input)}` };
-}
-
-/** Like {@link expected}, with a hint to quote scalars that YAML read as numbers or booleans. */
-function expectedText(what: string) {
-  return {
-    error: (issue: RawIssue) => {
-      const input = issue.input;
-      const hint =
-        typeof input === "number" || typeof input === "boolean" ? ` (quote it: "${String(input)}")` : "";
-      return `expected ${what}, got ${describeValue(input)}${hint}`;
-    },
-  };
-}
-
-/** A mapping that rejects unknown keys, each reported with a suggestion. */
-function strict<Shape extends z.core.$ZodLooseShape>(shape: Shape, what = "a mapping") {
-  const knownKeys = Object.keys(shape);
-  return z.strictObject(shape, {
-    error: (issue: RawIssue) => {
-      if (issue.code === "unrecognized_keys") {
-        (issue as RawIssue & UnknownKeysIssueExtra).knownKeys = knownKeys;
-        return "unknown key";
-      }
-      return `expected ${what}, got ${describeValue(issue.input)}`;
-    },
-  });
-}
 
 /** A mapping whose keys must match `keyPattern`, with at least one entry. */
 function namedMap<Value extends z.core.SomeType>(

@@ -14,7 +14,6 @@ import {
   hostsSchema,
   type MigrationInput,
   migrationSchema,
-  NAME_PATTERN,
   type ProbesInput,
   probesSchema,
   releaseRequiresSchema,
@@ -23,6 +22,7 @@ import {
   type TrafficInput,
   trafficSchema,
 } from "./schema.ts";
+import { NAME_PATTERN } from "./schemaParts.ts";
 
 /** The cross-field view of a fleet that passed the schema. */
 export function subjectOfValidFleet(fleet: FleetInput): CheckSubject {

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Problem } from "./problem.ts";
-import type { UnknownKeysIssueExtra } from "./schema.ts";
+import type { UnknownKeysIssueExtra } from "./schemaParts.ts";
 import { didYouMean } from "./suggest.ts";
 import type { PathSegment } from "./yamlSource.ts";
 
