@@ -36,7 +36,19 @@ export interface AuthDeps {
 /** A token's `last_used_at` is written at most this often, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
-const ERROR_CODE = Symbol("homeostat.errorCode");
+/** Set on a request once its audit row is written (one row per change). */
+const AUDITED = Symbol("homeostat.audited");
+
+/** The error code of a refusal, read from the one error envelope every refusal uses. */
+function errorCodeOf(payload: unknown): string | null {
+  if (typeof payload !== "string") return null;
+  try {
+    const code = (JSON.parse(payload) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === "string" ? code : null;
+  } catch {
+    return null; // not JSON: no code to record
+  }
+}
 
 function describe(request: FastifyRequest): string {
   return `${request.method} ${redactText(request.url.split("?")[0] ?? request.url)}`;
@@ -116,22 +128,15 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     }
   });
 
-  // The error code of a refused change, read from the one error envelope every refusal uses.
-  app.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (!MUTATING_METHODS.has(request.method) || reply.statusCode < 400) return payload;
-    if (typeof payload === "string") {
-      try {
-        const code = (JSON.parse(payload) as { error?: { code?: unknown } }).error?.code;
-        if (typeof code === "string") (request as unknown as Record<symbol, string>)[ERROR_CODE] = code;
-      } catch {
-        // not JSON: no code to record
-      }
-    }
-    return payload;
-  });
-
-  app.addHook("onResponse", async (request, reply) => {
-    if (!MUTATING_METHODS.has(request.method)) return;
+  /**
+   * The row is written when the answer is decided (`onSend`), not once it went out: a caller that
+   * hangs up while its change runs must not leave that change unaudited ('finish' never comes for
+   * a response whose socket is gone). `onResponse` catches an answer that skipped `onSend`.
+   */
+  const record = (request: FastifyRequest, reply: FastifyReply, payload: unknown): void => {
+    const marks = request as unknown as Record<symbol, unknown>;
+    if (marks[AUDITED] === true) return;
+    marks[AUDITED] = true;
     const principal = principalOf(request);
     const body = request.body as Record<string, unknown> | undefined | null;
     const reason = body !== null && typeof body === "object" ? body.reason : undefined;
@@ -148,7 +153,7 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
         body: auditableBody(body),
         reason: typeof reason === "string" && reason !== "" ? redactText(reason).slice(0, 2000) : null,
         status: reply.statusCode,
-        errorCode: (request as unknown as Record<symbol, string | undefined>)[ERROR_CODE] ?? null,
+        errorCode: reply.statusCode >= 400 ? errorCodeOf(payload) : null,
         durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
       });
     } catch (error) {
@@ -157,5 +162,14 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
         `audit: could not record ${describe(request)} (${error instanceof Error ? error.message : String(error)})`,
       );
     }
+  };
+
+  app.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (MUTATING_METHODS.has(request.method)) record(request, reply, payload);
+    return payload;
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    if (MUTATING_METHODS.has(request.method)) record(request, reply, undefined);
   });
 }

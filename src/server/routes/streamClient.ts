@@ -25,6 +25,8 @@ export interface StreamClientOptions {
   store: StateStore;
   /** Only this service's events, incidents and status. */
   service: string | undefined;
+  /** The token the stream was opened with (its revocation ends the stream); null: none needed. */
+  tokenId?: number | null;
   /** Replay the events after this seq before following live; null: live from now. */
   after: number | null;
   /** Bytes of frames the client may have queued before it is told `reset` and closed. */
@@ -43,6 +45,7 @@ interface Frame {
 
 export class StreamClient {
   readonly service: string | undefined;
+  readonly tokenId: number | null;
   readonly #raw: ServerResponse;
   readonly #options: StreamClientOptions;
   readonly #queue: Frame[] = [];
@@ -60,6 +63,7 @@ export class StreamClient {
     this.#raw = raw;
     this.#options = options;
     this.service = options.service;
+    this.tokenId = options.tokenId ?? null;
     const newest = options.store.listEvents({ limit: 1 }).at(-1)?.seq ?? 0;
     // An id from after the newest event (another state directory's): follow live from now.
     const start = options.after === null ? newest : Math.min(options.after, newest);
@@ -120,6 +124,21 @@ export class StreamClient {
     if (this.#closed) return;
     if (this.#opened) this.#raw.end();
     else this.#raw.destroy();
+    this.#gone();
+  }
+
+  /** Ends the stream with a final `error` frame (its token was revoked): nothing queued is sent. */
+  refuse(envelope: unknown): void {
+    if (this.#closed) return;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    if (this.#opened) {
+      this.#raw.end(`event: error\ndata: ${JSON.stringify(envelope)}\n\n`);
+      // A client that reads nothing would hold the socket open; end() waits for it to drain.
+      setTimeout(() => this.#raw.destroy(), 5_000).unref();
+    } else {
+      this.#raw.destroy();
+    }
     this.#gone();
   }
 

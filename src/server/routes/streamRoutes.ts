@@ -7,7 +7,9 @@
  * - `status` frames carry the status document: once on connect, then whenever it changed, checked
  *   at most once a second;
  * - a `: heartbeat` comment every 15 s;
- * - a final `reset` frame to a client that fell too far behind, before the stream ends.
+ * - a final `reset` frame to a client that fell too far behind, before the stream ends;
+ * - a final `error` frame (the API's error envelope, `HS_UNAUTHENTICATED`) when the client's token
+ *   is revoked: within a status check (1 s), the stream ends.
  *
  * `Last-Event-ID: e<seq>` (or `?after=SEQ`) replays the events after it from the store before the
  * live ones, without a gap or a duplicate. `?service=NAME` keeps one service's frames. The
@@ -19,7 +21,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { StateStore, StoreChange } from "../../store/index.ts";
-import { route } from "../route.ts";
+import { envelopeOf } from "../errorEnvelope.ts";
+import { principalOf, route } from "../route.ts";
 import { parseEventId, StreamClient } from "./streamClient.ts";
 
 /** What the stream reads: `ApiDeps` has it all. */
@@ -104,7 +107,29 @@ export function streamRoutes(app: FastifyInstance, deps: StreamDeps, options: St
     return { document, changed };
   };
 
+  /**
+   * A revoked token loses its streams too, not only its next request: each client's token is
+   * looked up at every status check (once a second, one indexed read per client).
+   */
+  const endRevoked = (): void => {
+    for (const client of [...clients]) {
+      if (client.tokenId === null) continue;
+      const token = deps.store.tokens.byId(client.tokenId);
+      if (token !== null && token.revokedAt === null) continue;
+      const when = token?.revokedAt == null ? "" : ` at ${new Date(token.revokedAt).toISOString()}`;
+      client.refuse(
+        envelopeOf(
+          new HomeostatError(
+            "HS_UNAUTHENTICATED",
+            `GET /v1/stream: token "${token?.name ?? client.tokenId}" was revoked${when}`,
+          ),
+        ),
+      );
+    }
+  };
+
   const checkStatus = (): void => {
+    endRevoked();
     let read: { document: unknown; changed: boolean };
     try {
       read = readStatus();
@@ -173,6 +198,7 @@ export function streamRoutes(app: FastifyInstance, deps: StreamDeps, options: St
       const client = new StreamClient(reply.raw, {
         store: deps.store,
         service: query.service,
+        tokenId: principalOf(request).tokenId,
         after,
         maxQueuedBytes,
         pageSize,
