@@ -386,6 +386,21 @@ describe("dashboard: security invariants in a browser", { skip: skip ?? false },
     await warning.waitFor();
     assert.match((await warning.textContent()) ?? "", /api: protected-path:GET \/admin on api-0, api-1/);
 
+    // The CLI says it too, and its --json carries the verdict.
+    const text = await box.cli(["status", "--api-port", String(box.apiPort)]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(
+      text.stdout,
+      /^ {2}! INVARIANT BROKEN protected-path:GET \/admin on api-0, api-1 \(since .*\): GET \/admin answered 200/m,
+    );
+    const json = await box.cli(["status", "--json", "--api-port", String(box.apiPort)]);
+    assert.equal(json.code, 0, json.stderr);
+    const verdict = (
+      JSON.parse(json.stdout) as { invariants?: Record<string, { ok: boolean; broken: unknown[] }> }
+    ).invariants?.api;
+    assert.equal(verdict?.ok, false);
+    assert.ok((verdict?.broken.length ?? 0) >= 2, "both instances named in --json");
+
     // A killed instance is restarted (mitigated) but its incident is not verified: the gate says why.
     const status = await box.get<{
       services: { instances: { name: string; pid: number | null; port: number }[] }[];
