@@ -1,5 +1,6 @@
 /** The state store: Homeostat's durable memory in `<stateDir>/state.db`. */
 
+export { type AuditEntry, AuditLog, type AuditRecord } from "./audit.ts";
 export {
   applicationId,
   HOMEOSTAT_APPLICATION_ID,
@@ -12,5 +13,4 @@ export {
 export type * from "./records.ts";
 export { checkStateFile } from "./stateFile.ts";
 export { STATE_FILE_NAME, StateStore, type StoreChange, type StoreListener } from "./stateStore.ts";
-export { type AuditEntry, AuditLog, type AuditRecord } from "./audit.ts";
 export { type TokenRecord, type TokenRole, TokenStore } from "./tokens.ts";

@@ -42,11 +42,7 @@ describe("dashboard files", () => {
     assert.equal(response.status, 503);
     assert.match(await response.text(), /npm run build:ui/);
     const declared = routesOf(app).map((r) => `${r.method} ${r.url} ${r.access}`);
-    assert.deepEqual(declared, [
-      "GET / public",
-      "GET /assets/:file public",
-      "GET /favicon.svg public",
-    ]);
+    assert.deepEqual(declared, ["GET / public", "GET /assets/:file public", "GET /favicon.svg public"]);
   });
 
   test("built: the page, hashed assets cached for a year, each with its type and the CSP", async () => {
