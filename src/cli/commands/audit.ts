@@ -1,4 +1,4 @@
-import type { AuditRecord } from "../../store/index.ts";
+import type { AuditAnswer } from "../../server/routes/authRoutes.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, positiveIntOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -30,14 +30,14 @@ Options:
     );
     const params = new URLSearchParams({ limit: String(positiveIntOption(values, "limit", 50)) });
     if (typeof values.after === "string") params.set("after", String(positiveIntOption(values, "after", 1)));
-    const { audit } = await apiClient(apiPort(values)).get<{ audit: AuditRecord[] }>(`/v1/audit?${params}`);
+    const { audit } = await apiClient(apiPort(values)).get<{ audit: AuditAnswer[] }>(`/v1/audit?${params}`);
     io.out(values.json === true ? JSON.stringify(audit, null, 2) : renderAudit(audit));
     return 0;
   },
 };
 
 /** The audit table: one line per change asked of the API. */
-export function renderAudit(rows: AuditRecord[]): string {
+export function renderAudit(rows: AuditAnswer[]): string {
   if (rows.length === 0) return "no audited changes";
   return table(
     ["ID", "AT", "WHO", "ROLE", "REQUEST", "STATUS", "CODE", "TOOK", "REASON"],

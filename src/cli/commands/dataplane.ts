@@ -1,7 +1,6 @@
 import { type Inspection, inspectDataPlane } from "../../dataplane/inspect.ts";
 import { HomeostatError } from "../../errors.ts";
-import type { StatusDocument } from "../../server/statusView.ts";
-import type { DataPlaneStatus } from "../../traffic/dataPlaneControl.ts";
+import type { DataPlaneStatusAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stateDirOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -58,14 +57,14 @@ Options:
       return 0;
     }
     if (action === "status") {
-      const { dataPlane } = await client.get<{ dataPlane: DataPlaneStatus }>("/v1/dataplane");
+      const { dataPlane } = await client.get<{ dataPlane: DataPlaneStatusAnswer }>("/v1/dataplane");
       io.out(
         values.json === true ? JSON.stringify(dataPlane, null, 2) : renderDataPlane(dataPlane, Date.now()),
       );
       return 0;
     }
     if (action === "restart") {
-      const result = await client.post<{ from: number; to: number; dataPlane: DataPlaneStatus }>(
+      const result = await client.post<{ from: number; to: number; dataPlane: DataPlaneStatusAnswer }>(
         "/v1/dataplane/restart",
         { reason: stringOption(values, "reason") ?? "" },
       );
@@ -103,7 +102,7 @@ export function renderInspection(inspection: Inspection, now: number): string {
 }
 
 /** One line on the data plane, as `status` and `dataplane` print it. */
-export function renderDataPlane(d: NonNullable<StatusDocument["dataPlane"]>, now: number): string {
+export function renderDataPlane(d: DataPlaneStatusAnswer, now: number): string {
   if (d.mode === "in-process") return "data plane: inside the controller (--data-plane in-process)";
   const link = d.connected
     ? "connected"

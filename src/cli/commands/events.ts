@@ -1,5 +1,5 @@
 import { HomeostatError } from "../../errors.ts";
-import type { EventRecord } from "../../store/index.ts";
+import type { EventAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -36,16 +36,16 @@ Options:
     const limit = positiveIntOption(values, "limit", 50);
     const service = stringOption(values, "service");
     const filter = service === undefined ? "" : `&service=${encodeURIComponent(service)}`;
-    const print = (e: EventRecord) => io.out(values.json === true ? JSON.stringify(e) : renderEvent(e));
-    const first = await client.get<{ events: EventRecord[] }>(`/v1/events?limit=${limit}${filter}`);
+    const print = (e: EventAnswer) => io.out(values.json === true ? JSON.stringify(e) : renderEvent(e));
+    const first = await client.get<{ events: EventAnswer[] }>(`/v1/events?limit=${limit}${filter}`);
     first.events.forEach(print);
     if (values.follow !== true) return 0;
     let after = first.events.at(-1)?.seq ?? 0;
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      let next: { events: EventRecord[] };
+      let next: { events: EventAnswer[] };
       try {
-        next = await client.get<{ events: EventRecord[] }>(`/v1/events?after=${after}&limit=1000${filter}`);
+        next = await client.get<{ events: EventAnswer[] }>(`/v1/events?after=${after}&limit=1000${filter}`);
       } catch (error) {
         if (error instanceof HomeostatError && error.code === "HS_CONTROLLER_UNREACHABLE") {
           io.err("homeostat: the controller went away; stopped following");
@@ -59,7 +59,7 @@ Options:
   },
 };
 
-export function renderEvent(e: EventRecord): string {
+export function renderEvent(e: EventAnswer): string {
   // Zone-level events (failover, failback, N−1) name their zone in `data`.
   const zone = (e.data as { zone?: unknown } | null | undefined)?.zone;
   const who = e.instance ?? e.service ?? (typeof zone === "string" ? zone : "-");

@@ -1,6 +1,6 @@
 import { HomeostatError } from "../../errors.ts";
+import type { FaultAnswer } from "../../server/routes/schemas.ts";
 import { tryDurationMs } from "../../spec/duration.ts";
-import type { FaultRule } from "../../traffic/faults.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -45,7 +45,7 @@ Options:
     const [verb, kind, arg] = positionals;
     switch (verb) {
       case "list": {
-        const { faults } = await client.get<{ faults: FaultRule[] }>("/v1/faults");
+        const { faults } = await client.get<{ faults: FaultAnswer[] }>("/v1/faults");
         if (values.json === true) io.out(JSON.stringify(faults, null, 2));
         else if (faults.length === 0) io.out("no faults");
         else {
@@ -82,7 +82,7 @@ Options:
           const v = stringOption(values, key);
           if (v !== undefined) body[key] = v;
         }
-        const { fault: rule } = await client.post<{ fault: FaultRule }>("/v1/faults", body);
+        const { fault: rule } = await client.post<{ fault: FaultAnswer }>("/v1/faults", body);
         io.out(
           `${rule.id}: ${describeFault(rule.fault)} on ${[rule.service, rule.instance, rule.zone].filter(Boolean).join("/") || "everything"}`,
         );
@@ -101,7 +101,7 @@ function parseFault(
   kind: string | undefined,
   arg: string | undefined,
   rateText: string | undefined,
-): FaultRule["fault"] {
+): FaultAnswer["fault"] {
   const rate = rateText === undefined ? undefined : Number(rateText);
   if (rate !== undefined && !(rate > 0 && rate <= 1)) {
     throw new HomeostatError("HS_USAGE", `--rate: expected a number in (0, 1], got "${rateText}"`);
@@ -137,7 +137,7 @@ function parseFault(
   }
 }
 
-function describeFault(fault: FaultRule["fault"]): string {
+function describeFault(fault: FaultAnswer["fault"]): string {
   switch (fault.kind) {
     case "latency":
       return `latency ${fault.ms}ms`;

@@ -1,5 +1,5 @@
 import { HomeostatError } from "../../errors.ts";
-import type { IncidentRecord, TimelineEntry } from "../../store/index.ts";
+import type { IncidentAnswer, IncidentWithTimelineAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -40,9 +40,7 @@ Options:
     if (id !== undefined) {
       if (!/^\d+$/.test(id))
         throw new HomeostatError("HS_USAGE", `incidents: ID must be a number, got "${id}"`);
-      const { incident } = await client.get<{ incident: IncidentRecord & { timeline: TimelineEntry[] } }>(
-        `/v1/incidents/${id}`,
-      );
+      const { incident } = await client.get<{ incident: IncidentWithTimelineAnswer }>(`/v1/incidents/${id}`);
       io.out(values.json === true ? JSON.stringify(incident, null, 2) : renderIncident(incident));
       return 0;
     }
@@ -54,7 +52,7 @@ Options:
     if (status) params.set("status", status);
     const service = stringOption(values, "service");
     if (service) params.set("service", service);
-    const { incidents } = await client.get<{ incidents: IncidentRecord[] }>(`/v1/incidents?${params}`);
+    const { incidents } = await client.get<{ incidents: IncidentAnswer[] }>(`/v1/incidents?${params}`);
     if (values.json === true) {
       io.out(JSON.stringify(incidents, null, 2));
       return 0;
@@ -83,7 +81,7 @@ Options:
   },
 };
 
-function renderIncident(i: IncidentRecord & { timeline: TimelineEntry[] }): string {
+function renderIncident(i: IncidentWithTimelineAnswer): string {
   const lines = [
     `incident ${i.id} — ${i.status} — ${i.instance} (${i.service}) — reason ${i.reason}`,
     `TTD ${duration(i.ttdMs)}   TTR ${duration(i.ttrMs)}   TTS ${duration(i.closedAt === null ? null : i.closedAt - i.detectedAt)}`,

@@ -1,5 +1,5 @@
 import { HomeostatError } from "../../errors.ts";
-import type { TokenRecord } from "../../store/index.ts";
+import type { TokenAnswer } from "../../server/routes/authRoutes.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -64,7 +64,7 @@ Options:
             `token create: --role must be viewer, operator or admin, not "${role}"`,
           );
         }
-        const created = await client.post<{ token: TokenRecord; secret: string }>("/v1/tokens", {
+        const created = await client.post<{ token: TokenAnswer; secret: string }>("/v1/tokens", {
           name,
           role,
         });
@@ -82,7 +82,7 @@ Options:
         return 0;
       }
       case "list": {
-        const { tokens } = await client.get<{ tokens: TokenRecord[] }>(
+        const { tokens } = await client.get<{ tokens: TokenAnswer[] }>(
           `/v1/tokens${values.all === true ? "?revoked=true" : ""}`,
         );
         if (values.json === true) io.out(JSON.stringify(tokens, null, 2));
@@ -93,7 +93,7 @@ Options:
         if (target === undefined)
           throw new HomeostatError("HS_USAGE", "token revoke: which token? (ID or NAME)");
         const id = /^\d+$/.test(target) ? Number(target) : await idOfLiveToken(client, target);
-        const { token } = await client.delete<{ token: TokenRecord }>(`/v1/tokens/${id}`);
+        const { token } = await client.delete<{ token: TokenAnswer }>(`/v1/tokens/${id}`);
         if (values.json === true) io.out(JSON.stringify(token, null, 2));
         else io.out(`token "${token.name}" (${token.role}, id ${token.id}) revoked`);
         return 0;
@@ -108,14 +108,14 @@ Options:
 };
 
 async function idOfLiveToken(client: ReturnType<typeof apiClient>, name: string): Promise<number> {
-  const { tokens } = await client.get<{ tokens: TokenRecord[] }>("/v1/tokens");
+  const { tokens } = await client.get<{ tokens: TokenAnswer[] }>("/v1/tokens");
   const token = tokens.find((t) => t.name === name);
   if (token === undefined) throw new HomeostatError("HS_NOT_FOUND", `no live token named "${name}"`);
   return token.id;
 }
 
 /** The token table: never a secret (the API has none to give). */
-export function renderTokens(tokens: TokenRecord[]): string {
+export function renderTokens(tokens: TokenAnswer[]): string {
   if (tokens.length === 0) return "no tokens";
   return table(
     ["ID", "NAME", "ROLE", "CREATED", "BY", "LAST USED", "REVOKED"],

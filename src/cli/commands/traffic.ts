@@ -1,37 +1,8 @@
+import type { ServiceTrafficAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
 import { table } from "../format.ts";
-
-interface EndpointView {
-  instance: string;
-  release: string;
-  zone: string;
-  port: number;
-  inFlight: number;
-  limit: number;
-  adaptiveLimit: number | null;
-  draining: boolean;
-  priority: number | null;
-  ejected: boolean;
-  ejectedUntil: number | null;
-  consecutiveFailures: number;
-  timesEjected: number;
-}
-
-interface ServiceTraffic {
-  service: string;
-  port: number;
-  endpoints: EndpointView[];
-  healthy: number;
-  members: number;
-  panic: boolean;
-  panicMode: string;
-  weights: Record<string, number> | null;
-  requestsInFlight: number;
-  admission: { inFlight?: number; queued?: Record<string, number> | number; rejected?: unknown };
-  retryBudget: unknown;
-}
 
 export const trafficCommand: Command = {
   name: "traffic",
@@ -48,9 +19,9 @@ Options:
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
     const { values } = parse("traffic", argv, { json: { type: "boolean" }, ...apiPortOption }, 0);
-    const { services } = await apiClient(apiPort(values)).get<{ services: Record<string, ServiceTraffic> }>(
-      "/v1/traffic",
-    );
+    const { services } = await apiClient(apiPort(values)).get<{
+      services: Record<string, ServiceTrafficAnswer>;
+    }>("/v1/traffic");
     if (values.json === true) {
       io.out(JSON.stringify(services, null, 2));
       return 0;

@@ -40,6 +40,10 @@ export const auditRecordSchema = z.object({
   durationMs: z.number(),
 });
 
+/** What a client reads: a token (never its secret), an audit row. */
+export type TokenAnswer = z.output<typeof tokenSchema>;
+export type AuditAnswer = z.output<typeof auditRecordSchema>;
+
 const createBody = z.object({ name: z.string().min(1).max(64), role: roleSchema }).strict();
 
 /** Registers `/v1/tokens` and `/v1/audit` on `app`. */

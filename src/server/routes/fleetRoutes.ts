@@ -8,7 +8,13 @@ import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { ApiDeps } from "../api.ts";
 import { route } from "../route.ts";
-import { eventSchema, incidentSchema, journalSchema, statusSchema } from "./schemas.ts";
+import {
+  eventSchema,
+  incidentSchema,
+  incidentWithTimelineSchema,
+  journalSchema,
+  statusSchema,
+} from "./schemas.ts";
 
 /** A change with nothing to say: `{}` (unknown fields are refused like everywhere else). */
 export const emptyBody = z.object({}).strict();
@@ -96,7 +102,9 @@ export function fleetRoutes(app: FastifyInstance, deps: ApiDeps): void {
     tag: "fleet",
     access: "viewer",
     params: z.object({ id: z.coerce.number().int().min(1) }).strict(),
-    responses: { 200: { description: "the incident", schema: z.object({ incident: incidentSchema }) } },
+    responses: {
+      200: { description: "the incident", schema: z.object({ incident: incidentWithTimelineSchema }) },
+    },
     handler: ({ params }) => {
       const incident = deps.store.getIncident(params.id);
       if (incident === null) throw new HomeostatError("HS_NOT_FOUND", `no incident ${params.id}`);

@@ -53,6 +53,19 @@ export const incidentSchema = z
   })
   .meta({ id: "Incident" });
 
+/** One incident with its whole timeline (`GET /v1/incidents/:id`). */
+export const incidentWithTimelineSchema = incidentSchema
+  .extend({
+    timeline: z.array(
+      z.object({
+        at: epochMs,
+        phase: z.string().describe('"detected", "action-started", "mitigated", "stabilized", "verified", …'),
+        detail: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: "IncidentWithTimeline" });
+
 export const journalSchema = z
   .object({
     id: z.number().int().min(1),
@@ -242,14 +255,39 @@ export const faultSchema = z
   })
   .meta({ id: "Fault" });
 
+/** One endpoint of a service's proxy: load, limits, and its outlier-detection state. */
+const endpointTrafficSchema = z.looseObject({
+  instance: z.string(),
+  release: z.string(),
+  zone: z.string(),
+  port: z.number().int(),
+  inFlight: z.number().int(),
+  limit: z.number().describe("its share of the service's concurrency limit"),
+  adaptiveLimit: z.number().nullable(),
+  draining: z.boolean(),
+  priority: z.number().int().nullable().describe("null for a draining copy"),
+  ejected: z.boolean(),
+  ejectedUntil: nullableEpochMs,
+  consecutiveFailures: z.number().int(),
+  timesEjected: z.number().int(),
+});
+
 /** One service's proxy as the data plane reports it (endpoints, balancer, shedding, limits, …). */
 export const serviceTrafficSchema = z
   .looseObject({
     service: z.string(),
     port: z.number().int(),
-    endpoints: z.array(z.looseObject({ instance: z.string() })),
-    weights: z.unknown(),
+    endpoints: z.array(endpointTrafficSchema),
+    healthy: z.number().int(),
+    members: z.number().int(),
+    panic: z.boolean(),
+    panicMode: z.string(),
+    weights: z
+      .record(z.string(), z.number())
+      .nullable()
+      .describe("the release weights in force; null: no split"),
     shedding: z.unknown(),
+    requestsInFlight: z.number().int(),
   })
   .meta({ id: "ServiceTraffic" });
 
@@ -375,6 +413,7 @@ export const failoverCheckSchema = z
  */
 export type EventAnswer = z.output<typeof eventSchema>;
 export type IncidentAnswer = z.output<typeof incidentSchema>;
+export type IncidentWithTimelineAnswer = z.output<typeof incidentWithTimelineSchema>;
 export type JournalAnswer = z.output<typeof journalSchema>;
 export type InvariantVerdictAnswer = z.output<typeof invariantVerdictSchema>;
 export type DataPlaneStatusAnswer = z.output<typeof dataPlaneStatusSchema>;
