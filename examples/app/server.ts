@@ -587,30 +587,46 @@ function run(settings: Settings): void {
     return Buffer.concat(chunks).toString("utf8");
   }
 
+  /**
+   * The request's JSON body as `parse` reads it (a ConfigError says what is wrong), or undefined
+   * once the answer is sent: none to an aborted request, 413 over the size limit, else 400.
+   */
+  async function readJsonBody<T>(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parse: (json: unknown) => T,
+  ): Promise<T | undefined> {
+    const body = await readBody(req);
+    if (body === "aborted") return undefined;
+    if (body === "too-large") {
+      res.setHeader("connection", "close");
+      sendJson(res, 413, { error: `body larger than ${MAX_FAULT_BODY_BYTES} bytes` });
+      return undefined;
+    }
+    try {
+      return parse(JSON.parse(body));
+    } catch (error) {
+      sendJson(res, 400, { error: error instanceof ConfigError ? error.message : "body: not valid JSON" });
+      return undefined;
+    }
+  }
+
+  /** True, with a 403 sent, when the fault API is off. */
+  function faultApiOff(res: ServerResponse): boolean {
+    if (settings.faultApi) return false;
+    sendJson(res, 403, { error: "the fault API is off: start the app with APP_ALLOW_FAULT_API=1" });
+    return true;
+  }
+
   async function handleFaultApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!methodAllowed(req, res, ["GET", "POST", "DELETE"])) return;
-    if (!settings.faultApi) {
-      sendJson(res, 403, { error: "the fault API is off: start the app with APP_ALLOW_FAULT_API=1" });
-      return;
-    }
+    if (faultApiOff(res)) return;
     if (req.method === "DELETE") {
       setFaults({}, FAULT_NAMES, performance.now());
       logEvent("faults-changed", { by: "fault API", faults });
     } else if (req.method === "POST") {
-      const body = await readBody(req);
-      if (body === "aborted") return;
-      if (body === "too-large") {
-        res.setHeader("connection", "close");
-        sendJson(res, 413, { error: `body larger than ${MAX_FAULT_BODY_BYTES} bytes` });
-        return;
-      }
-      let patch: FaultPatch;
-      try {
-        patch = faultPatchFromJson(JSON.parse(body), "body");
-      } catch (error) {
-        sendJson(res, 400, { error: error instanceof ConfigError ? error.message : `body: not valid JSON` });
-        return;
-      }
+      const patch = await readJsonBody(req, res, (json) => faultPatchFromJson(json, "body"));
+      if (patch === undefined) return;
       // Timed faults set live count from now, not from the start of the process.
       setFaults(applyPatch(faults, patch), Object.keys(patch) as FaultName[], performance.now());
       logEvent("faults-changed", { by: "fault API", faults });
@@ -645,24 +661,9 @@ function run(settings: Settings): void {
   async function handlePolicy(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!methodAllowed(req, res, ["GET", "HEAD", "POST"])) return;
     if (req.method === "POST") {
-      if (!settings.faultApi) {
-        sendJson(res, 403, { error: "the fault API is off: start the app with APP_ALLOW_FAULT_API=1" });
-        return;
-      }
-      const body = await readBody(req);
-      if (body === "aborted") return;
-      if (body === "too-large") {
-        res.setHeader("connection", "close");
-        sendJson(res, 413, { error: `body larger than ${MAX_FAULT_BODY_BYTES} bytes` });
-        return;
-      }
-      let change: { hash?: string; authDisabled?: boolean };
-      try {
-        change = policyChangeFromJson(JSON.parse(body));
-      } catch (error) {
-        sendJson(res, 400, { error: error instanceof ConfigError ? error.message : "body: not valid JSON" });
-        return;
-      }
+      if (faultApiOff(res)) return;
+      const change = await readJsonBody(req, res, policyChangeFromJson);
+      if (change === undefined) return;
       if (change.hash !== undefined) policyHash = change.hash;
       if (change.authDisabled !== undefined) authDisabled = change.authDisabled;
       logEvent("policy-changed", { by: "fault API", policyHash, authDisabled });
