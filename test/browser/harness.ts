@@ -8,7 +8,15 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { APP, freePort, freePortRange, NODE, REPO, type Sandbox } from "../helpers/e2e.ts";
+import {
+  DEMO_PROBES,
+  demoRelease,
+  freePort,
+  freePortRange,
+  NODE,
+  REPO,
+  type Sandbox,
+} from "../helpers/e2e.ts";
 
 /** Debian's `chromium` package (`.ci/run` installs it when missing). */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -52,17 +60,6 @@ export function ensureDashboardBuilt(): void {
     throw new Error(`building the dashboard failed:\n${result.stdout}${result.stderr}`);
 }
 
-function release(version: string, env: Record<string, string> = {}): string {
-  return [
-    `      ${version}:`,
-    `        command: ${JSON.stringify(NODE)}`,
-    `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-    "        env:",
-    `          APP_VERSION: ${version}`,
-    ...Object.entries(env).map(([k, v]) => `          ${k}: "${v}"`),
-  ].join("\n");
-}
-
 /** Front ports of the fleet's services, by service. */
 export type FrontPorts = Record<string, number>;
 
@@ -92,8 +89,8 @@ export async function writeFleet(
         "    capacity: { rps: 200 }",
         "    release: v1",
         "    releases:",
-        release("v1"),
-        release("v2-bad", { FAULT_ERROR_RATE: "0.5" }),
+        demoRelease("v1"),
+        demoRelease("v2-bad", { FAULT_ERROR_RATE: "0.5" }),
       ].join("\n"),
     );
   }
@@ -104,10 +101,7 @@ hosts:
   host-b: { zone: zone-b }
   host-c: { zone: zone-c }
 defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+${DEMO_PROBES}
   restart:
     backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }
     crashLoop: { failures: 4, window: 60s }

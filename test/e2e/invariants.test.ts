@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox, waitForServing } from "../helpers/e2e.ts";
+import { freePort, freePortRange, type Sandbox, sandbox, waitForServing } from "../helpers/e2e.ts";
+import { invariantFleetYaml } from "../helpers/invariantFleet.ts";
 import { type SteadyLoad, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -63,53 +64,6 @@ function settled(releases: Releases): boolean {
   return releases.rollouts.every((r) => r.finished);
 }
 
-function release(version: string, env: Record<string, string>): string {
-  return [
-    `      ${version}:`,
-    `        command: ${JSON.stringify(NODE)}`,
-    `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-    "        env:",
-    `          APP_VERSION: ${version}`,
-    // The policy endpoint's live switch (POST /policy) needs the fault API.
-    '          APP_ALLOW_FAULT_API: "1"',
-    ...Object.entries(env).map(([k, v]) => `          ${k}: "${v}"`),
-  ].join("\n");
-}
-
-function fleetYaml(basePort: number, port: number): string {
-  return `version: 1
-name: invariants-e2e
-defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
-  restart: { stopGracePeriod: 2s, resetAfter: 2s }
-  deploy:
-    steps: [50, 100]
-    stepDuration: 1s
-    stepDeadline: 20s
-    soak: 1s
-    analysis: { minRequests: 10, maxErrorRateIncrease: 5%, maxP99Ratio: 5, minP99Increase: 500ms }
-  slo: { errorRate: 5%, p99: 2s }
-  invariants:
-    protectedPaths: [{ path: /admin }]
-    policyHash: { path: /policy }
-    interval: 300ms
-    timeout: 300ms
-services:
-  api:
-    replicas: 2
-    basePort: ${basePort}
-    port: ${port}
-    placement: { zones: [zone-a, zone-b] }
-    release: v1-open
-    releases:
-${release("v1-open", { AUTH_DISABLED: "1" })}
-${release("v2", {})}
-`;
-}
-
 describe("security invariants", () => {
   let box: Sandbox;
   let port: number;
@@ -130,7 +84,16 @@ describe("security invariants", () => {
     box = await sandbox();
     port = await freePort();
     const basePort = await freePortRange(4);
-    box.up(box.file("fleet.yaml", fleetYaml(basePort, port)));
+    // The policy endpoint's live switch (POST /policy) needs the fault API.
+    const yaml = invariantFleetYaml({
+      name: "invariants-e2e",
+      basePort,
+      port,
+      stepDuration: "1s",
+      soak: "1s",
+      faultApi: true,
+    });
+    box.up(box.file("fleet.yaml", yaml));
     await waitForServing(port, "the proxy serving v1-open");
     // Deploy analysis and proof need traffic on both sides.
     load = steadyLoad({ port, rate: 40, connections: 4 });

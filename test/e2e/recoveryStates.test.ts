@@ -11,15 +11,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  APP,
   demoFleetYaml,
   freePort,
   freePortRange,
-  NODE,
   readyStatus,
   sandboxesCleanedAfter,
   waitForServing,
 } from "../helpers/e2e.ts";
+import { invariantFleetYaml } from "../helpers/invariantFleet.ts";
 import { steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -132,7 +131,15 @@ describe("recovery states", () => {
     const box = await newSandbox();
     const basePort = await freePortRange(4);
     const port = await freePort();
-    box.up(box.file("fleet.yaml", invariantFleet(basePort, port)));
+    const yaml = invariantFleetYaml({
+      name: "recovery-e2e",
+      basePort,
+      port,
+      stepDuration: "2s",
+      // Long enough that 40 requests/s prove the release (minRequests 10) on a busy machine.
+      soak: "3s",
+    });
+    box.up(box.file("fleet.yaml", yaml));
     await waitForServing(port, "the proxy serving v1-open");
     const load = steadyLoad({ port, rate: 40, connections: 4 });
     try {
@@ -230,48 +237,3 @@ describe("recovery states", () => {
     }
   });
 });
-
-/** Two releases of the demo app: v1-open's /admin answers without credentials, v2's refuses. */
-function invariantFleet(basePort: number, port: number): string {
-  const release = (version: string, env: Record<string, string>) =>
-    [
-      `      ${version}:`,
-      `        command: ${JSON.stringify(NODE)}`,
-      `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-      "        env:",
-      `          APP_VERSION: ${version}`,
-      ...Object.entries(env).map(([k, v]) => `          ${k}: "${v}"`),
-    ].join("\n");
-  return `version: 1
-name: recovery-e2e
-defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
-  restart: { stopGracePeriod: 2s, resetAfter: 2s }
-  deploy:
-    steps: [50, 100]
-    stepDuration: 2s
-    stepDeadline: 20s
-    # Long enough that 40 requests/s prove the release (minRequests 10) on a busy machine.
-    soak: 3s
-    analysis: { minRequests: 10, maxErrorRateIncrease: 5%, maxP99Ratio: 5, minP99Increase: 500ms }
-  slo: { errorRate: 5%, p99: 2s }
-  invariants:
-    protectedPaths: [{ path: /admin }]
-    policyHash: { path: /policy }
-    interval: 300ms
-    timeout: 300ms
-services:
-  api:
-    replicas: 2
-    basePort: ${basePort}
-    port: ${port}
-    placement: { zones: [zone-a, zone-b] }
-    release: v1-open
-    releases:
-${release("v1-open", { AUTH_DISABLED: "1" })}
-${release("v2", {})}
-`;
-}

@@ -6,7 +6,15 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { APP, freePort, freePortRange, NODE, type Sandbox, sandbox, waitForServing } from "../helpers/e2e.ts";
+import {
+  DEMO_PROBES,
+  demoRelease,
+  freePort,
+  freePortRange,
+  type Sandbox,
+  sandbox,
+  waitForServing,
+} from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 interface Rollout {
@@ -25,28 +33,13 @@ interface Releases {
 const STEPS = [10, 50, 100];
 const BAD_ERROR_RATE = 0.5;
 
-function release(version: string, extra: string[] = [], env: Record<string, string> = {}): string {
-  return [
-    `      ${version}:`,
-    `        command: ${JSON.stringify(NODE)}`,
-    `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-    "        env:",
-    `          APP_VERSION: ${version}`,
-    ...Object.entries(env).map(([k, v]) => `          ${k}: "${v}"`),
-    ...extra.map((line) => `        ${line}`),
-  ].join("\n");
-}
-
 function fleetYaml(basePort: number, port: number): string {
   return `version: 1
 name: releases-e2e
 datastores:
   orders-db: { initialVersion: 5 }
 defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+${DEMO_PROBES}
   restart: { stopGracePeriod: 2s, resetAfter: 2s }
   deploy:
     steps: [${STEPS.join(", ")}]
@@ -63,22 +56,18 @@ services:
     placement: { zones: [zone-a, zone-b] }
     release: v1
     releases:
-${release("v1", ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'])}
-${release("v2-bad", ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'], { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })}
-${release("v3-migrates", [
+${demoRelease("v1", {}, ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'])}
+${demoRelease("v2-bad", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) }, ['requires: { schemas: { orders-db: ">=5 <6" } }', 'provides: { api: "1.0.0" }'])}
+${demoRelease("v3-migrates", {}, [
   'requires: { schemas: { orders-db: ">=6" } }',
   'provides: { api: "1.1.0" }',
   "migrations: [{ datastore: orders-db, from: 5, to: 6, reversible: false }]",
 ])}
-${release("v4-future", ['requires: { schemas: { orders-db: ">=9" } }'])}
-${release(
-  "v5-bad-migrates",
-  [
-    'requires: { schemas: { orders-db: ">=7" } }',
-    "migrations: [{ datastore: orders-db, from: 6, to: 7, reversible: false }]",
-  ],
-  { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) },
-)}
+${demoRelease("v4-future", {}, ['requires: { schemas: { orders-db: ">=9" } }'])}
+${demoRelease("v5-bad-migrates", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) }, [
+  'requires: { schemas: { orders-db: ">=7" } }',
+  "migrations: [{ datastore: orders-db, from: 6, to: 7, reversible: false }]",
+])}
 `;
 }
 

@@ -327,6 +327,33 @@ export function allInstances(status: StatusDoc): StatusInstance[] {
   return status.services.flatMap((s) => s.instances);
 }
 
+/**
+ * One release of the demo app, as YAML lines under a service's `releases:` (indented by 6
+ * spaces): `APP_VERSION` is the version, `env` adds to the environment, and `extra` are more
+ * lines of the release's own (`requires: …`, `provides: …`), indented for it.
+ */
+export function demoRelease(version: string, env: Record<string, string> = {}, extra: string[] = []): string {
+  return [
+    `      ${version}:`,
+    `        command: ${JSON.stringify(NODE)}`,
+    `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
+    "        env:",
+    `          APP_VERSION: ${version}`,
+    ...Object.entries(env).map(([k, v]) => `          ${k}: "${v}"`),
+    ...extra.map((line) => `        ${line}`),
+  ].join("\n");
+}
+
+/**
+ * The demo app's fast probes, as the `probes:` lines under `defaults:`: started within 10 s,
+ * unready after two failed readiness checks 200 ms apart, restarted after three failed liveness
+ * checks.
+ */
+export const DEMO_PROBES = `  probes:
+    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
+    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
+    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }`;
+
 /** A fleet running the demo app with fast probes, on free ports. */
 export function demoFleetYaml(options: {
   name?: string;
@@ -346,15 +373,6 @@ export function demoFleetYaml(options: {
   }[];
   restart?: string;
 }): string {
-  const release = (version: string, extra: Record<string, string>) =>
-    [
-      `      ${version}:`,
-      `        command: ${JSON.stringify(NODE)}`,
-      `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-      "        env:",
-      `          APP_VERSION: ${version}`,
-      ...Object.entries(extra).map(([k, v]) => `          ${k}: "${v}"`),
-    ].join("\n");
   const services = options.services
     .map((s) =>
       [
@@ -367,18 +385,15 @@ export function demoFleetYaml(options: {
         `    dependsOn: [${(s.dependsOn ?? []).join(", ")}]`,
         `    release: ${s.release ?? "v1"}`,
         "    releases:",
-        release("v1", s.env ?? {}),
-        ...Object.entries(s.releases ?? {}).map(([version, extra]) => release(version, extra)),
+        demoRelease("v1", s.env ?? {}),
+        ...Object.entries(s.releases ?? {}).map(([version, extra]) => demoRelease(version, extra)),
       ].join("\n"),
     )
     .join("\n");
   return `version: 1
 name: ${options.name ?? "e2e"}
 defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+${DEMO_PROBES}
   restart:
 ${options.restart ?? "    backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }\n    crashLoop: { failures: 4, window: 60s }\n    stopGracePeriod: 2s\n    resetAfter: 3s"}
 services:
