@@ -7,11 +7,16 @@
  * The config dir is `$HOMEOSTAT_CONFIG_DIR`, else `$XDG_CONFIG_HOME/homeostat`, else
  * `~/.config/homeostat`; it is owner-only (0700) and so are its files (0600). So after
  * `npm start` in the repository, `npx homeostat status` works from any directory.
+ *
+ * The pointer decides where the token goes, so it is trusted only when it is ours and nobody else
+ * can write it, and only when its URL is an http(s) address on its own port; a file is sent as a
+ * token only when it holds something shaped like one (`hs_…`), whatever named it.
  */
 
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { TOKEN_PATTERN } from "../server/auth/tokens.ts";
 
 /** The per-user directory of Homeostat's pointers. */
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -54,14 +59,60 @@ export function writeControllerPointer(
   return path;
 }
 
-/** The pointer `up` wrote for `port`, or null (none, or unreadable). */
+/**
+ * Why the pointer file for `port` cannot be trusted, or undefined when it can. The pointer says
+ * where the CLI sends its token: one that another user could have written (not ours, or writable
+ * by group or others) could send it anywhere, so it is not read at all.
+ */
+function distrust(path: string): string | undefined {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(path);
+  } catch {
+    return "none";
+  }
+  if (!stat.isFile()) return "not a file: not trusted";
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) return `owned by uid ${stat.uid}, not you: not trusted`;
+  if ((stat.mode & 0o022) !== 0) {
+    return `writable by others (mode ${(stat.mode & 0o777).toString(8)}): not trusted`;
+  }
+  return undefined;
+}
+
+/** True when `url` is where an API on `port` answers: http(s), that port, no path or credentials. */
+function isApiUrl(url: unknown, port: number): boolean {
+  if (typeof url !== "string") return false;
+  try {
+    const parsed = new URL(url);
+    const explicit = parsed.port === "" ? (parsed.protocol === "https:" ? 443 : 80) : Number(parsed.port);
+    return (
+      (parsed.protocol === "http:" || parsed.protocol === "https:") &&
+      explicit === port &&
+      parsed.username === "" &&
+      parsed.password === "" &&
+      (parsed.pathname === "/" || parsed.pathname === "")
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pointer `up` wrote for `port`, or null: none, unreadable, not trusted (see {@link distrust}),
+ * or not about this port's API.
+ */
 export function readControllerPointer(
   port: number,
   env: NodeJS.ProcessEnv = process.env,
 ): ControllerPointer | null {
+  const path = pointerPath(port, env);
+  if (distrust(path) !== undefined) return null;
   try {
-    const pointer = JSON.parse(readFileSync(pointerPath(port, env), "utf8")) as ControllerPointer;
-    return pointer.apiPort === port && typeof pointer.tokenFile === "string" ? pointer : null;
+    const pointer = JSON.parse(readFileSync(path, "utf8")) as ControllerPointer;
+    return pointer.apiPort === port && typeof pointer.tokenFile === "string" && isApiUrl(pointer.url, port)
+      ? pointer
+      : null;
   } catch {
     return null;
   }
@@ -97,13 +148,18 @@ export interface TokenSearch {
   looked: string[];
 }
 
-function readToken(file: string): string | undefined {
+/**
+ * The token in `file`, or why there is none. Only something shaped like a token is ever taken:
+ * whatever file a pointer names, its content is not sent to an API unless it is a token.
+ */
+function readToken(file: string): { token: string } | { missing: string } {
+  let text: string;
   try {
-    const text = readFileSync(file, "utf8").trim();
-    return text === "" ? undefined : text;
-  } catch {
-    return undefined;
+    text = readFileSync(file, "utf8").trim();
+  } catch (error) {
+    return { missing: (error as NodeJS.ErrnoException).code ?? "unreadable" };
   }
+  return TOKEN_PATTERN.test(text) ? { token: text } : { missing: "not a token" };
 }
 
 /** Finds the token for API `port` (see the module comment for the order). */
@@ -119,16 +175,18 @@ export function findToken(
   if (env.HOMEOSTAT_TOKEN) return { token: env.HOMEOSTAT_TOKEN.trim(), source: "$HOMEOSTAT_TOKEN", looked };
   if (given.stateDir !== undefined) {
     const file = join(resolve(given.stateDir), "admin-token");
-    looked.push(file);
-    const token = readToken(file);
-    if (token !== undefined) return { token, source: file, looked };
+    const read = readToken(file);
+    looked.push("token" in read ? file : `${file} (${read.missing})`);
+    if ("token" in read) return { token: read.token, source: file, looked };
   }
   const pointerFile = pointerPath(port, env);
   const pointer = readControllerPointer(port, env);
-  looked.push(pointer === null ? `${pointerFile} (none)` : `${pointerFile} → ${pointer.tokenFile}`);
-  if (pointer !== null) {
-    const token = readToken(pointer.tokenFile);
-    if (token !== undefined) return { token, source: pointer.tokenFile, looked };
+  if (pointer === null) {
+    looked.push(`${pointerFile} (${distrust(pointerFile) ?? "not a pointer to this port's API"})`);
+    return { looked };
   }
+  const read = readToken(pointer.tokenFile);
+  looked.push(`${pointerFile} → ${pointer.tokenFile}${"token" in read ? "" : ` (${read.missing})`}`);
+  if ("token" in read) return { token: read.token, source: pointer.tokenFile, looked };
   return { looked };
 }
