@@ -4,6 +4,7 @@
  */
 
 import { mkdirSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
@@ -46,7 +47,7 @@ export interface RunOptions {
   dataPlaneMode?: "process" | "in-process";
   /** Data-plane worker processes sharing every service port (SO_REUSEPORT). Default 1. */
   dataPlaneWorkers?: number;
-  /** The API's listening address: 127.0.0.1 by default (another needs `tls`; `up` checks). */
+  /** The API's listening address: 127.0.0.1 by default (any but loopback needs `tls`: refused without). */
   bind?: string;
   /** Serve the API over HTTPS with this certificate and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
@@ -67,7 +68,22 @@ export interface RunningController {
   shutdown(): Promise<void>;
 }
 
+/** An address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped), localhost. */
+function isLoopbackAddress(address: string): boolean {
+  const v4 = address.toLowerCase().replace(/^::ffff:/, "");
+  return v4 === "localhost" || address === "::1" || (isIPv4(v4) && v4.startsWith("127."));
+}
+
 export async function runController(options: RunOptions): Promise<RunningController> {
+  // Checked here too, not only by `up`: whoever runs the controller, a token must not cross the
+  // network in clear. Before anything starts: no state, no lock, no listener.
+  const requestedBind = options.bind ?? "127.0.0.1";
+  if (options.tls === undefined && !isLoopbackAddress(requestedBind)) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `--bind ${requestedBind} would expose the API beyond this machine over plain HTTP (tokens in clear): give --tls-cert FILE and --tls-key FILE, or bind to 127.0.0.1. Nothing was started`,
+    );
+  }
   const store = StateStore.open(options.stateDir);
   const startedAt = Date.now();
   try {
