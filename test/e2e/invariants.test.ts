@@ -108,7 +108,8 @@ describe("security invariants", () => {
     const broken = await waitFor(
       async () =>
         (await events("invariant.broken")).find(
-          (e) => e.reason === "auth-not-enforced" && (e.data?.instances as string[]).length === 2,
+          (e) =>
+            e.reason === "auth-not-enforced" && (e.data?.instances as string[] | undefined)?.length === 2,
         ),
       { timeoutMs: 30_000, what: "invariant.broken (auth-not-enforced) on both instances" },
     );
