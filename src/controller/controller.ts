@@ -49,7 +49,7 @@ import {
 } from "../verify/incidentRules.ts";
 import { type InvariantVerdict, type InvariantVerdicts, NO_INVARIANTS } from "../verify/invariants.ts";
 import { VERIFIED_DISPLAY_MS } from "../verify/recoveryState.ts";
-import { evaluateGate, type GateInstance, type GateVerdict } from "../verify/verificationGate.ts";
+import { evaluateGate, type GateInstance, type GateVerdict, sloDataGap } from "../verify/verificationGate.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
 import type { ControllerMetricHooks } from "./controllerMetrics.ts";
 import type { FailoverManager } from "./failoverManager.ts";
@@ -773,6 +773,7 @@ export class Controller {
       window,
       windowMs,
       invariants,
+      sloDataGap: window === null ? null : sloDataGap(this.dataPlane?.status(), this.now()),
     });
   }
 

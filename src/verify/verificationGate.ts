@@ -10,10 +10,12 @@
  *
  * Pure: observations in, a verdict with a sentence per condition out. No traffic in the window
  * is not an SLO breach, but neither is it evidence: the gate passes on readiness alone and says
- * "no traffic seen", so the reader knows what was (not) measured.
+ * "no traffic seen", so the reader knows what was (not) measured. Missing figures are not "no
+ * traffic": while the data plane's reports do not reach the controller, the SLO condition fails.
  */
 
 import type { SloSpec } from "../spec/model.ts";
+import type { DataPlaneStatus } from "../traffic/dataPlaneControl.ts";
 import type { WindowStats } from "../traffic/stats/index.ts";
 import { type Drift, describeDrift } from "./convergence.ts";
 import type { InvariantVerdict } from "./invariants.ts";
@@ -39,6 +41,12 @@ export interface GateInput {
   window: WindowStats | null;
   windowMs: number;
   invariants: InvariantVerdict;
+  /**
+   * Why the window cannot be trusted to hold all of the service's traffic (see {@link sloDataGap}),
+   * or null/absent when it can. Set, the SLO condition fails: an empty window is then missing data,
+   * not "no traffic".
+   */
+  sloDataGap?: string | null;
 }
 
 export interface GateCondition {
@@ -91,6 +99,9 @@ function sloCondition(input: GateInput): GateCondition {
   if (input.window === null) {
     return { ok: true, detail: "no front port: SLO not measured, verified on readiness alone" };
   }
+  if (input.sloDataGap) {
+    return { ok: false, detail: `SLO not measured: ${input.sloDataGap}` };
+  }
   const w = input.window;
   if (w.requests === 0 || w.errorRate === null) {
     return { ok: true, detail: `no traffic seen in the last ${seconds}s: verified on readiness alone` };
@@ -108,6 +119,26 @@ function sloCondition(input: GateInput): GateCondition {
     ok: true,
     detail: `SLO held: error rate ${pct(w.errorRate)}, p99 ${w.p99Ms === null ? "-" : `${Math.round(w.p99Ms)}ms`} (${figures})`,
   };
+}
+
+/** Reports older than this (the data plane reports every 250 ms) mean its figures stopped coming. */
+export const REPORT_STALE_MS = 3_000;
+
+/**
+ * Why the controller's traffic figures may be missing some of what the data plane serves, or null.
+ * A data-plane process keeps serving without a controller; while its feed is down (or its reports
+ * stopped) the controller's windows go empty although traffic flows, and an empty window must not
+ * read as "no traffic". An in-process data plane counts in the controller itself: never a gap.
+ */
+export function sloDataGap(status: DataPlaneStatus | undefined, now: number): string | null {
+  if (status === undefined || status.mode !== "process") return null;
+  if (!status.connected) return "the data plane is not connected to the controller, its traffic is not seen";
+  if (status.lastReportAt === null) return "the data plane has not reported its traffic yet";
+  const age = now - status.lastReportAt;
+  if (age > REPORT_STALE_MS) {
+    return `the data plane's last traffic report is ${Math.round(age / 1000)}s old`;
+  }
+  return null;
 }
 
 function invariantCondition(v: InvariantVerdict): GateCondition {
