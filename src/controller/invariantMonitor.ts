@@ -34,6 +34,8 @@ export const INVARIANT_INCIDENT_KIND = "invariant-broken";
 const DEFAULT_POLL_MS = 200;
 /** An incomplete round is retried this soon (or at the interval, if shorter). */
 const UNCHECKED_RETRY_MS = 500;
+/** A verdict no complete round renewed for this many intervals (plus a timeout) is stale. */
+const STALE_ROUNDS = 5;
 
 export interface InvariantMonitorOptions {
   fleet: FleetSpec;
@@ -110,13 +112,26 @@ export class InvariantMonitor implements InvariantVerdicts {
    */
   forService(service: string): InvariantVerdict {
     const watch = this.#watches.get(service);
-    if (watch !== undefined) return watch.verdict;
-    return this.#known.has(service) ? NO_INVARIANTS : uncheckedVerdict();
+    if (watch === undefined) return this.#known.has(service) ? NO_INVARIANTS : uncheckedVerdict();
+    return this.#fresh(watch);
+  }
+
+  /**
+   * The verdict, unless no complete round renewed it for {@link STALE_ROUNDS} intervals (and a
+   * probe timeout): probing stopped or its loop died, so an old "ok" is no evidence any more and
+   * the verdict is unchecked (what was seen broken stays listed).
+   */
+  #fresh(watch: ServiceWatch): InvariantVerdict {
+    const { verdict, invariants } = watch;
+    if (!verdict.checked || verdict.lastCheckedAt === null) return verdict;
+    const limit = STALE_ROUNDS * invariants.intervalMs + invariants.timeoutMs;
+    if (this.#now() - verdict.lastCheckedAt <= limit) return verdict;
+    return { ...verdict, ok: false, checked: false };
   }
 
   /** The verdict of every service that declares invariants, by service name (for the status document). */
   verdicts(): Record<string, InvariantVerdict> {
-    return Object.fromEntries([...this.#watches].map(([name, watch]) => [name, watch.verdict]));
+    return Object.fromEntries([...this.#watches].map(([name, watch]) => [name, this.#fresh(watch)]));
   }
 
   /** Take over the open invariant incidents of an earlier controller, then start probing. */
