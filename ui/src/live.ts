@@ -24,20 +24,16 @@ import type {
   StatusDoc,
   TrafficService,
 } from "./model.ts";
+import { type Rates, ratesBetween } from "./rates.ts";
 
-/** Requests, errors and shed requests per second for one service, over the last poll interval. */
-export interface Rates {
-  rps: number;
-  errorsPerSecond: number;
-  shedPerSecond: number;
-}
-
+/** How the dashboard hears from the controller now, shown in the header. */
 export type Connection =
   | { mode: "connecting" }
   | { mode: "live" }
   | { mode: "polling"; why: string }
   | { mode: "offline"; why: string };
 
+/** Everything the dashboard shows, as last read; what {@link useFleet} returns. */
 export interface Fleet {
   status: StatusDoc | null;
   incidents: Incident[];
@@ -185,20 +181,7 @@ export function useFleet(api: Api): Fleet {
           const counters = parseCounters(metrics);
           if (lastCounters !== null && now - lastCounters.at > 200) {
             const seconds = (now - lastCounters.at) / 1000;
-            const next: Record<string, Rates> = {};
-            // A service the proxy has not answered for yet has no counters: it serves 0/s.
-            for (const service of Object.keys(tr?.services ?? {})) {
-              if (!counters.has(service)) counters.set(service, { requests: 0, errors: 0, shed: 0 });
-            }
-            for (const [service, c] of counters) {
-              const before = lastCounters.counters.get(service) ?? { requests: 0, errors: 0, shed: 0 };
-              next[service] = {
-                rps: Math.max(0, c.requests - before.requests) / seconds,
-                errorsPerSecond: Math.max(0, c.errors - before.errors) / seconds,
-                shedPerSecond: Math.max(0, c.shed - before.shed) / seconds,
-              };
-            }
-            setRates(next);
+            setRates(ratesBetween(lastCounters.counters, counters, seconds, Object.keys(tr?.services ?? {})));
           }
           if (lastCounters === null || now - lastCounters.at > 200) lastCounters = { at: now, counters };
         }

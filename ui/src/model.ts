@@ -294,9 +294,15 @@ export function serviceRecovery(s: Service): RecoveryState {
   return s.state === "healthy" ? "healthy" : "degraded";
 }
 
-/** The fleet's recovery state, when the controller reports one. */
-export function fleetRecovery(status: StatusDoc): RecoveryState | undefined {
-  return stateOf(status.recovery);
+/** The fleet's recovery state (its own when reported, else the worst of its services). */
+export function fleetRecovery(status: StatusDoc): RecoveryState {
+  const own = stateOf(status.recovery);
+  if (own !== undefined) return own;
+  const states = status.services.map(serviceRecovery);
+  for (const s of ["failing", "recovering", "recovered-unverified", "degraded"] as const) {
+    if (states.includes(s)) return s;
+  }
+  return "healthy";
 }
 
 /** A zone's recovery state, when the controller reports one. */
@@ -332,6 +338,7 @@ export type InvariantSummary =
   | { verdict: "unchecked" | "held"; lastCheckedAt: number | null }
   | { verdict: "none" };
 
+/** A service's {@link InvariantSummary} from the status document. */
 export function invariantsOf(status: StatusDoc, service: string): InvariantSummary | undefined {
   if (status.invariants === undefined) return undefined;
   const v = status.invariants[service];
@@ -370,31 +377,6 @@ export function gateWaitOf(status: StatusDoc | null, incident: Incident): string
   if (gate.passed) return [];
   // An older controller without `blocking`: every condition's detail, as it gave them.
   return [gate.converged, gate.slo, gate.invariants];
-}
-
-/** Word and icon for each state: colour is never the only signal. */
-export const STATE_LOOK: Record<RecoveryState, { icon: string; word: string }> = {
-  healthy: { icon: "●", word: "healthy" },
-  degraded: { icon: "◐", word: "degraded" },
-  failing: { icon: "✖", word: "failing" },
-  recovering: { icon: "↻", word: "recovering" },
-  "recovered-unverified": { icon: "◔", word: "recovered, unverified" },
-  verified: { icon: "✔", word: "verified" },
-};
-
-/** Milliseconds as people read them: 80 ms, 1.4 s, 2 min 5 s. */
-export function duration(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-
-/** A wall-clock time, local, to the second. */
-export function clock(at: number | null | undefined): string {
-  if (at === null || at === undefined) return "—";
-  return new Date(at).toLocaleTimeString([], { hour12: false });
 }
 
 /**
