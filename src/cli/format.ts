@@ -1,6 +1,10 @@
 /** Plain-text rendering for the CLI: aligned tables, durations, times. No colours (pipes stay clean). */
 
-export function table(headers: string[], rows: string[][]): string {
+import { printable } from "../lib/printable.ts";
+
+/** Columns aligned; every cell made {@link printable}, so a value cannot forge a row or drive the terminal. */
+export function table(headers: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((r) => r.map(printable));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells

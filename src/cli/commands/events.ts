@@ -1,4 +1,5 @@
 import { HomeostatError } from "../../errors.ts";
+import { printable } from "../../lib/printable.ts";
 import type { EventAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
@@ -63,5 +64,6 @@ export function renderEvent(e: EventAnswer): string {
   // Zone-level events (failover, failback, N−1) name their zone in `data`.
   const zone = (e.data as { zone?: unknown } | null | undefined)?.zone;
   const who = e.instance ?? e.service ?? (typeof zone === "string" ? zone : "-");
-  return `${clock(e.at)}  ${e.type.padEnd(20)} ${who.padEnd(14)} [${e.reason}] ${e.message}`;
+  // The message may carry an operator's reason or a process's output: never raw to the terminal.
+  return printable(`${clock(e.at)}  ${e.type.padEnd(20)} ${who.padEnd(14)} [${e.reason}] ${e.message}`);
 }

@@ -3,6 +3,7 @@
  * named like a secret, or a string that looks like a token), and not more than a few KiB of body.
  */
 
+import { printable } from "../../lib/printable.ts";
 import { TOKEN_IN_TEXT } from "./tokens.ts";
 
 /** Keys whose values are secrets whatever they look like. */
@@ -13,20 +14,9 @@ export const MAX_AUDIT_BODY_CHARS = 16_384;
 
 export const REDACTED = "[redacted]";
 
-/**
- * Characters that would let recorded text pass for something else where it is shown: control
- * characters (a newline starts a forged row of `homeostat audit`, ESC sequences rewrite the
- * terminal) and the Unicode line separators and bidirectional overrides.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const SHORT_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-
 /** `text` with every token secret in it replaced, and deceptive characters written as escapes (`\n`, `\u001b`). */
 export function redactText(text: string): string {
-  return text
-    .replace(TOKEN_IN_TEXT, `hs_${REDACTED}`)
-    .replace(DECEPTIVE, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return printable(text.replace(TOKEN_IN_TEXT, `hs_${REDACTED}`));
 }
 
 /** A copy of `value` without secrets (see the module comment). */
