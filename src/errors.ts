@@ -22,8 +22,13 @@ export const ERROR_CODES = {
     summary: "the state database was written by a newer Homeostat",
   },
   HS_STATE_LOCKED: { category: "conflict", summary: "another controller owns this state directory" },
+  HS_STATE_OTHER_FLEET: {
+    category: "conflict",
+    summary: "the state directory belongs to another fleet file",
+  },
   HS_CONTROLLER_UNREACHABLE: { category: "unavailable", summary: "no controller answers on the API port" },
   HS_CONFLICT: { category: "conflict", summary: "the request conflicts with work in progress" },
+  HS_APPLY_REFUSED: { category: "conflict", summary: "the spec change was refused: nothing was applied" },
   HS_ROLLBACK_REFUSED: { category: "conflict", summary: "the rollback was refused by its safety checks" },
   HS_FAILOVER_REFUSED: { category: "conflict", summary: "the failover was refused by its safety rules" },
   HS_NOT_FOUND: { category: "not-found", summary: "no such object" },
@@ -89,6 +94,10 @@ export const ERROR_CODES = {
     category: "user",
     httpStatus: 405,
     summary: "the URL names a route, but not with this method",
+  },
+  HS_TOO_MANY_STREAMS: {
+    category: "unavailable",
+    summary: "as many event streams are open as the controller serves at once",
   },
   HS_ROLLBACK_NOT_RUN: {
     category: "conflict",

@@ -257,3 +257,20 @@ test("closing the API ends open streams instead of waiting for them", async (t) 
   await app.close();
   await waitFor(() => sse.ended(), { what: "the stream ended by the server" });
 });
+
+test("one stream more than maxClients is refused with 503 until one closes", async (t) => {
+  const h = await harness(t, { maxClients: 2 });
+  const first = await openSse(h.url);
+  t.after(() => first.close());
+  const second = await openSse(h.url);
+  t.after(() => second.close());
+  await waitFor(() => h.clients.count === 2, { what: "two clients counted" });
+  const refused = await fetch(h.url);
+  assert.equal(refused.status, 503);
+  assert.match(((await refused.json()) as { error: { message: string } }).error.message, /2 event streams/);
+  first.close();
+  await waitFor(() => h.clients.count === 1, { what: "the first client gone" });
+  const third = await openSse(h.url);
+  t.after(() => third.close());
+  await third.until((f) => f.length > 0, "a frame on the stream opened after one closed");
+});

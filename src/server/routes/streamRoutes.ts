@@ -43,6 +43,8 @@ export interface StreamOptions {
   maxQueuedBytes?: number;
   /** Events read from the store per page when replaying. Default 500. */
   pageSize?: number;
+  /** Clients connected at once; one more is refused (503) so that streams cannot add up without bound. Default 64. */
+  maxClients?: number;
 }
 
 const streamQuery = z
@@ -85,6 +87,7 @@ export function streamRoutes(app: FastifyInstance, deps: StreamDeps, options: St
   const statusIntervalMs = options.statusIntervalMs ?? 1_000;
   const maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
   const pageSize = options.pageSize ?? 500;
+  const maxClients = options.maxClients ?? 64;
   const clients = new Set<StreamClient>();
   let unsubscribe: (() => void) | null = null;
   let heartbeat: NodeJS.Timeout | null = null;
@@ -192,6 +195,13 @@ export function streamRoutes(app: FastifyInstance, deps: StreamDeps, options: St
             { details: { in: "headers", lastEventId: header } },
           );
         }
+      }
+      if (clients.size >= maxClients) {
+        throw new HomeostatError(
+          "HS_TOO_MANY_STREAMS",
+          `${clients.size} event streams are open, the most this controller serves at once: close one (a dashboard tab, an \`events --follow\`) or poll GET /v1/events`,
+          { details: { open: clients.size, max: maxClients } },
+        );
       }
       reply.hijack();
       startFeeding();
