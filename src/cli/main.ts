@@ -5,10 +5,12 @@ import type { CliIo, Command } from "./command.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { checkCommand } from "./commands/check.ts";
 import { dataPlaneCommand } from "./commands/dataplane.ts";
+import { diffCommand } from "./commands/diff.ts";
 import { downCommand } from "./commands/down.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { failbackCommand, failoverCommand, zonesCommand } from "./commands/failover.ts";
 import { faultCommand } from "./commands/fault.ts";
+import { historyCommand } from "./commands/history.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
 import { schemaCommand } from "./commands/schema.ts";
@@ -32,6 +34,8 @@ const COMMANDS: Command[] = [
   rollbackCommand,
   planCommand,
   releasesCommand,
+  diffCommand,
+  historyCommand,
   checkCommand,
   zonesCommand,
   failoverCommand,

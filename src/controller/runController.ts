@@ -29,6 +29,7 @@ import { DataPlaneClient } from "./dataPlaneClient.ts";
 import { FailoverManager } from "./failoverManager.ts";
 import { InvariantMonitor } from "./invariantMonitor.ts";
 import { ReleaseManager } from "./releaseManager.ts";
+import { recordUpRevision, SpecDriftCheck } from "./specHistory.ts";
 
 export interface RunOptions {
   fleet: FleetSpec;
@@ -92,6 +93,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     store.close();
     throw error;
   }
+  // Spec history: revision 1 is the file this state directory is first brought up with.
+  recordUpRevision(store, options.fleet, startedAt);
   // The controller's own Prometheus series; they follow the store from here on.
   const metrics = new ControllerMetrics(store);
   const logDir = join(options.stateDir, "logs");
@@ -185,6 +188,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
     note: (type, why, data) => controller.note(type, why, data),
   });
   const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller, client) : undefined;
+  const specDrift = new SpecDriftCheck(store);
   let shuttingDown: Promise<void> | null = null;
   const status = (): StatusDocument => {
     const view = controller.view();
@@ -210,6 +214,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     });
     // The security-invariant verdict of each service that declares some, as the gate reads it.
     Object.assign(document, { invariants: invariants.verdicts() });
+    // The applied revision, and whether the file on disk still matches it (drift).
+    Object.assign(document, { spec: specDrift.status() });
     return dataPlane ? { ...document, dataPlane: dataPlane.status() } : document;
   };
   const shutdown = (): Promise<void> => {

@@ -28,6 +28,7 @@ import { registerAuthRoutes } from "./routes/authRoutes.ts";
 import { failoverRoutes } from "./routes/failoverRoutes.ts";
 import { fleetRoutes } from "./routes/fleetRoutes.ts";
 import { releaseRoutes } from "./routes/releaseRoutes.ts";
+import { specRoutes } from "./routes/specRoutes.ts";
 import { streamRoutes } from "./routes/streamRoutes.ts";
 import { trafficRoutes } from "./routes/trafficRoutes.ts";
 import type { StatusDocument } from "./statusView.ts";
@@ -124,6 +125,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   trafficRoutes(app, deps);
   releaseRoutes(app, deps);
   failoverRoutes(app, deps);
+  specRoutes(app, deps);
   streamRoutes(app, deps);
   registerAuthRoutes(app, deps.auth);
   registerDashboard(app);

@@ -4,6 +4,7 @@
  * phase), so it cannot drift from what is observed.
  */
 
+import type { SpecStatus } from "../controller/specHistory.ts";
 import { staticStability } from "../decide/failover/staticStability.ts";
 import type { ServiceCapacity } from "../decide/failover/types.ts";
 import { percent, rps } from "../decide/failover/words.ts";
@@ -120,6 +121,11 @@ export interface StatusDocument {
   partial: PartialFinding[];
   /** The security-invariant verdict of each service that declares some (the controller adds it). */
   invariants?: Record<string, InvariantVerdict>;
+  /**
+   * The applied spec revision and whether the fleet file on disk still matches it (drift; the
+   * controller adds it, absent before any revision). Instances differing from the spec are in `partial`.
+   */
+  spec?: SpecStatus;
 }
 
 /** What the recovery states are derived from, besides the instances (the controller gathers it). */

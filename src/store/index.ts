@@ -11,6 +11,13 @@ export {
   userVersion,
 } from "./migrations.ts";
 export type * from "./records.ts";
+export {
+  type RevisionState,
+  recordFirstRevision,
+  type SpecRevision,
+  SpecRevisions,
+  specContentHash,
+} from "./specRevisions.ts";
 export { checkStateFile } from "./stateFile.ts";
 export { STATE_FILE_NAME, StateStore, type StoreChange, type StoreListener } from "./stateStore.ts";
 export { type TokenRecord, type TokenRole, TokenStore } from "./tokens.ts";

@@ -236,6 +236,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE incidents ADD COLUMN verified_at INTEGER;
     `,
   },
+  {
+    version: 7,
+    // Spec revisions (src/store/specRevisions.ts): every fleet file applied, its full text and
+    // hash, the resolved spec, the diff from the one before, who, why, and how far applying got.
+    up: `
+      CREATE TABLE spec_revisions (
+        number INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        file TEXT NOT NULL,
+        text TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        diff_json TEXT,
+        who TEXT NOT NULL,
+        reason TEXT,
+        at INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('applying', 'applied', 'failed')),
+        settled_at INTEGER,
+        error TEXT
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

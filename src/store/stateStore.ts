@@ -43,6 +43,7 @@ import {
   timelineFromRow,
   toJson,
 } from "./rows.ts";
+import { SpecRevisions } from "./specRevisions.ts";
 import { checkStateFile } from "./stateFile.ts";
 import { Statements } from "./statements.ts";
 import { TokenStore } from "./tokens.ts";
@@ -87,6 +88,7 @@ export class StateStore {
   #ledger: ReleaseLedger | undefined;
   #tokens: TokenStore | undefined;
   #audit: AuditLog | undefined;
+  #revisions: SpecRevisions | undefined;
   readonly #listeners = new Set<StoreListener>();
 
   private constructor(path: string, db: DatabaseSync) {
@@ -135,6 +137,12 @@ export class StateStore {
   get audit(): AuditLog {
     this.#audit ??= new AuditLog(this.#db);
     return this.#audit;
+  }
+
+  /** Spec revisions (every fleet file applied, numbered), on the same connection. */
+  get revisions(): SpecRevisions {
+    this.#revisions ??= new SpecRevisions(this.#db);
+    return this.#revisions;
   }
 
   /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */

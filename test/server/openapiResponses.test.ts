@@ -83,6 +83,10 @@ test("each route's live answers match the document's schemas", async () => {
   await ok(200, "GET", "/v1/failover-plan?domain=zone-a");
   await ok(200, "GET", "/v1/services/api/releases");
   await ok(200, "GET", "/v1/services/api/rollback-plan");
+  await ok(200, "GET", "/v1/spec");
+  await ok(200, "GET", "/v1/revisions?limit=10");
+  await ok(200, "GET", "/v1/revisions/1");
+  assert.equal((await call("GET", "/v1/revisions/999")).status, 404);
   if (document.paths["/v1/whoami"] !== undefined) await ok(200, "GET", "/v1/whoami");
   // The dashboard's files, when ui/dist is built (npm install builds it); public.
   const page = await call("GET", "/");

@@ -1,8 +1,10 @@
 import type { DomainHeadroom, FailoverPlan, IndependenceFinding } from "../../decide/failover/types.ts";
+import type { StatusAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { CliIo, Command } from "../command.ts";
 import { table } from "../format.ts";
+import { renderSpecDrift } from "./history.ts";
 
 interface CheckDocument {
   findings: IndependenceFinding[];
@@ -20,9 +22,12 @@ Lists redundancy that shares fate (all replicas in one zone or on one host, sing
 services that others depend on, backups in their primary's domain) with a severity and a fix,
 and, for each zone, whether the survivors could take its load now without passing their
 utilization ceiling (static stability, N−1), from the declared capacity and the measured load.
+Then drift: whether the fleet file on disk differs from the applied spec revision, and running
+instances that differ from the spec (another release or config hash than it names: a partial
+rollout, named).
 
 Options:
-  --strict       exit 1 when there is a critical finding or a zone the fleet cannot lose
+  --strict       exit 1 when there is a critical finding, a zone the fleet cannot lose, or drift
   --json         print the whole document as JSON
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
@@ -32,14 +37,76 @@ Options:
       { json: { type: "boolean" }, strict: { type: "boolean" }, ...apiPortOption },
       0,
     );
-    const doc = await apiClient(apiPort(values)).get<CheckDocument>("/v1/check");
-    if (values.json === true) io.out(JSON.stringify(doc, null, 2));
-    else renderCheck(doc, io);
+    const client = apiClient(apiPort(values));
+    const doc = await client.get<CheckDocument>("/v1/check");
+    // Drift: the fleet file against the applied revision, and instances that differ from the spec.
+    const status = await client.get<StatusAnswer>("/v1/status");
+    const drift = specDrift(status);
+    if (values.json === true) io.out(JSON.stringify({ ...doc, drift }, null, 2));
+    else {
+      renderCheck(doc, io);
+      io.out("");
+      for (const line of renderDrift(drift)) io.out(line);
+    }
     const bad =
-      doc.findings.some((f) => f.severity === "critical") || doc.headroom.some((h) => !h.survivesLoss);
+      doc.findings.some((f) => f.severity === "critical") ||
+      doc.headroom.some((h) => !h.survivesLoss) ||
+      drift.file !== "same" ||
+      drift.instances.length > 0;
     return values.strict === true && bad ? 1 : 0;
   },
 };
+
+/** Instance findings that mean "running something other than the spec" (see docs/operations.md, "Drift"). */
+const SPEC_DRIFT_KINDS: ReadonlySet<string> = new Set([
+  "mixed-releases",
+  "old-release",
+  "old-config",
+  "old-secrets",
+  "release-edited",
+]);
+
+/** What `check` says about drift: the file on disk, and running instances that differ from the spec. */
+interface DriftReport {
+  /** The applied revision (null when none is recorded). */
+  revision: number | null;
+  file: "same" | "differs" | "missing" | "unreadable" | "unknown";
+  path: string | null;
+  /** Lines for humans about the file (empty when it matches). */
+  lines: string[];
+  instances: { kind: string; service: string | null; instances: string[]; detail: string }[];
+}
+
+function specDrift(status: StatusAnswer): DriftReport {
+  const spec = status.spec;
+  return {
+    revision: spec?.revision ?? null,
+    file: spec?.fileOnDisk ?? "unknown",
+    path: spec?.file ?? null,
+    lines: renderSpecDrift(spec),
+    instances: (status.partial ?? [])
+      .filter((p) => SPEC_DRIFT_KINDS.has(p.kind))
+      .map((p) => ({
+        kind: p.kind,
+        service: p.service ?? null,
+        instances: p.instances ?? [],
+        detail: p.detail,
+      })),
+  };
+}
+
+function renderDrift(drift: DriftReport): string[] {
+  const lines: string[] = [];
+  if (drift.revision === null) lines.push("spec: no revision recorded");
+  else if (drift.file === "same") lines.push(`spec: revision ${drift.revision}, fleet file unchanged`);
+  lines.push(...drift.lines);
+  if (drift.instances.length === 0) lines.push("instances: every running instance matches the spec");
+  for (const finding of drift.instances) {
+    const names = finding.instances.length > 0 ? ` (${finding.instances.join(", ")})` : "";
+    lines.push(`! ${finding.service ?? "fleet"}: ${finding.kind}${names}: ${finding.detail}`);
+  }
+  return lines;
+}
 
 function renderCheck(doc: CheckDocument, io: CliIo): void {
   if (doc.findings.length === 0) io.out("shared fate: none found");

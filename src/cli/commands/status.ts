@@ -5,6 +5,7 @@ import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago, table } from "../format.ts";
 import { renderDataPlane } from "./dataplane.ts";
+import { renderSpecDrift } from "./history.ts";
 
 export const statusCommand: Command = {
   name: "status",
@@ -43,6 +44,7 @@ export function renderStatus(status: StatusAnswer): string {
   const lines: string[] = [
     `fleet ${status.fleet.name} (${status.fleet.file}) — controller pid ${status.controller.pid}, up ${ago(status.controller.startedAt, now).replace(" ago", "")}, ${status.openIncidents} open incident(s)`,
     ...(status.dataPlane ? [renderDataPlane(status.dataPlane, now)] : []),
+    ...renderSpecDrift(status.spec),
     ...renderRecovery(status),
     "",
   ];

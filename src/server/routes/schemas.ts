@@ -234,6 +234,19 @@ export const statusSchema = z
       .record(z.string(), invariantVerdictSchema)
       .optional()
       .describe("per service that declares security invariants: their verdict now"),
+    spec: z
+      .looseObject({
+        revision: z.number().int().min(1),
+        hash: z.string(),
+        file: z.string(),
+        at: epochMs,
+        who: z.string(),
+        fileOnDisk: z.enum(["same", "differs", "missing", "unreadable"]),
+        fileHash: z.string().nullable(),
+        applying: z.number().int().nullable().describe("a newer revision still being applied"),
+      })
+      .optional()
+      .describe("the applied spec revision, and whether the fleet file on disk still matches it"),
   })
   .meta({ id: "Status" });
 
