@@ -7,7 +7,6 @@
 
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import {
   type ControllerMessage,
   type DataPlaneIdentity,
@@ -22,6 +21,7 @@ import { type DataPlanePaths, dataPlanePaths, ensureDataPlaneDir } from "../data
 import { type DataPlaneProcessRecord, liveDataPlane } from "../dataplane/processRecord.ts";
 import { killProcessGroup } from "../drivers/local/processGroup.ts";
 import { HomeostatError } from "../errors.ts";
+import { modulePath } from "../lib/modulePath.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
 import { connectUnix } from "../lib/sockets.ts";
 import type { StateStore } from "../store/index.ts";
@@ -235,6 +235,20 @@ export class DataPlaneWorker {
     return { from, to };
   }
 
+  /**
+   * Let go of the worker and leave it serving (`homeostat down --keep-fleet`): the feed is closed
+   * without a stop, so the data plane keeps serving its last snapshot, as after a controller crash,
+   * until the next controller adopts it. Nothing is restarted once detached.
+   */
+  async detach(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#watch) clearInterval(this.#watch);
+    if (this.#stabilizeTimer) clearTimeout(this.#stabilizeTimer);
+    this.#channel?.close("controller detached: the data plane keeps serving");
+    this.#channel = null;
+  }
+
   /** Stop the worker: it stops accepting, drains (up to `drainMs`), exits; killed after that. */
   async close(drainMs: number): Promise<void> {
     if (this.#closed) return;
@@ -260,7 +274,7 @@ export class DataPlaneWorker {
 
   async #spawnAndConnect(): Promise<void> {
     const logFd = openSync(this.#paths.log, "a");
-    const main = fileURLToPath(new URL("../dataplane/main.ts", import.meta.url));
+    const main = modulePath("../dataplane/main.ts", import.meta.url);
     const args = [main, "--state-dir", this.#options.stateDir, "--worker", String(this.index)];
     if (this.#options.reusePort) args.push("--reuse-port");
     let child: ReturnType<typeof spawn>;

@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { fileURLToPath } from "node:url";
+import { modulePath } from "../lib/modulePath.ts";
 import { processStartTime } from "../lib/procStat.ts";
 import { connectUnix, listeningFd } from "../lib/sockets.ts";
 import {
@@ -399,7 +399,7 @@ export class DataPlaneProcess {
     stdio[2] = logFd;
     const args = [
       ...process.execArgv,
-      fileURLToPath(new URL("./main.ts", import.meta.url)),
+      modulePath("./main.ts", import.meta.url),
       "--state-dir",
       this.#stateDir,
       "--worker",
