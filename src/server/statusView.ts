@@ -10,7 +10,14 @@ import type { ServiceCapacity } from "../decide/failover/types.ts";
 import { percent, rps } from "../decide/failover/words.ts";
 import type { SlotState } from "../decide/slotState.ts";
 import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
-import { type FleetSpec, instanceName, placementOf } from "../spec/model.ts";
+import {
+  type FleetSpec,
+  instanceName,
+  type ProbeSpec,
+  placementOf,
+  type ServiceSpec,
+} from "../spec/model.ts";
+import { startupBudgetMs } from "../spec/probes.ts";
 import type { IncidentRecord } from "../store/index.ts";
 import type { DataPlaneStatus } from "../traffic/dataPlaneControl.ts";
 import type { Drift } from "../verify/convergence.ts";
@@ -81,6 +88,42 @@ export interface ServiceStatus {
   recovery: RecoveryView;
   /** The verification gate now: what a recovery of this service waits for. */
   gate?: { passed: boolean; converged: string; slo: string; invariants: string; blocking: string[] };
+  /** The probes in force, and whether they are defaults (the fleet file declares none). */
+  probes?: ProbesInForce;
+}
+
+/**
+ * A service's probes as they run: each kind in words ("tcp :port every 1s, unready after 3
+ * failures"), and `defaults` when Homeostat chose them because the fleet file declares none:
+ * `tcp` (a TCP connect on the instance port) or `process` (no probe: judged by its process).
+ */
+export interface ProbesInForce {
+  defaults: "tcp" | "process" | null;
+  startup: string | null;
+  readiness: string | null;
+  liveness: string | null;
+  /** How long an instance may take to become ready before it is reported; null: ready once running. */
+  startupBudgetMs: number | null;
+}
+
+/** The probes in force for `service` (see ProbesInForce). */
+export function probesInForce(service: ServiceSpec): ProbesInForce {
+  const words = (probe: ProbeSpec | undefined, verdict: string): string | null => {
+    if (probe === undefined) return null;
+    const check = probe.check;
+    const target =
+      check.kind === "exec"
+        ? `exec ${[check.command, ...check.args].join(" ")}`
+        : `${check.kind === "http" ? `http ${check.path}` : "tcp"} :${check.port ?? "port"}`;
+    return `${target} every ${probe.intervalMs}ms, ${verdict} after ${probe.failureThreshold} failures`;
+  };
+  return {
+    defaults: service.probeDefaults ?? null,
+    startup: words(service.probes.startup, "unhealthy"),
+    readiness: words(service.probes.readiness, "unready"),
+    liveness: words(service.probes.liveness, "restarted"),
+    startupBudgetMs: startupBudgetMs(service.probes),
+  };
 }
 
 /** What losing one zone would do now, at current load, with no scale-up and no shedding (N−1). */
@@ -239,6 +282,7 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
       state,
       warnings,
       instances,
+      probes: probesInForce(service),
       recovery: { state: "healthy", reasons: [], codes: [] },
     };
   });

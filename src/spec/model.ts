@@ -288,6 +288,11 @@ export interface ServiceSpec {
   /** Where each slot runs: `placement[i % placement.length]`. Never empty. */
   placement: ZoneHost[];
   probes: ProbeSet;
+  /**
+   * Set when the fleet file declares no probe for this service: the defaults in force, TCP on the
+   * instance port (`tcp`) or the process alone (`process`). See docs/fleet-spec.md#default-probes.
+   */
+  probeDefaults?: "tcp" | "process";
   dependsOn: string[];
   restart: RestartSpec;
   /** Security invariants; absent when the service declares (and inherits) none. */

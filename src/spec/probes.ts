@@ -139,3 +139,82 @@ function statusRange(text: string): [number, number] {
   const [min, max = min] = text.split("-").map(Number);
   return [min!, max!];
 }
+
+/**
+ * What a service is judged by when its fleet file declares no probe at all (neither the service
+ * nor `defaults.probes`, not even `off`): `tcp` when its instances listen on their port — it has a
+ * front `port` the data plane sends traffic to, or a release passes `{port}` — else `process`,
+ * its process alone (running is ready). See docs/fleet-spec.md#default-probes.
+ */
+export type ProbeDefaults = "tcp" | "process";
+
+/**
+ * The default probes of a service that takes its port: a TCP connect to the instance's port for
+ * startup (up to 60 s), readiness and liveness (3 failures a second apart). A service that needs
+ * a request path, a slower start or no probing at all declares its own (`off` included).
+ */
+export const DEFAULT_TCP_PROBES: Readonly<Required<ProbeSet>> = {
+  startup: {
+    check: { kind: "tcp" },
+    intervalMs: 500,
+    timeoutMs: 500,
+    failureThreshold: 120,
+    successThreshold: 1,
+    initialDelayMs: 0,
+  },
+  readiness: {
+    check: { kind: "tcp" },
+    intervalMs: 1_000,
+    timeoutMs: 1_000,
+    failureThreshold: 3,
+    successThreshold: 1,
+    initialDelayMs: 0,
+  },
+  liveness: {
+    check: { kind: "tcp" },
+    intervalMs: 1_000,
+    timeoutMs: 1_000,
+    failureThreshold: 3,
+    successThreshold: 1,
+    initialDelayMs: 0,
+  },
+};
+
+/** True when neither the fleet's defaults nor the service name a probe kind (`off` counts as named). */
+export function declaresNoProbe(defaults: ProbesInput | undefined, own: ProbesInput | undefined): boolean {
+  return PROBE_KINDS.every((kind) => defaults?.[kind] === undefined && own?.[kind] === undefined);
+}
+
+/**
+ * The probes put in force for a service that declares none, and which kind they are: TCP on the
+ * instance port when `takesPort`, else none (judged by its process).
+ */
+export function defaultProbes(takesPort: boolean): { probes: ProbeSet; kind: ProbeDefaults } {
+  if (!takesPort) return { probes: {}, kind: "process" };
+  return {
+    probes: {
+      startup: { ...DEFAULT_TCP_PROBES.startup, check: { kind: "tcp" } },
+      readiness: { ...DEFAULT_TCP_PROBES.readiness, check: { kind: "tcp" } },
+      liveness: { ...DEFAULT_TCP_PROBES.liveness, check: { kind: "tcp" } },
+    },
+    kind: "tcp",
+  };
+}
+
+/**
+ * How long an instance may take to become ready before it is reported (docs/fleet-spec.md#probes):
+ * for the startup probe then the readiness probe, each `initialDelay + interval × max(failure,
+ * success threshold) + timeout`, added up; null when neither exists (ready as soon as it runs).
+ */
+export function startupBudgetMs(probes: ProbeSet): number | null {
+  const gates = [probes.startup, probes.readiness].filter((p): p is ProbeSpec => p !== undefined);
+  if (gates.length === 0) return null;
+  return gates.reduce(
+    (total, p) =>
+      total +
+      p.initialDelayMs +
+      p.intervalMs * Math.max(p.failureThreshold, p.successThreshold) +
+      p.timeoutMs,
+    0,
+  );
+}

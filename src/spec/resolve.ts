@@ -7,7 +7,7 @@ import { resolveInvariants } from "./invariants.ts";
 import type { FleetSpec, ReleaseSpec, ServiceSpec } from "./model.ts";
 import { resolveNotifications } from "./notifications.ts";
 import { placeService } from "./placement.ts";
-import { resolveProbes } from "./probes.ts";
+import { declaresNoProbe, defaultProbes, resolveProbes } from "./probes.ts";
 import { resolveDatastores, resolveReleaseRecord, resolveSecurity } from "./records.ts";
 import { resolveRestart } from "./restart.ts";
 import type { FleetInput, ReleaseInput, ServiceInput } from "./schema.ts";
@@ -65,6 +65,14 @@ function resolveService(
     capacity: resolveCapacity(fleet.defaults?.capacity, service.capacity, service.replicas),
   };
   if (service.port !== undefined) resolved.port = service.port;
+  if (declaresNoProbe(fleet.defaults?.probes, service.probes)) {
+    // No probe declared: a listener is probed on its port, anything else judged by its process.
+    const takesPort =
+      service.port !== undefined || Object.values(releases).some((release) => passesPort(release));
+    const defaults = defaultProbes(takesPort);
+    resolved.probes = defaults.probes;
+    resolved.probeDefaults = defaults.kind;
+  }
   const invariants = resolveInvariants(fleet.defaults?.invariants, service.invariants);
   if (invariants !== undefined) resolved.invariants = invariants;
   return resolved;
@@ -81,4 +89,11 @@ function resolveRelease(version: string, release: ReleaseInput, directory: strin
     ...resolveReleaseRecord(release),
     ...(release.policyHash === undefined ? {} : { policyHash: release.policyHash }),
   };
+}
+
+/** Whether a release hands its instance the `{port}` placeholder (in its command, args or env). */
+function passesPort(release: ReleaseSpec): boolean {
+  return [release.command, ...release.args, ...Object.values(release.env)].some((text) =>
+    text.includes("{port}"),
+  );
 }

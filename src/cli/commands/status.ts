@@ -65,6 +65,7 @@ export function renderStatus(status: StatusAnswer): string {
     if (service.gate !== undefined && !service.gate.passed && service.recovery?.state !== "healthy") {
       lines.push(`  gate: ${[service.gate.converged, service.gate.slo, service.gate.invariants].join("; ")}`);
     }
+    if (service.probes !== undefined) lines.push(renderProbes(service.probes));
     const rows = service.instances.map((i) => [
       i.name,
       i.state,
@@ -100,6 +101,20 @@ export function renderStatus(status: StatusAnswer): string {
   }
   lines.push(...renderZones(status));
   return lines.join("\n").trimEnd();
+}
+
+/**
+ * The probes in force, one line: marked as defaults when the fleet file declares none (a TCP
+ * connect on the instance port, or the process alone).
+ */
+export function renderProbes(probes: NonNullable<StatusAnswer["services"][number]["probes"]>): string {
+  if (probes.defaults === "process")
+    return "  probes: none declared; default: judged by its process alone (running = ready)";
+  const kinds = (["startup", "readiness", "liveness"] as const)
+    .filter((kind) => probes[kind] !== null)
+    .map((kind) => `${kind} ${probes[kind]}`);
+  const head = probes.defaults === "tcp" ? "probes (defaults, none declared)" : "probes";
+  return `  ${head}: ${kinds.length === 0 ? "none (ready once running)" : kinds.join("; ")}`;
 }
 
 const INVARIANT_CODES: ReadonlySet<string> = new Set(["invariant-broken", "invariant-unchecked"]);

@@ -135,6 +135,25 @@ const serviceStatusSchema = z.looseObject({
     })
     .optional()
     .describe("the verification gate now: what a recovery of this service waits for"),
+  probes: z
+    .looseObject({
+      defaults: z
+        .enum(["tcp", "process"])
+        .nullable()
+        .describe(
+          "set when the fleet file declares no probe: tcp (a TCP connect on the instance port) or process (judged by its process alone)",
+        ),
+      startup: z.string().nullable(),
+      readiness: z.string().nullable(),
+      liveness: z.string().nullable(),
+      startupBudgetMs: z
+        .number()
+        .int()
+        .nullable()
+        .describe("how long an instance may take to become ready before it is reported (instance.not-ready)"),
+    })
+    .optional()
+    .describe("the probes in force, in words, and whether they are defaults"),
 });
 
 /** One security invariant that does not hold (docs/security-invariants.md). */
