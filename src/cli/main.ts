@@ -2,6 +2,7 @@
 
 import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
+import { applyCommand } from "./commands/apply.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { checkCommand } from "./commands/check.ts";
 import { dataPlaneCommand } from "./commands/dataplane.ts";
@@ -12,6 +13,7 @@ import { failbackCommand, failoverCommand, zonesCommand } from "./commands/failo
 import { faultCommand } from "./commands/fault.ts";
 import { historyCommand } from "./commands/history.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
+import { initCommand } from "./commands/init.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -31,6 +33,7 @@ const COMMANDS: Command[] = [
   dataPlaneCommand,
   weightsCommand,
   deployCommand,
+  applyCommand,
   rollbackCommand,
   planCommand,
   releasesCommand,
@@ -41,6 +44,7 @@ const COMMANDS: Command[] = [
   failoverCommand,
   failbackCommand,
   faultCommand,
+  initCommand,
   validateCommand,
   schemaCommand,
   tokenCommand,

@@ -30,6 +30,7 @@ import {
 import { Prober } from "../observe/prober.ts";
 import type { StatusRecoveryInputs } from "../server/statusView.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
+import { startupBudgetMs } from "../spec/probes.ts";
 import type { StateStore } from "../store/index.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
@@ -83,7 +84,13 @@ interface Runtime {
 }
 
 export class Controller {
-  readonly fleet: FleetSpec;
+  /** The applied spec: replaced by {@link setFleet} when a new revision is applied. */
+  fleet: FleetSpec;
+  /**
+   * Services removed by an apply whose instances still run: they are drained (no members in the
+   * data plane) and stopped, with the settings they had, then forgotten.
+   */
+  private readonly retiring = new Map<string, ServiceSpec>();
   private readonly store: StateStore;
   private readonly driver: Driver;
   private readonly events: ControllerEvents;
@@ -121,6 +128,11 @@ export class Controller {
   private dataPlaneDecided = false;
   private tickQueued = false;
   private stopped = false;
+  /** When each instance's probing began (its start, or its adoption): its startup budget runs from there. */
+  private readonly watchedAt = new Map<string, number>();
+  /** The `watchedAt` of the run an instance's slow start was reported for (once per run). */
+  private readonly slowStartNoted = new Map<string, number>();
+  private readonly lastProbeFailure = new Map<string, string>();
 
   constructor(options: ControllerOptions) {
     this.fleet = options.fleet;
@@ -139,6 +151,11 @@ export class Controller {
     this.prober = new Prober({
       now: this.now,
       onChange: (instance, health, previous) => this.onHealthChange(instance, health, previous),
+      // The last failed probe of each instance: what a report of a slow start says is wrong.
+      onResult: (instance, result) => {
+        if (result.ok) this.lastProbeFailure.delete(instance);
+        else this.lastProbeFailure.set(instance, `${result.kind} probe: ${result.detail ?? "failed"}`);
+      },
     });
     this.driver.onExit((instance, exit) => this.onExit(instance, exit));
   }
@@ -192,6 +209,67 @@ export class Controller {
     this.emit("controller.stopped", { code: "shutdown", message: "all instances stopped" });
   }
 
+  /**
+   * Take a newly applied spec: from the next pass on, reconcile works towards it (scale, added
+   * services). A removed service is kept as retiring until its instances are drained and stopped.
+   */
+  setFleet(next: FleetSpec): void {
+    const previous = this.fleet;
+    this.fleet = next;
+    for (const service of previous.services) {
+      if (!next.services.some((s) => s.name === service.name)) this.retiring.set(service.name, service);
+    }
+    for (const service of next.services) this.retiring.delete(service.name);
+    this.poke();
+  }
+
+  /**
+   * Replace one running instance: drained, stopped and started again from the spec in force (an
+   * in-place roll of `homeostat apply --allow-in-place`). False when it is not running or busy.
+   */
+  replaceInstance(name: string, why: Reason): boolean {
+    const runtime = this.runtimes.get(name);
+    if (
+      runtime === undefined ||
+      runtime.stopping ||
+      this.busy.has(name) ||
+      runtime.observed.runtime !== "running"
+    )
+      return false;
+    this.dispatch({
+      type: "stop",
+      instance: name,
+      service: runtime.observed.service,
+      afterStop: "restart",
+      reason: why,
+    });
+    return true;
+  }
+
+  /** Services removed from the spec whose instances are still being drained and stopped. */
+  retiringServices(): string[] {
+    return [...this.retiring.keys()];
+  }
+
+  /**
+   * Stop deciding and let go of every instance, leaving it running (`homeostat down --keep-fleet`,
+   * SIGQUIT): actions under way finish, then nothing more is started, stopped or probed. The
+   * store keeps each instance's record (pid, start time), so the next controller adopts them.
+   */
+  async detach(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.prober.stop();
+    this.failover?.stop();
+    await Promise.allSettled([...this.inFlight]);
+    const running = [...this.runtimes.values()].filter((r) => r.observed.runtime === "running").length;
+    this.emit("controller.detached", {
+      code: "controller-detached",
+      message: `the controller stops and leaves ${running} instance(s) running for the next \`homeostat up\` to adopt`,
+    });
+  }
+
   /** Record an event that happened outside the loop (API-driven changes, the data plane). */
   note(type: string, why: Reason, data: Record<string, unknown> = {}): void {
     this.emit(type, why, data);
@@ -233,6 +311,7 @@ export class Controller {
     const now = this.now();
     this.verifyOpenIncidents(now);
     this.resetStableSlots(now);
+    this.noteSlowStarts(now);
     this.recheckIdentity(now);
     const releaseTargets = this.releaseTargets();
     const snapshot: Snapshot = {
@@ -318,6 +397,14 @@ export class Controller {
   /** Push each service's ready instances to the data plane (instances being stopped are out). */
   private syncMembership(): void {
     const dataPlane = this.dataPlane;
+    for (const [name] of this.retiring) {
+      // A removed service takes no new request: its instances finish what they have, then stop.
+      if ([...this.runtimes.values()].some((r) => r.observed.service === name)) {
+        if (dataPlane?.hasProxy(name)) dataPlane.setMembers(name, []);
+      } else {
+        this.retiring.delete(name);
+      }
+    }
     if (dataPlane === undefined) return;
     const holding = this.settling();
     for (const service of this.fleet.services) {
@@ -466,7 +553,8 @@ export class Controller {
 
   private async stopInstance(action: Extract<Action, { type: "stop" }>): Promise<void> {
     const runtime = this.runtimes.get(action.instance);
-    const service = this.fleet.services.find((s) => s.name === action.service);
+    const service =
+      this.fleet.services.find((s) => s.name === action.service) ?? this.retiring.get(action.service);
     const grace = service?.restart.stopGracePeriodMs ?? 5000;
     if (runtime) runtime.stopping = true;
     this.syncMembership();
@@ -878,6 +966,39 @@ export class Controller {
     );
   }
 
+  /**
+   * An instance still not ready once its startup budget (its startup and readiness probes'
+   * thresholds: startupBudgetMs) has passed is reported, once per run, never left silent: an event
+   * `instance.not-ready` (reason `not-ready-after-startup`) saying what its probes last found, and
+   * the same words as its reason in `status`.
+   */
+  private noteSlowStarts(now: number): void {
+    for (const runtime of this.runtimes.values()) {
+      const o = runtime.observed;
+      const since = this.watchedAt.get(o.name);
+      if (o.runtime !== "running" || runtime.stopping || since === undefined || this.busy.has(o.name))
+        continue;
+      if (o.health === null || (o.health.state !== "starting" && o.health.state !== "unready")) continue;
+      if (this.slowStartNoted.get(o.name) === since) continue;
+      const service = this.fleet.services.find((s) => s.name === o.service);
+      const budget = service === undefined ? null : startupBudgetMs(service.probes);
+      if (budget === null || now - since < budget) continue;
+      this.slowStartNoted.set(o.name, since);
+      const last = this.lastProbeFailure.get(o.name);
+      const why = `${o.health.reason}${last === undefined ? "" : `; last ${last}`}`;
+      const message = `${o.name} is not ready ${Math.round((now - since) / 1000)}s after it started (startup budget ${Math.round(budget / 1000)}s): ${why}`;
+      runtime.observed = {
+        ...runtime.observed,
+        health: { ...o.health, reason: `not ready after its startup budget: ${why}` },
+      };
+      this.emit(
+        "instance.not-ready",
+        { code: "not-ready-after-startup", message },
+        { instance: o.name, service: o.service, budgetMs: budget, state: o.health.state },
+      );
+    }
+  }
+
   /** A slot whose instance stayed ready past `resetAfterMs` forgets its failures (backoff and crash loop). */
   private resetStableSlots(now: number): void {
     for (const [instance, slot] of this.slots) {
@@ -1015,12 +1136,30 @@ export class Controller {
     version: string,
   ): void {
     const release = service.releases[version] ?? service.releases[service.release];
+    this.watchedAt.set(instance, this.now());
+    this.lastProbeFailure.delete(instance);
     this.prober.watch(
       instance,
       { host: "127.0.0.1", port, cwd: release?.cwd ?? process.cwd(), env: release?.env ?? {} },
       service.probes,
       startedAt,
     );
+    // The prober's first verdict is never reported as a change: without this, an instance with
+    // no readiness probe (judged by its process) would stay "no probe result yet" for ever. A
+    // first "ready" goes the way of any other (event, identity check, its incident mitigated).
+    const runtime = this.runtimes.get(instance);
+    const initial = this.prober.health(instance);
+    if (runtime === undefined || initial === undefined || runtime.observed.health !== null) return;
+    if (initial.state === "ready") {
+      this.onHealthChange(instance, initial, {
+        state: "starting",
+        lastGoodAt: null,
+        since: startedAt,
+        reason: "process started",
+      });
+    } else {
+      runtime.observed = { ...runtime.observed, health: initial };
+    }
   }
 
   private service(name: string): ServiceSpec {

@@ -49,7 +49,7 @@ interface ServiceIntent {
 export class DataPlaneClient implements DataPlaneControl {
   readonly stats: DecisionWindows;
   readonly faults: FaultRegistry;
-  readonly #fleet: FleetSpec;
+  #fleet: FleetSpec;
   readonly #stateDir: string;
   readonly #onEvent: (event: FeedEvent) => void;
   readonly #now: () => number;
@@ -127,6 +127,41 @@ export class DataPlaneClient implements DataPlaneControl {
         data: { worker: extra.worker },
       });
     }
+  }
+
+  /**
+   * Feed the data plane a newly applied spec: a new service's listener opens, a changed port
+   * re-opens, changed traffic settings apply at once (members, weights and zone shares are kept).
+   * A removed service keeps its listener, with no members, until {@link retire}: its instances
+   * drain first.
+   */
+  setFleet(next: FleetSpec): void {
+    this.#fleet = next;
+    for (const service of next.services) {
+      if (service.port === undefined) continue;
+      const intent = this.#intent.get(service.name);
+      if (intent === undefined) {
+        this.#intent.set(service.name, {
+          name: service.name,
+          port: service.port,
+          traffic: service.traffic,
+          endpoints: [],
+          weights: service.traffic.weights ?? null,
+          zoneShares: null,
+          shedding: null,
+        });
+      } else {
+        intent.port = service.port;
+        intent.traffic = service.traffic;
+      }
+    }
+    this.#schedulePush();
+  }
+
+  /** Close the listener of a service no longer in the spec (its instances are stopped). */
+  retire(service: string): void {
+    if (this.#fleet.services.some((s) => s.name === service && s.port !== undefined)) return;
+    if (this.#intent.delete(service)) this.#schedulePush();
   }
 
   hasProxy(service: string): boolean {
@@ -292,6 +327,18 @@ export class DataPlaneClient implements DataPlaneControl {
     this.#closed = true;
     const drain = Math.max(0, ...this.#fleet.services.map((s) => s.traffic.drainTimeoutMs));
     await Promise.all(this.#workers.map((w) => w.close(drain)));
+  }
+
+  /**
+   * Leave every worker serving and let go of it, for the next controller to adopt (`homeostat
+   * down --keep-fleet`): what was pushed last is applied first (up to 5 s), then the feeds close
+   * without a stop.
+   */
+  async detach(): Promise<void> {
+    if (this.#closed) return;
+    await this.settled(5_000).catch(() => false);
+    this.#closed = true;
+    await Promise.all(this.#workers.map((w) => w.detach()));
   }
 
   /** The endpoints the data plane reported serving (an adopted one, before this controller decided). */

@@ -91,13 +91,13 @@ export interface FailoverStatus {
 }
 
 export class FailoverManager {
-  readonly #fleet: FleetSpec;
+  #fleet: FleetSpec;
   readonly #store: StateStore;
   readonly #dataPlane: DataPlaneControl | undefined;
   readonly #note: FailoverManagerOptions["note"];
   readonly #now: () => number;
   readonly #prober: ZoneProber | null;
-  readonly #zoneNames: string[];
+  #zoneNames: string[];
   #zones: ZoneControlState = EMPTY_ZONE_CONTROL;
   /** Service → spare slots started for the failover in effect. */
   #added = new Map<string, number[]>();
@@ -129,6 +129,15 @@ export class FailoverManager {
     this.#zoneNames = [
       ...new Set(options.fleet.services.flatMap((s) => s.placement.map((p) => p.zone))),
     ].sort();
+  }
+
+  /**
+   * Take a newly applied spec (`homeostat apply`): failover settings, services and their zones
+   * are read from it from the next pass on. Apply is refused while a failover is in effect.
+   */
+  setFleet(next: FleetSpec): void {
+    this.#fleet = next;
+    this.#zoneNames = [...new Set(next.services.flatMap((s) => s.placement.map((p) => p.zone)))].sort();
   }
 
   /** Resume from the saved state (zones stay evacuated across controller restarts). */

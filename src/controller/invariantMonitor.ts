@@ -80,7 +80,7 @@ export class InvariantMonitor implements InvariantVerdicts {
   readonly #now: () => number;
   readonly #pollMs: number;
   readonly #watches = new Map<string, ServiceWatch>();
-  readonly #known: ReadonlySet<string>;
+  #known: ReadonlySet<string>;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -101,6 +101,36 @@ export class InvariantMonitor implements InvariantVerdicts {
         nextRoundAt: 0,
         round: null,
         incidents: new Map(),
+      });
+    }
+  }
+
+  /**
+   * Take a newly applied spec: a service whose invariants are unchanged keeps its verdict and
+   * incidents; one whose invariants changed (or that is new) is unchecked until its next round;
+   * a removed service's watch is dropped.
+   */
+  setFleet(next: FleetSpec): void {
+    this.#known = new Set(next.services.map((s) => s.name));
+    for (const name of [...this.#watches.keys()]) {
+      const service = next.services.find((s) => s.name === name);
+      if (service?.invariants === undefined) this.#watches.delete(name);
+    }
+    for (const service of next.services) {
+      if (service.invariants === undefined) continue;
+      const watch = this.#watches.get(service.name);
+      if (watch !== undefined && JSON.stringify(watch.invariants) === JSON.stringify(service.invariants)) {
+        watch.service = service;
+        continue;
+      }
+      this.#watches.set(service.name, {
+        service,
+        invariants: service.invariants,
+        verdict: uncheckedVerdict(),
+        signature: "",
+        nextRoundAt: 0,
+        round: null,
+        incidents: watch?.incidents ?? new Map(),
       });
     }
   }

@@ -60,7 +60,8 @@ export interface ReleaseManagerOptions {
 }
 
 export class ReleaseManager {
-  private readonly fleet: FleetSpec;
+  /** The applied spec: replaced by {@link setFleet} when a new revision is applied. */
+  private fleet: FleetSpec;
   private readonly store: StateStore;
   private readonly dataPlane: DataPlaneControl | undefined;
   private readonly note: ReleaseManagerOptions["note"];
@@ -99,6 +100,23 @@ export class ReleaseManager {
       const stored = ledger.serviceState(service.name);
       let state: ServiceState;
       if (
+        stored !== null &&
+        stored.specRelease !== service.release &&
+        service.releases[stored.activeRelease] !== undefined &&
+        stored.activeRelease !== service.release
+      ) {
+        // The file names another release than the one running: one path for release changes,
+        // the progressive deploy (started by `pendingSwitches`' caller), never a silent replace.
+        state = stored;
+        this.note(
+          "release.switch-pending",
+          reason(
+            "release-changed",
+            `${service.name}: the fleet file now says ${service.release} (${stored.activeRelease} runs): it is deployed progressively, with analysis`,
+          ),
+          { service: service.name, from: stored.activeRelease, to: service.release },
+        );
+      } else if (
         stored === null ||
         stored.specRelease !== service.release ||
         service.releases[stored.activeRelease] === undefined
@@ -161,6 +179,104 @@ export class ReleaseManager {
 
   activeRelease(service: string): string {
     return this.state(service).activeRelease;
+  }
+
+  /**
+   * Take a newly applied spec. A service new to the fleet starts on its spec release; a changed
+   * `release:` is not switched here (see {@link switchRelease}); targets follow the new replicas.
+   */
+  setFleet(next: FleetSpec): void {
+    this.fleet = next;
+    const now = this.now();
+    const ledger = this.store.ledger;
+    for (const service of next.services) {
+      const known = this.states.get(service.name) ?? ledger.serviceState(service.name);
+      if (known !== null && service.releases[known.activeRelease] !== undefined) {
+        this.states.set(service.name, known);
+        continue;
+      }
+      const state: ServiceState = {
+        service: service.name,
+        activeRelease: service.release,
+        activeBank: 0,
+        specRelease: service.release,
+        updatedAt: now,
+      };
+      this.setState(state);
+      const active = service.releases[service.release]!;
+      if (ledger.release(service.name, active.version) === null) {
+        ledger.recordRelease({
+          service: service.name,
+          spec: active,
+          contentHash: hashOf(active),
+          status: "active",
+          at: now,
+        });
+      }
+    }
+  }
+
+  /**
+   * Services whose spec names another release than the active one, with no deploy or rollback
+   * under way: each is switched through {@link switchRelease}.
+   */
+  pendingSwitches(): { service: string; from: string; to: string }[] {
+    const out: { service: string; from: string; to: string }[] = [];
+    for (const service of this.fleet.services) {
+      const state = this.states.get(service.name);
+      if (state === undefined || state.activeRelease === service.release) continue;
+      if (state.specRelease === service.release) continue; // the file did not move: a deploy did
+      if (this.rollouts.some((r) => r.service === service.name)) continue;
+      out.push({ service: service.name, from: state.activeRelease, to: service.release });
+    }
+    return out;
+  }
+
+  /** Whether a deploy or rollback of `service` is under way (apply is refused on it meanwhile). */
+  inProgress(service: string): string | null {
+    const rollout = this.rollouts.find((r) => r.service === service);
+    if (rollout === undefined) return null;
+    const s = rollout.state as { from: string; to: string };
+    return `a ${rollout.kind} of ${service} (${s.from} → ${s.to}) is in progress`;
+  }
+
+  /**
+   * Switch `service` to `version` as its spec now says: the progressive deploy with analysis when
+   * it has a traffic listener (exactly `homeostat deploy`); without one, a rolling replace one
+   * instance at a time behind readiness (reconcile's rule), announced. Records the spec's release.
+   */
+  switchRelease(serviceName: string, version: string): "deploy" | "rolling" {
+    const service = this.service(serviceName);
+    const state = this.state(serviceName);
+    if (service.port !== undefined && this.dataPlane !== undefined) {
+      this.deploy(serviceName, version);
+      this.setState({ ...this.state(serviceName), specRelease: version, updatedAt: this.now() });
+      return "deploy";
+    }
+    const now = this.now();
+    const ledger = this.store.ledger;
+    const release = service.releases[version]!;
+    if (ledger.release(serviceName, version) === null) {
+      ledger.recordRelease({
+        service: serviceName,
+        spec: release,
+        contentHash: hashOf(release),
+        status: "active",
+        at: now,
+      });
+    } else ledger.setReleaseStatus(serviceName, version, "active");
+    if (ledger.release(serviceName, state.activeRelease))
+      ledger.setReleaseStatus(serviceName, state.activeRelease, "superseded");
+    this.setState({ ...state, activeRelease: version, specRelease: version, updatedAt: now });
+    this.note(
+      "release.rolling",
+      reason(
+        "release-changed",
+        `${serviceName}: ${state.activeRelease} → ${version} one instance at a time behind readiness (no traffic listener: no canary analysis)`,
+      ),
+      { service: serviceName, from: state.activeRelease, to: version },
+    );
+    return "rolling";
   }
 
   /** Which slots run which release, per service: what reconcile works towards. */

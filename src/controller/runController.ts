@@ -19,16 +19,19 @@ import { buildApi, type TrafficApi } from "../server/api.ts";
 import { type AdminTokenFile, ensureAdminToken } from "../server/auth/bootstrap.ts";
 import { buildStatus, type StatusDocument } from "../server/statusView.ts";
 import { type FleetSpec, instanceName } from "../spec/model.ts";
+import { checkFleetOwnership, ownerOf } from "../store/fleetOwnership.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
+import { ApplyManager, startingFleet } from "./applyManager.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
 import { ControllerMetrics } from "./controllerMetrics.ts";
 import { DataPlaneClient } from "./dataPlaneClient.ts";
 import { FailoverManager } from "./failoverManager.ts";
+import { FleetHolder } from "./fleetHolder.ts";
 import { InvariantMonitor } from "./invariantMonitor.ts";
-import { ReleaseManager } from "./releaseManager.ts";
+import { hashOf, ReleaseManager } from "./releaseManager.ts";
 import { recordUpRevision, SpecDriftCheck } from "./specHistory.ts";
 
 export interface RunOptions {
@@ -38,8 +41,11 @@ export interface RunOptions {
   onEvent?: (event: EventRecord) => void;
   /** Called once the API listens, before any instance is adopted or started. */
   onListening?: (api: { url: string; adminToken: AdminTokenFile }) => void;
-  /** Called once the controller has shut down on request (API `POST /v1/shutdown`). */
-  onShutdownRequested?: () => void;
+  /**
+   * Called once the controller has shut down on request (API `POST /v1/shutdown`); `keepFleet`
+   * when it stopped alone, leaving the instances and the data plane running.
+   */
+  onShutdownRequested?: (how: { keepFleet: boolean }) => void;
   /**
    * Where the service listeners run: `process` (default), a data-plane process of its own that
    * outlives the controller; `in-process`, inside the controller (its crash takes traffic down:
@@ -67,6 +73,12 @@ export interface RunningController {
   apiUrl: string;
   /** Stop every instance, the API and the store. Idempotent. */
   shutdown(): Promise<void>;
+  /**
+   * Stop the controller alone: the API and the store close, instances and the data-plane process
+   * keep running for the next controller to adopt (`homeostat down --keep-fleet`, SIGQUIT). An
+   * in-process data plane stops with the controller. Idempotent; after it, `shutdown` does nothing.
+   */
+  detach(): Promise<void>;
 }
 
 /** An address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped), localhost. */
@@ -89,7 +101,10 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const startedAt = Date.now();
   try {
     store.acquireControllerLock({ pid: process.pid, apiPort: options.apiPort, startedAt });
+    // One state directory per fleet: another fleet file's state is never adopted nor mixed in.
+    checkFleetOwnership(ownerOf(store.lastFleet()), options.fleet, options.stateDir);
   } catch (error) {
+    store.releaseControllerLock(process.pid);
     store.close();
     throw error;
   }
@@ -110,6 +125,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
     "controller starting",
   );
   const driver = new LocalProcessDriver({ logDir });
+  // The applied spec, read by every component when it needs it: `homeostat apply` replaces it.
+  // A revision the last controller was still applying wins over the file (it is resumed below);
+  // a release definition edited in the file under its recorded name keeps its recorded definition
+  // (drift, reported) until it is applied.
+  const starting = startingFleet(store, options.fleet);
+  const fleet = new FleetHolder(starting.fleet);
   const hasTraffic = options.fleet.services.some((s) => s.port !== undefined);
   // Data-plane events go through the controller once it exists, so they are stored and shown.
   let noteEvent: (type: string, code: ReasonCode, message: string, data: Record<string, unknown>) => void =
@@ -118,7 +139,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const client =
     hasTraffic && mode === "process"
       ? new DataPlaneClient({
-          fleet: options.fleet,
+          fleet: fleet.current(),
           stateDir: options.stateDir,
           store,
           workers: options.dataPlaneWorkers ?? 1,
@@ -139,7 +160,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       : undefined;
   const dataPlane: DataPlaneControl | undefined = client ?? embedded;
   const releases = new ReleaseManager({
-    fleet: options.fleet,
+    fleet: fleet.current(),
     store,
     dataPlane,
     note: (type, why, data) => controller.note(type, why, data),
@@ -148,13 +169,13 @@ export async function runController(options: RunOptions): Promise<RunningControl
     onRollback: (progress) => controller.onRollback(progress),
   });
   const failover = new FailoverManager({
-    fleet: options.fleet,
+    fleet: fleet.current(),
     store,
     ...(dataPlane ? { dataPlane } : {}),
     note: (type, why, data) => controller.note(type, why, data),
   });
   const controller: Controller = new Controller({
-    fleet: options.fleet,
+    fleet: fleet.current(),
     store,
     driver,
     releases,
@@ -182,20 +203,39 @@ export async function runController(options: RunOptions): Promise<RunningControl
   });
   // Probes every ready instance's declared security invariants; its verdicts gate `verified`.
   const invariants = new InvariantMonitor({
-    fleet: options.fleet,
+    fleet: fleet.current(),
     store,
     instances: () => controller.observed().instances,
     note: (type, why, data) => controller.note(type, why, data),
   });
-  const traffic = dataPlane ? trafficApi(options.fleet, dataPlane, store, controller, client) : undefined;
+  // Every component takes a newly applied spec at once, the controller last (its next pass
+  // reconciles towards it with the others already in step).
+  fleet.subscribe((next) => {
+    releases.setFleet(next);
+    failover.setFleet(next);
+    client?.setFleet(next);
+    invariants.setFleet(next);
+    notifier.setNotifications(next.notifications ?? { webhooks: [] });
+    controller.setFleet(next);
+  });
+  const applier = new ApplyManager({
+    holder: fleet,
+    store,
+    controller,
+    releases,
+    failover,
+    hasDataPlane: dataPlane !== undefined,
+    ...(client ? { retireListener: (service: string) => client.retire(service) } : {}),
+  });
+  const traffic = dataPlane ? trafficApi(fleet, dataPlane, store, controller, client) : undefined;
   const specDrift = new SpecDriftCheck(store);
   let shuttingDown: Promise<void> | null = null;
   const status = (): StatusDocument => {
     const view = controller.view();
     const pids = new Map(store.listInstances().map((r) => [r.name, r.pid]));
     const document = buildStatus({
-      fleet: options.fleet,
-      capacity: capacityPicture(options.fleet, view.instances, new Set(view.busy), dataPlane?.stats),
+      fleet: fleet.current(),
+      capacity: capacityPicture(fleet.current(), view.instances, new Set(view.busy), dataPlane?.stats),
       targets: releases.targets(),
       activeRelease: (service) => releases.activeRelease(service),
       instances: view.instances,
@@ -216,18 +256,45 @@ export async function runController(options: RunOptions): Promise<RunningControl
     Object.assign(document, { invariants: invariants.verdicts() });
     // The applied revision, and whether the file on disk still matches it (drift).
     Object.assign(document, { spec: specDrift.status() });
+    // Release definitions edited in the file under a recorded name: drift, until applied.
+    for (const edited of starting.edited) {
+      const held = fleet.current().services.find((s) => s.name === edited.service)?.releases[edited.version];
+      if (held === undefined || hashOf(held) !== edited.recordedHash) continue;
+      document.partial.push({
+        kind: "release-edited",
+        service: edited.service,
+        detail: `${edited.service} ${edited.version}: the fleet file edits this release's definition in place; instances keep running (and starting) the recorded one until \`homeostat apply --allow-in-place\` or a new version`,
+      });
+    }
     return dataPlane ? { ...document, dataPlane: dataPlane.status() } : document;
   };
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
       // Instances are about to stop on purpose: no invariant round should read that as news.
       await invariants.stop();
+      applier.stop();
       await controller.shutdown();
       await dataPlane?.close();
       await api.close();
       notifier.stop();
       metrics.close();
       logger.info("controller stopped");
+      store.releaseControllerLock(process.pid);
+      store.close();
+    })();
+    return shuttingDown;
+  };
+  const detach = (): Promise<void> => {
+    shuttingDown ??= (async () => {
+      await invariants.stop();
+      await controller.detach();
+      // A data-plane process keeps serving its last snapshot; one inside this process cannot.
+      if (client) await client.detach();
+      else await embedded?.close();
+      await api.close();
+      notifier.stop();
+      metrics.close();
+      logger.info("controller stopped; instances and the data plane keep running");
       store.releaseControllerLock(process.pid);
       store.close();
     })();
@@ -247,9 +314,9 @@ export async function runController(options: RunOptions): Promise<RunningControl
     failover: {
       check: () => {
         const seen = controller.observed();
-        const picture = capacityPicture(options.fleet, seen.instances, seen.busy, dataPlane?.stats);
+        const picture = capacityPicture(fleet.current(), seen.instances, seen.busy, dataPlane?.stats);
         return {
-          findings: findSharedFate(options.fleet),
+          findings: findSharedFate(fleet.current()),
           headroom: staticStability(picture.services, picture.zones),
           requiredCapacityFactor: requiredCapacityFactor(picture.zones.length),
           skipped: picture.skipped,
@@ -257,7 +324,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       },
       plan: (domain) => {
         const seen = controller.observed();
-        const picture = capacityPicture(options.fleet, seen.instances, seen.busy, dataPlane?.stats);
+        const picture = capacityPicture(fleet.current(), seen.instances, seen.busy, dataPlane?.stats);
         if (!picture.zones.includes(domain)) {
           throw new HomeostatError(
             "HS_NOT_FOUND",
@@ -268,8 +335,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
           ...planFailover({
             domain,
             services: picture.services,
-            stepPercent: options.fleet.failover.stepPercent,
-            sharesFateWith: zonesSharingFate(options.fleet, domain),
+            stepPercent: fleet.current().failover.stepPercent,
+            sharesFateWith: zonesSharingFate(fleet.current(), domain),
           }),
           skipped: picture.skipped,
         };
@@ -300,10 +367,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
       rollback: (service, o) => releases.rollback(service, o),
       releases: (service) => releases.releases(service),
     },
+    apply: { apply: (request, who) => applier.apply(request, who), progress: () => applier.progress() },
     ...(traffic ? { traffic } : {}),
-    shutdown: async () => {
-      await shutdown();
-      options.onShutdownRequested?.();
+    shutdown: async (request) => {
+      const keepFleet = request?.keepFleet === true;
+      await (keepFleet ? detach() : shutdown());
+      options.onShutdownRequested?.({ keepFleet });
     },
   });
   try {
@@ -335,12 +404,39 @@ export async function runController(options: RunOptions): Promise<RunningControl
   notifier.start();
   await controller.start();
   invariants.start();
-  return { controller, store, api, status, invariants, shutdown, adminToken, apiUrl };
+  for (const edited of starting.edited) {
+    controller.note(
+      "release.edited",
+      reason(
+        "release-edited",
+        `${edited.service} ${edited.version}: the fleet file changes this release's definition under the same name (${edited.fields}); new instances keep the recorded definition until it is applied (\`homeostat apply --allow-in-place\`, or name a new version)`,
+      ),
+      { service: edited.service, version: edited.version },
+    );
+  }
+  // One path for release changes: a `release:` the file moved while no controller ran goes
+  // through the progressive deploy with analysis, like `homeostat deploy`.
+  for (const pending of releases.pendingSwitches()) {
+    try {
+      releases.switchRelease(pending.service, pending.to);
+    } catch (error) {
+      controller.note(
+        "release.switch-refused",
+        reason(
+          "release-changed",
+          `${pending.service}: ${pending.to} not deployed: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+        { service: pending.service },
+      );
+    }
+  }
+  applier.resume();
+  return { controller, store, api, status, invariants, shutdown, detach, adminToken, apiUrl };
 }
 
 /** The API's view of the data plane: validated, journaled, and announced as events. */
 function trafficApi(
-  fleet: FleetSpec,
+  holder: FleetHolder,
   dataPlane: DataPlaneControl,
   store: StateStore,
   controller: Controller,
@@ -349,7 +445,7 @@ function trafficApi(
   const audited = <T>(action: string, target: string, message: string, data: unknown, run: () => T): T =>
     auditedBy(store, action, target, message, data, run);
   const serviceNamed = (name: string) => {
-    const service = fleet.services.find((s) => s.name === name);
+    const service = holder.current().services.find((s) => s.name === name);
     if (!service) throw new HomeostatError("HS_NOT_FOUND", `no service ${name}`);
     return service;
   };
@@ -403,7 +499,7 @@ function trafficApi(
       if (input.service !== undefined) serviceNamed(input.service);
       if (input.instance !== undefined) {
         const instance = input.instance;
-        const known = fleet.services.some((s) =>
+        const known = holder.current().services.some((s) =>
           // Both banks: a drill may target the canary of a deploy.
           Array.from({ length: 2 * s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(instance),
         );
@@ -411,7 +507,7 @@ function trafficApi(
       }
       if (
         input.zone !== undefined &&
-        !fleet.services.some((s) => s.placement.some((p) => p.zone === input.zone))
+        !holder.current().services.some((s) => s.placement.some((p) => p.zone === input.zone))
       ) {
         throw new HomeostatError("HS_NOT_FOUND", `no zone ${input.zone} in this fleet`);
       }

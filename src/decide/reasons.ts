@@ -72,7 +72,12 @@ export type ReasonCode =
   | "notification-dropped"
   | "auth-not-enforced"
   | "policy-diverged"
-  | "invariant-restored";
+  | "invariant-restored"
+  | "not-ready-after-startup"
+  | "spec-applied"
+  | "apply-failed"
+  | "release-edited"
+  | "controller-detached";
 
 export interface Reason {
   code: ReasonCode;

@@ -213,7 +213,7 @@ export class Notifier {
   readonly env: NodeJS.ProcessEnv;
   readonly now: () => number;
   readonly #options: NotifierOptions;
-  readonly #queues: WebhookQueue[];
+  #queues: WebhookQueue[];
   readonly #random: () => number;
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
@@ -249,6 +249,24 @@ export class Notifier {
         if (queue.spec.events.includes(notification.type)) queue.push(notification);
       }
     });
+  }
+
+  /**
+   * Take the webhooks of a newly applied spec: an unchanged webhook keeps its queue; a changed or
+   * removed one is stopped (what waits is dropped); a new one starts empty.
+   */
+  setNotifications(notifications: NotificationsSpec): void {
+    if (this.#stopped) return;
+    const kept: WebhookQueue[] = [];
+    for (const spec of notifications.webhooks) {
+      const same = this.#queues.find(
+        (q) => q.spec.name === spec.name && JSON.stringify(q.spec) === JSON.stringify(spec),
+      );
+      kept.push(same ?? new WebhookQueue(spec, this));
+    }
+    for (const queue of this.#queues) if (!kept.includes(queue)) queue.stop();
+    this.#queues = kept;
+    this.start();
   }
 
   /** Stops following the store, drops what waits and aborts what is being sent. */

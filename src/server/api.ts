@@ -9,6 +9,7 @@
  */
 
 import Fastify, { type FastifyInstance } from "fastify";
+import type { ApplyAnswer, ApplyProgress, ApplyRequest } from "../controller/applyManager.ts";
 import type { StateStore } from "../store/index.ts";
 import type { FaultRule, FaultRuleInput } from "../traffic/faults.ts";
 import { type AuthDeps, installAuth } from "./auth/installAuth.ts";
@@ -24,6 +25,7 @@ import {
 } from "./errorEnvelope.ts";
 import { openApiRoutes, trackFastifyRoutes } from "./openapi.ts";
 import { installRequestGuards } from "./requestGuards.ts";
+import { applyRoutes } from "./routes/applyRoutes.ts";
 import { registerAuthRoutes } from "./routes/authRoutes.ts";
 import { failoverRoutes } from "./routes/failoverRoutes.ts";
 import { fleetRoutes } from "./routes/fleetRoutes.ts";
@@ -58,9 +60,12 @@ export interface ApiDeps {
   store: StateStore;
   status: () => StatusDocument;
   /** Stops the fleet and the controller; resolves when everything is stopped. */
-  shutdown: () => Promise<void>;
+  /** Stop every instance, then the controller; with `keepFleet`, the controller alone (instances and data plane run on). */
+  shutdown: (options?: { keepFleet?: boolean }) => Promise<void>;
   traffic?: TrafficApi;
   releases?: ReleasesApi;
+  /** `homeostat apply`: a new fleet file while running (src/controller/applyManager.ts). */
+  apply?: ApplyApi;
   failover?: FailoverApi;
   /** The controller's own metrics (served on /metrics before the data plane's; counts stream clients). */
   controllerMetrics?: {
@@ -83,6 +88,12 @@ export interface FailoverApi {
   failover(domain: string, request: { reason: string; override: boolean }): unknown;
   /** Bring a zone's traffic back, through the failback hysteresis. */
   failback(domain: string, request: { reason: string }): unknown;
+}
+
+/** Applying a fleet file to the running fleet, and its progress. */
+export interface ApplyApi {
+  apply(request: ApplyRequest, who: string): ApplyAnswer;
+  progress(): ApplyProgress;
 }
 
 /** Releases, deploys and rollbacks as the API exposes them. */
@@ -124,6 +135,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   fleetRoutes(app, deps);
   trafficRoutes(app, deps);
   releaseRoutes(app, deps);
+  applyRoutes(app, deps);
   failoverRoutes(app, deps);
   specRoutes(app, deps);
   streamRoutes(app, deps);

@@ -85,7 +85,8 @@ export type PartialKind =
   | "old-secrets"
   | "old-release"
   | "half-shifted-zone"
-  | "ready-below-replicas";
+  | "ready-below-replicas"
+  | "release-edited";
 
 /** A recovery that is partial, named: never hidden behind a healthy summary. */
 export interface PartialFinding {

@@ -87,6 +87,13 @@ test("each route's live answers match the document's schemas", async () => {
   await ok(200, "GET", "/v1/revisions?limit=10");
   await ok(200, "GET", "/v1/revisions/1");
   assert.equal((await call("GET", "/v1/revisions/999")).status, 404);
+  // Apply: the plan of a change (dry run), then the change itself (a live restart setting), and its progress.
+  const { readFileSync } = await import("node:fs");
+  const fleetText = readFileSync(file, "utf8");
+  await ok(200, "POST", "/v1/apply", { text: fleetText, file, dryRun: true });
+  const changed = `${fleetText.trimEnd()}\n`.replace("resetAfter: 3s", "resetAfter: 2s");
+  assert.equal((await call("POST", "/v1/apply", { text: "services: [", file })).status, 400);
+
   if (document.paths["/v1/whoami"] !== undefined) await ok(200, "GET", "/v1/whoami");
   // The dashboard's files, when ui/dist is built (npm install builds it); public.
   const page = await call("GET", "/");
@@ -185,6 +192,10 @@ test("each route's live answers match the document's schemas", async () => {
   assert.equal((await call("GET", "/v1/events?limit=0")).status, 400);
   assert.equal((await call("POST", "/v1/faults", { fault: { kind: "nope" } })).status, 400);
   assert.equal((await call("POST", "/v1/services/nope/deploy", { version: "v2" })).status, 404);
+
+  // Apply during a failover (zone-a is still shifted): refused, in the documented envelope.
+  assert.equal((await call("POST", "/v1/apply", { text: changed, file })).status, 409);
+  await ok(200, "GET", "/v1/apply");
 
   // Last: shutdown answers before it stops everything.
   await ok(202, "POST", "/v1/shutdown");

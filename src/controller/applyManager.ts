@@ -1,0 +1,539 @@
+/**
+ * `homeostat apply`: take a new fleet file while the controller runs. Validates it (any error
+ * changes nothing), diffs it against the applied spec, refuses what is unsafe now (a deploy,
+ * rollback or failover holding an affected service; a release definition edited under the same
+ * name, unless allowed in place), records the revision, then converges: the new spec goes to
+ * every component at once (live settings, the data plane's feed, scale, added and removed
+ * services, which reconcile then works towards, draining before it stops), a changed `release:`
+ * goes through the progressive deploy exactly like `homeostat deploy`, and in-place changes roll
+ * one instance at a time behind readiness. The revision is marked applied once converged; a
+ * controller that finds one still applying resumes it.
+ */
+
+import { type ReasonCode, reason } from "../decide/reasons.ts";
+import { HomeostatError } from "../errors.ts";
+import { diffFleets, type FleetDiff, type SpecChange } from "../spec/diff.ts";
+import { parseFleet } from "../spec/loadFleet.ts";
+import type { FleetSpec } from "../spec/model.ts";
+import type { StateStore } from "../store/index.ts";
+import type { SpecRevision } from "../store/specRevisions.ts";
+import type { Controller } from "./controller.ts";
+import type { FailoverManager } from "./failoverManager.ts";
+import type { FleetHolder } from "./fleetHolder.ts";
+import { hashOf, type ReleaseManager } from "./releaseManager.ts";
+
+/** What the operator asks (`POST /v1/apply`). */
+export interface ApplyRequest {
+  /** The fleet file's full text (ignored with `revision`). */
+  text?: string;
+  /** Where the text comes from: names it in errors and anchors relative paths. */
+  file?: string;
+  reason?: string;
+  dryRun?: boolean;
+  allowInPlace?: boolean;
+  /** Re-apply this earlier revision's text instead. */
+  revision?: number;
+}
+
+/** The plan (and, unless a dry run, the revision being converged to). */
+export interface ApplyAnswer {
+  dryRun: boolean;
+  /** The revision recorded; null on a dry run or when there is nothing to change. */
+  revision: number | null;
+  state: "planned" | "applying" | "applied" | "unchanged";
+  changes: SpecChange[];
+  /** One line per step, in the order it is carried out. */
+  steps: string[];
+}
+
+/** How far the last apply got (`GET /v1/apply`). */
+export interface ApplyProgress {
+  revision: number | null;
+  state: "idle" | "applying" | "applied" | "failed";
+  /** What it still waits for; empty once converged. */
+  waiting: string[];
+  error: string | null;
+}
+
+export interface ApplyManagerOptions {
+  holder: FleetHolder;
+  store: StateStore;
+  controller: Controller;
+  releases: ReleaseManager;
+  failover: FailoverManager;
+  /** Closes a removed service's listener once its instances are gone. */
+  retireListener?: (service: string) => void;
+  /** Whether a data plane runs (a first traffic port needs a restart). */
+  hasDataPlane: boolean;
+  now?: () => number;
+  /** How often convergence is checked. Default 250 ms. */
+  checkMs?: number;
+}
+
+interface Converging {
+  revision: number;
+  fleet: FleetSpec;
+  /** Services switched to a new release by this apply (deploy or rollback under way or done). */
+  switches: Map<string, string>;
+  /** Instances still to be rolled in place, in order. */
+  roll: string[];
+  /** The instance being rolled now and since when. */
+  rolling: { name: string; since: number } | null;
+  retiring: Set<string>;
+}
+
+/** Refusals that mean "not now / not like this": nothing was applied. */
+function refused(message: string, details: Record<string, unknown> = {}): HomeostatError {
+  return new HomeostatError("HS_APPLY_REFUSED", message, { details });
+}
+
+export class ApplyManager {
+  readonly #o: ApplyManagerOptions;
+  readonly #now: () => number;
+  #converging: Converging | null = null;
+  #last: ApplyProgress = { revision: null, state: "idle", waiting: [], error: null };
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(options: ApplyManagerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Where the last apply stands. */
+  progress(): ApplyProgress {
+    return { ...this.#last, waiting: [...this.#last.waiting] };
+  }
+
+  /**
+   * Plan and (unless `dryRun`) start applying. Throws HS_SPEC_INVALID (file:line:col problems),
+   * HS_CONFLICT (a deploy, rollback, failover or apply holds an affected service) or
+   * HS_APPLY_REFUSED; in each case nothing changed.
+   */
+  apply(request: ApplyRequest, who: string): ApplyAnswer {
+    const { text, file, fromRevision } = this.#source(request);
+    const parsed = parseFleet(text, file);
+    if (!parsed.ok) {
+      throw new HomeostatError(
+        "HS_SPEC_INVALID",
+        parsed.errors
+          .map((e) => `${e.file}:${e.line}:${e.col}: ${e.path === "" ? "" : `${e.path}: `}${e.message}`)
+          .join("\n"),
+        { details: { errors: parsed.errors } },
+      );
+    }
+    const next = parsed.fleet;
+    const applied = this.#o.holder.current();
+    const diff = diffFleets(applied, next);
+    const steps = this.#check(applied, next, diff, request.allowInPlace === true, fromRevision);
+    if (request.dryRun === true || diff.empty) {
+      return {
+        dryRun: request.dryRun === true,
+        revision: null,
+        state: diff.empty ? "unchanged" : "planned",
+        changes: diff.changes,
+        steps,
+      };
+    }
+    if (this.#converging !== null) {
+      // A newer revision takes over from one still converging (its deploys were checked above).
+      this.#o.store.revisions.markFailed(
+        this.#converging.revision,
+        this.#now(),
+        "superseded by a newer revision before it converged",
+      );
+    }
+    const revision = this.#o.store.revisions.record({
+      file: next.file,
+      text,
+      specJson: JSON.stringify(next),
+      diffJson: JSON.stringify(diff),
+      who,
+      reason: request.reason ?? (fromRevision === null ? null : `back to revision ${fromRevision}`),
+      at: this.#now(),
+    });
+    this.#note(
+      "apply.started",
+      "spec-applied",
+      `revision ${revision.number} by ${who}: ${diff.changes.length} change(s)${request.reason ? ` (${request.reason})` : ""}`,
+      { revision: revision.number },
+    );
+    this.#begin(revision.number, next, diff, fromRevision !== null);
+    return { dryRun: false, revision: revision.number, state: "applying", changes: diff.changes, steps };
+  }
+
+  /** On start: a revision still `applying` (the last controller died converging) is resumed. */
+  resume(): void {
+    const pending = this.#o.store.revisions.pending();
+    if (pending === null) return;
+    const parsed = parseFleet(pending.text, pending.file);
+    if (!parsed.ok) {
+      this.#o.store.revisions.markFailed(pending.number, this.#now(), "its text no longer validates");
+      return;
+    }
+    const diff = diffFleets(this.#o.holder.current(), parsed.fleet);
+    this.#note(
+      "apply.resumed",
+      "spec-applied",
+      `revision ${pending.number} was being applied when the last controller stopped: converging to it`,
+      { revision: pending.number },
+    );
+    this.#begin(pending.number, parsed.fleet, diff, false);
+  }
+
+  /** Stop checking convergence (the controller stops; the revision stays `applying` for the next). */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #source(request: ApplyRequest): { text: string; file: string; fromRevision: number | null } {
+    if (request.revision !== undefined) {
+      const revision: SpecRevision | null = this.#o.store.revisions.get(request.revision);
+      if (revision === null) throw new HomeostatError("HS_NOT_FOUND", `no revision ${request.revision}`);
+      return { text: revision.text, file: revision.file, fromRevision: revision.number };
+    }
+    if (request.text === undefined || request.file === undefined) {
+      throw new HomeostatError(
+        "HS_BAD_REQUEST",
+        "give the fleet file's text and its file name, or a revision",
+      );
+    }
+    return { text: request.text, file: request.file, fromRevision: null };
+  }
+
+  /** Every refusal, before anything changes; returns the steps the apply will take. */
+  #check(
+    applied: FleetSpec,
+    next: FleetSpec,
+    diff: FleetDiff,
+    allowInPlace: boolean,
+    fromRevision: number | null,
+  ): string[] {
+    const affected = new Set(diff.changes.map((c) => c.service).filter((s): s is string => s !== null));
+    const fleetWide = diff.changes.some((c) => c.service === null);
+    for (const service of affected) {
+      if (!applied.services.some((s) => s.name === service)) continue;
+      const busy = this.#o.releases.inProgress(service);
+      if (busy !== null) {
+        throw new HomeostatError(
+          "HS_CONFLICT",
+          `${busy}: apply is refused while it holds ${service}. Wait for it to finish (homeostat releases ${service}), then apply again. Nothing was applied`,
+          { details: { service } },
+        );
+      }
+    }
+    const shifted = this.#o.failover
+      .status()
+      .zones.filter((z) => z.shift !== null)
+      .map((z) => z.zone);
+    if (shifted.length > 0 && (fleetWide || affected.size > 0)) {
+      const held = applied.services
+        .filter((s) => affected.has(s.name) && s.placement.some((p) => shifted.includes(p.zone)))
+        .map((s) => s.name);
+      if (fleetWide || held.length > 0) {
+        throw new HomeostatError(
+          "HS_CONFLICT",
+          `a failover holds zone ${shifted.join(", ")}${held.length > 0 ? ` (services ${held.join(", ")})` : ""}: apply is refused until it is failed back. Nothing was applied`,
+          { details: { zones: shifted, services: held } },
+        );
+      }
+    }
+    const edited = diff.changes.filter((c) => c.class === "release-edited");
+    if (edited.length > 0 && !allowInPlace) {
+      throw refused(
+        `a release record is immutable: ${edited.map((c) => c.detail).join("; ")}. Name a new version (and switch \`release:\` to it: a progressive deploy), or pass --allow-in-place to roll it one instance at a time. Nothing was applied`,
+        { changes: edited },
+      );
+    }
+    const replaced = diff.changes.filter((c) => c.class === "replace");
+    if (replaced.length > 0 && !allowInPlace) {
+      throw refused(
+        `${replaced.map((c) => c.detail).join("; ")}: every instance of the service must be started again; pass --allow-in-place to roll them one at a time. Nothing was applied`,
+        { changes: replaced },
+      );
+    }
+    if (!this.#o.hasDataPlane && next.services.some((s) => s.port !== undefined)) {
+      throw refused(
+        "this controller runs no data plane (no service had a port at `up`): a first traffic port needs `homeostat down` and `up`. Nothing was applied",
+      );
+    }
+    for (const removed of diff.changes.filter((c) => c.class === "remove-service")) {
+      const dependents = next.services
+        .filter((s) => s.dependsOn.includes(removed.service ?? ""))
+        .map((s) => s.name);
+      if (dependents.length > 0) {
+        throw refused(
+          `${removed.service} cannot be removed: ${dependents.join(", ")} depend(s) on it. Nothing was applied`,
+        );
+      }
+    }
+    if (fromRevision !== null) {
+      // Going back to an earlier revision: its release changes are rollbacks, behind their checks.
+      for (const change of diff.changes.filter((c) => c.class === "release-switch")) {
+        const service = change.service!;
+        const to = String(change.after);
+        if (this.#o.store.ledger.release(service, to) === null) continue; // never ran: a deploy
+        const plan = this.#o.releases.planRollback(service, to);
+        if (plan.decision === "refuse") {
+          const blocking = plan.checks
+            .filter((c) => c.severity === "blocking")
+            .map((c) => `${c.name}: ${c.detail}`);
+          throw new HomeostatError(
+            "HS_ROLLBACK_REFUSED",
+            `revision ${fromRevision} would take ${service} back to ${to}, which its rollback checks refuse — ${blocking.join("; ")}. Nothing was applied`,
+            { details: plan },
+          );
+        }
+      }
+    }
+    return planSteps(diff, fromRevision !== null);
+  }
+
+  /** Hand the new spec to every component and start watching convergence. */
+  #begin(revision: number, next: FleetSpec, diff: FleetDiff, rollbacks: boolean): void {
+    const before = this.#o.holder.current();
+    this.#o.holder.set(next);
+    const switches = new Map<string, string>();
+    for (const change of diff.changes.filter((c) => c.class === "release-switch")) {
+      const service = change.service!;
+      const to = String(change.after);
+      switches.set(service, to);
+      if (this.#o.releases.activeRelease(service) === to || this.#o.releases.inProgress(service) !== null)
+        continue;
+      try {
+        if (rollbacks && this.#o.store.ledger.release(service, to) !== null) {
+          this.#o.releases.rollback(service, { to, reason: `apply of revision ${revision}` });
+        } else {
+          this.#o.releases.switchRelease(service, to);
+        }
+      } catch (error) {
+        this.#fail(revision, `${service}: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+    }
+    // In place: edited definitions and moved slots, one instance at a time.
+    const roll: string[] = [];
+    const inPlace = new Set(
+      diff.changes
+        .filter((c) => c.class === "release-edited" || c.class === "replace")
+        .map((c) => c.service)
+        .filter((s): s is string => s !== null),
+    );
+    for (const service of inPlace) {
+      const spec = next.services.find((s) => s.name === service);
+      if (spec === undefined) continue;
+      for (const release of Object.values(spec.releases)) {
+        // The edited definition is the record from now on (the operator allowed it).
+        const entry = this.#o.store.ledger.release(service, release.version);
+        if (entry !== null && entry.contentHash !== hashOf(release)) {
+          this.#o.store.ledger.recordRelease({
+            service,
+            spec: release,
+            contentHash: hashOf(release),
+            status: entry.status,
+            at: entry.deployedAt,
+          });
+        }
+      }
+      const running = this.#o.controller
+        .observed()
+        .instances.filter((i) => i.service === service && i.runtime === "running")
+        .map((i) => i.name)
+        .sort();
+      roll.push(...running);
+    }
+    const retiring = new Set(
+      before.services.filter((s) => !next.services.some((n) => n.name === s.name)).map((s) => s.name),
+    );
+    this.#converging = { revision, fleet: next, switches, roll, rolling: null, retiring };
+    this.#last = { revision, state: "applying", waiting: [], error: null };
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#step();
+      if (this.#converging !== null) this.#schedule();
+    }, this.#o.checkMs ?? 250);
+  }
+
+  /** One convergence check: roll the next in-place instance, close retired listeners, or finish. */
+  #step(): void {
+    const c = this.#converging;
+    if (c === null || this.#stopped) return;
+    const controller = this.#o.controller;
+    const waiting: string[] = [];
+    const instances = controller.observed().instances;
+    for (const name of [...c.retiring]) {
+      if (instances.some((i) => i.service === name)) {
+        waiting.push(`${name}: draining and stopping its instances (service removed)`);
+      } else {
+        this.#o.retireListener?.(name);
+        c.retiring.delete(name);
+      }
+    }
+    for (const [service, to] of c.switches) {
+      const busy = this.#o.releases.inProgress(service);
+      if (busy !== null) {
+        waiting.push(busy);
+        continue;
+      }
+      if (this.#o.releases.activeRelease(service) !== to) {
+        this.#fail(
+          c.revision,
+          `${service}: the deploy of ${to} did not complete (${this.#o.releases.activeRelease(service)} runs)`,
+        );
+        return;
+      }
+    }
+    if (c.rolling !== null) {
+      const o = instances.find((i) => i.name === c.rolling!.name);
+      const replaced =
+        o !== undefined &&
+        o.runtime === "running" &&
+        o.health?.state === "ready" &&
+        (o.startedAt ?? 0) >= c.rolling.since;
+      if (replaced) c.rolling = null;
+      else waiting.push(`${c.rolling.name}: rolling in place, waiting for it to be ready`);
+    }
+    if (c.rolling === null && c.roll.length > 0) {
+      const name = c.roll[0]!;
+      const service = c.fleet.services.find((s) =>
+        instances.some((i) => i.name === name && i.service === s.name),
+      );
+      const othersReady =
+        service === undefined ||
+        controller.gateOf(service.name).converged.ok ||
+        instances
+          .filter((i) => i.service === service.name && i.name !== name)
+          .every((i) => i.health?.state === "ready");
+      if (othersReady) {
+        const since = this.#now();
+        const started = controller.replaceInstance(
+          name,
+          reason("release-edited", `${name}: rolled in place to revision ${c.revision}`),
+        );
+        if (started || !instances.some((i) => i.name === name)) {
+          c.roll.shift();
+          if (started) c.rolling = { name, since };
+        }
+      }
+      if (c.roll.length > 0 || c.rolling !== null)
+        waiting.push(`${c.roll.length + (c.rolling ? 1 : 0)} instance(s) to roll in place`);
+    }
+    for (const service of c.fleet.services) {
+      const converged = controller.gateOf(service.name).converged;
+      if (!converged.ok) waiting.push(`${service.name}: ${converged.detail}`);
+    }
+    this.#last = { revision: c.revision, state: "applying", waiting, error: null };
+    if (waiting.length > 0) return;
+    this.#o.store.revisions.markApplied(c.revision, this.#now());
+    this.#converging = null;
+    this.#last = { revision: c.revision, state: "applied", waiting: [], error: null };
+    this.#note(
+      "apply.done",
+      "spec-applied",
+      `revision ${c.revision} applied: the fleet has converged to it`,
+      {
+        revision: c.revision,
+      },
+    );
+  }
+
+  #fail(revision: number, error: string): void {
+    this.#o.store.revisions.markFailed(revision, this.#now(), error);
+    this.#converging = null;
+    this.#last = { revision, state: "failed", waiting: [], error };
+    this.#note("apply.failed", "apply-failed", `revision ${revision} failed: ${error}`, { revision });
+  }
+
+  #note(type: string, code: ReasonCode, message: string, data: Record<string, unknown>): void {
+    this.#o.controller.note(type, reason(code, message), data);
+  }
+}
+
+/** The order an apply carries its changes out in, one line per class present. */
+function planSteps(diff: FleetDiff, rollbacks: boolean): string[] {
+  const of = (cls: SpecChange["class"]) => diff.changes.filter((c) => c.class === cls);
+  const names = (changes: SpecChange[]) => [...new Set(changes.map((c) => c.service ?? "fleet"))].join(", ");
+  const steps: string[] = [];
+  if (of("live").length > 0)
+    steps.push(`live settings at once (data plane fed at once): ${names(of("live"))}`);
+  if (of("release-added").length + of("release-removed").length > 0)
+    steps.push(`release definitions recorded: ${names([...of("release-added"), ...of("release-removed")])}`);
+  if (of("scale").length > 0)
+    steps.push(
+      `scale: ${of("scale")
+        .map((c) => `${c.service} ${String(c.before)} → ${String(c.after)}`)
+        .join(", ")} (scale-down drains first)`,
+    );
+  if (of("add-service").length > 0)
+    steps.push(`add ${names(of("add-service"))} (after their dependencies are ready)`);
+  if (of("remove-service").length > 0)
+    steps.push(`remove ${names(of("remove-service"))}: drained, then stopped`);
+  for (const c of of("release-switch")) {
+    steps.push(
+      `${c.service}: ${String(c.before)} → ${String(c.after)} ${rollbacks ? "as a rollback (behind its safety checks) when it ran before, else " : ""}through the progressive deploy with analysis`,
+    );
+  }
+  if (of("release-edited").length + of("replace").length > 0)
+    steps.push(
+      `in place, one instance at a time behind readiness: ${names([...of("release-edited"), ...of("replace")])}`,
+    );
+  return steps;
+}
+
+/** A release definition the fleet file edits under a name the ledger already records. */
+export interface EditedRelease {
+  service: string;
+  version: string;
+  /** The recorded definition's hash: what instances keep running. */
+  recordedHash: string;
+  /** Which fields differ, for the event. */
+  fields: string;
+}
+
+/**
+ * The spec a starting controller runs: a revision still `applying` (resumed), else the file's;
+ * in either, a release definition edited under a recorded name is replaced by its recorded
+ * definition (a release record is immutable: the edit is drift, reported, until applied).
+ */
+export function startingFleet(
+  store: StateStore,
+  fileFleet: FleetSpec,
+): { fleet: FleetSpec; edited: EditedRelease[] } {
+  let base = fileFleet;
+  const pending = store.revisions.pending();
+  if (pending !== null) {
+    const parsed = parseFleet(pending.text, pending.file);
+    if (parsed.ok) base = parsed.fleet;
+  }
+  const edited: EditedRelease[] = [];
+  const services = base.services.map((service) => {
+    const releases = { ...service.releases };
+    for (const [version, release] of Object.entries(service.releases)) {
+      const entry = store.ledger.release(service.name, version);
+      if (entry === null || entry.contentHash === hashOf(release)) continue;
+      const recorded = entry.spec as unknown as Record<string, unknown>;
+      const now = release as unknown as Record<string, unknown>;
+      const fields = Object.keys({ ...recorded, ...now }).filter(
+        (k) => JSON.stringify(recorded[k]) !== JSON.stringify(now[k]),
+      );
+      if (fields.length === 0) continue; // the same definition, serialised in another key order
+      releases[version] = entry.spec;
+      edited.push({
+        service: service.name,
+        version,
+        recordedHash: entry.contentHash,
+        fields: fields.join(", "),
+      });
+    }
+    return { ...service, releases };
+  });
+  return { fleet: edited.length === 0 ? base : { ...base, services }, edited };
+}
