@@ -26,6 +26,8 @@ const EXPECTED_COMMANDS = [
   "rollback",
   "plan",
   "releases",
+  "diff",
+  "history",
   "check",
   "zones",
   "failover",
