@@ -1,8 +1,10 @@
 /** Command-line parsing on `node:util` parseArgs, with errors in the catalogue's terms. */
 
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { HomeostatError } from "../errors.ts";
+import { peekFleetFile } from "../store/fleetOwnership.ts";
 import { DEFAULT_API_PORT } from "./apiClient.ts";
 import { noteCommandLine } from "./tokenLookup.ts";
 
@@ -76,11 +78,36 @@ export function positiveIntOption(values: Parsed["values"], name: string, fallba
 }
 
 /**
- * The state directory: `--state-dir`, else `.homeostat/` beside the fleet `file`, absolute; or
- * undefined when neither is given (the caller says what it needs).
+ * The state directory: `--state-dir`, else the fleet `file`'s own (see {@link defaultStateDir}),
+ * absolute; or undefined when neither is given (the caller says what it needs).
  */
 export function stateDirOption(values: Parsed["values"], file: string | undefined): string | undefined {
   const explicit = stringOption(values, "state-dir");
   if (explicit !== undefined) return resolve(explicit);
-  return file === undefined ? undefined : join(dirname(resolve(file)), ".homeostat");
+  return file === undefined ? undefined : defaultStateDir(file);
+}
+
+/**
+ * A fleet file's own state directory: `.homeostat/<file name without extension>/` beside it
+ * (`fleet.yaml` → `.homeostat/fleet/`), so two fleet files in one folder never share state.
+ *
+ * Before issue 13 the default was `.homeostat/` itself, shared by every fleet file of the folder.
+ * Such a state directory keeps working for the fleet file that last ran on it — running
+ * instances are adopted, incidents and tokens kept — until it is moved (docs/operations.md,
+ * "One state directory per fleet"): it is used when it exists, was last run for this very file,
+ * and the file has no per-fleet state directory yet.
+ */
+export function defaultStateDir(file: string): string {
+  const path = resolve(file);
+  const folder = join(dirname(path), ".homeostat");
+  const own = join(folder, fleetStem(path));
+  if (!existsSync(join(own, "state.db")) && peekFleetFile(folder) === path) return folder;
+  return own;
+}
+
+/** `fleet.yaml` → `fleet`; `shop.prod.yml` → `shop.prod`; a dotfile keeps its name. */
+function fleetStem(path: string): string {
+  const name = basename(path);
+  const ext = extname(name);
+  return ext === "" || ext === name ? name : name.slice(0, -ext.length);
 }

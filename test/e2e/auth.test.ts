@@ -43,7 +43,7 @@ test("up writes an owner-only admin token the CLI finds from anywhere; token and
   assert.match(secret, TOKEN);
   assert.equal(mode(tokenFile), 0o600, "admin-token is owner-only");
   assert.equal(mode(box.stateDir), 0o700, "so is the state directory");
-  assert.match(controller.output(), /admin token created in \.homeostat\/admin-token/);
+  assert.match(controller.output(), /admin token created in \.homeostat\/fleet\/admin-token/);
   assert.ok(!controller.output().includes(secret), "the token is never printed");
   assert.ok(!readFileSync(join(box.stateDir, "controller.log"), "utf8").includes(secret), "nor logged");
   const pointer = join(box.configDir, `api-${port}.json`);
@@ -158,7 +158,7 @@ test("up writes an owner-only admin token the CLI finds from anywhere; token and
   const again = box.up(join(box.dir, "fleet.yaml"));
   await readyStatus(box, 1);
   assert.equal(box.token(), secret);
-  assert.match(again.output(), /admin token in \.homeostat\/admin-token/);
+  assert.match(again.output(), /admin token in \.homeostat\/fleet\/admin-token/);
 });
 
 function portIsFree(port: number, host: string): Promise<boolean> {

@@ -161,7 +161,8 @@ export interface Controller {
 export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   const apiPort = await freePort();
-  const stateDir = join(dir, ".homeostat");
+  // The default state directory of the sandbox's `fleet.yaml` (one per fleet file: .homeostat/<name>/).
+  const stateDir = join(dir, ".homeostat", "fleet");
   const configDir = join(dir, "config");
   const env = { HOMEOSTAT_CONFIG_DIR: configDir };
   const controllers: Controller[] = [];

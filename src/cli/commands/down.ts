@@ -12,30 +12,45 @@ import type { CliIo, Command } from "../command.ts";
 
 export const downCommand: Command = {
   name: "down",
-  summary: "stop the fleet and its controller (also cleans up after a crashed controller)",
-  usage: `homeostat down [FILE] [--state-dir DIR] [--api-port N] [--timeout SECONDS]
+  summary:
+    "stop the fleet and its controller, or (--keep-fleet) the controller alone; also cleans up after a crashed controller",
+  usage: `homeostat down [FILE] [--keep-fleet] [--state-dir DIR] [--api-port N] [--timeout SECONDS]
 
 Asks the running controller to stop every instance gracefully and exit, and waits until it has.
+With --keep-fleet, the controller stops alone: instances and the data plane keep running (and
+serving) for the next \`homeostat up\` to adopt — how Homeostat itself is upgraded
+(docs/operations.md#controller-lifecycle). SIGQUIT to the controller does the same.
 If no controller answers (it was killed), give the fleet FILE or --state-dir: down then stops
 the instances recorded in that state directory itself, checking each pid's start time so that a
 recycled pid is never signalled.
 
 Options:
-  --state-dir DIR    state directory (default: .homeostat/ beside FILE)
+  --keep-fleet       stop the controller only; leave instances and the data plane running
+  --state-dir DIR    state directory (default: .homeostat/<FILE's name>/ beside FILE)
   --api-port N       controller API port (default 7070, or $HOMEOSTAT_API_PORT)
   --timeout SECONDS  how long to wait for the controller to finish (default 120)`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "down",
       argv,
-      { "state-dir": { type: "string" }, timeout: { type: "string" }, ...apiPortOption },
+      {
+        "state-dir": { type: "string" },
+        timeout: { type: "string" },
+        "keep-fleet": { type: "boolean" },
+        ...apiPortOption,
+      },
       1,
     );
     const client = apiClient(apiPort(values));
     const timeoutMs = positiveIntOption(values, "timeout", 120) * 1000;
+    const keepFleet = values["keep-fleet"] === true;
     if (await client.alive()) {
-      await client.post("/v1/shutdown");
-      io.out("homeostat: the controller is stopping every instance…");
+      await client.post("/v1/shutdown", keepFleet ? { keepFleet: true } : {});
+      io.out(
+        keepFleet
+          ? "homeostat: the controller is stopping; instances and the data plane keep running…"
+          : "homeostat: the controller is stopping every instance…",
+      );
       const deadline = Date.now() + timeoutMs;
       while (await client.alive()) {
         if (Date.now() > deadline) {
@@ -46,8 +61,19 @@ Options:
         }
         await new Promise((r) => setTimeout(r, 100));
       }
-      io.out("homeostat: stopped");
+      io.out(
+        keepFleet
+          ? "homeostat: the controller stopped; the fleet keeps running (the next `homeostat up` adopts it)"
+          : "homeostat: stopped",
+      );
       return 0;
+    }
+    if (keepFleet) {
+      // Nothing to stop: without a controller, the fleet already runs on its own.
+      throw new HomeostatError(
+        "HS_CONTROLLER_UNREACHABLE",
+        `no controller answers on ${client.base}: nothing to stop (the instances it left keep running; \`homeostat up\` adopts them)`,
+      );
     }
     const stateDir = stateDirOption(values, positionals[0]);
     if (stateDir === undefined) {

@@ -1,7 +1,17 @@
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
-import { relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { runController } from "../../controller/runController.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
@@ -9,27 +19,35 @@ import { isProcessAlive } from "../../lib/procStat.ts";
 import type { AdminTokenFile } from "../../server/auth/bootstrap.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
 import { apiPort, apiPortOption, type Parsed, parse, stateDirOption, stringOption } from "../args.ts";
-import type { Command } from "../command.ts";
+import type { CliIo, Command } from "../command.ts";
 import { duration } from "../format.ts";
 import { writeControllerPointer } from "../tokenLookup.ts";
 import { renderEvent } from "./events.ts";
 
 export const upCommand: Command = {
   name: "up",
-  summary: "run the controller for a fleet in the foreground (Ctrl-C stops everything)",
+  summary: "run the controller for a fleet (Ctrl-C stops everything; --detach runs it in the background)",
   usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--bind ADDRESS --tls-cert FILE --tls-key FILE]
-                        [--data-plane MODE] [--quiet] [--json]
+                        [--data-plane MODE] [--detach] [--quiet] [--json]
 
 Validates FILE (nothing starts if it has any error), takes ownership of the state directory,
 adopts instances a previous controller left running, starts what is missing, and keeps the
 fleet healthy until interrupted. Events are printed as they happen.
 Ctrl-C (or SIGTERM, or \`homeostat down\`) stops every instance gracefully, then exits;
 a second Ctrl-C kills the instances at once.
+SIGQUIT (Ctrl-\\, or \`homeostat down --keep-fleet\`) stops the controller alone: instances and the
+data plane keep running for the next \`homeostat up\` to adopt (how Homeostat is upgraded:
+docs/operations.md#controller-lifecycle).
 The API needs a token: on first start an admin token is written to DIR/admin-token (owner-only),
 and the CLI finds it from any directory (docs/api.md#authentication).
 
 Options:
-  --state-dir DIR  where state, logs and the database live (default: .homeostat/ beside FILE)
+  --state-dir DIR  where state, logs and the database live (default: .homeostat/<FILE's name>/
+                   beside FILE, e.g. .homeostat/fleet/ for fleet.yaml; one per fleet: a state
+                   directory refuses another fleet file)
+  --detach         run the controller in the background: returns once its API answers (or fails
+                   with its error, leaving nothing running); its pid is in DIR/controller.pid,
+                   its output in DIR/controller.out; \`homeostat down\` stops it
   --api-port N     port of the local API on 127.0.0.1 (default 7070, or $HOMEOSTAT_API_PORT)
   --bind ADDRESS   the API's listening address (default 127.0.0.1); any address but loopback
                    needs --tls-cert and --tls-key, and nothing starts without them
@@ -50,6 +68,7 @@ Options:
       argv,
       {
         "state-dir": { type: "string" },
+        detach: { type: "boolean" },
         "data-plane": { type: "string" },
         "data-plane-workers": { type: "string" },
         quiet: { type: "boolean" },
@@ -102,7 +121,9 @@ Options:
       throw new HomeostatError("HS_USAGE", "up: several data-plane workers need --data-plane process");
     }
     const stateDir = stateDirOption(values, file)!;
+    if (values.detach === true) return await runDetached(argv, stateDir, io);
     const startedAt = Date.now();
+    let keptFleet = false;
     let announcedReady = false;
     let exitCode = 0;
     let resolveDone: (code: number) => void = () => {};
@@ -125,7 +146,12 @@ Options:
             ...fleet.services
               .filter((s) => s.port !== undefined)
               .map((s) => `  traffic ${s.name} → http://127.0.0.1:${s.port}`),
-            "  Ctrl-C stops every instance and exits.",
+            ...(isLegacyStateDir(stateDir, file)
+              ? [
+                  `  note    ${shown}/ is the shared state directory of earlier versions; it keeps working for this fleet (docs/operations.md#one-state-directory-per-fleet)`,
+                ]
+              : []),
+            "  Ctrl-C stops every instance and exits; `homeostat down --keep-fleet` (or SIGQUIT) stops the controller alone.",
           ].join("\n"),
         );
       }
@@ -142,7 +168,10 @@ Options:
         if (values.json === true) io.out(JSON.stringify(event));
         else if (values.quiet !== true) io.out(renderEvent(event));
       },
-      onShutdownRequested: () => resolveDone(exitCode),
+      onShutdownRequested: ({ keepFleet }) => {
+        keptFleet = keepFleet;
+        resolveDone(exitCode);
+      },
       onListening: (api) => {
         const pointer = writeControllerPointer({
           apiPort: port,
@@ -157,6 +186,8 @@ Options:
       },
     });
 
+    // Everything started (API, data plane, adoption): `up --detach` returns once it sees this.
+    writePidFile(stateDir);
     const readyWatch = setInterval(() => {
       if (announcedReady) return;
       const status = running.status();
@@ -174,7 +205,12 @@ Options:
     readyWatch.unref();
 
     let interrupts = 0;
+    let quitting = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (quitting) {
+        io.err(`homeostat: ${signal}: the controller is already stopping alone (the fleet keeps running)`);
+        return;
+      }
       interrupts++;
       if (interrupts === 1) {
         io.err(`homeostat: ${signal}: stopping every instance (press Ctrl-C again to kill them at once)`);
@@ -195,15 +231,43 @@ Options:
           killProcessGroup(record.pid, "SIGKILL");
       }
     };
+    // SIGQUIT stops the controller alone (SIGTERM/SIGINT/SIGHUP stop everything): a signal that
+    // means "quit, leave the work running" (as for nginx), which Node leaves free (SIGUSR1 is its
+    // inspector's), and which a terminal sends with Ctrl-\ to this process only (instances and
+    // the data plane lead process groups of their own).
+    const onQuit = () => {
+      if (interrupts > 0 || quitting) return;
+      quitting = true;
+      io.err("homeostat: SIGQUIT: stopping the controller alone; instances and the data plane keep running");
+      void running.detach().then(
+        () => {
+          keptFleet = true;
+          resolveDone(exitCode);
+        },
+        (error: unknown) => {
+          io.err(`homeostat: stop failed: ${error instanceof Error ? error.message : String(error)}`);
+          resolveDone(2);
+        },
+      );
+    };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     process.on("SIGHUP", onSignal);
+    process.on("SIGQUIT", onQuit);
     const code = await done;
     clearInterval(readyWatch);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);
-    if (values.json !== true) io.out("homeostat: stopped");
+    process.off("SIGQUIT", onQuit);
+    removePidFile(stateDir);
+    if (values.json !== true) {
+      io.out(
+        keptFleet
+          ? "homeostat: controller stopped; the instances and the data plane keep running (the next `homeostat up` adopts them)"
+          : "homeostat: stopped",
+      );
+    }
     return code;
   },
 };
@@ -282,5 +346,110 @@ function tokenLine(adminToken: AdminTokenFile, shown: string): string {
       return `admin token in ${shown}`;
     case "unusable":
       return `${shown} holds no live admin token (revoked or missing); use a token of your own (--token or $HOMEOSTAT_TOKEN)`;
+  }
+}
+
+/** `<stateDir>/controller.pid`: the running controller's pid, while it runs. */
+export const PID_FILE = "controller.pid";
+/** `<stateDir>/controller.out`: what a controller started with `--detach` prints. */
+export const DETACHED_OUTPUT = "controller.out";
+
+/** Written once the API listens; `up --detach` waits for it. */
+function writePidFile(stateDir: string): void {
+  writeFileSync(join(stateDir, PID_FILE), `${process.pid}\n`, { mode: 0o600 });
+}
+
+/** Removed on the way out, unless another controller has written its own since. */
+function removePidFile(stateDir: string): void {
+  const file = join(stateDir, PID_FILE);
+  try {
+    if (readFileSync(file, "utf8").trim() === String(process.pid)) unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
+
+/** True when `stateDir` is the folder-wide `.homeostat/` of earlier versions (see defaultStateDir). */
+function isLegacyStateDir(stateDir: string, file: string): boolean {
+  return stateDir === join(dirname(resolve(file)), ".homeostat");
+}
+
+/** How long `up --detach` waits for the controller's API before giving up on it. */
+const DETACH_START_TIMEOUT_MS = 60_000;
+
+/**
+ * `up --detach`: the same `up` in a process of its own (a session leader, no terminal), its
+ * output appended to `<stateDir>/controller.out`. Returns 0 once it has written its pid file (its
+ * API listens); if it exits first, prints what it said and returns its exit code — it has
+ * started nothing then (runController undoes everything on a failed start).
+ */
+async function runDetached(argv: string[], stateDir: string, io: CliIo): Promise<number> {
+  mkdirSync(stateDir, { recursive: true });
+  const outputFile = join(stateDir, DETACHED_OUTPUT);
+  const from = existsSync(outputFile) ? statSync(outputFile).size : 0;
+  const out = openSync(outputFile, "a", 0o600);
+  const args = argv.filter((a) => a !== "--detach");
+  if (!args.some((a) => a === "--state-dir" || a.startsWith("--state-dir=")))
+    args.push("--state-dir", stateDir);
+  const script = process.argv[1];
+  if (script === undefined)
+    throw new HomeostatError("HS_INTERNAL", "up --detach: cannot tell how homeostat was run");
+  const child = spawn(process.execPath, [...process.execArgv, script, "up", ...args], {
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: process.env,
+  });
+  closeSync(out);
+  const exited = new Promise<number>((r) =>
+    child.once("exit", (code, signal) => r(code ?? (signal ? 2 : 1))),
+  );
+  const said = (): string => {
+    try {
+      return readFileSync(outputFile).subarray(from).toString("utf8").trimEnd();
+    } catch {
+      return "";
+    }
+  };
+  const deadline = Date.now() + DETACH_START_TIMEOUT_MS;
+  let exitCode: number | null = null;
+  void exited.then((code) => {
+    exitCode = code;
+  });
+  while (exitCode === null) {
+    const pid = readPid(join(stateDir, PID_FILE));
+    if (pid === child.pid) {
+      child.unref();
+      const text = said();
+      if (text !== "") io.out(text);
+      io.out(
+        `homeostat: the controller runs in the background (pid ${child.pid}); output in ${outputFile}; stop it with \`homeostat down\` (or \`homeostat down --keep-fleet\` to leave the fleet running)`,
+      );
+      return 0;
+    }
+    if (Date.now() > deadline) {
+      // Not listening after a minute: stop it (gracefully: it may have started instances).
+      child.kill("SIGTERM");
+      const code = await exited;
+      const text = said();
+      if (text !== "") io.err(text);
+      io.err(
+        `homeostat: the controller did not answer within ${DETACH_START_TIMEOUT_MS / 1000}s; stopped it`,
+      );
+      return code === 0 ? 2 : code;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const text = said();
+  if (text !== "") io.err(text);
+  io.err(`homeostat: the controller exited with code ${exitCode} before its API answered; nothing runs`);
+  return exitCode === 0 ? 2 : exitCode;
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
   }
 }

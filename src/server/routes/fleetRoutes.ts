@@ -19,6 +19,19 @@ import {
 /** A change with nothing to say: `{}` (unknown fields are refused like everywhere else). */
 export const emptyBody = z.object({}).strict();
 
+/**
+ * `POST /v1/shutdown`: `{}` stops everything; `{"keepFleet": true}` stops the controller alone
+ * (`homeostat down --keep-fleet`: how Homeostat itself is upgraded, docs/operations.md).
+ */
+const shutdownBody = z
+  .object({
+    keepFleet: z
+      .boolean()
+      .optional()
+      .describe("leave the instances and the data plane running for the next controller to adopt"),
+  })
+  .strict();
+
 const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 
 const eventsQuery = z
@@ -130,20 +143,27 @@ export function fleetRoutes(app: FastifyInstance, deps: ApiDeps): void {
   route(app, {
     method: "POST",
     url: "/v1/shutdown",
-    summary: "Stop every instance, then the controller (answers first)",
+    summary:
+      "Stop every instance, then the controller; with keepFleet, the controller alone (answers first)",
     tag: "fleet",
     access: "admin",
-    body: emptyBody,
+    body: shutdownBody,
     responses: {
       202: {
         description: "stopping",
         schema: z.object({ ok: z.literal(true), message: z.string() }),
       },
     },
-    handler: ({ reply }) => {
+    handler: ({ body, reply }) => {
+      const keepFleet = body.keepFleet === true;
       // Answer first: the caller (`homeostat down`) waits for the controller to go away on its own.
-      void reply.status(202).send({ ok: true, message: "stopping every instance, then the controller" });
-      setImmediate(() => void deps.shutdown());
+      void reply.status(202).send({
+        ok: true,
+        message: keepFleet
+          ? "stopping the controller; instances and the data plane keep running for the next `homeostat up` to adopt"
+          : "stopping every instance, then the controller",
+      });
+      setImmediate(() => void deps.shutdown({ keepFleet }));
       return reply;
     },
   });
