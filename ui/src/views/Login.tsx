@@ -46,9 +46,10 @@ export function Login(props: { error: string | null; onToken: (token: string) =>
           onInput={(e) => setValue((e.target as HTMLInputElement).value)}
         />
         <p id="token-help" class="help">
-          <code>homeostat up</code> wrote an admin token to <code>.homeostat/admin-token</code>; make others
-          with <code>homeostat token create --name NAME --role viewer|operator|admin</code>. The token stays
-          in this tab only (session storage) and is sent as <code>Authorization: Bearer</code>.
+          <code>homeostat up</code> wrote an admin token to{" "}
+          <code>.homeostat/&lt;fleet file name&gt;/admin-token</code> beside the fleet file; make others with{" "}
+          <code>homeostat token create --name NAME --role viewer|operator|admin</code>. The token stays in
+          this tab only (session storage) and is sent as <code>Authorization: Bearer</code>.
         </p>
         {error !== null && (
           <p class="error" role="alert">
