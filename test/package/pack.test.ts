@@ -3,8 +3,8 @@
  * JavaScript (prepack), the tarball installs into a project of its own, and the installed
  * `homeostat` — run by a Node new enough, not from a clone — writes a starter fleet (`init`),
  * validates it, runs it (`up`: instances, and the data plane as a process of its own started from
- * the package's dist/) and stops it (`down`). Installing needs the npm registry for the package's
- * dependencies: without it the test fails, it does not skip.
+ * the package's dist/, restarted by plan from there too) and stops it (`down`). Installing needs
+ * the npm registry for the package's dependencies: without it the test fails, it does not skip.
  */
 
 import assert from "node:assert/strict";
@@ -160,6 +160,27 @@ test("the packed tarball installs into another project, and its homeostat runs i
     { timeoutMs: 10_000, what: "an answer through the front port" },
   );
   assert.match(answer, /^hello from web-[01]\n$/);
+
+  // A planned data-plane restart: the running data plane starts its successor itself, from the
+  // package's dist/ too (how a new Homeostat version takes over the traffic).
+  const restarted = await homeostat(["dataplane", "restart", "--api-port", String(box.apiPort)]);
+  assert.equal(restarted.code, 0, explain("homeostat dataplane restart", restarted));
+  const successor = await waitFor(
+    async () => {
+      const result = await homeostat(["status", "--json", "--api-port", String(box.apiPort)]);
+      const doc = JSON.parse(result.stdout) as Status;
+      const pid = doc.dataPlane?.pid;
+      return typeof pid === "number" && pid !== dataPlanePid && doc.dataPlane?.connected === true
+        ? pid
+        : null;
+    },
+    { timeoutMs: 20_000, intervalMs: 250, what: "the successor data plane connected" },
+  );
+  const successorArgv = readFileSync(`/proc/${successor}/cmdline`, "utf8").split("\0");
+  assert.ok(
+    successorArgv.includes(join(pkg, "dist", "dataplane", "main.js")),
+    `the successor runs the package's compiled entry: ${successorArgv.join(" ")}`,
+  );
 
   // 6. down stops the instances and the controller.
   const instancePids = (status.services[0]?.instances ?? []).map((i) => i.pid).filter((p) => p !== null);
