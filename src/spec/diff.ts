@@ -215,7 +215,8 @@ function diffService(old: ServiceSpec, next: ServiceSpec): SpecChange[] {
 }
 
 /**
- * Calls `found` for every leaf that differs. Plain objects are walked key by key; arrays and
+ * Calls `found` for every leaf that differs. Plain objects are walked key by key, and so are lists
+ * of named entries (datastores, webhooks: `datastores.orders-db.initialVersion`); other arrays and
  * scalars are leaves compared whole (a list's meaning is usually its whole value: deploy steps,
  * placement, a security list).
  */
@@ -225,11 +226,29 @@ function walk(
   path: string[],
   found: (path: string[], before: unknown, after: unknown) => void,
 ): void {
-  if (isRecord(before) && isRecord(after)) {
+  if (Array.isArray(before) && Array.isArray(after)) {
+    const a = byName(before);
+    const b = byName(after);
+    // An empty list is an empty set of names when the other side is named.
+    if (a !== undefined && b !== undefined && (before.length > 0 || after.length > 0)) {
+      for (const key of unionKeys(a, b)) walk(a[key], b[key], [...path, key], found);
+      return;
+    }
+  } else if (isRecord(before) && isRecord(after)) {
     for (const key of unionKeys(before, after)) walk(before[key], after[key], [...path, key], found);
     return;
   }
   if (!deepEqual(before, after)) found(path, before, after);
+}
+
+/** A list whose entries all have a distinct string `name`, as a record by name; else undefined. */
+function byName(value: unknown[]): Record<string, unknown> | undefined {
+  const named: Record<string, unknown> = {};
+  for (const item of value) {
+    if (!isRecord(item) || typeof item.name !== "string" || item.name in named) return undefined;
+    named[item.name] = item;
+  }
+  return named;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

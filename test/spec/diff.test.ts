@@ -225,6 +225,21 @@ describe("diffFleets", () => {
     assert.deepEqual(changes[0]?.after, [{ service: "api", version: "v0", reason: "leaks" }]);
   });
 
+  it("walks lists of named entries by name: datastores.NAME.field, a new datastore by its name", async () => {
+    const changes = await diffOf([
+      "name: diffed",
+      "name: diffed\ndatastores:\n  orders-db: { initialVersion: 6 }\n  users-db: { initialVersion: 1 }",
+    ]);
+    assert.deepEqual(brief(changes), ["live datastores.orders-db", "live datastores.users-db"]);
+    assert.equal(changes[0]?.before, undefined);
+    assert.equal((changes[0]?.after as { initialVersion?: number } | undefined)?.initialVersion, 6);
+    const base = edit(["name: diffed", "name: diffed\ndatastores:\n  orders-db: { initialVersion: 6 }"]);
+    const next = base.replace("initialVersion: 6", "initialVersion: 7");
+    const result = diffFleets(await load(base), await load(next));
+    assert.deepEqual(brief(result.changes), ["live datastores.orders-db.initialVersion"]);
+    assert.deepEqual([result.changes[0]?.before, result.changes[0]?.after], [6, 7]);
+  });
+
   it("reports a defaults change on every service it reaches, fleet-wide changes first, services in dependency order", async () => {
     const changes = await diffOf(
       ["name: diffed", "name: diffed\ndefaults:\n  slo: { p99: 900ms }\nfailover: { automatic: true }"],
