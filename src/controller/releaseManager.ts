@@ -676,6 +676,7 @@ export class ReleaseManager {
       canaryWanted: service.replicas,
       stableReady: counter.ready(service, s.from, s.fromBank),
       stats,
+      statsLagMs: this.statsLagMs(now),
     });
     if (state.phase === "rolling-back" && s.phase !== "rolling-back") {
       // Automatic rollbacks pass the same safety checks as manual ones.
@@ -881,6 +882,18 @@ export class ReleaseManager {
     record.state = next;
     this.store.ledger.saveRollout(record.id, next, true, now);
     this.rollouts = this.rollouts.filter((r) => r !== record);
+  }
+
+  /**
+   * How far the data plane's traffic figures lag behind `now`: the age of its last report (a
+   * process of its own reports every 250 ms; one that is not connected lags without bound), 0 for
+   * a data plane counting in this process.
+   */
+  private statsLagMs(now: number): number {
+    const status = this.dataPlane?.status();
+    if (status === undefined || status.mode !== "process") return 0;
+    if (!status.connected || status.lastReportAt === null) return Number.POSITIVE_INFINITY;
+    return Math.max(0, now - status.lastReportAt);
   }
 
   /** An active, unproven release that has served within its SLO for the soak window becomes proven. */

@@ -89,8 +89,10 @@ describe("security invariants", () => {
       name: "invariants-e2e",
       basePort,
       port,
-      stepDuration: "1s",
-      soak: "1s",
+      // A window reads whole seconds, the current one included: a 1 s soak judges a second that
+      // has barely begun. 3 s gives 40 requests/s room to prove a release on a busy machine.
+      stepDuration: "2s",
+      soak: "3s",
       faultApi: true,
     });
     box.up(box.file("fleet.yaml", yaml));

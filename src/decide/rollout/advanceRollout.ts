@@ -215,6 +215,12 @@ function promote(state: RolloutState, service: ServiceSpec, now: number, passed:
   return { state: { ...state, phase: "soaking", phaseStartedAt: now, stableStopped }, effects };
 }
 
+/**
+ * The data plane reports its traffic every 250 ms: figures this much older than `now` are late, and
+ * an end-of-soak window read from them is missing its last part.
+ */
+export const STATS_LAG_TOLERANCE_MS = 750;
+
 function advanceSoaking(state: RolloutState, service: ServiceSpec, inputs: RolloutInputs): RolloutAdvance {
   const { now } = inputs;
   const elapsed = now - state.phaseStartedAt;
@@ -240,11 +246,27 @@ function advanceSoaking(state: RolloutState, service: ServiceSpec, inputs: Rollo
     const passed = `soak of ${specDuration(soakMs)} passed (${judgement.reasons.join("; ")})`;
     return prove(decided, now, evidenceOf(stats, windowMs, now), passed);
   }
+  // Too little traffic may only mean that the window's last part has not been reported yet (a
+  // loaded machine, a data plane reconnecting): wait for the figures, up to a step deadline.
+  const lagMs = inputs.statsLagMs ?? 0;
+  if (
+    stats.requests < analysis.minRequests &&
+    lagMs > STATS_LAG_TOLERANCE_MS &&
+    elapsed < soakMs + service.deploy.stepDeadlineMs
+  ) {
+    return recordIfChanged(state, verdict);
+  }
+  const lagNote =
+    lagMs <= STATS_LAG_TOLERANCE_MS
+      ? ""
+      : Number.isFinite(lagMs)
+        ? `; the data plane's figures are ${Math.round(lagMs)} ms behind`
+        : "; the data plane is not reporting its figures";
   const reason =
     stats.requests >= analysis.minRequests
       ? `soak ended without a conclusive verdict on ${state.to}: ${judgement.reasons.join("; ")}`
       : `soak ended without enough traffic to prove ${state.to} ` +
-        `(${stats.requests} requests, need ${analysis.minRequests})`;
+        `(${stats.requests} requests, need ${analysis.minRequests}${lagNote})`;
   return beginRollback(state, inputs, { status: "rolled-back", code: "soak-inconclusive", reason, verdict });
 }
 

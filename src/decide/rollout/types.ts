@@ -99,4 +99,10 @@ export interface RolloutInputs {
   stableReady: number;
   /** Stats of `release` over the last `windowMs` (from the data plane). */
   stats: (release: string, windowMs: number) => WindowStats;
+  /**
+   * How far the stats lag behind `now`: the age of the data plane's last traffic report (0 when it
+   * counts in this process). A soak is not ended on too little traffic while its last part has not
+   * been reported yet. Absent: 0.
+   */
+  statsLagMs?: number;
 }

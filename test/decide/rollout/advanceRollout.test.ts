@@ -354,6 +354,39 @@ describe("advanceRollout: rolling back", () => {
     assert.equal(h.state.reason, "soak ended without enough traffic to prove v2 (12 requests, need 50)");
   });
 
+  it("does not end a soak on too little traffic while the data plane's figures are late; proves it once they arrive", () => {
+    const h = new Harness();
+    h.startStepping();
+    const soakStart = h.passAllSteps();
+    h.traffic.set("v2", window(12, 0, 100));
+    h.tick(soakStart + 1_000);
+    h.idleUntil(soakStart + 120_000);
+    // The soak is over, the window short of requests, but its last 2 s were not reported yet.
+    h.statsLagMs = 2_000;
+    h.tick(soakStart + 120_000);
+    assert.equal(h.state.phase, "soaking", "waits for the figures instead of rolling back");
+    h.statsLagMs = 200;
+    h.traffic.set("v2", window(400, 0, 100));
+    h.tick(soakStart + 121_000);
+    assert.equal(h.state.phase, "proven");
+  });
+
+  it("rolls back a soak whose figures stay late past a step deadline, and says why", () => {
+    const h = new Harness();
+    h.startStepping();
+    const soakStart = h.passAllSteps();
+    h.traffic.set("v2", window(12, 0, 100));
+    h.statsLagMs = 2_000;
+    h.tick(soakStart + 120_000);
+    assert.equal(h.state.phase, "soaking");
+    h.tick(soakStart + 120_000 + h.service.deploy.stepDeadlineMs);
+    assert.equal(h.state.phase, "rolling-back");
+    assert.equal(
+      h.state.reason,
+      "soak ended without enough traffic to prove v2 (12 requests, need 50; the data plane's figures are 2000 ms behind)",
+    );
+  });
+
   it("aborts a soak whose latency is unknown at its end", () => {
     const h = new Harness();
     h.startStepping();

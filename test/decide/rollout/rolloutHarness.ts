@@ -53,6 +53,8 @@ export class Harness {
   canaryReady = 0;
   canaryWanted = 3;
   stableReady = 3;
+  /** How far the data plane's figures lag behind `now` (0: counted in this process). */
+  statsLagMs = 0;
   /** Current figures per release; a release without an entry served nothing. */
   readonly traffic = new Map<string, WindowStats>();
   /** Every stats query the machine made, in order. */
@@ -79,6 +81,7 @@ export class Harness {
       canaryReady: this.canaryReady,
       canaryWanted: this.canaryWanted,
       stableReady: this.stableReady,
+      statsLagMs: this.statsLagMs,
       stats: (release, windowMs) => {
         this.queries.push({ release, windowMs });
         return this.traffic.get(release) ?? NO_TRAFFIC;
