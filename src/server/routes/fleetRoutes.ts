@@ -143,8 +143,7 @@ export function fleetRoutes(app: FastifyInstance, deps: ApiDeps): void {
   route(app, {
     method: "POST",
     url: "/v1/shutdown",
-    summary:
-      "Stop every instance, then the controller; with keepFleet, the controller alone (answers first)",
+    summary: "Stop every instance, then the controller; with keepFleet, the controller alone (answers first)",
     tag: "fleet",
     access: "admin",
     body: shutdownBody,
