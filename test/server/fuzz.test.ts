@@ -45,6 +45,7 @@ const VALID_BODIES: Record<string, Record<string, Json>> = {
   "POST /v1/shutdown": {},
   "POST /v1/tokens": { name: "fuzz", role: "viewer" },
   "DELETE /v1/tokens/{id}": {},
+  "POST /v1/apply": { text: "version: 1\nname: fuzz\n", file: "fleet.yaml", reason: "fuzz", dryRun: true },
 };
 
 /** Path parameters that name nothing (an unknown id) or that a route refuses before looking. */
@@ -279,6 +280,8 @@ async function snapshot(get: (path: string) => Promise<unknown>): Promise<Record
     incidents: ((await get("/v1/incidents?limit=10000")) as { incidents: unknown[] }).incidents,
     faults: ((await get("/v1/faults")) as { faults: unknown[] }).faults,
     tokens: tokens.tokens.map((t) => ({ id: t.id, name: t.name, role: t.role, revokedAt: t.revokedAt })),
+    // Spec revisions: a refused apply records none.
+    revisions: (await get("/v1/revisions")) as unknown,
     weights: Object.fromEntries(Object.entries(traffic.services).map(([name, s]) => [name, s.weights])),
     active: releases.active,
     rollouts: releases.rollouts,
