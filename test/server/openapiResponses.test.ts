@@ -92,7 +92,22 @@ test("each route's live answers match the document's schemas", async () => {
   const fleetText = readFileSync(file, "utf8");
   await ok(200, "POST", "/v1/apply", { text: fleetText, file, dryRun: true });
   const changed = `${fleetText.trimEnd()}\n`.replace("resetAfter: 3s", "resetAfter: 2s");
+  assert.notEqual(changed, fleetText, "the fleet file has the restart setting this changes");
   assert.equal((await call("POST", "/v1/apply", { text: "services: [", file })).status, 400);
+  // A real apply of that live setting (recorded, converged), before the deploy below: a live
+  // change must leave later deploys undisturbed.
+  const applied = await ok<{ revision: number }>(202, "POST", "/v1/apply", {
+    text: changed,
+    file,
+    reason: "openapi test",
+  });
+  await waitFor(
+    async () => {
+      const progress = await ok<{ revision: number; state: string }>(200, "GET", "/v1/apply");
+      return progress.revision === applied.revision && progress.state === "applied";
+    },
+    { timeoutMs: 30_000, what: `revision ${applied.revision} applied` },
+  );
 
   if (document.paths["/v1/whoami"] !== undefined) await ok(200, "GET", "/v1/whoami");
   // The dashboard's files, when ui/dist is built (npm install builds it); public.
@@ -161,6 +176,19 @@ test("each route's live answers match the document's schemas", async () => {
     },
     { timeoutMs: 60_000, what: "the deploy of v2 to finish" },
   );
+  // Promoted, not rolled back (the live apply above must not disturb it): the deploy's events say why otherwise.
+  const afterDeploy = await ok<{ active: string }>(200, "GET", "/v1/services/api/releases");
+  if (afterDeploy.active !== "v2") {
+    const { events } = await ok<{ events: { type: string; reason: string; message: string }[] }>(
+      200,
+      "GET",
+      "/v1/events?limit=500&service=api",
+    );
+    const deployEvents = events.filter((e) => /^(deploy|rollout|traffic)\./.test(e.type));
+    assert.fail(
+      `v2 was not promoted (${afterDeploy.active} active):\n${deployEvents.map((e) => `${e.type} ${e.reason}: ${e.message}`).join("\n")}`,
+    );
+  }
   await ok(200, "GET", "/v1/services/api/rollback-plan?to=v1");
   await ok(202, "POST", "/v1/services/api/rollback", { to: "v1", reason: "openapi test" });
   // A second one while the first runs: a 409 in the envelope, also as documented.
@@ -194,7 +222,8 @@ test("each route's live answers match the document's schemas", async () => {
   assert.equal((await call("POST", "/v1/services/nope/deploy", { version: "v2" })).status, 404);
 
   // Apply during a failover (zone-a is still shifted): refused, in the documented envelope.
-  assert.equal((await call("POST", "/v1/apply", { text: changed, file })).status, 409);
+  const changedAgain = changed.replace("resetAfter: 2s", "resetAfter: 1s");
+  assert.equal((await call("POST", "/v1/apply", { text: changedAgain, file })).status, 409);
   await ok(200, "GET", "/v1/apply");
 
   // Last: shutdown answers before it stops everything.

@@ -41,6 +41,19 @@ export type { RolloutAdvance } from "./effects.ts";
 /** The longest window the data plane answers (`TrafficStats.window`). */
 const MAX_WINDOW_MS = RING_SECONDS * 1000;
 
+/**
+ * The window that judges a phase begun at `startedAt`: every whole second it touched, from the
+ * start of the second it began in (a window reads whole seconds back from the current one, and
+ * the current one has barely begun at a phase's end: the data plane has not even reported it yet
+ * when it is under 250 ms old). Judging a 1 s soak over `min(elapsed, soak)` read that second
+ * alone — 0 requests, the release rolled back although it served well for the whole soak. The
+ * part of the first second before the phase began is the same release on the previous step's
+ * share (a soak follows the 100 % step): the rates it adds are the release's own.
+ */
+function phaseWindowMs(startedAt: number, now: number): number {
+  return Math.min(now - Math.floor(startedAt / 1000) * 1000, MAX_WINDOW_MS);
+}
+
 export interface StartRolloutArgs {
   id: number;
   service: ServiceSpec;
@@ -153,7 +166,7 @@ function advanceStepping(state: RolloutState, service: ServiceSpec, inputs: Roll
   const weight = deploy.steps[index] ?? 100;
   const label = stepLabel(index, weight);
 
-  const windowMs = Math.min(elapsed, MAX_WINDOW_MS);
+  const windowMs = phaseWindowMs(state.phaseStartedAt, now);
   const canary = inputs.stats(state.to, windowMs);
   // At 100 % the previous release serves nothing: there is no baseline, only the SLO.
   const baseline = weight >= 100 ? null : inputs.stats(state.from, windowMs);
@@ -226,7 +239,8 @@ function advanceSoaking(state: RolloutState, service: ServiceSpec, inputs: Rollo
   const elapsed = now - state.phaseStartedAt;
   if (elapsed <= 0) return unchanged(state);
   const { soakMs, analysis } = service.deploy;
-  const windowMs = Math.min(elapsed, soakMs, MAX_WINDOW_MS);
+  // The soak so far, all of it (also while it waits for late figures past its end).
+  const windowMs = phaseWindowMs(state.phaseStartedAt, now);
   const stats = inputs.stats(state.to, windowMs);
   const judgement = judgeAgainstSlo(stats, service.slo, analysis.minRequests);
   const verdict = stepVerdict(-1, 100, now, judgement, stats, null);

@@ -175,6 +175,30 @@ describe("advanceRollout: the happy path", () => {
     h.idle(T0 + 10_000_000);
   });
 
+  it("judges a short soak over every second it touched, not the current one that has barely begun", () => {
+    const h = new Harness({ steps: [50, 100], stepDurationMs: 1_000, soakMs: 1_000 });
+    h.startStepping();
+    h.tick(T0 + 6_000);
+    h.tick(T0 + 7_100);
+    assert.equal(h.state.phase, "soaking");
+    // 1 050 ms later the current second is 150 ms old (not even reported by the data plane yet):
+    // the window reaches back to the start of the second the soak began in.
+    h.tick(T0 + 8_150);
+    assert.equal(h.queries.at(-1)?.windowMs, 1_150);
+    assert.equal(h.state.phase, "proven");
+    assert.equal(h.state.evidence?.windowMs, 1_150);
+  });
+
+  it("judges each step over every second it touched", () => {
+    const h = new Harness({ steps: [50, 100], stepDurationMs: 1_000 });
+    h.startStepping();
+    h.tick(T0 + 6_300);
+    assert.equal(h.state.stepIndex, 1);
+    // Exactly one step duration later: the window is not the current second alone.
+    h.tick(T0 + 7_300);
+    assert.deepEqual(h.queries.slice(-1), [{ release: "v2", windowMs: 1_300 }]);
+  });
+
   it("judges the soak over at most the history the data plane keeps, and says so in the evidence", () => {
     const h = new Harness({ soakMs: 600_000 });
     h.startStepping();
