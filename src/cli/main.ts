@@ -1,5 +1,6 @@
 /** The `homeostat` command line: dispatch, help, and the mapping from errors to exit codes. */
 
+import { readFileSync } from "node:fs";
 import { exitCodeFor, HomeostatError } from "../errors.ts";
 import type { CliIo, Command } from "./command.ts";
 import { applyCommand } from "./commands/apply.ts";
@@ -68,6 +69,16 @@ function mainUsage(): string {
   ].join("\n");
 }
 
+/** The version in package.json (one level above src/ or dist/, in a clone and in the package alike). */
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+    return (JSON.parse(text) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
@@ -76,7 +87,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (name === "--version" || name === "-v") {
-    io.out("homeostat 0.1.0");
+    io.out(`homeostat ${packageVersion()}`);
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
