@@ -108,8 +108,6 @@ export async function runController(options: RunOptions): Promise<RunningControl
     store.close();
     throw error;
   }
-  // Spec history: revision 1 is the file this state directory is first brought up with.
-  recordUpRevision(store, options.fleet, startedAt);
   // The controller's own Prometheus series; they follow the store from here on.
   const metrics = new ControllerMetrics(store);
   const logDir = join(options.stateDir, "logs");
@@ -130,6 +128,9 @@ export async function runController(options: RunOptions): Promise<RunningControl
   // a release definition edited in the file under its recorded name keeps its recorded definition
   // (drift, reported) until it is applied.
   const starting = startingFleet(store, options.fleet);
+  // Spec history: revision 1 is the file this state directory is first brought up with; a file
+  // changed since the applied revision is recorded as `up` brings it up (see recordUpRevision).
+  recordUpRevision(store, options.fleet, startedAt, starting.edited.length);
   const fleet = new FleetHolder(starting.fleet);
   const hasTraffic = options.fleet.services.some((s) => s.port !== undefined);
   // Data-plane events go through the controller once it exists, so they are stored and shown.

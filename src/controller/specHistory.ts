@@ -4,6 +4,8 @@
  */
 
 import { readFileSync, statSync } from "node:fs";
+import { diffFleets } from "../spec/diff.ts";
+import { parseFleet } from "../spec/loadFleet.ts";
 import type { FleetSpec } from "../spec/model.ts";
 import { recordFirstRevision, type SpecRevision, type StateStore, specContentHash } from "../store/index.ts";
 
@@ -29,23 +31,50 @@ export interface SpecStatus {
 }
 
 /**
- * Records revision 1 when the state directory has none yet: the text is read from the fleet's file
- * now (`fleet` was resolved from it a moment ago by `up`; a file rewritten in between is caught by
- * the drift check, since the revision keeps what was read here). A fleet with no readable file
- * (one built by hand in a test) records nothing. Returns the revision recorded, or null.
+ * Records what `up` brings the fleet up with. Revision 1 when the state directory has none yet; a
+ * new revision when the file differs from the applied one (edited while no controller ran: `up`
+ * runs it, its release changes through the progressive deploy, so it must not be left looking like
+ * drift against an older revision), with the diff and who: "homeostat up". Nothing while a revision
+ * is still being applied (that one is resumed and wins over the file), nor when the file edits a
+ * release definition under its recorded name (`editedReleases` > 0): `up` keeps running the
+ * recorded definition, so the file is not what runs: it stays drift until `homeostat apply`. The text is read from the
+ * fleet's file now (`fleet` was resolved from it a moment ago by `up`; a file rewritten in between
+ * is caught by the drift check, since the revision keeps what was read here). A fleet with no
+ * readable file (one built by hand in a test) records nothing. Returns the revision recorded, or null.
  */
-export function recordUpRevision(store: StateStore, fleet: FleetSpec, at: number): SpecRevision | null {
+export function recordUpRevision(
+  store: StateStore,
+  fleet: FleetSpec,
+  at: number,
+  editedReleases = 0,
+): SpecRevision | null {
   let text: string;
   try {
     text = readFileSync(fleet.file, "utf8");
   } catch {
     return null;
   }
-  return recordFirstRevision(store.revisions, {
+  const first = recordFirstRevision(store.revisions, {
     file: fleet.file,
     text,
     specJson: JSON.stringify(fleet),
     at,
+  });
+  if (first !== null) return first;
+  if (store.revisions.pending() !== null || editedReleases > 0) return null;
+  const applied = store.revisions.latestApplied();
+  if (applied === null || applied.contentHash === specContentHash(text)) return null;
+  const before = parseFleet(applied.text, applied.file);
+  const diff = before.ok ? diffFleets(before.fleet, fleet) : null;
+  return store.revisions.record({
+    file: fleet.file,
+    text,
+    specJson: JSON.stringify(fleet),
+    diffJson: diff === null ? null : JSON.stringify(diff),
+    who: "homeostat up",
+    reason: `the fleet file changed since revision ${applied.number} while no controller ran; brought up with it`,
+    at,
+    state: "applied",
   });
 }
 

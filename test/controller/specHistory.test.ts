@@ -36,10 +36,42 @@ test("up records revision 1 once: by homeostat up, applied, with the file's text
     [1, "homeostat up", "applied", TEXT, file, null],
   );
   assert.deepEqual(JSON.parse(first.specJson), JSON.parse(JSON.stringify(fleet)));
-  // A second up (the same file or an edited one) records nothing: what to do is apply's call.
-  writeFileSync(file, `${TEXT}# edited\n`);
+  // A second up with the same file records nothing.
   assert.equal(recordUpRevision(store, fleet, 2000), null);
   assert.equal(store.revisions.list().length, 1);
+});
+
+test("up with a file edited since the applied revision records it (by homeostat up, with its diff); not while one is applying, nor over an in-place release edit", (t) => {
+  const { file, fleet, store } = setUp(t);
+  recordUpRevision(store, fleet, 1000);
+  const edited = TEXT.replace("replicas: 1", "replicas: 2");
+  writeFileSync(file, edited);
+  const parsed = parseFleet(edited, file);
+  assert.ok(parsed.ok);
+  // A release definition edited under its recorded name is kept as recorded: the file is not
+  // what runs, so it stays drift until applied.
+  assert.equal(recordUpRevision(store, parsed.fleet, 2000, 1), null);
+  const second = recordUpRevision(store, parsed.fleet, 3000);
+  assert.ok(second);
+  assert.deepEqual(
+    [second.number, second.who, second.state, second.text],
+    [2, "homeostat up", "applied", edited],
+  );
+  assert.match(second.reason ?? "", /changed since revision 1/);
+  const diff = JSON.parse(second.diffJson ?? "null") as { changes: { class: string; path: string }[] };
+  // maxReplicas defaults to 2 × replicas: it follows.
+  assert.deepEqual(
+    diff.changes.map((c) => [c.class, c.path]),
+    [
+      ["scale", "services.api.replicas"],
+      ["live", "services.api.capacity.maxReplicas"],
+    ],
+  );
+  assert.equal(new SpecDriftCheck(store).status()?.fileOnDisk, "same");
+  // A revision still applying is resumed by the next controller: up records nothing over it.
+  store.revisions.record({ ...second, diffJson: null, reason: null, at: 4000, state: "applying" });
+  writeFileSync(file, `${edited}# again\n`);
+  assert.equal(recordUpRevision(store, parsed.fleet, 5000), null);
 });
 
 test("a fleet with no readable file (built by hand) records no revision and reports no spec", (t) => {
