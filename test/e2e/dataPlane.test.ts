@@ -14,6 +14,7 @@ import {
   type StatusDoc,
   sandbox,
 } from "../helpers/e2e.ts";
+import { failures, steadyLoad as loadThrough } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 async function allReady(box: Sandbox, count: number): Promise<StatusDoc> {
@@ -47,6 +48,27 @@ async function steadyLoad(port: number, until: () => Promise<boolean>, maxMs = 3
   return outcomes;
 }
 
+/**
+ * Progressive deploys short enough for a test: two 1 s steps, a 2 s soak, 5 requests decide. A
+ * release change is one (never a rolling replace), and the release it replaces stays warm until
+ * the new one is proven: then its bank drains and stops.
+ */
+function withFastDeploys(yaml: string): string {
+  return yaml.replace(
+    "services:\n",
+    [
+      "  deploy:",
+      "    steps: [50, 100]",
+      "    stepDuration: 1s",
+      "    stepDeadline: 15s",
+      "    soak: 2s",
+      "    analysis: { minRequests: 5 }",
+      "services:",
+      "",
+    ].join("\n"),
+  );
+}
+
 describe("data plane under the controller", () => {
   let box: Sandbox;
   let port: number;
@@ -54,23 +76,26 @@ describe("data plane under the controller", () => {
   before(async () => {
     box = await sandbox();
     port = await freePort();
-    const basePort = await freePortRange(3);
+    // Two banks of three: a release change starts the new one beside the running one.
+    const basePort = await freePortRange(6);
     box.up(
       box.file(
         "fleet.yaml",
-        demoFleetYaml({
-          services: [
-            {
-              name: "api",
-              replicas: 3,
-              basePort,
-              port,
-              traffic:
-                "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
-              releases: { v2: {} },
-            },
-          ],
-        }),
+        withFastDeploys(
+          demoFleetYaml({
+            services: [
+              {
+                name: "api",
+                replicas: 3,
+                basePort,
+                port,
+                traffic:
+                  "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
+                releases: { v2: {} },
+              },
+            ],
+          }),
+        ),
       ),
     );
     await allReady(box, 3);
@@ -245,8 +270,9 @@ describe("data plane under the controller", () => {
 
   test("a release change drains: a slow request in flight on the replaced instance completes first", async (t) => {
     // Under the fleet's drainTimeout (30s), so a working drain waits it out; long enough that the
-    // next controller's start, adoption and rollout reach api-0 while it is in flight even on a
-    // busy CI machine (4 s on a quiet one; 8 s of work was once not enough under the full suite).
+    // next controller's start and adoption and the whole progressive deploy (v2's bank started
+    // beside v1's, two 1 s steps, a 2 s soak) reach api-0's stop while it is in flight even on a
+    // busy CI machine (under 10 s on a quiet one).
     const WORK_MS = 20_000;
     const status = await box.get<{ controller: { pid: number } }>("/v1/status");
     process.kill(status.controller.pid, "SIGKILL");
@@ -278,11 +304,23 @@ describe("data plane under the controller", () => {
       respondedAt = Date.now();
       return r;
     });
-    // Same fleet, now wanting v2: the next controller adopts the v1 instances and rolls them.
+    // Same fleet, now wanting v2: the next controller adopts the v1 instances and deploys v2
+    // progressively (one path for release changes, never a rolling replace): v2's bank starts
+    // beside v1's, takes 50 % then 100 % of the traffic behind canary analysis, soaks and is
+    // proven; only then does v1's bank — api-0 with the slow request among it — drain and stop.
     const file = `${box.dir}/fleet.yaml`;
     const { readFileSync, writeFileSync } = await import("node:fs");
     writeFileSync(file, readFileSync(file, "utf8").replace("    release: v1", "    release: v2"));
     box.up(file);
+    // The analysis judges live traffic: a steady stream through the port for the whole deploy.
+    const load = loadThrough({ port, rate: 20, connections: 2 });
+    let loadStopped = false;
+    const stopLoad = async () => {
+      if (loadStopped) return;
+      loadStopped = true;
+      await load.stop();
+    };
+    t.after(stopLoad);
 
     // Server-side evidence that draining began mid-request: the data plane reports api-0 draining
     // (out of the serving set) with a request still in flight, before the response has arrived.
@@ -302,15 +340,21 @@ describe("data plane under the controller", () => {
     );
     const response = await slow;
     const body = await response.text();
+    type Event = { type: string; at: number; instance?: string; reason: string; message: string };
+    const eventsSince = async () =>
+      (await box.get<{ events: Event[] }>("/v1/events?limit=2000")).events.filter((e) => e.at >= sentAt);
     if (drainSeen.missed) {
-      // Say what happened instead, so a miss can be told from a broken drain.
+      // Say what happened instead, so a miss can be told from a broken drain (or a deploy that
+      // rolled back, leaving api-0 serving).
       const { journal } = await box.get<{ journal: { at: number; action: string; target: string }[] }>(
         "/v1/journal?limit=200",
       );
       const stops = journal.filter((j) => j.action === "stop" && j.at >= sentAt);
+      const deploy = (await eventsSince()).filter((e) => /^(deploy|release)\./.test(e.type));
       t.diagnostic(
         `response ${response.status} from ${response.headers.get("x-homeostat-instance")} after ${respondedAt! - sentAt}ms: ${body}; ` +
-          `stops since: ${stops.map((j) => `${j.target} +${j.at - sentAt}ms`).join(", ") || "none"}`,
+          `stops since: ${stops.map((j) => `${j.target} +${j.at - sentAt}ms`).join(", ") || "none"}; ` +
+          `deploy: ${deploy.map((e) => `+${e.at - sentAt}ms ${e.type} ${e.reason}: ${e.message}`).join(" | ") || "none"}`,
       );
     }
     assert.equal(drainSeen.missed, false, "the slow request ended before api-0 was seen draining");
@@ -331,7 +375,6 @@ describe("data plane under the controller", () => {
       `api-0 seen draining ${drainSeen.at - sentAt}ms after the request was sent, its stop journaled ` +
         `${journal.at - sentAt}ms after, the response ${respondedAt! - sentAt}ms after`,
     );
-    assert.match(journal.reason, /^release-changed/);
     assert.ok(
       journal.at >= sentAt + WORK_MS,
       `api-0's stop was journaled ${journal.at - sentAt}ms after the request was sent, ` +
@@ -343,20 +386,31 @@ describe("data plane under the controller", () => {
 
     const events = await waitFor(
       async () => {
-        const { events } = await box.get<{
-          events: { type: string; at: number; instance?: string; reason: string }[];
-        }>("/v1/events?limit=2000");
-        return events.some((e) => e.type === "instance.stopped" && e.instance === "api-0" && e.at >= sentAt)
-          ? events
-          : null;
+        const events = await eventsSince();
+        return events.some((e) => e.type === "instance.stopped" && e.instance === "api-0") ? events : null;
       },
-      { timeoutMs: 30_000, what: "api-0 replaced by the rollout" },
+      { timeoutMs: 30_000, what: "api-0 stopped once v2 was proven" },
     );
-    const stopped = events.find(
-      (e) => e.type === "instance.stopped" && e.instance === "api-0" && e.at >= sentAt,
-    )!;
-    assert.equal(stopped.reason, "release-changed");
-    // The rollout then moves on one instance at a time, each after the previous one held.
+    // The progressive path, in order: the switch found at up, the deploy's steps, v2 proven, and
+    // only then v1's bank (api-0) stopped — no rolling replace of v1's slots.
+    const first = (type: string) => events.find((e) => e.type === type);
+    const line = events
+      .filter((e) => /^(deploy|release)\./.test(e.type) || e.instance === "api-0")
+      .map((e) => `+${e.at - sentAt}ms ${e.type} ${e.reason}`)
+      .join(" | ");
+    const pending = first("release.switch-pending");
+    const started = first("deploy.started");
+    const proven = first("deploy.proven");
+    const stopped = events.find((e) => e.type === "instance.stopped" && e.instance === "api-0")!;
+    assert.ok(pending && started && proven, `switch-pending, deploy.started, deploy.proven: ${line}`);
+    assert.ok(pending.at <= started.at && started.at <= proven.at && proven.at <= stopped.at, line);
+    assert.ok(events.filter((e) => e.type === "deploy.step").length >= 2, `a step per weight: ${line}`);
+    assert.equal(first("release.rolling"), undefined, line);
+    assert.ok(
+      !events.some((e) => e.reason === "release-changed" && e.type === "instance.stopped"),
+      `no instance replaced in place: ${line}`,
+    );
+    assert.equal(stopped.reason, "scaled-down", line);
     await waitFor(
       async () => {
         const instances = allInstances(await box.get<StatusDoc>("/v1/status"));
@@ -364,5 +418,12 @@ describe("data plane under the controller", () => {
       },
       { timeoutMs: 60_000, what: "every instance on v2" },
     );
+    const releases = await box.get<{ active: string; history: { version: string; status: string }[] }>(
+      "/v1/services/api/releases",
+    );
+    assert.equal(releases.active, "v2");
+    assert.equal(releases.history.find((r) => r.version === "v2")?.status, "proven");
+    await stopLoad();
+    assert.deepEqual(failures(load.between(sentAt, Date.now())), [], "no request failed meanwhile");
   });
 });
