@@ -80,6 +80,11 @@ interface Converging {
   /** The instance being rolled now and since when. */
   rolling: { name: string; since: number } | null;
   retiring: Set<string>;
+  /**
+   * The spec in force before this revision: put back if it fails, so the spec components read
+   * is the applied revision's again (null: keep the current one).
+   */
+  previous: FleetSpec | null;
 }
 
 /** Refusals that mean "not now / not like this": nothing was applied. */
@@ -135,6 +140,9 @@ export class ApplyManager {
         steps,
       };
     }
+    // What to put back if this revision fails: the applied revision's spec (not that of one it
+    // supersedes).
+    const previous = this.#converging?.previous ?? this.#o.holder.current();
     if (this.#converging !== null) {
       // A newer revision takes over from one still converging (its deploys were checked above).
       this.#o.store.revisions.markFailed(
@@ -158,7 +166,7 @@ export class ApplyManager {
       `revision ${revision.number} by ${who}: ${diff.changes.length} change(s)${request.reason ? ` (${request.reason})` : ""}`,
       { revision: revision.number },
     );
-    this.#begin(revision.number, next, diff, fromRevision !== null);
+    this.#begin(revision.number, next, diff, fromRevision !== null, previous);
     return { dryRun: false, revision: revision.number, state: "applying", changes: diff.changes, steps };
   }
 
@@ -178,7 +186,11 @@ export class ApplyManager {
       `revision ${pending.number} was being applied when the last controller stopped: converging to it`,
       { revision: pending.number },
     );
-    this.#begin(pending.number, parsed.fleet, diff, false);
+    // The spec in force already is the pending revision's (see startingFleet): if it fails, the
+    // last applied revision's is put back.
+    const applied = this.#o.store.revisions.latestApplied();
+    const previous = applied === null ? null : parseFleet(applied.text, applied.file);
+    this.#begin(pending.number, parsed.fleet, diff, false, previous?.ok ? previous.fleet : null);
   }
 
   /** Stop checking convergence (the controller stops; the revision stays `applying` for the next). */
@@ -292,7 +304,13 @@ export class ApplyManager {
   }
 
   /** Hand the new spec to every component and start watching convergence. */
-  #begin(revision: number, next: FleetSpec, diff: FleetDiff, rollbacks: boolean): void {
+  #begin(
+    revision: number,
+    next: FleetSpec,
+    diff: FleetDiff,
+    rollbacks: boolean,
+    previous: FleetSpec | null,
+  ): void {
     const before = this.#o.holder.current();
     this.#o.holder.set(next);
     const switches = new Map<string, string>();
@@ -309,7 +327,11 @@ export class ApplyManager {
           this.#o.releases.switchRelease(service, to);
         }
       } catch (error) {
-        this.#fail(revision, `${service}: ${error instanceof Error ? error.message : String(error)}`);
+        this.#fail(
+          revision,
+          `${service}: ${error instanceof Error ? error.message : String(error)}`,
+          previous,
+        );
         return;
       }
     }
@@ -347,7 +369,7 @@ export class ApplyManager {
     const retiring = new Set(
       before.services.filter((s) => !next.services.some((n) => n.name === s.name)).map((s) => s.name),
     );
-    this.#converging = { revision, fleet: next, switches, roll, rolling: null, retiring };
+    this.#converging = { revision, fleet: next, switches, roll, rolling: null, retiring, previous };
     this.#last = { revision, state: "applying", waiting: [], error: null };
     this.#schedule();
   }
@@ -387,6 +409,7 @@ export class ApplyManager {
         this.#fail(
           c.revision,
           `${service}: the deploy of ${to} did not complete (${this.#o.releases.activeRelease(service)} runs)`,
+          c.previous,
         );
         return;
       }
@@ -445,9 +468,16 @@ export class ApplyManager {
     );
   }
 
-  #fail(revision: number, error: string): void {
+  /**
+   * The revision failed: recorded so, and the spec in force goes back to the one before it — the
+   * revision that stays applied — so components (and the next apply's diff) read what is applied,
+   * not the failed spec (a failed release switch would otherwise still be "applied": its
+   * revision could not even be tried again).
+   */
+  #fail(revision: number, error: string, previous: FleetSpec | null): void {
     this.#o.store.revisions.markFailed(revision, this.#now(), error);
     this.#converging = null;
+    if (previous !== null) this.#o.holder.set(previous);
     this.#last = { revision, state: "failed", waiting: [], error };
     this.#note("apply.failed", "apply-failed", `revision ${revision} failed: ${error}`, { revision });
   }
