@@ -6,15 +6,18 @@
  * every component at once (live settings, the data plane's feed, scale, added and removed
  * services, which reconcile then works towards, draining before it stops), a changed `release:`
  * goes through the progressive deploy exactly like `homeostat deploy`, and in-place changes roll
- * one instance at a time behind readiness. The revision is marked applied once converged; a
- * controller that finds one still applying resumes it.
+ * one instance at a time behind readiness, each within the service's deploy.stepDeadline (else
+ * the revision fails and what it rolled goes back, one at a time behind readiness). The revision
+ * is marked applied once converged; a controller that finds one still applying resumes it.
  */
 
 import { type ReasonCode, reason } from "../decide/reasons.ts";
+import { describeExit } from "../decide/reconcile.ts";
+import type { ObservedInstance } from "../decide/snapshot.ts";
 import { HomeostatError } from "../errors.ts";
 import { diffFleets, type FleetDiff, type SpecChange } from "../spec/diff.ts";
 import { parseFleet } from "../spec/loadFleet.ts";
-import type { FleetSpec } from "../spec/model.ts";
+import type { FleetSpec, ReleaseSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
 import type { SpecRevision } from "../store/specRevisions.ts";
 import type { Controller } from "./controller.ts";
@@ -50,7 +53,10 @@ export interface ApplyAnswer {
 export interface ApplyProgress {
   revision: number | null;
   state: "idle" | "applying" | "applied" | "failed";
-  /** What it still waits for; empty once converged. */
+  /**
+   * What it still waits for; empty once converged. On a failed revision: the instances it rolled
+   * in place still going back to the previous definition (empty once none runs the failed one).
+   */
   waiting: string[];
   error: string | null;
 }
@@ -77,14 +83,32 @@ interface Converging {
   switches: Map<string, string>;
   /** Instances still to be rolled in place, in order. */
   roll: string[];
-  /** The instance being rolled now and since when. */
-  rolling: { name: string; since: number } | null;
+  /** The instance being rolled now, its service, and since when (its deadline counts from then). */
+  rolling: { name: string; service: string; since: number } | null;
+  /** Instances already rolled in place (the one rolling now included), in roll order. */
+  rolled: { name: string; service: string }[];
+  /** The ledger's definitions this revision's in-place edits replaced: put back if it fails. */
+  recordedBefore: { service: string; spec: ReleaseSpec; contentHash: string }[];
   retiring: Set<string>;
   /**
    * The spec in force before this revision: put back if it fails, so the spec components read
    * is the applied revision's again (null: keep the current one).
    */
   previous: FleetSpec | null;
+}
+
+/**
+ * A failed in-place roll being undone: the instances it rolled are rolled back to the spec in
+ * force again (the previous one), one at a time behind readiness, so none is left on the failed
+ * definition.
+ */
+interface Undoing {
+  revision: number;
+  /** Still to roll back, in order (the one that did not get ready first). */
+  queue: { name: string; service: string }[];
+  /** The instance being rolled back now and since when. */
+  current: { name: string; service: string; since: number } | null;
+  error: string;
 }
 
 /** Refusals that mean "not now / not like this": nothing was applied. */
@@ -96,6 +120,7 @@ export class ApplyManager {
   readonly #o: ApplyManagerOptions;
   readonly #now: () => number;
   #converging: Converging | null = null;
+  #undoing: Undoing | null = null;
   #last: ApplyProgress = { revision: null, state: "idle", waiting: [], error: null };
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
@@ -225,6 +250,19 @@ export class ApplyManager {
   ): string[] {
     const affected = new Set(diff.changes.map((c) => c.service).filter((s): s is string => s !== null));
     const fleetWide = diff.changes.some((c) => c.service === null);
+    const undoing = this.#undoing;
+    if (undoing !== null) {
+      const held = [...new Set(undoing.queue.map((u) => u.service)), undoing.current?.service]
+        .filter((s): s is string => s !== undefined)
+        .filter((s) => fleetWide || affected.has(s));
+      if (held.length > 0) {
+        throw new HomeostatError(
+          "HS_CONFLICT",
+          `revision ${undoing.revision} failed and its in-place roll of ${held.join(", ")} is being rolled back: apply is refused until it is (homeostat apply shows it). Nothing was applied`,
+          { details: { services: held, revision: undoing.revision } },
+        );
+      }
+    }
     for (const service of affected) {
       if (!applied.services.some((s) => s.name === service)) continue;
       const busy = this.#o.releases.inProgress(service);
@@ -337,6 +375,7 @@ export class ApplyManager {
     }
     // In place: edited definitions and moved slots, one instance at a time.
     const roll: string[] = [];
+    const recordedBefore: Converging["recordedBefore"] = [];
     const inPlace = new Set(
       diff.changes
         .filter((c) => c.class === "release-edited" || c.class === "replace")
@@ -350,6 +389,7 @@ export class ApplyManager {
         // The edited definition is the record from now on (the operator allowed it).
         const entry = this.#o.store.ledger.release(service, release.version);
         if (entry !== null && entry.contentHash !== hashOf(release)) {
+          recordedBefore.push({ service, spec: entry.spec, contentHash: entry.contentHash });
           this.#o.store.ledger.recordRelease({
             service,
             spec: release,
@@ -369,7 +409,17 @@ export class ApplyManager {
     const retiring = new Set(
       before.services.filter((s) => !next.services.some((n) => n.name === s.name)).map((s) => s.name),
     );
-    this.#converging = { revision, fleet: next, switches, roll, rolling: null, retiring, previous };
+    this.#converging = {
+      revision,
+      fleet: next,
+      switches,
+      roll,
+      rolling: null,
+      rolled: [],
+      recordedBefore,
+      retiring,
+      previous,
+    };
     this.#last = { revision, state: "applying", waiting: [], error: null };
     this.#schedule();
   }
@@ -380,7 +430,8 @@ export class ApplyManager {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#step();
-      if (this.#converging !== null) this.#schedule();
+      this.#undoStep();
+      if (this.#converging !== null || this.#undoing !== null) this.#schedule();
     }, this.#o.checkMs ?? 250);
   }
 
@@ -422,7 +473,25 @@ export class ApplyManager {
         o.health?.state === "ready" &&
         (o.startedAt ?? 0) >= c.rolling.since;
       if (replaced) c.rolling = null;
-      else waiting.push(`${c.rolling.name}: rolling in place, waiting for it to be ready`);
+      else {
+        // Not ready within the service's step deadline (what a progressive deploy step gets): the
+        // revision fails and what it rolled goes back, rather than the apply waiting for ever.
+        const service = c.fleet.services.find((s) => s.name === c.rolling!.service);
+        const deadlineMs = service?.deploy.stepDeadlineMs;
+        const elapsed = this.#now() - c.rolling.since;
+        if (deadlineMs !== undefined && elapsed >= deadlineMs) {
+          this.#fail(
+            c.revision,
+            `${c.rolling.name} did not get ready within ${deadlineMs / 1000}s (the service's deploy.stepDeadline) after it was rolled in place: ${whyNotReady(o)}`,
+            c.previous,
+            { code: "apply-not-ready", undo: c },
+          );
+          return;
+        }
+        waiting.push(
+          `${c.rolling.name}: rolling in place, waiting for it to be ready (${Math.floor(elapsed / 1000)}s of ${deadlineMs === undefined ? "?" : deadlineMs / 1000}s)`,
+        );
+      }
     }
     if (c.rolling === null && c.roll.length > 0) {
       const name = c.roll[0]!;
@@ -443,7 +512,11 @@ export class ApplyManager {
         );
         if (started || !instances.some((i) => i.name === name)) {
           c.roll.shift();
-          if (started) c.rolling = { name, since };
+          const of = instances.find((i) => i.name === name)?.service;
+          if (started && of !== undefined) {
+            c.rolling = { name, service: of, since };
+            c.rolled.push({ name, service: of });
+          }
         }
       }
       if (c.roll.length > 0 || c.rolling !== null)
@@ -474,17 +547,126 @@ export class ApplyManager {
    * not the failed spec (a failed release switch would otherwise still be "applied": its
    * revision could not even be tried again).
    */
-  #fail(revision: number, error: string, previous: FleetSpec | null): void {
+  #fail(
+    revision: number,
+    error: string,
+    previous: FleetSpec | null,
+    o: { code?: ReasonCode; undo?: Converging } = {},
+  ): void {
     this.#o.store.revisions.markFailed(revision, this.#now(), error);
     this.#converging = null;
     if (previous !== null) this.#o.holder.set(previous);
     this.#last = { revision, state: "failed", waiting: [], error };
-    this.#note("apply.failed", "apply-failed", `revision ${revision} failed: ${error}`, { revision });
+    const undo = o.undo;
+    // The instances it rolled run the failed definition: they go back to the previous one (the
+    // spec in force again), one at a time. Without a previous spec (a resumed revision with no
+    // applied one before it) there is nothing to go back to.
+    let queue: Undoing["queue"] = [];
+    if (undo !== undefined && previous !== null) {
+      for (const before of undo.recordedBefore) {
+        const now = this.#o.store.ledger.release(before.service, before.spec.version);
+        if (now === null) continue;
+        this.#o.store.ledger.recordRelease({
+          service: before.service,
+          spec: before.spec,
+          contentHash: before.contentHash,
+          status: now.status,
+          at: now.deployedAt,
+        });
+      }
+      // The one that did not get ready first (it serves nothing), then the others, last rolled first.
+      queue = [...undo.rolled].reverse();
+    }
+    this.#note(
+      "apply.failed",
+      o.code ?? "apply-failed",
+      `revision ${revision} failed: ${error}${queue.length > 0 ? `; rolling back ${queue.map((u) => u.name).join(", ")} to the previous definition, one at a time` : ""}`,
+      { revision, ...(queue.length > 0 ? { rollingBack: queue.map((u) => u.name) } : {}) },
+    );
+    if (queue.length > 0) {
+      this.#undoing = { revision, queue, current: null, error };
+      this.#last.waiting = [`${queue.length} instance(s) to roll back to the previous definition`];
+      this.#schedule();
+    }
+  }
+
+  /**
+   * One check of a failed in-place roll being undone: the next instance is rolled back once the
+   * one before it is ready again (an instance that is not ready itself goes at once: it serves
+   * nothing), until none runs the failed definition.
+   */
+  #undoStep(): void {
+    const u = this.#undoing;
+    if (u === null || this.#stopped) return;
+    const controller = this.#o.controller;
+    const instances = controller.observed().instances;
+    if (u.current !== null) {
+      const o = instances.find((i) => i.name === u.current!.name);
+      const back =
+        o !== undefined &&
+        o.runtime === "running" &&
+        o.health?.state === "ready" &&
+        (o.startedAt ?? 0) >= u.current.since;
+      if (back) u.current = null;
+    }
+    if (u.current === null && u.queue.length > 0) {
+      const next = u.queue[0]!;
+      const self = instances.find((i) => i.name === next.name);
+      const othersReady =
+        self?.health?.state !== "ready" ||
+        instances
+          .filter((i) => i.service === next.service && i.name !== next.name)
+          .every((i) => i.health?.state === "ready");
+      if (othersReady) {
+        const since = this.#now();
+        const started = controller.replaceInstance(
+          next.name,
+          reason(
+            "apply-rolled-back",
+            `${next.name}: rolled back to the definition before revision ${u.revision} (it failed)`,
+          ),
+        );
+        // Not running: reconcile starts it again, from the spec in force (the previous one).
+        const restarts =
+          self !== undefined && self.runtime !== "running" && !controller.observed().busy.has(next.name);
+        if (started || restarts || self === undefined) {
+          u.queue.shift();
+          if (started || restarts) u.current = { ...next, since };
+        }
+      }
+    }
+    const waiting: string[] = [];
+    if (u.current !== null)
+      waiting.push(
+        `${u.current.name}: rolling back to the previous definition, waiting for it to be ready (${Math.floor((this.#now() - u.current.since) / 1000)}s)`,
+      );
+    if (u.queue.length > 0)
+      waiting.push(`${u.queue.length} more instance(s) to roll back to the previous definition`);
+    if (waiting.length > 0) {
+      if (this.#last.revision === u.revision) this.#last = { ...this.#last, waiting };
+      return;
+    }
+    this.#undoing = null;
+    if (this.#last.revision === u.revision) this.#last = { ...this.#last, waiting: [] };
+    this.#note(
+      "apply.rolled-back",
+      "apply-rolled-back",
+      `revision ${u.revision} failed and what it rolled in place is back on the previous definition: no instance runs the failed one`,
+      { revision: u.revision },
+    );
   }
 
   #note(type: string, code: ReasonCode, message: string, data: Record<string, unknown>): void {
     this.#o.controller.note(type, reason(code, message), data);
   }
+}
+
+/** Why an instance rolled in place is not ready, for the error: its health reason, or how it ended. */
+function whyNotReady(o: ObservedInstance | undefined): string {
+  if (o === undefined) return "it is gone";
+  if (o.runtime !== "running") return `it is not running (it ${describeExit(o)})`;
+  if (o.health === null) return "no health observed yet";
+  return `${o.health.state}: ${o.health.reason}`;
 }
 
 /** The order an apply carries its changes out in, one line per class present. */

@@ -76,6 +76,8 @@ export type ReasonCode =
   | "not-ready-after-startup"
   | "spec-applied"
   | "apply-failed"
+  | "apply-not-ready"
+  | "apply-rolled-back"
   | "release-edited"
   | "controller-detached";
 

@@ -4,7 +4,10 @@
  * - an edited release definition is refused without the flag (nothing changes) and with it rolls
  *   every instance one at a time behind readiness, without a failed request;
  * - going back to an earlier revision takes its release back through the rollback path (behind
- *   the rollback checks), and a revision whose release the checks refuse changes nothing.
+ *   the rollback checks), and a revision whose release the checks refuse changes nothing;
+ * - an edited definition that never gets ready fails its revision once the instance rolled is
+ *   not ready within the service's step deadline: that instance goes back to the previous
+ *   definition behind readiness, none is left on the failed one, no request fails.
  */
 
 import assert from "node:assert/strict";
@@ -42,8 +45,14 @@ interface Releases {
   rollouts: { kind?: string; finished: boolean }[];
 }
 
-/** `api` ×3 on `release`, v1's env MODE = `mode`; v2, and v3-bad answering half its requests 500. */
-function fleet(p: { basePort: number; port: number }, o: { release: string; mode: string }): string {
+/**
+ * `api` ×3 on `release`, v1's env MODE = `mode` (plus `env`); v2, and v3-bad answering half its
+ * requests 500. A step (and an instance rolled in place) gets 3 s to be ready.
+ */
+function fleet(
+  p: { basePort: number; port: number },
+  o: { release: string; mode: string; env?: Record<string, string> },
+): string {
   return demoFleetYaml({
     name: "in-place",
     services: [
@@ -53,7 +62,7 @@ function fleet(p: { basePort: number; port: number }, o: { release: string; mode
         basePort: p.basePort,
         port: p.port,
         release: o.release,
-        env: { MODE: o.mode },
+        env: { MODE: o.mode, ...o.env },
         releases: { v2: {}, "v3-bad": { FAULT_ERROR_RATE: "0.5" } },
       },
     ],
@@ -63,7 +72,7 @@ function fleet(p: { basePort: number; port: number }, o: { release: string; mode
       "  deploy:",
       "    steps: [50, 100]",
       "    stepDuration: 1s",
-      "    stepDeadline: 15s",
+      "    stepDeadline: 3s",
       "    soak: 2s",
       "    analysis: { minRequests: 5 }",
       "services:",
@@ -89,10 +98,15 @@ describe("apply --allow-in-place and --revision", () => {
   const cli = (...args: string[]) => box.cli([...args, "--api-port", String(box.apiPort)]);
   const events = async (since: number) =>
     (await box.get<{ events: Event[] }>("/v1/events?limit=5000")).events.filter((e) => e.at >= since);
-  const write = (o: { release: string; mode: string }) => box.file("fleet.yaml", fleet(p, o));
+  const write = (o: { release: string; mode: string; env?: Record<string, string> }) =>
+    box.file("fleet.yaml", fleet(p, o));
   const applied = async (): Promise<Progress> => box.get<Progress>("/v1/apply");
   const revisions = async () =>
-    (await box.get<{ revisions: { number: number; state: string }[] }>("/v1/revisions?limit=100")).revisions;
+    (
+      await box.get<{ revisions: { number: number; state: string; error: string | null }[] }>(
+        "/v1/revisions?limit=100",
+      )
+    ).revisions;
 
   before(async () => {
     box = await sandbox("homeostat-in-place-");
@@ -242,5 +256,79 @@ describe("apply --allow-in-place and --revision", () => {
       pids,
     );
     assert.equal((await box.get<{ revision: number }>("/v1/spec")).revision, progress.revision);
+  });
+
+  test("an in-place roll whose instance is not ready within stepDeadline: the revision fails, that instance goes back behind readiness, none left on the failed config, 0 failed requests", async () => {
+    const before = await readyStatus(box, 3);
+    const pids = new Map(allInstances(before).map((i) => [i.name, i.pid!]));
+    const appliedBefore = (await box.get<{ revision: number }>("/v1/spec")).revision;
+    const mode = environOf(pids.get("api-0")!).MODE!;
+    // The same version name, an env whose /ready always answers 503.
+    write({ release: "v1", mode, env: { FAULT_READY_FAIL: "1" } });
+
+    const from = Date.now();
+    const result = await cli("apply", file, "--allow-in-place", "--reason", "never ready");
+    const took = Date.now() - from;
+    const out = result.stdout + result.stderr;
+    assert.equal(result.code, 1, out);
+    assert.match(out, /waiting: api-0: rolling in place, waiting for it to be ready/);
+    assert.match(
+      result.stderr,
+      /revision \d+ failed: api-0 did not get ready within 3s \(the service's deploy\.stepDeadline\) after it was rolled in place: unready: .*503/,
+    );
+    assert.match(result.stderr, /rolled back, no instance runs its definition/);
+    assert.ok(took >= 3000, `failed after ${took}ms, not before the deadline`);
+
+    // GET /v1/apply and the revision say so.
+    const progress = await applied();
+    assert.equal(progress.state, "failed");
+    assert.deepEqual((progress as Progress & { waiting: string[] }).waiting, [], "nothing left to roll back");
+    assert.match(progress.error ?? "", /api-0 did not get ready within 3s.*unready: .*503/);
+    const revision = (await revisions()).find((r) => r.number === progress.revision);
+    assert.equal(revision?.state, "failed");
+    assert.equal(revision?.error, progress.error);
+    assert.equal((await box.get<{ revision: number }>("/v1/spec")).revision, appliedBefore, "spec put back");
+
+    // The fleet is back: api-0 replaced twice (rolled, then rolled back), the others never touched,
+    // every one ready and on the previous definition.
+    const after = await readyStatus(box, 3);
+    const byName = new Map(allInstances(after).map((i) => [i.name, i]));
+    assert.notEqual(byName.get("api-0")?.pid, pids.get("api-0"));
+    assert.equal(byName.get("api-1")?.pid, pids.get("api-1"));
+    assert.equal(byName.get("api-2")?.pid, pids.get("api-2"));
+    for (const instance of allInstances(after)) {
+      const env = environOf(instance.pid!);
+      assert.equal(env.FAULT_READY_FAIL, undefined, `${instance.name} is not on the failed config`);
+      assert.equal(env.MODE, mode);
+    }
+    assert.ok(
+      !((await box.get<{ partial: { kind: string }[] }>("/v1/status")).partial ?? []).some(
+        (x) => x.kind === "old-config",
+      ),
+      "nothing partial: no instance on another config",
+    );
+    const releases = await box.get<Releases>("/v1/services/api/releases");
+    assert.equal(releases.history.find((r) => r.version === "v1")?.spec.env.FAULT_READY_FAIL, undefined);
+
+    // Events: failed with its typed reason, then api-0 rolled back, then done rolling back.
+    const seen = await events(from);
+    const failed = seen.find((e) => e.type === "apply.failed");
+    assert.equal(failed?.reason, "apply-not-ready", seen.map((e) => `${e.type} ${e.reason}`).join("\n"));
+    assert.ok(failed!.at - from >= 3000);
+    const stops = seen.filter((e) => e.type === "instance.stopped");
+    assert.deepEqual(
+      stops.map((e) => [e.instance, e.reason]),
+      [
+        ["api-0", "release-edited"],
+        ["api-0", "apply-rolled-back"],
+      ],
+    );
+    const back = seen.find((e) => e.type === "apply.rolled-back");
+    assert.ok(back !== undefined && back.at >= stops[1]!.at && back.at >= failed!.at);
+
+    await new Promise((r) => setTimeout(r, 300)); // the last requests sent have ended
+    const sent = load.between(from, Date.now() - 300);
+    assert.ok(sent.length > 40, `${sent.length} requests`);
+    assert.deepEqual(failures(sent), [], "no request failed: the other instances kept serving");
   });
 });

@@ -6,6 +6,8 @@
  * readiness, and the first instance rolled does not come back ready on the new config. The roll
  * stops there, as it should: one instance runs the new config (not ready), the other still runs
  * the old one. Both are "v1"; only the recorded launch facts (config hash) tell them apart.
+ * The roll waits that way up to the service's deploy.stepDeadline (the demo fleet's default, 2m)
+ * before the revision fails and api-0 goes back; this test looks long before that.
  */
 
 import assert from "node:assert/strict";

@@ -56,7 +56,10 @@ definition edited under the same version name is refused (name a new version) un
 --allow-in-place, which rolls it one instance at a time behind readiness. Refused while a deploy,
 rollback or failover holds an affected service. Follows progress until converged (--no-wait: not).
 --revision N re-applies an earlier revision (see \`homeostat history\`); its release changes pass
-the rollback safety checks. Exit 0 applied (or nothing to change), 1 refused or failed.`,
+the rollback safety checks. An instance rolled in place that is not ready within the service's
+deploy.stepDeadline fails the revision: the previous spec is put back and the instances rolled go
+back to it one at a time behind readiness (followed until they have).
+Exit 0 applied (or nothing to change), 1 refused or failed.`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "apply",
@@ -120,6 +123,8 @@ the rollback safety checks. Exit 0 applied (or nothing to change), 1 refused or 
     if (values.json !== true) printPlan(answer, io.out);
     if (answer.revision === null || values["no-wait"] === true) return 0;
     let last = "";
+    let failed = false;
+    let rollingBack = false;
     for (;;) {
       const progress = await client.get<Progress>("/v1/apply");
       if (progress.revision !== answer.revision) {
@@ -133,8 +138,15 @@ the rollback safety checks. Exit 0 applied (or nothing to change), 1 refused or 
         return 0;
       }
       if (progress.state === "failed") {
-        io.err(`revision ${answer.revision} failed: ${progress.error ?? "unknown"}`);
-        return 1;
+        if (!failed) io.err(`revision ${answer.revision} failed: ${progress.error ?? "unknown"}`);
+        failed = true;
+        // What it rolled in place goes back to the previous definition: followed until it has.
+        if (progress.waiting.length === 0) {
+          if (rollingBack)
+            io.err(`revision ${answer.revision}: rolled back, no instance runs its definition`);
+          return 1;
+        }
+        rollingBack = true;
       }
       const line = progress.waiting.join("; ");
       if (line !== last && values.json !== true) io.out(`  waiting: ${line}`);

@@ -40,7 +40,11 @@ const applyAnswerSchema = z.object({
 const applyProgressSchema = z.object({
   revision: z.number().nullable(),
   state: z.enum(["idle", "applying", "applied", "failed"]),
-  waiting: z.array(z.string()).describe("what convergence still waits for"),
+  waiting: z
+    .array(z.string())
+    .describe(
+      "what convergence still waits for; on a failed revision, the instances it rolled in place still going back to the previous definition",
+    ),
   error: z.string().nullable(),
 });
 
