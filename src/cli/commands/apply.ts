@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { HomeostatError } from "../../errors.ts";
+import { CHANGE_CLASSES } from "../../spec/diff.ts";
 import { formatSpecError, parseFleet } from "../../spec/index.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
@@ -26,19 +27,6 @@ interface Progress {
   waiting: string[];
   error: string | null;
 }
-
-/** Classes in the order the plan lists them. */
-const CLASS_ORDER = [
-  "add-service",
-  "remove-service",
-  "release-switch",
-  "release-added",
-  "release-removed",
-  "release-edited",
-  "replace",
-  "scale",
-  "live",
-];
 
 export const applyCommand: Command = {
   name: "apply",
@@ -161,7 +149,7 @@ function printPlan(answer: Answer, out: (line: string) => void): void {
     out("no differences: nothing to apply");
     return;
   }
-  for (const cls of CLASS_ORDER) {
+  for (const cls of CHANGE_CLASSES) {
     const changes = answer.changes.filter((c) => c.class === cls);
     if (changes.length === 0) continue;
     out(`${cls}:`);
