@@ -157,16 +157,7 @@ export class ReleaseManager {
         }
       }
       this.states.set(service.name, state);
-      const active = service.releases[state.activeRelease]!;
-      if (ledger.release(service.name, active.version) === null) {
-        ledger.recordRelease({
-          service: service.name,
-          spec: active,
-          contentHash: hashOf(active),
-          status: "active",
-          at: now,
-        });
-      }
+      this.recordIfNew(service.name, service.releases[state.activeRelease]!, now);
     }
     this.rollouts = ledger.activeRollouts<RolloutState | ManualRollbackState>() as AnyRollout[];
     // A restarted controller's proxies start without a split: put back what the rollout stood at.
@@ -203,16 +194,7 @@ export class ReleaseManager {
         updatedAt: now,
       };
       this.setState(state);
-      const active = service.releases[service.release]!;
-      if (ledger.release(service.name, active.version) === null) {
-        ledger.recordRelease({
-          service: service.name,
-          spec: active,
-          contentHash: hashOf(active),
-          status: "active",
-          at: now,
-        });
-      }
+      this.recordIfNew(service.name, service.releases[service.release]!, now);
     }
   }
 
@@ -255,16 +237,8 @@ export class ReleaseManager {
     }
     const now = this.now();
     const ledger = this.store.ledger;
-    const release = service.releases[version]!;
-    if (ledger.release(serviceName, version) === null) {
-      ledger.recordRelease({
-        service: serviceName,
-        spec: release,
-        contentHash: hashOf(release),
-        status: "active",
-        at: now,
-      });
-    } else ledger.setReleaseStatus(serviceName, version, "active");
+    if (!this.recordIfNew(serviceName, service.releases[version]!, now))
+      ledger.setReleaseStatus(serviceName, version, "active");
     if (ledger.release(serviceName, state.activeRelease))
       ledger.setReleaseStatus(serviceName, state.activeRelease, "superseded");
     this.setState({ ...state, activeRelease: version, specRelease: version, updatedAt: now });
@@ -956,6 +930,20 @@ export class ReleaseManager {
       }
     }
     return problems;
+  }
+
+  /** Records `release` in the ledger as active unless it is there already; false when it was. */
+  private recordIfNew(serviceName: string, release: ReleaseSpec, at: number): boolean {
+    const ledger = this.store.ledger;
+    if (ledger.release(serviceName, release.version) !== null) return false;
+    ledger.recordRelease({
+      service: serviceName,
+      spec: release,
+      contentHash: hashOf(release),
+      status: "active",
+      at,
+    });
+    return true;
   }
 
   private setState(state: ServiceState): void {
