@@ -69,6 +69,23 @@ interface ServiceWatch {
   incidents: Map<string, OpenInvariantIncident>;
 }
 
+/** A watch not probed yet: unchecked until its first complete round. */
+function uncheckedWatch(
+  service: ServiceSpec,
+  invariants: InvariantsSpec,
+  incidents: Map<string, OpenInvariantIncident>,
+): ServiceWatch {
+  return {
+    service,
+    invariants,
+    verdict: uncheckedVerdict(),
+    signature: "",
+    nextRoundAt: 0,
+    round: null,
+    incidents,
+  };
+}
+
 /**
  * Probes declared invariants and keeps their verdicts. `forService` is what the verification gate
  * reads; `start` begins probing, `stop` ends it (and waits for rounds in flight).
@@ -93,15 +110,7 @@ export class InvariantMonitor implements InvariantVerdicts {
     this.#known = new Set(options.fleet.services.map((s) => s.name));
     for (const service of options.fleet.services) {
       if (service.invariants === undefined) continue;
-      this.#watches.set(service.name, {
-        service,
-        invariants: service.invariants,
-        verdict: uncheckedVerdict(),
-        signature: "",
-        nextRoundAt: 0,
-        round: null,
-        incidents: new Map(),
-      });
+      this.#watches.set(service.name, uncheckedWatch(service, service.invariants, new Map()));
     }
   }
 
@@ -123,15 +132,10 @@ export class InvariantMonitor implements InvariantVerdicts {
         watch.service = service;
         continue;
       }
-      this.#watches.set(service.name, {
-        service,
-        invariants: service.invariants,
-        verdict: uncheckedVerdict(),
-        signature: "",
-        nextRoundAt: 0,
-        round: null,
-        incidents: watch?.incidents ?? new Map(),
-      });
+      this.#watches.set(
+        service.name,
+        uncheckedWatch(service, service.invariants, watch?.incidents ?? new Map()),
+      );
     }
   }
 
