@@ -11,8 +11,10 @@ import {
   allInstances,
   DEMO_PROBES,
   demoRelease,
+  eventsSince,
   freePort,
   freePortRange,
+  killController,
   type Sandbox,
   type StatusDoc,
   sandbox,
@@ -75,14 +77,6 @@ interface Progress {
   state: string;
   waiting: string[];
 }
-interface Event {
-  type: string;
-  at: number;
-  service?: string;
-  instance?: string;
-  reason: string;
-  message: string;
-}
 
 describe("homeostat apply", () => {
   let box: Sandbox;
@@ -93,7 +87,7 @@ describe("homeostat apply", () => {
     allInstances(await box.get<StatusDoc>("/v1/status")).filter(
       (i) => i.service === "api" && i.state === "ready" && i.release === release,
     ).length;
-  const events = async () => (await box.get<{ events: Event[] }>("/v1/events?limit=5000")).events;
+  const events = () => eventsSince(box, 0);
 
   before(async () => {
     box = await sandbox("homeostat-apply-");
@@ -239,19 +233,7 @@ describe("homeostat apply", () => {
     assert.equal(result.code, 0, result.stderr + result.stdout);
     const revision = Number(/revision (\d+) recorded/.exec(result.stdout)?.[1]);
     assert.ok(revision > 0);
-    const status = await box.get<{ controller: { pid: number } }>("/v1/status");
-    process.kill(status.controller.pid, "SIGKILL");
-    await waitFor(
-      async () => {
-        try {
-          await box.get("/healthz");
-          return false;
-        } catch {
-          return true;
-        }
-      },
-      { what: "the controller gone" },
-    );
+    await killController(box, "the controller gone");
     box.up(file, ["--state-dir", box.stateDir]);
     const progress = await waitFor(
       async () => {

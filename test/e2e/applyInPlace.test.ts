@@ -11,11 +11,12 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
+  environOf,
+  eventsSince,
   freePort,
   freePortRange,
   readyStatus,
@@ -23,17 +24,11 @@ import {
   type StatusDoc,
   sandbox,
   waitForServing,
+  withFastDeploys,
 } from "../helpers/e2e.ts";
 import { failures, type SteadyLoad, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
-interface Event {
-  type: string;
-  at: number;
-  instance?: string;
-  reason: string;
-  message: string;
-}
 interface Progress {
   revision: number | null;
   state: string;
@@ -53,41 +48,23 @@ function fleet(
   p: { basePort: number; port: number },
   o: { release: string; mode: string; env?: Record<string, string> },
 ): string {
-  return demoFleetYaml({
-    name: "in-place",
-    services: [
-      {
-        name: "api",
-        replicas: 3,
-        basePort: p.basePort,
-        port: p.port,
-        release: o.release,
-        env: { MODE: o.mode, ...o.env },
-        releases: { v2: {}, "v3-bad": { FAULT_ERROR_RATE: "0.5" } },
-      },
-    ],
-  }).replace(
-    "services:\n",
-    [
-      "  deploy:",
-      "    steps: [50, 100]",
-      "    stepDuration: 1s",
-      "    stepDeadline: 3s",
-      "    soak: 2s",
-      "    analysis: { minRequests: 5 }",
-      "services:",
-      "",
-    ].join("\n"),
+  return withFastDeploys(
+    demoFleetYaml({
+      name: "in-place",
+      services: [
+        {
+          name: "api",
+          replicas: 3,
+          basePort: p.basePort,
+          port: p.port,
+          release: o.release,
+          env: { MODE: o.mode, ...o.env },
+          releases: { v2: {}, "v3-bad": { FAULT_ERROR_RATE: "0.5" } },
+        },
+      ],
+    }),
+    { stepDeadline: "3s" },
   );
-}
-
-function environOf(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
-    const eq = entry.indexOf("=");
-    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
 }
 
 describe("apply --allow-in-place and --revision", () => {
@@ -96,8 +73,7 @@ describe("apply --allow-in-place and --revision", () => {
   let load: SteadyLoad;
   let file: string;
   const cli = (...args: string[]) => box.cli([...args, "--api-port", String(box.apiPort)]);
-  const events = async (since: number) =>
-    (await box.get<{ events: Event[] }>("/v1/events?limit=5000")).events.filter((e) => e.at >= since);
+  const events = (since: number) => eventsSince(box, since);
   const write = (o: { release: string; mode: string; env?: Record<string, string> }) =>
     box.file("fleet.yaml", fleet(p, o));
   const applied = async (): Promise<Progress> => box.get<Progress>("/v1/apply");

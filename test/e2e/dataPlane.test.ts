@@ -10,9 +10,11 @@ import {
   demoFleetYaml,
   freePort,
   freePortRange,
+  killController,
   type Sandbox,
   type StatusDoc,
   sandbox,
+  withFastDeploys,
 } from "../helpers/e2e.ts";
 import { failures, steadyLoad as loadThrough } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
@@ -46,27 +48,6 @@ async function steadyLoad(port: number, until: () => Promise<boolean>, maxMs = 3
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
   return outcomes;
-}
-
-/**
- * Progressive deploys short enough for a test: two 1 s steps, a 2 s soak, 5 requests decide. A
- * release change is one (never a rolling replace), and the release it replaces stays warm until
- * the new one is proven: then its bank drains and stops.
- */
-function withFastDeploys(yaml: string): string {
-  return yaml.replace(
-    "services:\n",
-    [
-      "  deploy:",
-      "    steps: [50, 100]",
-      "    stepDuration: 1s",
-      "    stepDeadline: 15s",
-      "    soak: 2s",
-      "    analysis: { minRequests: 5 }",
-      "services:",
-      "",
-    ].join("\n"),
-  );
 }
 
 describe("data plane under the controller", () => {
@@ -274,19 +255,7 @@ describe("data plane under the controller", () => {
     // beside v1's, two 1 s steps, a 2 s soak) reach api-0's stop while it is in flight even on a
     // busy CI machine (under 10 s on a quiet one).
     const WORK_MS = 20_000;
-    const status = await box.get<{ controller: { pid: number } }>("/v1/status");
-    process.kill(status.controller.pid, "SIGKILL");
-    await waitFor(
-      async () => {
-        try {
-          await box.get("/healthz");
-          return false;
-        } catch {
-          return true;
-        }
-      },
-      { what: "the old controller gone" },
-    );
+    await killController(box, "the old controller gone");
     // The data-plane process outlives its controller and keeps serving v1 from api-0 (once the
     // earlier fault's ejection has expired). The slow request goes out now, before any controller
     // wants v2, so api-0's replacement can only begin while it is in flight.

@@ -12,23 +12,25 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { demoFleetYaml, freePortRange, readyStatus, sandboxesCleanedAfter } from "../helpers/e2e.ts";
+import {
+  demoFleetYaml,
+  freePortRange,
+  type RecoveryDoc,
+  readyStatus,
+  sandboxesCleanedAfter,
+} from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 const newSandbox = sandboxesCleanedAfter();
 
-interface Recovery {
-  state: string;
-  reasons: string[];
-}
 interface Doc {
   services: {
     name: string;
     state: string;
-    recovery: Recovery;
-    instances: { name: string; state: string; pid: number | null; recovery: Recovery }[];
+    recovery: RecoveryDoc;
+    instances: { name: string; state: string; pid: number | null; recovery: RecoveryDoc }[];
   }[];
-  recovery: Recovery;
+  recovery: RecoveryDoc;
   partial: { kind: string; service?: string; instances?: string[]; detail: string }[];
 }
 

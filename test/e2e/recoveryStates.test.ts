@@ -14,6 +14,7 @@ import {
   demoFleetYaml,
   freePort,
   freePortRange,
+  type RecoveryDoc,
   readyStatus,
   sandboxesCleanedAfter,
   waitForServing,
@@ -24,21 +25,17 @@ import { waitFor } from "../helpers/waitFor.ts";
 
 const newSandbox = sandboxesCleanedAfter();
 
-interface Recovery {
-  state: string;
-  reasons: string[];
-}
 interface Doc {
   services: {
     name: string;
-    recovery: Recovery;
+    recovery: RecoveryDoc;
     gate?: { passed: boolean; invariants: string };
     instances: {
       name: string;
       state: string;
       pid: number | null;
       release: string | null;
-      recovery: Recovery;
+      recovery: RecoveryDoc;
     }[];
   }[];
 }

@@ -11,11 +11,12 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
+  environOf,
+  eventsSince,
   freePort,
   freePortRange,
   readyStatus,
@@ -23,20 +24,13 @@ import {
   type StatusDoc,
   sandboxesCleanedAfter,
   waitForServing,
+  withFastDeploys,
 } from "../helpers/e2e.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 const newSandbox = sandboxesCleanedAfter();
 
-interface Event {
-  type: string;
-  at: number;
-  service?: string;
-  instance?: string;
-  reason: string;
-  message: string;
-}
 interface HistoryEntry {
   version: string;
   contentHash: string;
@@ -56,41 +50,21 @@ interface Status extends StatusDoc {
 
 /** `api` ×3 behind a front port; v1 (with `v1Env`) and v2; deploys short enough for a test. */
 function fleet(p: { basePort: number; port: number }, o: { release: string; v1Env: Record<string, string> }) {
-  return demoFleetYaml({
-    services: [
-      {
-        name: "api",
-        replicas: 3,
-        basePort: p.basePort,
-        port: p.port,
-        release: o.release,
-        env: o.v1Env,
-        releases: { v2: {} },
-      },
-    ],
-  }).replace(
-    "services:\n",
-    [
-      "  deploy:",
-      "    steps: [50, 100]",
-      "    stepDuration: 1s",
-      "    stepDeadline: 15s",
-      "    soak: 2s",
-      "    analysis: { minRequests: 5 }",
-      "services:",
-      "",
-    ].join("\n"),
+  return withFastDeploys(
+    demoFleetYaml({
+      services: [
+        {
+          name: "api",
+          replicas: 3,
+          basePort: p.basePort,
+          port: p.port,
+          release: o.release,
+          env: o.v1Env,
+          releases: { v2: {} },
+        },
+      ],
+    }),
   );
-}
-
-/** The environment a process runs with (Linux: /proc/PID/environ). */
-function environOf(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
-    const eq = entry.indexOf("=");
-    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
 }
 
 /** `down --keep-fleet` (the instances and the data plane keep running), then `up` on `file`. */
@@ -103,9 +77,6 @@ async function restartController(box: Sandbox, file: string): Promise<void> {
     what: "the new controller's API",
   });
 }
-
-const events = async (box: Sandbox, since: number): Promise<Event[]> =>
-  (await box.get<{ events: Event[] }>("/v1/events?limit=5000")).events.filter((e) => e.at >= since);
 
 test("(a) the running release's env edited in place, then up: drift reported, new instances keep the recorded definition", async () => {
   const box = await newSandbox();
@@ -131,7 +102,7 @@ test("(a) the running release's env edited in place, then up: drift reported, ne
   );
 
   // Reported: an event naming the edited field, and a partial finding in status.
-  const edited = (await events(box, from)).find((e) => e.type === "release.edited");
+  const edited = (await eventsSince(box, from)).find((e) => e.type === "release.edited");
   assert.ok(edited, "a release.edited event");
   assert.equal(edited.reason, "release-edited");
   assert.match(edited.message, /api v1: .*under the same name \(env\)/);
@@ -216,7 +187,7 @@ test("(b) release: v1 → v2 in the file, then up: a progressive deploy with can
       },
       { timeoutMs: 90_000, intervalMs: 100, what: "v2 deployed and every instance on it" },
     );
-    const seen = await events(box, from);
+    const seen = await eventsSince(box, from);
     const line = seen
       .filter((e) => /^(deploy|release|apply)\./.test(e.type) || e.type === "instance.stopped")
       .map((e) => `+${e.at - from}ms ${e.type} ${e.instance ?? ""} ${e.reason}: ${e.message}`)

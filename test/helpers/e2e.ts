@@ -429,3 +429,74 @@ export async function waitForServing(port: number, what: string, timeoutMs = 30_
     { timeoutMs, what },
   );
 }
+
+/**
+ * `yaml` with progressive deploys short enough for a test: two 1 s steps, a `soak` soak (2 s),
+ * `minRequests` requests decide (5), a step gets `stepDeadline` (15 s) to be ready.
+ */
+export function withFastDeploys(
+  yaml: string,
+  o: { stepDeadline?: string; soak?: string; minRequests?: number } = {},
+): string {
+  return yaml.replace(
+    "services:\n",
+    [
+      "  deploy:",
+      "    steps: [50, 100]",
+      "    stepDuration: 1s",
+      `    stepDeadline: ${o.stepDeadline ?? "15s"}`,
+      `    soak: ${o.soak ?? "2s"}`,
+      `    analysis: { minRequests: ${o.minRequests ?? 5} }`,
+      "services:",
+      "",
+    ].join("\n"),
+  );
+}
+
+/** The environment a process runs with (Linux: /proc/PID/environ). */
+export function environOf(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
+/** SIGKILL `box`'s controller (the fleet it started keeps running) and wait until its API is gone. */
+export async function killController(box: Sandbox, what: string): Promise<void> {
+  const status = await box.get<{ controller: { pid: number } }>("/v1/status");
+  process.kill(status.controller.pid, "SIGKILL");
+  await waitFor(
+    async () => {
+      try {
+        await box.get("/healthz");
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    { what },
+  );
+}
+
+/** An event as `GET /v1/events` lists it: the fields these tests read. */
+export interface EventDoc {
+  type: string;
+  at: number;
+  service?: string;
+  instance?: string;
+  reason: string;
+  message: string;
+}
+
+/** The events at or after `since` (ms since the epoch), of the controller's last 5000. */
+export async function eventsSince(box: Sandbox, since: number): Promise<EventDoc[]> {
+  return (await box.get<{ events: EventDoc[] }>("/v1/events?limit=5000")).events.filter((e) => e.at >= since);
+}
+
+/** A recovery state as `GET /v1/status` gives it, for the fleet, a service or an instance. */
+export interface RecoveryDoc {
+  state: string;
+  reasons: string[];
+}

@@ -7,7 +7,7 @@
 import { request } from "node:http";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import type { OpenApiDocument } from "../../src/server/openapi.ts";
-import { demoFleetYaml, freePort, freePortRange, type Sandbox } from "../helpers/e2e.ts";
+import { demoFleetYaml, freePort, freePortRange, type Sandbox, withFastDeploys } from "../helpers/e2e.ts";
 
 /**
  * A fleet file in `box`: `api` ×3 (zones a, b, c) behind a front port, releases v1 (running) and
@@ -16,20 +16,11 @@ import { demoFleetYaml, freePort, freePortRange, type Sandbox } from "../helpers
 export async function fleetWithTwoReleases(box: Sandbox): Promise<{ file: string; port: number }> {
   const basePort = await freePortRange(6);
   const port = await freePort();
-  const yaml = demoFleetYaml({
-    services: [{ name: "api", replicas: 3, basePort, port, releases: { v2: {} } }],
-  }).replace(
-    "services:\n",
-    [
-      "  deploy:",
-      "    steps: [50, 100]",
-      "    stepDuration: 1s",
-      "    stepDeadline: 15s",
-      "    soak: 1s",
-      "    analysis: { minRequests: 1 }",
-      "services:",
-      "",
-    ].join("\n"),
+  const yaml = withFastDeploys(
+    demoFleetYaml({
+      services: [{ name: "api", replicas: 3, basePort, port, releases: { v2: {} } }],
+    }),
+    { soak: "1s", minRequests: 1 },
   );
   return { file: box.file("fleet.yaml", yaml), port };
 }
