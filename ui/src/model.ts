@@ -1,7 +1,10 @@
 /**
  * What the dashboard reads from the API, typed loosely (the server's types live in src/, which
- * the browser bundle does not import), and the recovery state of an instance, service or zone.
+ * the browser bundle does not import; only the invariant verdict's are imported, type-only), and
+ * the recovery state of an instance, service or zone.
  */
+
+import type { BrokenInvariant, InvariantVerdict } from "../../src/verify/invariants.ts";
 
 export type RecoveryState =
   | "healthy"
@@ -60,22 +63,12 @@ export interface ServiceGate {
   blocking?: string[];
 }
 
-/** One security invariant that does not hold, on one instance. */
-export interface BrokenInvariant {
-  invariant: string;
-  kind: string;
-  instance?: string;
-  detail: string;
-  since: number;
-}
-
-/** A service's security-invariant verdict (`status.invariants[service]`). */
-export interface InvariantVerdict {
-  ok: boolean;
-  checked: boolean;
-  broken: BrokenInvariant[];
-  lastCheckedAt: number | null;
-}
+/**
+ * A service's security-invariant verdict (`status.invariants[service]`) and one invariant that
+ * does not hold: the server's own types (src/verify/invariants.ts imports nothing, and a type-only
+ * import leaves nothing in the bundle).
+ */
+export type { BrokenInvariant, InvariantVerdict };
 
 export interface PartialRecovery {
   kind: string;
