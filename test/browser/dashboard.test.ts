@@ -12,7 +12,14 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { APP, freePortRange, NODE, readyStatus, type Sandbox, sandbox } from "../helpers/e2e.ts";
+import {
+  DEMO_PROBES,
+  demoRelease,
+  freePortRange,
+  readyStatus,
+  type Sandbox,
+  sandbox,
+} from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import {
   browserSkipReason,
@@ -319,10 +326,7 @@ function openGuardFleet(basePort: number): string {
   return `version: 1
 name: dashboard-invariants
 defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { http: { path: /ready }, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-    liveness: { http: { path: /healthz }, interval: 200ms, timeout: 150ms, failureThreshold: 3 }
+${DEMO_PROBES}
   restart: { backoff: { initial: 200ms, max: 2s, multiplier: 2, jitter: 0.1 }, stopGracePeriod: 2s, resetAfter: 2s }
   invariants:
     protectedPaths: [{ path: /admin }]
@@ -336,13 +340,7 @@ services:
     placement: { zones: [zone-a, zone-b] }
     release: v1-open
     releases:
-      v1-open:
-        command: ${JSON.stringify(NODE)}
-        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]
-        env:
-          APP_VERSION: v1-open
-          AUTH_DISABLED: "1"
-          APP_ALLOW_FAULT_API: "1"
+${demoRelease("v1-open", { AUTH_DISABLED: "1", APP_ALLOW_FAULT_API: "1" })}
 `;
 }
 
