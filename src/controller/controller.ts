@@ -190,14 +190,20 @@ export class Controller {
     this.loop();
   }
 
-  /** Stop deciding, stop every instance, and leave the store consistent. */
-  async shutdown(graceMs?: number): Promise<void> {
-    if (this.stopped) return;
+  /** Stop the loop, the prober and failover, and let actions under way finish; false when already stopped. */
+  private async stopDeciding(): Promise<boolean> {
+    if (this.stopped) return false;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.prober.stop();
     this.failover?.stop();
     await Promise.allSettled([...this.inFlight]);
+    return true;
+  }
+
+  /** Stop deciding, stop every instance, and leave the store consistent. */
+  async shutdown(graceMs?: number): Promise<void> {
+    if (!(await this.stopDeciding())) return;
     const grace = graceMs ?? Math.max(0, ...this.fleet.services.map((s) => s.restart.stopGracePeriodMs));
     for (const runtime of this.runtimes.values()) runtime.stopping = true;
     this.emit("controller.stopping", { code: "shutdown", message: "stopping every instance" });
@@ -257,12 +263,7 @@ export class Controller {
    * store keeps each instance's record (pid, start time), so the next controller adopts them.
    */
   async detach(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.prober.stop();
-    this.failover?.stop();
-    await Promise.allSettled([...this.inFlight]);
+    if (!(await this.stopDeciding())) return;
     const running = [...this.runtimes.values()].filter((r) => r.observed.runtime === "running").length;
     this.emit("controller.detached", {
       code: "controller-detached",
