@@ -467,12 +467,7 @@ export class ApplyManager {
     }
     if (c.rolling !== null) {
       const o = instances.find((i) => i.name === c.rolling!.name);
-      const replaced =
-        o !== undefined &&
-        o.runtime === "running" &&
-        o.health?.state === "ready" &&
-        (o.startedAt ?? 0) >= c.rolling.since;
-      if (replaced) c.rolling = null;
+      if (readySince(o, c.rolling.since)) c.rolling = null;
       else {
         // Not ready within the service's step deadline (what a progressive deploy step gets): the
         // revision fails and what it rolled goes back, rather than the apply waiting for ever.
@@ -601,13 +596,13 @@ export class ApplyManager {
     const controller = this.#o.controller;
     const instances = controller.observed().instances;
     if (u.current !== null) {
-      const o = instances.find((i) => i.name === u.current!.name);
-      const back =
-        o !== undefined &&
-        o.runtime === "running" &&
-        o.health?.state === "ready" &&
-        (o.startedAt ?? 0) >= u.current.since;
-      if (back) u.current = null;
+      if (
+        readySince(
+          instances.find((i) => i.name === u.current!.name),
+          u.current.since,
+        )
+      )
+        u.current = null;
     }
     if (u.current === null && u.queue.length > 0) {
       const next = u.queue[0]!;
@@ -662,6 +657,13 @@ export class ApplyManager {
 }
 
 /** Why an instance rolled in place is not ready, for the error: its health reason, or how it ended. */
+/** True when `o` runs, is ready, and was started at or after `since` (its roll has taken). */
+function readySince(o: ObservedInstance | undefined, since: number): boolean {
+  return (
+    o !== undefined && o.runtime === "running" && o.health?.state === "ready" && (o.startedAt ?? 0) >= since
+  );
+}
+
 function whyNotReady(o: ObservedInstance | undefined): string {
   if (o === undefined) return "it is gone";
   if (o.runtime !== "running") return `it is not running (it ${describeExit(o)})`;
