@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
+import { type RunResult, run } from "./run.ts";
 import { waitFor } from "./waitFor.ts";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -28,11 +29,7 @@ export const APP = join(REPO, "examples/app/server.ts");
 /** Absolute path of the Node that runs the tests (Node 24): fleets use it so PATH does not matter. */
 export const NODE = process.execPath;
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = RunResult;
 
 /**
  * Where every `homeostat` these tests start keeps its per-user pointers (`up` writes one per API
@@ -55,33 +52,11 @@ export function cli(
   args: string[],
   options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(NODE, [BIN, ...args], {
-      cwd: options.cwd ?? REPO,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...options.env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(
-        new Error(
-          `homeostat ${args.join(" ")} did not finish within ${options.timeoutMs ?? 60_000}ms\n${stderr}`,
-        ),
-      );
-    }, options.timeoutMs ?? 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
+  return run(NODE, [BIN, ...args], {
+    cwd: options.cwd ?? REPO,
+    env: { ...process.env, ...options.env },
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    label: `homeostat ${args.join(" ")}`,
   });
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { BIN } from "../helpers/e2e.ts";
-import { run } from "./commands.ts";
+import { run } from "../helpers/run.ts";
 
 const root = mkdtempSync(join(tmpdir(), "homeostat-bin-"));
 after(() => rmSync(root, { recursive: true, force: true }));

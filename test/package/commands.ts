@@ -1,53 +1,11 @@
 /**
  * Running npm, npx and an installed `homeostat` as a user would, for the package tests: the
- * system's npm found on PATH (never one under node_modules), output captured, a deadline on each.
+ * system's npm found on PATH (never one under node_modules) and a user's environment; `run` in
+ * ../helpers/run.ts runs them, output captured, a deadline on each.
  */
 
-import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
-
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run `command args` to completion in `cwd`; rejects after `timeoutMs` (killing it). */
-export function run(
-  command: string,
-  args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
-): Promise<RunResult> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")} did not finish within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** PATH without the node_modules/.bin folders `npm test` put first: what a user's shell has. */
 export function userPath(path = process.env.PATH ?? ""): string {

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { REPO } from "../helpers/e2e.ts";
-import { run, systemTool, userEnv } from "./commands.ts";
+import { run } from "../helpers/run.ts";
+import { systemTool, userEnv } from "./commands.ts";
 
 const npx = systemTool("npx");
 // A machine without npm cannot run `npx` at all; CI has npm (it installs with it), so there the

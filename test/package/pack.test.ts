@@ -13,8 +13,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { test } from "node:test";
 import { freePort, freePortRange, REPO, sandbox } from "../helpers/e2e.ts";
+import { type RunResult, run } from "../helpers/run.ts";
 import { waitFor } from "../helpers/waitFor.ts";
-import { type RunResult, run, systemTool, withTestNode } from "./commands.ts";
+import { systemTool, withTestNode } from "./commands.ts";
 
 interface Status {
   services: {
