@@ -11,6 +11,7 @@ import { killProcessGroup } from "../../src/drivers/local/processGroup.ts";
 import { HomeostatError } from "../../src/errors.ts";
 import { isProcessAlive, processGroupOf, processStartTime, processState } from "../../src/lib/procStat.ts";
 import { waitFor } from "../helpers/waitFor.ts";
+import { testLaunch } from "./fixtures/launch.ts";
 
 const run = promisify(execFile);
 const NODE = process.execPath;
@@ -75,23 +76,15 @@ let counter = 0;
 function launch(command: string, args: string[], overrides: Partial<InstanceLaunch> = {}): InstanceLaunch {
   counter += 1;
   return {
-    instance: `svc-${counter}`,
-    service: "svc",
-    slot: counter,
-    port: 41000 + counter,
-    release: {
-      version: "v1",
+    ...testLaunch({
+      instance: `svc-${counter}`,
+      slot: counter,
+      port: 41000 + counter,
       command,
       args,
       env: { [MARKER]: workDir },
-      config: null,
       cwd: workDir,
-      secrets: [],
-      requires: { schemas: {}, apis: {} },
-      provides: {},
-      migrations: [],
-    },
-    placement: { zone: "zone-a", host: "host-a" },
+    }),
     ...overrides,
   };
 }

@@ -18,6 +18,7 @@ import {
 import { HomeostatError } from "../../src/errors.ts";
 import { describeHolders, judgePortIdentity } from "../../src/observe/portIdentity.ts";
 import { waitFor } from "../helpers/waitFor.ts";
+import { testLaunch } from "./fixtures/launch.ts";
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
@@ -146,27 +147,8 @@ describe("on this machine", () => {
     return { server, port: typeof address === "object" && address !== null ? address.port : 0 };
   }
 
-  function launch(instance: string, port: number, command: string, args: string[]): InstanceLaunch {
-    return {
-      instance,
-      service: "svc",
-      slot: 0,
-      port,
-      release: {
-        version: "v1",
-        command,
-        args,
-        env: {},
-        config: null,
-        cwd: workDir,
-        secrets: [],
-        requires: { schemas: {}, apis: {} },
-        provides: {},
-        migrations: [],
-      },
-      placement: { zone: "zone-a", host: "host-a" },
-    };
-  }
+  const launch = (instance: string, port: number, command: string, args: string[]): InstanceLaunch =>
+    testLaunch({ instance, port, command, args, cwd: workDir });
 
   it("finds this process as the holder of its own listener", async () => {
     const { port } = await listen();
