@@ -334,7 +334,13 @@ describe("data plane under the controller", () => {
     const journal = await waitFor(
       async () => {
         const { journal } = await box.get<{
-          journal: { at: number; action: string; target: string; reason: string }[];
+          journal: {
+            at: number;
+            action: string;
+            target: string;
+            reason: string;
+            result: { at: number; ok: boolean; detail: string } | null;
+          }[];
         }>("/v1/journal?limit=200");
         return journal.find((j) => j.action === "stop" && j.target === "api-0" && j.at >= sentAt);
       },
@@ -344,9 +350,19 @@ describe("data plane under the controller", () => {
       `api-0 seen draining ${drainSeen.at - sentAt}ms after the request was sent, its stop journaled ` +
         `${journal.at - sentAt}ms after, the response ${respondedAt! - sentAt}ms after`,
     );
+    if (journal.at < sentAt + WORK_MS) {
+      const api0 = (await eventsSince()).filter(
+        (e) => e.instance === "api-0" || /^(deploy|release)\./.test(e.type),
+      );
+      t.diagnostic(
+        `api-0's stop: "${journal.reason}", result ${JSON.stringify(journal.result)}; response ${response.status} ` +
+          `from ${response.headers.get("x-homeostat-instance")}: ${body}; events: ` +
+          api0.map((e) => `+${e.at - sentAt}ms ${e.type} ${e.reason}: ${e.message}`).join(" | "),
+      );
+    }
     assert.ok(
       journal.at >= sentAt + WORK_MS,
-      `api-0's stop was journaled ${journal.at - sentAt}ms after the request was sent, ` +
+      `api-0's stop ("${journal.reason}") was journaled ${journal.at - sentAt}ms after the request was sent, ` +
         `before its ${WORK_MS}ms of work could have finished`,
     );
     assert.equal(response.status, 200, body);
