@@ -306,14 +306,14 @@ function otherPriority(
 }
 
 /** The listed priorities, plus the last one only if some member's zone is not listed. */
-function priorityCount(traffic: TrafficSpec, members: readonly Member[]): number {
+export function priorityCount(traffic: TrafficSpec, members: readonly Member[]): number {
   let count = traffic.priorities.length;
   for (const { priority } of members) if (priority >= count) count = priority + 1;
   return count;
 }
 
 /** Zone → priority index; a zone listed twice keeps its first (highest) priority. */
-function zonePriorities(priorities: readonly (readonly string[])[]): Map<string, number> {
+export function zonePriorities(priorities: readonly (readonly string[])[]): Map<string, number> {
   const map = new Map<string, number>();
   priorities.forEach((zones, index) => {
     for (const zone of zones) if (!map.has(zone)) map.set(zone, index);
