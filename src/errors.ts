@@ -99,6 +99,18 @@ export const ERROR_CODES = {
     category: "unavailable",
     summary: "as many event streams are open as the controller serves at once",
   },
+  HS_HAPROXY_MISSING: {
+    category: "user",
+    summary: "a service uses the haproxy engine, but no haproxy binary was found (HOMEOSTAT_HAPROXY or PATH)",
+  },
+  HS_HAPROXY_CONFIG: {
+    category: "internal",
+    summary: "HAProxy rejected the configuration Homeostat rendered",
+  },
+  HS_HAPROXY_RUNTIME: {
+    category: "unavailable",
+    summary: "the managed HAProxy did not do what its master or Runtime API was asked",
+  },
   HS_ROLLBACK_NOT_RUN: {
     category: "conflict",
     summary: "a rollback targets only a release this service has run; anything else is a deploy",
