@@ -11,6 +11,7 @@
  * is marked applied once converged; a controller that finds one still applying resumes it.
  */
 
+import { thisMachine } from "../dataplane/haproxy/machineChecks.ts";
 import { type ReasonCode, reason } from "../decide/reasons.ts";
 import { describeExit } from "../decide/reconcile.ts";
 import type { ObservedInstance } from "../decide/snapshot.ts";
@@ -142,7 +143,7 @@ export class ApplyManager {
    */
   apply(request: ApplyRequest, who: string): ApplyAnswer {
     const { text, file, fromRevision } = this.#source(request);
-    const parsed = parseFleet(text, file);
+    const parsed = parseFleet(text, file, thisMachine);
     if (!parsed.ok) {
       throw new HomeostatError(
         "HS_SPEC_INVALID",

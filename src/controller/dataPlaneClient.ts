@@ -375,9 +375,12 @@ export class DataPlaneClient implements DataPlaneControl {
     this.#version = Math.max(this.#version, worker.sentVersion, worker.ackedVersion) + 1;
     const services: ServiceSnapshot[] = [];
     for (const intent of this.#intent.values()) {
+      const replicas = this.#fleet.services.find((s) => s.name === intent.name)?.replicas;
       services.push({
         name: intent.name,
         port: intent.port,
+        // Both banks: a deploy's or a failover's instances have a server slot waiting for them.
+        ...(replicas === undefined ? {} : { slots: 2 * replicas }),
         traffic: perWorker(intent.traffic, this.#workers.length) as unknown as Record<string, unknown>,
         endpoints: intent.endpoints,
         ...(intent.weights === undefined ? {} : { weights: intent.weights }),
@@ -402,7 +405,8 @@ export class DataPlaneClient implements DataPlaneControl {
  * (rounded up: never below one), and outlier detection stays per worker (see docs/data-plane.md).
  */
 export function perWorker(traffic: TrafficSpec, workers: number): TrafficSpec {
-  if (workers <= 1) return traffic;
+  // One HAProxy (worker 0's) serves a haproxy service whatever the number of workers.
+  if (workers <= 1 || traffic.engine === "haproxy") return traffic;
   return {
     ...traffic,
     limits: {

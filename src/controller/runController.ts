@@ -498,19 +498,34 @@ function trafficApi(
     listFaults: () => dataPlane.faults.list(),
     addFault(input: FaultRuleInput) {
       if (input.service !== undefined) serviceNamed(input.service);
-      if (input.instance !== undefined) {
-        const instance = input.instance;
-        const known = holder.current().services.some((s) =>
-          // Both banks: a drill may target the canary of a deploy.
-          Array.from({ length: 2 * s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(instance),
-        );
-        if (!known) throw new HomeostatError("HS_NOT_FOUND", `no instance ${input.instance}`);
+      // Both banks: a drill may target the canary of a deploy.
+      const ownerOf = (instance: string) =>
+        holder
+          .current()
+          .services.find((s) =>
+            Array.from({ length: 2 * s.replicas }, (_, slot) => instanceName(s.name, slot)).includes(
+              instance,
+            ),
+          );
+      const owner = input.instance === undefined ? undefined : ownerOf(input.instance);
+      if (input.instance !== undefined && owner === undefined) {
+        throw new HomeostatError("HS_NOT_FOUND", `no instance ${input.instance}`);
       }
       if (
         input.zone !== undefined &&
         !holder.current().services.some((s) => s.placement.some((p) => p.zone === input.zone))
       ) {
         throw new HomeostatError("HS_NOT_FOUND", `no zone ${input.zone} in this fleet`);
+      }
+      const onHaproxy = [owner, input.service === undefined ? undefined : serviceNamed(input.service)].find(
+        (s) => s?.traffic.engine === "haproxy",
+      );
+      if (onHaproxy !== undefined) {
+        // The rules live in the embedded proxy's request path; HAProxy has none to run them.
+        throw new HomeostatError(
+          "HS_BAD_REQUEST",
+          `${onHaproxy.name} uses the haproxy engine, which runs no injected faults: inject a real one (kill -9, kill -STOP, a network partition) or use engine: embedded`,
+        );
       }
       const target =
         [input.service, input.instance, input.zone].filter(Boolean).join("/") || "every endpoint";

@@ -22,6 +22,7 @@ import {
   type FeedEvent,
   type Snapshot,
 } from "./feedProtocol.ts";
+import { HaproxyEngine } from "./haproxy/haproxyEngine.ts";
 import { LineChannel } from "./lineChannel.ts";
 import { type DataPlanePaths, dataPlanePaths, ensureDataPlaneDir } from "./paths.ts";
 import { ServingSet } from "./servingSet.ts";
@@ -59,6 +60,8 @@ export class DataPlaneProcess {
   readonly #worker: number;
   readonly #reusePort: boolean;
   readonly #serving: ServingSet;
+  /** Services whose engine is haproxy (worker 0 only: one HAProxy serves the fleet). */
+  readonly #haproxy: HaproxyEngine | null;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #startedAt = Date.now();
   /** Read once: every report carries it, and it cannot change. */
@@ -101,6 +104,22 @@ export class DataPlaneProcess {
       ...(options.inheritance ? { inheritedListeners: options.inheritance.listeners } : {}),
       reusePort: this.#reusePort,
     });
+    this.#haproxy =
+      this.#worker === 0
+        ? new HaproxyEngine({
+            stateDir: options.stateDir,
+            stats: this.#serving.stats,
+            onEvent: (service, e) =>
+              this.#event({
+                type: e.type,
+                reason: e.reason,
+                message: e.message,
+                ...(service === undefined ? {} : { service }),
+                ...(e.data ? { data: e.data } : {}),
+              }),
+            log: options.log,
+          })
+        : null;
     this.stopped = new Promise((resolve) => {
       this.#onStopped = resolve;
     });
@@ -122,7 +141,7 @@ export class DataPlaneProcess {
     }
     if (persisted.snapshot !== null) {
       try {
-        await this.#serving.apply(persisted.snapshot);
+        await this.#apply(persisted.snapshot);
         this.#applied = persisted.snapshot;
         this.#source = "persisted";
         this.#log({ msg: "serving the persisted snapshot", version: persisted.snapshot.version });
@@ -154,7 +173,7 @@ export class DataPlaneProcess {
       this.#log({ msg: "stopping" });
       if (this.#reportTimer) clearInterval(this.#reportTimer);
       this.#feedServer?.close();
-      await this.#serving.close();
+      await Promise.all([this.#serving.close(), this.#haproxy?.close()]);
       this.#controller?.end("data plane stopped");
       this.#removeOwnFiles();
       this.#onStopped();
@@ -265,7 +284,7 @@ export class DataPlaneProcess {
       return;
     }
     if (message.type === "inspect") {
-      channel.send({ type: "inspection", identity: this.identity(), services: this.#serving.state() });
+      channel.send({ type: "inspection", identity: this.identity(), services: this.#state() });
       if (channel !== this.#controller) channel.end("inspected");
       return;
     }
@@ -304,9 +323,9 @@ export class DataPlaneProcess {
     const snapshot = this.#pending;
     if (snapshot === null) return;
     this.#pending = null;
-    this.#applying = this.#serving.apply(snapshot).then(
+    this.#applying = this.#apply(snapshot).then(
       () => {
-        this.#applied = this.#serving.effective(snapshot);
+        this.#applied = this.#effective(snapshot);
         this.#source = "feed";
         try {
           persistSnapshot(this.#paths.snapshot, this.#applied);
@@ -337,6 +356,34 @@ export class DataPlaneProcess {
     });
   }
 
+  /**
+   * Serve as `snapshot` says: each service on its engine. The embedded listeners first, so a
+   * service moving to HAProxy has released its port before HAProxy binds it.
+   */
+  async #apply(snapshot: Snapshot): Promise<void> {
+    const haproxy = snapshot.services.filter((s) => engineOf(s) === "haproxy");
+    const embedded = snapshot.services.filter((s) => engineOf(s) !== "haproxy");
+    await this.#serving.apply({ ...snapshot, services: embedded });
+    // Other workers leave haproxy services alone: worker 0's HAProxy serves them.
+    if (this.#haproxy !== null) await this.#haproxy.apply(haproxy);
+  }
+
+  #effective(snapshot: Snapshot): Snapshot {
+    const embedded = this.#serving.effective(snapshot);
+    return {
+      ...embedded,
+      services: snapshot.services.map((s, i) =>
+        engineOf(s) === "haproxy" && this.#haproxy !== null
+          ? this.#haproxy.effective(s)
+          : embedded.services[i]!,
+      ),
+    };
+  }
+
+  #state(): Record<string, Record<string, unknown>> {
+    return { ...this.#serving.state(), ...(this.#haproxy?.state() ?? {}) };
+  }
+
   #report(): void {
     const channel = this.#controller;
     if (channel === null) return;
@@ -359,7 +406,7 @@ export class DataPlaneProcess {
       type: "report",
       at: Date.now(),
       identity: this.identity(),
-      services: this.#serving.state(),
+      services: this.#state(),
       windows: this.#serving.stats.exportWindows(fromSecond, nowSecond),
       events,
     });
@@ -450,7 +497,8 @@ export class DataPlaneProcess {
       // The successor holds the same sockets: closing ours refuses nothing.
       this.#feedServer?.close();
       this.#controller?.end("handed over to a successor");
-      await this.#serving.handOff();
+      // The successor adopts HAProxy as it is: it keeps serving through the handover.
+      await Promise.all([this.#serving.handOff(), this.#haproxy?.release()]);
       this.#onStopped();
     })();
   }
@@ -476,6 +524,11 @@ export class DataPlaneProcess {
       // Nothing to remove.
     }
   }
+}
+
+/** The engine a service's resolved traffic settings name (embedded when unset). */
+function engineOf(service: Snapshot["services"][number]): string {
+  return typeof service.traffic.engine === "string" ? service.traffic.engine : "embedded";
 }
 
 /** True when something accepts connections on the feed socket at `path`. */

@@ -2,8 +2,8 @@
  * The config feed between the controller and the data plane: newline-delimited JSON over a Unix
  * socket in the state directory (owner-only). The controller pushes complete, versioned snapshots
  * (never deltas, so a reconnect is one message); the data plane acknowledges the version it applied
- * and reports its state, statistics and events back. A second engine (HAProxy, later) implements
- * the same messages. See docs/data-plane.md#the-config-feed.
+ * and reports its state, statistics and events back. The `haproxy` engine (src/dataplane/haproxy/)
+ * serves the same messages. See docs/data-plane.md#the-config-feed.
  */
 
 import { z } from "zod";
@@ -61,6 +61,11 @@ export const serviceSnapshotSchema = z.object({
   weights: z.record(z.string(), z.number()).nullable().optional(),
   zoneShares: sharesSchema.nullable().optional(),
   shedding: sheddingSchema.nullable().optional(),
+  /**
+   * Instance slots the controller may use for the service (both banks): an engine that needs
+   * its servers declared up front (haproxy) declares that many, so a scale-up needs no reload.
+   */
+  slots: z.number().int().min(1).optional(),
 });
 
 /** Everything the data plane serves with. Complete: applying it replaces whatever came before. */

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { HomeostatError } from "../errors.ts";
 import { checkFleet } from "./checks.ts";
+import { checkEngines, type EngineCheckSubject } from "./engineChecks.ts";
 import type { FleetSpec } from "./model.ts";
 import type { Problem } from "./problem.ts";
 import { resolveFleet } from "./resolve.ts";
@@ -14,11 +15,20 @@ import { PARSE_OPTIONS, problemsFromIssues } from "./zodIssues.ts";
 /** A resolved fleet, or every problem found in the file (sorted by position). */
 export type LoadResult = { ok: true; fleet: FleetSpec } | { ok: false; errors: SpecError[] };
 
+/** What a fleet file is checked against beyond itself: the machine it is read on. */
+export interface MachineChecks {
+  /**
+   * Where the `haproxy` binary is, or null when it is missing: asked only when a service uses the
+   * `haproxy` engine. Left out, the file is judged on its own (no machine check).
+   */
+  haproxyBinary?: () => string | null;
+}
+
 /**
  * Reads and validates a fleet file. Never throws for a bad or missing file: an unreadable file
  * is one error at 1:1 saying why. Errors name the file as `file` was given.
  */
-export async function loadFleetFile(file: string): Promise<LoadResult> {
+export async function loadFleetFile(file: string, machine: MachineChecks = {}): Promise<LoadResult> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -29,23 +39,28 @@ export async function loadFleetFile(file: string): Promise<LoadResult> {
       errors: [{ file, line: 1, col: 1, path: "", message: `cannot read the file: ${why}` }],
     };
   }
-  return parseFleet(text, file);
+  return parseFleet(text, file, machine);
 }
 
 /**
  * Validates fleet YAML text. `file` names the text in errors and anchors relative paths (release
  * `cwd`) and the default fleet name (its directory's name).
  */
-export function parseFleet(text: string, file: string): LoadResult {
+export function parseFleet(text: string, file: string, machine: MachineChecks = {}): LoadResult {
   const yaml = parseYamlSource(text);
   if (!yaml.ok) {
     return { ok: false, errors: yaml.errors.map((error) => ({ file, path: "", ...error })) };
   }
   const data = yaml.source.data;
   const parsed = fleetSchema.safeParse(data, PARSE_OPTIONS);
-  const problems = parsed.success
-    ? checkFleet(subjectOfValidFleet(parsed.data))
-    : [...problemsFromIssues(parsed.error.issues), ...checkFleet(subjectOfInvalidFleet(data))];
+  const subject = parsed.success ? subjectOfValidFleet(parsed.data) : subjectOfInvalidFleet(data);
+  const problems = [
+    ...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)),
+    ...checkFleet(subject),
+    ...(machine.haproxyBinary !== undefined && usesHaproxy(subject)
+      ? checkEngines(subject, machine.haproxyBinary())
+      : []),
+  ];
   if (parsed.success && problems.length === 0) {
     return { ok: true, fleet: resolveFleet(parsed.data, path.resolve(file)) };
   }
@@ -58,6 +73,13 @@ export function fleetOrThrow(result: LoadResult): FleetSpec {
   throw new HomeostatError("HS_SPEC_INVALID", result.errors.map(formatSpecError).join("\n"), {
     details: { errors: result.errors },
   });
+}
+
+function usesHaproxy(subject: EngineCheckSubject): boolean {
+  return (
+    subject.defaultTraffic?.engine === "haproxy" ||
+    subject.services.some((service) => service.traffic?.engine === "haproxy")
+  );
 }
 
 function locate(problems: readonly Problem[], source: YamlSource, file: string): SpecError[] {

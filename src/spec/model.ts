@@ -183,6 +183,11 @@ export interface ZoneHost {
 /** How the data plane treats a service's traffic (see docs/data-plane.md). Always resolved with defaults. */
 export interface TrafficSpec {
   /**
+   * Which data plane moves the service's bytes: the embedded Node proxy, or a managed HAProxy that
+   * Homeostat drives through its Runtime API (see docs/data-plane.md#engines).
+   */
+  engine: TrafficEngine;
+  /**
    * Zones in priority order: priority 0 gets all traffic while healthy enough, the next ones take
    * the spill. Zones of the service's placement that are not listed form one last priority.
    */
@@ -249,6 +254,10 @@ export interface TrafficSpec {
   /** Release weights (percent-like, any positive scale); null = everything to the current release. */
   weights: Record<string, number> | null;
 }
+
+/** The data-plane engines a service's traffic can go through. */
+export const TRAFFIC_ENGINES = ["embedded", "haproxy"] as const;
+export type TrafficEngine = (typeof TRAFFIC_ENGINES)[number];
 
 /**
  * Security invariants of a service, probed on every ready instance (see docs/security-invariants.md).

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { describeValue } from "./describeValue.ts";
 import { DURATION_PATTERN, tryDurationMs } from "./duration.ts";
 import { PERCENT_PATTERN, tryFraction } from "./fraction.ts";
+import { TRAFFIC_ENGINES } from "./model.ts";
 import { notificationsSchema } from "./notifications.ts";
 import { ENV_NAME_PATTERN, expected, expectedText, NAME_PATTERN, strict } from "./schemaParts.ts";
 
@@ -183,6 +184,12 @@ const zoneList = z.array(name, expected("a list of zone names")).min(1, "list at
 
 /** The `traffic` fields shared by a service and `defaults` (all but the per-service `weights`). */
 const trafficShape = {
+  engine: z
+    .enum(TRAFFIC_ENGINES, expected(`one of ${TRAFFIC_ENGINES.join(", ")}`))
+    .optional()
+    .describe(
+      "The data plane that moves the bytes: embedded (Homeostat's Node proxy) or haproxy (a managed HAProxy driven through its Runtime API; needs the haproxy binary). Default embedded.",
+    ),
   localZone: name
     .optional()
     .describe("Shorthand for priorities [[localZone], [every other zone]]; exclusive with priorities."),

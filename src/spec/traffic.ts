@@ -4,6 +4,7 @@ import type { DefaultTrafficInput, TrafficInput } from "./schema.ts";
 
 /** Traffic settings when neither the service nor `defaults.traffic` sets them (priorities aside). */
 export const TRAFFIC_DEFAULTS: Omit<TrafficSpec, "priorities"> = {
+  engine: "embedded",
   overprovisioningFactor: 1.4,
   outlier: { consecutiveFailures: 5, baseEjectionMs: 5_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
   panic: { thresholdPercent: 50, mode: "send-to-all" },
@@ -117,6 +118,7 @@ export function resolveTraffic(
     base.retries.backoff.maxMs,
   );
   return {
+    engine: pick((t) => t?.engine) ?? base.engine,
     priorities: resolvePriorities(localityOf(defaults, own), placement),
     overprovisioningFactor: pick((t) => t?.overprovisioningFactor) ?? base.overprovisioningFactor,
     outlier: {

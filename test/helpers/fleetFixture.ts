@@ -50,6 +50,7 @@ export function makeRestart(overrides: RestartOverrides = {}): RestartSpec {
  * request 30s, no weights.
  */
 export const DEFAULT_TRAFFIC: TrafficSpec = {
+  engine: "embedded",
   priorities: [["local"]],
   overprovisioningFactor: 1.4,
   outlier: { consecutiveFailures: 5, baseEjectionMs: 5_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
@@ -84,12 +85,14 @@ export interface TrafficOverrides {
   drainTimeoutMs?: number;
   requestTimeoutMs?: number;
   weights?: Record<string, number> | null;
+  engine?: TrafficSpec["engine"];
 }
 
 /** A fresh {@link DEFAULT_TRAFFIC} (deep copy) with `overrides` applied. */
 export function makeTraffic(overrides: TrafficOverrides = {}): TrafficSpec {
   const base = DEFAULT_TRAFFIC;
   return {
+    engine: overrides.engine ?? base.engine,
     priorities: (overrides.priorities ?? base.priorities).map((priority) => [...priority]),
     overprovisioningFactor: overrides.overprovisioningFactor ?? base.overprovisioningFactor,
     outlier: { ...base.outlier, ...overrides.outlier },

@@ -139,6 +139,7 @@ describe("fleetJsonSchema", () => {
 
   it("describes the traffic keys of a service and of defaults (weights only per service)", () => {
     const trafficKeys = [
+      "engine",
       "localZone",
       "priorities",
       "overprovisioningFactor",

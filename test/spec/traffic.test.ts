@@ -99,6 +99,7 @@ describe("traffic settings", () => {
       fleet({
         services: service("api", 18000, [
           "traffic:",
+          "  engine: haproxy",
           "  overprovisioningFactor: 1.2",
           "  outlierDetection: { consecutiveFailures: 3, baseEjectionTime: 1.5s, maxEjectionTime: 1m, maxEjectionPercent: 30 }",
           "  panic: { threshold: 40, mode: fail-closed }",
@@ -117,6 +118,7 @@ describe("traffic settings", () => {
       }),
     );
     assert.deepEqual(api.traffic, {
+      engine: "haproxy",
       priorities: [["zone-a", "zone-b", "zone-c"]],
       overprovisioningFactor: 1.2,
       outlier: {

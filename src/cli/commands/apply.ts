@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { HomeostatError } from "../../errors.ts";
 import { CHANGE_CLASSES } from "../../spec/diff.ts";
 import { formatSpecError, parseFleet } from "../../spec/index.ts";
@@ -88,7 +89,7 @@ Exit 0 applied (or nothing to change), 1 refused or failed.`,
         return 1;
       }
       // Checked here first, so the problems read exactly as `validate` prints them.
-      const local = parseFleet(text, file);
+      const local = parseFleet(text, file, thisMachine);
       if (!local.ok) {
         if (values.json === true) io.out(JSON.stringify({ ok: false, errors: local.errors }, null, 2));
         else for (const error of local.errors) io.out(formatSpecError(error));

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { HomeostatError } from "../../errors.ts";
 import { diffFleets, type FleetDiff, type SpecChange, summarizeDiff } from "../../spec/diff.ts";
 import { type FleetSpec, formatSpecError, loadFleetFile } from "../../spec/index.ts";
@@ -51,7 +52,7 @@ Options:
     if (file === undefined)
       throw new HomeostatError("HS_USAGE", "diff: missing FILE (see `homeostat diff --help`)");
     const json = values.json === true;
-    const loaded = await loadFleetFile(file);
+    const loaded = await loadFleetFile(file, thisMachine);
     if (!loaded.ok) {
       if (json) io.out(JSON.stringify({ ok: false, errors: loaded.errors }, null, 2));
       else for (const error of loaded.errors) io.out(formatSpecError(error));

@@ -13,6 +13,7 @@ import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { runController } from "../../controller/runController.ts";
+import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
@@ -102,7 +103,7 @@ Options:
         `up: --data-plane must be process or in-process, not ${JSON.stringify(dataPlaneMode)}`,
       );
     }
-    const loaded = await loadFleetFile(file);
+    const loaded = await loadFleetFile(file, thisMachine);
     if (!loaded.ok) {
       for (const error of loaded.errors) io.err(formatSpecError(error));
       io.err(`homeostat: ${loaded.errors.length} error(s) in ${file}; nothing was started`);

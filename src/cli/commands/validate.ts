@@ -1,3 +1,4 @@
+import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { HomeostatError } from "../../errors.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
 import { parse } from "../args.ts";
@@ -20,7 +21,7 @@ Options:
     const file = positionals[0];
     if (file === undefined)
       throw new HomeostatError("HS_USAGE", "validate: missing FILE (see `homeostat validate --help`)");
-    const result = await loadFleetFile(file);
+    const result = await loadFleetFile(file, thisMachine);
     if (values.json === true) {
       io.out(JSON.stringify(result.ok ? { ok: true } : { ok: false, errors: result.errors }, null, 2));
       return result.ok ? 0 : 1;

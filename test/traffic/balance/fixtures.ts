@@ -18,6 +18,7 @@ export interface TrafficOverrides {
 /** A resolved traffic spec: zone "a" first, then "b"; ejection after 3 failures for 1 s. */
 export function trafficSpec(overrides: TrafficOverrides = {}): TrafficSpec {
   return {
+    engine: "embedded",
     priorities: overrides.priorities ?? [["a"], ["b"]],
     overprovisioningFactor: overrides.overprovisioningFactor ?? 1.4,
     outlier: {
