@@ -10,8 +10,15 @@
  */
 export const TRAFFIC_OVERRIDES = "limits: { maxConcurrentPerInstance: 1024, adaptive: false }";
 
-/** The tiny fleet the traffic settings are read from (its instances are never started). */
-export function benchFleetYaml(proxyPort: number, upstreamPort: number): string {
+/**
+ * The tiny fleet the traffic settings are read from (its instances are never started).
+ * @param engine the service's `traffic.engine` (`embedded`, the default, is not written)
+ */
+export function benchFleetYaml(
+  proxyPort: number,
+  upstreamPort: number,
+  engine: "embedded" | "haproxy" = "embedded",
+): string {
   return `version: 1
 name: proxy-bench
 services:
@@ -21,7 +28,7 @@ services:
     port: ${proxyPort}
     placement: { zones: [zone-a] }
     traffic:
-      ${TRAFFIC_OVERRIDES}
+      ${TRAFFIC_OVERRIDES}${engine === "embedded" ? "" : `\n      engine: ${engine}`}
     release: v1
     releases:
       v1:

@@ -1,36 +1,11 @@
 /**
- * The configurations of the reference proxies, one worker each, on loopback. Written to the run's
+ * The configurations of nginx (the reference proxy and the static upstream), one worker each, on
+ * loopback (plain HAProxy's: haproxyPlain.ts). Written to the run's
  * temp dir; the report prints them as they were used.
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-
-/**
- * HAProxy, one thread, HTTP mode, keep-alive on both sides (`http-reuse safe`: HAProxy's default,
- * written out). `maxconn` stays below what the default open-file limit allows.
- */
-export function haproxyConfig(options: { port: number; upstreamPort: number }): string {
-  return `global
-  nbthread 1
-  maxconn 4096
-
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse safe
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-
-frontend bench
-  bind 127.0.0.1:${options.port}
-  default_backend upstream
-
-backend upstream
-  server u0 127.0.0.1:${options.upstreamPort}
-`;
-}
 
 /** The directories nginx writes to, all inside `prefix`. */
 function nginxPreamble(prefix: string): string {

@@ -10,18 +10,40 @@ import { fileURLToPath } from "node:url";
 import { APP, freePort } from "../../test/helpers/e2e.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { Child } from "./child.ts";
-import { haproxyConfig, nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
+import { nginxProxyConfig, nginxStaticConfig, writeConfig } from "./configs.ts";
 import { onCpus } from "./cpus.ts";
 import type { FeedController } from "./feedController.ts";
-import { startHomeostatDataPlane } from "./homeostatDataPlane.ts";
+import { writePlainHaproxy } from "./haproxyPlain.ts";
+import { benchTraffic, startHomeostatDataPlane } from "./homeostatDataPlane.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BARE_NODE_PROXY = join(HERE, "bareNodeProxy.ts");
 const BARE_SERVICE_PROXY = join(HERE, "callgrind", "bareProxy.ts");
+const UDP_SINK = join(HERE, "udpSink.ts");
 
 export type UpstreamKind = "demo" | "static";
-/** `node-bare` is a reference (bareNodeProxy.ts): Node's HTTP stack with none of Homeostat's work. */
-export const CONTENDERS = ["direct", "homeostat", "node-bare", "haproxy", "nginx"] as const;
+/**
+ * `node-bare` is a reference (bareNodeProxy.ts): Node's HTTP stack with none of Homeostat's work.
+ * `homeostat-haproxy` is the data-plane process with the service on the `haproxy` engine (a
+ * managed HAProxy moves the bytes); `haproxy` is plain HAProxy with the settings that engine
+ * renders (haproxyPlain.ts), `haproxy-log` the same plus the engine's per-request log line sent to
+ * a UDP sink (udpSink.ts), to tell the log line's cost from the rest.
+ */
+export const CONTENDERS = [
+  "direct",
+  "homeostat",
+  "homeostat-haproxy",
+  "node-bare",
+  "haproxy",
+  "haproxy-log",
+  "nginx",
+] as const;
+/** Contenders whose process is the data-plane process on the bench's config feed. */
+export const FED_CONTENDERS: readonly ContenderName[] = ["homeostat", "homeostat-haproxy"];
+/** The service name of the bench fleet (benchFleet.ts), also the plain HAProxy's backend. */
+const SERVICE = "bench";
+/** Server slots the managed HAProxy renders for one instance (2 × (highest slot + 1)). */
+const SLOTS = 2;
 /**
  * Old code, only when `BENCH_OLD_ROOT` names another checkout: that checkout's request path as a
  * bare `ServiceProxy` (callgrind/bareProxy.ts, what the Homeostat contender was up to 9a2ea64),
@@ -30,9 +52,15 @@ export const CONTENDERS = ["direct", "homeostat", "node-bare", "haproxy", "nginx
 export const OLD_CODE = "homeostat-old";
 export type ContenderName = (typeof CONTENDERS)[number] | typeof OLD_CODE;
 
-/** The contenders of a run: the five, and the old code when a checkout of it is given. */
-export function contendersFor(oldRoot: string | null): ContenderName[] {
-  return oldRoot === null ? [...CONTENDERS] : [...CONTENDERS, OLD_CODE];
+/**
+ * The contenders of a run: `picked` (all of them by default), and the old code when a checkout of
+ * it is given.
+ */
+export function contendersFor(
+  oldRoot: string | null,
+  picked: readonly ContenderName[] = CONTENDERS,
+): ContenderName[] {
+  return oldRoot === null ? [...picked] : [...picked, OLD_CODE];
 }
 
 export interface Running {
@@ -44,6 +72,12 @@ export interface Running {
   reportsLoopDelay: boolean;
   /** Homeostat: the bench's fake controller on the data plane's config feed (homeostatDataPlane.ts). */
   feed: FeedController | null;
+  /**
+   * Every process whose CPU is the contender's, read at the start of each measured run (null: the
+   * child alone). Homeostat + HAProxy: the data-plane process and the managed HAProxy's master and
+   * worker; haproxy-log: HAProxy and its log sink.
+   */
+  cpuPids?: (() => number[]) | null;
   stop(): Promise<void>;
 }
 
@@ -95,15 +129,59 @@ export async function startContender(
   const port = await freePort();
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
-  if (name === "homeostat") {
-    const dataPlane = await startHomeostatDataPlane(port, upstreamPort, home, ledger, cpus);
+  if (name === "homeostat" || name === "homeostat-haproxy") {
+    const engine = name === "homeostat" ? "embedded" : "haproxy";
+    const dataPlane = await startHomeostatDataPlane(port, upstreamPort, home, ledger, cpus, engine);
     return {
       port,
       child: dataPlane.child,
       config: dataPlane.snapshotFile,
       reportsLoopDelay: true,
       feed: dataPlane.feed,
+      cpuPids: dataPlane.cpuPids,
       stop: () => dataPlane.stop(),
+    };
+  }
+  if (name === "haproxy" || name === "haproxy-log") {
+    const traffic = await benchTraffic(home, port, upstreamPort);
+    let sink: Child | null = null;
+    let logPort: number | null = null;
+    if (name === "haproxy-log") {
+      // The sink on the proxy's CPU, where the data plane's log receiver runs for the managed one.
+      const started = new Child("udp log sink", ...onCpus(cpus, process.execPath, [UDP_SINK]), { ledger });
+      sink = started;
+      const line = await started.nextLine((l) => l.startsWith('{"port"'), 10_000);
+      if (line === null) {
+        await started.stop();
+        throw new Error(`the UDP log sink did not start:\n${started.output()}`);
+      }
+      logPort = (JSON.parse(line) as { port: number }).port;
+    }
+    const config = writePlainHaproxy(join(home, "state"), {
+      service: SERVICE,
+      port,
+      upstreamPort,
+      traffic,
+      slots: SLOTS,
+      logPort,
+    });
+    const child = new Child(name, ...onCpus(cpus, "haproxy", ["-db", "-f", config]), { ledger });
+    const stop = async (): Promise<void> => {
+      await child.stop();
+      await sink?.stop();
+    };
+    await child.waitListening(port).catch(async (error: unknown) => {
+      await stop();
+      throw error;
+    });
+    return {
+      port,
+      child,
+      config,
+      reportsLoopDelay: false,
+      feed: null,
+      cpuPids: sink === null ? null : () => [child.pid, sink.pid],
+      stop,
     };
   }
   let child: Child;
@@ -139,9 +217,6 @@ export async function startContender(
       ]),
       { ledger },
     );
-  } else if (name === "haproxy") {
-    config = writeConfig(home, "haproxy.cfg", haproxyConfig({ port, upstreamPort }));
-    child = new Child("haproxy", ...onCpus(cpus, "haproxy", ["-db", "-f", config]), { ledger });
   } else {
     config = writeConfig(home, "nginx.conf", nginxProxyConfig({ prefix: home, port, upstreamPort }));
     child = new Child("nginx", ...onCpus(cpus, "nginx", ["-p", home, "-c", config]), { ledger });

@@ -90,27 +90,53 @@ function livePids(ledger: ProcessLedger): number[] {
   return ledger.running().map((p) => p.pid);
 }
 
+/** [utime, stime] summed over `pids` (a process gone since is read as its last known ticks). */
+function groupTicks(pids: readonly number[], last: Map<number, [number, number]>): [number, number] {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    let ticks: [number, number];
+    try {
+      ticks = userSystemTicks(pid);
+      last.set(pid, ticks);
+    } catch {
+      ticks = last.get(pid) ?? [0, 0];
+    }
+    user += ticks[0];
+    system += ticks[1];
+  }
+  return [user, system];
+}
+
+/** CPU of groups of processes (one group per contender: a proxy may be several processes). */
 class CpuMeter {
-  readonly #pids: (number | null)[];
+  readonly #groups: (number[] | null)[];
+  readonly #last = new Map<number, [number, number]>();
   readonly #start: [number, number][];
   readonly #startedAt = performance.now();
 
-  constructor(pids: (number | null)[]) {
-    this.#pids = pids;
-    this.#start = pids.map((pid) => (pid === null ? [0, 0] : userSystemTicks(pid)));
+  constructor(groups: (number[] | null)[]) {
+    this.#groups = groups;
+    this.#start = groups.map((pids) => (pids === null ? [0, 0] : groupTicks(pids, this.#last)));
   }
 
-  /** [user + system, system] in % of one core per pid since construction (null for a null pid). */
+  /** [user + system, system] in % of one core per group since construction (null for a null group). */
   read(): ([number, number] | null)[] {
     const seconds = (performance.now() - this.#startedAt) / 1000;
     const percent = (ticks: number) => (ticks / HZ / seconds) * 100;
-    return this.#pids.map((pid, k) => {
-      if (pid === null) return null;
-      const [user, system] = userSystemTicks(pid);
+    return this.#groups.map((pids, k) => {
+      if (pids === null) return null;
+      const [user, system] = groupTicks(pids, this.#last);
       const [user0, system0] = this.#start[k]!;
       return [percent(user - user0 + system - system0), percent(system - system0)];
     });
   }
+}
+
+/** The processes whose CPU is `contender`'s (null: none of its own, e.g. direct). */
+function contenderPids(contender: Running): number[] | null {
+  if (contender.cpuPids) return contender.cpuPids();
+  return contender.child === null ? null : [contender.child.pid];
 }
 
 function cpuOf(meter: CpuMeter): CpuUse {
@@ -136,7 +162,7 @@ export async function throughputRun(
   await runWrk({ ...settings, durationS: options.warmupS }, url, ledger, cpus);
   await loopDelayOf(contender);
   feedWindowOf(contender);
-  const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
+  const meter = new CpuMeter([contenderPids(contender), [upstream.child!.pid]]);
   const others = new OthersMeter(livePids(ledger));
   const wrk = await runWrk({ ...settings, durationS: options.durationS }, url, ledger, cpus);
   const cpu = cpuOf(meter);
@@ -177,7 +203,7 @@ export async function latencyRun(
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, warmupEnds)));
   await loopDelayOf(contender);
   feedWindowOf(contender);
-  const meter = new CpuMeter([contender.child?.pid ?? null, upstream.child!.pid]);
+  const meter = new CpuMeter([contenderPids(contender), [upstream.child!.pid]]);
   const others = new OthersMeter(livePids(ledger));
   const { records: _records, ...result } = await run.result;
   const cpu = cpuOf(meter);

@@ -4,9 +4,10 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { positiveNumber } from "../common/envOptions.ts";
+import { listOf, positiveNumber } from "../common/envOptions.ts";
 import { CONTENDERS, type ContenderName, OLD_CODE, type UpstreamKind } from "./contenders.ts";
 import { cpuPlacement, type Placement } from "./cpus.ts";
+import type { PairSpec } from "./paired.ts";
 
 export interface ProxyBenchOptions {
   /** Runs per contender and measurement, in alternating order; the median is reported. */
@@ -31,6 +32,17 @@ export interface ProxyBenchOptions {
   pairedRounds: number;
   /** Who Homeostat is paired with: every "× peer" ratio of the report comes from these pairs. */
   pairedPeers: ContenderName[];
+  /**
+   * The contenders run (`BENCH_CONTENDERS`, all by default; `homeostat-old` comes with
+   * `BENCH_OLD_ROOT`). Results written before issue 14 have none: all five of then.
+   */
+  contenders?: ContenderName[];
+  /**
+   * Every paired ratio measured, `subject ÷ peer`: Homeostat ÷ each of `pairedPeers`, Homeostat +
+   * HAProxy ÷ plain HAProxy (with and without the log line), and HAProxy with its log line ÷
+   * without (the log line's own cost), each when both contenders run.
+   */
+  pairs?: PairSpec[];
   /** Another checkout whose request path runs as the `homeostat-old` contender (null: none). */
   oldRoot: string | null;
   /** Length of each paired run (after a 1 s warm-up). */
@@ -56,9 +68,16 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
       `BENCH_OLD_ROOT: ${oldRoot} is not a Homeostat checkout (no src/traffic/proxy/serviceProxy.ts)`,
     );
   }
+  const contenders: ContenderName[] = listOf(env, "BENCH_CONTENDERS", CONTENDERS);
+  if (oldRoot !== null) contenders.push(OLD_CODE);
+  const running = (c: ContenderName) => contenders.includes(c);
+  if (!running("homeostat") && !running("homeostat-haproxy")) {
+    throw new Error(
+      "BENCH_CONTENDERS: needs homeostat or homeostat-haproxy (the latency runs' rate is half its max)",
+    );
+  }
   const known = [...CONTENDERS, OLD_CODE].filter((c): c is ContenderName => c !== "homeostat");
-  const defaultPeers: ContenderName[] = ["node-bare", "nginx", "haproxy"];
-  if (oldRoot !== null) defaultPeers.push(OLD_CODE);
+  const defaultPeers = (["node-bare", "nginx", "haproxy", OLD_CODE] as ContenderName[]).filter(running);
   const pairedPeers = env.BENCH_PAIRED_PEERS?.trim()
     ? env.BENCH_PAIRED_PEERS.split(",").map((s) => s.trim() as ContenderName)
     : defaultPeers;
@@ -68,7 +87,17 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     }
     if (peer === OLD_CODE && oldRoot === null)
       throw new Error(`BENCH_PAIRED_PEERS: ${OLD_CODE} needs BENCH_OLD_ROOT`);
+    if (!running(peer)) throw new Error(`BENCH_PAIRED_PEERS: ${peer} is not in BENCH_CONTENDERS`);
   }
+  const pairs: PairSpec[] = [
+    ...(running("homeostat") ? pairedPeers.map((peer) => ({ subject: "homeostat" as const, peer })) : []),
+    ...(["haproxy", "haproxy-log"] as const)
+      .filter((peer) => running("homeostat-haproxy") && running(peer))
+      .map((peer) => ({ subject: "homeostat-haproxy" as const, peer })),
+    ...(running("haproxy-log") && running("haproxy")
+      ? [{ subject: "haproxy-log" as const, peer: "haproxy" as const }]
+      : []),
+  ];
   if (loadFraction > 1) throw new Error("BENCH_LOAD_FRACTION must be at most 1");
   return {
     repeats: positiveNumber(env, "BENCH_REPEATS", 3),
@@ -80,6 +109,8 @@ export function readProxyOptions(env: NodeJS.ProcessEnv): ProxyBenchOptions {
     loadFraction,
     pairedRounds: positiveNumber(env, "BENCH_PAIRED_ROUNDS", 6),
     pairedPeers,
+    contenders,
+    pairs,
     oldRoot,
     pairedDurationS: positiveNumber(env, "BENCH_PAIRED_SECONDS", 3),
     openLoopConnections: 256,

@@ -1,6 +1,7 @@
 /**
  * Every "Homeostat × peer" figure of the proxy bench comes from here: short runs taken in pairs,
- * Homeostat and one peer back to back, the order alternating. The VM's speed drifts from one
+ * a subject (Homeostat, or Homeostat + HAProxy, or HAProxy with its log line) and one peer back to
+ * back, the order alternating. The VM's speed drifts from one
  * minute to the next (up to 1.7× between a contender's 10 s runs), which a ratio of two medians
  * taken minutes apart inherits; a ratio taken within one pair, seconds apart, mostly cancels it.
  * The ratio reported is the median of the pairs' ratios, with their spread and count; with fewer
@@ -15,18 +16,27 @@ import type { ProxyBenchOptions } from "./options.ts";
 /** Fewer valid pairs than this: the ratio is "not shown". */
 export const MIN_VALID_PAIRS = 3;
 
+/** Who is divided by whom: `subject ÷ peer`. */
+export interface PairSpec {
+  subject: ContenderName;
+  peer: ContenderName;
+}
+
 export interface PairedRound {
   upstream: UpstreamKind;
-  /** The contender Homeostat is compared with. */
+  /** The contender divided (`homeostat` in results written before issue 14, where it is absent). */
+  subject?: ContenderName;
+  /** The contender the subject is compared with. */
   peer: ContenderName;
   /** 0-based round. */
   round: number;
   first: ContenderName;
+  /** The subject's run (the name is from when Homeostat was the only subject). */
   homeostat: ThroughputRun;
   peerRun: ThroughputRun;
-  /** Homeostat's req/s ÷ the peer's (null when the peer served nothing). */
+  /** The subject's req/s ÷ the peer's (null when the peer served nothing). */
   rpsRatio: number | null;
-  /** Homeostat's CPU µs per request ÷ the peer's (null when a CPU reading is missing). */
+  /** The subject's CPU µs per request ÷ the peer's (null when a CPU reading is missing). */
   cpuPerRequestRatio: number | null;
   /** Why the pair does not count (null: it counts). */
   invalid: string | null;
@@ -46,6 +56,8 @@ export interface RatioSpread {
 
 export interface PairedSummary {
   upstream: UpstreamKind;
+  /** The contender divided (absent: `homeostat`). */
+  subject?: ContenderName;
   peer: ContenderName;
   /** Pairs run, and of them those that count. */
   rounds: number;
@@ -115,9 +127,20 @@ export function ratioSpread(values: readonly number[], minValid = MIN_VALID_PAIR
   };
 }
 
-/** One pair's ratios and validity, from its two runs. */
+/** The subject of a pair or summary (`homeostat` when not written). */
+export function subjectOf(p: { subject?: ContenderName }): ContenderName {
+  return p.subject ?? "homeostat";
+}
+
+/** One pair's ratios and validity, from its two runs (`homeostat` is the subject's run). */
 export function pairOf(
-  key: { upstream: UpstreamKind; peer: ContenderName; round: number; first: ContenderName },
+  key: {
+    upstream: UpstreamKind;
+    subject?: ContenderName;
+    peer: ContenderName;
+    round: number;
+    first: ContenderName;
+  },
   homeostat: ThroughputRun,
   peerRun: ThroughputRun,
   othersLimitPercent: number,
@@ -127,6 +150,7 @@ export function pairOf(
   const peerRps = peerRun.wrk.requestsPerSecond;
   return {
     ...key,
+    subject: subjectOf(key),
     homeostat,
     peerRun,
     rpsRatio: peerRps > 0 ? homeostat.wrk.requestsPerSecond / peerRps : null,
@@ -144,13 +168,13 @@ export type MeasureRun = (
 ) => Promise<ThroughputRun>;
 
 /**
- * `options.pairedRounds` rounds; in each, for every peer (order rotated per round), one short wrk
- * run on Homeostat and one on the peer, back to back, who goes first alternating.
+ * `options.pairedRounds` rounds; in each, for every pair of `specs` (order rotated per round), one
+ * short wrk run on the subject and one on the peer, back to back, who goes first alternating.
  */
 export async function pairedRounds(
   upstream: UpstreamKind,
-  homeostat: Running,
-  peers: ReadonlyMap<ContenderName, Running>,
+  running: ReadonlyMap<ContenderName, Running>,
+  specs: readonly PairSpec[],
   options: ProxyBenchOptions,
   othersLimitPercent: number,
   measure: MeasureRun,
@@ -158,20 +182,23 @@ export async function pairedRounds(
 ): Promise<PairedRound[]> {
   const short: ProxyBenchOptions = { ...options, durationS: options.pairedDurationS, warmupS: 1 };
   const pairs: PairedRound[] = [];
-  const names = [...peers.keys()];
   for (let round = 0; round < options.pairedRounds; round++) {
-    for (const [peerIndex, peer] of peerOrder(names, round).entries()) {
-      const homeostatFirst = firstOfPair(round, peerIndex) === "homeostat";
-      const order: ContenderName[] = homeostatFirst ? ["homeostat", peer] : [peer, "homeostat"];
+    for (const [index, { subject, peer }] of peerOrder(specs, round).entries()) {
+      const subjectFirst = firstOfPair(round, index) === "homeostat";
+      const order: ContenderName[] = subjectFirst ? [subject, peer] : [peer, subject];
       const runs = new Map<ContenderName, ThroughputRun>();
       for (const [position, name] of order.entries()) {
-        const running = name === "homeostat" ? homeostat : peers.get(peer)!;
+        const contender = running.get(name);
+        if (contender === undefined) throw new Error(`paired ${subject} ÷ ${peer}: ${name} is not running`);
         const key = { upstream, contender: name, repeat: round, position };
-        runs.set(name, await measure(key, running, short, `paired #${round + 1} ${name} (with ${peer})`));
+        runs.set(
+          name,
+          await measure(key, contender, short, `paired #${round + 1} ${name} (${subject} ÷ ${peer})`),
+        );
       }
       const pair = pairOf(
-        { upstream, peer, round, first: order[0]! },
-        runs.get("homeostat")!,
+        { upstream, subject, peer, round, first: order[0]! },
+        runs.get(subject)!,
         runs.get(peer)!,
         othersLimitPercent,
       );
@@ -182,15 +209,16 @@ export async function pairedRounds(
   return pairs;
 }
 
-/** Homeostat ÷ `peer` over the valid pairs of `upstream`. */
+/** `subject` (Homeostat by default) ÷ `peer` over the valid pairs of `upstream`. */
 export function summarizePairs(
   upstream: UpstreamKind,
   peer: ContenderName,
   pairs: readonly PairedRound[],
   durationS: number,
   minValid = MIN_VALID_PAIRS,
+  subject: ContenderName = "homeostat",
 ): PairedSummary {
-  const mine = pairs.filter((p) => p.upstream === upstream && p.peer === peer);
+  const mine = pairs.filter((p) => p.upstream === upstream && p.peer === peer && subjectOf(p) === subject);
   const invalidReasons: Record<string, number> = {};
   const valid: PairedRound[] = [];
   for (const p of mine) {
@@ -201,6 +229,7 @@ export function summarizePairs(
   const cpu = valid.flatMap((p) => (p.cpuPerRequestRatio === null ? [] : [p.cpuPerRequestRatio]));
   return {
     upstream,
+    subject,
     peer,
     rounds: mine.length,
     validRounds: valid.length,

@@ -3,7 +3,7 @@
  */
 
 import type { CodeState } from "./codeState.ts";
-import { MIN_VALID_PAIRS, type PairedSummary, type RatioSpread } from "./paired.ts";
+import { MIN_VALID_PAIRS, type PairedSummary, type RatioSpread, subjectOf } from "./paired.ts";
 import type { ContenderSummary, ProxyBenchResult, UpstreamSummary } from "./results.ts";
 import { TARGETS } from "./results.ts";
 
@@ -56,13 +56,13 @@ function pairedTable(pairs: readonly PairedSummary[]): string[] {
   if (pairs.length === 0) return [];
   const d = pairs[0]!.durationS;
   return [
-    `Homeostat ÷ each peer, **paired**: in each round, one ${d} s wrk run (same settings, after a 1 s warm-up) on Homeostat and one on the peer, back to back, who goes first alternating; the ratio is the median of the pairs' ratios (nearest rank), with their interquartile range and range. A pair is left out when a run had errors or served nothing, or when other work disturbed it after 3 attempts; with fewer than ${MIN_VALID_PAIRS} valid pairs the ratio is not shown. No ratio in this report is taken between medians of runs measured apart.`,
+    `Each subject ÷ its peer, **paired**: in each round, one ${d} s wrk run (same settings, after a 1 s warm-up) on the subject and one on the peer, back to back, who goes first alternating; the ratio is the median of the pairs' ratios (nearest rank), with their interquartile range and range. A pair is left out when a run had errors or served nothing, or when other work disturbed it after 3 attempts; with fewer than ${MIN_VALID_PAIRS} valid pairs the ratio is not shown. No ratio in this report is taken between medians of runs measured apart. CPU per request counts every process of a contender (Homeostat + HAProxy: the data-plane process and the managed HAProxy; haproxy-log: HAProxy and its log sink).`,
     "",
-    "| Homeostat ÷ | Throughput, paired | Each pair | CPU per request, paired | Pairs left out |",
+    "| Subject ÷ peer | Throughput, paired | Each pair | CPU per request, paired | Pairs left out |",
     "| --- | --- | --- | --- | --- |",
     ...pairs.map(
       (p) =>
-        `| ${p.peer} | **${pairedRatio(p.rpsRatio, p.validRounds, p.rounds)}** | ${p.rpsRatio?.values.map((v) => v.toFixed(2)).join(" / ") ?? "–"} | ${pairedRatio(p.cpuPerRequestRatio, p.cpuPerRequestRatio?.n ?? 0, p.rounds)} | ${
+        `| ${subjectOf(p)} ÷ ${p.peer} | **${pairedRatio(p.rpsRatio, p.validRounds, p.rounds)}** | ${p.rpsRatio?.values.map((v) => v.toFixed(2)).join(" / ") ?? "–"} | ${pairedRatio(p.cpuPerRequestRatio, p.cpuPerRequestRatio?.n ?? 0, p.rounds)} | ${
           Object.entries(p.invalidReasons)
             .map(([k, c]) => `${k}: ${c}`)
             .join(", ") || "none"
@@ -76,6 +76,23 @@ export function throughputTargetLine(s: UpstreamSummary, vsNginx: PairedSummary 
   const target = `Homeostat ≥ ${TARGETS.throughputVsNginx}× nginx's throughput (paired median)`;
   if (vsNginx === undefined) return `${target}: not judged (nginx was not paired).`;
   return `${target}: ${pairedRatio(vsNginx.rpsRatio, vsNginx.validRounds, vsNginx.rounds)}, ${s.targets.throughputMet === null ? "**not judged**" : yes(s.targets.throughputMet)}.`;
+}
+
+/**
+ * Issue 14's target for the `haproxy` engine, and what the log line costs, from the pairs; "" when
+ * Homeostat + HAProxy did not run.
+ */
+export function haproxyEngineLine(s: UpstreamSummary, pairs: readonly PairedSummary[]): string {
+  const find = (subject: string, peer: string) =>
+    pairs.find((p) => p.upstream === s.upstream && subjectOf(p) === subject && p.peer === peer);
+  const ratio = (p: PairedSummary | undefined) =>
+    p === undefined ? "not paired" : pairedRatio(p.rpsRatio, p.validRounds, p.rounds);
+  const vsPlain = find("homeostat-haproxy", "haproxy");
+  const vsLog = find("homeostat-haproxy", "haproxy-log");
+  const log = find("haproxy-log", "haproxy");
+  if (vsPlain === undefined && vsLog === undefined && log === undefined) return "";
+  const met = s.targets.haproxyEngineMet ?? null;
+  return `Homeostat + HAProxy ≥ ${TARGETS.haproxyEngineVsHaproxy}× plain HAProxy with the engine's settings (paired median): ${ratio(vsPlain)}, ${met === null ? "**not judged**" : yes(met)}. The per-request log line alone (HAProxy with it ÷ without, paired): ${ratio(log)}; Homeostat + HAProxy ÷ HAProxy with the same log line to a sink that only counts: ${ratio(vsLog)}.`;
 }
 
 /** " (Homeostat fell behind in k of n runs: …)" when it did, else "". */
@@ -107,14 +124,15 @@ function latencyTable(s: UpstreamSummary): string[] {
 
 /** The data plane's reports to the bench's fake controller during Homeostat's measured runs. */
 function feedLine(r: ProxyBenchResult): string[] {
-  const runs = [...r.throughput, ...r.latency, ...r.paired.map((p) => p.homeostat)].filter(
+  const runs = [...r.throughput, ...r.latency, ...r.paired.flatMap((p) => [p.homeostat, p.peerRun])].filter(
     (run) => run.feed != null,
   );
   if (runs.length === 0) return [];
   const reports = runs.reduce((sum, run) => sum + run.feed!.reports, 0);
   const maxGaps = runs.map((run) => run.feed!.maxGapMs).sort((a, b) => a - b);
+  const fed = [...new Set(runs.map((run) => run.contender))].join(" and ");
   return [
-    `Homeostat ran as the data-plane process (\`src/dataplane/main.ts\`), fed one snapshot over its config feed by the bench, which read its reports throughout: ${reports} reports during its ${runs.length} measured runs (due every 250 ms); the longest gap between two reports in a run was ${n(maxGaps[Math.floor(maxGaps.length / 2)] ?? null)} ms at the median and ${n(maxGaps[maxGaps.length - 1] ?? null)} ms at worst.`,
+    `${fed} ran as the data-plane process (\`src/dataplane/main.ts\`), fed one snapshot over its config feed by the bench, which read its reports throughout: ${reports} reports during their ${runs.length} measured runs (due every 250 ms); the longest gap between two reports in a run was ${n(maxGaps[Math.floor(maxGaps.length / 2)] ?? null)} ms at the median and ${n(maxGaps[maxGaps.length - 1] ?? null)} ms at worst.`,
     "",
   ];
 }
@@ -151,14 +169,14 @@ export function renderProxyMarkdown(r: ProxyBenchResult): string {
       "",
       ...pairedTable(r.pairedSummaries.filter((p) => p.upstream === s.upstream)),
       "",
-      `Latency at a fixed ${rps(s.ratePerSecond)} req/s (${Math.round(r.options.loadFraction * 100)} % of Homeostat's median max), open loop, from each request's due time:`,
+      `Latency at a fixed ${rps(s.ratePerSecond)} req/s (${Math.round(r.options.loadFraction * 100)} % of ${s.rateOf ?? "homeostat"}'s median max), open loop, from each request's due time:`,
       "",
       ...latencyTable(s),
       "",
       `Targets: ${throughputTargetLine(
         s,
         r.pairedSummaries.find((p) => p.upstream === s.upstream && p.peer === "nginx"),
-      )} Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max (median of each contender's runs): ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}${homeostatFellBehind(s)}.`,
+      )} Added p99 vs direct ≤ ${TARGETS.addedP99Ms} ms at ${Math.round(r.options.loadFraction * 100)} % of its max (median of each contender's runs): ${signedMs(s.targets.addedP99Ms)}, ${yes(s.targets.addedP99Met)}${homeostatFellBehind(s)}. ${haproxyEngineLine(s, r.pairedSummaries)}`.trimEnd(),
       "",
     );
   }

@@ -10,11 +10,14 @@ import type { CodeState } from "./codeState.ts";
 import type { ContenderName, UpstreamKind } from "./contenders.ts";
 import type { LatencyRun, ThroughputRun } from "./measure.ts";
 import type { ProxyBenchOptions } from "./options.ts";
-import { type PairedRound, type PairedSummary, pairedTargetMet } from "./paired.ts";
+import { type PairedRound, type PairedSummary, pairedTargetMet, subjectOf } from "./paired.ts";
 import type { ToolVersions } from "./tools.ts";
 
-/** Targets from the data-plane issue. */
-export const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 2 } as const;
+/**
+ * Targets: the data-plane issue's two, and issue 14's for the `haproxy` engine (Homeostat is off
+ * the request path, so Homeostat + HAProxy ÷ plain HAProxy with the same settings, paired).
+ */
+export const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 2, haproxyEngineVsHaproxy: 0.9 } as const;
 
 export interface ContenderSummary {
   contender: ContenderName;
@@ -57,8 +60,10 @@ export interface ContenderSummary {
 
 export interface UpstreamSummary {
   upstream: UpstreamKind;
-  /** The fixed rate of the latency runs: loadFraction × Homeostat's median max. */
+  /** The fixed rate of the latency runs: loadFraction × `rateOf`'s median max. */
   ratePerSecond: number;
+  /** Whose max the rate is a fraction of (absent in results before issue 14: `homeostat`). */
+  rateOf?: ContenderName;
   contenders: ContenderSummary[];
   targets: {
     /** Homeostat ÷ nginx, paired median (null: not enough valid pairs, or nginx not paired). */
@@ -67,6 +72,9 @@ export interface UpstreamSummary {
     throughputMet: boolean | null;
     addedP99Ms: number | null;
     addedP99Met: boolean | null;
+    /** Homeostat + HAProxy ÷ plain HAProxy, paired median (null: not paired or too few pairs). */
+    haproxyEngineVsHaproxy?: number | null;
+    haproxyEngineMet?: boolean | null;
   };
 }
 
@@ -170,7 +178,11 @@ export function summarizeUpstream(
     addedP99VsDirectMs: direct === undefined ? null : c.p99 - direct.p99,
   }));
   const homeostat = summaries.find((c) => c.contender === "homeostat");
-  const vsNginx = paired.find((p) => p.upstream === upstream && p.peer === "nginx")?.rpsRatio ?? null;
+  const pairedOf = (subject: ContenderName, peer: ContenderName) =>
+    paired.find((p) => p.upstream === upstream && subjectOf(p) === subject && p.peer === peer)?.rpsRatio ??
+    null;
+  const vsNginx = pairedOf("homeostat", "nginx");
+  const engineVsHaproxy = pairedOf("homeostat-haproxy", "haproxy");
   const addedP99Ms = homeostat?.addedP99VsDirectMs ?? null;
   return {
     upstream,
@@ -181,6 +193,8 @@ export function summarizeUpstream(
       throughputMet: pairedTargetMet(vsNginx, TARGETS.throughputVsNginx),
       addedP99Ms,
       addedP99Met: addedP99Ms === null ? null : addedP99Ms <= TARGETS.addedP99Ms,
+      haproxyEngineVsHaproxy: engineVsHaproxy?.median ?? null,
+      haproxyEngineMet: pairedTargetMet(engineVsHaproxy, TARGETS.haproxyEngineVsHaproxy),
     },
   };
 }

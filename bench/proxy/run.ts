@@ -1,6 +1,7 @@
 /**
  * The proxy benchmark (`npm run bench:proxy`): Homeostat's data-plane process (fed over its config
- * feed by the bench, homeostatDataPlane.ts) next to HAProxy and nginx
+ * feed by the bench, homeostatDataPlane.ts), on its embedded engine and on its `haproxy` engine,
+ * next to plain HAProxy with the engine's settings (with and without its log line) and nginx
  * (one worker each) and to no proxy at all, in front of the same single upstream. Max throughput
  * with wrk (closed loop), then latency at a fixed rate (open loop) of half Homeostat's own max.
  * Writes bench/results/proxy-<time>.json and prints a markdown section. Loopback only; every
@@ -20,6 +21,7 @@ import { codeState } from "./codeState.ts";
 import {
   type ContenderName,
   contendersFor,
+  FED_CONTENDERS,
   type Running,
   startContender,
   startUpstream,
@@ -75,7 +77,10 @@ async function checkServes(name: string, port: number): Promise<void> {
 
 async function main(): Promise<void> {
   const options = readProxyOptions(process.env);
-  const contenders = contendersFor(options.oldRoot);
+  const contenders = options.contenders ?? contendersFor(options.oldRoot);
+  const pairSpecs = options.pairs ?? [];
+  // The latency runs' rate: half the max of Homeostat (embedded), else of Homeostat + HAProxy.
+  const rateOf: ContenderName = contenders.includes("homeostat") ? "homeostat" : "homeostat-haproxy";
   const startedAt = new Date();
   const dateUtc = execFileSync("date", ["-u"], { encoding: "utf8" }).trim();
   const teardown = new Teardown();
@@ -128,9 +133,10 @@ async function main(): Promise<void> {
       }
       if (upstream.config !== null)
         configs[`${upstreamKind}/upstream`] = readFileSync(upstream.config, "utf8");
-      if (homeostatTraffic === null) {
+      const fed = FED_CONTENDERS.find((c) => running.has(c));
+      if (homeostatTraffic === null && fed !== undefined) {
         // The snapshot pushed to the data plane (homeostatDataPlane.ts): its one service's settings.
-        const snapshot = JSON.parse(readFileSync(running.get("homeostat")!.config!, "utf8")) as {
+        const snapshot = JSON.parse(readFileSync(running.get(fed)!.config!, "utf8")) as {
           services: { traffic: unknown }[];
         };
         homeostatTraffic = snapshot.services[0]?.traffic ?? null;
@@ -157,14 +163,13 @@ async function main(): Promise<void> {
           );
         }
       }
-      const peers = new Map(options.pairedPeers.map((p) => [p, running.get(p)!] as const));
       log(
-        `upstream ${upstreamKind}: Homeostat paired with ${options.pairedPeers.join(", ")}, ${options.pairedRounds} rounds of one ${options.pairedDurationS} s run each, back to back…`,
+        `upstream ${upstreamKind}: paired ${pairSpecs.map((p) => `${p.subject} ÷ ${p.peer}`).join(", ")}, ${options.pairedRounds} rounds of one ${options.pairedDurationS} s run each, back to back…`,
       );
       const pairs = await pairedRounds(
         upstreamKind,
-        running.get("homeostat")!,
-        peers,
+        running,
+        pairSpecs,
         options,
         OTHERS_LIMIT_PERCENT,
         (key, contender, settings, label) =>
@@ -175,17 +180,17 @@ async function main(): Promise<void> {
           ),
         (pair) =>
           log(
-            `  paired #${pair.round + 1} with ${pair.peer} (${pair.first} first): homeostat ${Math.round(pair.homeostat.wrk.requestsPerSecond)} req/s, ${pair.peer} ${Math.round(pair.peerRun.wrk.requestsPerSecond)} req/s: ${pair.rpsRatio === null ? "–" : `${pair.rpsRatio.toFixed(2)}×`}${pair.invalid === null ? "" : ` (not counted: ${pair.invalid})`}`,
+            `  paired #${pair.round + 1} ${pair.subject} ÷ ${pair.peer} (${pair.first} first): ${pair.subject} ${Math.round(pair.homeostat.wrk.requestsPerSecond)} req/s, ${pair.peer} ${Math.round(pair.peerRun.wrk.requestsPerSecond)} req/s: ${pair.rpsRatio === null ? "–" : `${pair.rpsRatio.toFixed(2)}×`}${pair.invalid === null ? "" : ` (not counted: ${pair.invalid})`}`,
           ),
       );
       paired.push(...pairs);
-      const upstreamPaired = options.pairedPeers.map((peer) =>
-        summarizePairs(upstreamKind, peer, pairs, options.pairedDurationS),
+      const upstreamPaired = pairSpecs.map(({ subject, peer }) =>
+        summarizePairs(upstreamKind, peer, pairs, options.pairedDurationS, undefined, subject),
       );
       pairedSummaries.push(...upstreamPaired);
 
       const homeostatMax = summarizeUpstream(upstreamKind, 0, throughput, [], contenders).contenders.find(
-        (c) => c.contender === "homeostat",
+        (c) => c.contender === rateOf,
       )!.rps;
       const rate = Math.round(homeostatMax * options.loadFraction);
 
@@ -216,7 +221,10 @@ async function main(): Promise<void> {
           );
         }
       }
-      summaries.push(summarizeUpstream(upstreamKind, rate, throughput, latency, contenders, upstreamPaired));
+      summaries.push({
+        ...summarizeUpstream(upstreamKind, rate, throughput, latency, contenders, upstreamPaired),
+        rateOf,
+      });
       await stopAll();
     }
 
