@@ -2,7 +2,20 @@
  * Failover bench knobs, from the environment. The defaults take about five minutes.
  */
 
-import { positiveNumber } from "../common/envOptions.ts";
+import { flag, listOf, positiveNumber } from "../common/envOptions.ts";
+import { type HungSettings, readHungSettings } from "./hung.ts";
+
+/** Every scenario the bench knows, in its default order. */
+export const ALL_SCENARIOS = [
+  "homeostat",
+  "homeostat-static-limit",
+  "homeostat-haproxy",
+  "haproxy-default",
+  "haproxy-tuned",
+  "haproxy-redispatch",
+  "haproxy-passive",
+] as const;
+export type AnyScenario = (typeof ALL_SCENARIOS)[number];
 
 export interface FailoverOptions {
   /** Trials per scenario (each kills one of the three instances, in turn). */
@@ -35,6 +48,16 @@ export interface FailoverOptions {
   passiveErrorLimit: number;
   /** A trial whose generator sent a request later than this after its due time fails its checks. */
   maxGeneratorLatenessMs: number;
+  /**
+   * The kill trials' scenarios (`BENCH_SCENARIOS`, all by default; `BENCH_REDISPATCH=0` and
+   * `BENCH_PASSIVE=0` still leave those two out). Absent in results before issue 14: all.
+   */
+  scenarios?: AnyScenario[];
+  /**
+   * Issue 14's hung-instance trials (hung.ts: Homeostat + HAProxy and HAProxy tuned, one instance
+   * SIGSTOPped), when both run (`BENCH_HUNG=0`: not run); null: not run.
+   */
+  hung?: HungSettings | null;
 }
 
 export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
@@ -53,5 +76,7 @@ export function readFailoverOptions(env: NodeJS.ProcessEnv): FailoverOptions {
     passive: env.BENCH_PASSIVE !== "0",
     passiveErrorLimit: positiveNumber(env, "BENCH_ERROR_LIMIT", 1),
     maxGeneratorLatenessMs: positiveNumber(env, "BENCH_MAX_LATENESS_MS", 100),
+    scenarios: listOf(env, "BENCH_SCENARIOS", ALL_SCENARIOS),
+    hung: flag(env, "BENCH_HUNG", true) ? readHungSettings(env) : null,
   };
 }

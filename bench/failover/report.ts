@@ -5,6 +5,7 @@
 import { describeCode, pairedRatio } from "../proxy/report.ts";
 import type { TrialCheck } from "./analysis.ts";
 import { HAPROXY_SETUP } from "./haproxyConfig.ts";
+import { renderHungMarkdown } from "./hung.ts";
 import {
   type Column,
   type FailoverResult,
@@ -21,7 +22,12 @@ const HOMEOSTAT_DETECTION =
   "the child-exit event: the controller started the instance and is its parent, so it hears of the exit at once (no probe, no failed request); a supervisor's advantage that a proxy in front of processes it did not start cannot have";
 
 function label(s: FailoverScenario): string {
-  return s === "homeostat" ? "**Homeostat**" : scenarioLabel(s);
+  return s === "homeostat" || s === "homeostat-haproxy" ? `**${scenarioLabel(s)}**` : scenarioLabel(s);
+}
+
+/** The managed HAProxy adds no retry header (its retries are in its log line): not seen here. */
+function retriedCell(s: ScenarioSummary): string {
+  return s.scenario === "homeostat-haproxy" ? "not seen (no retry header)" : runs(s.retried);
 }
 
 function value(v: number | null, unit = ""): string {
@@ -35,7 +41,7 @@ function runs(c: Column, unit = ""): string {
 }
 
 function routingRow(s: ScenarioSummary): string {
-  return `| ${label(s.scenario)} | ${s.ok}/${s.trials} | ${s.checksOk}/${s.trials} | ${runs(s.failed)} | ${runs(s.retried)} | ${s.scenario.startsWith("homeostat") ? runs(s.hedged) : "–"} | ${runs(s.lastTouchedMs, " ms")} |`;
+  return `| ${label(s.scenario)} | ${s.ok}/${s.trials} | ${s.checksOk}/${s.trials} | ${runs(s.failed)} | ${retriedCell(s)} | ${s.scenario.startsWith("homeostat") && s.scenario !== "homeostat-haproxy" ? runs(s.hedged) : "–"} | ${runs(s.lastTouchedMs, " ms")} |`;
 }
 
 function detectionRow(s: ScenarioSummary, trials: readonly FailoverTrial[]): string {
@@ -94,7 +100,16 @@ export function renderFailoverMarkdown(r: FailoverResult): string {
     "",
     "How each contender learns of the kill, and what it does with a request that meets the dead instance:",
     "",
-    `- **Homeostat** (controller + proxy, default traffic settings): detection by ${HOMEOSTAT_DETECTION}. Routing: the proxy retries an idempotent request that failed on another instance (up to 3 attempts, within the retry budget); the controller also starts a replacement.`,
+    ...(r.summaries.some((s) => s.scenario === "homeostat" || s.scenario === "homeostat-static-limit")
+      ? [
+          `- **Homeostat** (controller + proxy, default traffic settings): detection by ${HOMEOSTAT_DETECTION}. Routing: the proxy retries an idempotent request that failed on another instance (up to 3 attempts, within the retry budget); the controller also starts a replacement.`,
+        ]
+      : []),
+    ...(r.summaries.some((s) => s.scenario === "homeostat-haproxy")
+      ? [
+          `- **Homeostat + HAProxy** (the same controller and defaults, the service on \`traffic.engine: haproxy\`: a managed HAProxy moves the bytes, its own checks off): detection as Homeostat's; the data plane sets the dead instance's server out of rotation through HAProxy's Runtime API. Routing: HAProxy's \`retry-on conn-failure empty-response response-timeout 502 503 504\` with \`option redispatch 1\` (the engine's rendering of the same retry policy: 2 retries, each to another server). HAProxy adds no header saying a request was retried, so "retried" is not seen for it.`,
+        ]
+      : []),
     ...haproxyScenarios.map((s) => {
       const setup = HAPROXY_SETUP[s as keyof typeof HAPROXY_SETUP];
       return `- **${setup.label}**: detection by ${setup.detection}${s === "haproxy-passive" ? ` (\`error-limit ${o.passiveErrorLimit}\`)` : ""}. Routing: ${setup.routing}. Nothing restarts the killed instance during the trial.`;
@@ -141,7 +156,9 @@ export function renderFailoverMarkdown(r: FailoverResult): string {
     "",
     `Other work on the machine: before each trial the bench waited until all CPUs together were at most ${QUIET_PERCENT} % busy (1 s reading, with the bench's own fleets idle); the busiest reading that let a trial start was ${Math.max(0, ...r.trials.map((x) => x.before?.busyPercent ?? 0)).toFixed(0)} %${unquiet > 0 ? `; ${unquiet} trials went ahead after 3 minutes without the machine calming down` : ""}.`,
     "",
-    `Target: zero failed idempotent requests through Homeostat, in every trial that ran: **${r.targets.zeroFailedThroughHomeostat ? "met" : "missed"}**. Leftover processes after teardown: ${r.leftoverPids.length}.`,
+    `Target: zero failed idempotent requests through Homeostat, in every trial that ran: ${r.summaries.some((s) => s.scenario === "homeostat") ? `**${r.targets.zeroFailedThroughHomeostat ? "met" : "missed"}**` : "not run"}.${r.targets.zeroFailedThroughHomeostatHaproxy == null ? "" : ` Through Homeostat + HAProxy (issue 14): **${r.targets.zeroFailedThroughHomeostatHaproxy ? "met" : "missed"}**.`} Leftover processes after teardown: ${r.leftoverPids.length}.`,
+    "",
+    ...(r.hung == null ? [] : renderHungMarkdown(r.hung)),
     "",
     "<details><summary>Every contender's configuration, as written</summary>",
     "",

@@ -17,6 +17,7 @@ import {
   type TrialCheck,
 } from "./analysis.ts";
 import { HAPROXY_SETUP, type HaproxyScenario, type ProbeTuning } from "./haproxyConfig.ts";
+import type { HungResult } from "./hung.ts";
 import type { FailoverOptions } from "./options.ts";
 import type { HomeostatScenario, ScenarioName, TrialBase } from "./trial.ts";
 
@@ -31,7 +32,9 @@ export function asTrialScenario(scenario: FailoverScenario): ScenarioName {
 }
 
 export function isHomeostatScenario(scenario: FailoverScenario): scenario is HomeostatScenario {
-  return scenario === "homeostat" || scenario === "homeostat-static-limit";
+  return (
+    scenario === "homeostat" || scenario === "homeostat-static-limit" || scenario === "homeostat-haproxy"
+  );
 }
 
 /** A trial with the bench's own checks on it. */
@@ -118,7 +121,13 @@ export interface FailoverResult {
   headline: string;
   /** Homeostat ÷ HAProxy at its best, paired by round (the only × figures of the report). */
   paired: PairedComparison[];
-  targets: { zeroFailedThroughHomeostat: boolean };
+  targets: {
+    zeroFailedThroughHomeostat: boolean;
+    /** Issue 14: kill -9 of one of three, 0 failed through Homeostat + HAProxy (null: not run). */
+    zeroFailedThroughHomeostatHaproxy?: boolean | null;
+  };
+  /** Issue 14's hung-instance trials (hung.ts), when they ran. */
+  hung?: HungResult | null;
   leftoverPids: number[];
 }
 
@@ -167,6 +176,7 @@ export function summarizeScenario(
 export function scenarioLabel(scenario: FailoverScenario): string {
   if (scenario === "homeostat") return "Homeostat";
   if (scenario === "homeostat-static-limit") return "Homeostat, fixed limit";
+  if (scenario === "homeostat-haproxy") return "Homeostat + HAProxy";
   return HAPROXY_SETUP[scenario].label;
 }
 

@@ -16,9 +16,12 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePortRange, REPO } from "../../test/helpers/e2e.ts";
 import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
+import { buildLoadgen } from "../common/loadgen/native.ts";
+import { Hangs } from "../dataplane/upstreams.ts";
 import { machineInfo } from "../foundation/machine.ts";
 import type { ProcessLedger } from "../foundation/processes.ts";
 import { codeState } from "../proxy/codeState.ts";
+import { stopManagedHaproxyIn } from "../proxy/homeostatDataPlane.ts";
 import { waitQuiet } from "../proxy/quiet.ts";
 import { log, Teardown } from "../proxy/teardown.ts";
 import { ensureCommands, toolVersions } from "../proxy/tools.ts";
@@ -32,8 +35,10 @@ import {
   killInstance,
   REPLICAS,
   readyVictim,
+  SERVICE,
   startHomeostatFleet,
 } from "./homeostatFleet.ts";
+import { fleetProbes, type HungResult, hungTrials, summarizeHung } from "./hung.ts";
 import { type FailoverOptions, readFailoverOptions } from "./options.ts";
 import { renderFailoverMarkdown } from "./report.ts";
 import {
@@ -58,6 +63,8 @@ import { type HomeostatScenario, loadAndKill, QUIET_PERCENT } from "./trial.ts";
 const HOMEOSTAT_TRAFFIC: [HomeostatScenario, string | undefined][] = [
   ["homeostat", undefined],
   ["homeostat-static-limit", "      limits: { adaptive: false }"],
+  // Issue 14: the same defaults, the bytes moved by the managed HAProxy.
+  ["homeostat-haproxy", "      engine: haproxy"],
 ];
 
 async function capacity(port: number, options: FailoverOptions, ledger: ProcessLedger): Promise<WrkResult> {
@@ -184,16 +191,28 @@ async function main(): Promise<void> {
       rmSync(scratch, { recursive: true, force: true }),
     );
 
+    const picked = options.scenarios ?? [];
     const fleets = new Map<HomeostatScenario, HomeostatFleet>();
-    for (const [scenario, traffic] of HOMEOSTAT_TRAFFIC) {
+    for (const [scenario, traffic] of HOMEOSTAT_TRAFFIC.filter(([s]) => picked.includes(s))) {
       log(`starting ${scenario}: a controller with 3 instances of the demo app behind a front port…`);
       const homeDir = join(scratch, scenario);
       mkdirSync(homeDir, { recursive: true });
       const started = await startHomeostatFleet(homeDir, ledger, traffic);
       fleets.set(scenario, started);
-      teardown.add(`${scenario} down`, () => started.homeostat.stop());
+      teardown.add(`${scenario} down`, async () => {
+        await started.homeostat.stop();
+        // The managed HAProxy outlives its data plane by design; `down` should have stopped it.
+        const left = await stopManagedHaproxyIn(started.homeostat.stateDir, ledger);
+        if (left !== null)
+          log(`${scenario}: the managed HAProxy (pid ${left}) was still running after down: stopped it`);
+      });
     }
-    const fleet = fleets.get("homeostat")!;
+    // Capacity and the probe the tuned checks copy: from Homeostat's default fleet, else the first.
+    const fleet = fleets.get("homeostat") ?? [...fleets.values()][0];
+    if (fleet === undefined)
+      throw new Error(
+        "BENCH_SCENARIOS: no Homeostat scenario (homeostat, homeostat-static-limit, homeostat-haproxy)",
+      );
 
     log("starting 3 instances of the demo app and HAProxy in front of them…");
     const base = await freePortRange(REPLICAS);
@@ -206,8 +225,13 @@ async function main(): Promise<void> {
     const scenarios: HaproxyScenario[] = ["haproxy-default", "haproxy-tuned"];
     if (options.redispatch) scenarios.push("haproxy-redispatch");
     if (options.passive) scenarios.push("haproxy-passive");
+    // The calibration goes through HAProxy with default checks; the hung trials need the tuned one.
+    const needed = new Set<HaproxyScenario>(["haproxy-default"]);
+    if (options.hung != null && fleets.has("homeostat-haproxy")) needed.add("haproxy-tuned");
+    const started = scenarios.filter((s) => picked.includes(s) || needed.has(s));
+    const killScenarios = scenarios.filter((s) => picked.includes(s));
     const haproxies = new Map<HaproxyScenario, HaproxyUnderTest>();
-    for (const scenario of scenarios) {
+    for (const scenario of started) {
       const h = await HaproxyUnderTest.start({
         scenario,
         dir: scratch,
@@ -231,7 +255,7 @@ async function main(): Promise<void> {
     );
     await fleet.homeostat.waitAllReady(REPLICAS, 30_000);
 
-    const order: FailoverScenario[] = [...fleets.keys(), ...scenarios];
+    const order: FailoverScenario[] = [...fleets.keys(), ...killScenarios];
     const trials: FailoverTrial[] = [];
     for (let repeat = 0; repeat < options.repeats; repeat++) {
       const k = repeat % REPLICAS;
@@ -270,11 +294,36 @@ async function main(): Promise<void> {
       }
     }
 
+    let hung: HungResult | null = null;
+    const hungFleet = fleets.get("homeostat-haproxy");
+    if (options.hung != null && hungFleet !== undefined) {
+      log(
+        `hung: ${options.hung.trials} rounds of Homeostat + HAProxy and HAProxy tuned, one instance SIGSTOPped ${options.hung.hangMs / 1000} s at ${options.hung.rate} req/s…`,
+      );
+      const hangs = new Hangs();
+      teardown.add("continue every hung instance", async () => hangs.continueAll());
+      const hungRun = await hungTrials(
+        {
+          fleet: hungFleet,
+          service: SERVICE,
+          haproxy: haproxies.get("haproxy-tuned") ?? null,
+          instances,
+          binary: buildLoadgen(scratch),
+          scratch,
+          ledger,
+          hangs,
+        },
+        options.hung,
+      );
+      hung = summarizeHung(options.hung, await fleetProbes(hungFleet.fleetFile), hungRun);
+    }
+
     await teardown.run();
     const leftoverPids = ledger.running().map((p) => p.pid);
     const finishedAt = new Date();
     const summaries = order.map((scenario) => summarizeScenario(scenario, trials));
     const homeostatTrials = trials.filter((t) => t.scenario === "homeostat");
+    const engineTrials = trials.filter((t) => t.scenario === "homeostat-haproxy");
     const haproxyBest = haproxyBestOf(order);
     const headline = headlineOf(trials, haproxyBest);
     log(`headline: ${headline}`);
@@ -299,10 +348,14 @@ async function main(): Promise<void> {
       targets: {
         zeroFailedThroughHomeostat:
           homeostatTrials.length > 0 && homeostatTrials.every((t) => t.ok && t.figures.failed === 0),
+        zeroFailedThroughHomeostatHaproxy:
+          engineTrials.length === 0 ? null : engineTrials.every((t) => t.ok && t.figures.failed === 0),
       },
+      hung,
       leftoverPids,
     };
-    const ok = leftoverPids.length === 0 && trials.every((t) => t.ok);
+    const ok =
+      leftoverPids.length === 0 && trials.every((t) => t.ok) && (hung?.trials.every((t) => t.ok) ?? true);
     publishResult("failover", startedAt, result, renderFailoverMarkdown, log, ok);
   } finally {
     await teardown.run();
