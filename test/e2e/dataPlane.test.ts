@@ -50,6 +50,19 @@ async function steadyLoad(port: number, until: () => Promise<boolean>, maxMs = 3
   return outcomes;
 }
 
+/**
+ * Liveness that a busy CI machine cannot fail by accident: these tests are about traffic. CI once
+ * journaled api-0's stop 3.8 s into the release change below, before any planned drain could have
+ * begun; the only stops that skip the drain are liveness and startup verdicts, and the demo probes'
+ * liveness (150 ms × 3) is the one a CPU spike (v2's bank of three Node processes starting) can fail.
+ */
+function tolerantLiveness(yaml: string): string {
+  const tolerant = "liveness: { http: { path: /healthz }, interval: 1s, timeout: 1s, failureThreshold: 5 }";
+  const out = yaml.replace(/liveness: \{[^\n]*\}\n/, `${tolerant}\n`);
+  assert.notEqual(out, yaml, "the demo probes have a liveness line to replace");
+  return out;
+}
+
 describe("data plane under the controller", () => {
   let box: Sandbox;
   let port: number;
@@ -63,19 +76,21 @@ describe("data plane under the controller", () => {
       box.file(
         "fleet.yaml",
         withFastDeploys(
-          demoFleetYaml({
-            services: [
-              {
-                name: "api",
-                replicas: 3,
-                basePort,
-                port,
-                traffic:
-                  "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
-                releases: { v2: {} },
-              },
-            ],
-          }),
+          tolerantLiveness(
+            demoFleetYaml({
+              services: [
+                {
+                  name: "api",
+                  replicas: 3,
+                  basePort,
+                  port,
+                  traffic:
+                    "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
+                  releases: { v2: {} },
+                },
+              ],
+            }),
+          ),
         ),
       ),
     );
