@@ -9,7 +9,8 @@ export const trafficCommand: Command = {
   summary: "the data plane: endpoints, ejections, priorities, weights, load",
   usage: `homeostat traffic [--json] [--api-port N]
 
-Per service with a front port: which instances receive traffic, their zone and priority,
+Per service with a front port: its engine (embedded, or haproxy with the managed HAProxy's
+pid and reloads), which instances receive traffic, their zone and priority,
 requests in flight against their concurrency limit (adaptive when enabled), passive
 outlier-detection state (ejected until when, consecutive failures), panic state and mode,
 the release weights, and admission (queue, shed) statistics.
@@ -40,8 +41,12 @@ Options:
           : Object.entries(s.weights)
               .map(([v, w]) => `${v}=${w}`)
               .join(" ");
+      const engine =
+        s.engine === "haproxy"
+          ? ` [haproxy pid ${s.haproxy?.pid ?? "-"}, ${s.haproxy?.reloads ?? 0} reload(s)${s.haproxy?.lastError ? `, last error: ${s.haproxy.lastError}` : ""}]`
+          : "";
       io.out(
-        `${name}: 127.0.0.1:${s.port} — ${s.healthy}/${s.members} healthy${s.panic ? `, PANIC (${s.panicMode})` : ""}, ${s.requestsInFlight} in flight, weights ${weights}`,
+        `${name}: 127.0.0.1:${s.port}${engine} — ${s.healthy}/${s.members} healthy${s.panic ? `, PANIC (${s.panicMode})` : ""}, ${s.requestsInFlight} in flight, weights ${weights}`,
       );
       io.out(
         table(

@@ -320,6 +320,23 @@ export const serviceTrafficSchema = z
       .describe("the release weights in force; null: no split"),
     shedding: z.unknown(),
     requestsInFlight: z.number().int(),
+    engine: z
+      .enum(["embedded", "haproxy"])
+      .optional()
+      .describe("the data-plane engine serving the service (absent: embedded)"),
+    haproxy: z
+      .looseObject({
+        pid: z.number().int().nullable(),
+        reloads: z.number().int(),
+        logLines: z.number().int(),
+        unparsedLogLines: z.number().int(),
+        commandsSent: z.number().int(),
+        lastError: z.string().nullable(),
+      })
+      .optional()
+      .describe(
+        "the managed HAProxy (engine haproxy only): its pid, reloads, log lines received, Runtime API commands sent, last error",
+      ),
   })
   .meta({ id: "ServiceTraffic" });
 
