@@ -13,7 +13,8 @@
 import { createSocket } from "node:dgram";
 
 let datagrams = 0;
-const socket = createSocket("udp4");
+// The receive buffer the engine's log receiver asks for (src/dataplane/haproxy/logReceiver.ts).
+const socket = createSocket({ type: "udp4", recvBufferSize: 4 * 1024 * 1024 });
 socket.on("message", () => {
   datagrams++;
 });
