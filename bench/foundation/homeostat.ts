@@ -4,7 +4,8 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { delimiter, dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { type ApiClient, apiClient } from "../../src/cli/apiClient.ts";
 import type { StatusDocument } from "../../src/server/statusView.ts";
@@ -22,7 +23,7 @@ export class HomeostatUnderTest {
   readonly controller: ChildProcess;
   /** Every event the controller printed (it runs with `--json`), in order. */
   readonly events: EventRecord[] = [];
-  readonly #api: ApiClient;
+  #client: ApiClient | null = null;
   readonly #ledger: ProcessLedger;
   readonly #exited: Promise<void>;
   readonly #output: string[] = [];
@@ -31,7 +32,6 @@ export class HomeostatUnderTest {
     this.apiPort = apiPort;
     this.stateDir = stateDir;
     this.#ledger = ledger;
-    this.#api = apiClient(apiPort, { stateDir });
     // The fleet says `command: node`: the Node that runs the bench (24) must come first on PATH,
     // whatever the system's own `node` is.
     const path = [dirname(process.execPath), process.env.PATH ?? ""].join(delimiter);
@@ -84,6 +84,18 @@ export class HomeostatUnderTest {
   /** The controller's last lines of output. */
   output(): string {
     return this.#output.join("\n");
+  }
+
+  /**
+   * The API client, made once `up` has written `<stateDir>/admin-token`: the client looks its
+   * token up once and keeps what it found, so one made before the file exists never has one.
+   */
+  get #api(): ApiClient {
+    if (this.#client === null) {
+      if (!existsSync(join(this.stateDir, "admin-token"))) throw new Error("no admin token written yet");
+      this.#client = apiClient(this.apiPort, { stateDir: this.stateDir });
+    }
+    return this.#client;
   }
 
   /** `GET /v1/status`; every pid it shows is remembered for the final sweep. */
