@@ -139,10 +139,15 @@ export function renderHaproxyConfig(o: {
     "",
     "defaults",
     "  mode http",
-    // Level info and only info: the request lines. HAProxy also logs server state changes
-    // (notice/alert) and stopping proxies (warning) to the same targets; those are not ours to parse.
-    `  log 127.0.0.1:${o.syslogPort} len 4096 format raw local0 info info`,
+    // HAProxy also sends its proxies' notices here (e.g. "Proxy fe_api stopped (…)" from an old
+    // worker at a reload or stop): the receiver keeps the lines starting with `hs1 `.
+    `  log 127.0.0.1:${o.syslogPort} len 4096 format raw local0 info`,
     "  option dontlognull",
+    // At a reload (or soft stop) 2.6 closes the old worker's idle keep-alive connections at once,
+    // racing a client that is sending on one (a failed request). With this option the old worker
+    // answers that next request, with `connection: close`; idle ones end by their timeouts,
+    // bounded by hard-stop-after.
+    "  option idle-close-on-response",
     `  log-format "${HAPROXY_LOG_FORMAT}"`,
     "  load-server-state-from-file global",
     "  timeout client 30s",

@@ -21,6 +21,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
@@ -137,10 +138,21 @@ export function parseShowProc(text: string): HaproxyProc[] {
   return procs;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
+/**
+ * Poll `probe` until it returns a value (errors count as "not yet": HAProxy's sockets come and go
+ * while it starts or re-executes), or `fatal` says to give up at once.
+ */
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null>,
+  fatal: () => Error | null = () => null,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown = null;
   for (;;) {
+    const stop = fatal();
+    if (stop !== null) throw stop;
     try {
       const value = await probe();
       if (value !== null) return value;
@@ -166,12 +178,29 @@ function writePrivate(file: string, text: string): void {
   renameSync(next, file);
 }
 
-function outputTail(paths: HaproxyPaths): string {
+/** HAProxy's alerts in its output file from byte `from` on (what one start or reload wrote). */
+function outputSince(paths: HaproxyPaths, from: number): string {
   try {
-    return alerts(readFileSync(paths.output, "utf8").slice(-4_000));
+    return alerts(readFileSync(paths.output).subarray(from).toString("utf8").slice(-4_000));
   } catch {
     return "";
   }
+}
+
+function outputSize(paths: HaproxyPaths): number {
+  try {
+    return statSync(paths.output).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A start or reload HAProxy gave up on: a port it cannot bind is HS_PORT_IN_USE, the rest HS_HAPROXY_CONFIG. */
+function refused(message: string, output: string): HomeostatError {
+  const code = /cannot bind socket|Address already in use/i.test(output)
+    ? "HS_PORT_IN_USE"
+    : "HS_HAPROXY_CONFIG";
+  return new HomeostatError(code, `${message}: ${output}`, { details: { output } });
 }
 
 export class HaproxyProcess {
@@ -205,7 +234,8 @@ export class HaproxyProcess {
    * Write `config`, check it, and start HAProxy detached (`haproxy -W -S <master.sock>,mode,600 -f
    * <cfg> -p <pid>`), in its own process group and session, its output in `paths.output`. Resolves
    * once its worker answers on the admin socket; rejects with `HS_HAPROXY_CONFIG` (configuration
-   * refused, or HAProxy exited during start-up, e.g. a port taken) or `HS_HAPROXY_RUNTIME`.
+   * refused, or HAProxy exited during start-up), `HS_PORT_IN_USE` (a port it cannot bind) or
+   * `HS_HAPROXY_RUNTIME`.
    * The server-state file is emptied: a fresh HAProxy starts from placeholders and the engine
    * applies its snapshot.
    */
@@ -229,7 +259,7 @@ export class HaproxyProcess {
     }
     let exited: string | null = null;
     child.once("exit", (code, signal) => {
-      exited = `exited (${signal ?? code}) while starting: ${outputTail(paths)}`;
+      exited = `exited (${signal ?? code}) while starting`;
     });
     child.once("error", (error) => {
       exited = `could not be started: ${error.message}`;
@@ -237,21 +267,21 @@ export class HaproxyProcess {
     child.unref();
     const pid = child.pid;
     try {
-      const reloads = await until("the first worker answering", READY_TIMEOUT_MS, async () => {
-        if (exited !== null) throw new HomeostatError("HS_HAPROXY_CONFIG", `HAProxy ${exited}`);
-        const procs = parseShowProc(await new RuntimeApi(paths.masterSocket).command("show proc"));
-        const worker = procs.find((p) => p.type === "worker" && p.reloads === 0);
-        if (worker === undefined) return null;
-        const info = await new RuntimeApi(paths.adminSocket).command("show info");
-        return info.includes(`\nPid: ${worker.pid}\n`)
-          ? (procs.find((p) => p.type === "master")?.reloads ?? 0)
-          : null;
-      }).catch((error: unknown) => {
-        if (exited !== null && !(error instanceof HomeostatError && error.code === "HS_HAPROXY_CONFIG")) {
-          throw new HomeostatError("HS_HAPROXY_CONFIG", `HAProxy ${exited}`, { cause: error });
-        }
-        throw error;
-      });
+      const reloads = await until(
+        "the first worker answering",
+        READY_TIMEOUT_MS,
+        async () => {
+          const procs = parseShowProc(await new RuntimeApi(paths.masterSocket).command("show proc"));
+          const master = procs.find((p) => p.type === "master");
+          const worker = procs.find((p) => p.type === "worker" && p.reloads === 0);
+          // Another HAProxy on these sockets (one that should have been adopted) is not ours.
+          if (master === undefined || master.pid !== pid || worker === undefined) return null;
+          const info = await new RuntimeApi(paths.adminSocket).command("show info");
+          if (!info.includes(`\nPid: ${worker.pid}\n`)) return null;
+          return master.reloads ?? 0;
+        },
+        () => (exited === null ? null : refused(`HAProxy ${exited}`, outputSince(paths, 0))),
+      );
       if (pid === undefined) throw new HomeostatError("HS_HAPROXY_RUNTIME", "HAProxy started without a pid");
       return new HaproxyProcess({ binary, paths, pid, reloads });
     } catch (error) {
@@ -300,7 +330,7 @@ export class HaproxyProcess {
    * Seamless reload with a new configuration: check it (`haproxy -c`), make it the configuration
    * file, dump the servers' runtime state for the new worker, and `reload` through the master
    * socket. Resolves once the new worker answers on the admin socket. A configuration HAProxy
-   * refuses (at the check or at the reload, e.g. a port taken) rejects with `HS_HAPROXY_CONFIG`,
+   * refuses rejects with `HS_HAPROXY_CONFIG` (`HS_PORT_IN_USE` when a port cannot be bound),
    * the previous file restored and the old worker still serving.
    *
    * Maps are not carried over: the new worker reads them from their files, so the map files must
@@ -322,6 +352,7 @@ export class HaproxyProcess {
     }
     writePrivate(paths.serverState, await this.admin.command("show servers state"));
     writePrivate(paths.config, config);
+    const outputFrom = outputSize(paths);
     // The master answers nothing and closes: it re-executes itself.
     await this.master.command("reload");
     const after = await until("the reload", READY_TIMEOUT_MS, async () => {
@@ -335,10 +366,7 @@ export class HaproxyProcess {
     this.#reloads = after.master.reloads ?? this.#reloads;
     if (after.failed) {
       writePrivate(paths.config, previous);
-      throw new HomeostatError(
-        "HS_HAPROXY_CONFIG",
-        `HAProxy's reload failed, the old worker serves on: ${outputTail(paths)}`,
-      );
+      throw refused("HAProxy's reload failed, the old worker serves on", outputSince(paths, outputFrom));
     }
     const worker = after.procs.find((p) => p.type === "worker" && p.reloads === 0);
     if (worker === undefined)
@@ -350,27 +378,29 @@ export class HaproxyProcess {
 
   /**
    * Soft stop: the master and its workers stop listening, finish what they serve and exit
-   * (SIGUSR1). Whatever still runs after `deadlineMs` is killed (SIGKILL to the process group).
-   * Resolves when no process of the group is left; the pid file and sockets are removed.
+   * (SIGUSR1; an idle keep-alive connection ends at its next request or its timeout). What still
+   * runs after `deadlineMs` is stopped hard (SIGTERM to the master: connections closed), then
+   * killed (SIGKILL to the process group). Resolves when no process of the group is left; the
+   * pid file and sockets are removed.
    */
   async stop(deadlineMs: number): Promise<void> {
+    const group = this.pid;
+    const gone = async (): Promise<true | null> => (processesInGroup(group).length === 0 ? true : null);
+    // Not alive: the master is gone (or is another process now), but a worker it left behind would still hold the ports.
     if (this.alive()) {
       signal(this.pid, "SIGUSR1");
-      const gone = await until("the soft stop", deadlineMs, async () =>
-        this.processes().length === 0 ? true : null,
-      ).catch(() => false);
-      if (!gone) {
-        killGroup(this.pid, "SIGKILL");
-        await until("the processes killed", 5_000, async () =>
-          processesInGroup(this.pid).length === 0 ? true : null,
-        );
+      if (!(await until("the soft stop", deadlineMs, gone).catch(() => false))) {
+        signal(this.pid, "SIGTERM");
+        await until("the hard stop", 1_000, gone).catch(() => false);
       }
-    } else {
-      // The master is gone but a worker it left behind would still hold the ports.
-      killGroup(this.pid, "SIGKILL");
     }
-    for (const file of [this.paths.pidFile, this.paths.masterSocket, this.paths.adminSocket])
+    if ((await gone()) === null) {
+      killGroup(group, "SIGKILL");
+      await until("the processes killed", 5_000, gone);
+    }
+    for (const file of [this.paths.pidFile, this.paths.masterSocket, this.paths.adminSocket]) {
       rmSync(file, { force: true });
+    }
   }
 }
 

@@ -107,9 +107,10 @@ test("traffic settings map to timeouts, retries, maxconn and placeholder servers
   assert.ok(global.includes(`stats socket "${paths.adminSocket}" mode 600 level admin expose-fd listeners`));
   assert.ok(global.includes(`server-state-file "${paths.serverState}"`));
   const defaults = section(cfg, "defaults");
-  assert.ok(defaults.includes("log 127.0.0.1:15514 len 4096 format raw local0 info info"));
+  assert.ok(defaults.includes("log 127.0.0.1:15514 len 4096 format raw local0 info"));
   assert.ok(defaults.includes(`log-format "${HAPROXY_LOG_FORMAT}"`));
   assert.ok(defaults.includes("load-server-state-from-file global"));
+  assert.ok(defaults.includes("option idle-close-on-response"), "no idle close racing a request at reload");
 });
 
 test("names HAProxy cannot take are refused, not rendered", () => {
