@@ -291,3 +291,40 @@ test("the hs1 log line arrives over UDP with its fields in order, and each endin
     refusedRetried: "----",
   });
 });
+
+test("under overload the queue serves critical before default before sheddable (set-priority-class)", async (t) => {
+  const { port, api } = await oneService(t, {
+    limits: { maxConcurrentPerInstance: 1, queueTimeoutMs: 5_000 },
+  });
+  const up = await upstream(t, "u0");
+  await api.command(`set server api/api-0 addr 127.0.0.1 port ${up.port}`);
+  await api.command("set server api/api-0 state ready");
+  const order: string[] = [];
+  const releases: (() => void)[] = [];
+  up.handler = (req, res) => {
+    order.push(String(req.headers["x-homeostat-criticality"] ?? "first"));
+    releases.push(() => res.end("ok"));
+  };
+  const first = get(port);
+  await waitFor(() => releases.length === 1, { what: "the first request holding the only slot" });
+  const queued: Promise<unknown>[] = [];
+  for (const crit of ["sheddable", "default", "critical"]) {
+    queued.push(get(port, { "x-homeostat-criticality": crit }));
+    // Each is in the queue before the next is sent, so arrival order is the reverse of the expected order.
+    await waitFor(async () => (await queueLength(api)) === queued.length, { what: `${crit} queued` });
+  }
+  for (let i = 0; i < 4; i++) {
+    await waitFor(() => releases.length > i, { what: `request ${i + 1} at the upstream` });
+    releases[i]!();
+  }
+  await Promise.all([first, ...queued]);
+  assert.deepEqual(order, ["first", "critical", "default", "sheddable"]);
+});
+
+/** Requests waiting in the backend's queue (show stat `qcur` of the BACKEND row). */
+async function queueLength(api: RuntimeApi): Promise<number> {
+  const lines = (await api.command("show stat")).split("\n");
+  const header = lines[0]!.replace(/^# /, "").split(",");
+  const row = lines.find((line) => line.startsWith("api,BACKEND,"))!.split(",");
+  return Number(row[header.indexOf("qcur")]);
+}
