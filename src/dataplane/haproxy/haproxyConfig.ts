@@ -107,6 +107,8 @@ function backend(service: HaproxyServiceConfig, paths: HaproxyPaths): string[] {
     // A non-idempotent request is tried once at layer 7 (a connect failure is still retried: nothing was sent).
     `  http-request disable-l7-retry unless { method ${IDEMPOTENT} }`,
     "  http-reuse safe",
+    // As the embedded engine: the instance that answered (attempts are in the log line, `%rc`).
+    "  http-response set-header x-homeostat-instance %s",
     ...backendRules(svc, paths),
     ...service.servers.map(
       (server) =>
@@ -163,11 +165,11 @@ export function renderHaproxyConfig(o: {
 
 /**
  * A shedding map's file content: `sheddable` and `default` shares in 1/10000ths (critical is never
- * shed, so never listed). The same numbers go to `set map`/`add map` at run time.
+ * shed, so never listed). Both keys are always there (0 when nothing is shed), so the Runtime API
+ * can `set map` them without first adding them. The same numbers go to `set map` at run time.
  */
 export function shedMapText(shares: SheddingShares | null): string {
-  if (shares === null) return "";
-  return `sheddable ${shedUnits(shares.sheddable)}\ndefault ${shedUnits(shares.default)}\n`;
+  return `sheddable ${shedUnits(shares?.sheddable ?? 0)}\ndefault ${shedUnits(shares?.default ?? 0)}\n`;
 }
 
 /** A share in [0, 1] as the map's 1/10000ths. */

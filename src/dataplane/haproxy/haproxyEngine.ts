@@ -16,10 +16,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { HomeostatError } from "../../errors.ts";
 import type { TrafficStats } from "../../traffic/stats/index.ts";
 import type { ServiceSnapshot } from "../feedProtocol.ts";
-import { renderHaproxyConfig } from "./haproxyConfig.ts";
+import { renderHaproxyConfig, shedMapText } from "./haproxyConfig.ts";
 import { ensureHaproxyDir, type HaproxyPaths, haproxyPaths } from "./haproxyPaths.ts";
 import { findHaproxy, HaproxyProcess } from "./haproxyProcess.ts";
-import { HaproxyService, type ServerReadback, type ServiceEvent, shedMapValues } from "./haproxyService.ts";
+import { HaproxyService, type ServerReadback, type ServiceEvent } from "./haproxyService.ts";
 import { HaproxyLogReceiver } from "./logReceiver.ts";
 import { RuntimeApi } from "./runtimeApi.ts";
 
@@ -269,12 +269,7 @@ export class HaproxyEngine {
   /** The shedding maps as files, so a start or reload begins with today's shares. */
   #writeShedMaps(): void {
     for (const service of this.#services.values()) {
-      const shed = shedMapValues(service.shedding);
-      writeFileSync(
-        this.#paths.shedMap(service.name),
-        `default ${shed.default}\nsheddable ${shed.sheddable}\n`,
-        { mode: 0o600 },
-      );
+      writeFileSync(this.#paths.shedMap(service.name), shedMapText(service.shedding), { mode: 0o600 });
     }
   }
 

@@ -10,6 +10,7 @@ import { OutlierDetector } from "../../traffic/balance/outlierDetector.ts";
 import type { AttemptOutcome, Endpoint, SheddingShares } from "../../traffic/contracts.ts";
 import type { TrafficStats } from "../../traffic/stats/index.ts";
 import type { ServiceSnapshot } from "../feedProtocol.ts";
+import { shedUnits } from "./haproxyConfig.ts";
 import { pickProbabilities, planServers, type ServerTarget } from "./serverPlan.ts";
 
 /** What a service reports of one server, read back from HAProxy (`show stat`). */
@@ -26,14 +27,6 @@ export interface ServiceEvent {
   reason: string;
   message: string;
   data?: Record<string, unknown>;
-}
-
-/** Shares in 1/10000ths, as the shedding map holds them. */
-export function shedMapValues(shedding: SheddingShares | null): { default: number; sheddable: number } {
-  return {
-    default: Math.round((shedding?.default ?? 0) * 10_000),
-    sheddable: Math.round((shedding?.sheddable ?? 0) * 10_000),
-  };
 }
 
 export class HaproxyService {
@@ -191,7 +184,10 @@ export class HaproxyService {
       if (before?.state !== target.state) out.push(`set server ${where} state ${target.state}`);
       this.#applied.set(target.server, { ...target, addr, port });
     }
-    const shed = shedMapValues(this.shedding);
+    const shed = {
+      default: shedUnits(this.shedding?.default ?? 0),
+      sheddable: shedUnits(this.shedding?.sheddable ?? 0),
+    };
     const shedKey = `${shed.default}/${shed.sheddable}`;
     if (shedKey !== this.#appliedShed) {
       out.push(`set map ${shedMap} default ${shed.default}`);

@@ -193,6 +193,7 @@ export function lineOutcome(line: ParsedLine): LineOutcome {
 export class HaproxyLogReceiver {
   #received = 0;
   #unparsed = 0;
+  #notices = 0;
   #unknownAttempts = 0;
   #socket: Socket | null = null;
   readonly #o: HaproxyLogReceiverOptions;
@@ -226,9 +227,17 @@ export class HaproxyLogReceiver {
     return this.#received;
   }
 
-  /** Lines that were not `hs1` lines (counted, otherwise ignored). */
+  /** `hs1` lines that could not be read (a format mismatch: counted, otherwise ignored). */
   get unparsed(): number {
     return this.#unparsed;
+  }
+
+  /**
+   * HAProxy's own lines on the same socket (an old worker's "Proxy … stopped" at each reload and
+   * stop): not traffic, counted apart so that a reload does not look like a parsing problem.
+   */
+  get notices(): number {
+    return this.#notices;
   }
 
   /** Earlier attempts of retried requests: their servers are not in the log (see the module's note). */
@@ -281,7 +290,8 @@ export class HaproxyLogReceiver {
   record(text: string): boolean {
     const line = parseHaproxyLogLine(text);
     if (line === null) {
-      this.#unparsed++;
+      if (text.startsWith(`${LINE_TAG} `)) this.#unparsed++;
+      else this.#notices++;
       return false;
     }
     const { stats } = this.#o;

@@ -124,7 +124,7 @@ test("names HAProxy cannot take are refused, not rendered", () => {
 
 test("shed map text is in 1/10000ths and never lists critical", () => {
   assert.equal(shedMapText({ sheddable: 1, default: 0.25 }), "sheddable 10000\ndefault 2500\n");
-  assert.equal(shedMapText(null), "");
+  assert.equal(shedMapText(null), "sheddable 0\ndefault 0\n");
 });
 
 test("socket paths too long for sun_path move to the temporary directory", () => {

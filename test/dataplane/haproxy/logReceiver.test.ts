@@ -138,15 +138,18 @@ describe("HaproxyLogReceiver", () => {
     for (let ms = 1; ms <= 100; ms++) lines.push(`hs1 api api-0 200 ${ms} 0 0 ${ms} 0 ---- default GET -\n`);
     for (let i = 0; i < 10; i++)
       lines.push(`hs1 api api-1 500 500 0 0 500 ${i === 0 ? "+1" : "0"} ---- default GET -\n`);
-    // Shed by the failover gate (4), timed out in the queue (2), no server (1); one stray line.
+    // Shed by the failover gate (4), timed out in the queue (2), no server (1); an hs1 line that
+    // cannot be read, and HAProxy's own notice at a reload (not traffic, not a parsing problem).
     for (let i = 0; i < 4; i++) lines.push(LINES.shed);
-    lines.push(LINES.queueTimeout, LINES.queueTimeout, LINES.noServer, "not a log line\n");
+    lines.push(LINES.queueTimeout, LINES.queueTimeout, LINES.noServer, "hs1 api truncated\n");
+    lines.push("Proxy fe_api stopped (cumulated conns: FE: 12, BE: 0).\n");
     // An instance HAProxy still names but the engine no longer serves: request counted, attempt not.
     lines.push("hs1 api api-9 200 5 0 0 5 0 ---- default GET -\n");
     for (const line of lines) client.send(line, port, "127.0.0.1");
     await waitFor(() => receiver.received === lines.length, { what: "every datagram" });
 
     assert.equal(receiver.unparsed, 1);
+    assert.equal(receiver.notices, 1);
     assert.equal(receiver.unknownAttempts, 1);
     const service = stats.window({ service: "api", windowMs: 10_000 });
     assert.equal(service.requests, 118);
