@@ -158,6 +158,8 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
     assert.equal(await page.getByRole("main").count(), 1);
     assert.equal(await page.getByRole("banner").count(), 1);
     assert.ok((await page.getByRole("heading", { level: 2 }).count()) >= 6, "one heading per section");
+    // The data plane names the engine that serves each service.
+    assert.equal(await page.getByTestId("engine-api").textContent({ timeout: 15_000 }), "embedded");
   });
 
   test("a killed instance goes failing → recovering → verified, with its incident's timeline", async () => {

@@ -233,6 +233,9 @@ export interface TrafficService {
   shedding: unknown;
   requestsInFlight: number;
   endpoints: { instance: string; ejected: boolean; stalled: boolean; draining: boolean }[];
+  /** Absent: embedded. */
+  engine?: "embedded" | "haproxy";
+  haproxy?: { pid: number | null; reloads: number; lastError: string | null };
 }
 
 /** Who the token belongs to (`GET /v1/whoami`). */

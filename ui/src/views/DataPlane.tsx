@@ -34,8 +34,12 @@ function TrafficCard(props: { t: TrafficService; rates: Rates | undefined }) {
   return (
     <article class="card" aria-labelledby={`dp-${t.service}`} data-traffic={t.service}>
       <h3 id={`dp-${t.service}`}>
-        {t.service} <span class="small">port {t.port}</span>
+        {t.service} <span class="small">port {t.port}</span>{" "}
+        <span class="small" data-testid={`engine-${t.service}`}>
+          {t.engine === "haproxy" ? `HAProxy pid ${t.haproxy?.pid ?? "—"}` : "embedded"}
+        </span>
       </h3>
+      {t.haproxy?.lastError && <p class="small">HAProxy: {t.haproxy.lastError}</p>}
       <dl class="facts">
         <div>
           <dt>requests</dt>
