@@ -314,13 +314,13 @@ export function failoverHeadline(
   const checked = (s: HeadlineInput) => `${s.trialsOk} of ${s.trialsRun} trials passed every check`;
   let line: string;
   if (h === 0 && b === 0) {
-    line = `Both 0 failed: neither Homeostat nor ${best.label} failed a request (${homeostat.trialsRun} and ${best.trialsRun} trials).`;
+    line = `Both 0 failed: neither ${homeostat.label} nor ${best.label} failed a request (${homeostat.trialsRun} and ${best.trialsRun} trials).`;
   } else if (h === 0) {
-    line = `Homeostat failed 0 requests in ${homeostat.trialsRun} trials; ${best.label} failed ${each(best)}.`;
+    line = `${homeostat.label} failed 0 requests in ${homeostat.trialsRun} trials; ${best.label} failed ${each(best)}.`;
   } else if (b === 0) {
-    line = `Homeostat failed ${each(homeostat)}; ${best.label} failed 0 in ${best.trialsRun} trials.`;
+    line = `${homeostat.label} failed ${each(homeostat)}; ${best.label} failed 0 in ${best.trialsRun} trials.`;
   } else {
-    line = `Both failed requests: Homeostat ${each(homeostat)}, ${best.label} ${each(best)}.`;
+    line = `Both failed requests: ${homeostat.label} ${each(homeostat)}, ${best.label} ${each(best)}.`;
   }
-  return `${line} Homeostat: ${checked(homeostat)}; ${best.label}: ${checked(best)}.`;
+  return `${line} ${homeostat.label}: ${checked(homeostat)}; ${best.label}: ${checked(best)}.`;
 }

@@ -199,7 +199,7 @@ async function watchTakenOut(
     const s =
       stats.find((x) => x.addr === `127.0.0.1:${victim.port}`) ?? stats.find((x) => x.server === victim.name);
     if (s !== undefined && notReady(s)) {
-      return { ms: epochNow() - since, as: `${s.server} ${s.status}, weight ${s.weight}` };
+      return { ms: Math.round(epochNow() - since), as: `${s.server} ${s.status}, weight ${s.weight}` };
     }
     // Polling HAProxy's state: the point is to let a short time pass between two reads.
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -320,7 +320,7 @@ export async function hungTrials(c: HungContenders, settings: HungSettings): Pro
           trial.takenOutAs = out.as;
         } else if (c.haproxy !== null) {
           const down = c.haproxy.downEvent(trial.victim, stoppedAt);
-          trial.markedDownMs = down === null ? null : down.at - stoppedAt;
+          trial.markedDownMs = down === null ? null : Math.round(down.at - stoppedAt);
           trial.markedDownReason = down?.reason ?? null;
         }
       } catch (error) {
@@ -371,8 +371,8 @@ export function renderHungMarkdown(h: HungResult): string[] {
               .join(", ");
       const out =
         t.scenario === "homeostat-haproxy"
-          ? `${t.takenOutMs === null ? "not seen" : `${t.takenOutMs} ms`} (${t.takenOutAs ?? "–"})`
-          : `HAProxy's DOWN: ${t.markedDownMs === null ? "not seen" : `${t.markedDownMs} ms`} (${t.markedDownReason ?? "–"})`;
+          ? `${t.takenOutMs === null ? "not seen" : ms(t.takenOutMs)} (${t.takenOutAs ?? "–"})`
+          : `HAProxy's DOWN: ${t.markedDownMs === null ? "not seen" : ms(t.markedDownMs)} (${t.markedDownReason ?? "–"})`;
       return t.ok && f !== null
         ? `| ${label(t.scenario)} | ${t.repeat + 1} | ${t.victim} | ${f.served} / ${f.requests} (${f.servedPercent.toFixed(2)} %) | ${f.failed}${kinds ? ` (${kinds})` : ""} | ${ms(f.latency?.p99)} / ${ms(f.latency?.max)} | ${ms(t.generator?.latenessP99Ms, 2)}${t.generator?.valid === false ? ` (not counted: ${t.generator.invalidReason})` : ""} | ${out} |`
         : `| ${label(t.scenario)} | ${t.repeat + 1} | ${t.victim} | FAILED: ${t.error ?? "?"} | – | – | – | – |`;

@@ -197,7 +197,11 @@ export function headlineOf(trials: readonly FailoverTrial[], best: HaproxyScenar
       trialsOk: mine.filter((t) => t.checksOk).length,
     };
   };
-  return failoverHeadline(input("homeostat"), best === null ? undefined : input(best));
+  // Homeostat's default scenario when it ran, else Homeostat + HAProxy (issue 14's runs).
+  const own: FailoverScenario = trials.some((t) => t.scenario === "homeostat")
+    ? "homeostat"
+    : "homeostat-haproxy";
+  return failoverHeadline(input(own), best === null ? undefined : input(best));
 }
 
 /** Homeostat ÷ HAProxy at its best, paired by round: retried requests and the last one touched. */
@@ -205,7 +209,7 @@ export function pairedComparisons(
   trials: readonly FailoverTrial[],
   best: HaproxyScenario | null,
 ): PairedComparison[] {
-  if (best === null) return [];
+  if (best === null || !trials.some((t) => t.scenario === "homeostat")) return [];
   const values = (scenario: FailoverScenario, pick: (t: FailoverTrial) => number | null): RoundValue[] =>
     trials
       .filter((t) => t.scenario === scenario && t.ok)
