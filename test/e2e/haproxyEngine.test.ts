@@ -131,6 +131,30 @@ function watchServers(
   };
 }
 
+/** `work`; when it fails, the error carries what `homeostat up` printed (why a fleet did not come up). */
+async function telling<T>(controller: Controller, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}\n--- homeostat up said ---\n${controller.output().slice(-6_000)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** HAProxy's count of a backend's retries and redispatches (`show stat`'s wretr + wredis). */
+async function backendRetries(stateDir: string, backend: string): Promise<number> {
+  const csv = await new RuntimeApi(haproxyPaths(stateDir).adminSocket).command("show stat -1 2 -1");
+  const lines = csv.split("\n");
+  const columns = (lines.find((l) => l.startsWith("# ")) ?? "").slice(2).split(",");
+  const row = lines.map((l) => l.split(",")).find((c) => c[0] === backend && c[1] === "BACKEND");
+  if (row === undefined) throw new Error(`no backend ${backend} in show stat`);
+  return Number(row[columns.indexOf("wretr")]) + Number(row[columns.indexOf("wredis")]);
+}
+
 /** `server status/weight addr` of each server of `backend` in a `show stat` CSV, one string. */
 function serverView(csv: string, backend: string): string {
   const lines = csv.split("\n");
@@ -177,8 +201,10 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
       demoFleetYaml({ services: [{ name: "api", replicas: 3, basePort, port, traffic: haproxyTraffic() }] }),
     );
     controller = box.up(file);
-    await atRest();
-    await waitForServing(port, "HAProxy serving the front port");
+    await telling(controller, async () => {
+      await atRest();
+      await waitForServing(port, "HAProxy serving the front port");
+    });
   });
   after(async () => {
     await load?.stop();
@@ -224,13 +250,16 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     assert.match(fault.stderr, /HS_BAD_REQUEST/);
   });
 
-  test("kill -9 of an instance under load: 0 failed idempotent requests, and it serves again once replaced", async () => {
+  test("kill -9 of an instance under load: 0 failed idempotent requests, and it serves again once replaced", async (t) => {
     const { status } = await atRest();
     const victim = allInstances(status).find((i) => i.name === "api-1")!;
     assert.ok(victim.pid);
-    load = steadyLoad({ port, rate: 100, connections: 5 });
+    // Requests that take 200 ms: several are in flight on api-1 when it dies, and must be retried
+    // elsewhere (GETs are idempotent) as well as the ones sent to it before it leaves the backend.
+    load = steadyLoad({ port, rate: 100, connections: 25, path: "/work?ms=200" });
     try {
       await waitFor(() => load!.outcomes.length >= 100, { timeoutMs: 20_000, what: "load before the kill" });
+      const retriesBefore = await backendRetries(box.stateDir, "api");
       const killedAt = Date.now();
       process.kill(victim.pid, "SIGKILL");
       const replaced = await waitFor(
@@ -258,6 +287,10 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
       );
       const resumedAt = Date.now();
       await waitFor(() => load!.outcomes.some((o) => o.sentAt > resumedAt + 500), { what: "load after" });
+      // The kill was felt: requests in flight on the dead api-1 were retried on another server.
+      const retries = (await backendRetries(box.stateDir, "api")) - retriesBefore;
+      t.diagnostic(`${retries} of HAProxy's attempts retried or redispatched after the kill`);
+      assert.ok(retries > 0, "HAProxy retried requests the dead instance could not serve");
       const window = load.between(killedAt - 1_000, Date.now());
       assert.ok(window.length >= 100, `${window.length} requests around the kill`);
       assert.deepEqual(failures(load.outcomes), [], "no request failed");
@@ -337,10 +370,11 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     );
   });
 
-  test("data-plane SIGKILL under load: HAProxy serves on with 0 failed requests; the restarted data plane adopts it", async () => {
+  test("data-plane SIGKILL under load: HAProxy serves on with 0 failed requests; the restarted data plane adopts it", async (t) => {
     const { status: before, traffic: hapBefore } = await atRest();
     const hapPid = hapBefore.haproxy.pid!;
     const firstDataPlane = before.dataPlane!.pid!;
+    const configBefore = readFileSync(haproxyPaths(box.stateDir).config, "utf8");
     const servers = watchServers(box.stateDir, "api");
     const run = steadyLoad({ port, rate: 100, connections: 5 });
     load = run;
@@ -376,6 +410,15 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
         },
         { timeoutMs: 15_000, what: "the new data plane reporting the same HAProxy and its log lines" },
       );
+      const configAfter = readFileSync(haproxyPaths(box.stateDir).config, "utf8");
+      if (configAfter !== configBefore) {
+        const was = new Set(configBefore.split("\n"));
+        const now = new Set(configAfter.split("\n"));
+        t.diagnostic(
+          `haproxy.cfg changed: - ${[...was].filter((l) => !now.has(l)).join(" | ")} + ${[...now].filter((l) => !was.has(l)).join(" | ")}; ` +
+            (await eventsSince(box, killedAt)).map((e) => `${e.type}: ${e.message}`).join(" | "),
+        );
+      }
       assert.equal(hap.haproxy.reloads, hapBefore.haproxy.reloads, "not reloaded");
       const adoptedAt = Date.now();
       await waitFor(() => run.outcomes.some((o) => o.sentAt > adoptedAt + 1_000), { what: "load after" });
@@ -423,7 +466,7 @@ describe("a progressive deploy on HAProxy", () => {
     box = await sandbox();
     port = await freePort();
     const basePort = await freePortRange(4);
-    box.up(
+    const controller = box.up(
       box.file(
         "fleet.yaml",
         `version: 1
@@ -452,7 +495,7 @@ ${demoRelease("v2-bad", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })}
 `,
       ),
     );
-    await waitForServing(port, "HAProxy serving v1");
+    await telling(controller, () => waitForServing(port, "HAProxy serving v1"));
     // Open-loop GETs at 40 rps, each with the version that answered or the fault that failed it.
     let running = true;
     const inFlight = new Set<Promise<void>>();
@@ -575,7 +618,7 @@ describe("overload on HAProxy: the queue serves by criticality", () => {
     box = await sandbox();
     port = await freePort();
     const basePort = await freePortRange(4);
-    box.up(
+    const controller = box.up(
       box.file(
         "fleet.yaml",
         demoFleetYaml({
@@ -594,8 +637,10 @@ describe("overload on HAProxy: the queue serves by criticality", () => {
         }),
       ),
     );
-    await readyStatus(box, 2);
-    await waitForServing(port, "HAProxy serving");
+    await telling(controller, async () => {
+      await readyStatus(box, 2);
+      await waitForServing(port, "HAProxy serving");
+    });
   });
   after(async () => {
     await box.cleanup();

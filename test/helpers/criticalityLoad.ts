@@ -7,8 +7,9 @@
 export type Criticality = "critical" | "default" | "sheddable";
 
 export interface CriticalityOutcome {
-  /** Epoch ms when the request was sent. */
+  /** Epoch ms when the request was sent, and when it was answered (or given up). */
   at: number;
+  endedAt: number;
   criticality: Criticality;
   /** HTTP status, or 0 when no answer came within the request's deadline. */
   status: number;
@@ -58,6 +59,7 @@ export function criticalityLoad(o: {
           await r.arrayBuffer();
           outcomes.push({
             at,
+            endedAt: Date.now(),
             criticality,
             status: r.status,
             shed: r.headers.get("x-homeostat-shed"),
@@ -65,7 +67,7 @@ export function criticalityLoad(o: {
           });
         })
         .catch(() => {
-          outcomes.push({ at, criticality, status: 0, shed: null, instance: null });
+          outcomes.push({ at, endedAt: Date.now(), criticality, status: 0, shed: null, instance: null });
         });
       pending.add(request);
       void request.finally(() => pending.delete(request));
