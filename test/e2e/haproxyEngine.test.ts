@@ -438,6 +438,59 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     );
   });
 
+  test("a planned data-plane restart under load: 0 failed requests, the successor adopts the same HAProxy", async (t) => {
+    const { status: before, traffic: hapBefore } = await atRest();
+    const hapPid = hapBefore.haproxy.pid!;
+    const run = steadyLoad({ port, rate: 100, connections: 5 });
+    load = run;
+    let handedOverAt = 0;
+    let hapAfter: HaproxyTrafficDoc;
+    try {
+      await waitFor(() => run.outcomes.length >= 100, { timeoutMs: 20_000, what: "load before the restart" });
+      const restart = await box.api("POST", "/v1/dataplane/restart", { reason: "e2e planned restart" });
+      const body = (await restart.json()) as { from: number; to: number };
+      assert.equal(restart.status, 200, JSON.stringify(body));
+      assert.equal(body.from, before.dataPlane!.pid);
+      handedOverAt = Date.now();
+      await waitFor(
+        async () => {
+          const s = await box.get<Status>("/v1/status");
+          return s.dataPlane?.connected === true && s.dataPlane.pid === body.to;
+        },
+        { timeoutMs: 20_000, what: "the controller attached to the successor" },
+      );
+      hapAfter = await waitFor(
+        async () => {
+          const doc = await trafficOf(box);
+          return doc.haproxy.pid === hapPid && doc.haproxy.logLines >= 50 ? doc : null;
+        },
+        { timeoutMs: 15_000, what: "the successor reporting the same HAProxy and its log lines" },
+      );
+      await waitFor(() => run.outcomes.some((o) => o.sentAt > handedOverAt + 1_000), { what: "load after" });
+    } finally {
+      await run.stop();
+      load = null;
+    }
+    assert.deepEqual(failures(run.outcomes), [], "no request failed across the planned restart");
+    const events = await eventsSince(box, handedOverAt - 1_000);
+    assert.ok(
+      events.some((e) => e.type === "dataplane.haproxy-adopted"),
+      "the successor adopted HAProxy",
+    );
+    await t.test(
+      "HAProxy is not reloaded by a planned data-plane restart",
+      {
+        todo:
+          "engine bug, a race: when the successor binds its log receiver while its predecessor still holds the syslog " +
+          "UDP port, it takes another port, so the rendered log line changes and HAProxy is reloaded (the event says " +
+          "its frontends or server slots changed)",
+      },
+      () => {
+        assert.equal(hapAfter.haproxy.reloads, hapBefore.haproxy.reloads);
+      },
+    );
+  });
+
   test("homeostat down stops HAProxy with the fleet: no process of this fleet's state dir is left", async () => {
     const hapPid = (await trafficOf(box)).haproxy.pid!;
     assert.ok(processesNaming(box.stateDir).includes(hapPid), "HAProxy names the state dir");
