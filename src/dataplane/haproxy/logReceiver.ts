@@ -250,7 +250,10 @@ export class HaproxyLogReceiver {
    * @throws HomeostatError HS_PORT_IN_USE when the given port is taken
    */
   start(): Promise<number> {
-    const socket = createSocket({ type: "udp4", recvBufferSize: RECEIVE_BUFFER_BYTES });
+    // SO_REUSEPORT: during a planned data-plane restart the successor binds the port HAProxy logs
+    // to while its predecessor still holds it, so HAProxy's configuration (and so HAProxy) need
+    // not change. The kernel spreads datagrams over both until the predecessor closes its socket.
+    const socket = createSocket({ type: "udp4", recvBufferSize: RECEIVE_BUFFER_BYTES, reusePort: true });
     const port = this.#o.port ?? 0;
     return new Promise((resolve, reject) => {
       socket.once("error", (error: NodeJS.ErrnoException) => {
