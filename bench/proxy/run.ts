@@ -12,6 +12,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { haproxyPaths } from "../../src/dataplane/haproxy/haproxyPaths.ts";
 import { REPO } from "../../test/helpers/e2e.ts";
 import { publishResult, runBench, runTimes } from "../common/benchRun.ts";
 import { buildLoadgen } from "../common/loadgen/native.ts";
@@ -130,6 +131,11 @@ async function main(): Promise<void> {
         running.set(name, c);
         await checkServes(name, c.port);
         if (c.config !== null) configs[`${upstreamKind}/${name}`] = readFileSync(c.config, "utf8");
+        if (name === "homeostat-haproxy") {
+          // What the engine rendered and runs, next to the plain HAProxy rendered by the same code.
+          const managed = haproxyPaths(join(dir, name, "state")).config;
+          configs[`${upstreamKind}/${name} (managed haproxy.cfg)`] = readFileSync(managed, "utf8");
+        }
       }
       if (upstream.config !== null)
         configs[`${upstreamKind}/upstream`] = readFileSync(upstream.config, "utf8");
