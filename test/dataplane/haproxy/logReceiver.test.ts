@@ -202,17 +202,29 @@ describe("HaproxyLogReceiver", () => {
     assert.ok(outcomes.includes("api/api-9/success"));
   });
 
-  it("refuses a port in use with HS_PORT_IN_USE, and frees its own on close", async (t) => {
+  it("shares its port with a successor's receiver, refuses one held by anyone else, frees its own on close", async (t) => {
     const first = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null });
     const port = await first.start();
     t.after(() => first.close());
-    const second = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
-    await assert.rejects(
-      second.start(),
-      (error: unknown) => error instanceof HomeostatError && error.code === "HS_PORT_IN_USE",
-    );
+    // A planned data-plane restart: the successor binds the same port while the first still holds it.
+    const successor = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
+    assert.equal(await successor.start(), port);
+    await successor.close();
+    // A socket of someone else's, bound without SO_REUSEPORT: the port is taken.
     await first.close();
     await first.close();
+    const foreign = createSocket("udp4");
+    await new Promise<void>((resolve) => foreign.bind(port, "127.0.0.1", resolve));
+    const refused = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
+    try {
+      await assert.rejects(
+        refused.start(),
+        (error: unknown) => error instanceof HomeostatError && error.code === "HS_PORT_IN_USE",
+      );
+    } finally {
+      await refused.close();
+      await new Promise<void>((resolve) => foreign.close(() => resolve()));
+    }
     const third = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
     assert.equal(await third.start(), port);
     await third.close();
