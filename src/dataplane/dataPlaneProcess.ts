@@ -115,7 +115,7 @@ export class DataPlaneProcess {
                 reason: e.reason,
                 message: e.message,
                 ...(service === undefined ? {} : { service }),
-                ...(e.data ? { data: e.data } : {}),
+                ...(e.data ? { data: e.data as Record<string, unknown> } : {}),
               }),
             log: options.log,
           })

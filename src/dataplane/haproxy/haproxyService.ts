@@ -8,6 +8,7 @@
 import type { TrafficSpec } from "../../spec/model.ts";
 import { OutlierDetector } from "../../traffic/balance/outlierDetector.ts";
 import type { AttemptOutcome, Endpoint, SheddingShares } from "../../traffic/contracts.ts";
+import { ejectedEvent, returnedEvent, type TrafficEvent } from "../../traffic/proxy/healthWatch.ts";
 import type { TrafficStats } from "../../traffic/stats/index.ts";
 import type { ServiceSnapshot } from "../feedProtocol.ts";
 import { shedUnits } from "./haproxyConfig.ts";
@@ -21,13 +22,8 @@ export interface ServerReadback {
   status: string;
 }
 
-/** An event for the controller (same types as the embedded engine's). */
-export interface ServiceEvent {
-  type: string;
-  reason: string;
-  message: string;
-  data?: Record<string, unknown>;
-}
+/** An event for the controller: the embedded engine's own kinds. */
+export type ServiceEvent = TrafficEvent;
 
 export class HaproxyService {
   readonly name: string;
@@ -290,25 +286,24 @@ export class HaproxyService {
       if (this.#ejectedSeen.has(instance)) continue;
       const state = this.#outliers.stateOf(instance, now);
       this.#stats.recordEjection(this.name, instance, true);
-      this.#onEvent({
-        type: "traffic.ejected",
-        reason: "consecutive-failures",
-        message: `${instance} ejected after consecutive failures, until ${new Date(state?.ejectedUntil ?? now).toISOString()} (HAProxy server set to weight 0)`,
-        data: { instance, ejectedUntil: state?.ejectedUntil ?? null, timesEjected: state?.timesEjected ?? 0 },
-      });
+      this.#onEvent(
+        ejectedEvent(
+          instance,
+          state?.ejectedUntil ?? now,
+          state?.timesEjected ?? 0,
+          " (HAProxy server set to weight 0)",
+        ),
+      );
     }
     for (const instance of this.#ejectedSeen) {
       if (ejected.has(instance)) continue;
       this.#stats.recordEjection(this.name, instance, false);
-      const member = this.endpoints.some((e) => e.instance === instance);
-      this.#onEvent({
-        type: "traffic.returned",
-        reason: member ? "ejection-ended" : "left-membership",
-        message: member
-          ? `${instance} is back in the balancer after its ejection`
-          : `${instance} left while ejected`,
-        data: { instance },
-      });
+      this.#onEvent(
+        returnedEvent(
+          instance,
+          this.endpoints.some((e) => e.instance === instance),
+        ),
+      );
     }
     this.#ejectedSeen = ejected;
   }

@@ -13,7 +13,12 @@
 import { createSocket, type Socket } from "node:dgram";
 import { HomeostatError } from "../../errors.ts";
 import type { AttemptOutcome, Criticality } from "../../traffic/contracts.ts";
-import type { AttemptRecord, RequestRecord, RequestResult, TrafficStats } from "../../traffic/stats/index.ts";
+import {
+  blankAttemptRecord,
+  blankRequestRecord,
+  type RequestResult,
+  type TrafficStats,
+} from "../../traffic/stats/index.ts";
 
 /** One `hs1` line's fields. Times are milliseconds, -1 where HAProxy logs -1 (the step never happened). */
 export interface ParsedLine {
@@ -199,23 +204,8 @@ export class HaproxyLogReceiver {
   readonly #o: HaproxyLogReceiverOptions;
   readonly #now: () => number;
   /** Reused: the stats read records synchronously and keep nothing of them. */
-  readonly #request: RequestRecord = {
-    service: "",
-    criticality: "default",
-    result: "ok",
-    status: 0,
-    latencyMs: 0,
-    attempts: 0,
-    retried: false,
-  };
-  readonly #attempt: AttemptRecord = {
-    service: "",
-    release: "",
-    instance: "",
-    zone: "",
-    outcome: "success",
-    latencyMs: 0,
-  };
+  readonly #request = blankRequestRecord();
+  readonly #attempt = blankAttemptRecord();
 
   constructor(o: HaproxyLogReceiverOptions) {
     this.#o = o;

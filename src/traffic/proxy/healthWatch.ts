@@ -14,6 +14,33 @@ export interface TrafficEvent {
   data?: object;
 }
 
+/** An instance ejected by outlier detection (either engine's). */
+export function ejectedEvent(
+  instance: string,
+  ejectedUntil: number,
+  timesEjected: number,
+  how = "",
+): TrafficEvent {
+  return {
+    type: "traffic.ejected",
+    reason: "consecutive-failures",
+    message: `${instance} ejected after consecutive failures, until ${new Date(ejectedUntil).toISOString()}${how}`,
+    data: { instance, ejectedUntil, timesEjected },
+  };
+}
+
+/** An ejection over: the instance is back, or left membership while ejected. */
+export function returnedEvent(instance: string, member: boolean): TrafficEvent {
+  return {
+    type: "traffic.returned",
+    reason: member ? "ejection-ended" : "left-membership",
+    message: member
+      ? `${instance} is back in the balancer after its ejection`
+      : `${instance} left while ejected`,
+    data: { instance },
+  };
+}
+
 /** Failures come in bursts: one look shortly after the first is enough. */
 const SETTLE_MS = 50;
 /** setTimeout's longest delay. */
@@ -70,29 +97,17 @@ export class HealthWatch {
       nextEnd = Math.min(nextEnd, endpoint.ejectedUntil);
       if (this.ejected.has(endpoint.instance)) continue;
       this.stats.recordEjection(this.service, endpoint.instance, true);
-      this.onEvent({
-        type: "traffic.ejected",
-        reason: "consecutive-failures",
-        message: `${endpoint.instance} ejected after consecutive failures, until ${new Date(endpoint.ejectedUntil).toISOString()}`,
-        data: {
-          instance: endpoint.instance,
-          ejectedUntil: endpoint.ejectedUntil,
-          timesEjected: endpoint.timesEjected,
-        },
-      });
+      this.onEvent(ejectedEvent(endpoint.instance, endpoint.ejectedUntil, endpoint.timesEjected));
     }
     for (const instance of this.ejected) {
       if (ejectedNow.has(instance)) continue;
       this.stats.recordEjection(this.service, instance, false);
-      const member = state.endpoints.some((e) => e.instance === instance);
-      this.onEvent({
-        type: "traffic.returned",
-        reason: member ? "ejection-ended" : "left-membership",
-        message: member
-          ? `${instance} is back in the balancer after its ejection`
-          : `${instance} left while ejected`,
-        data: { instance },
-      });
+      this.onEvent(
+        returnedEvent(
+          instance,
+          state.endpoints.some((e) => e.instance === instance),
+        ),
+      );
     }
     this.ejected = ejectedNow;
     if (state.panic !== this.panic) {

@@ -8,7 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import type { Dispatcher } from "undici";
 import type { Criticality, Permit, Rejection } from "../contracts.ts";
 import { jitteredBackoff } from "../policies/backoff.ts";
-import type { RequestRecord, RequestResult } from "../stats/index.ts";
+import { blankRequestRecord, type RequestRecord, type RequestResult } from "../stats/index.ts";
 import { type FaultPlan, planFaults } from "./attemptFaults.ts";
 import { CRITICALITY_HEADER, parseCriticality } from "./criticality.ts";
 import { type DeadlineEntry, type DeadlineList, Deadlines } from "./deadlineList.ts";
@@ -56,15 +56,7 @@ const FAILOVER_SHED_REJECTION = {
 } as const;
 const NOOP = (): void => {};
 /** Reused for every request's record: the stats read it synchronously and keep nothing of it. */
-const REQUEST_RECORD: RequestRecord = {
-  service: "",
-  criticality: "default",
-  result: "ok",
-  status: 0,
-  latencyMs: 0,
-  attempts: 0,
-  retried: false,
-};
+const REQUEST_RECORD: RequestRecord = blankRequestRecord();
 const CLIENT_CLOSED_STATUS = 499;
 
 /** Proxy one request; never rejects (every failure becomes a response or a closed connection). */

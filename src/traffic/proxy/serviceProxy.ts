@@ -15,7 +15,12 @@ import type { AttemptOutcome, Endpoint, SheddingShares } from "../contracts.ts";
 import type { FaultRegistry } from "../faults.ts";
 import { AdmissionController } from "../policies/admissionController.ts";
 import { RetryBudget } from "../policies/retryBudget.ts";
-import type { AttemptRecord, RequestRecord, TrafficStats } from "../stats/index.ts";
+import {
+  type AttemptRecord,
+  blankAttemptRecord,
+  type RequestRecord,
+  type TrafficStats,
+} from "../stats/index.ts";
 import { Deadlines } from "./deadlineList.ts";
 import type { EndpointPool } from "./endpointPool.ts";
 import { EndpointTable } from "./endpointTable.ts";
@@ -86,14 +91,7 @@ export class ServiceProxy implements ProxyRuntime {
   private idle: (() => void) | null = null;
   private closing: Promise<void> | null = null;
   /** Reused for every attempt record: the stats read it synchronously. */
-  private readonly attemptRecord: AttemptRecord = {
-    service: "",
-    release: "",
-    instance: "",
-    zone: "",
-    outcome: "success",
-    latencyMs: 0,
-  };
+  private readonly attemptRecord: AttemptRecord = blankAttemptRecord();
 
   /** @throws HomeostatError HS_BAD_REQUEST when `traffic.weights` is not valid */
   constructor(options: ServiceProxyOptions) {

@@ -3,6 +3,8 @@ export { LATENCY_BUCKET_COUNT, MAX_LATENCY_MS, MIN_LATENCY_MS } from "./latencyB
 export { DURATION_BUCKETS_SECONDS } from "./proxyMetrics.ts";
 export {
   type AttemptRecord,
+  blankAttemptRecord,
+  blankRequestRecord,
   type DecisionWindows,
   type EjectionReason,
   MAX_WINDOW_MS,

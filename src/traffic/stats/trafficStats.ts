@@ -44,6 +44,24 @@ export interface RequestRecord {
   retried: boolean;
 }
 
+/** An attempt record to fill in and reuse: the stats read a record synchronously and keep nothing of it. */
+export function blankAttemptRecord(): AttemptRecord {
+  return { service: "", release: "", instance: "", zone: "", outcome: "success", latencyMs: 0 };
+}
+
+/** A request record to fill in and reuse (see {@link blankAttemptRecord}). */
+export function blankRequestRecord(): RequestRecord {
+  return {
+    service: "",
+    criticality: "default",
+    result: "ok",
+    status: 0,
+    latencyMs: 0,
+    attempts: 0,
+    retried: false,
+  };
+}
+
 /** Which series a window reads: a service's client requests, or the attempts to a release or an instance. */
 export interface WindowQuery {
   service: string;
