@@ -1,7 +1,8 @@
 /** The CLI's contract: help everywhere, exit codes, `validate` and `schema` output. */
 
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
@@ -169,6 +170,44 @@ describe("homeostat CLI", () => {
     const badPort = await cli(["status", "--api-port", "http"]);
     assert.equal(badPort.code, 1);
     assert.match(badPort.stderr, /--api-port: expected a port number/);
+  });
+
+  test("up refuses combinations it cannot run, before starting anything (exit 1)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "homeostat-cli-"));
+    try {
+      const fleet = join(dir, "fleet.yaml");
+      writeFileSync(
+        fleet,
+        [
+          "version: 1",
+          "services:",
+          "  api:",
+          "    replicas: 1",
+          `    basePort: ${await freePort()}`,
+          `    port: ${await freePort()}`,
+          "    traffic: { engine: haproxy }",
+          "    release: v1",
+          "    releases: { v1: { command: node } }",
+          "",
+        ].join("\n"),
+      );
+      const inProcess = await cli([
+        "up",
+        fleet,
+        "--data-plane",
+        "in-process",
+        "--api-port",
+        String(await freePort()),
+      ]);
+      assert.equal(inProcess.code, 1);
+      assert.match(inProcess.stderr, /api use the haproxy engine, which needs --data-plane process/);
+      const workers = await cli(["up", fleet, "--data-plane", "in-process", "--data-plane-workers", "2"]);
+      assert.equal(workers.code, 1);
+      assert.match(workers.stderr, /several data-plane workers need --data-plane process/);
+      assert.ok(!existsSync(join(dir, ".homeostat")), "no state was written");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("status without a controller explains what to do (exit 1)", async () => {

@@ -121,6 +121,14 @@ Options:
     if (dataPlaneWorkers > 1 && dataPlaneMode === "in-process") {
       throw new HomeostatError("HS_USAGE", "up: several data-plane workers need --data-plane process");
     }
+    const onHaproxy = fleet.services.filter((s) => s.port !== undefined && s.traffic.engine === "haproxy");
+    if (onHaproxy.length > 0 && dataPlaneMode === "in-process") {
+      // The managed HAProxy is the data-plane process's to run, adopt and hand over.
+      throw new HomeostatError(
+        "HS_USAGE",
+        `up: ${onHaproxy.map((s) => s.name).join(", ")} use the haproxy engine, which needs --data-plane process (the default)`,
+      );
+    }
     const stateDir = stateDirOption(values, file)!;
     if (values.detach === true) return await runDetached(argv, stateDir, io);
     const startedAt = Date.now();
