@@ -8,14 +8,13 @@ import { after, before, describe, test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
-  freePort,
-  freePortRange,
   killController,
   type Sandbox,
   type StatusDoc,
   sandbox,
   withFastDeploys,
 } from "../helpers/e2e.ts";
+import { apiCli, upOnFreePorts } from "../helpers/fleetControl.ts";
 import { failures, steadyLoad as loadThrough } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -69,31 +68,26 @@ describe("data plane under the controller", () => {
 
   before(async () => {
     box = await sandbox();
-    port = await freePort();
     // Two banks of three: a release change starts the new one beside the running one.
-    const basePort = await freePortRange(6);
-    box.up(
-      box.file(
-        "fleet.yaml",
-        withFastDeploys(
-          tolerantLiveness(
-            demoFleetYaml({
-              services: [
-                {
-                  name: "api",
-                  replicas: 3,
-                  basePort,
-                  port,
-                  traffic:
-                    "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
-                  releases: { v2: {} },
-                },
-              ],
-            }),
-          ),
+    ({ port } = await upOnFreePorts(box, 6, (basePort, port) =>
+      withFastDeploys(
+        tolerantLiveness(
+          demoFleetYaml({
+            services: [
+              {
+                name: "api",
+                replicas: 3,
+                basePort,
+                port,
+                traffic:
+                  "      localZone: zone-a\n      drainTimeout: 30s\n      retries: { perTryTimeout: 30s }",
+                releases: { v2: {} },
+              },
+            ],
+          }),
         ),
       ),
-    );
+    ));
     await allReady(box, 3);
     await waitFor(
       async () => {
@@ -200,16 +194,7 @@ describe("data plane under the controller", () => {
   });
 
   test("an error fault on the local instance: requests are retried elsewhere, it is ejected, and the fault is journaled", async () => {
-    const add = await box.cli([
-      "fault",
-      "add",
-      "error",
-      "503",
-      "--instance",
-      "api-0",
-      "--api-port",
-      String(box.apiPort),
-    ]);
+    const add = await apiCli(box, "fault", "add", "error", "503", "--instance", "api-0");
     assert.equal(add.code, 0, add.stderr);
     try {
       const statuses: number[] = [];

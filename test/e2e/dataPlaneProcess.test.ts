@@ -20,6 +20,7 @@ import {
   sandboxesCleanedAfter,
   waitForServing,
 } from "../helpers/e2e.ts";
+import { dataPlaneReattached } from "../helpers/fleetControl.ts";
 import { failures, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -137,15 +138,10 @@ test("controller SIGKILL: the data plane keeps serving with 0 failed requests, e
     // A new controller adopts the same data plane process, without a blip.
     const restartedAt = Date.now();
     box.up(file);
-    const adopted = await waitFor(
-      async () => {
-        const status = await box.get<Status>("/v1/status").catch(() => null);
-        return status?.dataPlane?.connected === true &&
-          status.dataPlane.appliedVersion > before.dataPlane!.appliedVersion
-          ? status
-          : null;
-      },
-      { timeoutMs: 30_000, what: "the new controller attached to the data plane" },
+    const adopted = await dataPlaneReattached<Status>(
+      box,
+      before.dataPlane!.appliedVersion,
+      "the new controller attached to the data plane",
     );
     assert.equal(adopted.dataPlane!.pid, dataPlanePid, "the running data plane was adopted, not replaced");
     assert.equal(adopted.dataPlane!.controllerLostAt, null, "the data plane has its controller back");

@@ -16,11 +16,16 @@ import { after, before, describe, test } from "node:test";
 import { haproxyPaths } from "../../src/dataplane/haproxy/haproxyPaths.ts";
 import { RuntimeApi } from "../../src/dataplane/haproxy/runtimeApi.ts";
 import { isProcessAlive } from "../../src/lib/procStat.ts";
+import {
+  BAD_ERROR_RATE,
+  canaryFleetUnderLoad,
+  expectBadCanaryRolledBack,
+  type VersionLoad,
+} from "../helpers/canaryFleet.ts";
 import { type Criticality, type CriticalityOutcome, criticalityLoad } from "../helpers/criticalityLoad.ts";
 import {
   allInstances,
   type Controller,
-  DEMO_PROBES,
   demoFleetYaml,
   demoRelease,
   eventsSince,
@@ -34,6 +39,7 @@ import {
   sandboxesCleanedAfter,
   waitForServing,
 } from "../helpers/e2e.ts";
+import { apiCli, dataPlaneReattached, telling, upOnFreePorts } from "../helpers/fleetControl.ts";
 import { failures, type SteadyLoad, steadyLoad } from "../helpers/steadyLoad.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
@@ -50,7 +56,7 @@ interface HaproxyTrafficDoc {
   haproxy: {
     pid: number | null;
     reloads: number;
-    syslogPort: number;
+    logPort: number;
     logLines: number;
     commandsSent: number;
     lastError: string | null;
@@ -132,20 +138,6 @@ function watchServers(
   };
 }
 
-/** `work`; when it fails, the error carries what `homeostat up` printed (why a fleet did not come up). */
-async function telling<T>(controller: Controller, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw new Error(
-      `${(error as Error).message}\n--- homeostat up said ---\n${controller.output().slice(-6_000)}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 /** HAProxy's count of a backend's retries and redispatches (`show stat`'s wretr + wredis). */
 async function backendRetries(stateDir: string, backend: string): Promise<number> {
   const csv = await new RuntimeApi(haproxyPaths(stateDir).adminSocket).command("show stat -1 2 -1");
@@ -193,15 +185,37 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     return { status, traffic };
   };
 
+  /**
+   * The fleet at rest, then steady load (100 rps on 5 connections) and HAProxy's servers watched
+   * until both are flowing: what a kill is measured against. `stop` ends both.
+   */
+  const atRestUnderWatchedLoad = async () => {
+    const rest = await atRest();
+    const servers = watchServers(box.stateDir, "api");
+    const run = steadyLoad({ port, rate: 100, connections: 5 });
+    load = run;
+    const stop = async () => {
+      await run.stop();
+      load = null;
+      await servers.stop();
+    };
+    try {
+      await waitFor(() => run.outcomes.length >= 100 && servers.samples() >= 3, {
+        timeoutMs: 20_000,
+        what: "load and HAProxy's servers watched before the kill",
+      });
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    return { ...rest, servers, run, stop };
+  };
+
   before(async () => {
     box = await sandbox();
-    port = await freePort();
-    const basePort = await freePortRange(6);
-    file = box.file(
-      "fleet.yaml",
+    ({ controller, port, file } = await upOnFreePorts(box, 6, (basePort, port) =>
       demoFleetYaml({ services: [{ name: "api", replicas: 3, basePort, port, traffic: haproxyTraffic() }] }),
-    );
-    controller = box.up(file);
+    ));
     await telling(controller, async () => {
       await atRest();
       await waitForServing(port, "HAProxy serving the front port");
@@ -237,16 +251,7 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
       /homeostat_proxy_requests_total\{[^}]*service="api"[^}]*result="ok"[^}]*\} [1-9]/,
       "the requests are counted from HAProxy's log lines",
     );
-    const fault = await box.cli([
-      "fault",
-      "add",
-      "error",
-      "503",
-      "--instance",
-      "api-0",
-      "--api-port",
-      String(box.apiPort),
-    ]);
+    const fault = await apiCli(box, "fault", "add", "error", "503", "--instance", "api-0");
     assert.notEqual(fault.code, 0, "an injected fault is refused for a haproxy service");
     assert.match(fault.stderr, /HS_BAD_REQUEST/);
   });
@@ -302,18 +307,11 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
   });
 
   test("controller SIGKILL under load: 0 failed requests, the same HAProxy serves on, and the next controller changes nothing", async (t) => {
-    const { status: before, traffic: hapBefore } = await atRest();
+    const { status: before, traffic: hapBefore, servers, run, stop } = await atRestUnderWatchedLoad();
     const hapPid = hapBefore.haproxy.pid!;
     const dataPlanePid = before.dataPlane!.pid!;
-    const servers = watchServers(box.stateDir, "api");
-    const run = steadyLoad({ port, rate: 100, connections: 5 });
-    load = run;
     let killedAt = 0;
     try {
-      await waitFor(() => run.outcomes.length >= 100 && servers.samples() >= 3, {
-        timeoutMs: 20_000,
-        what: "load and HAProxy's servers watched before the kill",
-      });
       killedAt = Date.now();
       controller.child.kill("SIGKILL");
       await controller.exited;
@@ -327,15 +325,10 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
       assert.ok(run.between(killedAt, Date.now()).length >= 100, "requests were served meanwhile");
 
       controller = box.up(file);
-      const adopted = await waitFor(
-        async () => {
-          const s = await box.get<Status>("/v1/status").catch(() => null);
-          return s?.dataPlane?.connected === true &&
-            s.dataPlane.appliedVersion > before.dataPlane!.appliedVersion
-            ? s
-            : null;
-        },
-        { timeoutMs: 30_000, what: "the new controller attached to the data plane, its snapshot applied" },
+      const adopted = await dataPlaneReattached<Status>(
+        box,
+        before.dataPlane!.appliedVersion,
+        "the new controller attached to the data plane, its snapshot applied",
       );
       assert.equal(adopted.dataPlane!.pid, dataPlanePid, "the running data plane was adopted");
       const attachedAt = Date.now();
@@ -346,9 +339,7 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
         what: "2 s of load after the new controller attached",
       });
     } finally {
-      await run.stop();
-      load = null;
-      await servers.stop();
+      await stop();
     }
     t.diagnostic(`HAProxy's servers sampled ${servers.samples()} times across the restart`);
     assert.ok(run.between(killedAt, Date.now()).length >= 100, "requests were served across the restart");
@@ -372,19 +363,12 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
   });
 
   test("data-plane SIGKILL under load: HAProxy serves on with 0 failed requests; the restarted data plane adopts it", async (t) => {
-    const { status: before, traffic: hapBefore } = await atRest();
+    const { status: before, traffic: hapBefore, servers, run, stop } = await atRestUnderWatchedLoad();
     const hapPid = hapBefore.haproxy.pid!;
     const firstDataPlane = before.dataPlane!.pid!;
     const configBefore = readFileSync(haproxyPaths(box.stateDir).config, "utf8");
-    const servers = watchServers(box.stateDir, "api");
-    const run = steadyLoad({ port, rate: 100, connections: 5 });
-    load = run;
     let killedAt = 0;
     try {
-      await waitFor(() => run.outcomes.length >= 100 && servers.samples() >= 3, {
-        timeoutMs: 20_000,
-        what: "load and HAProxy's servers watched before the kill",
-      });
       killedAt = Date.now();
       process.kill(firstDataPlane, "SIGKILL");
       const restarted = await waitFor(
@@ -424,9 +408,7 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
       const adoptedAt = Date.now();
       await waitFor(() => run.outcomes.some((o) => o.sentAt > adoptedAt + 1_000), { what: "load after" });
     } finally {
-      await run.stop();
-      load = null;
-      await servers.stop();
+      await stop();
     }
     assert.ok(run.between(killedAt, Date.now()).length >= 100, "requests were served across the restart");
     assert.deepEqual(failures(run.outcomes), [], "no request failed");
@@ -481,14 +463,14 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     // The successor binds HAProxy's log port beside its predecessor (SO_REUSEPORT): the rendered
     // configuration is the same, so HAProxy is not reloaded.
     assert.equal(hapAfter!.haproxy.reloads, hapBefore.haproxy.reloads, "HAProxy was not reloaded");
-    assert.equal(hapAfter!.haproxy.syslogPort, hapBefore.haproxy.syslogPort, "the same log port");
+    assert.equal(hapAfter!.haproxy.logPort, hapBefore.haproxy.logPort, "the same log port");
     assert.ok(!events.some((e) => e.type === "dataplane.haproxy-reloaded"), "no reload event");
   });
 
   test("homeostat down stops HAProxy with the fleet: no process of this fleet's state dir is left", async () => {
     const hapPid = (await trafficOf(box)).haproxy.pid!;
     assert.ok(processesNaming(box.stateDir).includes(hapPid), "HAProxy names the state dir");
-    const down = await box.cli(["down", "--api-port", String(box.apiPort)]);
+    const down = await apiCli(box, "down");
     assert.equal(down.code, 0, down.stderr);
     await controller.exited;
     assert.deepEqual(processesNaming(box.stateDir), [], "no HAProxy (or data plane) of this fleet left");
@@ -501,149 +483,25 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
 });
 
 describe("a progressive deploy on HAProxy", () => {
-  /** The deploy's traffic steps (% to the new release) and v2-bad's error rate (releases.test.ts). */
-  const STEPS = [10, 50, 100];
-  const BAD_ERROR_RATE = 0.5;
   let box: Sandbox;
-  let port: number;
-  let records: { at: number; status: number; version: string | null; fault: string | null }[] = [];
-  let stopLoad: () => Promise<void> = async () => {};
+  let load: VersionLoad | null = null;
 
   before(async () => {
     box = await sandbox();
-    port = await freePort();
-    const basePort = await freePortRange(4);
-    const controller = box.up(
-      box.file(
-        "fleet.yaml",
-        `version: 1
-name: haproxy-deploy-e2e
-defaults:
-${DEMO_PROBES}
-  restart: { stopGracePeriod: 2s, resetAfter: 2s }
-  deploy:
-    steps: [${STEPS.join(", ")}]
-    stepDuration: 2s
-    stepDeadline: 15s
-    soak: 3s
-    analysis: { minRequests: 20, maxErrorRateIncrease: 2%, maxP99Ratio: 3, minP99Increase: 200ms }
-  slo: { errorRate: 2%, p99: 1s }
-services:
-  api:
-    replicas: 2
-    basePort: ${basePort}
-    port: ${port}
-    traffic: { engine: haproxy }
-    placement: { zones: [zone-a, zone-b] }
-    release: v1
-    releases:
-${demoRelease("v1")}
-${demoRelease("v2-bad", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })}
-`,
-      ),
-    );
-    await telling(controller, () => waitForServing(port, "HAProxy serving v1"));
-    // Open-loop GETs at 40 rps, each with the version that answered or the fault that failed it.
-    let running = true;
-    const inFlight = new Set<Promise<void>>();
-    const timer = setInterval(() => {
-      if (!running || records.length > 100_000) return;
-      const at = Date.now();
-      const p = fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) })
-        .then(async (r) => {
-          const body = (await r.json().catch(() => ({}))) as { version?: string; fault?: string };
-          records.push({ at, status: r.status, version: body.version ?? null, fault: body.fault ?? null });
-        })
-        .catch(() => {
-          records.push({ at, status: 0, version: null, fault: null });
-        })
-        .finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    }, 1000 / 40);
-    stopLoad = async () => {
-      running = false;
-      clearInterval(timer);
-      await Promise.all([...inFlight]);
-    };
+    ({ load } = await canaryFleetUnderLoad(box, {
+      name: "haproxy-deploy-e2e",
+      engine: "haproxy",
+      releases: [demoRelease("v1"), demoRelease("v2-bad", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })],
+      serving: "HAProxy serving v1",
+    }));
   });
   after(async () => {
-    await stopLoad();
+    await load?.stop();
     await box.cleanup();
-    records = [];
   });
 
   test("a canary failing analysis rolls back on its own; errors stay within the canary's share", async (t) => {
-    const releases = async () =>
-      await box.get<{
-        active: string;
-        history: { version: string; status: string }[];
-        rollouts: {
-          finished: boolean;
-          state: { phase: string; to: string; reason: string | null; failedAt: number | null };
-        }[];
-      }>("/v1/services/api/releases");
-    const started = Date.now();
-    const deploy = await box.cli(["deploy", "api", "v2-bad", "--api-port", String(box.apiPort)]);
-    assert.equal(deploy.code, 0, deploy.stderr);
-    const rollout = await waitFor(
-      async () => (await releases()).rollouts.find((r) => r.state.to === "v2-bad" && r.finished),
-      { timeoutMs: 45_000, what: "the v2-bad deploy to finish" },
-    );
-    assert.equal(rollout.state.phase, "rolled-back");
-    const weight = STEPS[0]! / 100;
-    assert.match(rollout.state.reason ?? "", new RegExp(`^step 1 \\(${STEPS[0]} %\\) failed: error rate`));
-    const history = await releases();
-    assert.equal(history.active, "v1");
-    assert.equal(history.history.find((h) => h.version === "v2-bad")?.status, "failed");
-
-    const failedAt = rollout.state.failedAt!;
-    await waitFor(() => records.some((r) => r.at > failedAt + 2_000), { what: "load after the verdict" });
-    const events = await eventsSince(box, started);
-    const firstStep = events.find((e) => e.type === "deploy.step" && e.message.includes("v2-bad"));
-    assert.ok(firstStep, "step 1 was reached");
-    assert.ok(firstStep.at <= failedAt, "step 1 began before the verdict");
-
-    // HAProxy retries only connection failures, empty responses, timeouts and 502/503/504: each
-    // injected 500 reaches the client, and the answer says which release served.
-    const canary = records.filter((r) => r.at >= firstStep.at && r.at <= failedAt);
-    const toBad = canary.filter((r) => r.version === "v2-bad" || r.fault === "errorRate");
-    const errors = canary.filter((r) => r.status !== 200);
-    t.diagnostic(
-      `canary step: ${canary.length} requests, ${toBad.length} to v2-bad, ${errors.length} failed`,
-    );
-    assert.ok(canary.length >= 40, `${canary.length} requests during the canary step`);
-    assert.ok(toBad.length > 0, "the canary took traffic");
-    assert.deepEqual(
-      errors.filter((r) => r.status !== 500 || r.fault !== "errorRate"),
-      [],
-      "failures other than v2-bad's own",
-    );
-    // HAProxy's smooth weighted round robin gives the canary close to its weight (v2-bad's two
-    // servers at round(256 × 0.05 / 0.45) = 28 against v1's 256): twice the weight is far off.
-    const share = toBad.length / canary.length;
-    assert.ok(
-      share <= 2 * weight,
-      `the canary served ${toBad.length} of ${canary.length} (${(100 * share).toFixed(1)} %) on a ${STEPS[0]} % step`,
-    );
-    assert.ok(
-      errors.length / canary.length <= 2 * weight * BAD_ERROR_RATE,
-      `${errors.length} of ${canary.length} failed during the canary step (expected about ${100 * weight * BAD_ERROR_RATE} %)`,
-    );
-    const early = records.filter((r) => r.version === "v2-bad" && r.at < firstStep.at - 100);
-    assert.equal(early.length, 0, `${early.length} requests reached v2-bad before step 1`);
-    const lastBad = Math.max(
-      ...records.filter((r) => r.version === "v2-bad" || r.fault !== null).map((r) => r.at),
-    );
-    assert.ok(
-      lastBad - failedAt < 2_000,
-      `v2-bad answered a request sent ${lastBad - failedAt}ms after the verdict`,
-    );
-    const afterwards = records.filter((r) => r.at > failedAt + 1_000);
-    assert.ok(afterwards.length > 0);
-    assert.ok(
-      afterwards.every((r) => r.version === "v1" && r.status === 200),
-      "all traffic back on v1",
-    );
+    await expectBadCanaryRolledBack(box, load!, t);
   });
 });
 
@@ -663,27 +521,23 @@ describe("overload on HAProxy: the queue serves by criticality", () => {
 
   before(async () => {
     box = await sandbox();
-    port = await freePort();
-    const basePort = await freePortRange(4);
-    const controller = box.up(
-      box.file(
-        "fleet.yaml",
-        demoFleetYaml({
-          services: [
-            {
-              name: "api",
-              replicas: 2,
-              basePort,
-              port,
-              env: { WORKERS: "2", WORK_MS: "100" },
-              traffic: haproxyTraffic(
-                `      limits: { maxConcurrentPerInstance: 2, queueTimeout: ${QUEUE_TIMEOUT_MS}ms }`,
-              ),
-            },
-          ],
-        }),
-      ),
-    );
+    let controller: Controller;
+    ({ controller, port } = await upOnFreePorts(box, 4, (basePort, port) =>
+      demoFleetYaml({
+        services: [
+          {
+            name: "api",
+            replicas: 2,
+            basePort,
+            port,
+            env: { WORKERS: "2", WORK_MS: "100" },
+            traffic: haproxyTraffic(
+              `      limits: { maxConcurrentPerInstance: 2, queueTimeout: ${QUEUE_TIMEOUT_MS}ms }`,
+            ),
+          },
+        ],
+      }),
+    ));
     await telling(controller, async () => {
       await readyStatus(box, 2);
       await waitForServing(port, "HAProxy serving");

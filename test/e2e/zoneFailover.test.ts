@@ -9,149 +9,30 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  healOrphanedPartitions,
-  type NetPartition,
-  netPartitionUnavailable,
-  partitionPorts,
-} from "../../bench/common/netPartition.ts";
-import {
-  APP,
-  type Controller,
-  freePort,
-  freePortRange,
-  NODE,
-  type Sandbox,
-  sandbox,
-  waitForServing,
-} from "../helpers/e2e.ts";
+import { netPartitionUnavailable } from "../../bench/common/netPartition.ts";
+import type { CriticalityOutcome } from "../helpers/criticalityLoad.ts";
+import { apiCli } from "../helpers/fleetControl.ts";
 import { waitFor } from "../helpers/waitFor.ts";
+import {
+  assertDefaultNeverShed,
+  type FailoverDoc,
+  type ZoneEventDoc,
+  ZoneFleet,
+} from "../helpers/zoneFleet.ts";
 
-/** Declared capacity per instance; the load below is ~100 rps on three instances. */
-const CAPACITY_RPS = 50;
-const RATE_RPS = 100;
-
-/** The fleet's retry settings, and the proxy defaults they leave (docs/data-plane.md, spec/schema.ts). */
-const ATTEMPTS = 3;
-const PER_TRY_TIMEOUT_MS = 300;
-const RETRY_BACKOFF_MAX_MS = 250;
-const QUEUE_TIMEOUT_MS = 1_000;
-/**
- * The longest a request may take through the data plane: every attempt to its deadline, the
- * longest backoff between them, and the longest wait for admission; plus 2 s for a noisy 2-core
- * machine. A request not answered by then counts as failed.
- */
-const REQUEST_BOUND_MS =
-  ATTEMPTS * PER_TRY_TIMEOUT_MS + (ATTEMPTS - 1) * RETRY_BACKOFF_MAX_MS + QUEUE_TIMEOUT_MS + 2_000;
-
-interface FleetOptions {
-  /** capacity.maxReplicas (default: 2 × replicas, the spare bank). */
-  maxReplicas?: number;
-  /**
-   * An exec readiness check that does not cross the network (a host-local agent's view): a
-   * network partition is then seen by the zone probe and the data plane, not by the instance probes.
-   */
-  localReadiness?: boolean;
-}
-
-function fleetYaml(base: number, front: number, options: FleetOptions = {}): string {
-  const release = (version: string) =>
-    [
-      `      ${version}:`,
-      `        command: ${JSON.stringify(NODE)}`,
-      `        args: [${JSON.stringify(APP)}, --port, "{port}", --name, "{instance}"]`,
-    ].join("\n");
-  return `version: 1
-name: zone-failover-e2e
-hosts:
-  host-a: { zone: zone-a }
-  host-b: { zone: zone-b }
-  host-c: { zone: zone-c }
-failover:
-  automatic: true
-  confirm: 1s
-  stepPercent: 25
-  stepInterval: 1s
-  stabilization: 6s
-  minInterval: 0s
-defaults:
-  probes:
-    startup: { http: { path: /healthz }, interval: 100ms, timeout: 100ms, failureThreshold: 100 }
-    readiness: { ${options.localReadiness === true ? "exec: { command: /bin/true }" : "http: { path: /ready }"}, interval: 200ms, timeout: 150ms, failureThreshold: 2 }
-services:
-  api:
-    replicas: 3
-    basePort: ${base}
-    port: ${front}
-    placement: { zones: [zone-a, zone-b, zone-c] }
-    traffic:
-      retries: { attempts: ${ATTEMPTS}, perTryTimeout: ${PER_TRY_TIMEOUT_MS}ms }
-    capacity: { rps: ${CAPACITY_RPS}, targetUtilization: 80%${options.maxReplicas === undefined ? "" : `, maxReplicas: ${options.maxReplicas}`} }
-    release: v1
-    releases:
-${release("v1")}
-${release("v2")}
-`;
-}
-
-type Criticality = "critical" | "default" | "sheddable";
-
-interface Outcome {
-  at: number;
-  criticality: Criticality;
-  status: number;
-  shedReason: string | null;
-}
-
-/** Open-loop load with a fixed mix: 20 % critical, 50 % default, 30 % sheddable. */
-function startLoad(front: number): { outcomes: Outcome[]; stop(): Promise<void> } {
-  const outcomes: Outcome[] = [];
-  const pending = new Set<Promise<void>>();
-  let n = 0;
-  const timer = setInterval(() => {
-    for (let i = 0; i < RATE_RPS / 20; i++) {
-      const k = n++ % 10;
-      const criticality: Criticality = k < 2 ? "critical" : k < 7 ? "default" : "sheddable";
-      const at = Date.now();
-      const request = fetch(`http://127.0.0.1:${front}/`, {
-        headers: { "x-homeostat-criticality": criticality },
-        signal: AbortSignal.timeout(REQUEST_BOUND_MS),
-      })
-        .then(async (r) => {
-          const body = await r.text();
-          let shedReason: string | null = null;
-          if (r.status === 503) {
-            try {
-              shedReason = (JSON.parse(body) as { reason?: string }).reason ?? null;
-            } catch {
-              shedReason = null;
-            }
-          }
-          outcomes.push({ at, criticality, status: r.status, shedReason });
-        })
-        .catch(() => {
-          outcomes.push({ at, criticality, status: 0, shedReason: null });
-        });
-      pending.add(request);
-      void request.finally(() => pending.delete(request));
-    }
-  }, 50);
-  return {
-    outcomes,
-    async stop() {
-      clearInterval(timer);
-      await Promise.all([...pending]);
-    },
-  };
-}
+/** The fleet's name and releases (v2: a deploy the failover must refuse). */
+const FLEET = { name: "zone-failover-e2e", releases: ["v1", "v2"] };
 
 /**
  * Evidence that shedding took the minimum in the right order: sheddable requests were refused by
  * the failover gate (the settings guarantee it, see the callers), none of default before the first
  * of sheddable, and every announced shedding that touched default had already shed all sheddable.
  */
-function assertShedSheddableFirst(outcomes: readonly Outcome[], shedding: readonly EventDoc[]): void {
-  const shed = outcomes.filter((o) => o.shedReason === "failover-shed");
+function assertShedSheddableFirst(
+  outcomes: readonly CriticalityOutcome[],
+  shedding: readonly ZoneEventDoc[],
+): void {
+  const shed = outcomes.filter((o) => o.shed === "failover-shed");
   const sheddable = shed.filter((o) => o.criticality === "sheddable");
   const byDefault = shed.filter((o) => o.criticality === "default");
   assert.ok(sheddable.length > 0, `no sheddable request was shed (${byDefault.length} default were)`);
@@ -171,113 +52,18 @@ function assertShedSheddableFirst(outcomes: readonly Outcome[], shedding: readon
   }
 }
 
-/** No critical request failed, for any reason (shed, refused, 5xx, no answer within REQUEST_BOUND_MS). */
-function assertNoCriticalFailure(outcomes: readonly Outcome[]): void {
-  const critical = outcomes.filter((o) => o.criticality === "critical");
-  assert.ok(critical.length > 0, "critical requests were sent");
-  const failed = critical.filter((o) => o.status !== 200);
-  assert.deepEqual(
-    failed.slice(0, 5),
-    [],
-    `${failed.length} of ${critical.length} critical requests failed (status 0: no answer within ${REQUEST_BOUND_MS}ms)`,
-  );
-}
-
-interface ZoneStatus {
-  zone: string;
-  state: string;
-  reason: string;
-  share: number;
-  shift: { phase: string; trigger: string } | null;
-}
-interface FailoverDoc {
-  zones: ZoneStatus[];
-  services: {
-    service: string;
-    servingCapacityRps: number;
-    addedInstances: string[];
-    shed: { sheddable: number; default: number };
-  }[];
-}
-interface EventDoc {
-  seq: number;
-  at: number;
-  type: string;
-  reason: string;
-  message: string;
-  data: {
-    zone?: string;
-    share?: number;
-    shed?: { sheddable: number; default: number };
-    instances?: string[];
-  };
-}
-
-/** Zone `name` as the failover API shows it. */
-async function zoneOf(box: Sandbox, name: string) {
-  return (await box.get<FailoverDoc>("/v1/failover")).zones.find((z) => z.zone === name)!;
-}
-
-/** The controller's events after `afterSeq`, of one type when given. */
-async function eventsOf(box: Sandbox, type?: string, afterSeq = 0): Promise<EventDoc[]> {
-  const { events: all } = await box.get<{ events: EventDoc[] }>(`/v1/events?limit=10000&after=${afterSeq}`);
-  return type === undefined ? all : all.filter((e) => e.type === type);
-}
-
-/** Wait until zone-a is evacuated automatically because it is down; returns the zone. */
-async function expectZoneAEvacuated(box: Sandbox) {
-  const evacuated = await waitFor(
-    async () => {
-      const z = await zoneOf(box, "zone-a");
-      return z.share === 0 && z.shift?.phase === "evacuated" ? z : null;
-    },
-    { timeoutMs: 20_000, what: "zone-a evacuated" },
-  );
-  assert.equal(evacuated.shift?.trigger, "automatic");
-  const [started] = await eventsOf(box, "failover.started");
-  assert.equal(started?.reason, "domain-down");
-  assert.match(started!.message, /zone-a is down/);
-  return evacuated;
-}
-
-/** The first scale-up events of a failover. */
-function scaleUpsOf(box: Sandbox): Promise<EventDoc[]> {
-  return waitFor(async () => {
-    const found = await eventsOf(box, "failover.scale-up");
-    return found.length > 0 ? found : null;
-  });
-}
-
 describe("zone failover under load", () => {
-  let box: Sandbox;
-  let front: number;
-  let fleetFile: string;
-  let controller: Controller;
-  let load: ReturnType<typeof startLoad>;
-  const cli = (...args: string[]) => box.cli([...args, "--api-port", String(box.apiPort)]);
-  const zone = (name: string) => zoneOf(box, name);
-  const events = (type?: string, afterSeq = 0) => eventsOf(box, type, afterSeq);
+  let fleet: ZoneFleet;
+  const cli = (...args: string[]) => apiCli(fleet.box, ...args);
+  const zone = (name: string) => fleet.zone(name);
+  const events = (type?: string, afterSeq = 0) => fleet.events(type, afterSeq);
   const lastSeq = async () => (await events()).reduce((max, e) => Math.max(max, e.seq), 0);
 
   before(async () => {
-    box = await sandbox();
-    front = await freePort();
-    fleetFile = box.file("fleet.yaml", fleetYaml(await freePortRange(6), front));
-    controller = box.up(fleetFile);
-    await waitForServing(front, "api serving");
-    load = startLoad(front);
-    // Every zone judged healthy with load flowing (demand measured) before anything fails.
-    await waitFor(
-      async () => {
-        const doc = await box.get<FailoverDoc>("/v1/failover");
-        return doc.zones.every((z) => z.state === "healthy") && load.outcomes.length > 300;
-      },
-      { timeoutMs: 20_000, what: "steady load on a healthy fleet" },
-    );
+    fleet = await ZoneFleet.start({ ...FLEET, serving: "api serving" });
   });
   after(async () => {
-    await load?.stop();
-    await box.cleanup();
+    await fleet?.stop();
   });
 
   test("a zone cut off from the data plane is evacuated: capacity added elsewhere, sheddable shed first, critical never shed", async () => {
@@ -285,10 +71,10 @@ describe("zone failover under load", () => {
     const added = await cli("fault", "add", "blackhole", "--zone", "zone-a");
     assert.equal(added.code, 0, added.stderr);
 
-    await expectZoneAEvacuated(box);
+    await fleet.expectZoneAEvacuated();
 
     // 100 rps on the two survivors (100 rps of capacity) is 100 % > 80 %: one more instance.
-    const scaleUps = await scaleUpsOf(box);
+    const scaleUps = await fleet.scaleUps();
     const addedNames = scaleUps.flatMap((e) => e.data.instances ?? []);
     assert.ok(addedNames.length >= 1 && addedNames.length <= 2, JSON.stringify(addedNames));
     const ready = await waitFor(
@@ -308,25 +94,19 @@ describe("zone failover under load", () => {
     // Once zone-a stops serving, 100 rps of demand meets 2 × 50 = 100 rps of serving capacity:
     // 100 % > the 80 % ceiling, so until the added instance is ready the gate must shed — and
     // sheddable (30 % of the demand, 30 rps) covers the 28 rps down to 72 %, so default need not.
-    assertShedSheddableFirst(load.outcomes, await events("failover.shedding"));
-    assertNoCriticalFailure(load.outcomes);
+    assertShedSheddableFirst(fleet.load.outcomes, await events("failover.shedding"));
+    fleet.assertNoCriticalFailure();
 
     // Once evacuated and the capacity is ready, traffic flows again: the last second is all 200s.
-    await waitFor(
-      () => {
-        const recent = load.outcomes.filter((o) => o.at > Date.now() - 2_000 && o.at < Date.now() - 1_000);
-        return recent.length > 50 && recent.every((o) => o.status === 200);
-      },
-      { timeoutMs: 15_000, what: "a clean second of traffic after the evacuation" },
-    );
+    await fleet.expectCleanSecond("a clean second of traffic after the evacuation");
   });
 
   test("a controller killed mid-failover comes back with the zone still evacuated", async () => {
-    const added = (await box.get<FailoverDoc>("/v1/failover")).services[0]!.addedInstances;
+    const added = (await fleet.box.get<FailoverDoc>("/v1/failover")).services[0]!.addedInstances;
     assert.ok(added.length > 0);
-    controller.child.kill("SIGKILL");
-    await controller.exited;
-    controller = box.up(fleetFile);
+    fleet.controller.child.kill("SIGKILL");
+    await fleet.controller.exited;
+    fleet.controller = fleet.box.up(fleet.fleetFile);
     const resumed = await waitFor(
       async () => {
         const found = await events("failover.resumed").catch(() => []);
@@ -341,13 +121,13 @@ describe("zone failover under load", () => {
     assert.equal(again.code, 0, again.stderr);
     const z = await zone("zone-a");
     assert.equal(z.share, 0, "not a single request's worth of traffic back because of the restart");
-    assert.deepEqual((await box.get<FailoverDoc>("/v1/failover")).services[0]!.addedInstances, added);
+    assert.deepEqual((await fleet.box.get<FailoverDoc>("/v1/failover")).services[0]!.addedInstances, added);
     await waitFor(async () => (await zone("zone-a")).state === "down", { what: "zone-a judged down again" });
   });
 
   test("failback waits out the window, does not flap when the zone fails again inside it, then ramps up", async () => {
     const mark = await lastSeq();
-    const faults = await box.get<{ faults: { id: string }[] }>("/v1/faults");
+    const faults = await fleet.box.get<{ faults: { id: string }[] }>("/v1/faults");
     const clear = await cli("fault", "clear");
     assert.equal(clear.code, 0, clear.stderr);
     assert.ok(faults.faults.length > 0);
@@ -429,7 +209,7 @@ describe("zone failover under load", () => {
       bSteps.map((e) => e.data.share),
       [0.75, 0.5, 0.25],
     );
-    const journal = await box.get<{ journal: { action: string; target: string; reason: string }[] }>(
+    const journal = await fleet.box.get<{ journal: { action: string; target: string; reason: string }[] }>(
       "/v1/journal?limit=1000",
     );
     assert.ok(
@@ -444,7 +224,7 @@ describe("zone failover under load", () => {
       assert.equal(back.code, 0, back.stderr);
     }
     await waitFor(
-      async () => (await box.get<FailoverDoc>("/v1/failover")).zones.every((z) => z.share === 1),
+      async () => (await fleet.box.get<FailoverDoc>("/v1/failover")).zones.every((z) => z.share === 1),
       { timeoutMs: 30_000, what: "every zone back" },
     );
     // 100 rps on 3 × 50 rps: losing any zone would leave 100 rps on 100 rps of capacity (100 %),
@@ -463,105 +243,58 @@ describe("zone failover under load", () => {
   });
 });
 
-/** Ports zone-a's slots can use: slot s of both banks (2 × replicas slots) sits in zone s mod 3 (src/spec/ports.ts, placementOf). */
-function zoneAPorts(base: number, replicas = 3): number[] {
-  const ports: number[] = [];
-  for (let slot = 0; slot < 2 * replicas; slot++) if (slot % 3 === 0) ports.push(base + slot);
-  return ports;
-}
-
 const partitionUnavailable = await netPartitionUnavailable();
 
 describe("zone failover under a real network partition", { skip: partitionUnavailable ?? false }, () => {
-  let box: Sandbox;
-  let front: number;
-  let base: number;
-  let load: ReturnType<typeof startLoad>;
-  let partition: NetPartition | null = null;
-  const zone = (name: string) => zoneOf(box, name);
-  const events = (type: string, afterSeq = 0) => eventsOf(box, type, afterSeq);
-  const cut = async () => {
-    assert.equal(partition, null, "one partition at a time");
-    partition = await partitionPorts(zoneAPorts(base), "blackhole");
-  };
-  const heal = async () => {
-    await partition?.heal();
-    partition = null;
-  };
+  let fleet: ZoneFleet;
+  const zone = (name: string) => fleet.zone(name);
+  const events = (type: string, afterSeq = 0) => fleet.events(type, afterSeq);
 
   before(async () => {
-    await healOrphanedPartitions();
-    box = await sandbox();
-    front = await freePort();
-    base = await freePortRange(6);
-    // maxReplicas 3: no instance can be added, so the survivors carry zone-a's load themselves and
-    // shedding lasts for the whole evacuation (not only until added capacity is ready).
-    box.up(box.file("fleet.yaml", fleetYaml(base, front, { maxReplicas: 3, localReadiness: true })));
-    await waitForServing(front, "api serving");
-    load = startLoad(front);
-    await waitFor(
-      async () => {
-        const doc = await box.get<FailoverDoc>("/v1/failover");
-        return doc.zones.every((z) => z.state === "healthy") && load.outcomes.length > 300;
-      },
-      { timeoutMs: 20_000, what: "steady load on a healthy fleet" },
-    );
+    // maxReplicas 3: one instance may be added outside the lost zone, so the survivors carry
+    // zone-a's load themselves until it is ready, and shedding protects them meanwhile.
+    fleet = await ZoneFleet.start({
+      ...FLEET,
+      maxReplicas: 3,
+      localReadiness: true,
+      serving: "api serving",
+      partition: true,
+    });
   });
   after(async () => {
-    try {
-      await heal();
-    } finally {
-      await load?.stop();
-      await box?.cleanup();
-    }
+    await fleet?.stop();
   });
 
   test("zone-a's ports partitioned under load: evacuated, sheddable shed and never default, no critical request fails", async () => {
     const cutAt = Date.now();
-    await cut();
-    await expectZoneAEvacuated(box);
-    // maxReplicas counts the instances outside the lost zone: 3 − 2 survivors = 1 may be added.
-    const scaleUps = await scaleUpsOf(box);
-    assert.deepEqual(
-      scaleUps.flatMap((e) => e.data.instances ?? []),
-      ["api-4"],
-    );
-
+    await fleet.cutZoneA();
+    await fleet.expectZoneAEvacuated();
     // Until api-4 is ready the serving capacity is api-1 and api-2: 2 × 50 = 100 rps for ~100 rps
     // of demand, 100 % > 80 %. The gate must shed sheddable down to 72 % (28 of its 30 rps), and
     // default not at all: default is shed only for demand over 80 % that sheddable cannot cover,
     // which needs more than 114 rps (the load sends at most 100).
-    await waitFor(async () => (await events("failover.capacity-ready")).length > 0, {
-      timeoutMs: 20_000,
-      what: "api-4 ready",
-    });
-    await waitFor(() => load.outcomes.some((o) => o.shedReason === "failover-shed" && o.at > cutAt), {
-      what: "the shed requests' answers",
-    });
+    await fleet.expectApi4AddedWhileShedding(cutAt);
     const shedding = await events("failover.shedding");
-    assertShedSheddableFirst(load.outcomes, shedding);
+    assertShedSheddableFirst(fleet.load.outcomes, shedding);
     assert.equal(
-      load.outcomes.filter((o) => o.shedReason === "failover-shed" && o.criticality === "default").length,
+      fleet.load.outcomes.filter((o) => o.shed === "failover-shed" && o.criticality === "default").length,
       0,
       "no default request shed",
     );
-    assert.ok(
-      shedding.every((e) => e.data.shed!.default === 0),
-      JSON.stringify(shedding.map((e) => e.data.shed)),
-    );
-    assertNoCriticalFailure(load.outcomes);
+    assertDefaultNeverShed(shedding);
+    fleet.assertNoCriticalFailure();
   });
 
   test("healed, then cut again inside the failback window: only the zone probe can see it, and it does", async () => {
     const mark = (await events("failover.started")).at(-1)!.seq;
-    await heal();
+    await fleet.healZoneA();
     await waitFor(async () => (await events("failback.waiting", mark)).length > 0, {
       timeoutMs: 30_000,
       what: "failback waiting once the partition is healed",
     });
     // zone-a keeps 0 % of the traffic and its readiness check is local: nothing but the zone
     // probe (a real connection through the partition) can notice this second cut.
-    await cut();
+    await fleet.cutZoneA();
     await waitFor(async () => (await events("failback.relapsed", mark)).length > 0, {
       timeoutMs: 10_000,
       what: "relapse noticed",
@@ -577,12 +310,12 @@ describe("zone failover under a real network partition", { skip: partitionUnavai
     assert.equal(z.share, 0);
     assert.equal((await events("failback.step", mark)).length, 0, "no traffic returned inside the window");
 
-    await heal();
+    await fleet.healZoneA();
     await waitFor(async () => (await events("failback.completed", mark)).length > 0, {
       timeoutMs: 40_000,
       what: "failback completed",
     });
     assert.equal((await zone("zone-a")).share, 1);
-    assertNoCriticalFailure(load.outcomes);
+    fleet.assertNoCriticalFailure();
   });
 });
