@@ -19,7 +19,7 @@ import { benchTraffic, startHomeostatDataPlane } from "./homeostatDataPlane.ts";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BARE_NODE_PROXY = join(HERE, "bareNodeProxy.ts");
 const BARE_SERVICE_PROXY = join(HERE, "callgrind", "bareProxy.ts");
-const UDP_SINK = join(HERE, "udpSink.ts");
+const LOG_SINK = join(HERE, "logSink.ts");
 
 export type UpstreamKind = "demo" | "static";
 /**
@@ -27,7 +27,7 @@ export type UpstreamKind = "demo" | "static";
  * `homeostat-haproxy` is the data-plane process with the service on the `haproxy` engine (a
  * managed HAProxy moves the bytes); `haproxy` is plain HAProxy with the settings that engine
  * renders (haproxyPlain.ts), `haproxy-log` the same plus the engine's per-request log line sent to
- * a UDP sink (udpSink.ts), to tell the log line's cost from the rest.
+ * a TCP sink (logSink.ts) as the engine's log ring does, to tell the log line's cost from the rest.
  */
 export const CONTENDERS = [
   "direct",
@@ -148,12 +148,12 @@ export async function startContender(
     let logPort: number | null = null;
     if (name === "haproxy-log") {
       // The sink on the proxy's CPU, where the data plane's log receiver runs for the managed one.
-      const started = new Child("udp log sink", ...onCpus(cpus, process.execPath, [UDP_SINK]), { ledger });
+      const started = new Child("log sink", ...onCpus(cpus, process.execPath, [LOG_SINK]), { ledger });
       sink = started;
       const line = await started.nextLine((l) => l.startsWith('{"port"'), 10_000);
       if (line === null) {
         await started.stop();
-        throw new Error(`the UDP log sink did not start:\n${started.output()}`);
+        throw new Error(`the log sink did not start:\n${started.output()}`);
       }
       logPort = (JSON.parse(line) as { port: number }).port;
     }

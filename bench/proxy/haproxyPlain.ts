@@ -13,7 +13,8 @@
  * - it is started in the foreground (`haproxy -db -f`), not master-worker: nothing drives it;
  * - the per-request log line: the "haproxy" contender sends none (the `log`, `option dontlognull`
  *   and `log-format` lines are left out), the "haproxy-log" contender sends the engine's exact line
- *   to a UDP sink that only counts (udpSink.ts), so the log line's own cost is measured apart from
+ *   through the same log ring to a TCP sink that only counts (logSink.ts), so the log line's own
+ *   cost is measured apart from
  *   what Homeostat's data plane does with it.
  */
 
@@ -29,12 +30,12 @@ export interface PlainHaproxyInput {
   traffic: TrafficSpec;
   /** Server slots the managed one renders (`<service>-0` … `<service>-(slots-1)`); slot 0 serves. */
   slots: number;
-  /** UDP port of the log sink, or null: no log line. */
+  /** TCP port of the log sink, or null: no log line (and no log ring). */
   logPort: number | null;
 }
 
 /** Lines of the rendered `defaults` that only exist for the log line. */
-const LOG_LINES = [/^\s*log\s+127\.0\.0\.1:/, /^\s*option dontlognull\s*$/, /^\s*log-format\s/];
+const LOG_LINES = [/^\s*log\s+ring@/, /^\s*option dontlognull\s*$/, /^\s*log-format\s/];
 
 /**
  * The managed configuration for `input` with its files under `stateDir` (as the engine lays
@@ -55,11 +56,18 @@ export function plainHaproxyConfig(stateDir: string, input: PlainHaproxyInput): 
     ],
     paths: haproxyPaths(stateDir),
     // Without a log line this port is never used (its lines are taken out).
-    syslogPort: input.logPort ?? 9,
+    logPort: input.logPort ?? 9,
   });
   const placeholder = new RegExp(`^(\\s*server ${service}-0) 127\\.0\\.0\\.1:1 disabled weight 1(\\b.*)$`);
   let found = false;
+  // Without a log line the ring section goes too (its forwarder would keep connecting to nothing).
+  let inRing = false;
   const lines = rendered.split("\n").flatMap((line) => {
+    if (input.logPort === null && /^ring\s/.test(line)) inRing = true;
+    if (inRing) {
+      if (line === "") inRing = false;
+      return [];
+    }
     const server = placeholder.exec(line);
     if (server !== null) {
       found = true;

@@ -32,6 +32,10 @@ export const HAPROXY_LOG_FORMAT =
 export const SHED_RETURN =
   'http-request return status 503 content-type text/plain string "shed\\n" hdr x-homeostat-shed failover-shed hdr retry-after 1';
 
+/** The ring the request lines go through to the data plane (see {@link renderHaproxyConfig}). */
+const LOG_RING = "hs_log";
+const LOG_RING_BYTES = 4 * 1024 * 1024;
+
 /** Old workers still serving long requests after a reload or soft stop are stopped after this. */
 export const HARD_STOP_AFTER_MS = 30_000;
 
@@ -118,7 +122,14 @@ function backend(service: HaproxyServiceConfig, paths: HaproxyPaths): string[] {
 }
 
 /**
- * The fleet's haproxy.cfg. `syslogPort` is the data plane's UDP log receiver on 127.0.0.1.
+ * The fleet's haproxy.cfg. `logPort` is the data plane's log receiver, TCP on 127.0.0.1.
+ *
+ * The request lines go through a ring buffer (`ring hs_log`) that HAProxy forwards over TCP: many
+ * lines per write instead of one UDP datagram per request (measured on this machine kind:
+ * +3 µs of CPU per request, HAProxy and a counting receiver together, against +11 µs over UDP;
+ * docs/data-plane.md#engines-embedded-or-haproxy), and lines
+ * written while the receiver is away (a data-plane restart) wait in the ring (4 MiB) instead of
+ * being lost.
  *
  * Runtime state across a reload: a new worker starts from this file, so the servers' addresses,
  * weights and states set through the Runtime API would be lost; `server-state-file` +
@@ -129,7 +140,7 @@ function backend(service: HaproxyServiceConfig, paths: HaproxyPaths): string[] {
 export function renderHaproxyConfig(o: {
   services: readonly HaproxyServiceConfig[];
   paths: HaproxyPaths;
-  syslogPort: number;
+  logPort: number;
 }): string {
   const { paths } = o;
   const lines = [
@@ -139,11 +150,19 @@ export function renderHaproxyConfig(o: {
     `  hard-stop-after ${ms(HARD_STOP_AFTER_MS)}`,
     `  server-state-file ${quoted(paths.serverState)}`,
     "",
+    `ring ${LOG_RING}`,
+    "  format raw",
+    "  maxlen 4096",
+    `  size ${LOG_RING_BYTES}`,
+    "  timeout connect 1s",
+    "  timeout server 10s",
+    `  server dataplane 127.0.0.1:${o.logPort}`,
+    "",
     "defaults",
     "  mode http",
     // HAProxy also sends its proxies' notices here (e.g. "Proxy fe_api stopped (…)" from an old
     // worker at a reload or stop): the receiver keeps the lines starting with `hs1 `.
-    `  log 127.0.0.1:${o.syslogPort} len 4096 format raw local0 info`,
+    `  log ring@${LOG_RING} len 4096 format raw local0 info`,
     "  option dontlognull",
     // At a reload (or soft stop) 2.6 closes the old worker's idle keep-alive connections at once,
     // racing a client that is sending on one (a failed request). With this option the old worker

@@ -5,7 +5,7 @@
  * port, a backend with a server per instance slot), HAProxy is started, adopted or seamlessly
  * reloaded only when that configuration changes, and everything else (members, weights, drains,
  * ejections, shedding) goes through the Runtime API without a reload. Request figures come back
- * as HAProxy's log lines over loopback UDP into the same statistics the embedded engine keeps.
+ * as HAProxy's log lines (a ring forwarded over loopback TCP) into the same statistics the embedded engine keeps.
  *
  * HAProxy runs detached from the data-plane process: when the data plane or the controller dies,
  * it keeps serving with what it was last told (static stability), and the next data plane adopts
@@ -49,7 +49,7 @@ export class HaproxyEngine {
   #process: HaproxyProcess | null = null;
   #api: RuntimeApi | null = null;
   #receiver: HaproxyLogReceiver | null = null;
-  #syslogPort = 0;
+  #logPort = 0;
   #config = "";
   #timer: NodeJS.Timeout | null = null;
   /** One Runtime API conversation at a time, in order. */
@@ -134,7 +134,7 @@ export class HaproxyEngine {
         haproxy: {
           pid: this.#process?.pid ?? null,
           reloads: this.#process?.reloads ?? 0,
-          syslogPort: this.#syslogPort,
+          logPort: this.#logPort,
           logLines: this.#receiver?.received ?? 0,
           unparsedLogLines: this.#receiver?.unparsed ?? 0,
           commandsSent: this.#commandsSent,
@@ -187,12 +187,12 @@ export class HaproxyEngine {
     const previous = portInConfig(this.#paths.config);
     let receiver = this.#newReceiver(previous);
     try {
-      this.#syslogPort = await receiver.start();
+      this.#logPort = await receiver.start();
     } catch (error) {
       if (previous === null) throw error;
       // Taken by someone else since: a new port, and the configuration (so HAProxy) follows.
       receiver = this.#newReceiver(null);
-      this.#syslogPort = await receiver.start();
+      this.#logPort = await receiver.start();
     }
     this.#receiver = receiver;
   }
@@ -221,7 +221,7 @@ export class HaproxyEngine {
       return { name: service.name, port: service.port, traffic: service.traffic, servers: service.servers };
     });
     services.sort((a, b) => a.name.localeCompare(b.name));
-    const config = renderHaproxyConfig({ services, paths: this.#paths, syslogPort: this.#syslogPort });
+    const config = renderHaproxyConfig({ services, paths: this.#paths, logPort: this.#logPort });
     ensureHaproxyDir(this.#paths);
     this.#writeShedMaps();
     if (this.#process === null) {
@@ -374,9 +374,9 @@ export function parseServerStats(text: string): Map<string, Map<string, ServerRe
   return out;
 }
 
-/** The syslog port an existing configuration file sends to, or null. */
+/** The port an existing configuration file forwards its log ring to, or null. */
 function portInConfig(file: string): number | null {
-  const match = /^\s*log 127\.0\.0\.1:(\d+)/m.exec(readText(file));
+  const match = /^\s*server dataplane 127\.0\.0\.1:(\d+)/m.exec(readText(file));
   return match === null ? null : Number(match[1]);
 }
 

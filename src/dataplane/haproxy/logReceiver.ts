@@ -1,6 +1,7 @@
 /**
- * The HAProxy engine's figures: HAProxy sends one raw log line per request (the `hs1` log-format,
- * see haproxyConfig.ts) to a UDP socket of the data plane's, and each line is recorded into the
+ * The HAProxy engine's figures: HAProxy writes one raw log line per request (the `hs1` log-format,
+ * see haproxyConfig.ts) into a ring it forwards over TCP to the data plane, newline-terminated,
+ * many lines per write; each line is recorded into the
  * shared TrafficStats exactly as the embedded proxy records its requests and attempts, so canary
  * analysis, failover planning and the dashboards read one set of windows whatever the engine.
  *
@@ -10,7 +11,7 @@
  * release's window (TrafficStats has no attempt series that is neither).
  */
 
-import { createSocket, type Socket } from "node:dgram";
+import { createServer, type Server, type Socket } from "node:net";
 import { HomeostatError } from "../../errors.ts";
 import type { AttemptOutcome, Criticality } from "../../traffic/contracts.ts";
 import {
@@ -70,7 +71,7 @@ export interface HaproxyLogReceiverOptions {
   lookup(service: string, instance: string): InstanceInfo | null;
   /** The last attempt's outcome, for passive outlier detection (called for known and unknown instances). */
   onOutcome?(service: string, instance: string, outcome: AttemptOutcome, now: number): void;
-  /** UDP port on 127.0.0.1; default 0 (a free one, see {@link HaproxyLogReceiver.start}). */
+  /** TCP port on 127.0.0.1; default 0 (a free one, see {@link HaproxyLogReceiver.start}). */
   port?: number;
   /** Epoch ms for {@link HaproxyLogReceiverOptions.onOutcome}; default `Date.now`. */
   now?: () => number;
@@ -83,7 +84,8 @@ const FRONTEND_PREFIX = "fe_";
 /** What the embedded proxy records for a client that left before any answer (nginx's 499). */
 const CLIENT_CLOSED_STATUS = 499;
 /** Bursts of thousands of requests a second must not overflow the kernel's queue between reads. */
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A line longer than this without a newline is not HAProxy's (its ring's maxlen is 4096): cut. */
+const MAX_LINE_BYTES = 8 * 1024;
 const CRITICALITIES: Record<string, Criticality> = {
   critical: "critical",
   default: "default",
@@ -191,7 +193,7 @@ export function lineOutcome(line: ParsedLine): LineOutcome {
 }
 
 /**
- * Receives HAProxy's `hs1` log lines on UDP 127.0.0.1 and records each into {@link TrafficStats}
+ * Receives HAProxy's `hs1` log lines (its log ring, over TCP on 127.0.0.1) and records each into {@link TrafficStats}
  * as one client request (service window and metrics) and, when it names its server, one attempt
  * of that instance (instance and release windows), then tells {@link HaproxyLogReceiverOptions.onOutcome}.
  */
@@ -200,7 +202,8 @@ export class HaproxyLogReceiver {
   #unparsed = 0;
   #notices = 0;
   #unknownAttempts = 0;
-  #socket: Socket | null = null;
+  #server: Server | null = null;
+  readonly #connections = new Set<Socket>();
   readonly #o: HaproxyLogReceiverOptions;
   readonly #now: () => number;
   /** Reused: the stats read records synchronously and keep nothing of them. */
@@ -212,7 +215,7 @@ export class HaproxyLogReceiver {
     this.#now = o.now ?? Date.now;
   }
 
-  /** Datagrams received. */
+  /** Lines received. */
   get received(): number {
     return this.#received;
   }
@@ -236,18 +239,15 @@ export class HaproxyLogReceiver {
   }
 
   /**
-   * Bind the socket; resolves with the port.
+   * Listen (TCP, 127.0.0.1); resolves with the port.
    * @throws HomeostatError HS_PORT_IN_USE when the given port is taken
    */
   start(): Promise<number> {
-    // SO_REUSEPORT: during a planned data-plane restart the successor binds the port HAProxy logs
-    // to while its predecessor still holds it, so HAProxy's configuration (and so HAProxy) need
-    // not change. The kernel spreads datagrams over both until the predecessor closes its socket.
-    const socket = createSocket({ type: "udp4", recvBufferSize: RECEIVE_BUFFER_BYTES, reusePort: true });
+    const server = createServer((socket) => this.#accept(socket));
     const port = this.#o.port ?? 0;
     return new Promise((resolve, reject) => {
-      socket.once("error", (error: NodeJS.ErrnoException) => {
-        socket.close();
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        server.close();
         if (error.code !== "EADDRINUSE") return reject(error);
         reject(
           new HomeostatError(
@@ -260,26 +260,53 @@ export class HaproxyLogReceiver {
           ),
         );
       });
-      socket.bind(port, "127.0.0.1", () => {
-        socket.removeAllListeners("error");
-        // A receive error on UDP (ICMP noise) must not end the data plane.
-        socket.on("error", () => {});
-        socket.on("message", (message) => this.#onDatagram(message));
-        this.#socket = socket;
-        resolve(socket.address().port);
+      // SO_REUSEPORT: during a planned data-plane restart the successor listens on the port HAProxy
+      // forwards its ring to while its predecessor still does, so HAProxy's configuration (and so
+      // HAProxy) need not change. The predecessor's close cuts HAProxy's connection; HAProxy
+      // connects again, to the successor, and sends what waited in the ring meanwhile.
+      server.listen({ port, host: "127.0.0.1", reusePort: true }, () => {
+        server.removeAllListeners("error");
+        server.on("error", () => {});
+        this.#server = server;
+        resolve((server.address() as { port: number }).port);
       });
     });
   }
 
-  /** Close the socket (idempotent). */
+  /** Stop listening and cut HAProxy's connections (idempotent). */
   close(): Promise<void> {
-    const socket = this.#socket;
-    this.#socket = null;
-    if (socket === null) return Promise.resolve();
-    return new Promise((resolve) => socket.close(() => resolve()));
+    const server = this.#server;
+    this.#server = null;
+    for (const socket of this.#connections) socket.destroy();
+    this.#connections.clear();
+    if (server === null) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
   }
 
-  /** Record one line as if it had arrived (what a datagram does); false when it is not an `hs1` line. */
+  #accept(socket: Socket): void {
+    // Only HAProxy on this machine connects here; still, a connection is bounded in what it holds.
+    this.#connections.add(socket);
+    let pending = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      pending += chunk;
+      let newline = pending.indexOf("\n");
+      while (newline !== -1) {
+        this.#received++;
+        this.record(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+        newline = pending.indexOf("\n");
+      }
+      if (pending.length > MAX_LINE_BYTES) {
+        this.#unparsed++;
+        pending = "";
+      }
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => this.#connections.delete(socket));
+  }
+
+  /** Record one line as if it had arrived; false when it is not an `hs1` line. */
   record(text: string): boolean {
     const line = parseHaproxyLogLine(text);
     if (line === null) {
@@ -318,11 +345,6 @@ export class HaproxyLogReceiver {
     r.retried = line.retries > 0;
     stats.recordRequest(r);
     return true;
-  }
-
-  #onDatagram(message: Buffer): void {
-    this.#received++;
-    this.record(message.toString("latin1"));
   }
 }
 

@@ -48,7 +48,7 @@ function section(cfg: string, header: string): string[] {
 
 test("the rendered configuration passes haproxy -c", async (t) => {
   const { paths } = stateDir(t, ["api", "web"]);
-  const cfg = renderHaproxyConfig({ services: services(), paths, syslogPort: 15_514 });
+  const cfg = renderHaproxyConfig({ services: services(), paths, logPort: 15_514 });
   writeFileSync(paths.config, cfg);
   await checkHaproxyConfig(HAPROXY, paths.config);
 });
@@ -65,7 +65,7 @@ test("a configuration HAProxy refuses is HS_HAPROXY_CONFIG with HAProxy's alert"
 
 test("traffic settings map to timeouts, retries, maxconn and placeholder servers", () => {
   const paths = haproxyPaths("/var/lib/fleet");
-  const cfg = renderHaproxyConfig({ services: services(), paths, syslogPort: 15_514 });
+  const cfg = renderHaproxyConfig({ services: services(), paths, logPort: 15_514 });
   const api = section(cfg, "backend api");
   assert.ok(api.includes("balance roundrobin"));
   assert.ok(api.includes("timeout connect 5000ms"), "connect is min(per-try, 5 s)");
@@ -107,7 +107,11 @@ test("traffic settings map to timeouts, retries, maxconn and placeholder servers
   assert.ok(global.includes(`stats socket "${paths.adminSocket}" mode 600 level admin expose-fd listeners`));
   assert.ok(global.includes(`server-state-file "${paths.serverState}"`));
   const defaults = section(cfg, "defaults");
-  assert.ok(defaults.includes("log 127.0.0.1:15514 len 4096 format raw local0 info"));
+  // Request lines go through a ring forwarded over TCP to the data plane's receiver.
+  assert.ok(defaults.includes("log ring@hs_log len 4096 format raw local0 info"));
+  const ring = section(cfg, "ring hs_log");
+  assert.ok(ring.includes("server dataplane 127.0.0.1:15514"));
+  assert.ok(ring.includes("format raw"));
   assert.ok(defaults.includes(`log-format "${HAPROXY_LOG_FORMAT}"`));
   assert.ok(defaults.includes("load-server-state-from-file global"));
   assert.ok(defaults.includes("option idle-close-on-response"), "no idle close racing a request at reload");
@@ -117,7 +121,7 @@ test("names HAProxy cannot take are refused, not rendered", () => {
   const paths = haproxyPaths("/var/lib/fleet");
   const bad = { ...services()[0]!, name: "api svc" };
   assert.throws(
-    () => renderHaproxyConfig({ services: [bad], paths, syslogPort: 1 }),
+    () => renderHaproxyConfig({ services: [bad], paths, logPort: 1 }),
     /not a valid HAProxy name/,
   );
 });

@@ -1,12 +1,12 @@
 /**
  * Test kit for the managed HAProxy: a state dir, an HAProxy started from rendered configuration
- * (stopped by `t.after`, even when the test fails), Node upstreams on ephemeral ports, a UDP log
- * listener, and a plain HTTP client. Everything is on 127.0.0.1 and cleaned up.
+ * (stopped by `t.after`, even when the test fails), Node upstreams on ephemeral ports, a TCP
+ * listener for the log ring, and a plain HTTP client. Everything is on 127.0.0.1 and cleaned up.
  */
 
-import { createSocket } from "node:dgram";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
@@ -46,9 +46,9 @@ export async function startHaproxy(
   t: Cleanup,
   paths: HaproxyPaths,
   services: readonly HaproxyServiceConfig[],
-  syslogPort: number,
+  logPort: number,
 ): Promise<HaproxyProcess> {
-  const config = renderHaproxyConfig({ services, paths, syslogPort });
+  const config = renderHaproxyConfig({ services, paths, logPort });
   const proc = await HaproxyProcess.start({ binary: HAPROXY, paths, config });
   t.after(() => proc.stop(2_000));
   return proc;
@@ -83,14 +83,34 @@ export async function upstream(t: Cleanup, name: string): Promise<Upstream> {
   return up;
 }
 
-/** A UDP syslog receiver on 127.0.0.1 collecting every datagram as text. */
+/** A TCP receiver on 127.0.0.1 for HAProxy's log ring, collecting every line (newline kept). */
 export async function logListener(t: Cleanup): Promise<{ port: number; lines: string[] }> {
-  const socket = createSocket("udp4");
   const lines: string[] = [];
-  socket.on("message", (message) => lines.push(message.toString("utf8")));
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => socket.close(() => resolve())));
-  return { port: socket.address().port, lines };
+  const connections = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    connections.add(socket);
+    let pending = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      pending += chunk;
+      for (let newline = pending.indexOf("\n"); newline !== -1; newline = pending.indexOf("\n")) {
+        lines.push(pending.slice(0, newline + 1));
+        pending = pending.slice(newline + 1);
+      }
+    });
+    // HAProxy's old worker cuts its ring connection at a reload.
+    socket.on("error", () => {});
+    socket.on("close", () => connections.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of connections) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { port: (server.address() as { port: number }).port, lines };
 }
 
 export interface Answer {

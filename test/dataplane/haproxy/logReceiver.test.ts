@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createSocket } from "node:dgram";
+import { connect, createServer, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import {
   HaproxyLogReceiver,
@@ -116,7 +116,7 @@ describe("lineOutcome", () => {
 });
 
 describe("HaproxyLogReceiver", () => {
-  it("records real datagrams into the service, release and instance windows", async (t) => {
+  it("records lines written as the ring forwards them into the service, release and instance windows", async (t) => {
     const stats = new TrafficStats();
     const outcomes: string[] = [];
     const zones: Record<string, { release: string; zone: string }> = {
@@ -130,8 +130,10 @@ describe("HaproxyLogReceiver", () => {
     });
     const port = await receiver.start();
     t.after(() => receiver.close());
-    const client = createSocket("udp4");
-    t.after(() => new Promise<void>((resolve) => client.close(() => resolve())));
+    const client = await new Promise<Socket>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => resolve(socket));
+    });
+    t.after(() => client.destroy());
 
     const lines: string[] = [];
     // api-0 (v1): 100 answers of 1..100 ms. api-1 (v2): 10 errors of 500 ms, one of them retried.
@@ -145,8 +147,12 @@ describe("HaproxyLogReceiver", () => {
     lines.push("Proxy fe_api stopped (cumulated conns: FE: 12, BE: 0).\n");
     // An instance HAProxy still names but the engine no longer serves: request counted, attempt not.
     lines.push("hs1 api api-9 200 5 0 0 5 0 ---- default GET -\n");
-    for (const line of lines) client.send(line, port, "127.0.0.1");
-    await waitFor(() => receiver.received === lines.length, { what: "every datagram" });
+    // As HAProxy's ring forwards them: newline-terminated, several per write, and a line split
+    // across two writes.
+    const text = lines.join("");
+    client.write(text.slice(0, 1_000));
+    client.write(text.slice(1_000));
+    await waitFor(() => receiver.received === lines.length, { what: "every line" });
 
     assert.equal(receiver.unparsed, 1);
     assert.equal(receiver.notices, 1);
@@ -210,11 +216,11 @@ describe("HaproxyLogReceiver", () => {
     const successor = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
     assert.equal(await successor.start(), port);
     await successor.close();
-    // A socket of someone else's, bound without SO_REUSEPORT: the port is taken.
+    // A listener of someone else's, without SO_REUSEPORT: the port is taken.
     await first.close();
     await first.close();
-    const foreign = createSocket("udp4");
-    await new Promise<void>((resolve) => foreign.bind(port, "127.0.0.1", resolve));
+    const foreign = createServer();
+    await new Promise<void>((resolve) => foreign.listen(port, "127.0.0.1", resolve));
     const refused = new HaproxyLogReceiver({ stats: new TrafficStats(), lookup: () => null, port });
     try {
       await assert.rejects(

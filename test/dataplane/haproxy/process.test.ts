@@ -113,7 +113,7 @@ test("a start that cannot bind its port fails with HS_PORT_IN_USE and HAProxy's 
   await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
   t.after(() => new Promise<void>((resolve) => taken.close(() => resolve())));
   const port = (taken.address() as { port: number }).port;
-  const config = renderHaproxyConfig({ services: [service("api", port)], paths, syslogPort: 1 });
+  const config = renderHaproxyConfig({ services: [service("api", port)], paths, logPort: 1 });
   await assert.rejects(
     HaproxyProcess.start({ binary: HAPROXY, paths, config }),
     (error: Error & { code?: string }) => {
@@ -131,7 +131,7 @@ test("adoption: HAProxy outlives the process that started it and is adopted from
   const config = renderHaproxyConfig({
     services: [service("api", port)],
     paths,
-    syslogPort: await freePort(),
+    logPort: await freePort(),
   });
   const module = pathToFileURL(`${REPO}/src/dataplane/haproxy/haproxyProcess.ts`).href;
   const script = `
@@ -227,7 +227,7 @@ test("a reload through the master socket under keep-alive load fails no request 
   const withWeb = renderHaproxyConfig({
     services: [service("api", apiPort), service("web", webPort)],
     paths,
-    syslogPort: logs.port,
+    logPort: logs.port,
   });
   const workers = new Set<string>();
   for (let i = 0; i < 5; i++) {
@@ -297,7 +297,7 @@ test("a reload HAProxy refuses (at the check, or at the bind) leaves the old wor
   const clash = renderHaproxyConfig({
     services: [service("api", apiPort), service("web", takenPort)],
     paths,
-    syslogPort: 1,
+    logPort: 1,
   });
   await assert.rejects(proc.reload(clash), (error: Error & { code?: string }) => {
     assert.equal(error.code, "HS_PORT_IN_USE");

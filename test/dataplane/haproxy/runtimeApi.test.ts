@@ -194,9 +194,9 @@ test("the hs1 log line arrives over UDP with its fields in order, and each endin
 
   const lineFor = async (what: string, count: number): Promise<string> =>
     await waitFor(() => (logs.lines.length >= count ? logs.lines[count - 1]! : null), { what });
-  const fields = (datagram: string) => {
-    assert.ok(datagram.endsWith("\n"), "format raw: the log-format text, then a newline");
-    const line = datagram.slice(0, -1);
+  const fields = (received: string) => {
+    assert.ok(received.endsWith("\n"), "format raw: the log-format text, then a newline");
+    const line = received.slice(0, -1);
     const [tag, backend, server, status, ta, tw, tc, tr, retries, ts, crit, method, local, ...rest] =
       line.split(" ");
     assert.equal(rest.length, 0, `13 fields: ${line}`);
