@@ -467,6 +467,39 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     assert.ok(!events.some((e) => e.type === "dataplane.haproxy-reloaded"), "no reload event");
   });
 
+  test("HAProxy SIGKILLed: the data plane starts it again, with every server as Homeostat set it, and says so", async () => {
+    const { traffic: before } = await atRest();
+    const killed = before.haproxy.pid!;
+    const killedAt = Date.now();
+    // The master and its worker: the whole of HAProxy gone at once.
+    for (const pid of processesNaming(haproxyPaths(box.stateDir).dir)) process.kill(pid, "SIGKILL");
+    const after = await waitFor(
+      async () => {
+        const doc = await trafficOf(box);
+        return doc.haproxy.pid !== null && doc.haproxy.pid !== killed ? doc : null;
+      },
+      { timeoutMs: 10_000, what: "a new HAProxy reported" },
+    );
+    assert.ok(isProcessAlive(after.haproxy.pid!, null));
+    // Back at rest: the three servers ready at full weight again, and it serves each instance.
+    await atRest();
+    const seen = new Set<string>();
+    await waitFor(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        if (r.status === 200) seen.add(r.headers.get("x-homeostat-instance") ?? "?");
+        return seen.size === 3;
+      },
+      { timeoutMs: 10_000, what: "the new HAProxy serving all three instances" },
+    );
+    const events = await eventsSince(box, killedAt);
+    const exited = events.find((e) => e.type === "dataplane.haproxy-exited");
+    assert.ok(exited, "the exit is an event");
+    assert.match(exited.message, new RegExp(`HAProxy \\(pid ${killed}\\) exited`));
+    assert.ok(events.some((e) => e.type === "dataplane.haproxy-started" && e.at >= exited.at));
+  });
+
   test("homeostat down stops HAProxy with the fleet: no process of this fleet's state dir is left", async () => {
     const hapPid = (await trafficOf(box)).haproxy.pid!;
     assert.ok(processesNaming(box.stateDir).includes(hapPid), "HAProxy names the state dir");
