@@ -129,6 +129,13 @@ export class Prober {
       return;
     }
     const at = this.#now();
+    // A timer may fire a millisecond early by the wall clock (libuv counts in whole ms on its own
+    // clock): a probe never runs before its initial delay, so wait out what is left.
+    const due = watch.startedAt + spec.initialDelayMs;
+    if (at < due) {
+      this.#schedule(watch, kind, due - at);
+      return;
+    }
     const outcome = await runProbe(spec.check, watch.target, spec.timeoutMs);
     if (!this.#isCurrent(watch)) return;
     // Another probe changed the state while this one ran (e.g. liveness made it unhealthy):

@@ -125,6 +125,8 @@ export interface Sandbox {
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<Response>;
   /** Kill every process left: controllers, instances (anything whose cwd is in the sandbox). */
   cleanup(): Promise<void>;
+  /** Each `up` this sandbox started: running or how it exited, and the end of what it printed. */
+  describeControllers(): string;
 }
 
 export interface Controller {
@@ -192,6 +194,15 @@ export async function sandbox(prefix = "homeostat-e2e-"): Promise<Sandbox> {
       return controller;
     },
     cli: (args, extraEnv = {}) => cli(args, { cwd: dir, env: { ...env, ...extraEnv } }),
+    describeControllers: () =>
+      controllers
+        .map((c, i) => {
+          const { exitCode, signalCode } = c.child;
+          const state =
+            exitCode === null && signalCode === null ? "running" : `exited ${exitCode ?? signalCode}`;
+          return `up #${i + 1} (pid ${c.child.pid}, ${state}):\n${c.output().slice(-2_000)}`;
+        })
+        .join("\n") || "no up started",
     async get<T>(path: string): Promise<T> {
       const response = await api("GET", path);
       if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
@@ -244,15 +255,20 @@ export async function readyStatus<T extends StatusDoc>(
   also: (status: T) => boolean = () => true,
   timeoutMs = 30_000,
 ): Promise<T> {
-  return await waitFor(
-    async () => {
-      const status = await box.get<T>("/v1/status");
-      const instances = allInstances(status);
-      const ready = instances.length === count && instances.every((i) => i.state === "ready");
-      return ready && also(status) ? status : null;
-    },
-    { timeoutMs, what: `${count} ready instances` },
-  );
+  try {
+    return await waitFor(
+      async () => {
+        const status = await box.get<T>("/v1/status");
+        const instances = allInstances(status);
+        const ready = instances.length === count && instances.every((i) => i.state === "ready");
+        return ready && also(status) ? status : null;
+      },
+      { timeoutMs, what: `${count} ready instances` },
+    );
+  } catch (error) {
+    // Say why: a controller that never started (a port taken meanwhile) prints its reason.
+    throw new Error(`${(error as Error).message}\n${box.describeControllers()}`, { cause: error });
+  }
 }
 
 /** Pids of processes whose working directory is inside `dir`. */
