@@ -31,6 +31,7 @@ import {
   eventsSince,
   freePort,
   freePortRange,
+  killController,
   processesUnder,
   readyStatus,
   type Sandbox,
@@ -679,4 +680,40 @@ test("engine: haproxy with HOMEOSTAT_HAPROXY naming a missing file: validate and
   assert.match(up.stderr, /nothing was started/);
   assert.deepEqual(processesUnder(box.dir), [], "no controller, data plane, HAProxy or instance");
   assert.ok(!existsSync(haproxyPaths(box.stateDir).dir), "no HAProxy directory made");
+});
+
+describe("HAProxy with neither controller nor data plane", () => {
+  test("it serves on with its last state, and `homeostat down FILE` stops it with the instances", async () => {
+    const box = await newSandbox();
+    const { controller, port, file } = await upOnFreePorts(box, 6, (basePort, port) =>
+      demoFleetYaml({ services: [{ name: "api", replicas: 3, basePort, port, traffic: haproxyTraffic() }] }),
+    );
+    const { status, hapPid } = await telling(controller, async () => {
+      const status = await readyStatus<Status>(box, 3, (s) => s.dataPlane?.connected === true);
+      await waitForServing(port, "HAProxy serving the front port");
+      const traffic = await trafficOf(box);
+      return { status, hapPid: traffic.haproxy.pid! };
+    });
+    const dataPlanePid = status.dataPlane!.pid!;
+    await killController(box, "the controller gone");
+    process.kill(dataPlanePid, "SIGKILL");
+    await waitFor(() => !isProcessAlive(dataPlanePid, null), { what: "the data plane gone" });
+
+    // Static stability: nothing of Homeostat runs, and HAProxy serves every instance still.
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      await r.arrayBuffer();
+      assert.equal(r.status, 200);
+      seen.add(r.headers.get("x-homeostat-instance") ?? "?");
+    }
+    assert.deepEqual([...seen].sort(), ["api-0", "api-1", "api-2"]);
+
+    const down = await box.cli(["down", file]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, new RegExp(`stopped HAProxy \\(pid ${hapPid}\\)`));
+    assert.match(down.stdout, /stopped 3 instance\(s\) it left behind/);
+    assert.deepEqual(processesNaming(box.stateDir), [], "no HAProxy of this fleet left");
+    assert.ok(!isProcessAlive(hapPid, null));
+  });
 });

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopOrphanedHaproxy } from "../../dataplane/haproxy/haproxyProcess.ts";
 import { stopOrphanedDataPlane } from "../../dataplane/processRecord.ts";
 import { LocalProcessDriver } from "../../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../../errors.ts";
@@ -104,6 +105,9 @@ async function cleanUpAfterCrash(stateDir: string, io: CliIo): Promise<number> {
     const dataPlanePids = await stopOrphanedDataPlane(stateDir, 15_000);
     if (dataPlanePids.length > 0)
       io.out(`homeostat: stopped the data plane (pid ${dataPlanePids.join(", ")})`);
+    // A data plane stops its HAProxy; one that died left it serving on its own.
+    const haproxyPid = await stopOrphanedHaproxy(stateDir, 10_000);
+    if (haproxyPid !== null) io.out(`homeostat: stopped HAProxy (pid ${haproxyPid})`);
     const scratch = mkdtempSync(join(tmpdir(), "homeostat-down-"));
     const driver = new LocalProcessDriver({ logDir: scratch });
     let stopped = 0;

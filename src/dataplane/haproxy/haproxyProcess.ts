@@ -28,7 +28,7 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive, processesInGroup, processStartTime } from "../../lib/procStat.ts";
-import { ensureHaproxyDir, type HaproxyPaths } from "./haproxyPaths.ts";
+import { ensureHaproxyDir, type HaproxyPaths, haproxyPaths } from "./haproxyPaths.ts";
 import { RuntimeApi } from "./runtimeApi.ts";
 
 const run = promisify(execFile);
@@ -415,4 +415,19 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
   if (processesInGroup(pgid).length === 0) return;
   signal(-pgid, sig);
+}
+
+/**
+ * Stop the managed HAProxy of the fleet whose state is in `stateDir` when nothing drives it any
+ * more (`homeostat down` after the controller and the data plane both died: HAProxy outlives them
+ * by design). Requests in flight may finish until `deadlineMs`. Returns its pid, or null when none
+ * runs (or the binary is gone, so it cannot be one of ours to adopt).
+ */
+export async function stopOrphanedHaproxy(stateDir: string, deadlineMs: number): Promise<number | null> {
+  const binary = findHaproxy();
+  if (binary === null) return null;
+  const running = await HaproxyProcess.adopt({ binary, paths: haproxyPaths(stateDir) });
+  if (running === null) return null;
+  await running.stop(deadlineMs);
+  return running.pid;
 }
