@@ -34,8 +34,14 @@ export interface PlainHaproxyInput {
   logPort: number | null;
 }
 
-/** Lines of the rendered `defaults` that only exist for the log line. */
-const LOG_LINES = [/^\s*log\s+ring@/, /^\s*option dontlognull\s*$/, /^\s*log-format\s/];
+/** Lines of the rendered configuration that only exist for the log line (and its sampling). */
+const LOG_LINES = [
+  /^\s*log\s+ring@/,
+  /^\s*option dontlognull\s*$/,
+  /^\s*log-format\s/,
+  /^\s*http-request set-var\(txn\.hs_logp\)/,
+  /^\s*http-response set-log-level silent/,
+];
 
 /**
  * The managed configuration for `input` with its files under `stateDir` (as the engine lays
@@ -88,6 +94,8 @@ export function writePlainHaproxy(stateDir: string, input: PlainHaproxyInput): s
   const paths = haproxyPaths(stateDir);
   ensureHaproxyDir(paths);
   writeFileSync(paths.shedMap(input.service), "");
+  // Empty: every answered request logged (the haproxy-log contender measures the full line's cost).
+  writeFileSync(paths.logMap(input.service), "");
   writeFileSync(paths.config, plainHaproxyConfig(stateDir, input));
   return paths.config;
 }

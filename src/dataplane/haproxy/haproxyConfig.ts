@@ -26,7 +26,10 @@ export interface HaproxyServiceConfig {
  * HAProxy answered locally (`-` when it did not).
  */
 export const HAPROXY_LOG_FORMAT =
-  "hs1 %b %s %ST %Ta %Tw %Tc %Tr %rc %tsc %[var(txn.hs_crit)] %HM %[var(txn.hs_local)]";
+  "hs1 %b %s %ST %Ta %Tw %Tc %Tr %rc %tsc %[var(txn.hs_crit)] %HM %[var(txn.hs_local)] %[var(txn.hs_logp)]";
+
+/** Every answered request logged: the log sampling map's value when nothing is sampled. */
+export const LOG_ALL = 10_000;
 
 /** A shed request's answer, as the embedded proxy's failover gate answers. */
 export const SHED_RETURN =
@@ -87,6 +90,12 @@ function backendRules(svc: string, paths: HaproxyPaths): string[] {
     ...Object.entries(PRIORITY_CLASS).map(
       ([crit, cls]) => `  http-request set-priority-class int(${cls}) if { var(txn.hs_crit) -m str ${crit} }`,
     ),
+    // Log sampling under load: the share of answered requests that are logged, in 1/10000ths, from
+    // a runtime map Homeostat sets (all of them until a service is busy, see logSampling.ts). A
+    // line carries the share, so the data plane counts each logged answer for 10000 / share.
+    // Whatever HAProxy answers itself, and any attempt without an answer, is always logged.
+    `  http-request set-var(txn.hs_logp) str(sample),map_str_int(${quoted(paths.logMap(svc))},${LOG_ALL})`,
+    "  http-response set-log-level silent if { rand(10000),sub(txn.hs_logp) ge 0 }",
   ];
 }
 
@@ -189,6 +198,11 @@ export function renderHaproxyConfig(o: {
  */
 export function shedMapText(shares: SheddingShares | null): string {
   return `sheddable ${shedUnits(shares?.sheddable ?? 0)}\ndefault ${shedUnits(shares?.default ?? 0)}\n`;
+}
+
+/** A log sampling map's file content (`share`: answered requests logged, in 1/10000ths). */
+export function logMapText(share: number): string {
+  return `sample ${Math.round(Math.min(LOG_ALL, Math.max(1, share)))}\n`;
 }
 
 /** A share in [0, 1] as the map's 1/10000ths. */

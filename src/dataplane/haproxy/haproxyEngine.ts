@@ -16,12 +16,16 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { HomeostatError } from "../../errors.ts";
 import type { TrafficStats } from "../../traffic/stats/index.ts";
 import type { ServiceSnapshot } from "../feedProtocol.ts";
-import { renderHaproxyConfig, shedMapText } from "./haproxyConfig.ts";
+import { LOG_ALL, logMapText, renderHaproxyConfig, shedMapText } from "./haproxyConfig.ts";
 import { ensureHaproxyDir, type HaproxyPaths, haproxyPaths } from "./haproxyPaths.ts";
 import { findHaproxy, HaproxyProcess } from "./haproxyProcess.ts";
 import { HaproxyService, type ServerReadback, type ServiceEvent } from "./haproxyService.ts";
 import { HaproxyLogReceiver } from "./logReceiver.ts";
+import { nextLogShare } from "./logSampling.ts";
 import { RuntimeApi } from "./runtimeApi.ts";
+
+/** The window a service's request rate is read over, to choose its log sampling. */
+const LOG_RATE_WINDOW_MS = 2_000;
 
 /** How often HAProxy's live figures are read back (the data plane reports every 250 ms). */
 const READBACK_INTERVAL_MS = 250;
@@ -270,7 +274,33 @@ export class HaproxyEngine {
   #writeShedMaps(): void {
     for (const service of this.#services.values()) {
       writeFileSync(this.#paths.shedMap(service.name), shedMapText(service.shedding), { mode: 0o600 });
+      writeFileSync(this.#paths.logMap(service.name), logMapText(service.logShare), { mode: 0o600 });
     }
+  }
+
+  /** Busy services log a share of their answered requests (see logSampling.ts); say when it changes. */
+  #adjustLogSampling(): void {
+    let changed = false;
+    for (const [name, service] of this.#services) {
+      const rate =
+        this.#stats.window({ service: name, windowMs: LOG_RATE_WINDOW_MS }).requests /
+        (LOG_RATE_WINDOW_MS / 1000);
+      const next = nextLogShare(service.logShare, rate);
+      if (next === service.logShare) continue;
+      service.logShare = next;
+      changed = true;
+      this.#onEvent(name, {
+        type: "dataplane.haproxy-log-sampling",
+        reason: "haproxy-engine",
+        message:
+          next === LOG_ALL
+            ? `${name}: every answered request logged again (${Math.round(rate)} req/s)`
+            : `${name}: 1 in ${Math.round(LOG_ALL / next)} answered requests logged (${Math.round(rate)} req/s), each counted for ${Math.round(LOG_ALL / next)}; shed, unanswered and failed-to-connect requests are all logged`,
+        data: { share: next / LOG_ALL, requestsPerSecond: Math.round(rate) },
+      });
+    }
+    // A reload starts from the files: they hold today's shares.
+    if (changed) this.#writeShedMaps();
   }
 
   async #sendCommands(): Promise<void> {
@@ -278,7 +308,11 @@ export class HaproxyEngine {
     if (api === null) return;
     const now = this.#now();
     for (const service of this.#services.values()) {
-      for (const command of service.commands(now, this.#paths.shedMap(service.name))) {
+      for (const command of service.commands(
+        now,
+        this.#paths.shedMap(service.name),
+        this.#paths.logMap(service.name),
+      )) {
         try {
           await api.command(command);
           this.#commandsSent++;
@@ -331,6 +365,7 @@ export class HaproxyEngine {
         await this.#ensureProcess();
       }
       await this.#readBack();
+      this.#adjustLogSampling();
       await this.#sendCommands();
     }).catch((error: unknown) => {
       this.#lastError = (error as Error).message;

@@ -30,6 +30,8 @@ export interface HaproxyPaths {
   mapsDir: string;
   /** The failover shedding map of `service`: `<criticality> <shed share in 1/10000ths>` lines. */
   shedMap(service: string): string;
+  /** The log sampling map of `service`: `sample <share of answered requests logged, in 1/10000ths>`. */
+  logMap(service: string): string;
 }
 
 function socketPath(dir: string, name: string): string {
@@ -53,6 +55,7 @@ export function haproxyPaths(stateDir: string): HaproxyPaths {
     output: join(dir, "haproxy.out"),
     mapsDir,
     shedMap: (service) => join(mapsDir, `shed-${service}.map`),
+    logMap: (service) => join(mapsDir, `log-${service}.map`),
   };
 }
 

@@ -11,7 +11,7 @@ import type { AttemptOutcome, Endpoint, SheddingShares } from "../../traffic/con
 import { ejectedEvent, returnedEvent, type TrafficEvent } from "../../traffic/proxy/healthWatch.ts";
 import type { TrafficStats } from "../../traffic/stats/index.ts";
 import type { ServiceSnapshot } from "../feedProtocol.ts";
-import { shedUnits } from "./haproxyConfig.ts";
+import { LOG_ALL, shedUnits } from "./haproxyConfig.ts";
 import { pickProbabilities, planServers, type ServerTarget } from "./serverPlan.ts";
 
 /** What a service reports of one server, read back from HAProxy (`show stat`). */
@@ -36,6 +36,8 @@ export class HaproxyService {
   weights: Record<string, number> | null | undefined = undefined;
   zoneShares: Record<string, number> | null = null;
   shedding: SheddingShares | null = null;
+  /** Share of answered requests HAProxy logs, in 1/10000ths (see logSampling.ts). */
+  logShare = LOG_ALL;
   readonly #outliers: OutlierDetector;
   readonly #stats: TrafficStats;
   readonly #onEvent: (event: ServiceEvent) => void;
@@ -44,6 +46,7 @@ export class HaproxyService {
   /** What HAProxy was last told, per server (cleared when HAProxy restarts or reloads). */
   #applied = new Map<string, ServerTarget>();
   #appliedShed: string | null = null;
+  #appliedLogShare: number | null = null;
   #readback = new Map<string, ServerReadback>();
   #ejectedSeen = new Set<string>();
 
@@ -123,6 +126,7 @@ export class HaproxyService {
   forgetApplied(): void {
     this.#applied = new Map();
     this.#appliedShed = null;
+    this.#appliedLogShare = null;
   }
 
   /** Instances ejected now, after the max-ejection cap. */
@@ -148,7 +152,7 @@ export class HaproxyService {
    * The Runtime API commands that bring HAProxy's backend to the plan, only what changed since
    * the last call (all of it after {@link forgetApplied}). Events for ejections that began or ended.
    */
-  commands(now: number, shedMap: string): string[] {
+  commands(now: number, shedMap: string, logMap: string): string[] {
     const ejected = this.ejected(now);
     this.#reportEjections(ejected, now);
     const targets = planServers({
@@ -189,6 +193,10 @@ export class HaproxyService {
       out.push(`set map ${shedMap} default ${shed.default}`);
       out.push(`set map ${shedMap} sheddable ${shed.sheddable}`);
       this.#appliedShed = shedKey;
+    }
+    if (this.logShare !== this.#appliedLogShare) {
+      out.push(`set map ${logMap} sample ${this.logShare}`);
+      this.#appliedLogShare = this.logShare;
     }
     return out;
   }
@@ -271,6 +279,7 @@ export class HaproxyService {
       weights: this.weights ?? this.traffic.weights,
       zoneShares: this.zoneShares,
       shedding: this.shedding === null ? null : { ...this.shedding },
+      logShare: this.logShare / LOG_ALL,
       ejectionsSuppressed: this.#outliers.ejectionsSuppressed,
       limits: {
         maxConcurrentPerInstance: this.traffic.limits.maxConcurrentPerInstance,

@@ -20,6 +20,7 @@ import {
   type RequestResult,
   type TrafficStats,
 } from "../../traffic/stats/index.ts";
+import { LOG_ALL } from "./haproxyConfig.ts";
 
 /** One `hs1` line's fields. Times are milliseconds, -1 where HAProxy logs -1 (the step never happened). */
 export interface ParsedLine {
@@ -46,6 +47,12 @@ export interface ParsedLine {
   method: string;
   /** `txn.hs_local`: why HAProxy answered itself (`failover-shed`), null when `-`. */
   local: string | null;
+  /**
+   * How many requests this line stands for: 1, or 10000 / `txn.hs_logp` for a line of an answered
+   * request when the service's log lines are sampled (only answered requests are: see
+   * haproxyConfig.ts), so the figures stay estimates of every request.
+   */
+  weight: number;
 }
 
 /** How one line is recorded: the request, and the last attempt when it says anything of its server. */
@@ -78,7 +85,7 @@ export interface HaproxyLogReceiverOptions {
 }
 
 const LINE_TAG = "hs1";
-const FIELD_COUNT = 13;
+const FIELD_COUNT = 14;
 const NO_SERVER = "<NOSRV>";
 const FRONTEND_PREFIX = "fe_";
 /** What the embedded proxy records for a client that left before any answer (nginx's 499). */
@@ -95,7 +102,7 @@ const CRITICALITIES: Record<string, Criticality> = {
 /**
  * Parse one `hs1` line (a trailing newline is fine); null for anything else.
  *
- * `hs1 %b %s %ST %Ta %Tw %Tc %Tr %rc %tsc %[var(txn.hs_crit)] %HM %[var(txn.hs_local)]`
+ * `hs1 %b %s %ST %Ta %Tw %Tc %Tr %rc %tsc %[var(txn.hs_crit)] %HM %[var(txn.hs_local)] %[var(txn.hs_logp)]`
  */
 export function parseHaproxyLogLine(line: string): ParsedLine | null {
   const f = line.trimEnd().split(" ");
@@ -120,6 +127,10 @@ export function parseHaproxyLogLine(line: string): ParsedLine | null {
   ) {
     return null;
   }
+  // Sampling applies to answered requests only (`http-response`): any other line is always sent.
+  const share = f[13] === "-" ? LOG_ALL : integer(f[13]);
+  if (share === null || share < 1 || share > LOG_ALL) return null;
+  const weight = responseMs >= 0 ? Math.round(LOG_ALL / share) : 1;
   return {
     service: backend.startsWith(FRONTEND_PREFIX) ? backend.slice(FRONTEND_PREFIX.length) : backend,
     server: server === NO_SERVER ? null : server,
@@ -133,6 +144,7 @@ export function parseHaproxyLogLine(line: string): ParsedLine | null {
     criticality: CRITICALITIES[f[10]!] ?? "default",
     method: f[11]!,
     local: f[12] === "-" ? null : f[12]!,
+    weight,
   };
 }
 
@@ -318,7 +330,7 @@ export class HaproxyLogReceiver {
     const outcome = lineOutcome(line);
     // The last attempt went to a server unless HAProxy answered without one (or before one: shed).
     const lastAttempt = line.server !== null && outcome.shed === null ? 1 : 0;
-    this.#unknownAttempts += line.retries;
+    this.#unknownAttempts += line.retries * line.weight;
     if (outcome.shed !== null) stats.recordShed(line.service, line.criticality, outcome.shed);
     if (outcome.attempt !== null && line.server !== null) {
       const info = this.#o.lookup(line.service, line.server);
@@ -331,7 +343,7 @@ export class HaproxyLogReceiver {
         a.outcome = outcome.attempt;
         a.status = line.responseMs >= 0 ? outcome.status : undefined;
         a.latencyMs = outcome.attemptLatencyMs;
-        stats.recordAttempt(a);
+        stats.recordAttempt(a, line.weight);
       }
       this.#o.onOutcome?.(line.service, line.server, outcome.attempt, this.#now());
     }
@@ -343,7 +355,7 @@ export class HaproxyLogReceiver {
     r.latencyMs = Math.max(0, line.totalMs);
     r.attempts = line.retries + lastAttempt;
     r.retried = line.retries > 0;
-    stats.recordRequest(r);
+    stats.recordRequest(r, line.weight);
     return true;
   }
 }

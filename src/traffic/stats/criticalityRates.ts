@@ -13,7 +13,7 @@ export class CriticalityRates {
   /** The epoch second each bucket holds, or -1. */
   private readonly seconds = new Float64Array(SECONDS).fill(-1);
 
-  record(nowMs: number, criticality: Criticality): void {
+  record(nowMs: number, criticality: Criticality, count = 1): void {
     const second = Math.floor(nowMs / 1000);
     const slot = second % SECONDS;
     if (this.seconds[slot] !== second) {
@@ -21,7 +21,7 @@ export class CriticalityRates {
       this.counts.fill(0, slot * CRITICALITIES.length, (slot + 1) * CRITICALITIES.length);
     }
     const index = slot * CRITICALITIES.length + CRITICALITIES.indexOf(criticality);
-    this.counts[index] = (this.counts[index] ?? 0) + 1;
+    this.counts[index] = (this.counts[index] ?? 0) + count;
   }
 
   /** The seconds in [`fromSecond`, `toSecond`] with arrivals: [second, critical, default, sheddable]. */

@@ -218,15 +218,18 @@ export class TrafficStats {
     return this.registry.contentType;
   }
 
-  /** One upstream attempt: counts toward the release's and the instance's windows and metrics. */
-  recordAttempt(e: AttemptRecord): void {
+  /**
+   * One upstream attempt (or `count` alike: a sampled log line standing for several): counts
+   * toward the release's and the instance's windows and metrics.
+   */
+  recordAttempt(e: AttemptRecord, count = 1): void {
     const now = this.now();
     const service = this.serviceCells(e.service);
     const release = this.releaseCells(service, e.service, e.release);
     const isError = e.outcome !== "success";
-    release.window.record(now, e.latencyMs, isError);
-    this.instanceWindow(service, e.instance).record(now, e.latencyMs, isError);
-    release.duration.observe(e.latencyMs / 1000);
+    release.window.record(now, e.latencyMs, isError, count);
+    this.instanceWindow(service, e.instance).record(now, e.latencyMs, isError, count);
+    for (let i = 0; i < count; i++) release.duration.observe(e.latencyMs / 1000);
     let byOutcome = release.attempts.get(e.instance);
     if (byOutcome === undefined) {
       byOutcome = new Array(OUTCOMES.length);
@@ -241,16 +244,16 @@ export class TrafficStats {
       );
       byOutcome[outcome] = counter;
     }
-    counter.pending++;
+    counter.pending += count;
   }
 
-  /** One client request as answered: counts toward the service's window and metrics. */
-  recordRequest(e: RequestRecord): void {
+  /** One client request as answered (or `count` alike): counts toward the service's window and metrics. */
+  recordRequest(e: RequestRecord, count = 1): void {
     const service = this.serviceCells(e.service);
     const result = RESULT_INDEX[e.result];
     const now = this.now();
-    service.window.record(now, e.latencyMs, RESULT_IS_ERROR[result]!);
-    service.criticality.record(now, e.criticality);
+    service.window.record(now, e.latencyMs, RESULT_IS_ERROR[result]!, count);
+    service.criticality.record(now, e.criticality, count);
     const index = CRITICALITY_INDEX[e.criticality] * RESULTS.length + result;
     let counter = service.requests[index];
     if (counter === undefined) {
@@ -260,7 +263,7 @@ export class TrafficStats {
       );
       service.requests[index] = counter;
     }
-    counter.pending++;
+    counter.pending += count;
   }
 
   /** A request shed by admission control or by the failover shedding gate (`failover-shed`). */

@@ -34,7 +34,8 @@ export class WindowRing {
   private readonly latencies = new Uint32Array(RING_SECONDS * LATENCY_BUCKET_COUNT);
 
   /** Counts one sample at `nowMs`. Samples older than the ring (time went backwards) are dropped. */
-  record(nowMs: number, latencyMs: number, isError: boolean): void {
+  /** `count` requests of that latency and outcome (more than 1: one sampled log line standing for several). */
+  record(nowMs: number, latencyMs: number, isError: boolean, count = 1): void {
     const second = Math.floor(nowMs / 1000);
     const slot = slotOf(second);
     const held = this.seconds[slot]!;
@@ -45,9 +46,9 @@ export class WindowRing {
       this.errors[slot] = 0;
       this.latencies.fill(0, slot * LATENCY_BUCKET_COUNT, (slot + 1) * LATENCY_BUCKET_COUNT);
     }
-    this.requests[slot]!++;
-    if (isError) this.errors[slot]!++;
-    this.latencies[slot * LATENCY_BUCKET_COUNT + latencyBucket(latencyMs)]!++;
+    this.requests[slot]! += count;
+    if (isError) this.errors[slot]! += count;
+    this.latencies[slot * LATENCY_BUCKET_COUNT + latencyBucket(latencyMs)]! += count;
   }
 
   /** Totals of the last `seconds` seconds up to and including the one of `nowMs` (at most {@link RING_SECONDS}). */

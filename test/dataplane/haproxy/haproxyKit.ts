@@ -37,7 +37,10 @@ export function stateDir(t: Cleanup, services: readonly string[] = []): { dir: s
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const paths = haproxyPaths(dir);
   ensureHaproxyDir(paths);
-  for (const service of services) writeFileSync(paths.shedMap(service), "");
+  for (const service of services) {
+    writeFileSync(paths.shedMap(service), "");
+    writeFileSync(paths.logMap(service), "");
+  }
   return { dir, paths };
 }
 

@@ -17,19 +17,19 @@ import { waitFor } from "../../helpers/waitFor.ts";
  * for `clientGone` (status -1: nothing was sent) and the `+` (redispatched) of `connectRefused`.
  */
 const LINES = {
-  ok: "hs1 api api-0 200 3 0 0 3 0 ---- default GET -\n",
-  shed: "hs1 fe_api <NOSRV> 503 0 -1 -1 -1 0 LR-- sheddable GET failover-shed\n",
-  upstream500: "hs1 api api-0 500 4 0 0 4 0 ---- - GET -\n",
-  retried503: "hs1 api api-0 503 3 3 0 0 2 ---- - GET -\n",
-  serverTimeout: "hs1 api api-0 504 3005 2003 1 -1 2 sH-- - GET -\n",
-  serverReset: "hs1 api api-0 502 2 2 0 -1 2 SH-- - GET -\n",
-  resetMidBody: "hs1 api api-0 200 52 0 0 1 0 SD-- - GET -\n",
-  noServer: "hs1 api <NOSRV> 503 0 -1 -1 -1 0 SC-- - GET -\n",
-  queueTimeout: "hs1 api <NOSRV> 503 302 302 -1 -1 0 sQ-- critical GET -\n",
-  connectRefused: "hs1 api api-0 503 1003 1002 -1 -1 +2 SC-- - GET -\n",
-  badRequest: "hs1 fe_api <NOSRV> 400 0 -1 -1 -1 0 PR-- - <BADREQ> -\n",
-  clientGone: "hs1 api api-0 -1 120 0 0 -1 0 CH-- default POST -\n",
-  clientGoneMidBody: "hs1 api api-0 200 301 0 0 2 0 CD-- - GET -\n",
+  ok: "hs1 api api-0 200 3 0 0 3 0 ---- default GET - -\n",
+  shed: "hs1 fe_api <NOSRV> 503 0 -1 -1 -1 0 LR-- sheddable GET failover-shed -\n",
+  upstream500: "hs1 api api-0 500 4 0 0 4 0 ---- - GET - -\n",
+  retried503: "hs1 api api-0 503 3 3 0 0 2 ---- - GET - -\n",
+  serverTimeout: "hs1 api api-0 504 3005 2003 1 -1 2 sH-- - GET - -\n",
+  serverReset: "hs1 api api-0 502 2 2 0 -1 2 SH-- - GET - -\n",
+  resetMidBody: "hs1 api api-0 200 52 0 0 1 0 SD-- - GET - -\n",
+  noServer: "hs1 api <NOSRV> 503 0 -1 -1 -1 0 SC-- - GET - -\n",
+  queueTimeout: "hs1 api <NOSRV> 503 302 302 -1 -1 0 sQ-- critical GET - -\n",
+  connectRefused: "hs1 api api-0 503 1003 1002 -1 -1 +2 SC-- - GET - -\n",
+  badRequest: "hs1 fe_api <NOSRV> 400 0 -1 -1 -1 0 PR-- - <BADREQ> - -\n",
+  clientGone: "hs1 api api-0 -1 120 0 0 -1 0 CH-- default POST - -\n",
+  clientGoneMidBody: "hs1 api api-0 200 301 0 0 2 0 CD-- - GET - -\n",
 } as const;
 
 function parsed(text: string): ParsedLine {
@@ -53,6 +53,7 @@ describe("parseHaproxyLogLine", () => {
       criticality: "default",
       method: "GET",
       local: null,
+      weight: 1,
     };
     assert.deepEqual(parseHaproxyLogLine(LINES.connectRefused), expected);
     assert.deepEqual(parseHaproxyLogLine(LINES.connectRefused.trimEnd()), expected);
@@ -70,6 +71,19 @@ describe("parseHaproxyLogLine", () => {
     assert.equal(parsed(LINES.ok.replace(" default ", " Urgent ")).criticality, "default");
   });
 
+  it("reads the log share: an answered request's line stands for 10000 / share requests, any other for one", () => {
+    const sampled = (line: string, share: string) => `${line.trimEnd().replace(/ -$/, ` ${share}`)}\n`;
+    assert.equal(parsed(sampled(LINES.ok, "250")).weight, 40);
+    assert.equal(parsed(sampled(LINES.upstream500, "5000")).weight, 2);
+    assert.equal(parsed(sampled(LINES.ok, "10000")).weight, 1);
+    // No answer from a server: never sampled, whatever the share says.
+    assert.equal(parsed(sampled(LINES.connectRefused, "250")).weight, 1);
+    assert.equal(parsed(sampled(LINES.shed, "250")).weight, 1);
+    for (const share of ["0", "10001", "x", "-5"]) {
+      assert.equal(parseHaproxyLogLine(sampled(LINES.ok, share)), null, share);
+    }
+  });
+
   it("returns null for anything else", () => {
     for (const text of [
       "",
@@ -85,6 +99,23 @@ describe("parseHaproxyLogLine", () => {
     ]) {
       assert.equal(parseHaproxyLogLine(text), null, JSON.stringify(text));
     }
+  });
+});
+
+describe("a sampled line counts for the requests it stands for", () => {
+  it("in the service, release and instance windows, its latency included", () => {
+    const stats = new TrafficStats();
+    const receiver = new HaproxyLogReceiver({ stats, lookup: () => ({ release: "v1", zone: "a" }) });
+    // 1 in 40 answered requests logged: two lines stand for 80 requests, one of them errors.
+    receiver.record("hs1 api api-0 200 7 0 0 7 0 ---- default GET - 250");
+    receiver.record("hs1 api api-0 500 9 0 0 9 0 ---- default GET - 250");
+    // Refused before any answer: always logged, counts once.
+    receiver.record("hs1 api api-0 503 1003 1002 -1 -1 +2 SC-- - GET - 250");
+    const service = stats.window({ service: "api", windowMs: 10_000 });
+    assert.deepEqual([service.requests, service.errors], [81, 41]);
+    const instance = stats.window({ service: "api", instance: "api-0", windowMs: 10_000 });
+    assert.deepEqual([instance.requests, instance.errors], [81, 41]);
+    assert.equal(receiver.received, 0, "record() is not a received line");
   });
 });
 
@@ -137,16 +168,17 @@ describe("HaproxyLogReceiver", () => {
 
     const lines: string[] = [];
     // api-0 (v1): 100 answers of 1..100 ms. api-1 (v2): 10 errors of 500 ms, one of them retried.
-    for (let ms = 1; ms <= 100; ms++) lines.push(`hs1 api api-0 200 ${ms} 0 0 ${ms} 0 ---- default GET -\n`);
+    for (let ms = 1; ms <= 100; ms++)
+      lines.push(`hs1 api api-0 200 ${ms} 0 0 ${ms} 0 ---- default GET - -\n`);
     for (let i = 0; i < 10; i++)
-      lines.push(`hs1 api api-1 500 500 0 0 500 ${i === 0 ? "+1" : "0"} ---- default GET -\n`);
+      lines.push(`hs1 api api-1 500 500 0 0 500 ${i === 0 ? "+1" : "0"} ---- default GET - -\n`);
     // Shed by the failover gate (4), timed out in the queue (2), no server (1); an hs1 line that
     // cannot be read, and HAProxy's own notice at a reload (not traffic, not a parsing problem).
     for (let i = 0; i < 4; i++) lines.push(LINES.shed);
     lines.push(LINES.queueTimeout, LINES.queueTimeout, LINES.noServer, "hs1 api truncated\n");
     lines.push("Proxy fe_api stopped (cumulated conns: FE: 12, BE: 0).\n");
     // An instance HAProxy still names but the engine no longer serves: request counted, attempt not.
-    lines.push("hs1 api api-9 200 5 0 0 5 0 ---- default GET -\n");
+    lines.push("hs1 api api-9 200 5 0 0 5 0 ---- default GET - -\n");
     // As HAProxy's ring forwards them: newline-terminated, several per write, and a line split
     // across two writes.
     const text = lines.join("");

@@ -112,6 +112,35 @@ test("weights and drain/maint states read back from show servers state and show 
   assert.equal(counts.u1, 30);
 });
 
+test("the log map samples answered requests at run time; what HAProxy answers itself is always logged", async (t) => {
+  const { port, api, paths, logs } = await oneService(t);
+  const up = await upstream(t, "u0");
+  await api.command(`set server api/api-0 addr 127.0.0.1 port ${up.port}`);
+  await api.command("set server api/api-0 state ready");
+  const answered = () => logs.lines.filter((line) => line.includes(" api-0 200 "));
+  for (let i = 0; i < 40; i++) assert.equal((await get(port)).status, 200);
+  await waitFor(() => answered().length === 40, { what: "a line for each of 40 answered requests" });
+  assert.ok(
+    answered().every((line) => line.endsWith(" 10000\n")),
+    "each says all are logged",
+  );
+
+  // 1 in 20: about 20 lines for 400 answered requests (at least 1, far fewer than 400).
+  await api.command(`add map ${paths.logMap("api")} sample 500`);
+  const before = answered().length;
+  for (let i = 0; i < 400; i++) assert.equal((await get(port)).status, 200);
+  // A request HAProxy answers itself (no server ready): logged whatever the share.
+  await api.command("set server api/api-0 state maint");
+  assert.equal((await get(port)).status, 503);
+  await waitFor(() => logs.lines.some((line) => line.includes(" <NOSRV> 503 ")), { what: "the 503's line" });
+  const sampled = answered().slice(before);
+  assert.ok(sampled.length >= 1 && sampled.length <= 60, `${sampled.length} lines for 400 answered requests`);
+  assert.ok(
+    sampled.every((line) => line.endsWith(" 500\n")),
+    "each says it stands for 20",
+  );
+});
+
 test("the shed map is set, added and cleared at run time and the shedding rule follows it", async (t) => {
   const { port, api, paths } = await oneService(t);
   const up = await upstream(t, "u0");
@@ -197,10 +226,25 @@ test("the hs1 log line arrives over UDP with its fields in order, and each endin
   const fields = (received: string) => {
     assert.ok(received.endsWith("\n"), "format raw: the log-format text, then a newline");
     const line = received.slice(0, -1);
-    const [tag, backend, server, status, ta, tw, tc, tr, retries, ts, crit, method, local, ...rest] =
-      line.split(" ");
-    assert.equal(rest.length, 0, `13 fields: ${line}`);
-    return { tag, backend, server, status, ta, tw, tc, tr, retries, ts, crit, method, local };
+    const [
+      tag,
+      backend,
+      server,
+      status,
+      ta,
+      tw,
+      tc,
+      tr,
+      retries,
+      ts,
+      crit,
+      method,
+      local,
+      logShare,
+      ...rest
+    ] = line.split(" ");
+    assert.equal(rest.length, 0, `14 fields: ${line}`);
+    return { tag, backend, server, status, ta, tw, tc, tr, retries, ts, crit, method, local, logShare };
   };
   const seen: Record<string, string> = {};
 
@@ -213,6 +257,8 @@ test("the hs1 log line arrives over UDP with its fields in order, and each endin
   assert.equal(ok.status, "200");
   for (const timing of [ok.ta, ok.tw, ok.tc, ok.tr]) assert.match(timing!, /^\d+$/);
   assert.equal(ok.retries, "0");
+  // Every answered request logged (the log map's share is all of them: 10000 in 1/10000ths).
+  assert.equal(ok.logShare, "10000");
   assert.equal(ok.crit, "critical");
   assert.equal(ok.method, "GET");
   assert.equal(ok.local, "-");
