@@ -148,6 +148,16 @@ function statusRange(text: string): [number, number] {
  */
 export type ProbeDefaults = "tcp" | "process";
 
+/** A TCP connect to the instance's port, 3 failures a second apart: default readiness and liveness alike. */
+const TCP_EVERY_SECOND = {
+  check: { kind: "tcp" },
+  intervalMs: 1_000,
+  timeoutMs: 1_000,
+  failureThreshold: 3,
+  successThreshold: 1,
+  initialDelayMs: 0,
+} as const;
+
 /**
  * The default probes of a service that takes its port: a TCP connect to the instance's port for
  * startup (up to 60 s), readiness and liveness (3 failures a second apart). A service that needs
@@ -162,22 +172,8 @@ export const DEFAULT_TCP_PROBES: Readonly<Required<ProbeSet>> = {
     successThreshold: 1,
     initialDelayMs: 0,
   },
-  readiness: {
-    check: { kind: "tcp" },
-    intervalMs: 1_000,
-    timeoutMs: 1_000,
-    failureThreshold: 3,
-    successThreshold: 1,
-    initialDelayMs: 0,
-  },
-  liveness: {
-    check: { kind: "tcp" },
-    intervalMs: 1_000,
-    timeoutMs: 1_000,
-    failureThreshold: 3,
-    successThreshold: 1,
-    initialDelayMs: 0,
-  },
+  readiness: TCP_EVERY_SECOND,
+  liveness: TCP_EVERY_SECOND,
 };
 
 /** True when neither the fleet's defaults nor the service name a probe kind (`off` counts as named). */

@@ -49,7 +49,6 @@ export class HaproxyEngine {
   readonly #binary: string | null;
   readonly #now: () => number;
   readonly #services = new Map<string, HaproxyService>();
-  #slots = new Map<string, number | undefined>();
   #process: HaproxyProcess | null = null;
   #api: RuntimeApi | null = null;
   #receiver: HaproxyLogReceiver | null = null;
@@ -106,7 +105,6 @@ export class HaproxyEngine {
           this.#services.set(snapshot.name, service);
         }
         service.update(snapshot, now);
-        this.#slots.set(snapshot.name, (snapshot as { slots?: number }).slots);
       }
       await this.#ensureReceiver();
       await this.#ensureProcess();
@@ -221,7 +219,7 @@ export class HaproxyEngine {
       );
     }
     const services = [...this.#services.values()].map((service) => {
-      service.servers = service.serverNames(this.#slots.get(service.name));
+      service.servers = service.serverNames();
       return { name: service.name, port: service.port, traffic: service.traffic, servers: service.servers };
     });
     services.sort((a, b) => a.name.localeCompare(b.name));

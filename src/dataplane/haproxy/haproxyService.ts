@@ -36,6 +36,8 @@ export class HaproxyService {
   weights: Record<string, number> | null | undefined = undefined;
   zoneShares: Record<string, number> | null = null;
   shedding: SheddingShares | null = null;
+  /** Instance slots the controller may use (both banks), as the last snapshot said. */
+  slots: number | undefined = undefined;
   /** Share of answered requests HAProxy logs, in 1/10000ths (see logSampling.ts). */
   logShare = LOG_ALL;
   readonly #outliers: OutlierDetector;
@@ -69,6 +71,7 @@ export class HaproxyService {
    */
   update(snapshot: ServiceSnapshot, now: number): void {
     this.port = snapshot.port;
+    this.slots = snapshot.slots;
     this.traffic = snapshot.traffic as unknown as TrafficSpec;
     this.#outliers.configure(this.traffic.outlier);
     if (snapshot.endpoints !== null) {
@@ -93,7 +96,7 @@ export class HaproxyService {
   }
 
   /** Server names for this service: every slot the controller may use, and every member. */
-  serverNames(slots: number | undefined): string[] {
+  serverNames(): string[] {
     const names = new Set<string>();
     const highest = Math.max(
       -1,
@@ -101,7 +104,7 @@ export class HaproxyService {
         slotOf(this.name, e.instance),
       ),
     );
-    const count = Math.max(slots ?? 0, 2 * (highest + 1), 2);
+    const count = Math.max(this.slots ?? 0, 2 * (highest + 1), 2);
     for (let slot = 0; slot < count; slot++) names.add(`${this.name}-${slot}`);
     for (const e of this.endpoints) names.add(e.instance);
     for (const d of this.#draining.values()) names.add(d.endpoint.instance);
