@@ -149,6 +149,16 @@ async function backendRetries(stateDir: string, backend: string): Promise<number
   return Number(row[columns.indexOf("wretr")]) + Number(row[columns.indexOf("wredis")]);
 }
 
+/** Requests HAProxy has in flight on one server now (`show stat`'s scur). */
+async function serverSessions(stateDir: string, backend: string, server: string): Promise<number> {
+  const csv = await new RuntimeApi(haproxyPaths(stateDir).adminSocket).command("show stat -1 4 -1");
+  const lines = csv.split("\n");
+  const columns = (lines.find((l) => l.startsWith("# ")) ?? "").slice(2).split(",");
+  const row = lines.map((l) => l.split(",")).find((c) => c[0] === backend && c[1] === server);
+  if (row === undefined) throw new Error(`no server ${backend}/${server} in show stat`);
+  return Number(row[columns.indexOf("scur")]);
+}
+
 /** `server status/weight addr` of each server of `backend` in a `show stat` CSV, one string. */
 function serverView(csv: string, backend: string): string {
   const lines = csv.split("\n");
@@ -267,6 +277,12 @@ describe("one fleet served by HAProxy: kill -9 of an instance, the controller, t
     try {
       await waitFor(() => load!.outcomes.length >= 100, { timeoutMs: 20_000, what: "load before the kill" });
       const retriesBefore = await backendRetries(box.stateDir, "api");
+      // Kill it while HAProxy has requests in flight on it (the load's pace varies on a busy box).
+      await waitFor(async () => (await serverSessions(box.stateDir, "api", "api-1")) >= 2, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        what: "requests in flight on api-1",
+      });
       const killedAt = Date.now();
       process.kill(victim.pid, "SIGKILL");
       const replaced = await waitFor(
