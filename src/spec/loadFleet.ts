@@ -4,10 +4,12 @@ import { HomeostatError } from "../errors.ts";
 import { checkFleet } from "./checks.ts";
 import { checkEngines, type EngineCheckSubject } from "./engineChecks.ts";
 import type { FleetSpec } from "./model.ts";
+import { PORT_BANKS } from "./ports.ts";
 import type { Problem } from "./problem.ts";
 import { resolveFleet } from "./resolve.ts";
-import { fleetSchema } from "./schema.ts";
+import { type FleetInput, fleetSchema, hostsSchema } from "./schema.ts";
 import { formatPath, formatSpecError, type SpecError } from "./specError.ts";
+import { checkStores, storesSchema } from "./stores.ts";
 import { subjectOfInvalidFleet, subjectOfValidFleet } from "./validParts.ts";
 import { parseYamlSource, type YamlSource } from "./yamlSource.ts";
 import { PARSE_OPTIONS, problemsFromIssues } from "./zodIssues.ts";
@@ -57,6 +59,7 @@ export function parseFleet(text: string, file: string, machine: MachineChecks = 
   const problems = [
     ...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)),
     ...checkFleet(subject),
+    ...storeProblems(data, parsed.success ? parsed.data : undefined),
     ...(machine.haproxyBinary !== undefined && usesHaproxy(subject)
       ? checkEngines(subject, machine.haproxyBinary())
       : []),
@@ -73,6 +76,30 @@ export function fleetOrThrow(result: LoadResult): FleetSpec {
   throw new HomeostatError("HS_SPEC_INVALID", result.errors.map(formatSpecError).join("\n"), {
     details: { errors: result.errors },
   });
+}
+
+/**
+ * The cross-field rules of `stores` (placement, ports against the services' and each other's),
+ * judged when the stores and the hosts passed the schema; the services' ports count as far as
+ * they are valid.
+ */
+function storeProblems(data: unknown, fleet: FleetInput | undefined): Problem[] {
+  const raw = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>;
+  const stores = fleet?.stores ?? storesSchema.safeParse(raw.stores).data;
+  if (stores === undefined) return [];
+  const hosts = fleet?.hosts ?? hostsSchema.safeParse(raw.hosts).data;
+  if (raw.hosts !== undefined && hosts === undefined) return [];
+  const services =
+    fleet?.services ?? (typeof raw.services === "object" && raw.services !== null ? raw.services : {});
+  const ports: { name: string; low: number; high: number }[] = [];
+  for (const [name, service] of Object.entries(services as Record<string, Record<string, unknown>>)) {
+    const { basePort, replicas, port } = service ?? {};
+    if (typeof basePort === "number" && typeof replicas === "number") {
+      ports.push({ name, low: basePort, high: basePort + PORT_BANKS * replicas - 1 });
+    }
+    if (typeof port === "number") ports.push({ name, low: port, high: port });
+  }
+  return checkStores(stores, hosts, ports);
 }
 
 function usesHaproxy(subject: EngineCheckSubject): boolean {

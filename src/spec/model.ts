@@ -7,6 +7,7 @@
  */
 
 import type { NotificationsSpec } from "./notifications.ts";
+import type { StoreSpec } from "./stores.ts";
 
 /** A probe's transport. `port` absent means the instance's assigned port. */
 export type ProbeCheck =
@@ -322,6 +323,8 @@ export interface FleetSpec {
   dataPlane: { workers: number | "auto" };
   /** Webhooks (always set by `resolveFleet`; a fleet built by hand may leave it out: none). */
   notifications?: NotificationsSpec;
+  /** Replicated stores Homeostat runs and fails over (`resolveFleet` always sets it; by hand: none). */
+  stores?: StoreSpec[];
 }
 
 /** The slot-th instance of a service is named `${service}-${slot}`. */

@@ -12,6 +12,7 @@ import { resolveDatastores, resolveReleaseRecord, resolveSecurity } from "./reco
 import { resolveRestart } from "./restart.ts";
 import type { FleetInput, ReleaseInput, ServiceInput } from "./schema.ts";
 import { resolveSlo } from "./slo.ts";
+import { resolveStores } from "./stores.ts";
 import { resolveTraffic } from "./traffic.ts";
 
 /**
@@ -35,6 +36,7 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     failover: resolveFailover(input.failover),
     dataPlane: { workers: input.dataPlane?.workers ?? 1 },
     notifications: resolveNotifications(input.notifications),
+    stores: resolveStores(input.stores, input.hosts),
   };
 }
 

@@ -12,6 +12,7 @@ import { PERCENT_PATTERN, tryFraction } from "./fraction.ts";
 import { TRAFFIC_ENGINES } from "./model.ts";
 import { notificationsSchema } from "./notifications.ts";
 import { ENV_NAME_PATTERN, expected, expectedText, NAME_PATTERN, strict } from "./schemaParts.ts";
+import { storesSchema } from "./stores.ts";
 
 /** Release version keys. */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -865,11 +866,16 @@ export const fleetSchema = strict(
       keyPattern: NAME_PATTERN,
       keyRule: NAME_RULE,
       what: "a mapping of service names to services",
-      atLeastOne: "declare at least one service",
-    }).describe("Services by name."),
+    }).describe("Services by name (may be empty when the fleet declares stores)."),
+    stores: storesSchema
+      .optional()
+      .describe("Replicated stores Homeostat runs and fails over (kind: redis); see docs/redis.md."),
   },
   "a fleet mapping (version, services, ...)",
-);
+).refine((fleet) => Object.keys(fleet.services).length > 0 || Object.keys(fleet.stores ?? {}).length > 0, {
+  error: "declare at least one service (or a store)",
+  path: ["services"],
+});
 
 export type FleetInput = z.output<typeof fleetSchema>;
 export type ServiceInput = z.output<typeof serviceSchema>;

@@ -39,6 +39,7 @@ describe("fleetJsonSchema", () => {
       "dataPlane",
       "notifications",
       "services",
+      "stores",
     ]);
   });
 
