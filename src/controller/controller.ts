@@ -20,6 +20,7 @@ import {
 import type { BankTarget, ObservedInstance, Snapshot } from "../decide/snapshot.ts";
 import type { Driver, ExitInfo } from "../drivers/driver.ts";
 import { HomeostatError } from "../errors.ts";
+import { realScheduler, type Scheduler, sleep, type Timer } from "../lib/scheduler.ts";
 import type { InstanceHealth } from "../observe/health.ts";
 import {
   canCheckPortIdentity,
@@ -27,7 +28,7 @@ import {
   type PortIdentityChecker,
   servesOnItsPort,
 } from "../observe/portIdentity.ts";
-import { Prober } from "../observe/prober.ts";
+import { type ProbeFn, Prober } from "../observe/prober.ts";
 import type { StatusRecoveryInputs } from "../server/statusView.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import { startupBudgetMs } from "../spec/probes.ts";
@@ -75,6 +76,13 @@ export interface ControllerOptions {
   invariants?: InvariantVerdicts;
   now?: () => number;
   random?: () => number;
+  /**
+   * The loop's, the prober's and the drain's timers (default: real ones). With a scheduler and no
+   * `now`, the clock is the scheduler's: the simulation runs everything in virtual time.
+   */
+  scheduler?: Scheduler;
+  /** What runs an instance's probe checks (default: over the network; the simulation's in memory). */
+  probe?: ProbeFn;
 }
 
 interface Runtime {
@@ -108,7 +116,8 @@ export class Controller {
   private readonly busy = new Set<string>();
   private readonly lastWait = new Map<string, string>();
   private readonly inFlight = new Set<Promise<unknown>>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
+  private readonly scheduler: Scheduler;
   /** The driver, when it can tell whose socket answers on an instance's port (the local driver). */
   private readonly identity: PortIdentityChecker | null;
   /**
@@ -143,13 +152,16 @@ export class Controller {
     this.dataPlane = options.dataPlane;
     this.releases = options.releases;
     this.failover = options.failover;
-    this.now = options.now ?? Date.now;
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.now = options.now ?? (options.scheduler ? () => this.scheduler.now() : Date.now);
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
     this.metrics = options.metrics;
     this.invariants = options.invariants;
     this.prober = new Prober({
       now: this.now,
+      scheduler: this.scheduler,
+      ...(options.probe ? { probe: options.probe } : {}),
       onChange: (instance, health, previous) => this.onHealthChange(instance, health, previous),
       // The last failed probe of each instance: what a report of a slow start says is wrong.
       onResult: (instance, result) => {
@@ -194,7 +206,7 @@ export class Controller {
   private async stopDeciding(): Promise<boolean> {
     if (this.stopped) return false;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.prober.stop();
     this.failover?.stop();
     await Promise.allSettled([...this.inFlight]);
@@ -303,17 +315,20 @@ export class Controller {
   private loop(): void {
     if (this.stopped) return;
     this.tick();
-    this.timer = setTimeout(() => this.loop(), this.tickMs);
+    this.timer = this.scheduler.setTimer(this.tickMs, () => this.loop(), { keepAlive: true });
   }
 
   private tick(): void {
     if (this.stopped) return;
     const passStarted = performance.now();
     const now = this.now();
+    const phase = this.metrics?.passPhase ? phaseTimer(this.metrics.passPhase) : null;
     this.verifyOpenIncidents(now);
+    phase?.("verify");
     this.resetStableSlots(now);
     this.noteSlowStarts(now);
     this.recheckIdentity(now);
+    phase?.("bookkeeping");
     const releaseTargets = this.releaseTargets();
     const snapshot: Snapshot = {
       now,
@@ -323,9 +338,13 @@ export class Controller {
       busy: this.busy,
       targets: this.failover?.extend(releaseTargets) ?? releaseTargets,
     };
+    phase?.("snapshot");
     for (const action of decide(snapshot)) this.dispatch(action);
+    phase?.("decide");
     this.syncMembership();
+    phase?.("membership");
     this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
+    phase?.("releases");
     const settling = this.settling();
     this.failover?.tick({
       instances: snapshot.instances,
@@ -333,6 +352,7 @@ export class Controller {
       targets: releaseTargets,
       settling,
     });
+    phase?.("failover");
     if (!settling && !this.dataPlaneDecided) {
       this.dataPlaneDecided = true;
       this.dataPlane?.decided();
@@ -436,7 +456,7 @@ export class Controller {
     if (!planned || !dataPlane || !service || !dataPlane.hasProxy(service.name)) return;
     const deadline = this.now() + service.traffic.drainTimeoutMs;
     while (dataPlane.inFlight(service.name, instance) > 0 && this.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(this.scheduler, 25);
     }
   }
 
@@ -1190,6 +1210,16 @@ export class Controller {
     });
     this.events.onEvent(event);
   }
+}
+
+/** Reports the time since the previous mark (or since it was made) under each phase's name. */
+function phaseTimer(report: (phase: string, seconds: number) => void): (phase: string) => void {
+  let last = performance.now();
+  return (phase) => {
+    const at = performance.now();
+    report(phase, (at - last) / 1000);
+    last = at;
+  };
 }
 
 /** How long an instance whose probes pass with no listener of its own waits for the next identity check. */

@@ -18,6 +18,11 @@ const RECOVERY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600
 export interface ControllerMetricHooks {
   /** One reconcile pass (observe, decide, dispatch) took `seconds`. */
   reconcilePass(seconds: number): void;
+  /**
+   * Optional: the pass's steps, each as it ends (verify, bookkeeping, snapshot, decide, membership,
+   * releases, failover), for the scale bench. Absent: the pass takes no extra clock readings.
+   */
+  passPhase?(phase: string, seconds: number): void;
   /** An action the loop dispatched ended: `ok`, or `failed`. */
   action(type: string, outcome: "ok" | "failed"): void;
 }

@@ -32,6 +32,8 @@ import {
 import type { Reason, ReasonCode } from "../decide/reasons.ts";
 import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { HomeostatError } from "../errors.ts";
+import type { Scheduler } from "../lib/scheduler.ts";
+import type { ProbeFn } from "../observe/prober.ts";
 import { ZoneProber, type ZoneProbeTarget } from "../observe/zoneProbe.ts";
 import { type FleetSpec, instanceName, placementOf, type ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
@@ -52,6 +54,10 @@ export interface FailoverManagerOptions {
   dataPlane?: DataPlaneControl;
   note: (type: string, why: Reason, data: Record<string, unknown>) => void;
   now?: () => number;
+  /** Timers of the zone probes (default: real ones; the simulation's virtual clock). */
+  scheduler?: Scheduler;
+  /** What runs a zone probe's check (default: over the network). */
+  probe?: ProbeFn;
 }
 
 /** What the controller knows at one pass. */
@@ -122,9 +128,14 @@ export class FailoverManager {
     this.#store = options.store;
     this.#dataPlane = options.dataPlane;
     this.#note = options.note;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (options.scheduler ? () => options.scheduler!.now() : Date.now);
     this.#prober = options.dataPlane
-      ? new ZoneProber({ faults: options.dataPlane.faults, now: this.#now })
+      ? new ZoneProber({
+          faults: options.dataPlane.faults,
+          now: this.#now,
+          ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+          ...(options.probe ? { probe: options.probe } : {}),
+        })
       : null;
     this.#zoneNames = [
       ...new Set(options.fleet.services.flatMap((s) => s.placement.map((p) => p.zone))),

@@ -3,7 +3,8 @@
  * the health state machine.
  */
 
-import type { ProbeSet } from "../spec/model.ts";
+import { realScheduler, type Scheduler, type Timer } from "../lib/scheduler.ts";
+import type { ProbeCheck, ProbeSet } from "../spec/model.ts";
 import type { InstanceHealth, ProbeKind, ProbeResult } from "./health.ts";
 import {
   applyProbeResult,
@@ -12,11 +13,30 @@ import {
   shouldRun,
 } from "./healthMachine.ts";
 import { runProbe } from "./probeRunner.ts";
-import type { ProbeTarget } from "./probeTarget.ts";
+import type { ProbeOutcome, ProbeTarget } from "./probeTarget.ts";
+
+/**
+ * Runs one check against one instance. The real one ({@link runNetworkProbe}) ignores `instance`
+ * and goes over the network; the simulation answers from its in-memory instances.
+ */
+export type ProbeFn = (
+  instance: string,
+  check: ProbeCheck,
+  target: ProbeTarget,
+  timeoutMs: number,
+) => Promise<ProbeOutcome>;
+
+/** The real probe: http, tcp or exec against the target. */
+export const runNetworkProbe: ProbeFn = (_instance, check, target, timeoutMs) =>
+  runProbe(check, target, timeoutMs);
 
 export interface ProberOptions {
-  /** Epoch-ms clock for result and transition timestamps (default `Date.now`). */
+  /** Epoch-ms clock for result and transition timestamps (default: the scheduler's, else `Date.now`). */
   now?: () => number;
+  /** Where the probe timers run (default: real timers). */
+  scheduler?: Scheduler;
+  /** What runs a check (default: {@link runNetworkProbe}). */
+  probe?: ProbeFn;
   /** Called when an instance's `health.state` changes (not for the initial state). */
   onChange: (instance: string, health: InstanceHealth, previous: InstanceHealth) => void;
   /**
@@ -33,7 +53,7 @@ interface Watch {
   probes: ProbeSet;
   startedAt: number;
   state: InstanceHealthState;
-  timers: Map<ProbeKind, NodeJS.Timeout>;
+  timers: Map<ProbeKind, Timer>;
 }
 
 const KINDS: readonly ProbeKind[] = ["startup", "readiness", "liveness"];
@@ -58,9 +78,13 @@ export class Prober {
   readonly #onChange: ProberOptions["onChange"];
   readonly #onResult: ProberOptions["onResult"];
   readonly #watches = new Map<string, Watch>();
+  readonly #scheduler: Scheduler;
+  readonly #probe: ProbeFn;
 
   constructor(opts: ProberOptions) {
-    this.#now = opts.now ?? Date.now;
+    this.#scheduler = opts.scheduler ?? realScheduler;
+    this.#probe = opts.probe ?? runNetworkProbe;
+    this.#now = opts.now ?? (opts.scheduler ? () => this.#scheduler.now() : Date.now);
     this.#onChange = opts.onChange;
     this.#onResult = opts.onResult;
   }
@@ -90,7 +114,7 @@ export class Prober {
     const watch = this.#watches.get(instance);
     if (watch === undefined) return;
     this.#watches.delete(instance);
-    for (const timer of watch.timers.values()) clearTimeout(timer);
+    for (const timer of watch.timers.values()) timer.cancel();
     watch.timers.clear();
   }
 
@@ -115,9 +139,10 @@ export class Prober {
   }
 
   #schedule(watch: Watch, kind: ProbeKind, delayMs: number): void {
-    const timer = setTimeout(() => void this.#run(watch, kind), delayMs);
-    timer.unref();
-    watch.timers.set(kind, timer);
+    watch.timers.set(
+      kind,
+      this.#scheduler.setTimer(delayMs, () => void this.#run(watch, kind)),
+    );
   }
 
   async #run(watch: Watch, kind: ProbeKind): Promise<void> {
@@ -136,7 +161,7 @@ export class Prober {
       this.#schedule(watch, kind, due - at);
       return;
     }
-    const outcome = await runProbe(spec.check, watch.target, spec.timeoutMs);
+    const outcome = await this.#probe(watch.instance, spec.check, watch.target, spec.timeoutMs);
     if (!this.#isCurrent(watch)) return;
     // Another probe changed the state while this one ran (e.g. liveness made it unhealthy):
     // the machine would ignore this result, so it is not reported either.

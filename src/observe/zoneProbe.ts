@@ -12,11 +12,11 @@
  * probes (prober.ts) ignore injected faults.
  */
 
-import { setTimeout as delay } from "node:timers/promises";
+import { realScheduler, type Scheduler, sleep } from "../lib/scheduler.ts";
 import type { ProbeCheck } from "../spec/model.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { FaultRegistry } from "../traffic/faults.ts";
-import { runProbe } from "./probeRunner.ts";
+import { type ProbeFn, runNetworkProbe } from "./prober.ts";
 
 export interface ZoneProbeTarget {
   endpoint: Endpoint;
@@ -39,13 +39,24 @@ export class ZoneProber {
   readonly #faults: FaultRegistry;
   readonly #now: () => number;
   readonly #random: () => number;
+  readonly #scheduler: Scheduler;
+  readonly #runProbe: ProbeFn;
   readonly #records = new Map<string, ProbeRecord>();
   #stopped = false;
 
-  constructor(options: { faults: FaultRegistry; now?: () => number; random?: () => number }) {
+  /** `scheduler` times the injected latency and blackholes, `probe` runs the check (defaults: real ones). */
+  constructor(options: {
+    faults: FaultRegistry;
+    now?: () => number;
+    random?: () => number;
+    scheduler?: Scheduler;
+    probe?: ProbeFn;
+  }) {
     this.#faults = options.faults;
-    this.#now = options.now ?? Date.now;
+    this.#scheduler = options.scheduler ?? realScheduler;
+    this.#now = options.now ?? (options.scheduler ? () => this.#scheduler.now() : Date.now);
     this.#random = options.random ?? Math.random;
+    this.#runProbe = options.probe ?? runNetworkProbe;
   }
 
   /** Probe every target whose interval has passed (never two runs at once per instance); forget the others. */
@@ -94,7 +105,7 @@ export class ZoneProber {
       const fault = rule.fault;
       switch (fault.kind) {
         case "blackhole":
-          await delay(timeoutMs, undefined, { ref: false });
+          await sleep(this.#scheduler, timeoutMs);
           return `timeout after ${timeoutMs}ms (${rule.id}: blackhole)`;
         case "reset":
           if (this.#random() < (fault.rate ?? 1)) return `connection reset (${rule.id})`;
@@ -104,16 +115,17 @@ export class ZoneProber {
           break;
         case "latency":
           if (fault.ms >= budget) {
-            await delay(budget, undefined, { ref: false });
+            await sleep(this.#scheduler, budget);
             return `timeout after ${timeoutMs}ms (${rule.id}: +${fault.ms}ms)`;
           }
-          await delay(fault.ms, undefined, { ref: false });
+          await sleep(this.#scheduler, fault.ms);
           budget -= fault.ms;
           break;
       }
     }
     const check: ProbeCheck = target.check.kind === "exec" ? { kind: "tcp" } : target.check;
-    const outcome = await runProbe(
+    const outcome = await this.#runProbe(
+      endpoint.instance,
       check,
       { host: "127.0.0.1", port: endpoint.port, cwd: ".", env: {} },
       budget,
