@@ -10,11 +10,10 @@ import { encodeCommand, isRespError, parseInfo, RespParser, type RespValue } fro
 
 /** Why an exchange failed before every reply arrived. */
 export class RedisExchangeError extends Error {
-  constructor(
-    readonly kind: "refused" | "timeout" | "closed" | "protocol",
-    message: string,
-  ) {
+  readonly kind: "refused" | "timeout" | "closed" | "protocol";
+  constructor(kind: "refused" | "timeout" | "closed" | "protocol", message: string) {
     super(message);
+    this.kind = kind;
   }
 }
 
