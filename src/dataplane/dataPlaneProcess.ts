@@ -25,6 +25,7 @@ import {
 import { HaproxyEngine } from "./haproxy/haproxyEngine.ts";
 import { LineChannel } from "./lineChannel.ts";
 import { type DataPlanePaths, dataPlanePaths, ensureDataPlaneDir } from "./paths.ts";
+import { StoreEndpoints } from "./redisEndpoint.ts";
 import { ServingSet } from "./servingSet.ts";
 import { persistSnapshot, readPersistedSnapshot } from "./snapshotFile.ts";
 
@@ -62,6 +63,10 @@ export class DataPlaneProcess {
   readonly #serving: ServingSet;
   /** Services whose engine is haproxy (worker 0 only: one HAProxy serves the fleet). */
   readonly #haproxy: HaproxyEngine | null;
+  /** Replicated stores' stable endpoints and Sentinel-compatible ports (docs/redis.md). */
+  readonly #stores = new StoreEndpoints((type, message, data) =>
+    this.#event({ type, reason: "redis-endpoint", message, data }),
+  );
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #startedAt = Date.now();
   /** Read once: every report carries it, and it cannot change. */
@@ -173,7 +178,7 @@ export class DataPlaneProcess {
       this.#log({ msg: "stopping" });
       if (this.#reportTimer) clearInterval(this.#reportTimer);
       this.#feedServer?.close();
-      await Promise.all([this.#serving.close(), this.#haproxy?.close()]);
+      await Promise.all([this.#serving.close(), this.#haproxy?.close(), this.#stores.close()]);
       this.#controller?.end("data plane stopped");
       this.#removeOwnFiles();
       this.#onStopped();
@@ -284,7 +289,12 @@ export class DataPlaneProcess {
       return;
     }
     if (message.type === "inspect") {
-      channel.send({ type: "inspection", identity: this.identity(), services: this.#state() });
+      channel.send({
+        type: "inspection",
+        identity: this.identity(),
+        services: this.#state(),
+        stores: this.#stores.state(),
+      });
       if (channel !== this.#controller) channel.end("inspected");
       return;
     }
@@ -366,12 +376,16 @@ export class DataPlaneProcess {
     await this.#serving.apply({ ...snapshot, services: embedded });
     // Other workers leave haproxy services alone: worker 0's HAProxy serves them.
     if (this.#haproxy !== null) await this.#haproxy.apply(haproxy);
+    // Absent: a controller that has not loaded its stores' topology yet; keep what is served.
+    if (snapshot.stores !== undefined) await this.#stores.apply(snapshot.stores);
   }
 
   #effective(snapshot: Snapshot): Snapshot {
     const embedded = this.#serving.effective(snapshot);
+    const stores = snapshot.stores ?? this.#applied?.stores;
     return {
       ...embedded,
+      ...(stores === undefined ? {} : { stores }),
       services: snapshot.services.map((s, i) =>
         engineOf(s) === "haproxy" && this.#haproxy !== null
           ? this.#haproxy.effective(s)
@@ -407,6 +421,7 @@ export class DataPlaneProcess {
       at: Date.now(),
       identity: this.identity(),
       services: this.#state(),
+      stores: this.#stores.state(),
       windows: this.#serving.stats.exportWindows(fromSecond, nowSecond),
       events,
     });
@@ -498,7 +513,8 @@ export class DataPlaneProcess {
       this.#feedServer?.close();
       this.#controller?.end("handed over to a successor");
       // The successor adopts HAProxy as it is: it keeps serving through the handover.
-      await Promise.all([this.#serving.handOff(), this.#haproxy?.release()]);
+      // Store ports are bound with SO_REUSEPORT: the successor has bound them beside ours.
+      await Promise.all([this.#serving.handOff(), this.#haproxy?.release(), this.#stores.close()]);
       this.#onStopped();
     })();
   }

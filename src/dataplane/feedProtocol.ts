@@ -68,6 +68,29 @@ export const serviceSnapshotSchema = z.object({
   slots: z.number().int().min(1).optional(),
 });
 
+const storeMemberSchema = z.object({
+  member: z.string().min(1),
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+});
+
+/**
+ * One replicated store's stable endpoint (src/dataplane/redisEndpoint.ts): where it listens, the
+ * primary it forwards to (null: none now, new connections wait) and the epoch of that topology;
+ * a data plane never applies a lower epoch than it serves. Added for issue 16 (redis helper).
+ */
+export const storeSnapshotSchema = z.object({
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  sentinel: z
+    .object({ port: z.number().int().min(1).max(65535), announce: z.enum(["endpoint", "primary"]) })
+    .nullable(),
+  epoch: z.number().int().min(0),
+  primary: storeMemberSchema.nullable(),
+  replicas: z.array(storeMemberSchema),
+});
+export type StoreSnapshot = z.infer<typeof storeSnapshotSchema>;
+
 /** Everything the data plane serves with. Complete: applying it replaces whatever came before. */
 export const snapshotSchema = z.object({
   /** Strictly increasing per controller lifetime; ordered across lifetimes by `issuedAt`. */
@@ -82,6 +105,11 @@ export const snapshotSchema = z.object({
    * an experiment stops when its experimenter does.
    */
   faults: z.array(faultSchema),
+  /**
+   * Replicated stores' endpoints (optional, additive). Absent: keep the stores served now (a
+   * controller that has not loaded its topology yet); present: exactly these.
+   */
+  stores: z.array(storeSnapshotSchema).optional(),
 });
 
 export type Snapshot = z.infer<typeof snapshotSchema>;
@@ -176,6 +204,8 @@ export const dataPlaneMessageSchema = z.discriminatedUnion("type", [
     /** The windows' seconds that changed since the last report (all of them in the first one). */
     windows: windowsSchema,
     events: z.array(feedEventSchema),
+    /** Per store: what its endpoint forwards to and at which epoch (optional, additive: issue 16). */
+    stores: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   }),
   z.object({
     type: z.literal("handover-started"),
@@ -188,6 +218,7 @@ export const dataPlaneMessageSchema = z.discriminatedUnion("type", [
     type: z.literal("inspection"),
     identity: dataPlaneIdentitySchema,
     services: z.record(z.string(), z.record(z.string(), z.unknown())),
+    stores: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   }),
 ]);
 export type DataPlaneMessage = z.infer<typeof dataPlaneMessageSchema>;
