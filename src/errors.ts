@@ -39,6 +39,19 @@ export const ERROR_CODES = {
     category: "user",
     summary: "the state file is a database, but not a Homeostat state database",
   },
+  HS_STORE_UNAVAILABLE: {
+    category: "unavailable",
+    summary: "the PostgreSQL store did not answer (down, unreachable, or over its deadline)",
+  },
+  HS_STORE_ERROR: { category: "internal", summary: "the store refused a statement" },
+  HS_NOT_LEADER: {
+    category: "unavailable",
+    summary: "this controller is a follower: changes go to the leader, whose address the error names",
+  },
+  HS_FENCED: {
+    category: "conflict",
+    summary: "an order carried a fencing token older than the newest seen: it came from a deposed leader",
+  },
   HS_DRIVER_STOP_FAILED: { category: "internal", summary: "an instance's processes survived SIGKILL" },
   HS_POLICY_INVALID: { category: "user", summary: "a resilience policy's options are not valid" },
   HS_PORT_IN_USE: { category: "conflict", summary: "a port Homeostat must listen on is already taken" },

@@ -4,8 +4,7 @@
  * removed), why (the body's `reason`), and what came of it (status, error code, duration).
  */
 
-import type { DatabaseSync } from "node:sqlite";
-import { Statements } from "./statements.ts";
+import type { SqlDatabase } from "./sql/database.ts";
 
 export interface AuditEntry {
   at: number;
@@ -60,18 +59,18 @@ const json = (value: unknown): string | null =>
   value === undefined || value === null ? null : JSON.stringify(value);
 
 export class AuditLog {
-  readonly #sql: Statements;
+  readonly #sql: SqlDatabase;
 
-  constructor(db: DatabaseSync) {
-    this.#sql = new Statements(db);
+  constructor(db: SqlDatabase) {
+    this.#sql = db;
   }
 
   /** Appends one entry; returns its id. */
   append(e: AuditEntry): number {
-    const result = this.#sql.run(
+    const row = this.#sql.get(
       `INSERT INTO audit (at, token_id, token_name, role, method, route, url, params_json, body_json,
                           reason, status, error_code, duration_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       e.at,
       e.tokenId,
       e.tokenName,
@@ -86,7 +85,7 @@ export class AuditLog {
       e.errorCode,
       e.durationMs,
     );
-    return Number(result.lastInsertRowid);
+    return Number(row?.id);
   }
 
   /** Entries in id order: the newest `limit`, or the first `limit` after id `after`. */
@@ -94,7 +93,7 @@ export class AuditLog {
     const rows =
       options.after === undefined
         ? this.#sql.all(
-            "SELECT * FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id",
+            "SELECT * FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) AS latest ORDER BY id",
             options.limit,
           )
         : this.#sql.all("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", options.after, options.limit);

@@ -1,14 +1,16 @@
 /**
- * Schema migrations for `state.db`. `PRAGMA user_version` holds the version the file is at; each
- * migration runs in its own transaction together with the bump of `user_version`, so a
- * controller killed mid-migration leaves the file at the previous version, never in between.
+ * Schema migrations, shared by both backends (written in the shared dialect of
+ * `sql/dialect.ts`; PostgreSQL gets them translated). The store records the version it is at
+ * (SQLite: `PRAGMA user_version`; PostgreSQL: the `homeostat_schema` table); each migration runs
+ * in its own transaction together with the bump of that version, so a controller killed
+ * mid-migration leaves the store at the previous version, never in between.
  *
  * Append new migrations at the end; never edit or reorder a released one.
  */
 
 import type { DatabaseSync } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
-import { inTransaction } from "./transaction.ts";
+import type { SqlDatabase } from "./sql/database.ts";
 
 /** `PRAGMA application_id` of every Homeostat state database: "HMST" in ASCII. */
 export const HOMEOSTAT_APPLICATION_ID = 0x484d5354;
@@ -17,7 +19,7 @@ export interface Migration {
   /** 1, 2, 3, …: the `user_version` the database is at once this migration has run. */
   version: number;
   /** SQL script, or a function for changes SQL alone cannot express. */
-  up: string | ((db: DatabaseSync) => void);
+  up: string | ((db: SqlDatabase) => void);
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -257,11 +259,32 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    // Leadership (src/store/leadership.ts): the lease one controller holds, timed by the store's
+    // clock, and the fencing token that grows with every new leader; every journal entry carries the
+    // token of the controller that wrote it.
+    up: `
+      CREATE TABLE leadership (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        renewed_at INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        api_url TEXT
+      );
+      ALTER TABLE journal ADD COLUMN token INTEGER;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
 export const LATEST_VERSION: number = MIGRATIONS.at(-1)?.version ?? 0;
 
+/** `PRAGMA user_version` of a SQLite database (the pre-open check reads files this way). */
 export function userVersion(db: DatabaseSync): number {
   const row = db.prepare("PRAGMA user_version").get() as { user_version: number } | undefined;
   return row?.user_version ?? 0;
@@ -273,29 +296,30 @@ export function applicationId(db: DatabaseSync): number {
 }
 
 /**
- * Brings `db` up to the last version in `migrations`, one transaction per migration. Throws
- * HS_STATE_TOO_NEW (changing nothing) if the database is already past it. `path` is only for
- * messages.
+ * Brings `db` up to the last version in `migrations`, one transaction per migration, on either
+ * backend: the transaction holds the store's write lock, so two controllers starting at once on
+ * one PostgreSQL store run each migration once. Throws HS_STATE_TOO_NEW (changing nothing) if the
+ * store is already past it. `path` is only for messages.
  */
 export function migrate(
-  db: DatabaseSync,
+  db: SqlDatabase,
   migrations: readonly Migration[] = MIGRATIONS,
-  path = "state.db",
+  path = db.location,
 ): void {
   assertOrdered(migrations);
   const latest = migrations.at(-1)?.version ?? 0;
-  const found = userVersion(db);
+  const found = db.schemaVersion();
   if (found > latest) throw tooNew(path, found, latest);
   for (const migration of migrations) {
     if (migration.version <= found) continue;
-    inTransaction(db, () => {
+    db.transaction(() => {
       // Re-read under the write lock: another process may have migrated since we looked.
-      const current = userVersion(db);
+      const current = db.schemaVersion();
+      if (current > latest) throw tooNew(path, current, latest);
       if (current >= migration.version) return;
       if (typeof migration.up === "string") db.exec(migration.up);
       else migration.up(db);
-      db.exec(`PRAGMA application_id = ${HOMEOSTAT_APPLICATION_ID}`);
-      db.exec(`PRAGMA user_version = ${migration.version}`);
+      db.setSchemaVersion(migration.version);
     });
   }
 }

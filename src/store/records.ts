@@ -164,5 +164,7 @@ export interface JournalResult {
 /** An action the controller meant to take, and what came of it (null: no result recorded yet). */
 export interface JournalRecord extends JournalIntent {
   id: number;
+  /** The fencing token of the controller that wrote it (absent before leases, v8). */
+  token?: number;
   result: JournalResult | null;
 }

@@ -4,7 +4,6 @@
  * rollback cannot undo — datastore schema versions and the migrations applied to them.
  */
 
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type {
   AppliedMigration,
   ProofEvidence,
@@ -13,10 +12,9 @@ import type {
 } from "../decide/rollback/types.ts";
 import { HomeostatError } from "../errors.ts";
 import type { MigrationSpec, ReleaseSpec } from "../spec/model.ts";
-import { Statements } from "./statements.ts";
-import { inTransaction } from "./transaction.ts";
+import type { SqlDatabase, SqlValue } from "./sql/database.ts";
 
-type Row = Record<string, SQLInputValue>;
+type Row = Record<string, SqlValue>;
 
 export interface ServiceState {
   service: string;
@@ -37,12 +35,12 @@ export interface RolloutRecord<T> {
 }
 
 export class ReleaseLedger {
-  readonly #db: DatabaseSync;
-  readonly #sql: Statements;
+  readonly #db: SqlDatabase;
+  readonly #sql: SqlDatabase;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: SqlDatabase) {
     this.#db = db;
-    this.#sql = new Statements(db);
+    this.#sql = db;
   }
 
   // ── Release history ────────────────────────────────────────────────────────────────────────
@@ -157,17 +155,17 @@ export class ReleaseLedger {
     state: (id: number) => T,
     at: number,
   ): RolloutRecord<T> {
-    return inTransaction(this.#db, () => {
+    return this.#db.transaction(() => {
       if (this.#get(`SELECT id FROM rollouts WHERE service = ? AND finished = 0`, service)) {
         throw new HomeostatError("HS_CONFLICT", `a deploy or rollback of ${service} is already in progress`);
       }
-      const result = this.#run(
-        `INSERT INTO rollouts (service, kind, state_json, finished, updated_at) VALUES (?, ?, '{}', 0, ?)`,
+      const inserted = this.#get(
+        `INSERT INTO rollouts (service, kind, state_json, finished, updated_at) VALUES (?, ?, '{}', 0, ?) RETURNING id`,
         service,
         kind,
         at,
       );
-      const id = Number(result.lastInsertRowid);
+      const id = Number(inserted?.id);
       const value = state(id);
       this.#run(`UPDATE rollouts SET state_json = ? WHERE id = ?`, JSON.stringify(value), id);
       return { id, service, kind, state: value, finished: false, updatedAt: at };
@@ -214,7 +212,7 @@ export class ReleaseLedger {
 
   /** Record that `version` of `service` applied `migration` (and move the datastore's version). */
   recordMigration(service: string, version: string, migration: MigrationSpec, at: number): void {
-    inTransaction(this.#db, () => {
+    this.#db.transaction(() => {
       this.#run(
         `INSERT INTO applied_migrations (service, version, datastore, from_version, to_version, reversible, at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -244,15 +242,15 @@ export class ReleaseLedger {
     }));
   }
 
-  #run(sql: string, ...values: SQLInputValue[]) {
+  #run(sql: string, ...values: SqlValue[]) {
     return this.#sql.run(sql, ...values);
   }
 
-  #get(sql: string, ...values: SQLInputValue[]): Row | undefined {
+  #get(sql: string, ...values: SqlValue[]): Row | undefined {
     return this.#sql.get(sql, ...values) as Row | undefined;
   }
 
-  #all(sql: string, ...values: SQLInputValue[]): Row[] {
+  #all(sql: string, ...values: SqlValue[]): Row[] {
     return this.#sql.all(sql, ...values) as Row[];
   }
 }

@@ -142,5 +142,6 @@ export function journalFromRow(row: Row): JournalRecord {
         : { at: int(row.result_at), ok: int(row.result_ok) === 1, detail: text(row.result_detail) },
   };
   if (row.data !== null) record.data = JSON.parse(text(row.data));
+  if (row.token !== null && row.token !== undefined) record.token = int(row.token);
   return record;
 }

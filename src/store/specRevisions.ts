@@ -9,10 +9,8 @@
  */
 
 import { createHash } from "node:crypto";
-import type { DatabaseSync } from "node:sqlite";
 import type { Row } from "./rows.ts";
-import { Statements } from "./statements.ts";
-import { inTransaction } from "./transaction.ts";
+import type { SqlDatabase } from "./sql/database.ts";
 
 /** How far a revision got: being converged to, done, or given up (the previous one stays applied). */
 export type RevisionState = "applying" | "applied" | "failed";
@@ -69,12 +67,12 @@ function revisionFromRow(row: Row): SpecRevision {
 
 /** The `spec_revisions` table (see the module comment), on the store's connection. */
 export class SpecRevisions {
-  readonly #db: DatabaseSync;
-  readonly #sql: Statements;
+  readonly #db: SqlDatabase;
+  readonly #sql: SqlDatabase;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: SqlDatabase) {
     this.#db = db;
-    this.#sql = new Statements(db);
+    this.#sql = db;
   }
 
   /**
@@ -91,7 +89,7 @@ export class SpecRevisions {
     at: number;
     state?: RevisionState;
   }): SpecRevision {
-    return inTransaction(this.#db, () => {
+    return this.#db.transaction(() => {
       const last = this.#sql.get("SELECT max(number) AS n FROM spec_revisions");
       const number = Number(last?.n ?? 0) + 1;
       const state = r.state ?? "applying";
@@ -157,7 +155,7 @@ export class SpecRevisions {
 
   /** Every revision, newest first (at most `limit`). */
   list(options: { limit?: number } = {}): SpecRevision[] {
-    const limit = options.limit ?? -1;
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     return this.#sql
       .all(`SELECT ${COLUMNS} FROM spec_revisions ORDER BY number DESC LIMIT ?`, limit)
       .map(revisionFromRow);

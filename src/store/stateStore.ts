@@ -9,10 +9,11 @@
 
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
 import { AuditLog } from "./audit.ts";
+import { fenced, LeadershipStore } from "./leadership.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import type {
   ControllerInfo,
@@ -44,10 +45,11 @@ import {
   toJson,
 } from "./rows.ts";
 import { SpecRevisions } from "./specRevisions.ts";
+import type { SqlDatabase, SqlValue } from "./sql/database.ts";
+import { PostgresDatabase } from "./sql/postgresDatabase.ts";
+import { SqliteDatabase } from "./sql/sqliteDatabase.ts";
 import { checkStateFile } from "./stateFile.ts";
-import { Statements } from "./statements.ts";
 import { TokenStore } from "./tokens.ts";
-import { inReadTransaction, inTransaction } from "./transaction.ts";
 
 /**
  * A change the store just wrote, as {@link StateStore.subscribe} listeners receive it: an appended
@@ -80,31 +82,44 @@ const INCIDENT_PATCH_COLUMNS: Record<keyof IncidentPatch, string> = {
   detail: "detail",
 };
 
+/** `col = excluded.col, …`: an upsert that replaces every column but the key (both dialects). */
+const replaceColumns = (columns: string[]): string => columns.map((c) => `${c} = excluded.${c}`).join(", ");
+const INSTANCE_UPSERT = replaceColumns(
+  "service slot port release zone host pid start_time log_path started_at generation desired last_exit_code last_exit_signal last_exit_at config_hash secret_versions".split(
+    " ",
+  ),
+);
+const SLOT_UPSERT = replaceColumns(
+  "consecutive_failures restart_times next_start_at crash_loop updated_at".split(" "),
+);
+
 export class StateStore {
-  /** Absolute path of `state.db`. */
+  /** Absolute path of `state.db`, or the PostgreSQL store's address (without its password). */
   readonly path: string;
-  readonly #db: DatabaseSync;
-  readonly #sql: Statements;
+  readonly #db: SqlDatabase;
   #ledger: ReleaseLedger | undefined;
   #tokens: TokenStore | undefined;
   #audit: AuditLog | undefined;
   #revisions: SpecRevisions | undefined;
+  #leadership: LeadershipStore | undefined;
+  #fencingToken: number | null = null;
   readonly #listeners = new Set<StoreListener>();
 
-  private constructor(path: string, db: DatabaseSync) {
+  private constructor(path: string, db: SqlDatabase) {
     this.path = path;
     this.#db = db;
-    this.#sql = new Statements(db);
   }
 
   /**
-   * Opens (creating the directory and file if needed) the state database of `stateDir` and
-   * migrates it to the current schema.
+   * Opens the store and migrates it to the current schema: the state database of `stateDir`
+   * (creating the directory and file if needed), or, given `store` (a `postgres://` address; see
+   * `docs/operations.md#several-controllers`), the PostgreSQL store several controllers share.
    *
    * @throws HomeostatError HS_STATE_CORRUPT, HS_STATE_FOREIGN or HS_STATE_TOO_NEW, with the
-   *   file left untouched.
+   *   store left untouched; HS_STORE_UNAVAILABLE when PostgreSQL cannot be reached.
    */
-  static open(stateDir: string): StateStore {
+  static open(stateDir: string, store?: string): StateStore {
+    if (store !== undefined) return StateStore.#migrated(PostgresDatabase.connect(store));
     const dir = resolve(stateDir);
     mkdirSync(dir, { recursive: true });
     const path = join(dir, STATE_FILE_NAME);
@@ -113,12 +128,32 @@ export class StateStore {
     try {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
-      migrate(db, MIGRATIONS, path);
     } catch (error) {
       db.close();
       throw error;
     }
-    return new StateStore(path, db);
+    return StateStore.#migrated(new SqliteDatabase(db, path));
+  }
+
+  static #migrated(db: SqlDatabase): StateStore {
+    try {
+      migrate(db, MIGRATIONS);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new StateStore(db.location, db);
+  }
+
+  /** Which backend this store is on. */
+  get dialect(): SqlDatabase["dialect"] {
+    return this.#db.dialect;
+  }
+
+  /** The leader lease and fencing token, on the same connection. */
+  get leadership(): LeadershipStore {
+    this.#leadership ??= new LeadershipStore(this.#db);
+    return this.#leadership;
   }
 
   /** Release history, rollouts and the live facts rollbacks depend on, on the same connection. */
@@ -148,7 +183,6 @@ export class StateStore {
   /** Closes the database (checkpointing the WAL into the main file). Calling it twice is harmless. */
   close(): void {
     if (!this.#db.isOpen) return;
-    this.#sql.clear();
     this.#db.close();
   }
 
@@ -198,7 +232,7 @@ export class StateStore {
   acquireControllerLock(info: { pid: number; apiPort: number; startedAt: number }): {
     previous: ControllerInfo | null;
   } {
-    return inTransaction(this.#db, () => {
+    return this.#db.transaction(() => {
       const row = this.#get("SELECT * FROM controller WHERE id = 1");
       const previous = row ? controllerFromRow(row) : null;
       const startTime = processStartTime(info.pid);
@@ -215,7 +249,9 @@ export class StateStore {
         }
       }
       this.#run(
-        `INSERT OR REPLACE INTO controller (id, pid, start_time, api_port, started_at) VALUES (1, ?, ?, ?, ?)`,
+        `INSERT INTO controller (id, pid, start_time, api_port, started_at) VALUES (1, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time,
+           api_port = excluded.api_port, started_at = excluded.started_at`,
         info.pid,
         startTime,
         info.apiPort,
@@ -279,7 +315,7 @@ export class StateStore {
        ON CONFLICT (service, version) DO UPDATE SET
          spec_json = excluded.spec_json,
          content_hash = excluded.content_hash,
-         last_seen = max(last_seen, excluded.last_seen)`,
+         last_seen = CASE WHEN excluded.last_seen > releases.last_seen THEN excluded.last_seen ELSE releases.last_seen END`,
       r.service,
       r.version,
       r.specJson,
@@ -303,10 +339,11 @@ export class StateStore {
   /** Inserts or replaces the instance named `r.name`. */
   putInstance(r: InstanceRecord): void {
     this.#run(
-      `INSERT OR REPLACE INTO instances (name, service, slot, port, release, zone, host, pid, start_time,
+      `INSERT INTO instances (name, service, slot, port, release, zone, host, pid, start_time,
          log_path, started_at, generation, desired, last_exit_code, last_exit_signal, last_exit_at,
          config_hash, secret_versions)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET ${INSTANCE_UPSERT}`,
       r.name,
       r.service,
       r.slot,
@@ -350,8 +387,9 @@ export class StateStore {
   /** Inserts or replaces the slot bookkeeping of `r.instance`. */
   putSlot(r: SlotRecord): void {
     this.#run(
-      `INSERT OR REPLACE INTO slots (instance, consecutive_failures, restart_times, next_start_at, crash_loop, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO slots (instance, consecutive_failures, restart_times, next_start_at, crash_loop, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (instance) DO UPDATE SET ${SLOT_UPSERT}`,
       r.instance,
       r.consecutiveFailures,
       JSON.stringify(r.restartTimes),
@@ -369,9 +407,9 @@ export class StateStore {
 
   /** Opens an incident (status "open") and returns it with its id. */
   openIncident(i: NewIncident): IncidentRecord {
-    const result = this.#run(
+    const inserted = this.#get(
       `INSERT INTO incidents (service, instance, kind, status, reason, detected_at, last_good_at, ttd_ms, detail)
-       VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?) RETURNING id`,
       i.service,
       i.instance,
       i.kind,
@@ -381,7 +419,7 @@ export class StateStore {
       i.ttdMs ?? null,
       i.detail ?? "",
     );
-    const id = Number(result.lastInsertRowid);
+    const id = Number(inserted?.id);
     this.#publishIncident(id);
     return this.#incident(id)!;
   }
@@ -394,14 +432,14 @@ export class StateStore {
    */
   updateIncident(id: number, patch: IncidentPatch): IncidentRecord {
     const assignments: string[] = [];
-    const values: SQLInputValue[] = [];
+    const values: SqlValue[] = [];
     for (const [key, column] of Object.entries(INCIDENT_PATCH_COLUMNS)) {
       const value = patch[key as keyof IncidentPatch];
       if (value === undefined) continue;
       assignments.push(`${column} = ?`);
       values.push(value);
     }
-    const updated = inTransaction(this.#db, () => {
+    const updated = this.#db.transaction(() => {
       if (assignments.length > 0) {
         this.#run(`UPDATE incidents SET ${assignments.join(", ")} WHERE id = ?`, ...values, id);
       }
@@ -419,7 +457,7 @@ export class StateStore {
    * @throws HomeostatError HS_NOT_FOUND if there is no such incident.
    */
   addIncidentEvent(id: number, e: TimelineEntry): void {
-    inTransaction(this.#db, () => {
+    this.#db.transaction(() => {
       if (!this.#get("SELECT 1 FROM incidents WHERE id = ?", id)) throw incidentNotFound(id);
       this.#run(
         "INSERT INTO incident_events (incident_id, at, phase, detail) VALUES (?, ?, ?, ?)",
@@ -435,7 +473,7 @@ export class StateStore {
   /** An incident with its timeline in the order it was written, or null. */
   getIncident(id: number): (IncidentRecord & { timeline: TimelineEntry[] }) | null {
     // One read transaction, so the timeline belongs to the incident as read.
-    return inReadTransaction(this.#db, () => {
+    return this.#db.readTransaction(() => {
       const incident = this.#incident(id);
       if (!incident) return null;
       const timeline = this.#all(
@@ -449,7 +487,7 @@ export class StateStore {
   /** Incidents, newest (by detection) first. */
   listIncidents(q: { status?: "open" | "closed"; service?: string; limit?: number } = {}): IncidentRecord[] {
     const where: string[] = [];
-    const values: SQLInputValue[] = [];
+    const values: SqlValue[] = [];
     if (q.status !== undefined) {
       where.push("status = ?");
       values.push(q.status);
@@ -479,8 +517,8 @@ export class StateStore {
 
   /** Appends an event; its `seq` is greater than that of every event before it, and never reused. */
   appendEvent(e: NewEvent): EventRecord {
-    const result = this.#run(
-      "INSERT INTO events (at, type, service, instance, reason, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    const inserted = this.#get(
+      "INSERT INTO events (at, type, service, instance, reason, message, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
       e.at,
       e.type,
       e.service ?? null,
@@ -491,7 +529,7 @@ export class StateStore {
     );
     // Built the way `eventFromRow` builds it, so an appended event equals the same event listed.
     const event: EventRecord = {
-      seq: Number(result.lastInsertRowid),
+      seq: Number(inserted?.seq),
       at: e.at,
       type: e.type,
       reason: e.reason,
@@ -510,7 +548,7 @@ export class StateStore {
    */
   listEvents(q: { afterSeq?: number; limit?: number; service?: string } = {}): EventRecord[] {
     const where: string[] = [];
-    const values: SQLInputValue[] = [];
+    const values: SqlValue[] = [];
     if (q.afterSeq !== undefined) {
       where.push("seq > ?");
       values.push(q.afterSeq);
@@ -523,7 +561,7 @@ export class StateStore {
     const rows =
       q.afterSeq === undefined && q.limit !== undefined
         ? this.#all(
-            `SELECT * FROM (SELECT * FROM events ${filter} ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
+            `SELECT * FROM (SELECT * FROM events ${filter} ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq`,
             ...values,
             sqlLimit(q.limit),
           )
@@ -533,17 +571,56 @@ export class StateStore {
 
   // ── Action journal ─────────────────────────────────────────────────────────
 
-  /** Records what the controller is about to do, before doing it. Returns the entry's id. */
+  /**
+   * From now on, every journal intent carries `token` and is written only while `token` holds the
+   * lease (see {@link StateStore.journalIntent}). Set once this controller leads.
+   */
+  fenceJournal(token: number): void {
+    this.#fencingToken = token;
+  }
+
+  /** The fencing token this store's journal writes with, or null before the controller leads. */
+  get fencingToken(): number | null {
+    return this.#fencingToken;
+  }
+
+  /**
+   * Records what the controller is about to do, before doing it. Returns the entry's id. Once
+   * fenced (see {@link StateStore.fenceJournal}), the entry is written in the same statement that
+   * checks the lease: a controller whose lease has passed to another cannot journal, hence cannot act.
+   *
+   * @throws HomeostatError HS_FENCED when the lease is no longer this token's
+   */
   journalIntent(j: JournalIntent): number {
-    const result = this.#run(
-      "INSERT INTO journal (at, action, target, reason, data) VALUES (?, ?, ?, ?, ?)",
+    const token = this.#fencingToken;
+    if (token === null) {
+      const inserted = this.#get(
+        "INSERT INTO journal (at, action, target, reason, data) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        j.at,
+        j.action,
+        j.target,
+        j.reason,
+        toJson(j.data),
+      );
+      return Number(inserted?.id);
+    }
+    const inserted = this.#get(
+      `INSERT INTO journal (at, action, target, reason, data, token)
+       SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (
+         SELECT 1 FROM leadership WHERE id = 1 AND token = ? AND expires_at > ?)
+       RETURNING id`,
       j.at,
       j.action,
       j.target,
       j.reason,
       toJson(j.data),
+      token,
+      token,
+      this.#db.clockMs(),
     );
-    return Number(result.lastInsertRowid);
+    if (inserted === undefined)
+      throw fenced(token, this.leadership.current(), `journal entry "${j.action} ${j.target}"`);
+    return Number(inserted.id);
   }
 
   /**
@@ -553,7 +630,7 @@ export class StateStore {
    *   has a result.
    */
   journalResult(id: number, r: JournalResult): void {
-    inTransaction(this.#db, () => {
+    this.#db.transaction(() => {
       const updated = this.#run(
         "UPDATE journal SET result_at = ?, result_ok = ?, result_detail = ? WHERE id = ? AND result_at IS NULL",
         r.at,
@@ -575,7 +652,7 @@ export class StateStore {
   listJournal(q: { limit?: number; pendingOnly?: boolean } = {}): JournalRecord[] {
     const filter = q.pendingOnly ? "WHERE result_at IS NULL" : "";
     return this.#all(
-      `SELECT * FROM (SELECT * FROM journal ${filter} ORDER BY id DESC LIMIT ?) ORDER BY id`,
+      `SELECT * FROM (SELECT * FROM journal ${filter} ORDER BY id DESC LIMIT ?) AS latest ORDER BY id`,
       sqlLimit(q.limit),
     ).map(journalFromRow);
   }
@@ -592,22 +669,23 @@ export class StateStore {
     return row ? incidentFromRow(row) : null;
   }
 
-  #run(sql: string, ...values: SQLInputValue[]) {
-    return this.#sql.run(sql, ...values);
+  #run(sql: string, ...values: SqlValue[]) {
+    return this.#db.run(sql, ...values);
   }
 
-  #get(sql: string, ...values: SQLInputValue[]): Row | undefined {
-    return this.#sql.get(sql, ...values);
+  #get(sql: string, ...values: SqlValue[]): Row | undefined {
+    return this.#db.get(sql, ...values);
   }
 
-  #all(sql: string, ...values: SQLInputValue[]): Row[] {
-    return this.#sql.all(sql, ...values);
+  #all(sql: string, ...values: SqlValue[]): Row[] {
+    return this.#db.all(sql, ...values);
   }
 }
 
 /** A caller's `limit` as SQL: -1 means no limit. */
 function sqlLimit(limit: number | undefined): number {
-  if (limit === undefined) return -1;
+  // The largest LIMIT both SQLite and PostgreSQL take (PostgreSQL refuses SQLite's -1).
+  if (limit === undefined) return Number.MAX_SAFE_INTEGER;
   if (!Number.isInteger(limit) || limit < 0) {
     throw new HomeostatError("HS_BAD_REQUEST", `limit must be a whole number ≥ 0, got ${limit}`, {
       details: { limit },

@@ -3,9 +3,7 @@
  * secret itself). A name is unique among live tokens; revoked ones stay for the audit trail.
  */
 
-import type { DatabaseSync } from "node:sqlite";
-import { Statements } from "./statements.ts";
-import { inTransaction } from "./transaction.ts";
+import type { SqlDatabase } from "./sql/database.ts";
 
 /** A token's role (the same three as the API's `Role`: the store does not depend on the server). */
 export type TokenRole = "viewer" | "operator" | "admin";
@@ -40,12 +38,12 @@ function tokenFromRow(row: Row): TokenRecord {
 const COLUMNS = "id, name, role, created_at, created_by, revoked_at, last_used_at";
 
 export class TokenStore {
-  readonly #db: DatabaseSync;
-  readonly #sql: Statements;
+  readonly #db: SqlDatabase;
+  readonly #sql: SqlDatabase;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: SqlDatabase) {
     this.#db = db;
-    this.#sql = new Statements(db);
+    this.#sql = db;
   }
 
   /**
@@ -59,17 +57,17 @@ export class TokenStore {
     createdBy: string;
     at: number;
   }): TokenRecord | null {
-    return inTransaction(this.#db, () => {
+    return this.#db.transaction(() => {
       if (this.live(t.name) !== null) return null;
-      const result = this.#sql.run(
-        "INSERT INTO tokens (name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
+      const inserted = this.#sql.get(
+        "INSERT INTO tokens (name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?) RETURNING id",
         t.name,
         t.role,
         t.hash,
         t.at,
         t.createdBy,
       );
-      return this.byId(Number(result.lastInsertRowid));
+      return this.byId(Number(inserted?.id));
     });
   }
 
@@ -119,7 +117,7 @@ export class TokenStore {
     at: number,
     refuse: (token: TokenRecord) => string | undefined = () => undefined,
   ): TokenRecord | { refused: string } | null {
-    return inTransaction(this.#db, () => {
+    return this.#db.transaction(() => {
       const token = this.byId(id);
       if (token === null || token.revokedAt !== null) return null;
       const why = refuse(token);

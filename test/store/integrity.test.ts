@@ -14,6 +14,7 @@ import {
   STATE_FILE_NAME,
   StateStore,
 } from "../../src/store/index.ts";
+import { SqliteDatabase } from "../../src/store/sql/sqliteDatabase.ts";
 import { tempStateDir } from "./tempStateDir.ts";
 
 function pragma(path: string, name: string): unknown {
@@ -71,7 +72,7 @@ test("an older database is migrated to the latest version with its data kept", (
   const dir = tempStateDir(t);
   const path = join(dir, STATE_FILE_NAME);
   const old = new DatabaseSync(path);
-  migrate(old, MIGRATIONS.slice(0, 1), path);
+  migrate(new SqliteDatabase(old, path), MIGRATIONS.slice(0, 1), path);
   old.exec(
     "INSERT INTO events (at, type, service, reason, message) VALUES (5, 'instance.started', 'web', 'r', 'from v1')",
   );
@@ -107,7 +108,7 @@ test("a migration that fails is rolled back whole and leaves the version where i
       },
     },
   ];
-  assert.throws(() => migrate(db, migrations), /boom half-way/);
+  assert.throws(() => migrate(new SqliteDatabase(db, "m.db"), migrations), /boom half-way/);
   const version = db.prepare("PRAGMA user_version").get() as { user_version: number };
   assert.equal(version.user_version, 1);
   const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
@@ -123,7 +124,7 @@ test("migrations must be numbered 1, 2, 3 … in order", (t) => {
   t.after(() => db.close());
   assert.throws(
     () =>
-      migrate(db, [
+      migrate(new SqliteDatabase(db, ":memory:"), [
         { version: 1, up: "CREATE TABLE a (x)" },
         { version: 3, up: "CREATE TABLE b (x)" },
       ]),
