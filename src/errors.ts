@@ -128,6 +128,10 @@ export const ERROR_CODES = {
     category: "conflict",
     summary: "a rollback targets only a release this service has run; anything else is a deploy",
   },
+  HS_SWITCHOVER_NOT_CAUGHT_UP: {
+    category: "conflict",
+    summary: "the replica did not catch up with the paused primary in time: writes resumed, nothing changed",
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,7 @@
  * its last snapshot whether or not a controller is connected.
  */
 
-import type { FeedEvent, ServiceSnapshot, Snapshot } from "../dataplane/feedProtocol.ts";
+import type { FeedEvent, ServiceSnapshot, Snapshot, StoreSnapshot } from "../dataplane/feedProtocol.ts";
 import { liveDataPlanes } from "../dataplane/processRecord.ts";
 import { HomeostatError } from "../errors.ts";
 import type { FleetSpec, TrafficSpec } from "../spec/model.ts";
@@ -56,6 +56,8 @@ export class DataPlaneClient implements DataPlaneControl {
   readonly #startedAt: number;
   readonly #workers: DataPlaneWorker[];
   readonly #intent = new Map<string, ServiceIntent>();
+  /** Replicated stores' endpoints (issue 16); undefined until set: snapshots leave them out (keep). */
+  #stores: StoreSnapshot[] | undefined;
   /** Every snapshot sent, to any worker, has a version above all before it. */
   #version = 0;
   #pushQueued = false;
@@ -215,6 +217,11 @@ export class DataPlaneClient implements DataPlaneControl {
       }
     }
     intent.weights = weights === null ? null : { ...weights };
+    this.#schedulePush();
+  }
+
+  setStores(stores: StoreSnapshot[]): void {
+    this.#stores = stores;
     this.#schedulePush();
   }
 
@@ -395,6 +402,7 @@ export class DataPlaneClient implements DataPlaneControl {
       controller: { pid: process.pid, startedAt: this.#startedAt },
       services,
       faults: this.faults.list() as FaultRule[] as Snapshot["faults"],
+      ...(this.#stores === undefined ? {} : { stores: this.#stores }),
     };
   }
 }

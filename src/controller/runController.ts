@@ -19,6 +19,7 @@ import { buildApi, type TrafficApi } from "../server/api.ts";
 import { type AdminTokenFile, ensureAdminToken } from "../server/auth/bootstrap.ts";
 import { buildStatus, type StatusDocument } from "../server/statusView.ts";
 import { type FleetSpec, instanceName } from "../spec/model.ts";
+import { RedisStores } from "../stateful/redis/storeManager.ts";
 import { checkFleetOwnership, ownerOf } from "../store/fleetOwnership.ts";
 import { type EventRecord, StateStore } from "../store/index.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
@@ -132,7 +133,9 @@ export async function runController(options: RunOptions): Promise<RunningControl
   // changed since the applied revision is recorded as `up` brings it up (see recordUpRevision).
   recordUpRevision(store, options.fleet, startedAt, starting.edited.length);
   const fleet = new FleetHolder(starting.fleet);
-  const hasTraffic = options.fleet.services.some((s) => s.port !== undefined);
+  // Stores' endpoints are served by the data plane too (issue 16, docs/redis.md).
+  const hasTraffic =
+    options.fleet.services.some((s) => s.port !== undefined) || (options.fleet.stores?.length ?? 0) > 0;
   // Data-plane events go through the controller once it exists, so they are stored and shown.
   let noteEvent: (type: string, code: ReasonCode, message: string, data: Record<string, unknown>) => void =
     () => {};
@@ -194,6 +197,29 @@ export async function runController(options: RunOptions): Promise<RunningControl
   });
 
   noteEvent = (type, code, message, data) => controller.note(type, reason(code, message), data);
+  // Replicated stores (issue 16): their own loop, members, failover and endpoints (docs/redis.md).
+  const redisStores =
+    (fleet.current().stores?.length ?? 0) > 0
+      ? new RedisStores({
+          stores: fleet.current().stores ?? [],
+          store,
+          stateDir: options.stateDir,
+          endpoints:
+            dataPlane?.setStores === undefined
+              ? undefined
+              : {
+                  setStores: (stores) => dataPlane.setStores?.(stores),
+                  settled: (timeoutMs) => dataPlane.settled(timeoutMs),
+                },
+          onEvent: (e) => {
+            logger.info(
+              { event: e },
+              `${e.type} ${e.instance ?? e.service ?? ""} [${e.reason}] ${e.message}`,
+            );
+            options.onEvent?.(e);
+          },
+        })
+      : undefined;
   // Webhooks: told from the store's events, delivered off the loop (src/notify/notifier.ts).
   const notifier = new Notifier({
     fleet: options.fleet.name,
@@ -275,6 +301,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       await invariants.stop();
       applier.stop();
       await controller.shutdown();
+      await redisStores?.stop();
       await dataPlane?.close();
       await api.close();
       notifier.stop();
@@ -288,6 +315,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const detach = (): Promise<void> => {
     shuttingDown ??= (async () => {
       await invariants.stop();
+      redisStores?.detach();
       await controller.detach();
       // A data-plane process keeps serving its last snapshot; one inside this process cannot.
       if (client) await client.detach();
@@ -370,6 +398,22 @@ export async function runController(options: RunOptions): Promise<RunningControl
     },
     apply: { apply: (request, who) => applier.apply(request, who), progress: () => applier.progress() },
     ...(traffic ? { traffic } : {}),
+    ...(redisStores === undefined
+      ? {}
+      : {
+          stores: {
+            list: () => redisStores.status(),
+            switchover: (name: string, request: { to?: string; reason?: string }) =>
+              auditedBy(
+                store,
+                "switchover",
+                name,
+                `switchover of ${name}${request.to ? ` to ${request.to}` : ""}: ${request.reason || "no reason given"}`,
+                request,
+                () => redisStores.switchover(name, request),
+              ),
+          },
+        }),
     shutdown: async (request) => {
       const keepFleet = request?.keepFleet === true;
       await (keepFleet ? detach() : shutdown());
@@ -404,6 +448,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   options.onListening?.({ url: apiUrl, adminToken });
   notifier.start();
   await controller.start();
+  await redisStores?.start();
   invariants.start();
   for (const edited of starting.edited) {
     controller.note(

@@ -10,6 +10,7 @@
 
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ApplyAnswer, ApplyProgress, ApplyRequest } from "../controller/applyManager.ts";
+import type { StoreStatus } from "../stateful/redis/storeManager.ts";
 import type { StateStore } from "../store/index.ts";
 import type { FaultRule, FaultRuleInput } from "../traffic/faults.ts";
 import { type AuthDeps, installAuth } from "./auth/installAuth.ts";
@@ -31,6 +32,7 @@ import { failoverRoutes } from "./routes/failoverRoutes.ts";
 import { fleetRoutes } from "./routes/fleetRoutes.ts";
 import { releaseRoutes } from "./routes/releaseRoutes.ts";
 import { specRoutes } from "./routes/specRoutes.ts";
+import { storeRoutes } from "./routes/storeRoutes.ts";
 import { streamRoutes } from "./routes/streamRoutes.ts";
 import { trafficRoutes } from "./routes/trafficRoutes.ts";
 import type { StatusDocument } from "./statusView.ts";
@@ -67,6 +69,8 @@ export interface ApiDeps {
   /** `homeostat apply`: a new fleet file while running (src/controller/applyManager.ts). */
   apply?: ApplyApi;
   failover?: FailoverApi;
+  /** Replicated stores (issue 16, docs/redis.md): status and planned switchover. */
+  stores?: StoresApi;
   /** The controller's own metrics (served on /metrics before the data plane's; counts stream clients). */
   controllerMetrics?: {
     exposition(): Promise<{ contentType: string; text: string }>;
@@ -88,6 +92,12 @@ export interface FailoverApi {
   failover(domain: string, request: { reason: string; override: boolean }): unknown;
   /** Bring a zone's traffic back, through the failback hysteresis. */
   failback(domain: string, request: { reason: string }): unknown;
+}
+
+/** Replicated stores: what `GET /v1/stores` shows, and planned switchover. */
+export interface StoresApi {
+  list(): StoreStatus[];
+  switchover(store: string, request: { to?: string; reason?: string }): Promise<unknown>;
 }
 
 /** Applying a fleet file to the running fleet, and its progress. */
@@ -137,6 +147,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   releaseRoutes(app, deps);
   applyRoutes(app, deps);
   failoverRoutes(app, deps);
+  storeRoutes(app, deps);
   specRoutes(app, deps);
   streamRoutes(app, deps);
   registerAuthRoutes(app, deps.auth);

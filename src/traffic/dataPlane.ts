@@ -6,6 +6,8 @@
  * before they are stopped, so their in-flight requests drain instead of failing.
  */
 
+import type { StoreSnapshot } from "../dataplane/feedProtocol.ts";
+import { StoreEndpoints } from "../dataplane/redisEndpoint.ts";
 import type { FleetSpec } from "../spec/model.ts";
 import type { Endpoint, SheddingShares } from "./contracts.ts";
 import type { DataPlaneControl, DataPlaneStatus } from "./dataPlaneControl.ts";
@@ -30,6 +32,11 @@ export class DataPlane implements DataPlaneControl {
   private readonly members = new Map<string, Endpoint[]>();
   private readonly fleet: FleetSpec;
   private readonly onEvent: (event: DataPlaneEvent) => void;
+  /** Replicated stores' endpoints, served in this process too (`--data-plane in-process`). */
+  private readonly storeEndpoints = new StoreEndpoints((type, message, data) =>
+    this.onEvent({ type, reason: "redis-endpoint", message, service: String(data.store ?? ""), data }),
+  );
+  private storesApplied: Promise<void> = Promise.resolve();
 
   constructor(fleet: FleetSpec, onEvent: (event: DataPlaneEvent) => void = () => {}) {
     this.fleet = fleet;
@@ -125,7 +132,21 @@ export class DataPlane implements DataPlaneControl {
   decided(): void {}
 
   /** Changes apply synchronously here. */
+  setStores(stores: StoreSnapshot[]): void {
+    this.storesApplied = this.storesApplied
+      .then(() => this.storeEndpoints.apply(stores))
+      .catch((error: unknown) =>
+        this.onEvent({
+          type: "redis.endpoint-failed",
+          reason: "redis-endpoint",
+          message: `store endpoints not applied: ${(error as Error).message}`,
+          service: "",
+        }),
+      );
+  }
+
   async settled(): Promise<boolean> {
+    await this.storesApplied;
     return true;
   }
 
@@ -142,7 +163,10 @@ export class DataPlane implements DataPlaneControl {
   /** Stop listening, drain, and revert every fault (faults never outlive the controller). */
   async close(): Promise<void> {
     this.faults.clear();
-    await Promise.allSettled([...this.proxies.values()].map((p) => p.close()));
+    await Promise.allSettled([
+      ...[...this.proxies.values()].map((p) => p.close()),
+      this.storeEndpoints.close(),
+    ]);
     this.proxies.clear();
   }
 }

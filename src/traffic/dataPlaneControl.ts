@@ -5,6 +5,7 @@
  * plane applies them in order; reads answer from the latest picture the controller has.
  */
 
+import type { StoreSnapshot } from "../dataplane/feedProtocol.ts";
 import type { Endpoint, SheddingShares } from "./contracts.ts";
 import type { FaultRegistry } from "./faults.ts";
 import type { DecisionWindows } from "./stats/index.ts";
@@ -56,6 +57,11 @@ export interface DataPlaneControl {
   setWeights(service: string, weights: Record<string, number> | null): void;
   setShedding(service: string, shares: Readonly<SheddingShares> | null): void;
   setZoneShares(service: string, shares: Readonly<Record<string, number>> | null): void;
+  /**
+   * Replicated stores' stable endpoints (docs/redis.md): exactly these, each forwarding to its
+   * primary (null: none now) at its epoch. Optional: a data plane without stores need not serve them.
+   */
+  setStores?(stores: StoreSnapshot[]): void;
   /** Instances of `service` ejected by passive outlier detection now (as last known). */
   ejected(service: string): string[];
   /** Per service, the listener's state for the API. */

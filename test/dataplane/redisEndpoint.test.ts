@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, test } from "node:test";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import type { StoreSnapshot } from "../../src/dataplane/feedProtocol.ts";
 import { StoreEndpoints } from "../../src/dataplane/redisEndpoint.ts";
 import { exchange } from "../../src/stateful/redis/redisClient.ts";

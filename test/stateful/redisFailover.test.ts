@@ -1,0 +1,168 @@
+/**
+ * Redis failover with real redis-server members, the store manager and the data plane's endpoint:
+ * replica choice and no acknowledged write lost on kill -9, refusal on lag with the loss bound
+ * stated, a returning (SIGSTOPped) primary fenced, the endpoint never pointing back at an old
+ * primary, and a planned switchover that loses nothing. Every test stops what it started.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { exchange } from "../../src/stateful/redis/redisClient.ts";
+import { missingOn, SeqWriter, startStore } from "../helpers/redisStoreHarness.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+
+/** The sequence of endpoint targets never goes back to an earlier primary once an epoch moved on. */
+function assertNeverBack(
+  targets: { epoch: number; primary: string | null }[],
+  old: string,
+  fromEpoch: number,
+): void {
+  let epoch = 0;
+  for (const t of targets) {
+    assert.ok(t.epoch >= epoch, `epochs never go down: ${JSON.stringify(targets)}`);
+    epoch = t.epoch;
+    if (t.epoch >= fromEpoch)
+      assert.notEqual(t.primary, old, `the endpoint pointed at ${old} again at epoch ${t.epoch}`);
+  }
+}
+
+test("kill -9 of the primary: the most advanced replica is promoted at epoch 2, the old one returns as a replica, no acknowledged write lost", async () => {
+  const h = await startStore();
+  try {
+    assert.equal(h.status().primary, "cache-0");
+    assert.equal(h.status().epoch, 1);
+    const writer = new SeqWriter(h.spec.port);
+    await waitFor(() => writer.acked.length >= 100, { what: "writes acknowledged" });
+    const killedAt = Date.now();
+    process.kill(h.pidOf("cache-0"), "SIGKILL");
+    await waitFor(() => h.status().epoch === 2 && h.status().endpoint.primary !== null, {
+      what: "promotion",
+    });
+    const promoted = h.status().primary;
+    assert.notEqual(promoted, "cache-0");
+    const failover = h.events.find((e) => e.type === "redis.failover.started");
+    assert.ok(failover);
+    const reasons = (failover.data as { reasons: { code: string; ranking?: { member: string }[] }[] })
+      .reasons;
+    assert.deepEqual(
+      reasons.map((r) => r.code),
+      ["primary-unreachable", "replica-chosen"],
+    );
+    assert.equal(reasons[1]!.ranking![0]!.member, promoted, "the promoted member heads the ranking");
+    // Writes succeed again through the endpoint.
+    const acked = writer.acked.length;
+    await waitFor(() => writer.acked.length > acked + 50, { what: "writes after the failover" });
+    const writableAfterMs = (writer.ackedAt.get(writer.acked[acked]!) ?? 0) - killedAt;
+    await waitFor(() => h.status().phase === "healthy", { what: "verified", timeoutMs: 20_000 });
+    await writer.stop();
+    const old = h.status().members.find((m) => m.name === "cache-0")!;
+    assert.equal(old.role, "replica");
+    assert.equal(old.follows, promoted);
+    assert.deepEqual(await missingOn(h.portOf(promoted), writer.acked), [], "no acknowledged write lost");
+    assertNeverBack(h.targets, "cache-0", 2);
+    const incident = h.state.listIncidents({ service: "cache" })[0]!;
+    assert.equal(incident.status, "closed");
+    assert.ok(incident.mitigatedAt !== null && incident.verifiedAt !== null);
+    const promotions = h.state.listJournal().filter((j) => j.action === "redis.promote");
+    assert.equal((promotions[0]!.data as { epoch: number }).epoch, 2);
+    console.log(`writable again ${writableAfterMs} ms after kill -9 (writer every 2 ms)`);
+  } finally {
+    await h.close();
+  }
+});
+
+test("refusal on lag: the best replica is further behind than maxLagOnFailover — no promotion, the loss bound stated, the primary restarted from its own data", async () => {
+  const h = await startStore("    minReplicasToWrite: 0\n    maxLagOnFailover: 1mb\n");
+  try {
+    const replicas = ["cache-1", "cache-2"].map((m) => h.pidOf(m));
+    for (const pid of replicas) process.kill(pid, "SIGSTOP");
+    // More than the kernel buffers toward the stopped replicas can hold.
+    const big = "x".repeat(20 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) await exchange(h.portOf("cache-0"), [["SET", `big:${i}`, big]], 20_000);
+    const [info] = await exchange(h.portOf("cache-0"), [["INFO", "replication"]], 2_000);
+    const offset = Number(/master_repl_offset:(\d+)/.exec(String(info))![1]);
+    await waitFor(() => (h.status().members.find((m) => m.name === "cache-0")!.offset ?? 0) >= offset, {
+      what: "the primary's offset observed",
+    });
+    process.kill(h.pidOf("cache-0"), "SIGKILL");
+    for (const pid of replicas) process.kill(pid, "SIGCONT");
+    const refused = await waitFor(() => h.events.find((e) => e.type === "redis.failover.refused"), {
+      what: "refusal",
+    });
+    const data = refused.data as {
+      loss: { knownBytes: number; statement: string };
+      reasons: { code: string }[];
+    };
+    assert.ok(data.reasons.some((r) => r.code === "lag-exceeds-bound"));
+    assert.ok(data.loss.knownBytes > 1024 * 1024, `lag ${data.loss.knownBytes}`);
+    assert.match(refused.message, /would lose \d+ bytes/);
+    assert.equal(h.status().epoch, 1, "nothing promoted");
+    const incident = h.state.listIncidents({ service: "cache" })[0]!;
+    assert.match(incident.detail, /bytes of replication stream/);
+    // Restarted in place from its AOF: it is primary again, nothing was promoted, the incident closes.
+    await waitFor(() => h.status().phase === "healthy", { what: "primary back", timeoutMs: 60_000 });
+    assert.equal(h.status().primary, "cache-0");
+    assert.equal(h.status().epoch, 1);
+    assert.equal(
+      h.targets.some((t) => t.primary !== "cache-0"),
+      false,
+      "the endpoint never left cache-0",
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test("a SIGSTOPped primary that returns is demoted before the endpoint could reach it; it acknowledges no write after the failover", async () => {
+  const h = await startStore();
+  try {
+    const writer = new SeqWriter(h.spec.port);
+    await waitFor(() => writer.acked.length >= 100, { what: "writes acknowledged" });
+    const oldPid = h.pidOf("cache-0");
+    process.kill(oldPid, "SIGSTOP");
+    await waitFor(() => h.status().epoch === 2 && h.status().endpoint.primary !== null, {
+      what: "promotion",
+    });
+    const promoted = h.status().primary;
+    const acked = writer.acked.length;
+    await waitFor(() => writer.acked.length > acked + 50, { what: "writes after the failover" });
+    process.kill(oldPid, "SIGCONT");
+    await waitFor(() => h.status().members.find((m) => m.name === "cache-0")?.role === "replica", {
+      what: "old primary demoted",
+    });
+    await waitFor(() => h.status().phase === "healthy", { what: "verified", timeoutMs: 20_000 });
+    await writer.stop();
+    assert.equal(h.status().members.find((m) => m.name === "cache-0")!.follows, promoted);
+    assertNeverBack(h.targets, "cache-0", 2);
+    assert.deepEqual(await missingOn(h.portOf(promoted), writer.acked), [], "no acknowledged write lost");
+    // Every acknowledged write is on the new primary, so none went to the old one alone.
+    const [role] = await exchange(h.portOf("cache-0"), [["ROLE"]], 2_000);
+    assert.equal((role as string[])[0], "slave");
+  } finally {
+    await h.close();
+  }
+});
+
+test("planned switchover: writes paused, the replica caught up, swapped — no acknowledged write lost, epoch +1", async () => {
+  const h = await startStore();
+  try {
+    const writer = new SeqWriter(h.spec.port);
+    await waitFor(() => writer.acked.length >= 200, { what: "writes acknowledged" });
+    const result = await h.stores.switchover("cache", { to: "cache-2", reason: "test" });
+    assert.equal(result.to, "cache-2");
+    assert.equal(result.epoch, 2);
+    const acked = writer.acked.length;
+    await waitFor(() => writer.acked.length > acked + 100, { what: "writes after the switchover" });
+    await waitFor(() => h.status().phase === "healthy", { what: "verified", timeoutMs: 20_000 });
+    await writer.stop();
+    assert.deepEqual(await missingOn(h.portOf("cache-2"), writer.acked), [], "no acknowledged write lost");
+    const old = h.status().members.find((m) => m.name === "cache-0")!;
+    assert.equal(old.role, "replica");
+    assert.equal(old.follows, "cache-2");
+    assertNeverBack(h.targets, "cache-0", 2);
+    await assert.rejects(h.stores.switchover("cache", { to: "nope" }), /no member "nope"/);
+    console.log(`switchover: caught up in ${result.caughtUpMs} ms, writes paused ${result.pausedMs} ms`);
+  } finally {
+    await h.close();
+  }
+});
