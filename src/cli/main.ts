@@ -18,6 +18,7 @@ import { initCommand } from "./commands/init.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
+import { storesCommand, switchoverCommand } from "./commands/stores.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { trafficCommand } from "./commands/traffic.ts";
 import { upCommand } from "./commands/up.ts";
@@ -44,6 +45,8 @@ const COMMANDS: Command[] = [
   zonesCommand,
   failoverCommand,
   failbackCommand,
+  storesCommand,
+  switchoverCommand,
   faultCommand,
   initCommand,
   validateCommand,

@@ -1,0 +1,129 @@
+/**
+ * A Redis store end to end through `homeostat up` (the data-plane process serves its endpoint and
+ * Sentinel-compatible port): ioredis finds the primary through Homeostat, `homeostat stores` and
+ * `switchover` with --json, kill -9 of the primary failed over and verified, the endpoint keeps
+ * forwarding while the controller is SIGKILLed, the next controller adopts the members, and
+ * `homeostat down` stops them.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Redis } from "ioredis";
+import { exchange } from "../../src/stateful/redis/redisClient.ts";
+import type { StoreStatus } from "../../src/stateful/redis/storeManager.ts";
+import { freePort, freePortRange, sandboxesCleanedAfter } from "../helpers/e2e.ts";
+import { waitFor } from "../helpers/waitFor.ts";
+
+const newSandbox = sandboxesCleanedAfter();
+
+test("a redis store through homeostat up: sentinel discovery, switchover, kill -9 failover, controller crash, adoption, down", async () => {
+  const box = await newSandbox();
+  const basePort = await freePortRange(3);
+  const port = await freePort();
+  const sentinelPort = await freePort();
+  const fleet = box.file(
+    "fleet.yaml",
+    `version: 1\nservices: {}\nstores:\n  cache:\n    kind: redis\n    replicas: 2\n    basePort: ${basePort}\n    port: ${port}\n    sentinel: { port: ${sentinelPort} }\n    placement: { zones: [a, b, c] }\n`,
+  );
+  let up = box.up(fleet);
+  const store = async (): Promise<StoreStatus> =>
+    (await box.get<{ stores: StoreStatus[] }>("/v1/stores")).stores[0]!;
+  const healthy = (s: StoreStatus) =>
+    s.phase === "healthy" && s.members.every((m) => m.reachable && (m.role === "primary" || m.linkUp));
+  try {
+    await waitFor(async () => healthy(await store()), { what: "store healthy", timeoutMs: 30_000 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${box.describeControllers()}`);
+  }
+
+  const client = new Redis({
+    sentinels: [{ host: "127.0.0.1", port: sentinelPort }],
+    name: "cache",
+    lazyConnect: true,
+  });
+  try {
+    await client.connect();
+    assert.equal(await client.set("k", "through-sentinel"), "OK");
+  } finally {
+    client.disconnect();
+  }
+
+  const listed = await box.cli(["stores", "--json", "--api-port", String(box.apiPort)]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal((JSON.parse(listed.stdout) as { stores: StoreStatus[] }).stores[0]!.epoch, 1);
+
+  const switched = await box.cli([
+    "switchover",
+    "cache",
+    "--to",
+    "cache-1",
+    "--json",
+    "--api-port",
+    String(box.apiPort),
+  ]);
+  assert.equal(switched.code, 0, switched.stderr);
+  assert.equal((JSON.parse(switched.stdout) as { epoch: number }).epoch, 2);
+  assert.equal((await exchange(port, [["GET", "k"]], 2_000))[0], "through-sentinel");
+
+  await waitFor(async () => healthy(await store()), {
+    what: "verified after the switchover",
+    timeoutMs: 20_000,
+  });
+  const primaryPid = (await store()).members.find((m) => m.name === "cache-1")!.pid!;
+  process.kill(primaryPid, "SIGKILL");
+  await waitFor(async () => (await store()).epoch === 3 && healthy(await store()), {
+    what: "failover verified",
+    timeoutMs: 30_000,
+  });
+  const after = await store();
+  assert.notEqual(after.primary, "cache-1");
+  assert.equal(after.members.find((m) => m.name === "cache-1")!.role, "replica");
+  const incidents = await box.get<{
+    incidents: { service: string; status: string; verifiedAt: number | null }[];
+  }>("/v1/incidents");
+  assert.ok(
+    incidents.incidents.some((i) => i.service === "cache" && i.status === "closed" && i.verifiedAt !== null),
+  );
+
+  // The controller dies: the data plane keeps forwarding to the last primary it was told.
+  const pids = after.members.map((m) => m.pid);
+  up.child.kill("SIGKILL");
+  await up.exited;
+  assert.deepEqual(
+    await exchange(
+      port,
+      [
+        ["SET", "while-down", "1"],
+        ["GET", "k"],
+      ],
+      2_000,
+    ),
+    ["OK", "through-sentinel"],
+  );
+
+  // The next controller adopts the members as they run.
+  up = box.up(fleet);
+  await waitFor(async () => healthy(await store()), { what: "store healthy again", timeoutMs: 30_000 });
+  const adopted = await store();
+  assert.deepEqual(
+    adopted.members.map((m) => m.pid),
+    pids,
+  );
+  assert.equal(adopted.epoch, 3);
+
+  const down = await box.cli(["down", "--api-port", String(box.apiPort)]);
+  assert.equal(down.code, 0, down.stderr);
+  await up.exited;
+  await waitFor(
+    () =>
+      pids.every((pid) => {
+        try {
+          process.kill(pid!, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+    { what: "members stopped by down" },
+  );
+});
