@@ -60,6 +60,7 @@ export class DataPlaneClient implements DataPlaneControl {
   #stores: StoreSnapshot[] | undefined;
   /** Every snapshot sent, to any worker, has a version above all before it. */
   #version = 0;
+  readonly #store: StateStore;
   #pushQueued = false;
   /** Per service and instance, the snapshot version that removed it from membership. */
   readonly #removedAt = new Map<string, number>();
@@ -67,6 +68,7 @@ export class DataPlaneClient implements DataPlaneControl {
 
   constructor(options: DataPlaneClientOptions) {
     this.#fleet = options.fleet;
+    this.#store = options.store;
     this.#stateDir = options.stateDir;
     this.#onEvent = options.onEvent;
     this.#now = options.now ?? Date.now;
@@ -395,9 +397,11 @@ export class DataPlaneClient implements DataPlaneControl {
         ...(intent.shedding === undefined ? {} : { shedding: intent.shedding }),
       });
     }
+    const fencingToken = this.#store.fencingToken;
     return {
       version: this.#version,
       issuedAt: this.#now(),
+      ...(fencingToken === null ? {} : { fencingToken }),
       fleet: this.#fleet.name,
       controller: { pid: process.pid, startedAt: this.#startedAt },
       services,

@@ -346,7 +346,13 @@ export class DataPlaneWorker {
           reject(new Error(why));
         } else this.#onDisconnect(channel, why);
       });
-      channel.send({ type: "attach", protocol: FEED_PROTOCOL_VERSION, controller: this.#options.controller });
+      const fencingToken = this.#options.store.fencingToken;
+      channel.send({
+        type: "attach",
+        protocol: FEED_PROTOCOL_VERSION,
+        controller: this.#options.controller,
+        ...(fencingToken === null ? {} : { fencingToken }),
+      });
       this.#channel = channel;
     });
     const identity = await hello;

@@ -5,6 +5,7 @@
 
 import { mkdirSync } from "node:fs";
 import { isIPv4 } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
@@ -21,19 +22,24 @@ import { buildStatus, type StatusDocument } from "../server/statusView.ts";
 import { type FleetSpec, instanceName } from "../spec/model.ts";
 import { RedisStores } from "../stateful/redis/storeManager.ts";
 import { checkFleetOwnership, ownerOf } from "../store/fleetOwnership.ts";
-import { type EventRecord, StateStore } from "../store/index.ts";
+import { type Claimant, type EventRecord, type Lease, STOPPED_HOLDER, StateStore } from "../store/index.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import type { FaultRuleInput } from "../traffic/faults.ts";
 import { ApplyManager, startingFleet } from "./applyManager.ts";
+import { AutomationBrakes } from "./brakes.ts";
+import { brakesApi } from "./brakesApi.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 import { Controller } from "./controller.ts";
 import { ControllerMetrics } from "./controllerMetrics.ts";
 import { DataPlaneClient } from "./dataPlaneClient.ts";
 import { FailoverManager } from "./failoverManager.ts";
+import { fencedDriver } from "./fencedDriver.ts";
 import { FleetHolder } from "./fleetHolder.ts";
 import { InvariantMonitor } from "./invariantMonitor.ts";
+import { DEFAULT_LEASE, LeaderElection, type LeaseSettings } from "./leaderElection.ts";
 import { hashOf, ReleaseManager } from "./releaseManager.ts";
 import { recordUpRevision, SpecDriftCheck } from "./specHistory.ts";
+import { type FollowerApi, listenAsFollower } from "./standby.ts";
 
 export interface RunOptions {
   fleet: FleetSpec;
@@ -59,6 +65,18 @@ export interface RunOptions {
   bind?: string;
   /** Serve the API over HTTPS with this certificate and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
+  /**
+   * A PostgreSQL store (`postgres://…`) shared by several controllers, of which one leads (the
+   * others wait, forwarding their API to it): docs/operations.md#several-controllers. Absent: the
+   * state directory's SQLite file, one controller.
+   */
+  store?: string;
+  /** The leader lease on a PostgreSQL store (default {@link DEFAULT_LEASE}). */
+  lease?: LeaseSettings;
+  /** While following: told who leads at every claim (null and the error when the store failed). */
+  onFollowing?: (lease: Lease | null, error?: unknown) => void;
+  /** This controller was leading and no longer is: it has detached (the fleet runs on) and must exit. */
+  onLeadershipLost?: (why: string) => void;
 }
 
 export interface RunningController {
@@ -98,17 +116,44 @@ export async function runController(options: RunOptions): Promise<RunningControl
       `--bind ${requestedBind} would expose the API beyond this machine over plain HTTP (tokens in clear): give --tls-cert FILE and --tls-key FILE, or bind to 127.0.0.1. Nothing was started`,
     );
   }
-  const store = StateStore.open(options.stateDir);
+  const store = StateStore.open(options.stateDir, options.store);
   const startedAt = Date.now();
+  const bindAddress = options.bind ?? "127.0.0.1";
+  const selfUrl = `${options.tls === undefined ? "http" : "https"}://${bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress}:${options.apiPort}`;
+  const me: Claimant = {
+    holder: `${hostname()}/${process.pid}/${startedAt}`,
+    pid: process.pid,
+    host: hostname(),
+    apiUrl: selfUrl,
+    startedAt,
+  };
+  // Leadership: on SQLite the pid lock makes this the store's only controller; on PostgreSQL the
+  // lease decides, and this controller follows (starting nothing) until it is its turn.
+  let election: LeaderElection | null = null;
+  let onLost: (why: string) => void = () => {};
+  let lease: Lease;
   try {
-    store.acquireControllerLock({ pid: process.pid, apiPort: options.apiPort, startedAt });
+    if (store.dialect === "sqlite") {
+      store.acquireControllerLock({ pid: process.pid, apiPort: options.apiPort, startedAt });
+      lease = store.leadership.claim(me, 0, true).lease;
+    } else {
+      const settings = options.lease ?? DEFAULT_LEASE;
+      election = new LeaderElection({ leases: store.leadership, me, settings, onLost: (why) => onLost(why) });
+      lease = await followUntilLeading(store, election, options, me);
+      election.start();
+      store.recordControllerOwner({ pid: process.pid, apiPort: options.apiPort, startedAt });
+    }
+    // Every journal entry, process action and data-plane snapshot carries this token from now on.
+    store.fenceJournal(lease.token);
     // One state directory per fleet: another fleet file's state is never adopted nor mixed in.
     checkFleetOwnership(ownerOf(store.lastFleet()), options.fleet, options.stateDir);
   } catch (error) {
+    election?.stop(true);
     store.releaseControllerLock(process.pid);
     store.close();
     throw error;
   }
+  const token = lease.token;
   // The controller's own Prometheus series; they follow the store from here on.
   const metrics = new ControllerMetrics(store);
   const logDir = join(options.stateDir, "logs");
@@ -123,7 +168,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
     { fleet: options.fleet.name, file: options.fleet.file, apiPort: options.apiPort },
     "controller starting",
   );
-  const driver = new LocalProcessDriver({ logDir });
+  // Starting or stopping a process cannot be undone: both this controller's clock and the store
+  // must say it still leads with its token (src/controller/fencedDriver.ts).
+  const driver = fencedDriver(new LocalProcessDriver({ logDir }), (what) => {
+    election?.assertLeading(what);
+    store.leadership.assertCurrent(token, what);
+  });
   // The applied spec, read by every component when it needs it: `homeostat apply` replaces it.
   // A revision the last controller was still applying wins over the file (it is resumed below);
   // a release definition edited in the file under its recorded name keeps its recorded definition
@@ -163,10 +213,20 @@ export async function runController(options: RunOptions): Promise<RunningControl
         )
       : undefined;
   const dataPlane: DataPlaneControl | undefined = client ?? embedded;
+  // Automation brakes (docs/brakes.md): asked before every automated restart, rollback and failover.
+  const brakes = new AutomationBrakes({
+    store: store.brakes,
+    fleet: () => fleet.current(),
+    note: (type, why, data) => controller.note(type, why, data),
+    escalate: (proposal, hold) => controller.escalateHeld(proposal, hold),
+    poke: () => controller.poke(),
+    instances: () => controller.observed().instances,
+  });
   const releases = new ReleaseManager({
     fleet: fleet.current(),
     store,
     dataPlane,
+    brakes,
     note: (type, why, data) => controller.note(type, why, data),
     spareBankHeld: (service) => failover.spareBankHeld(service),
     // A rollback is a recovery: the controller opens its incident and verifies it through the gate.
@@ -175,12 +235,14 @@ export async function runController(options: RunOptions): Promise<RunningControl
   const failover = new FailoverManager({
     fleet: fleet.current(),
     store,
+    brakes,
     ...(dataPlane ? { dataPlane } : {}),
     note: (type, why, data) => controller.note(type, why, data),
   });
   const controller: Controller = new Controller({
     fleet: fleet.current(),
     store,
+    brakes,
     driver,
     releases,
     failover,
@@ -283,6 +345,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     Object.assign(document, { invariants: invariants.verdicts() });
     // The applied revision, and whether the file on disk still matches it (drift).
     Object.assign(document, { spec: specDrift.status() });
+    // Automation brakes: paused or not, how close each limit is, what is held now.
+    Object.assign(document, { brakes: brakes.status() });
     // Release definitions edited in the file under a recorded name: drift, until applied.
     for (const edited of starting.edited) {
       const held = fleet.current().services.find((s) => s.name === edited.service)?.releases[edited.version];
@@ -293,6 +357,17 @@ export async function runController(options: RunOptions): Promise<RunningControl
         detail: `${edited.service} ${edited.version}: the fleet file edits this release's definition in place; instances keep running (and starting) the recorded one until \`homeostat apply --allow-in-place\` or a new version`,
       });
     }
+    Object.assign(document, {
+      leadership: {
+        role: "leader",
+        store: store.dialect,
+        location: store.path,
+        token,
+        holder: me.holder,
+        expiresAt: election === null ? null : (election.lease?.expiresAt ?? null),
+        ttlMs: election === null ? null : (options.lease ?? DEFAULT_LEASE).ttlMs,
+      },
+    });
     return dataPlane ? { ...document, dataPlane: dataPlane.status() } : document;
   };
   const shutdown = (): Promise<void> => {
@@ -301,6 +376,9 @@ export async function runController(options: RunOptions): Promise<RunningControl
       await invariants.stop();
       applier.stop();
       await controller.shutdown();
+      // The fleet is stopped on purpose: waiting followers must not start it again.
+      election?.stop(false);
+      if (election !== null) store.leadership.markStopped(token);
       await redisStores?.stop();
       await dataPlane?.close();
       await api.close();
@@ -314,6 +392,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
   };
   const detach = (): Promise<void> => {
     shuttingDown ??= (async () => {
+      // A follower takes over at once (its claim sees the lease given up), not a lease TTL later.
+      election?.stop(true);
       await invariants.stop();
       redisStores?.detach();
       await controller.detach();
@@ -397,6 +477,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       releases: (service) => releases.releases(service),
     },
     apply: { apply: (request, who) => applier.apply(request, who), progress: () => applier.progress() },
+    brakes: brakesApi(brakes, controller),
     ...(traffic ? { traffic } : {}),
     ...(redisStores === undefined
       ? {}
@@ -445,8 +526,37 @@ export async function runController(options: RunOptions): Promise<RunningControl
       throw error;
     }
   }
+  // Deposed (the lease went to another, or could not be renewed in time): stop acting at once and
+  // leave everything running for the new leader, which adopts it.
+  onLost = (why) => {
+    logger.warn({ why, token }, "leadership lost");
+    try {
+      controller.note(
+        "leader.lost",
+        reason("leader-lost", `this controller (fencing token ${token}) stopped leading: ${why}`),
+        {
+          token,
+          holder: me.holder,
+        },
+      );
+    } catch {
+      // The store may be what failed: the log line above stays.
+    }
+    void detach().finally(() => options.onLeadershipLost?.(why));
+  };
+  if (election !== null && election.lostBecause !== null) onLost(election.lostBecause);
   options.onListening?.({ url: apiUrl, adminToken });
   notifier.start();
+  controller.note(
+    "leader.elected",
+    reason(
+      "leader-elected",
+      store.dialect === "sqlite"
+        ? `this controller leads ${store.path} with fencing token ${token}`
+        : `this controller leads the PostgreSQL store with fencing token ${token} (lease ${(options.lease ?? DEFAULT_LEASE).ttlMs} ms, renewed every ${(options.lease ?? DEFAULT_LEASE).renewEveryMs} ms)`,
+    ),
+    { token, holder: me.holder, store: store.dialect },
+  );
   await controller.start();
   await redisStores?.start();
   invariants.start();
@@ -633,4 +743,60 @@ function auditedBy<T>(
   }
   store.journalResult(id, { at: Date.now(), ok: true, detail: message });
   return value;
+}
+
+/**
+ * Follows until this controller leads: its API port forwards to the leader meanwhile. Throws
+ * HS_STATE_LOCKED-like HS_CONFLICT when the fleet was stopped (`down`) while it waited.
+ */
+async function followUntilLeading(
+  store: StateStore,
+  election: LeaderElection,
+  options: RunOptions,
+  me: Claimant,
+): Promise<Lease> {
+  let follower: FollowerApi | null = null;
+  let stopped: Lease | null = null;
+  const aborter = new AbortController();
+  try {
+    const lease = await election.acquire((current, error) => {
+      options.onFollowing?.(current, error);
+      if (current !== null && current.holder === STOPPED_HOLDER) {
+        stopped = current;
+        aborter.abort(new Error("stopped"));
+        return;
+      }
+      follower?.setLease(current);
+      if (follower === null && current !== null) {
+        // Listening only once there is a leader to forward to; errors (a port in use) end the start.
+        follower = { setLease: () => {}, close: async () => {} };
+        void listenAsFollower({
+          store,
+          bind: options.bind ?? "127.0.0.1",
+          port: options.apiPort,
+          ...(options.tls === undefined ? {} : { tls: options.tls }),
+          self: { holder: me.holder, apiUrl: me.apiUrl ?? "" },
+        }).then(
+          (api) => {
+            follower = api;
+            api.setLease(current);
+          },
+          (error: unknown) => aborter.abort(error),
+        );
+      }
+    }, aborter.signal);
+    return lease;
+  } catch (error) {
+    if (stopped !== null) {
+      throw new HomeostatError(
+        "HS_CONFLICT",
+        `the fleet was stopped (\`homeostat down\`) by the leader while this controller waited to take over; it does not start it again. Run \`homeostat up\` to start the fleet`,
+      );
+    }
+    throw error instanceof HomeostatError
+      ? error
+      : new HomeostatError("HS_USAGE", `API port ${options.apiPort}: ${(error as Error).message}`);
+  } finally {
+    await (follower as FollowerApi | null)?.close();
+  }
 }

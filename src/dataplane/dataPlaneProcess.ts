@@ -77,6 +77,11 @@ export class DataPlaneProcess {
   #controller: LineChannel<ControllerMessage, DataPlaneMessage> | null = null;
   #controllerLostAt: number | null = Date.now();
   #applied: Snapshot | null = null;
+  /**
+   * The highest fencing token a controller attached or sent a snapshot with (persisted with the
+   * snapshot): orders carrying a lower one come from a deposed leader and are refused.
+   */
+  #highestToken: number | null = null;
   #source: DataPlaneIdentity["source"] = "none";
   #pending: Snapshot | null = null;
   #applying: Promise<void> | null = null;
@@ -148,6 +153,7 @@ export class DataPlaneProcess {
       try {
         await this.#apply(persisted.snapshot);
         this.#applied = persisted.snapshot;
+        this.#highestToken = persisted.snapshot.fencingToken ?? null;
         this.#source = "persisted";
         this.#log({ msg: "serving the persisted snapshot", version: persisted.snapshot.version });
       } catch (error) {
@@ -198,6 +204,7 @@ export class DataPlaneProcess {
       controllerLostAt: this.#controllerLostAt,
       generation: this.#generation,
       worker: this.#worker,
+      fencingToken: this.#highestToken,
     };
   }
 
@@ -247,7 +254,17 @@ export class DataPlaneProcess {
     channel: LineChannel<ControllerMessage, DataPlaneMessage>,
     controllerPid: number,
     protocol: number,
+    fencingToken?: number,
   ): void {
+    if (this.#isStale(fencingToken, `controller pid ${controllerPid} tried to attach`)) {
+      // The leader attached now keeps the feed: a deposed one must not cut it.
+      channel.send({ type: "hello", identity: this.identity() });
+      channel.close(
+        `fencing token ${fencingToken} is below ${this.#highestToken}: this controller was deposed`,
+      );
+      return;
+    }
+    if (fencingToken !== undefined) this.#highestToken = fencingToken;
     if (protocol !== FEED_PROTOCOL_VERSION) {
       channel.send({ type: "hello", identity: this.identity() });
       channel.close(
@@ -283,9 +300,21 @@ export class DataPlaneProcess {
     });
   }
 
+  /** True (and an event says so) when `token` is below the highest seen: the order is a deposed leader's. */
+  #isStale(token: number | undefined, what: string): boolean {
+    if (token === undefined || this.#highestToken === null || token >= this.#highestToken) return false;
+    this.#event({
+      type: "dataplane.fenced",
+      reason: "fenced",
+      message: `${what} with fencing token ${token}, below ${this.#highestToken}: refused (it comes from a deposed leader)`,
+      data: { token, highest: this.#highestToken },
+    });
+    return true;
+  }
+
   #onMessage(channel: LineChannel<ControllerMessage, DataPlaneMessage>, message: ControllerMessage): void {
     if (message.type === "attach") {
-      this.#attach(channel, message.controller.pid, message.protocol);
+      this.#attach(channel, message.controller.pid, message.protocol, message.fencingToken);
       return;
     }
     if (message.type === "inspect") {
@@ -305,6 +334,18 @@ export class DataPlaneProcess {
     }
     switch (message.type) {
       case "snapshot":
+        if (this.#isStale(message.snapshot.fencingToken, `snapshot v${message.snapshot.version}`)) {
+          channel.send({
+            type: "ack",
+            version: message.snapshot.version,
+            ok: false,
+            error: `HS_FENCED: fencing token ${message.snapshot.fencingToken} is below ${this.#highestToken}`,
+          });
+          return;
+        }
+        if (message.snapshot.fencingToken !== undefined) {
+          this.#highestToken = Math.max(this.#highestToken ?? 0, message.snapshot.fencingToken);
+        }
         this.#pending = message.snapshot;
         this.#applyPending(channel);
         return;

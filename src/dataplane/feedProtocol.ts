@@ -97,6 +97,12 @@ export const snapshotSchema = z.object({
   version: z.number().int().min(1),
   /** Epoch ms when the controller built it. */
   issuedAt: z.number(),
+  /**
+   * The issuing controller's fencing token (its lease, src/store/leadership.ts): the data plane
+   * refuses a snapshot whose token is below the highest it has seen. Absent from controllers
+   * before leases.
+   */
+  fencingToken: z.number().int().min(0).optional(),
   fleet: z.string(),
   controller: z.object({ pid: z.number().int(), startedAt: z.number() }),
   services: z.array(serviceSnapshotSchema),
@@ -160,6 +166,8 @@ export const dataPlaneIdentitySchema = z.object({
   generation: z.number().int(),
   /** Which worker of the fleet's data plane this is. */
   worker: z.number().int().min(0),
+  /** The highest fencing token it has taken orders from (null: none yet). */
+  fencingToken: z.number().int().nullable().optional(),
 });
 export type DataPlaneIdentity = z.infer<typeof dataPlaneIdentitySchema>;
 
@@ -170,6 +178,8 @@ export const controllerMessageSchema = z.discriminatedUnion("type", [
     type: z.literal("attach"),
     protocol: z.number().int(),
     controller: z.object({ pid: z.number().int(), startedAt: z.number() }),
+    /** A controller whose token is below the highest seen is refused: it was deposed. */
+    fencingToken: z.number().int().min(0).optional(),
   }),
   z.object({ type: z.literal("snapshot"), snapshot: snapshotSchema }),
   /** Start a successor that takes over the listeners, then drain and exit (planned restart, upgrade). */

@@ -68,6 +68,9 @@ export type ReasonCode =
   | "data-plane-handover"
   | "data-plane-feed"
   | "data-plane-snapshot"
+  | "fenced"
+  | "leader-elected"
+  | "leader-lost"
   | "notification-failed"
   | "notification-dropped"
   | "auth-not-enforced"
@@ -79,7 +82,13 @@ export type ReasonCode =
   | "apply-not-ready"
   | "apply-rolled-back"
   | "release-edited"
-  | "controller-detached";
+  | "controller-detached"
+  | "automation-paused"
+  | "automation-resumed"
+  | "brake-rate-limit"
+  | "brake-blast-radius"
+  | "brake-overridden"
+  | "brake-released";
 
 export interface Reason {
   code: ReasonCode;

@@ -1,7 +1,14 @@
 /** The state store: Homeostat's durable memory in `<stateDir>/state.db`. */
 
 export { type AuditEntry, AuditLog, type AuditRecord } from "./audit.ts";
-export { type Claim, type Claimant, fenced, LeadershipStore, type Lease } from "./leadership.ts";
+export {
+  type Claim,
+  type Claimant,
+  fenced,
+  LeadershipStore,
+  type Lease,
+  STOPPED_HOLDER,
+} from "./leadership.ts";
 export {
   applicationId,
   HOMEOSTAT_APPLICATION_ID,

@@ -48,7 +48,16 @@ export interface Claimant {
   pid: number;
   host: string;
   apiUrl: string | null;
+  /** When the controller started (epoch ms): a fleet stopped after that is not its to restart. */
+  startedAt: number;
 }
+
+/**
+ * The holder a lease has once the fleet was stopped (`homeostat down`): followers that were
+ * waiting exit instead of taking over and starting the fleet again; a controller started later
+ * (a new `up`) takes it.
+ */
+export const STOPPED_HOLDER = "(fleet stopped)";
 
 /** An expiry that never comes (SQLite's single-controller lease). */
 const NEVER = Number.MAX_SAFE_INTEGER;
@@ -85,8 +94,10 @@ export class LeadershipStore {
           taken: false,
         };
       }
-      if (current !== null && current.expiresAt > now && !exclusive)
+      const stoppedBefore = current?.holder === STOPPED_HOLDER && who.startedAt > current.renewedAt;
+      if (current !== null && current.expiresAt > now && !exclusive && !stoppedBefore) {
         return { leader: false, lease: current, now };
+      }
       const token = (current?.token ?? 0) + 1;
       this.#db.run(
         `INSERT INTO leadership (id, holder, token, expires_at, acquired_at, renewed_at, pid, host, api_url)
@@ -103,7 +114,16 @@ export class LeadershipStore {
         who.host,
         who.apiUrl,
       );
-      const lease: Lease = { ...who, token, expiresAt, acquiredAt: now, renewedAt: now };
+      const lease: Lease = {
+        holder: who.holder,
+        pid: who.pid,
+        host: who.host,
+        apiUrl: who.apiUrl,
+        token,
+        expiresAt,
+        acquiredAt: now,
+        renewedAt: now,
+      };
       return { leader: true, lease, now, taken: true };
     });
   }
@@ -111,6 +131,20 @@ export class LeadershipStore {
   /** Gives the lease up at once (a clean shutdown: a follower need not wait out the TTL). */
   release(token: number): void {
     this.#db.run("UPDATE leadership SET expires_at = 0 WHERE id = 1 AND token = ?", token);
+  }
+
+  /**
+   * Marks the fleet stopped (the leader ran `down`): the lease never expires and waiting followers
+   * exit rather than start the fleet again. Only the holder of `token` can.
+   */
+  markStopped(token: number): void {
+    this.#db.run(
+      "UPDATE leadership SET holder = ?, expires_at = ?, renewed_at = ?, api_url = NULL WHERE id = 1 AND token = ?",
+      STOPPED_HOLDER,
+      NEVER,
+      this.#db.clockMs(),
+      token,
+    );
   }
 
   /** The lease as stored, or null before any controller led. */

@@ -13,6 +13,7 @@ import { DatabaseSync } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
 import { isProcessAlive, processStartTime } from "../lib/procStat.ts";
 import { AuditLog } from "./audit.ts";
+import { BrakeStore } from "./brakeStore.ts";
 import { fenced, LeadershipStore } from "./leadership.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import type {
@@ -102,6 +103,7 @@ export class StateStore {
   #audit: AuditLog | undefined;
   #revisions: SpecRevisions | undefined;
   #leadership: LeadershipStore | undefined;
+  #brakes: BrakeStore | undefined;
   #fencingToken: number | null = null;
   readonly #listeners = new Set<StoreListener>();
 
@@ -154,6 +156,12 @@ export class StateStore {
   get leadership(): LeadershipStore {
     this.#leadership ??= new LeadershipStore(this.#db);
     return this.#leadership;
+  }
+
+  /** Automation brakes: the pause and the automated actions the rate limits count, on the same connection. */
+  get brakes(): BrakeStore {
+    this.#brakes ??= new BrakeStore(this.#db);
+    return this.#brakes;
   }
 
   /** Release history, rollouts and the live facts rollbacks depend on, on the same connection. */
@@ -259,6 +267,23 @@ export class StateStore {
       );
       return { previous };
     });
+  }
+
+  /**
+   * Records `info` as the controller of this store without the pid check: on a PostgreSQL store
+   * the lease, not a pid on one machine, decides who leads (an earlier leader's process may still
+   * be alive: frozen, or partitioned away).
+   */
+  recordControllerOwner(info: { pid: number; apiPort: number; startedAt: number }): void {
+    this.#run(
+      `INSERT INTO controller (id, pid, start_time, api_port, started_at) VALUES (1, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time,
+         api_port = excluded.api_port, started_at = excluded.started_at`,
+      info.pid,
+      processStartTime(info.pid),
+      info.apiPort,
+      info.startedAt,
+    );
   }
 
   /** Gives the state directory up, if `pid` holds it (a no-op otherwise). */

@@ -13,8 +13,8 @@ import { LATEST_VERSION, StateStore } from "../../src/store/index.ts";
 import { pgQuery, pgStoreUrl } from "../helpers/postgres.ts";
 import { tempStateDir } from "./tempStateDir.ts";
 
-const LEADER = { holder: "host-a/1/1", pid: 1, host: "host-a", apiUrl: "http://127.0.0.1:1" };
-const OTHER = { holder: "host-b/2/2", pid: 2, host: "host-b", apiUrl: "http://127.0.0.1:2" };
+const LEADER = { holder: "host-a/1/1", pid: 1, host: "host-a", apiUrl: "http://127.0.0.1:1", startedAt: 1 };
+const OTHER = { holder: "host-b/2/2", pid: 2, host: "host-b", apiUrl: "http://127.0.0.1:2", startedAt: 2 };
 
 /** Every kind of write the controller makes, then every read, returned for comparison. */
 function playHistory(store: StateStore): unknown {

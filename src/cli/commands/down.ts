@@ -6,16 +6,17 @@ import { stopOrphanedDataPlane } from "../../dataplane/processRecord.ts";
 import { LocalProcessDriver } from "../../drivers/local/localProcessDriver.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
-import { StateStore } from "../../store/index.ts";
+import { stopOrphanedStoreMembers } from "../../stateful/redis/storeManager.ts";
+import { STOPPED_HOLDER, StateStore } from "../../store/index.ts";
 import { apiClient } from "../apiClient.ts";
-import { apiPort, apiPortOption, parse, positiveIntOption, stateDirOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, positiveIntOption, stateDirOption, stringOption } from "../args.ts";
 import type { CliIo, Command } from "../command.ts";
 
 export const downCommand: Command = {
   name: "down",
   summary:
     "stop the fleet and its controller, or (--keep-fleet) the controller alone; also cleans up after a crashed controller",
-  usage: `homeostat down [FILE] [--keep-fleet] [--state-dir DIR] [--api-port N] [--timeout SECONDS]
+  usage: `homeostat down [FILE] [--keep-fleet] [--state-dir DIR] [--store URL] [--api-port N] [--timeout SECONDS]
 
 Asks the running controller to stop every instance gracefully and exit, and waits until it has.
 With --keep-fleet, the controller stops alone: instances and the data plane keep running (and
@@ -28,6 +29,9 @@ recycled pid is never signalled.
 Options:
   --keep-fleet       stop the controller only; leave instances and the data plane running
   --state-dir DIR    state directory (default: .homeostat/<FILE's name>/ beside FILE)
+  --store URL        the PostgreSQL store the controllers used (default $HOMEOSTAT_STORE): with no
+                     controller answering, down reads the instances from it, and marks the fleet
+                     stopped so that a controller still waiting to take over does not restart it
   --api-port N       controller API port (default 7070, or $HOMEOSTAT_API_PORT)
   --timeout SECONDS  how long to wait for the controller to finish (default 120)`,
   async run(argv, io) {
@@ -38,6 +42,7 @@ Options:
         "state-dir": { type: "string" },
         timeout: { type: "string" },
         "keep-fleet": { type: "boolean" },
+        store: { type: "string" },
         ...apiPortOption,
       },
       1,
@@ -83,17 +88,29 @@ Options:
         `no controller answers on ${client.base}. If it crashed, run \`homeostat down FLEET.yaml\` (or --state-dir DIR) to stop the instances it left.`,
       );
     }
-    return await cleanUpAfterCrash(stateDir, io);
+    const store = stringOption(values, "store") ?? (process.env.HOMEOSTAT_STORE || undefined);
+    return await cleanUpAfterCrash(stateDir, store, io);
   },
 };
 
-async function cleanUpAfterCrash(stateDir: string, io: CliIo): Promise<number> {
-  if (!existsSync(join(stateDir, "state.db"))) {
+async function cleanUpAfterCrash(stateDir: string, storeUrl: string | undefined, io: CliIo): Promise<number> {
+  if (storeUrl === undefined && !existsSync(join(stateDir, "state.db"))) {
     io.out(`homeostat: no state in ${stateDir}; nothing to stop`);
     return 0;
   }
-  const store = StateStore.open(stateDir);
+  const store = StateStore.open(stateDir, storeUrl);
   try {
+    const lease = store.leadership.current();
+    if (store.dialect === "postgres" && lease !== null && lease.holder !== STOPPED_HOLDER) {
+      if (lease.expiresAt > store.leadership.clockMs()) {
+        throw new HomeostatError(
+          "HS_STATE_LOCKED",
+          `controller ${lease.holder} leads this store (fencing token ${lease.token}${lease.apiUrl ? `, API ${lease.apiUrl}` : ""}); run \`homeostat down\` against its API port`,
+        );
+      }
+      // Before anything stops: a controller still waiting must not take over and start it again.
+      store.leadership.markStopped(lease.token);
+    }
     const owner = store.controllerInfo();
     if (owner !== null && isProcessAlive(owner.pid, owner.startTime ?? null)) {
       throw new HomeostatError(
@@ -126,6 +143,11 @@ async function cleanUpAfterCrash(stateDir: string, io: CliIo): Promise<number> {
           }
         }
         store.deleteInstance(record.name);
+      }
+      // Replicated stores' members (docs/redis.md) are recorded beside, not in the instances table.
+      for (const member of await stopOrphanedStoreMembers(stateDir, driver)) {
+        io.out(`homeostat: stopped store member ${member}`);
+        stopped++;
       }
     } finally {
       rmSync(scratch, { recursive: true, force: true });

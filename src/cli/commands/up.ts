@@ -12,13 +12,16 @@ import {
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
+import { checkLeaseSettings, type LeaseSettings } from "../../controller/leaderElection.ts";
 import { runController } from "../../controller/runController.ts";
 import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
 import type { AdminTokenFile } from "../../server/auth/bootstrap.ts";
+import { tryDurationMs } from "../../spec/duration.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
+import { isPostgresAddress } from "../../store/sql/postgresDatabase.ts";
 import { apiPort, apiPortOption, type Parsed, parse, stateDirOption, stringOption } from "../args.ts";
 import type { CliIo, Command } from "../command.ts";
 import { duration } from "../format.ts";
@@ -29,7 +32,8 @@ export const upCommand: Command = {
   name: "up",
   summary: "run the controller for a fleet (Ctrl-C stops everything; --detach runs it in the background)",
   usage: `homeostat up FILE [--state-dir DIR] [--api-port N] [--bind ADDRESS --tls-cert FILE --tls-key FILE]
-                        [--data-plane MODE] [--detach] [--quiet] [--json]
+                        [--data-plane MODE] [--store postgres://…] [--lease-ttl DURATION]
+                        [--detach] [--quiet] [--json]
 
 Validates FILE (nothing starts if it has any error), takes ownership of the state directory,
 adopts instances a previous controller left running, starts what is missing, and keeps the
@@ -61,6 +65,14 @@ Options:
   --data-plane-workers N|auto
                    data-plane processes sharing every service port (auto = one per CPU core;
                    default: the fleet file's dataPlane.workers, else 1): docs/data-plane.md#workers
+  --store URL      keep the state in PostgreSQL (postgres://USER@HOST:PORT/DB[?schema=NAME]; default
+                   $HOMEOSTAT_STORE, else the state directory's SQLite file) so that several
+                   controllers can run the fleet: one leads, the others follow (forwarding their
+                   API to it) and take over within the lease TTL if it dies. Every order carries
+                   the leader's fencing token: docs/operations.md#several-controllers
+  --lease-ttl DURATION
+                   the leader's lease on a PostgreSQL store (default 5s; renewed every TTL/5,
+                   and a leader stops acting TTL/5 before its lease could have run out)
   --quiet          print only the banner and errors, not every event
   --json           print events as JSON Lines instead of text`,
   async run(argv, io) {
@@ -77,6 +89,8 @@ Options:
         bind: { type: "string" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
+        store: { type: "string" },
+        "lease-ttl": { type: "string" },
         ...apiPortOption,
       },
       1,
@@ -129,6 +143,21 @@ Options:
         `up: ${onHaproxy.map((s) => s.name).join(", ")} use the haproxy engine, which needs --data-plane process (the default)`,
       );
     }
+    const storeUrl = stringOption(values, "store") ?? (process.env.HOMEOSTAT_STORE || undefined);
+    if (storeUrl !== undefined && !isPostgresAddress(storeUrl)) {
+      throw new HomeostatError(
+        "HS_USAGE",
+        `up: --store must be a postgres:// address (the SQLite store is the state directory's own file), not ${JSON.stringify(storeUrl.replace(/:[^:@/]*@/, ":***@"))}`,
+      );
+    }
+    const leaseTtl = stringOption(values, "lease-ttl");
+    const lease = leaseTtl === undefined ? undefined : leaseSettings(leaseTtl);
+    if (lease !== undefined && storeUrl === undefined) {
+      throw new HomeostatError(
+        "HS_USAGE",
+        "up: --lease-ttl needs --store postgres://… (a SQLite store has one controller)",
+      );
+    }
     const stateDir = stateDirOption(values, file)!;
     if (values.detach === true) return await runDetached(argv, stateDir, io);
     const startedAt = Date.now();
@@ -165,9 +194,28 @@ Options:
         );
       }
     };
+    let following: string | null = null;
     const running = await runController({
       fleet,
       stateDir,
+      ...(storeUrl === undefined ? {} : { store: storeUrl }),
+      ...(lease === undefined ? {} : { lease }),
+      onFollowing: (current, error) => {
+        const line =
+          current === null
+            ? `homeostat: the store does not answer (${error instanceof Error ? error.message : String(error)}); retrying`
+            : `homeostat: following — controller ${current.holder} leads (fencing token ${current.token}${current.apiUrl ? `, API ${current.apiUrl}` : ""}); this one takes over if its lease runs out. API requests on port ${port} go to it`;
+        if (line !== following && values.json !== true) io.err(line);
+        following = line;
+      },
+      onLeadershipLost: (why) => {
+        io.err(
+          `homeostat: no longer the leader (${why}); stopped acting, the fleet keeps running under the new leader. Exiting: start it again to stand by`,
+        );
+        exitCode = 75;
+        keptFleet = true;
+        resolveDone(75);
+      },
       apiPort: port,
       dataPlaneMode,
       dataPlaneWorkers,
@@ -461,4 +509,19 @@ function readPid(file: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** `--lease-ttl`: renewals every fifth of it, and a leader stops acting a fifth before its end. */
+function leaseSettings(text: string): LeaseSettings {
+  const ttlMs = tryDurationMs(text);
+  if (ttlMs === undefined) {
+    throw new HomeostatError(
+      "HS_USAGE",
+      `up: --lease-ttl must be a duration such as 5s or 1500ms, not ${JSON.stringify(text)}`,
+    );
+  }
+  const fifth = Math.round(ttlMs / 5);
+  const settings = { ttlMs, renewEveryMs: fifth, marginMs: fifth };
+  checkLeaseSettings(settings);
+  return settings;
 }

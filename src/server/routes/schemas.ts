@@ -266,6 +266,20 @@ export const statusSchema = z
       })
       .optional()
       .describe("the applied spec revision, and whether the fleet file on disk still matches it"),
+    leadership: z
+      .looseObject({
+        role: z.literal("leader"),
+        store: z.enum(["sqlite", "postgres"]),
+        location: z.string().describe("the state file, or the PostgreSQL store's address without password"),
+        token: z.number().int().min(1).describe("this leader's fencing token"),
+        holder: z.string(),
+        expiresAt: epochMs
+          .nullable()
+          .describe("the lease's end by the store's clock; null: SQLite (no expiry)"),
+        ttlMs: z.number().int().nullable(),
+      })
+      .optional()
+      .describe("who leads the store and with which fencing token (docs/operations.md#several-controllers)"),
   })
   .meta({ id: "Status" });
 
@@ -318,6 +332,10 @@ export const serviceTrafficSchema = z
       .record(z.string(), z.number())
       .nullable()
       .describe("the release weights in force; null: no split"),
+    zoneShares: z
+      .record(z.string(), z.number())
+      .optional()
+      .describe("zones shifted by a failover or failback: the share of their traffic each keeps (0..1)"),
     shedding: z.unknown(),
     requestsInFlight: z.number().int(),
     engine: z
