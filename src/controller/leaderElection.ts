@@ -189,9 +189,16 @@ export class LeaderElection {
 
   #lose(why: string): void {
     if (this.#lost !== null) return;
+    // Test hook (off in production): a deposed leader that does not notice, so that tests show the
+    // journal, the drivers and the data plane refusing its orders on their own.
+    if (ignoreLeaseLoss()) return;
     this.#lost = why;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#onLost(why);
   }
+}
+
+function ignoreLeaseLoss(): boolean {
+  return process.env.HOMEOSTAT_TEST_HOOKS === "1" && process.env.HOMEOSTAT_TEST_IGNORE_LEASE_LOSS === "1";
 }
