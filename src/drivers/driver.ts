@@ -64,4 +64,10 @@ export interface Driver {
   onExit(listener: (instance: string, exit: ExitInfo) => void): void;
   /** Stop everything this driver owns (used by `down` and on shutdown). */
   stopAll(graceMs: number): Promise<void>;
+  /**
+   * Every live instance process this driver (or an earlier controller's) started, found from the
+   * driver's own record rather than the store's: what a controller killed between spawning a
+   * process and recording its handle left running. Optional: a driver that cannot tell omits it.
+   */
+  strays?(): { instance: string; handle: RuntimeHandle }[];
 }

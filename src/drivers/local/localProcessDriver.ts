@@ -26,6 +26,7 @@ import {
 import { buildLaunchEnv } from "./launchEnv.ts";
 import { findPortOwners } from "./portOwner.ts";
 import { groupHasMembers, killProcessGroup } from "./processGroup.ts";
+import { findStrays, type Stray } from "./strays.ts";
 import { terminateGroup } from "./terminateGroup.ts";
 
 /** How often adopted processes (not our children, so no `exit` event) are checked in /proc. */
@@ -290,6 +291,11 @@ export class LocalProcessDriver implements Driver, PortIdentityChecker {
       });
     }
     return "gone";
+  }
+
+  /** Live instance processes found by their log file in `logDir` (see strays.ts). */
+  strays(): Stray[] {
+    return findStrays(this.#logDir);
   }
 
   onExit(listener: (instance: string, exit: ExitInfo) => void): void {
