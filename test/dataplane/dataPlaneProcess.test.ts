@@ -32,7 +32,7 @@ interface FakeController {
   closed: Promise<string>;
 }
 
-async function attach(stateDir: string, pid = 4242): Promise<FakeController> {
+async function attach(stateDir: string, pid = 4242, fencingToken?: number): Promise<FakeController> {
   const socket = await connectUnix(dataPlanePaths(stateDir).feed);
   const messages: DataPlaneMessage[] = [];
   const channel = new LineChannel<DataPlaneMessage, ControllerMessage>(socket, dataPlaneMessageSchema, (m) =>
@@ -43,6 +43,7 @@ async function attach(stateDir: string, pid = 4242): Promise<FakeController> {
     type: "attach",
     protocol: FEED_PROTOCOL_VERSION,
     controller: { pid, startedAt: Date.now() },
+    ...(fencingToken === undefined ? {} : { fencingToken }),
   });
   await waitFor(() => messages.some((m) => m.type === "hello"), { what: "hello" });
   return { messages, channel, closed };
@@ -180,4 +181,66 @@ test("a message that breaks the protocol cuts the connection; an unattached conn
   // Still serving the feed: a controller can attach.
   const controller = await attach(stateDir);
   controller.channel.close("test");
+});
+
+test("fencing: orders from a deposed leader (a lower token) are refused and reported; the leader keeps the feed", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
+  const upstream = await startUpstream(t, "api-0");
+  const stale = await startUpstream(t, "api-stale");
+  const port = await freePort();
+  const dataPlane = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(async () => {
+    await dataPlane.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  await dataPlane.start();
+  const leader = await attach(stateDir, 1001, 7);
+  leader.channel.send({
+    type: "snapshot",
+    snapshot: { ...snapshotFor(5, port, upstream.port, false), fencingToken: 7 },
+  });
+  await waitFor(() => leader.messages.some((m) => m.type === "ack" && m.version === 5 && m.ok), {
+    what: "ack v5",
+  });
+  assert.equal(dataPlane.identity().fencingToken, 7);
+
+  // The old leader (token 6) wakes up and tries to take the feed: refused, and the leader stays attached.
+  const deposed = await attach(stateDir, 1000, 6);
+  await deposed.closed;
+  let leaderCut = false;
+  void leader.closed.then(() => {
+    leaderCut = true;
+  });
+  // Its snapshot, sent over a connection that was cut, changed nothing; nor does a stale snapshot
+  // sent by an attached controller (a leader that restarted on an old token file, say).
+  leader.channel.send({
+    type: "snapshot",
+    snapshot: { ...snapshotFor(9, port, stale.port, false), fencingToken: 6 },
+  });
+  const refusal = await waitFor(() => leader.messages.find((m) => m.type === "ack" && m.version === 9), {
+    what: "the answer to the stale snapshot",
+  });
+  assert.deepEqual(
+    refusal.type === "ack" && { ok: refusal.ok, fenced: /^HS_FENCED/.test(refusal.error ?? "") },
+    { ok: false, fenced: true },
+  );
+  assert.equal(dataPlane.identity().appliedVersion, 5);
+  assert.equal(leaderCut, false, "the deposed controller did not cut the leader's feed");
+  assert.equal(dataPlane.identity().controllerLostAt, null);
+  assert.match((await get(port)).body, /api-0/, "still serving the leader's endpoints");
+  // Both refusals are events the leader's report carries (so they are stored and shown).
+  const fenced = await waitFor(
+    () => {
+      const events = leader.messages.flatMap((m) => (m.type === "report" ? m.events : []));
+      const found = events.filter((e) => e.type === "dataplane.fenced");
+      return found.length >= 2 ? found : undefined;
+    },
+    { what: "two dataplane.fenced events" },
+  );
+  assert.match(fenced.map((e) => e.message).join("\n"), /tried to attach with fencing token 6/);
+  assert.match(fenced.map((e) => e.message).join("\n"), /snapshot v9 with fencing token 6/);
+
+  // The token survives a restart of the data plane (it is persisted with the snapshot).
+  const persisted = JSON.parse(readFileSync(dataPlanePaths(stateDir).snapshot, "utf8")) as Snapshot;
+  assert.equal(persisted.fencingToken, 7);
 });
