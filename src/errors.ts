@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   HS_CONFLICT: { category: "conflict", summary: "the request conflicts with work in progress" },
   HS_APPLY_REFUSED: { category: "conflict", summary: "the spec change was refused: nothing was applied" },
   HS_ROLLBACK_REFUSED: { category: "conflict", summary: "the rollback was refused by its safety checks" },
+  HS_PAUSED: {
+    category: "conflict",
+    summary: "automation is paused: a manual action needs --override with a reason (`homeostat resume` ends the pause)",
+  },
   HS_FAILOVER_REFUSED: { category: "conflict", summary: "the failover was refused by its safety rules" },
   HS_NOT_FOUND: { category: "not-found", summary: "no such object" },
   HS_BAD_REQUEST: { category: "user", summary: "the request is not valid" },

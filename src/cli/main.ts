@@ -15,7 +15,9 @@ import { faultCommand } from "./commands/fault.ts";
 import { historyCommand } from "./commands/history.ts";
 import { incidentsCommand } from "./commands/incidents.ts";
 import { initCommand } from "./commands/init.ts";
+import { pauseCommand, resumeCommand } from "./commands/pause.ts";
 import { deployCommand, planCommand, releasesCommand, rollbackCommand } from "./commands/releases.ts";
+import { restartCommand } from "./commands/restart.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { statusCommand } from "./commands/status.ts";
 import { storesCommand, switchoverCommand } from "./commands/stores.ts";
@@ -47,6 +49,9 @@ const COMMANDS: Command[] = [
   failbackCommand,
   storesCommand,
   switchoverCommand,
+  pauseCommand,
+  resumeCommand,
+  restartCommand,
   faultCommand,
   initCommand,
   validateCommand,

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { journaled } from "../act/journaled.ts";
 import { launchFor } from "../act/launchFor.ts";
 import type { Action } from "../decide/actions.ts";
+import type { AutomatedProposal, BrakeHold } from "../decide/brakes/types.ts";
 import type { Reason } from "../decide/reasons.ts";
 import { decide, describeExit } from "../decide/reconcile.ts";
 import {
@@ -41,6 +42,7 @@ import {
   type FailureObservation,
   type IncidentChange,
   onActionStarted,
+  onAutomationHeld,
   onFailure,
   onHealth,
   onRollbackDone,
@@ -52,6 +54,7 @@ import {
 import { type InvariantVerdict, type InvariantVerdicts, NO_INVARIANTS } from "../verify/invariants.ts";
 import { VERIFIED_DISPLAY_MS } from "../verify/recoveryState.ts";
 import { evaluateGate, type GateInstance, type GateVerdict, sloDataGap } from "../verify/verificationGate.ts";
+import type { AutomationBrakes } from "./brakes.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
 import type { ControllerMetricHooks } from "./controllerMetrics.ts";
 import type { FailoverManager } from "./failoverManager.ts";
@@ -83,6 +86,8 @@ export interface ControllerOptions {
   scheduler?: Scheduler;
   /** What runs an instance's probe checks (default: over the network; the simulation's in memory). */
   probe?: ProbeFn;
+  /** Automation brakes, asked before every automated restart (absent: nothing is ever held). */
+  brakes?: Pick<AutomationBrakes, "automated">;
 }
 
 interface Runtime {
@@ -105,6 +110,7 @@ export class Controller {
   private readonly dataPlane: DataPlaneControl | undefined;
   private readonly releases: ReleaseManager | undefined;
   private readonly failover: FailoverManager | undefined;
+  private readonly brakes: Pick<AutomationBrakes, "automated"> | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
@@ -152,6 +158,7 @@ export class Controller {
     this.dataPlane = options.dataPlane;
     this.releases = options.releases;
     this.failover = options.failover;
+    this.brakes = options.brakes;
     this.scheduler = options.scheduler ?? realScheduler;
     this.now = options.now ?? (options.scheduler ? () => this.scheduler.now() : Date.now);
     this.random = options.random ?? Math.random;
@@ -262,6 +269,71 @@ export class Controller {
       reason: why,
     });
     return true;
+  }
+
+  /**
+   * A person's restart of one instance (`homeostat restart`; the API checked the brakes first): a
+   * running one is drained, stopped and started again; one that is not running (held by a brake,
+   * waiting out its backoff) is started now. Not counted as automated.
+   *
+   * @throws HomeostatError HS_NOT_FOUND when no slot of the fleet has that name; HS_CONFLICT
+   *   while an action is under way on it.
+   */
+  restartByHand(name: string, why: Reason): "replacing" | "starting" {
+    const runtime = this.runtimes.get(name);
+    // The slot some bank wants under this name, with the release it should run.
+    let wanted: { service: string; slot: number; release: string } | undefined;
+    const releaseTargets = this.releaseTargets();
+    for (const [service, banks] of this.failover?.extend(releaseTargets) ?? releaseTargets) {
+      for (const bank of banks) {
+        const slot = bank.slots.find((s) => instanceName(service, s) === name);
+        if (slot !== undefined) wanted = { service, slot, release: bank.release };
+      }
+    }
+    if (wanted === undefined && runtime === undefined) {
+      throw new HomeostatError("HS_NOT_FOUND", `no instance ${name}`);
+    }
+    if (this.busy.has(name) || runtime?.stopping === true) {
+      throw new HomeostatError(
+        "HS_CONFLICT",
+        `${name} is being started or stopped now; try again once it is done`,
+      );
+    }
+    if (runtime?.observed.runtime === "running") {
+      this.replaceInstance(name, why);
+      return "replacing";
+    }
+    if (wanted === undefined) {
+      throw new HomeostatError(
+        "HS_CONFLICT",
+        `${name} is not running and no longer wanted: nothing to start`,
+      );
+    }
+    this.dispatch({ type: "start", instance: name, ...wanted, reason: why }, true);
+    return "starting";
+  }
+
+  /**
+   * An automated action was held by a brake: the open incidents it concerns escalate (a restart:
+   * the instance's; a rollback: the service's; a failover: those of the zone's instances).
+   */
+  escalateHeld(proposal: AutomatedProposal, hold: BrakeHold): void {
+    const now = this.now();
+    const open =
+      proposal.kind === "restart"
+        ? [this.store.openIncidentFor(proposal.target)].filter((i) => i !== null)
+        : proposal.kind === "rollback"
+          ? this.store.listIncidents({ status: "open", service: proposal.target })
+          : (() => {
+              const inZone = new Set(
+                this.store
+                  .listInstances()
+                  .filter((r) => r.zone === proposal.target)
+                  .map((r) => r.name),
+              );
+              return this.store.listIncidents({ status: "open" }).filter((i) => inZone.has(i.instance));
+            })();
+    for (const incident of open) this.applyIncident(onAutomationHeld(incident, now, hold.reason.message));
   }
 
   /** Services removed from the spec whose instances are still being drained and stopped. */
@@ -460,7 +532,42 @@ export class Controller {
     }
   }
 
-  private dispatch(action: Action): void {
+  /**
+   * An automated restart the brakes hold (a person's action, `manual`, never is): a start in a slot
+   * whose process died, or the stop of a failed instance to replace it. The start that completes a
+   * replacement the brakes already allowed is not asked again (it is the same restart).
+   */
+  private heldByBrake(action: Exclude<Action, { type: "wait" }>): boolean {
+    if (this.brakes === undefined) return false;
+    const o = this.runtimes.get(action.instance)?.observed;
+    const failed = (code: string | undefined) => code === "liveness-failed" || code === "startup-failed";
+    let disrupts: { instance: string; service: string }[];
+    if (action.type === "start") {
+      // A process that died: seen exiting, or (after a controller restart) recorded as run and gone.
+      const record = o === undefined ? this.store.getInstance(action.instance) : null;
+      const died =
+        o === undefined
+          ? record !== null &&
+            record.pid === null &&
+            record.lastExit !== null &&
+            record.release === action.release
+          : o.runtime === "exited" && !failed(o.replacing?.code);
+      if (!died) return false;
+      disrupts = [];
+    } else {
+      if (action.afterStop !== "restart" || !failed(action.reason.code)) return false;
+      disrupts = o?.runtime === "running" ? [{ instance: action.instance, service: action.service }] : [];
+    }
+    const verdict = this.brakes.automated({
+      kind: "restart",
+      service: action.service,
+      target: action.instance,
+      disrupts,
+    });
+    return !verdict.allowed;
+  }
+
+  private dispatch(action: Action, manual = false): void {
     if (action.type === "wait") {
       const key = `${action.reason.code}:${action.until ?? ""}`;
       if (this.lastWait.get(action.instance) === key) return;
@@ -472,6 +579,7 @@ export class Controller {
       });
       return;
     }
+    if (!manual && this.heldByBrake(action)) return;
     this.lastWait.delete(action.instance);
     this.busy.add(action.instance);
     const work = (action.type === "start" ? this.startInstance(action) : this.stopInstance(action))

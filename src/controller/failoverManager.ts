@@ -39,6 +39,7 @@ import { type FleetSpec, instanceName, placementOf, type ServiceSpec } from "../
 import type { StateStore } from "../store/index.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { endpointOf } from "../traffic/endpointOf.ts";
+import type { AutomationBrakes } from "./brakes.ts";
 import { capacityPicture } from "./capacityPicture.ts";
 
 /** Demand is measured over this window: short enough to follow a zone loss within a few seconds. */
@@ -58,6 +59,8 @@ export interface FailoverManagerOptions {
   scheduler?: Scheduler;
   /** What runs a zone probe's check (default: over the network). */
   probe?: ProbeFn;
+  /** Automation brakes, asked before every automatic evacuation (absent: nothing is ever held). */
+  brakes?: Pick<AutomationBrakes, "automated">;
 }
 
 /** What the controller knows at one pass. */
@@ -101,6 +104,7 @@ export class FailoverManager {
   readonly #store: StateStore;
   readonly #dataPlane: DataPlaneControl | undefined;
   readonly #note: FailoverManagerOptions["note"];
+  readonly #brakes: Pick<AutomationBrakes, "automated"> | undefined;
   readonly #now: () => number;
   readonly #prober: ZoneProber | null;
   #zoneNames: string[];
@@ -128,6 +132,7 @@ export class FailoverManager {
     this.#store = options.store;
     this.#dataPlane = options.dataPlane;
     this.#note = options.note;
+    this.#brakes = options.brakes;
     this.#now = options.now ?? (options.scheduler ? () => options.scheduler!.now() : Date.now);
     this.#prober = options.dataPlane
       ? new ZoneProber({
@@ -232,6 +237,7 @@ export class FailoverManager {
       zones: this.#health,
       spec: this.#fleet.failover,
       gate: this.#stepGate(view),
+      ...(this.#brakes ? { brake: this.#brake(view) } : {}),
     });
     this.#zones = result.state;
     this.#announce(result.events);
@@ -561,6 +567,30 @@ export class FailoverManager {
         zones: protection.addSlots.map((s) => s.zone),
       },
     );
+  }
+
+  /**
+   * The brakes' say on an automatic evacuation of a zone: it acts on the zone's instances that still
+   * serve (ready), those whose traffic it takes away; a zone whose instances serve nothing takes
+   * nothing away from anyone (docs/brakes.md).
+   */
+  #brake(view: FleetView): (zone: string) => string | null {
+    return (zone) => {
+      const services = new Map(this.#fleet.services.map((s) => [s.name, s]));
+      const disrupts = view.instances
+        .filter((o) => {
+          const service = services.get(o.service);
+          return (
+            service !== undefined &&
+            placementOf(service, o.slot).zone === zone &&
+            o.runtime === "running" &&
+            o.health?.state === "ready"
+          );
+        })
+        .map((o) => ({ instance: o.name, service: o.service }));
+      const verdict = this.#brakes!.automated({ kind: "failover", service: null, target: zone, disrupts });
+      return verdict.allowed ? null : verdict.hold.reason.message;
+    };
   }
 
   /**

@@ -21,6 +21,7 @@ import type { RolloutRecord, ServiceState } from "../store/releaseLedger.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
 import type { RollbackProgress } from "../verify/incidentRules.ts";
+import type { AutomationBrakes } from "./brakes.ts";
 import { liveSchemaVersion } from "./liveSchema.ts";
 
 /** A manual rollback: start the target beside the current release, switch traffic, stop the current. */
@@ -57,6 +58,8 @@ export interface ReleaseManagerOptions {
   spareBankHeld?: (service: string) => string | null;
   /** Told when a rollback starts, completes or fails: a rollback is a recovery, verified by the controller. */
   onRollback?: (progress: RollbackProgress) => void;
+  /** Automation brakes, asked before every automatic rollback (absent: nothing is ever held). */
+  brakes?: Pick<AutomationBrakes, "automated">;
 }
 
 export class ReleaseManager {
@@ -68,6 +71,7 @@ export class ReleaseManager {
   private readonly now: () => number;
   private readonly spareBankHeld: (service: string) => string | null;
   private readonly onRollback: (progress: RollbackProgress) => void;
+  private readonly brakes: Pick<AutomationBrakes, "automated"> | undefined;
   private readonly states = new Map<string, ServiceState>();
   private rollouts: AnyRollout[] = [];
   private readonly servingSince = new Map<string, number>();
@@ -80,6 +84,7 @@ export class ReleaseManager {
     this.now = options.now ?? Date.now;
     this.spareBankHeld = options.spareBankHeld ?? (() => null);
     this.onRollback = options.onRollback ?? (() => {});
+    this.brakes = options.brakes;
   }
 
   /** Load or create each service's active release; the fleet file wins when it changed. */
@@ -407,6 +412,12 @@ export class ReleaseManager {
   ): { plan: RollbackPlan; rollout: ManualRollbackState } {
     const service = this.service(serviceName);
     const inProgress = this.rollouts.find((r) => r.service === serviceName);
+    if (inProgress?.kind === "deploy" && (inProgress.state as RolloutState).held?.brake !== undefined) {
+      // A person rolls back what a brake held (the API checked the pause first): not automated.
+      const record = inProgress as RolloutRecord<RolloutState>;
+      const released = this.releaseBrakeHold(record, service, this.now(), options.reason ?? "");
+      if (released !== null) return released;
+    }
     if (inProgress?.kind === "deploy" && (inProgress.state as RolloutState).held && options.force === true) {
       return this.forceHeldRollback(inProgress as RolloutRecord<RolloutState>, service, options.reason);
     }
@@ -520,6 +531,92 @@ export class ReleaseManager {
     throw new HomeostatError("HS_ROLLBACK_NOT_RUN", message, {
       details: { service: serviceName, to: asked, running, ran },
     });
+  }
+
+  /** Asks the brake again about a rollback it held; carries it out once allowed. */
+  private retryBrakeHold(record: RolloutRecord<RolloutState>, service: ServiceSpec, now: number): void {
+    const verdict = this.brakes?.automated({
+      kind: "rollback",
+      service: service.name,
+      target: service.name,
+      disrupts: [],
+    });
+    if (verdict === undefined || verdict.allowed) this.releaseBrakeHold(record, service, now, null);
+  }
+
+  /**
+   * Carries out the rollback a brake held, as the machine decided it then, by the brake's leave
+   * (`operatorReason` null) or by a person's hand. The safety checks are passed again first: the
+   * world may have moved while it was held; if they refuse now, it stays held for an operator like
+   * any refused rollback (null is returned).
+   */
+  private releaseBrakeHold(
+    record: RolloutRecord<RolloutState>,
+    service: ServiceSpec,
+    now: number,
+    operatorReason: string | null,
+  ): { plan: RollbackPlan; rollout: ManualRollbackState } | null {
+    const held = record.state.held!;
+    const plan = planRollback({
+      service,
+      history: this.store.ledger.history(service.name, service.deploy.historyLimit),
+      facts: this.facts(service, record.state.to),
+      fleet: this.fleet,
+      to: record.state.from,
+    });
+    if (plan.decision === "refuse") {
+      const refusal = plan.checks
+        .filter((c) => c.severity === "blocking")
+        .map((c) => `${c.name}: ${c.detail}`)
+        .join("; ");
+      const { brake: _, ...bySafety } = held;
+      record.state = { ...record.state, held: { ...bySafety, refusal } };
+      this.store.ledger.saveRollout(record.id, record.state, false, now);
+      this.note(
+        "deploy.rollback-refused",
+        reason(
+          "rollback-refused",
+          `${service.name}: the rollback to ${record.state.from} the brake held is now refused: ${refusal}. Traffic stays as it is until an operator forces it: \`homeostat rollback ${service.name} --force --reason …\`.`,
+        ),
+        { service: service.name, rollout: record.id, plan },
+      );
+      return null;
+    }
+    for (const effect of held.pending.effects) this.apply(service, held.pending.state, effect);
+    record.state = { ...held.pending.state };
+    this.store.ledger.saveRollout(record.id, record.state, false, now);
+    const s = record.state;
+    const how =
+      operatorReason === null
+        ? `automatic rollback (${held.cause}), held ${Math.round((now - held.at) / 1000)}s by the brake`
+        : `rollback by hand of what the brake held (${held.cause})${operatorReason === "" ? "" : `: ${operatorReason}`}`;
+    if (operatorReason !== null) {
+      this.note("rollback.started", reason("operator", `${service.name}: ${how}, ${s.to} → ${s.from}`), {
+        service: service.name,
+        rollout: record.id,
+        decision: plan.decision,
+        forced: false,
+      });
+    }
+    this.onRollback({ type: "started", service: service.name, from: s.to, to: s.from, at: now, detail: how });
+    return {
+      plan,
+      rollout: {
+        id: s.id,
+        service: service.name,
+        from: s.to,
+        to: s.from,
+        fromBank: s.toBank,
+        toBank: s.fromBank,
+        phase: "starting",
+        startedAt: now,
+        endedAt: null,
+        forced: false,
+        operatorReason,
+        plan,
+        reason: null,
+      },
+    };
   }
 
   /** An operator forces the rollback a held deploy wanted: apply exactly what the machine decided. */
@@ -637,7 +734,11 @@ export class ReleaseManager {
     now: number,
   ): void {
     const s = record.state;
-    if (s.held) return; // an operator decides
+    if (s.held) {
+      // Held by a brake: it goes ahead once the brake lets it (a resume, the hour sliding on).
+      if (s.held.brake !== undefined) this.retryBrakeHold(record, service, now);
+      return; // held by the safety checks: an operator decides
+    }
     const stats = (release: string, windowMs: number): WindowStats =>
       this.dataPlane?.stats.window({
         service: service.name,
@@ -681,6 +782,29 @@ export class ReleaseManager {
           ),
           { service: service.name, rollout: s.id, plan },
         );
+        return;
+      }
+      const braked = this.brakes?.automated({
+        kind: "rollback",
+        service: service.name,
+        target: service.name,
+        disrupts: [],
+      });
+      if (braked !== undefined && !braked.allowed) {
+        // Held like a refused rollback (nothing moves, the deploy stays where it is), but only
+        // until the brake lets go; the brakes recorded the hold as an event and escalated.
+        const held: RolloutState = {
+          ...s,
+          held: {
+            at: now,
+            cause: state.reason ?? "analysis failed",
+            refusal: braked.hold.reason.message,
+            pending: { state, effects },
+            brake: braked.hold.rule,
+          },
+        };
+        record.state = held;
+        this.store.ledger.saveRollout(record.id, held, false, now);
         return;
       }
       if (plan.decision === "rollback-with-warnings") {

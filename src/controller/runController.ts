@@ -345,6 +345,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
     Object.assign(document, { invariants: invariants.verdicts() });
     // The applied revision, and whether the file on disk still matches it (drift).
     Object.assign(document, { spec: specDrift.status() });
+    // Replicated stores: topology, lag, epoch (docs/redis.md); the dashboard reads them from here.
+    if (redisStores !== undefined) Object.assign(document, { stores: redisStores.status() });
     // Automation brakes: paused or not, how close each limit is, what is held now.
     Object.assign(document, { brakes: brakes.status() });
     // Release definitions edited in the file under a recorded name: drift, until applied.

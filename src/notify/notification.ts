@@ -1,8 +1,8 @@
 /**
  * Which stored facts are worth telling people about, as notifications: a pure reading of the
  * store's changes. An incident opened (or, when another instance of the same service is already
- * failing, escalated), an incident escalated to a crash loop, an incident verified, a deploy
- * rolled back, a zone failover started and ended.
+ * failing, escalated), an incident escalated to a crash loop or by an automation brake holding
+ * its recovery, an incident verified, a deploy rolled back, a zone failover started and ended.
  */
 
 import type { NotificationEvent } from "../spec/notifications.ts";
@@ -138,6 +138,19 @@ export function notificationFor(event: EventRecord, context: NotificationContext
         type: "failover.started",
         message: `failover: ${event.message}`,
         data: { zone: data.zone },
+      };
+    case "automation.held":
+      // An automation brake held what automation would have done: a person must decide.
+      return {
+        ...base,
+        type: "incident.escalated",
+        message: `automation held: ${event.message}`,
+        data: {
+          escalation: "automation-held",
+          rule: data.rule,
+          kind: data.kind,
+          target: data.target,
+        },
       };
     case "failback.completed":
       return {

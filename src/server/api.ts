@@ -28,6 +28,7 @@ import { openApiRoutes, trackFastifyRoutes } from "./openapi.ts";
 import { installRequestGuards } from "./requestGuards.ts";
 import { applyRoutes } from "./routes/applyRoutes.ts";
 import { registerAuthRoutes } from "./routes/authRoutes.ts";
+import { brakeRoutes } from "./routes/brakeRoutes.ts";
 import { failoverRoutes } from "./routes/failoverRoutes.ts";
 import { fleetRoutes } from "./routes/fleetRoutes.ts";
 import { releaseRoutes } from "./routes/releaseRoutes.ts";
@@ -69,6 +70,8 @@ export interface ApiDeps {
   /** `homeostat apply`: a new fleet file while running (src/controller/applyManager.ts). */
   apply?: ApplyApi;
   failover?: FailoverApi;
+  /** Automation brakes: pause, resume, their state; every person's action is checked against them. */
+  brakes?: BrakesApi;
   /** Replicated stores (issue 16, docs/redis.md): status and planned switchover. */
   stores?: StoresApi;
   /** The controller's own metrics (served on /metrics before the data plane's; counts stream clients). */
@@ -98,6 +101,18 @@ export interface FailoverApi {
 export interface StoresApi {
   list(): StoreStatus[];
   switchover(store: string, request: { to?: string; reason?: string }): Promise<unknown>;
+}
+
+/** Automation brakes as the API exposes them (src/controller/brakes.ts, docs/brakes.md). */
+export interface BrakesApi {
+  /** The pause, how close each limit is, what is held now. */
+  status(): unknown;
+  pause(by: string, reason: string): unknown;
+  resume(by: string, reason: string): unknown;
+  /** Throws HS_PAUSED while paused unless `override` (with a reason: HS_BAD_REQUEST without). */
+  assertManual(action: { what: string; override: boolean; reason: string; who: string }): void;
+  /** A person's restart of one instance (running: replaced; not running: started now). */
+  restart(instance: string, reason: string, who: string): unknown;
 }
 
 /** Applying a fleet file to the running fleet, and its progress. */
@@ -147,6 +162,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   releaseRoutes(app, deps);
   applyRoutes(app, deps);
   failoverRoutes(app, deps);
+  brakeRoutes(app, deps);
   storeRoutes(app, deps);
   specRoutes(app, deps);
   streamRoutes(app, deps);

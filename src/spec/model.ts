@@ -176,6 +176,33 @@ export interface FailoverSpec {
   automatic: boolean;
 }
 
+/** A rate limit on automated actions: at most `max` of them within any `windowMs`. */
+export interface RateLimitSpec {
+  max: number;
+  windowMs: number;
+}
+
+/**
+ * Fleet-wide automation brakes (see docs/brakes.md): how much automation may do across the whole
+ * fleet before it stops and an operator decides. Always resolved with defaults by `resolveFleet`.
+ */
+export interface BrakesSpec {
+  /** Largest share of the fleet's instances automated actions may act on at once, (0..1]. */
+  blastRadius: number;
+  /** Automated rollbacks (a deploy's analysis failing), all services together. */
+  rollbacks: RateLimitSpec;
+  /** Automated zone evacuations. */
+  failovers: RateLimitSpec;
+}
+
+/** A service's automation brakes, merged field by field over `defaults.brakes`. */
+export interface ServiceBrakesSpec {
+  /** Automated restarts and replacements of the service's instances, every slot together. */
+  restarts: RateLimitSpec;
+  /** Largest share of the service's instances automated actions may act on at once, (0..1]. */
+  blastRadius: number;
+}
+
 export interface ZoneHost {
   zone: string;
   host: string;
@@ -307,6 +334,8 @@ export interface ServiceSpec {
   restart: RestartSpec;
   /** Security invariants; absent when the service declares (and inherits) none. */
   invariants?: InvariantsSpec;
+  /** Automation brakes (always set by `resolveFleet`; a service built by hand may leave it out: the defaults). */
+  brakes?: ServiceBrakesSpec;
 }
 
 export interface FleetSpec {
@@ -323,6 +352,8 @@ export interface FleetSpec {
   dataPlane: { workers: number | "auto" };
   /** Webhooks (always set by `resolveFleet`; a fleet built by hand may leave it out: none). */
   notifications?: NotificationsSpec;
+  /** Automation brakes (always set by `resolveFleet`; a fleet built by hand may leave it out: the defaults). */
+  brakes?: BrakesSpec;
   /** Replicated stores Homeostat runs and fails over (`resolveFleet` always sets it; by hand: none). */
   stores?: StoreSpec[];
 }

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { resolveBrakes, resolveServiceBrakes } from "./brakes.ts";
 import { resolveCapacity } from "./capacity.ts";
 import { dependencyOrder } from "./dependencies.ts";
 import { resolveDeploy } from "./deploy.ts";
@@ -36,6 +37,7 @@ export function resolveFleet(input: FleetInput, file: string): FleetSpec {
     failover: resolveFailover(input.failover),
     dataPlane: { workers: input.dataPlane?.workers ?? 1 },
     notifications: resolveNotifications(input.notifications),
+    brakes: resolveBrakes(input.brakes),
     stores: resolveStores(input.stores, input.hosts),
   };
 }
@@ -65,6 +67,7 @@ function resolveService(
     deploy: resolveDeploy(fleet.defaults?.deploy, service.deploy),
     slo: resolveSlo(fleet.defaults?.slo, service.slo),
     capacity: resolveCapacity(fleet.defaults?.capacity, service.capacity, service.replicas),
+    brakes: resolveServiceBrakes(fleet.defaults?.brakes, service.brakes, service.replicas),
   };
   if (service.port !== undefined) resolved.port = service.port;
   if (declaresNoProbe(fleet.defaults?.probes, service.probes)) {

@@ -632,6 +632,44 @@ export const failoverSchema = strict({
     .describe("Evacuate a down zone automatically (else only `homeostat failover`). Default false."),
 });
 
+/** A rate limit on automated actions: `max` within any `window`. */
+function rateLimitSchema(what: string, defaults: string) {
+  return strict({
+    max: positiveInt.optional().describe(`Most ${what} within the window. ${defaults}`),
+    window: positiveDuration.optional().describe("The sliding window they are counted over."),
+  });
+}
+
+/** The top-level `brakes` mapping: fleet-wide limits on what automation may do (docs/brakes.md). */
+export const brakesSchema = strict({
+  blastRadius: positiveShare
+    .optional()
+    .describe(
+      'Largest share of the fleet\'s instances automated actions may act on at once (never less than one instance). Default "25%".',
+    ),
+  rollbacks: rateLimitSchema("automated rollbacks, all services together,", "Default 3 per 1h.")
+    .optional()
+    .describe("Automated rollbacks (a deploy's analysis failing); the next one is held."),
+  failovers: rateLimitSchema("automated zone evacuations", "Default 2 per 1h.")
+    .optional()
+    .describe("Automated zone evacuations; the next one is held."),
+});
+
+/** The `brakes` mapping of a service or of `defaults` (merged field by field). */
+export const serviceBrakesSchema = strict({
+  restarts: rateLimitSchema(
+    "automated restarts and replacements of the service's instances, every slot together,",
+    "Default the larger of 10 and 2 × replicas, per 10m.",
+  )
+    .optional()
+    .describe("Automated restarts of the service, beyond each slot's crash-loop backoff; the next one is held."),
+  blastRadius: positiveShare
+    .optional()
+    .describe(
+      'Largest share of the service\'s instances automated actions may act on at once (never less than one instance). Default "50%".',
+    ),
+});
+
 const invariantStatusError = expected("an HTTP status from 100 to 599");
 const httpMethodError = expected('one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"');
 /** The `invariants` mapping of a service or of `defaults`: security properties probed continuously. */
@@ -753,6 +791,9 @@ export const serviceSchema = strict({
     .describe(
       "Security invariants probed on every ready instance, merged field by field over defaults.invariants.",
     ),
+  brakes: serviceBrakesSchema
+    .optional()
+    .describe("Automation brakes of this service, merged field by field over defaults.brakes."),
 });
 
 /** The top-level `hosts` mapping. */
@@ -771,6 +812,7 @@ export const defaultsSchema = strict({
   slo: sloSchema.optional().describe("The SLO every service starts from."),
   capacity: capacitySchema.optional().describe("Capacity settings every service starts from."),
   invariants: invariantsSchema.optional().describe("Security invariants every service starts from."),
+  brakes: serviceBrakesSchema.optional().describe("Automation brakes every service starts from."),
 });
 
 /** The top-level `datastores` mapping. */
@@ -843,6 +885,9 @@ export const fleetSchema = strict(
     failover: failoverSchema
       .optional()
       .describe("When a zone counts as down or degraded, and how its traffic leaves and returns."),
+    brakes: brakesSchema
+      .optional()
+      .describe("Fleet-wide limits on automated actions: blast radius, rollbacks and failovers per window."),
     dataPlane: strict({
       workers: z
         .union(
@@ -896,6 +941,8 @@ export type DatastoresInput = z.output<typeof datastoresSchema>;
 export type SecurityInput = z.output<typeof securitySchema>;
 export type MigrationInput = z.output<typeof migrationSchema>;
 export type InvariantsInput = z.output<typeof invariantsSchema>;
+export type BrakesInput = z.output<typeof brakesSchema>;
+export type ServiceBrakesInput = z.output<typeof serviceBrakesSchema>;
 
 /** JSON Schema (draft 2020-12) of the fleet file, for editor completion (yaml-language-server). */
 export function fleetJsonSchema(): object {

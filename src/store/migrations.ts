@@ -10,6 +10,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { HomeostatError } from "../errors.ts";
+import { BRAKES_MIGRATION } from "./brakeStore.ts";
 import type { SqlDatabase } from "./sql/database.ts";
 
 /** `PRAGMA application_id` of every Homeostat state database: "HMST" in ASCII. */
@@ -278,6 +279,12 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       ALTER TABLE journal ADD COLUMN token INTEGER;
     `,
+  },
+  {
+    version: 9,
+    // Automation brakes (src/store/brakeStore.ts): the pause (who, why, since), which outlives the
+    // controller, and the automated actions the rate limits count over their windows.
+    up: BRAKES_MIGRATION,
   },
 ];
 

@@ -59,7 +59,8 @@ export interface TimelineEntry {
     | "regressed"
     | "stabilized"
     | "verified"
-    | "rollback-failed";
+    | "rollback-failed"
+    | "escalated";
   detail: string;
 }
 
@@ -137,6 +138,15 @@ export function onActionStarted(open: IncidentView, at: number, detail: string):
     patch: { actionStartedAt: at },
     timeline: { at, phase: "action-started", detail },
   };
+}
+
+/**
+ * The recovery automation would carry out is held by an automation brake (a pause, a rate limit,
+ * the blast radius): the incident escalates — a person must decide — with the brake's reason.
+ * Nothing else changes: its timings run on, and it is mitigated as usual once the slot is ready.
+ */
+export function onAutomationHeld(open: IncidentView, at: number, detail: string): IncidentChange {
+  return { type: "update", id: open.id, patch: {}, timeline: { at, phase: "escalated", detail } };
 }
 
 /** What the rules read of the verification gate: passed, what blocks, and each check when known. */

@@ -3,7 +3,7 @@
  * Sentinel-compatible port): ioredis finds the primary through Homeostat, `homeostat stores` and
  * `switchover` with --json, kill -9 of the primary failed over and verified, the endpoint keeps
  * forwarding while the controller is SIGKILLed, the next controller adopts the members, and
- * `homeostat down` stops them.
+ * `homeostat down FILE` after a crash stops them.
  */
 
 import assert from "node:assert/strict";
@@ -16,7 +16,7 @@ import { waitFor } from "../helpers/waitFor.ts";
 
 const newSandbox = sandboxesCleanedAfter();
 
-test("a redis store through homeostat up: sentinel discovery, switchover, kill -9 failover, controller crash, adoption, down", async () => {
+test("a redis store through homeostat up: sentinel discovery, switchover, kill -9 failover, controller crash, adoption, down after a crash", async () => {
   const box = await newSandbox();
   const basePort = await freePortRange(3);
   const port = await freePort();
@@ -111,9 +111,12 @@ test("a redis store through homeostat up: sentinel discovery, switchover, kill -
   );
   assert.equal(adopted.epoch, 3);
 
-  const down = await box.cli(["down", "--api-port", String(box.apiPort)]);
-  assert.equal(down.code, 0, down.stderr);
+  // Crashed again: `down FILE` stops what it left, the store's members included.
+  up.child.kill("SIGKILL");
   await up.exited;
+  const down = await box.cli(["down", fleet, "--api-port", String(box.apiPort)]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stdout, /stopped store member cache-0/);
   await waitFor(
     () =>
       pids.every((pid) => {

@@ -19,6 +19,7 @@ import { Header } from "./views/Header.tsx";
 import { Incidents } from "./views/Incidents.tsx";
 import { Login } from "./views/Login.tsx";
 import { Releases } from "./views/Releases.tsx";
+import { Stores } from "./views/Stores.tsx";
 import { Summary } from "./views/Summary.tsx";
 import { Topology } from "./views/Topology.tsx";
 import { Warnings } from "./views/Warnings.tsx";
@@ -149,6 +150,7 @@ function Dashboard(props: { api: Api; who: Whoami; onSignOut: (why: string | nul
             <Activity fleet={fleet} />
             <Releases status={status} fleet={fleet} ask={ask} />
             <DataPlane fleet={fleet} />
+            <Stores status={status} />
             <Events fleet={fleet} />
           </div>
         )}

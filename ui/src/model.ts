@@ -100,6 +100,41 @@ export interface StatusDoc {
   zones?: { zone: string; recovery?: RecoveryInfo }[];
   /** Per service that declares security invariants: their verdict now. */
   invariants?: Record<string, InvariantVerdict>;
+  /** Replicated stores (docs/redis.md): topology, replication lag, epoch. */
+  stores?: StoreDoc[];
+}
+
+/** One replicated store as the status document carries it (GET /v1/stores). */
+export interface StoreDoc {
+  name: string;
+  kind: "redis";
+  epoch: number;
+  primary: string;
+  phase: string;
+  endpoint: { address: string; port: number; primary: string | null };
+  sentinel: { port: number; announce: string } | null;
+  members: {
+    name: string;
+    zone: string;
+    port: number;
+    pid: number | null;
+    process: "running" | "exited";
+    reachable: boolean;
+    role: "primary" | "replica" | null;
+    offset: number | null;
+    lagBytes: number | null;
+    linkUp: boolean;
+    follows: string | null;
+  }[];
+  lastFailover: {
+    at: number;
+    from: string;
+    to: string;
+    epoch: number;
+    kind: string;
+    lossBytes: number;
+  } | null;
+  openIncident: number | null;
 }
 
 export interface TimelineStep {

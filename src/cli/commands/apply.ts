@@ -5,8 +5,9 @@ import { HomeostatError } from "../../errors.ts";
 import { CHANGE_CLASSES } from "../../spec/diff.ts";
 import { formatSpecError, parseFleet } from "../../spec/index.ts";
 import { apiClient } from "../apiClient.ts";
-import { apiPort, apiPortOption, parse, positiveIntOption, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, positiveIntOption } from "../args.ts";
 import type { Command } from "../command.ts";
+import { overrideFields, overrideOptions } from "../override.ts";
 
 interface Change {
   service: string | null;
@@ -32,8 +33,8 @@ interface Progress {
 export const applyCommand: Command = {
   name: "apply",
   summary: "apply a changed fleet file to the running fleet: plan, record a revision, converge safely",
-  usage: `homeostat apply FILE [--reason TEXT] [--dry-run] [--allow-in-place] [--no-wait] [--json] [--api-port N]
-homeostat apply --revision N [--reason TEXT] [--dry-run] [--no-wait] [--json] [--api-port N]
+  usage: `homeostat apply FILE [--reason TEXT] [--override] [--dry-run] [--allow-in-place] [--no-wait] [--json] [--api-port N]
+homeostat apply --revision N [--reason TEXT] [--override] [--dry-run] [--no-wait] [--json] [--api-port N]
 
 Validates FILE (any error changes nothing: exit 1 with file:line:col problems, as \`validate\`),
 diffs it against the applied spec and prints the plan grouped by class, then records a new spec
@@ -48,13 +49,15 @@ rollback or failover holds an affected service. Follows progress until converged
 the rollback safety checks. An instance rolled in place that is not ready within the service's
 deploy.stepDeadline fails the revision: the previous spec is put back and the instances rolled go
 back to it one at a time behind readiness (followed until they have).
+While automation is paused (\`homeostat pause\`) an apply (not a dry run) needs --override with
+--reason (audited).
 Exit 0 applied (or nothing to change), 1 refused or failed.`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "apply",
       argv,
       {
-        reason: { type: "string" },
+        ...overrideOptions,
         "dry-run": { type: "boolean" },
         "allow-in-place": { type: "boolean" },
         "no-wait": { type: "boolean" },
@@ -99,8 +102,7 @@ Exit 0 applied (or nothing to change), 1 refused or failed.`,
       body.text = text;
       body.file = path.resolve(file);
     }
-    const reason = stringOption(values, "reason");
-    if (reason !== undefined) body.reason = reason;
+    Object.assign(body, overrideFields("apply", values));
     if (values["dry-run"] === true) body.dryRun = true;
     if (values["allow-in-place"] === true) body.allowInPlace = true;
     const client = apiClient(apiPort(values), { timeoutMs: 30_000 });

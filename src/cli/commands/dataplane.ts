@@ -2,15 +2,16 @@ import { type Inspection, inspectDataPlane } from "../../dataplane/inspect.ts";
 import { HomeostatError } from "../../errors.ts";
 import type { DataPlaneStatusAnswer } from "../../server/routes/schemas.ts";
 import { apiClient } from "../apiClient.ts";
-import { apiPort, apiPortOption, parse, stateDirOption, stringOption } from "../args.ts";
+import { apiPort, apiPortOption, parse, stateDirOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago } from "../format.ts";
+import { overrideFields, overrideOptions } from "../override.ts";
 
 export const dataPlaneCommand: Command = {
   name: "dataplane",
   summary: "the data-plane process: where traffic is served from, and a planned restart",
   usage: `homeostat dataplane [status] [FILE] [--state-dir DIR] [--json] [--api-port N]
-homeostat dataplane restart [--reason TEXT] [--json] [--api-port N]
+homeostat dataplane restart [--reason TEXT] [--override] [--json] [--api-port N]
 
 status   which process serves the service ports, the snapshot version it serves (and how old
          it is), whether it is connected to the controller, how often it was restarted.
@@ -24,6 +25,7 @@ restart  planned restart (also how a new Homeostat version takes over the traffi
 
 Options:
   --reason TEXT  recorded in the journal with the restart
+  --override     restart although automation is paused (\`homeostat pause\`); needs --reason
   --json         print the answer as JSON
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
@@ -32,7 +34,7 @@ Options:
       argv,
       {
         json: { type: "boolean" },
-        reason: { type: "string" },
+        ...overrideOptions,
         "state-dir": { type: "string" },
         ...apiPortOption,
       },
@@ -66,7 +68,7 @@ Options:
     if (action === "restart") {
       const result = await client.post<{ from: number; to: number; dataPlane: DataPlaneStatusAnswer }>(
         "/v1/dataplane/restart",
-        { reason: stringOption(values, "reason") ?? "" },
+        { reason: "", ...overrideFields("dataplane restart", values) },
       );
       io.out(
         values.json === true

@@ -4,6 +4,7 @@ import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { CliIo, Command } from "../command.ts";
 import { table } from "../format.ts";
+import { OVERRIDE_HELP, overrideFields, overrideOptions } from "../override.ts";
 
 const pct = (share: number): string =>
   Number.isFinite(share) ? `${Math.round(share * 1000) / 10} %` : "∞ %";
@@ -60,7 +61,7 @@ Traffic comes back with \`homeostat failback ZONE\`.
 
 Options:
   --reason TEXT  why (journaled; required with --override)
-  --override     step over one-at-a-time and min-interval
+  --override     step over one-at-a-time and min-interval, and a pause of automation (admin)
   --json         print the shift and the zones as JSON
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
@@ -104,7 +105,7 @@ Options:
 export const failbackCommand: Command = {
   name: "failback",
   summary: "bring a zone's traffic back, gradually, once it stays healthy",
-  usage: `homeostat failback ZONE [--reason TEXT] [--json] [--api-port N]
+  usage: `homeostat failback ZONE [--reason TEXT] [--override] [--json] [--api-port N]
 
 Asks for ZONE's traffic back. It returns only after the zone stays healthy for
 failover.stabilization, then in steps of failover.stepPercent every failover.stepInterval; if the
@@ -113,14 +114,14 @@ Zones evacuated automatically fail back by themselves; this is for manual evacua
 record why).
 
 Options:
-  --reason TEXT  why (journaled)
+${OVERRIDE_HELP}
   --json         print the shift and the zones as JSON
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "failback",
       argv,
-      { reason: { type: "string" }, json: { type: "boolean" }, ...apiPortOption },
+      { ...overrideOptions, json: { type: "boolean" }, ...apiPortOption },
       1,
     );
     const zone = positionals[0];
@@ -128,7 +129,8 @@ Options:
       throw new HomeostatError("HS_USAGE", "failback: missing ZONE (see `homeostat failback --help`)");
     const body = (await apiClient(apiPort(values)).post("/v1/failback", {
       domain: zone,
-      reason: stringOption(values, "reason") ?? "",
+      reason: "",
+      ...overrideFields("failback", values),
     })) as { shift: { share: number; phase: string }; failover: FailoverStatus };
     printResult(
       io,

@@ -5,11 +5,12 @@ import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { clock, table } from "../format.ts";
+import { overrideFields, overrideOptions } from "../override.ts";
 
 export const faultCommand: Command = {
   name: "fault",
   summary: "inject, list and remove data-plane faults for drills",
-  usage: `homeostat fault add KIND [ARG] [--service S] [--instance I] [--zone Z] [--rate R]
+  usage: `homeostat fault add KIND [ARG] [--service S] [--instance I] [--zone Z] [--rate R] [--override --reason T]
 homeostat fault list [--json]
 homeostat fault rm ID
 homeostat fault clear
@@ -36,6 +37,7 @@ Options:
         instance: { type: "string" },
         zone: { type: "string" },
         rate: { type: "string" },
+        ...overrideOptions,
         json: { type: "boolean" },
         ...apiPortOption,
       },
@@ -77,7 +79,7 @@ Options:
       }
       case "add": {
         const fault = parseFault(kind, arg, stringOption(values, "rate"));
-        const body: Record<string, unknown> = { fault };
+        const body: Record<string, unknown> = { fault, ...overrideFields("fault add", values) };
         for (const key of ["service", "instance", "zone"]) {
           const v = stringOption(values, key);
           if (v !== undefined) body[key] = v;

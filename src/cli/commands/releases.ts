@@ -5,6 +5,7 @@ import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { clock, duration, table } from "../format.ts";
+import { OVERRIDE_HELP, overrideFields, overrideOptions } from "../override.ts";
 import { renderFailoverPlan } from "./check.ts";
 
 export const releasesCommand: Command = {
@@ -76,7 +77,7 @@ the soak window), and the recent deploys and rollbacks with their verdicts.`,
 export const deployCommand: Command = {
   name: "deploy",
   summary: "progressively deploy a release: canary steps, analysis, automatic rollback",
-  usage: `homeostat deploy SERVICE VERSION [--api-port N]
+  usage: `homeostat deploy SERVICE VERSION [--reason TEXT] [--override] [--api-port N]
 
 Starts VERSION's instances beside the running release, then moves traffic to it in the
 service's steps (default 10 %, 50 %, 100 %). At each step it compares the new release with the
@@ -85,15 +86,22 @@ is never a pass, and every step has a deadline that aborts. A failing verdict re
 traffic to the stable release at once and stops the new instances. After 100 %, the release
 soaks within its SLO to become proven. Refused up front when VERSION is denied, uses a revoked
 secret, or needs a schema or a neighbour's API that today's world does not have.
-Follow it with \`homeostat events -f\` and \`homeostat releases SERVICE\`.`,
+Follow it with \`homeostat events -f\` and \`homeostat releases SERVICE\`.
+
+Options:
+${OVERRIDE_HELP}
+  --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
-    const { values, positionals } = parse("deploy", argv, apiPortOption, 2);
+    const { values, positionals } = parse("deploy", argv, { ...overrideOptions, ...apiPortOption }, 2);
     const [service, version] = positionals;
     if (service === undefined || version === undefined)
       throw new HomeostatError("HS_USAGE", "deploy: expected SERVICE VERSION");
     const { rollout } = await apiClient(apiPort(values)).post<{
       rollout: { id: number; from: string; to: string };
-    }>(`/v1/services/${encodeURIComponent(service)}/deploy`, { version });
+    }>(`/v1/services/${encodeURIComponent(service)}/deploy`, {
+      version,
+      ...overrideFields("deploy", values),
+    });
     io.out(
       `deploy ${rollout.id} started: ${service} ${rollout.from} → ${rollout.to} (watch: homeostat events -f --service ${service})`,
     );
@@ -104,14 +112,16 @@ Follow it with \`homeostat events -f\` and \`homeostat releases SERVICE\`.`,
 export const rollbackCommand: Command = {
   name: "rollback",
   summary: "roll back to a proven release, behind safety checks (refuses what cannot be undone)",
-  usage: `homeostat rollback SERVICE [--to VERSION] [--force --reason TEXT] [--json] [--api-port N]
+  usage: `homeostat rollback SERVICE [--to VERSION] [--force --reason TEXT] [--override] [--json] [--api-port N]
 
 Runs the rollback safety checks (evidence, drift, compatibility, irreversible migrations,
 security) — see \`homeostat plan rollback\` — and, unless refused, starts the target release
 beside the current one, moves all traffic once it is ready, and stops the current release.
 A refusal names every blocking check and proposes an alternative (an older proven release, or a
 roll-forward: a proven artifact with today's config). --force overrides a refusal; it needs
---reason and is journaled.`,
+--reason and is journaled. While automation is paused (\`homeostat pause\`) a rollback is a
+manual action that needs --override with --reason (audited). A deploy whose automatic rollback
+an automation brake held is rolled back by this command as the machine wanted it.`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "rollback",
@@ -119,7 +129,7 @@ roll-forward: a proven artifact with today's config). --force overrides a refusa
       {
         to: { type: "string" },
         force: { type: "boolean" },
-        reason: { type: "string" },
+        ...overrideOptions,
         json: { type: "boolean" },
         ...apiPortOption,
       },
@@ -131,8 +141,7 @@ roll-forward: a proven artifact with today's config). --force overrides a refusa
     const to = stringOption(values, "to");
     if (to !== undefined) body.to = to;
     if (values.force === true) body.force = true;
-    const reason = stringOption(values, "reason");
-    if (reason !== undefined) body.reason = reason;
+    Object.assign(body, overrideFields("rollback", values));
     const result = await apiClient(apiPort(values)).post<{ plan: RollbackPlan }>(
       `/v1/services/${encodeURIComponent(service)}/rollback`,
       body,

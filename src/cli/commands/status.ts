@@ -1,11 +1,13 @@
 import { percent, rps } from "../../decide/failover/words.ts";
 import type { InvariantVerdictAnswer, StatusAnswer } from "../../server/routes/schemas.ts";
+import type { StoreStatus } from "../../stateful/redis/storeManager.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago, table } from "../format.ts";
 import { renderDataPlane } from "./dataplane.ts";
 import { renderSpecDrift } from "./history.ts";
+import { storeStatusLines } from "./stores.ts";
 
 export const statusCommand: Command = {
   name: "status",
@@ -46,6 +48,7 @@ export function renderStatus(status: StatusAnswer): string {
     ...(status.dataPlane ? [renderDataPlane(status.dataPlane, now)] : []),
     ...renderSpecDrift(status.spec),
     ...renderRecovery(status),
+    ...storeStatusLines((status as { stores?: StoreStatus[] }).stores),
     "",
   ];
   for (const service of status.services) {

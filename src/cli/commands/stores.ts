@@ -112,3 +112,18 @@ Options:
     return 0;
   },
 };
+
+/** The stores in `homeostat status`: one line each (primary, epoch, phase, each replica's lag). */
+export function storeStatusLines(stores: readonly StoreStatus[] | undefined): string[] {
+  return (stores ?? []).map((s) => {
+    const replicas = s.members
+      .filter((m) => m.name !== s.primary)
+      .map((m) =>
+        m.process === "exited" || !m.reachable
+          ? `${m.name} ${m.process === "exited" ? "exited" : "unreachable"}`
+          : `${m.name} ${m.role ?? "?"}${m.lagBytes === null ? "" : ` lag ${m.lagBytes} B`}`,
+      )
+      .join(", ");
+    return `store ${s.name} (redis): ${s.phase}, primary ${s.primary}, epoch ${s.epoch}, endpoint :${s.endpoint.port} → ${s.endpoint.primary ?? "none"}; ${replicas}${s.openIncident === null ? "" : `; incident #${s.openIncident} open`}`;
+  });
+}

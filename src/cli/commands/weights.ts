@@ -2,11 +2,12 @@ import { HomeostatError } from "../../errors.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
+import { OVERRIDE_HELP, overrideFields, overrideOptions } from "../override.ts";
 
 export const weightsCommand: Command = {
   name: "weights",
   summary: "split a service's traffic between releases (atomic, audited)",
-  usage: `homeostat weights SERVICE RELEASE=WEIGHT… | SERVICE --clear [--api-port N]
+  usage: `homeostat weights SERVICE RELEASE=WEIGHT… | SERVICE --clear [--override --reason T] [--api-port N]
 
 Sets how the data plane splits SERVICE's traffic between its running releases, e.g.
   homeostat weights checkout v1=90 v2=10
@@ -16,12 +17,13 @@ instances of the current release). Every change is journaled and shown in \`home
 
 Options:
   --clear        remove the split
+${OVERRIDE_HELP}
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "weights",
       argv,
-      { clear: { type: "boolean" }, ...apiPortOption },
+      { clear: { type: "boolean" }, ...overrideOptions, ...apiPortOption },
       64,
     );
     const [service, ...pairs] = positionals;
@@ -40,7 +42,10 @@ Options:
     } else if (pairs.length > 0) {
       throw new HomeostatError("HS_USAGE", "weights: --clear takes no RELEASE=WEIGHT pairs");
     }
-    await apiClient(apiPort(values)).put(`/v1/services/${encodeURIComponent(service)}/weights`, { weights });
+    await apiClient(apiPort(values)).put(`/v1/services/${encodeURIComponent(service)}/weights`, {
+      weights,
+      ...overrideFields("weights", values),
+    });
     io.out(weights === null ? `${service}: split cleared` : `${service}: ${pairs.join(" ")}`);
     return 0;
   },

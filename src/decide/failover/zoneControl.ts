@@ -86,7 +86,16 @@ export interface ZoneTick {
   spec: FailoverSpec;
   /** Scale-up before moving: may hold an evacuation step (none: steps go on time). */
   gate?: StepGate;
+  /**
+   * Automation brakes (a pause, failovers per hour, the blast radius), asked about an automatic
+   * evacuation the safety rules allow, last thing before it starts: a reason holds it (the caller
+   * records and announces the hold), null lets it go. Absent: never held.
+   */
+  brake?: AutomationBrake;
 }
+
+/** See {@link ZoneTick.brake}: why automation may not evacuate `zone` now, or null. */
+export type AutomationBrake = (zone: string) => string | null;
 
 export interface ZoneControlResult {
   state: ZoneControlState;
@@ -124,6 +133,7 @@ export function advanceZones(state: ZoneControlState, tick: ZoneTick): ZoneContr
         spec: tick.spec,
         automated: true,
         why: `${zone.zone} is down (for ${duration(tick.now - downSince[zone.zone]!)}): ${zone.reason}`,
+        ...(tick.brake ? { brake: tick.brake } : {}),
       });
       next = outcome.state;
       events.push(...outcome.events);
@@ -154,6 +164,8 @@ export interface EvacuationRequest {
   override?: { reason: string };
   /** Scale-up before moving: may hold the first step. */
   gate?: StepGate;
+  /** Automation brakes, asked once the safety rules allow an automated request (see {@link ZoneTick.brake}). */
+  brake?: AutomationBrake;
 }
 
 /**
@@ -205,6 +217,8 @@ export function startEvacuation(
       decision,
     };
   }
+  const braked = request.automated ? (request.brake?.(domain) ?? null) : null;
+  if (braked !== null) return { state, events: [], decision: { allowed: false, reason: braked } };
   const zone = request.zones.find((z) => z.zone === domain);
   const down = zone?.state === "down";
   const shift: ZoneShift = {

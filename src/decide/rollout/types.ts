@@ -3,6 +3,7 @@
  * next. Pure data; `advanceRollout` in this folder moves the state machine.
  */
 
+import type { BrakeRule } from "../brakes/types.ts";
 import type { ProofEvidence } from "../rollback/types.ts";
 
 /** Rolling windows of one release's traffic (see `TrafficStats.window`). `errorRate` null = no data. */
@@ -75,6 +76,11 @@ export interface RolloutState {
     refusal: string;
     /** What the machine would have done, applied as is if an operator forces the rollback. */
     pending: { state: RolloutState; effects: RolloutEffect[] };
+    /**
+     * Set when an automation brake held the rollback (a pause, the rollbacks-per-hour limit)
+     * rather than the safety checks: it goes ahead by itself once the brake lets it.
+     */
+    brake?: BrakeRule;
   };
 }
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { ApiDeps, ApplyApi } from "../api.ts";
+import { manualGate } from "../manualGate.ts";
 import { principalOf, route } from "../route.ts";
 
 const applyBody = z
@@ -17,6 +18,10 @@ const applyBody = z
       .optional()
       .describe("roll an edited release definition (or moved slots) one instance at a time"),
     revision: z.number().int().positive().optional().describe("re-apply this earlier revision's text"),
+    override: z
+      .boolean()
+      .optional()
+      .describe("apply although automation is paused (needs a reason; audited)"),
   })
   .strict();
 
@@ -70,6 +75,7 @@ export function applyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       202: { description: "the revision recorded and being converged to", schema: applyAnswerSchema },
     },
     handler: ({ body, request, reply }) => {
+      if (body.dryRun !== true) manualGate(deps, request, "apply", body);
       const answer = applier().apply(
         {
           ...(body.text === undefined ? {} : { text: body.text }),

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { ApiDeps, FailoverApi } from "../api.ts";
+import { manualGate } from "../manualGate.ts";
 import { route } from "../route.ts";
 import { failoverCheckSchema, failoverPlanSchema, failoverStateSchema, zoneShiftSchema } from "./schemas.ts";
 
@@ -11,11 +12,20 @@ const failoverBody = z
   .object({
     domain: z.string().min(1).describe("the zone to evacuate"),
     reason: z.string().default(""),
-    override: z.boolean().default(false).describe("override the safety rules (admin; needs a reason)"),
+    override: z
+      .boolean()
+      .default(false)
+      .describe("override the safety rules, and a pause of automation (admin; needs a reason)"),
   })
   .strict();
 
-const failbackBody = z.object({ domain: z.string().min(1), reason: z.string().default("") }).strict();
+const failbackBody = z
+  .object({
+    domain: z.string().min(1),
+    reason: z.string().default(""),
+    override: z.boolean().optional().describe("act although automation is paused (needs a reason; audited)"),
+  })
+  .strict();
 
 const shiftAnswer = z.object({ shift: zoneShiftSchema, failover: failoverStateSchema });
 
@@ -68,7 +78,8 @@ export function failoverRoutes(app: FastifyInstance, deps: ApiDeps): void {
     elevatesTo: { role: "admin", when: "`override: true`" },
     body: failoverBody,
     responses: { 202: { description: "the shift, started", schema: shiftAnswer } },
-    handler: ({ body, reply }) => {
+    handler: ({ body, request, reply }) => {
+      manualGate(deps, request, `failover of ${body.domain}`, body);
       const shift = failover().failover(body.domain, { reason: body.reason, override: body.override });
       return reply.status(202).send({ shift, failover: failover().state() });
     },
@@ -82,7 +93,8 @@ export function failoverRoutes(app: FastifyInstance, deps: ApiDeps): void {
     access: "operator",
     body: failbackBody,
     responses: { 202: { description: "the shift, failing back", schema: shiftAnswer } },
-    handler: ({ body, reply }) => {
+    handler: ({ body, request, reply }) => {
+      manualGate(deps, request, `failback of ${body.domain}`, body);
       const shift = failover().failback(body.domain, { reason: body.reason });
       return reply.status(202).send({ shift, failover: failover().state() });
     },

@@ -4,18 +4,26 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { ApiDeps, ReleasesApi } from "../api.ts";
+import { manualGate } from "../manualGate.ts";
 import { route } from "../route.ts";
 import { releasesSchema, rollbackPlanSchema, rolloutSchema } from "./schemas.ts";
 
 const serviceParams = z.object({ service: z.string().min(1) }).strict();
 
-const deployBody = z.object({ version: z.string().min(1) }).strict();
+const deployBody = z
+  .object({
+    version: z.string().min(1),
+    reason: z.string().max(1000).optional(),
+    override: z.boolean().optional().describe("act although automation is paused (needs a reason; audited)"),
+  })
+  .strict();
 
 const rollbackBody = z
   .object({
     to: z.string().min(1).optional().describe("a release this service has run (default: the previous one)"),
     force: z.boolean().optional().describe("override the safety checks (admin; audited with the reason)"),
     reason: z.string().optional(),
+    override: z.boolean().optional().describe("act although automation is paused (needs a reason; audited)"),
   })
   .strict();
 
@@ -47,7 +55,8 @@ export function releaseRoutes(app: FastifyInstance, deps: ApiDeps): void {
     params: serviceParams,
     body: deployBody,
     responses: { 202: { description: "the rollout, started", schema: z.object({ rollout: rolloutSchema }) } },
-    handler: ({ params, body, reply }) => {
+    handler: ({ params, body, request, reply }) => {
+      manualGate(deps, request, `deploy of ${params.service} ${body.version}`, body);
       const rollout = releases().deploy(params.service, body.version);
       return reply.status(202).send({ rollout });
     },
@@ -81,7 +90,8 @@ export function releaseRoutes(app: FastifyInstance, deps: ApiDeps): void {
         schema: z.looseObject({ plan: rollbackPlanSchema, rollout: rolloutSchema }),
       },
     },
-    handler: ({ params, body, reply }) => {
+    handler: ({ params, body, request, reply }) => {
+      manualGate(deps, request, `rollback of ${params.service}`, body);
       const result = releases().rollback(params.service, {
         ...(body.to === undefined ? {} : { to: body.to }),
         ...(body.force === undefined ? {} : { force: body.force }),

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { FaultRuleInput } from "../../traffic/faults.ts";
 import type { ApiDeps, TrafficApi } from "../api.ts";
+import { manualGate } from "../manualGate.ts";
 import { route } from "../route.ts";
 import { emptyBody } from "./fleetRoutes.ts";
 import { dataPlaneStatusSchema, faultSchema, serviceTrafficSchema } from "./schemas.ts";
@@ -20,6 +21,8 @@ const weightsBody = z
       .record(z.string(), z.number().finite().min(0))
       .nullable()
       .describe("share per release version; null clears the split"),
+    reason: z.string().max(1000).optional(),
+    override: z.boolean().optional().describe("act although automation is paused (needs a reason; audited)"),
   })
   .strict();
 
@@ -34,6 +37,11 @@ const faultBody = z
       z.object({ kind: z.literal("reset"), rate: z.number().optional() }).strict(),
       z.object({ kind: z.literal("blackhole") }).strict(),
     ]),
+    reason: z.string().max(1000).optional(),
+    override: z
+      .boolean()
+      .optional()
+      .describe("inject although automation is paused (needs a reason; audited)"),
   })
   .strict();
 
@@ -108,7 +116,8 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
         }),
       },
     },
-    handler: async ({ params, body }) => {
+    handler: async ({ params, body, request }) => {
+      manualGate(deps, request, `traffic split of ${params.service}`, body);
       traffic().setWeights(params.service, body.weights);
       return { service: params.service, weights: body.weights, applied: await traffic().settled() };
     },
@@ -132,7 +141,15 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
     summary: "Planned restart of the data-plane process (listeners handed over, nothing refused)",
     tag: "traffic",
     access: "operator",
-    body: z.object({ reason: z.string().default("") }).strict(),
+    body: z
+      .object({
+        reason: z.string().default(""),
+        override: z
+          .boolean()
+          .optional()
+          .describe("act although automation is paused (needs a reason; audited)"),
+      })
+      .strict(),
     responses: {
       200: {
         description: "the process generations before and after, per worker",
@@ -144,7 +161,10 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
         }),
       },
     },
-    handler: async ({ body }) => traffic().restartDataPlane(body.reason),
+    handler: async ({ body, request }) => {
+      manualGate(deps, request, "data-plane restart", body);
+      return traffic().restartDataPlane(body.reason);
+    },
   });
 
   route(app, {
@@ -167,8 +187,11 @@ export function trafficRoutes(app: FastifyInstance, deps: ApiDeps): void {
     responses: {
       201: { description: "the rule, in force", schema: z.object({ fault: faultSchema, applied }) },
     },
-    handler: async ({ body, reply }) => {
-      const rule = traffic().addFault(body as FaultRuleInput);
+    handler: async ({ body, request, reply }) => {
+      // A drill while automation is paused would be an experiment nobody may stop (FIS stop conditions).
+      manualGate(deps, request, "fault injection", body);
+      const { reason: _, override: __, ...input } = body;
+      const rule = traffic().addFault(input as FaultRuleInput);
       return reply.status(201).send({ fault: rule, applied: await traffic().settled() });
     },
   });

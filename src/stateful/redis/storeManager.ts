@@ -9,7 +9,7 @@
  * instance (restarting a primary in place is how replicated stores lose data). See docs/redis.md.
  */
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { StoreSnapshot } from "../../dataplane/feedProtocol.ts";
 import {
@@ -1077,4 +1077,38 @@ function persistenceArgs(persistence: StoreSpec["persistence"]): string[] {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * After a controller crash (`homeostat down FILE`): stop the store members recorded in the
+ * state directory's topology files, each only if its pid still has the recorded start time.
+ * Returns the members stopped.
+ */
+export async function stopOrphanedStoreMembers(
+  stateDir: string,
+  driver: LocalProcessDriver,
+): Promise<string[]> {
+  const root = path.join(stateDir, "redis");
+  const stopped: string[] = [];
+  let stores: string[];
+  try {
+    stores = readdirSync(root);
+  } catch {
+    return stopped;
+  }
+  for (const store of stores) {
+    let topology: TopologyFile;
+    try {
+      topology = JSON.parse(readFileSync(path.join(root, store, "topology.json"), "utf8")) as TopologyFile;
+    } catch {
+      continue;
+    }
+    for (const [member, handle] of Object.entries(topology.members)) {
+      if (handle === null) continue;
+      if ((await driver.adopt(member, handle)) !== "adopted") continue;
+      await driver.stop(member, 5_000);
+      stopped.push(member);
+    }
+  }
+  return stopped;
 }

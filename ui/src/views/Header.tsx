@@ -46,6 +46,9 @@ export function Header(props: { fleet: Fleet; who: Whoami; onSignOut: () => void
             <a href="#dataplane">Data plane</a>
           </li>
           <li>
+            <a href="#stores">Stores</a>
+          </li>
+          <li>
             <a href="#events">Events</a>
           </li>
         </ul>
