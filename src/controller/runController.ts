@@ -171,8 +171,23 @@ export async function runController(options: RunOptions): Promise<RunningControl
   // Starting or stopping a process cannot be undone: both this controller's clock and the store
   // must say it still leads with its token (src/controller/fencedDriver.ts).
   const driver = fencedDriver(new LocalProcessDriver({ logDir }), (what) => {
-    election?.assertLeading(what);
-    store.leadership.assertCurrent(token, what);
+    try {
+      election?.assertLeading(what);
+      store.leadership.assertCurrent(token, what);
+    } catch (error) {
+      try {
+        store.appendEvent({
+          at: Date.now(),
+          type: "driver.fenced",
+          reason: "fenced",
+          message: `${error instanceof Error ? error.message : String(error)}: the process was not touched`,
+          data: { token, what },
+        });
+      } catch {
+        // The store may be what is gone; the refusal stands all the same.
+      }
+      throw error;
+    }
   });
   // The applied spec, read by every component when it needs it: `homeostat apply` replaces it.
   // A revision the last controller was still applying wins over the file (it is resumed below);

@@ -643,8 +643,18 @@ export class StateStore {
       token,
       this.#db.clockMs(),
     );
-    if (inserted === undefined)
-      throw fenced(token, this.leadership.current(), `journal entry "${j.action} ${j.target}"`);
+    if (inserted === undefined) {
+      const error = fenced(token, this.leadership.current(), `journal entry "${j.action} ${j.target}"`);
+      // Said where everyone looks, even though this controller may be the last to read it.
+      this.appendEvent({
+        at: j.at,
+        type: "journal.fenced",
+        reason: "fenced",
+        message: `${error.message}: nothing was done`,
+        data: { token, action: j.action, target: j.target },
+      });
+      throw error;
+    }
     return Number(inserted.id);
   }
 

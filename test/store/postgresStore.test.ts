@@ -264,6 +264,11 @@ test("the lease: one leader, a follower takes it only after it expires, with a n
     (e: unknown) =>
       e instanceof HomeostatError && e.code === "HS_FENCED" && /token 1.*token 2/.test(e.message),
   );
+  assert.deepEqual(
+    a.listEvents().filter((e) => e.type === "journal.fenced").map((e) => e.data),
+    [{ token: 1, action: "stop", target: "x" }],
+    "the refusal is an event",
+  );
   assert.throws(() => a.leadership.assertCurrent(1, "start x"), /HS_FENCED|token 2/);
   b.leadership.assertCurrent(2, "start x");
   b.fenceJournal(2);
