@@ -474,6 +474,15 @@ async function runDetached(argv: string[], stateDir: string, io: CliIo): Promise
   });
   while (exitCode === null) {
     const pid = readPid(join(stateDir, PID_FILE));
+    if (pid !== child.pid && said().includes("homeostat: following —")) {
+      // A follower on a shared PostgreSQL store: it stands by (the leader wrote the pid file).
+      child.unref();
+      io.out(said());
+      io.out(
+        `homeostat: the controller stands by in the background as a follower (pid ${child.pid}); output in ${outputFile}`,
+      );
+      return 0;
+    }
     if (pid === child.pid) {
       child.unref();
       const text = said();
