@@ -34,6 +34,9 @@ export interface Contender {
   ready(timeoutMs: number): Promise<number>;
   /** The process serving `port` now. */
   victim(port: number): Promise<Victim>;
-  /** After a kill -9 and the failover: what the contender's world does to bring the member back. */
-  afterKill(port: number): Promise<void>;
+  /**
+   * After a kill -9 and the failover: what the contender's world does to bring the member back,
+   * done by `deadline` (epoch ms) at the latest.
+   */
+  afterKill(port: number, deadline: number): Promise<void>;
 }

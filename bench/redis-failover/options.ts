@@ -2,7 +2,7 @@
  * Redis failover bench knobs, from the environment (docs/benchmarks.md lists them).
  */
 
-import { listOf, positiveInt, positiveNumber } from "../common/envOptions.ts";
+import { flag, listOf, positiveInt, positiveNumber } from "../common/envOptions.ts";
 import type { Fault } from "./analysis.ts";
 
 export const ALL_CONTENDERS = ["sentinel", "homeostat-endpoint", "homeostat-sentinel"] as const;
@@ -36,6 +36,11 @@ export interface RedisFailoverOptions {
   quietTimeoutMs: number;
   /** How long the writer waits for writes in flight at its end. */
   settleMs: number;
+  /**
+   * The `nice` value given to every process of the bench, contenders alike (priority.ts), or null
+   * (`BENCH_BOOST=0`): not changed.
+   */
+  nice: number | null;
 }
 
 export function readRedisFailoverOptions(env: NodeJS.ProcessEnv): RedisFailoverOptions {
@@ -54,5 +59,6 @@ export function readRedisFailoverOptions(env: NodeJS.ProcessEnv): RedisFailoverO
     quietPercent: positiveNumber(env, "BENCH_QUIET_PERCENT", 60, false),
     quietTimeoutMs: positiveInt(env, "BENCH_QUIET_TIMEOUT_MS", 30_000),
     settleMs: 5_000,
+    nice: flag(env, "BENCH_BOOST", true) ? -10 : null,
   };
 }

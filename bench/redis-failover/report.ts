@@ -79,6 +79,11 @@ export function renderRedisFailoverMarkdown(r: RedisFailoverResult): string {
   lines.push(
     `- **Writer:** one write every ${r.options.intervalMs} ms (open loop), ${r.options.beforeFaultMs / 1000} s before the fault; kill -9: ${r.options.afterKillMs / 1000} s after it; SIGSTOP: ${r.options.stopMs / 1000} s stopped, then ${r.options.afterResumeMs / 1000} s after SIGCONT. ioredis reconnects every ${r.options.retryDelayMs} ms, no command timeout; Sentinel mode with \`failoverDetector\`.`,
   );
+  lines.push(
+    r.options.nice === null
+      ? "- **Priority:** unchanged (`BENCH_BOOST=0`)."
+      : `- **Priority:** every process of the bench — writer, redis-servers, Sentinels, Homeostat's controller, data plane and members — and their autogroups at nice ${r.options.nice}, so that other work on the shared CPUs does not decide the figures; the same for every contender.`,
+  );
   for (const nm of r.notMeasured) lines.push(`- **Not measured:** ${labelOf(nm.contender)}: ${nm.reason}`);
   lines.push("");
 

@@ -26,6 +26,7 @@ import { ISSUE_TARGETS, type SummaryTrial, summarizeCell } from "./analysis.ts";
 import type { Contender, StoreSettings } from "./contender.ts";
 import { HomeostatContender, HomeostatStore } from "./homeostatContender.ts";
 import { type ContenderName, readRedisFailoverOptions } from "./options.ts";
+import { boostAll, descendantsOf } from "./priority.ts";
 import { REDIS_SERVER } from "./redisNodes.ts";
 import { labelOf, type RedisFailoverResult, renderRedisFailoverMarkdown } from "./report.ts";
 import { SentinelContender } from "./sentinelContender.ts";
@@ -121,6 +122,26 @@ async function main(): Promise<void> {
       }
     }
 
+    if (options.nice !== null) {
+      const boosted = boostAll(options.nice);
+      if (boosted === null) {
+        log("could not raise priorities (not root): running at the machine's default");
+        options.nice = null;
+      } else {
+        const names = descendantsOf(process.pid).map((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+          } catch {
+            return "?";
+          }
+        });
+        const counts = new Map<string, number>();
+        for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+        log(
+          `nice ${options.nice} for ${boosted} processes: ${[...counts].map(([n, c]) => `${c}× ${n}`).join(", ")}`,
+        );
+      }
+    }
     const runId = resultStamp(startedAt);
     const recordsDir = join(RESULTS_DIR, `redis-failover-${runId}-records`);
     mkdirSync(recordsDir, { recursive: true });

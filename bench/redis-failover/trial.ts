@@ -23,6 +23,7 @@ import {
 } from "./analysis.ts";
 import type { Contender } from "./contender.ts";
 import type { RedisFailoverOptions } from "./options.ts";
+import { boostAll } from "./priority.ts";
 import { highestSeq, presentSeqs } from "./redisNodes.ts";
 import { RoleWatch } from "./roleWatch.ts";
 import { WriterProcess, type WriterRun } from "./writerProcess.ts";
@@ -44,6 +45,8 @@ export interface TrialResult {
   ran: boolean;
   error: string | null;
   quiet: QuietReading | null;
+  /** Processes given the bench's priority before the trial (null: not boosted). */
+  boosted: number | null;
   keyPrefix: string;
   victimPort: number | null;
   faultAt: number | null;
@@ -106,6 +109,7 @@ export async function runTrial(options: {
     ran: false,
     error: null,
     quiet: null,
+    boosted: null,
     keyPrefix,
     victimPort: null,
     faultAt: null,
@@ -127,6 +131,8 @@ export async function runTrial(options: {
   try {
     const primary = await contender.ready(90_000);
     result.quiet = await waitQuiet(bench.quietPercent, bench.quietTimeoutMs);
+    // Members restarted since the last trial are new processes: they get the priority too.
+    if (bench.nice !== null) result.boosted = boostAll(bench.nice);
     const ports = contender.dataPorts();
     const recordsFile = join(options.recordsDir, `${contender.name}-${fault}-${round}.json`);
     writer = await WriterProcess.start(
@@ -139,6 +145,7 @@ export async function runTrial(options: {
       },
       ledger,
     );
+    if (bench.nice !== null) boostAll(bench.nice); // the writer just started
     watch = new RoleWatch(ports);
     const startedAt = await writer.begin();
     await during(bench.beforeFaultMs);
@@ -172,7 +179,7 @@ export async function runTrial(options: {
         intervalMs: 20,
         what: "a promotion or the end of the window",
       }).catch(() => undefined);
-      await contender.afterKill(primary);
+      await contender.afterKill(primary, windowEnd);
       await during(Math.max(0, windowEnd - now()));
     }
     result.windowEndAt = now();
