@@ -156,6 +156,13 @@ test("each route's live answers match the document's schemas", async () => {
   await ok(200, "GET", `/v1/incidents/${incident.id}`);
   await readyStatus(box, 3, () => true, 60_000);
 
+  // Automation brakes: their state, a pause (a person's restart over it), a resume.
+  await ok(200, "GET", "/v1/brakes");
+  await ok(200, "POST", "/v1/pause", { reason: "openapi test" });
+  await ok(202, "POST", `/v1/instances/${victim.name}/restart`, { override: true, reason: "openapi test" });
+  await ok(200, "POST", "/v1/resume", { reason: "openapi test" });
+  await readyStatus(box, 3, () => true, 60_000);
+
   // A deploy of v2, promoted on live traffic, then a rollback to v1 (a release this service ran).
   await ok(202, "POST", "/v1/services/api/deploy", { version: "v2" });
   await waitFor(
