@@ -88,8 +88,6 @@ export class AutomationBrakes {
   readonly #poke: () => void;
   readonly #instances: () => readonly ObservedInstance[];
   readonly #now: () => number;
-  #pause: PauseState | null;
-  #recent: AutomatedRecord[];
   readonly #actedOn = new Map<string, ActedOn>();
   readonly #holds = new Map<string, Hold>();
   #prunedAt = Number.NEGATIVE_INFINITY;
@@ -102,14 +100,19 @@ export class AutomationBrakes {
     this.#poke = options.poke ?? (() => {});
     this.#instances = options.instances ?? (() => []);
     this.#now = options.now ?? Date.now;
-    // A restarted controller is paused if its predecessor was, and its windows are not reset.
-    this.#pause = this.#store.pause();
-    this.#recent = this.#store.automatedSince(this.#now() - longestWindowMs(limitsOf(this.#fleet())));
   }
 
-  /** The pause in force, or null. */
+  /**
+   * The pause in force, or null. Read from the store every time, never cached: a controller that
+   * restarts, or a follower that takes over, is paused when its predecessor was.
+   */
   paused(): PauseState | null {
-    return this.#pause;
+    return this.#store.pause();
+  }
+
+  /** The automated actions inside the longest window, from the store: its windows outlive any controller. */
+  #recent(now: number): AutomatedRecord[] {
+    return this.#store.automatedSince(now - longestWindowMs(limitsOf(this.#fleet())));
   }
 
   /**
@@ -124,9 +127,9 @@ export class AutomationBrakes {
     const limits = limitsOf(this.#fleet());
     const verdict = judgeAutomated(proposal, {
       now,
-      pause: this.#pause,
+      pause: this.paused(),
       limits,
-      recent: this.#recent,
+      recent: this.#recent(now),
       actedOn: [...this.#actedOn.values()],
     });
     const key = `${proposal.kind}:${proposal.target}`;
@@ -191,10 +194,11 @@ export class AutomationBrakes {
    *   override has no reason.
    */
   assertManual(action: ManualAction): void {
-    const verdict = judgeManual(this.#pause, action);
+    const pause = this.paused();
+    const verdict = judgeManual(pause, action);
     if (!verdict.allowed) {
       throw new HomeostatError(verdict.why === "paused" ? "HS_PAUSED" : "HS_BAD_REQUEST", verdict.message, {
-        details: { paused: this.#pause },
+        details: { paused: pause },
       });
     }
     if (verdict.overrode === null) return;
@@ -226,14 +230,12 @@ export class AutomationBrakes {
     const change = this.#store.setPaused(pause);
     if (!change.changed) {
       const current = change.current!;
-      this.#pause = current;
       throw new HomeostatError(
         "HS_CONFLICT",
         `automation is already paused by ${current.by} since ${new Date(current.since).toISOString()} (${current.reason}); \`homeostat resume\` ends that pause`,
         { details: { paused: current } },
       );
     }
-    this.#pause = pause;
     this.#note(
       "automation.paused",
       reason(
@@ -253,11 +255,9 @@ export class AutomationBrakes {
   resume(by: string, why: string): PauseState {
     const change = this.#store.resume(by, this.#now());
     if (!change.changed) {
-      this.#pause = null;
       throw new HomeostatError("HS_CONFLICT", "automation is not paused: there is nothing to resume");
     }
     const ended = change.previous!;
-    this.#pause = null;
     this.#note(
       "automation.resumed",
       reason(
@@ -275,11 +275,11 @@ export class AutomationBrakes {
     const now = this.#now();
     this.#settle(now);
     return {
-      paused: this.#pause,
+      paused: this.paused(),
       usage: brakeUsage({
         now,
         limits: limitsOf(this.#fleet()),
-        recent: this.#recent,
+        recent: this.#recent(now),
         actedOn: [...this.#actedOn.values()],
       }),
       held: [...this.#holds.values()]
@@ -296,7 +296,6 @@ export class AutomationBrakes {
       target: proposal.target,
     };
     this.#store.recordAutomated(record);
-    this.#recent.push(record);
     // Restarts are the only actions whose instances stay acted on (until their slot is ready
     // again); a failover's share is paced by its own safety rules (see docs/brakes.md).
     if (proposal.kind === "restart") {
@@ -307,9 +306,6 @@ export class AutomationBrakes {
   /** Drops what no longer counts: old actions, acted-on instances ready again, stale holds. */
   #settle(now: number): void {
     const horizon = now - longestWindowMs(limitsOf(this.#fleet()));
-    if (this.#recent.length > 0 && this.#recent[0]!.at < horizon) {
-      this.#recent = this.#recent.filter((r) => r.at >= horizon);
-    }
     if (now - this.#prunedAt >= PRUNE_EVERY_MS) {
       this.#prunedAt = now;
       this.#store.pruneAutomated(horizon);

@@ -13,6 +13,7 @@ import { ConfirmDialog } from "./components/Confirm.tsx";
 import { useFleet } from "./live.ts";
 import type { Whoami } from "./model.ts";
 import { Activity } from "./views/Activity.tsx";
+import { Brakes } from "./views/Brakes.tsx";
 import { DataPlane } from "./views/DataPlane.tsx";
 import { Events } from "./views/Events.tsx";
 import { Header } from "./views/Header.tsx";
@@ -144,6 +145,7 @@ function Dashboard(props: { api: Api; who: Whoami; onSignOut: (why: string | nul
         ) : (
           <div class="layout">
             <Summary status={status} />
+            <Brakes status={status} ask={ask} />
             <Warnings status={status} fleet={fleet} />
             <Topology status={status} fleet={fleet} ask={ask} />
             <Incidents incidents={fleet.incidents} status={status} />

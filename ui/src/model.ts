@@ -102,6 +102,43 @@ export interface StatusDoc {
   invariants?: Record<string, InvariantVerdict>;
   /** Replicated stores (docs/redis.md): topology, replication lag, epoch. */
   stores?: StoreDoc[];
+  /** Automation brakes (docs/brakes.md): the pause, each limit and how close it is, held actions. */
+  brakes?: BrakesDoc;
+}
+
+/** A rate limit's window as the status document carries it. */
+export interface WindowDoc {
+  used: number;
+  max: number;
+  windowMs: number;
+  /** When one more is allowed (null: now). */
+  freeAt: number | null;
+}
+
+/** The automation brakes in the status document (GET /v1/brakes). */
+export interface BrakesDoc {
+  paused: { by: string; reason: string; since: number } | null;
+  usage: {
+    services: {
+      service: string;
+      restarts: WindowDoc;
+      actedOn: { instances: string[]; limit: number; share: number; size: number };
+    }[];
+    fleet: {
+      actedOn: { count: number; limit: number; share: number; size: number };
+      rollbacks: WindowDoc;
+      failovers: WindowDoc;
+    };
+  };
+  held: {
+    kind: "restart" | "rollback" | "failover";
+    target: string;
+    service: string | null;
+    rule: string;
+    reason: { code: string; message: string };
+    since: number;
+    until: number | null;
+  }[];
 }
 
 /** One replicated store as the status document carries it (GET /v1/stores). */
