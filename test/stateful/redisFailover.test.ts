@@ -65,6 +65,9 @@ test("kill -9 of the primary: the most advanced replica is promoted at epoch 2, 
     assert.ok(incident.mitigatedAt !== null && incident.verifiedAt !== null);
     const promotions = h.state.listJournal().filter((j) => j.action === "redis.promote");
     assert.equal((promotions[0]!.data as { epoch: number }).epoch, 2);
+    const restarted = h.state.listJournal().find((j) => j.action === "redis.restart-replica");
+    assert.equal((restarted?.data as { member: string } | undefined)?.member, "cache-0");
+    assert.equal(restarted?.result?.ok, true);
     console.log(`writable again ${writableAfterMs} ms after kill -9 (writer every 2 ms)`);
   } finally {
     await h.close();
@@ -72,7 +75,11 @@ test("kill -9 of the primary: the most advanced replica is promoted at epoch 2, 
 });
 
 test("refusal on lag: the best replica is further behind than maxLagOnFailover — no promotion, the loss bound stated, the primary restarted from its own data", async () => {
-  const h = await startStore("    minReplicasToWrite: 0\n    maxLagOnFailover: 1mb\n");
+  // Six probes (1.5 s): the replicas, resumed with a backlog to chew through, answer probes again
+  // before the failover is decided (else the refusal is "no eligible replica", also a refusal).
+  const h = await startStore(
+    "    minReplicasToWrite: 0\n    maxLagOnFailover: 1mb\n    detection: { failures: 6 }\n",
+  );
   try {
     const replicas = ["cache-1", "cache-2"].map((m) => h.pidOf(m));
     for (const pid of replicas) process.kill(pid, "SIGSTOP");
@@ -138,6 +145,12 @@ test("a SIGSTOPped primary that returns is demoted before the endpoint could rea
     // Every acknowledged write is on the new primary, so none went to the old one alone.
     const [role] = await exchange(h.portOf("cache-0"), [["ROLE"]], 2_000);
     assert.equal((role as string[])[0], "slave");
+    // Demoted by the REPLICAOF queued at the failover (run first when it resumed), or by the
+    // probes' stale-primary demotion: either way journaled.
+    const demotions = h.state
+      .listJournal()
+      .filter((j) => j.action === "redis.demote" && (j.data as { member: string }).member === "cache-0");
+    assert.ok(demotions.length > 0, "the demotion is journaled");
   } finally {
     await h.close();
   }

@@ -468,6 +468,8 @@ export class RedisStores {
           member.info = replicationInfo(info);
           member.failures = 0;
           member.lastOkAt = now;
+          // Following its primary again: a later exit is a new failure, restarted without delay.
+          if (member.info.linkUp) member.backoffMs = 0;
           if (isPrimary) {
             // NOREPLICAS (min-replicas-to-write) or READONLY: alive, not writable; a failover
             // would not help the first, the role check handles the second.
@@ -522,11 +524,13 @@ export class RedisStores {
       case "demote": {
         const member = runtime.members.get(action.member)!;
         const primary = runtime.members.get(runtime.primary)!;
-        await command(member.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS);
-        this.#journalDone("redis.demote", name, "stale-primary", {
-          member: member.name,
-          epoch: runtime.epoch,
-        });
+        await this.#journaled(
+          "redis.demote",
+          name,
+          "stale-primary",
+          { member: member.name, epoch: runtime.epoch, reasons: action.reasons },
+          () => command(member.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS),
+        );
         this.#event(
           runtime,
           "redis.fenced",
@@ -543,7 +547,13 @@ export class RedisStores {
       case "repoint": {
         const member = runtime.members.get(action.member)!;
         const primary = runtime.members.get(runtime.primary)!;
-        await command(member.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS);
+        await this.#journaled(
+          "redis.repoint",
+          name,
+          "follows-wrong-primary",
+          { member: member.name, primary: primary.name, reasons: action.reasons },
+          () => command(member.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS),
+        );
         this.#event(
           runtime,
           "redis.repointed",
@@ -562,7 +572,18 @@ export class RedisStores {
         if (now < member.restartAt) return;
         member.backoffMs = Math.min(30_000, member.backoffMs === 0 ? 1_000 : member.backoffMs * 2);
         member.restartAt = now + member.backoffMs;
-        await this.#startMember(runtime, member, runtime.members.get(runtime.primary)!);
+        await this.#journaled(
+          "redis.restart-replica",
+          name,
+          "member-exited",
+          {
+            member: member.name,
+            primary: runtime.primary,
+            backoffMs: member.backoffMs,
+            reasons: action.reasons,
+          },
+          () => this.#startMember(runtime, member, runtime.members.get(runtime.primary)!),
+        );
         this.#event(
           runtime,
           "redis.member-started",
@@ -741,8 +762,15 @@ export class RedisStores {
       const others = action.repoint.map((m) => runtime.members.get(m)!);
       await this.#repoint(runtime, to, others);
       // A stopped (not dead) old primary gets REPLICAOF queued: it runs it first when it resumes.
+      // (Its probes demote it anyway if this is lost: see decideStore's stale-primary.)
       if (from.process === "running") {
-        void command(from.port, ["REPLICAOF", "127.0.0.1", to.port], 200).catch(() => null);
+        void this.#journaled(
+          "redis.demote",
+          name,
+          "stale-primary",
+          { member: from.name, epoch: action.epoch, queued: true },
+          () => command(from.port, ["REPLICAOF", "127.0.0.1", to.port], 200),
+        ).catch(() => null);
       }
       await this.#options.endpoints?.settled(1_000);
       const switchedAt = this.#now();
@@ -1035,6 +1063,25 @@ export class RedisStores {
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(topology, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+  }
+
+  /** Intent journaled before `run`, its result after: a crash in between is visible to the next controller. */
+  async #journaled<T>(
+    action: string,
+    target: string,
+    reason: string,
+    data: unknown,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const id = this.#options.store.journalIntent({ at: this.#now(), action, target, reason, data });
+    try {
+      const value = await run();
+      this.#options.store.journalResult(id, { at: this.#now(), ok: true, detail: action });
+      return value;
+    } catch (error) {
+      this.#options.store.journalResult(id, { at: this.#now(), ok: false, detail: (error as Error).message });
+      throw error;
+    }
   }
 
   #journalDone(action: string, target: string, reason: string, data: unknown): void {
