@@ -75,6 +75,12 @@ export const journalSchema = z
     reason: z.string(),
     data: z.unknown().optional(),
     result: z.object({ at: epochMs, ok: z.boolean(), detail: z.string() }).nullable(),
+    token: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("the fencing token of the controller that wrote it (absent before leases)"),
   })
   .meta({ id: "JournalEntry" });
 
