@@ -72,7 +72,8 @@ export type StoreReason =
   | { code: "no-eligible-replica"; candidates: CandidateRank[] }
   | { code: "stale-primary"; member: string; epoch: number; primary: string }
   | { code: "follows-wrong-primary"; member: string; follows: number | null; primary: string }
-  | { code: "member-exited"; member: string; role: "replica" | "former-primary" };
+  | { code: "member-exited"; member: string; role: "replica" | "former-primary" }
+  | { code: "recorded-primary-is-replica"; member: string; epoch: number; follows: number | null };
 
 /** One candidate of a failover, as ranked. */
 export interface CandidateRank {
@@ -120,7 +121,8 @@ export type StoreAction =
   | { kind: "refuse"; from: string; best: string | null; loss: LossBound | null; reasons: StoreReason[] }
   | { kind: "demote"; member: string; reasons: StoreReason[] }
   | { kind: "repoint"; member: string; reasons: StoreReason[] }
-  | { kind: "restart-replica"; member: string; reasons: StoreReason[] };
+  | { kind: "restart-replica"; member: string; reasons: StoreReason[] }
+  | { kind: "complete-promotion"; member: string; reasons: StoreReason[] };
 
 /**
  * What to do with the store now. At most one failover (or refusal); fencing (demote) and
@@ -165,6 +167,21 @@ export function decideStore(view: StoreView, now: number): StoreAction[] {
   }
   if (primary !== undefined && primary.failures >= view.policy.failures) {
     actions.push(planFailover(view, primary, now));
+  } else if (primary !== undefined && primary.failures === 0 && primary.role === "replica") {
+    // The journal names it primary at this epoch, it answers as a replica: a promotion that a
+    // controller crash interrupted after the epoch was written. The journal is the truth.
+    actions.unshift({
+      kind: "complete-promotion",
+      member: primary.name,
+      reasons: [
+        {
+          code: "recorded-primary-is-replica",
+          member: primary.name,
+          epoch: view.epoch,
+          follows: primary.follows,
+        },
+      ],
+    });
   }
   return actions;
 }

@@ -596,6 +596,25 @@ export class RedisStores {
         );
         return;
       }
+      case "complete-promotion": {
+        const member = runtime.members.get(action.member)!;
+        await this.#journaled(
+          "redis.complete-promotion",
+          name,
+          "recorded-primary-is-replica",
+          { member: member.name, epoch: runtime.epoch, reasons: action.reasons },
+          () => command(member.port, ["REPLICAOF", "NO", "ONE"], COMMAND_TIMEOUT_MS),
+        );
+        this.#event(
+          runtime,
+          "redis.promoted",
+          "recorded-primary-is-replica",
+          `${name}: ${member.name} is the journal's primary at epoch ${runtime.epoch} but answered as a replica (a promotion interrupted by a controller crash): promoted`,
+          { instance: member.name, epoch: runtime.epoch, reasons: action.reasons },
+        );
+        runtime.phase = "verifying";
+        return;
+      }
       case "refuse":
         await this.#refuse(runtime, action);
         return;

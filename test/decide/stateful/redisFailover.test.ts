@@ -196,3 +196,28 @@ test("verification: writable primary, replicas following within the bound, old p
     ["old-primary-fenced"],
   );
 });
+
+test("a recorded primary answering as a replica (a promotion a crash interrupted) is promoted first", () => {
+  const actions = decideStore(
+    view(
+      [
+        member(0, { process: "exited", role: null }),
+        member(1, { role: "replica", follows: 17000, linkUp: false }),
+        member(2),
+      ],
+      {
+        primary: "cache-1",
+        epoch: 2,
+      },
+    ),
+    10_000,
+  );
+  assert.deepEqual(
+    actions.map((a) => [a.kind, "member" in a ? a.member : ""]),
+    [
+      ["complete-promotion", "cache-1"],
+      ["restart-replica", "cache-0"],
+      ["repoint", "cache-2"],
+    ],
+  );
+});
