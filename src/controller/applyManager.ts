@@ -291,6 +291,15 @@ export class ApplyManager {
         );
       }
     }
+    // Stores (docs/redis.md) are run as the fleet file said at `up`: a changed section would be
+    // recorded as applied while nothing changed, so it is refused, with what to do instead.
+    const stores = diff.changes.filter((c) => c.path === "stores" || c.path.startsWith("stores."));
+    if (stores.length > 0) {
+      throw refused(
+        `${stores.map((c) => c.path).join(", ")}: stores are not changed by apply (yet); a planned primary change is \`homeostat switchover\`, anything else needs \`homeostat down\` and \`up\` with the new file. Nothing was applied`,
+        { changes: stores },
+      );
+    }
     const edited = diff.changes.filter((c) => c.class === "release-edited");
     if (edited.length > 0 && !allowInPlace) {
       throw refused(

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { Redis } from "ioredis";
 import { exchange } from "../../src/stateful/redis/redisClient.ts";
@@ -47,6 +48,14 @@ test("a redis store through homeostat up: sentinel discovery, switchover, kill -
   } finally {
     client.disconnect();
   }
+
+  // apply does not change stores: refused, saying what to do, nothing applied.
+  const text = readFileSync(fleet, "utf8");
+  writeFileSync(fleet, text.replace("replicas: 2", "replicas: 2\n    maxLagOnFailover: 64kb"));
+  const applied = await box.cli(["apply", fleet, "--api-port", String(box.apiPort)]);
+  writeFileSync(fleet, text);
+  assert.equal(applied.code, 1, applied.stdout);
+  assert.match(applied.stderr, /stores\.cache\.maxLagOnFailoverBytes: stores are not changed by apply/);
 
   const listed = await box.cli(["stores", "--json", "--api-port", String(box.apiPort)]);
   assert.equal(listed.code, 0, listed.stderr);
