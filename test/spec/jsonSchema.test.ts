@@ -36,6 +36,7 @@ describe("fleetJsonSchema", () => {
       "datastores",
       "security",
       "failover",
+      "brakes",
       "dataPlane",
       "notifications",
       "services",
