@@ -4,14 +4,17 @@
  * an event with its reason, the incident escalates, status shows it — and resuming restarts it; a
  * person's restart needs --override while paused; the pause outlives the controller; the
  * automated-restart rate limit holds the one past the limit; the blast radius holds the second of
- * two hung instances until the first one's replacement is ready.
+ * two hung instances until the first one's replacement is ready; a failing canary's automatic
+ * rollback is held while paused (the deploy stays where it is) and carried out on resume.
  */
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { BAD_ERROR_RATE, canaryFleetUnderLoad, type VersionLoad } from "../helpers/canaryFleet.ts";
 import {
   allInstances,
   demoFleetYaml,
+  demoRelease,
   type EventDoc,
   freePortRange,
   killController,
@@ -35,7 +38,10 @@ interface Held {
 
 interface BrakesDoc {
   paused: { by: string; reason: string; since: number } | null;
-  usage: { services: { service: string; restarts: { used: number; max: number } }[] };
+  usage: {
+    services: { service: string; restarts: { used: number; max: number } }[];
+    fleet: { rollbacks: { used: number; max: number } };
+  };
   held: Held[];
 }
 
@@ -331,5 +337,72 @@ describe("blast radius", () => {
         }
       }
     });
+  });
+});
+
+describe("automatic rollback", () => {
+  let load: VersionLoad | undefined;
+
+  test("a failing canary's rollback is held while paused, the deploy stays where it is, and resume rolls it back", async (t) => {
+    t.after(async () => {
+      await load?.stop();
+    });
+    const box = await newSandbox();
+    ({ load } = await canaryFleetUnderLoad(box, {
+      name: "brakes-rollback",
+      releases: [demoRelease("v1"), demoRelease("v2-bad", { FAULT_ERROR_RATE: String(BAD_ERROR_RATE) })],
+      serving: "the proxy serving v1",
+    }));
+    type Rollout = {
+      finished: boolean;
+      state: { to: string; phase: string; held?: { brake?: string; cause: string } };
+    };
+    const rollout = async () =>
+      (await box.get<{ active: string; rollouts: Rollout[] }>("/v1/services/api/releases")).rollouts.find(
+        (r) => r.state.to === "v2-bad",
+      );
+
+    assert.equal((await apiCli(box, "pause", "--reason", "change freeze")).code, 0);
+    const refused = await apiCli(box, "deploy", "api", "v2-bad");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /deploy of api v2-bad refused: automation is paused .*\[HS_PAUSED\]/);
+    assert.equal(await rollout(), undefined, "nothing started");
+    const deploy = await apiCli(box, "deploy", "api", "v2-bad", "--override", "--reason", "hotfix test");
+    assert.equal(deploy.code, 0, deploy.stderr);
+
+    // The canary fails its analysis; the machine wants to roll back; the pause holds it.
+    const held = await waitFor(
+      async () => (await events(box, "automation.held")).find((e) => e.data?.kind === "rollback"),
+      { timeoutMs: 60_000, what: "the automatic rollback held" },
+    );
+    assert.equal(held.reason, "automation-paused");
+    assert.match(held.message, /automated rollback of api held: automation is paused/);
+    const frozen = await rollout();
+    assert.equal(frozen?.finished, false);
+    assert.equal(frozen?.state.held?.brake, "paused");
+    assert.notEqual(frozen?.state.phase, "rolling-back", "the deploy stays where it is");
+    const s = await status(box);
+    assert.ok(s.brakes.held.some((h) => h.kind === "rollback" && h.target === "api"));
+
+    // Resume: the rollback the machine decided goes ahead, and the deploy ends rolled back.
+    assert.equal((await apiCli(box, "resume")).code, 0);
+    const done = await waitFor(
+      async () => {
+        const r = await rollout();
+        return r?.finished ? r : null;
+      },
+      { timeoutMs: 45_000, what: "the held rollback carried out" },
+    );
+    assert.equal(done.state.phase, "rolled-back");
+    assert.equal((await box.get<{ active: string }>("/v1/services/api/releases")).active, "v1");
+    assert.ok(
+      (await events(box, "automation.released")).some((e) => e.data?.kind === "rollback"),
+      "the hold was released",
+    );
+    assert.equal(
+      (await status(box)).brakes.usage.fleet.rollbacks.used,
+      1,
+      "counted as an automated rollback",
+    );
   });
 });
