@@ -63,6 +63,17 @@ test("kill -9 of the primary: the most advanced replica is promoted at epoch 2, 
     const incident = h.state.listIncidents({ service: "cache" })[0]!;
     assert.equal(incident.status, "closed");
     assert.ok(incident.mitigatedAt !== null && incident.verifiedAt !== null);
+    assert.deepEqual(
+      h.state.getIncident(incident.id)!.timeline.map((t) => t.phase),
+      ["detected", "action", "mitigated", "verified"],
+    );
+    // Announced as other incidents are (webhooks and the stream follow these events).
+    for (const type of ["incident.opened", "incident.verified"]) {
+      assert.ok(
+        h.events.some((e) => e.type === type && (e.data as { incident?: number }).incident === incident.id),
+        type,
+      );
+    }
     const promotions = h.state.listJournal().filter((j) => j.action === "redis.promote");
     assert.equal((promotions[0]!.data as { epoch: number }).epoch, 2);
     const restarted = h.state.listJournal().find((j) => j.action === "redis.restart-replica");
@@ -75,10 +86,10 @@ test("kill -9 of the primary: the most advanced replica is promoted at epoch 2, 
 });
 
 test("refusal on lag: the best replica is further behind than maxLagOnFailover â€” no promotion, the loss bound stated, the primary restarted from its own data", async () => {
-  // Six probes (1.5 s): the replicas, resumed with a backlog to chew through, answer probes again
-  // before the failover is decided (else the refusal is "no eligible replica", also a refusal).
+  // Six probes of 500 ms (3 s): the replicas, resumed with a backlog to chew through, answer probes
+  // again before the failover is decided (else the refusal is "no eligible replica", also a refusal).
   const h = await startStore(
-    "    minReplicasToWrite: 0\n    maxLagOnFailover: 1mb\n    detection: { failures: 6 }\n",
+    "    minReplicasToWrite: 0\n    maxLagOnFailover: 1mb\n    detection: { interval: 500ms, timeout: 500ms, failures: 6 }\n",
   );
   try {
     const replicas = ["cache-1", "cache-2"].map((m) => h.pidOf(m));
@@ -100,7 +111,10 @@ test("refusal on lag: the best replica is further behind than maxLagOnFailover â
       loss: { knownBytes: number; statement: string };
       reasons: { code: string }[];
     };
-    assert.ok(data.reasons.some((r) => r.code === "lag-exceeds-bound"));
+    assert.ok(
+      data.reasons.some((r) => r.code === "lag-exceeds-bound"),
+      JSON.stringify(data.reasons),
+    );
     assert.ok(data.loss.knownBytes > 1024 * 1024, `lag ${data.loss.knownBytes}`);
     assert.match(refused.message, /would lose \d+ bytes/);
     assert.equal(h.status().epoch, 1, "nothing promoted");

@@ -639,6 +639,12 @@ export class RedisStores {
     });
     this.#options.store.addIncidentEvent(incident.id, { at: now, phase: "detected", detail });
     runtime.incident = { id: incident.id, from: from.name, mitigated: false };
+    // As the controller announces its incidents: webhooks (src/notify) and the stream follow these.
+    this.#event(runtime, "incident.opened", "incident-opened", `${runtime.spec.name}: ${detail}`, {
+      instance: from.name,
+      incident: incident.id,
+      kind: "primary-failed",
+    });
   }
 
   async #refuse(runtime: Runtime, action: Extract<StoreAction, { kind: "refuse" }>): Promise<void> {
@@ -885,6 +891,16 @@ export class RedisStores {
         phase: "verified",
         detail: result.checks.map((c) => `${c.check} ${c.member}: ${c.detail}`).join("; "),
       });
+      this.#event(
+        runtime,
+        "incident.verified",
+        "stabilized",
+        `${runtime.spec.name}: incident #${incident.id} verified`,
+        {
+          instance: incident.from,
+          incident: incident.id,
+        },
+      );
       runtime.incident = null;
     }
     this.#event(
