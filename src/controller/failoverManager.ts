@@ -571,8 +571,9 @@ export class FailoverManager {
 
   /**
    * The brakes' say on an automatic evacuation of a zone: it acts on the zone's instances that still
-   * serve (ready), those whose traffic it takes away; a zone whose instances serve nothing takes
-   * nothing away from anyone (docs/brakes.md).
+   * serve — ready, not ejected, answering the zone probe over the data plane's path: those whose
+   * traffic it takes away. A zone whose instances serve nothing (dead, or cut off from the data
+   * plane) takes nothing away from anyone (docs/brakes.md).
    */
   #brake(view: FleetView): (zone: string) => string | null {
     return (zone) => {
@@ -584,7 +585,9 @@ export class FailoverManager {
             service !== undefined &&
             placementOf(service, o.slot).zone === zone &&
             o.runtime === "running" &&
-            o.health?.state === "ready"
+            o.health?.state === "ready" &&
+            !this.#ejected.has(o.name) &&
+            this.#probeProblem(service, o.name) === null
           );
         })
         .map((o) => ({ instance: o.name, service: o.service }));
