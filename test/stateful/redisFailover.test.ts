@@ -193,3 +193,39 @@ test("planned switchover: writes paused, the replica caught up, swapped — no a
     await h.close();
   }
 });
+
+test("fencing by min-replicas-to-write: a primary cut off from its replicas stops acknowledging writes (bound: minReplicasMaxLag + 2 s: whole-second lag, once-a-second refresh)", async () => {
+  const h = await startStore();
+  const replicas = ["cache-1", "cache-2"].map((m) => h.pidOf(m));
+  try {
+    const primary = h.portOf("cache-0");
+    assert.deepEqual(await exchange(primary, [["SET", "before", "1"]], 2_000), ["OK"]);
+    const cutAt = Date.now();
+    for (const pid of replicas) process.kill(pid, "SIGSTOP");
+    let lastAck = cutAt;
+    const refused = await waitFor(
+      async () => {
+        const [reply] = await exchange(primary, [["SET", "after", String(Date.now())]], 1_000);
+        if (reply === "OK") {
+          lastAck = Date.now();
+          return null;
+        }
+        return reply;
+      },
+      { what: "the primary refusing writes", timeoutMs: 10_000, intervalMs: 10 },
+    );
+    assert.match(JSON.stringify(refused), /NOREPLICAS/);
+    const windowMs = lastAck - cutAt;
+    assert.ok(windowMs <= 3_000, `acknowledged writes for ${windowMs} ms after its replicas were cut off`);
+    // Alive but not writable is not a failover: nothing to promote would be better off.
+    assert.equal(h.status().epoch, 1);
+    console.log(`primary cut off from its replicas: last write acknowledged ${windowMs} ms after the cut`);
+  } finally {
+    for (const pid of replicas) {
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {}
+    }
+    await h.close();
+  }
+});
