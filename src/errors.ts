@@ -32,7 +32,8 @@ export const ERROR_CODES = {
   HS_ROLLBACK_REFUSED: { category: "conflict", summary: "the rollback was refused by its safety checks" },
   HS_PAUSED: {
     category: "conflict",
-    summary: "automation is paused: a manual action needs --override with a reason (`homeostat resume` ends the pause)",
+    summary:
+      "automation is paused: a manual action needs --override with a reason (`homeostat resume` ends the pause)",
   },
   HS_FAILOVER_REFUSED: { category: "conflict", summary: "the failover was refused by its safety rules" },
   HS_NOT_FOUND: { category: "not-found", summary: "no such object" },

@@ -662,7 +662,9 @@ export const serviceBrakesSchema = strict({
     "Default the larger of 10 and 2 × replicas, per 10m.",
   )
     .optional()
-    .describe("Automated restarts of the service, beyond each slot's crash-loop backoff; the next one is held."),
+    .describe(
+      "Automated restarts of the service, beyond each slot's crash-loop backoff; the next one is held.",
+    ),
   blastRadius: positiveShare
     .optional()
     .describe(
