@@ -7,9 +7,10 @@
  */
 
 import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
 import { test } from "node:test";
 import type { OpenApiDocument } from "../../src/server/openapi.ts";
-import { readyStatus, sandboxesCleanedAfter } from "../helpers/e2e.ts";
+import { freePort, freePortRange, readyStatus, sandboxesCleanedAfter } from "../helpers/e2e.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { fleetWithTwoReleases, type RawAnswer, ResponseChecker, rawRequest } from "./openapiHelpers.ts";
 
@@ -28,6 +29,13 @@ const NOT_DRIVEN: Record<string, string> = {
 test("each route's live answers match the document's schemas", async () => {
   const box = await newSandbox();
   const { file, port } = await fleetWithTwoReleases(box);
+  // A replicated Redis store beside the service, for the store routes (docs/redis.md).
+  const storeBase = await freePortRange(3);
+  const storePort = await freePort();
+  appendFileSync(
+    file,
+    `stores:\n  cache:\n    kind: redis\n    replicas: 2\n    basePort: ${storeBase}\n    port: ${storePort}\n`,
+  );
   box.up(file);
   await readyStatus(box, 3, () => true, 60_000);
   const token = box.token();
@@ -155,6 +163,17 @@ test("each route's live answers match the document's schemas", async () => {
   );
   await ok(200, "GET", `/v1/incidents/${incident.id}`);
   await readyStatus(box, 3, () => true, 60_000);
+
+  // The store: its state, then a planned switchover once it is healthy.
+  await ok(200, "GET", "/v1/stores");
+  await waitFor(
+    async () => {
+      const answer = await call("GET", "/v1/stores/cache");
+      return answer.status === 200 && (answer.json as { phase: string }).phase === "healthy";
+    },
+    { timeoutMs: 30_000, what: "the store healthy" },
+  );
+  await ok(200, "POST", "/v1/stores/cache/switchover", { to: "cache-1", reason: "openapi test" });
 
   // Automation brakes: their state, a pause (a person's restart over it), a resume.
   await ok(200, "GET", "/v1/brakes");
