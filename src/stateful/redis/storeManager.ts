@@ -514,7 +514,7 @@ export class RedisStores {
         maxLagOnFailoverBytes: runtime.spec.maxLagOnFailoverBytes,
         onLag: runtime.spec.onLag,
         // Redis counts replica lag in whole seconds and refreshes its count once a second: the
-        // fence closes within max-lag + 2 s of the last ack (measured 1.2-1.6 s with 1 s).
+        // fence closes within max-lag + 2 s of the last ack (measured 1.2-2.5 s with 1 s).
         writeFenceMs:
           runtime.spec.minReplicasToWrite > 0 ? runtime.spec.minReplicasMaxLagS * 1000 + 2_000 : null,
       },
