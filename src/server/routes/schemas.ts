@@ -11,6 +11,7 @@
  */
 
 import { z } from "zod";
+import { brakesStatusSchema } from "./brakeSchemas.ts";
 
 /** Epoch milliseconds. */
 const epochMs = z.number().int().describe("epoch milliseconds");
@@ -286,6 +287,11 @@ export const statusSchema = z
       })
       .optional()
       .describe("who leads the store and with which fencing token (docs/operations.md#several-controllers)"),
+    brakes: brakesStatusSchema
+      .optional()
+      .describe(
+        "automation brakes: paused or not (by whom, why, since), each limit and how close, held actions (docs/brakes.md)",
+      ),
   })
   .meta({ id: "Status" });
 
