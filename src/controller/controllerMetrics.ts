@@ -20,9 +20,10 @@ export interface ControllerMetricHooks {
   reconcilePass(seconds: number): void;
   /**
    * Optional: the pass's steps, each as it ends (verify, bookkeeping, snapshot, decide, membership,
-   * releases, failover), for the scale bench. Absent: the pass takes no extra clock readings.
+   * releases, failover), wall and CPU seconds, for the scale bench. Absent: the pass takes no
+   * extra clock readings.
    */
-  passPhase?(phase: string, seconds: number): void;
+  passPhase?(phase: string, seconds: number, cpuSeconds: number): void;
   /** An action the loop dispatched ended: `ok`, or `failed`. */
   action(type: string, outcome: "ok" | "failed"): void;
 }
