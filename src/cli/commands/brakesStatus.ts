@@ -33,7 +33,14 @@ export function renderBrakes(brakes: BrakesStatusAnswer | undefined, now: number
 
 function count(w: { used: number; max: number; windowMs: number; freeAt: number | null }): string {
   const full = w.used >= w.max ? ` FULL until ${clock(w.freeAt)}` : "";
-  return `${w.used}/${w.max} per ${spell(w.windowMs)}${full}`;
+  return `${w.used}/${w.max} per ${windowLength(w.windowMs)}${full}`;
+}
+
+/** A window's length as people say it: 10 min, 1 h, 90 s. */
+function windowLength(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return spell(ms);
 }
 
 function pct(share: number): string {

@@ -71,7 +71,7 @@ export function Brakes(props: { status: StatusDoc; ask: Ask }) {
       ) : (
         <p data-testid="brakes-state">
           <span class="badge s-failing">
-            <span aria-hidden="true">⏸</span> paused
+            <span aria-hidden="true">‖</span> paused
           </span>{" "}
           by <strong>{paused.by}</strong> since {clock(paused.since)} ({duration(now - paused.since)}):{" "}
           {paused.reason} — nothing automated starts; manual actions need an override (CLI{" "}
@@ -85,7 +85,7 @@ export function Brakes(props: { status: StatusDoc; ask: Ask }) {
           <ul class="warnings" data-testid="brakes-held">
             {brakes.held.map((h) => (
               <li key={`${h.kind}:${h.target}`} data-held={h.target} data-rule={h.rule}>
-                <span aria-hidden="true">⏸ </span>
+                <span aria-hidden="true">⚠ </span>
                 <strong>
                   {h.kind} of {h.target}
                 </strong>{" "}
@@ -106,44 +106,33 @@ export function Brakes(props: { status: StatusDoc; ask: Ask }) {
 function Limits(props: { brakes: BrakesDoc }) {
   const { fleet, services } = props.brakes.usage;
   return (
-    <table class="small">
-      <caption class="quiet">How close automation is to each limit</caption>
-      <thead>
-        <tr>
-          <th scope="col">scope</th>
-          <th scope="col">automated restarts</th>
-          <th scope="col">acting on at once</th>
-        </tr>
-      </thead>
-      <tbody>
-        {services.map((s) => (
-          <tr key={s.service} data-brakes-service={s.service}>
-            <th scope="row">{s.service}</th>
-            <td>{windowText(s.restarts)}</td>
-            <td>
-              {s.actedOn.instances.length}/{s.actedOn.limit} ({percent(s.actedOn.share)} of {s.actedOn.size})
-              {s.actedOn.instances.length > 0 && <> · {s.actedOn.instances.join(", ")}</>}
-            </td>
-          </tr>
-        ))}
-        <tr>
-          <th scope="row">fleet</th>
-          <td>
-            rollbacks {windowText(fleet.rollbacks)} · failovers {windowText(fleet.failovers)}
-          </td>
-          <td>
-            {fleet.actedOn.count}/{fleet.actedOn.limit} ({percent(fleet.actedOn.share)} of{" "}
-            {fleet.actedOn.size})
-          </td>
-        </tr>
-      </tbody>
-    </table>
+    <ul class="small" aria-label="How close automation is to each limit">
+      {services.map((s) => (
+        <li key={s.service} data-brakes-service={s.service}>
+          <strong>{s.service}</strong>: automated restarts {windowText(s.restarts)} · acting on{" "}
+          {s.actedOn.instances.length}/{s.actedOn.limit} at once ({percent(s.actedOn.share)} of{" "}
+          {s.actedOn.size}){s.actedOn.instances.length > 0 && <>: {s.actedOn.instances.join(", ")}</>}
+        </li>
+      ))}
+      <li data-brakes-service="">
+        <strong>fleet</strong>: automated rollbacks {windowText(fleet.rollbacks)} · automated failovers{" "}
+        {windowText(fleet.failovers)} · acting on {fleet.actedOn.count}/{fleet.actedOn.limit} at once (
+        {percent(fleet.actedOn.share)} of {fleet.actedOn.size})
+      </li>
+    </ul>
   );
 }
 
 function windowText(w: WindowDoc): string {
   const full = w.used >= w.max ? ` — full until ${clock(w.freeAt)}` : "";
-  return `${w.used}/${w.max} per ${duration(w.windowMs)}${full}`;
+  return `${w.used}/${w.max} per ${windowLength(w.windowMs)}${full}`;
+}
+
+/** A window's length as people say it: 10 min, 1 h, 90 s. */
+function windowLength(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return duration(ms);
 }
 
 function percent(share: number): string {
