@@ -29,6 +29,8 @@ export interface DataPlaneClientOptions {
   /** An event from the data plane or about it, to be recorded by the controller. */
   onEvent: (event: FeedEvent) => void;
   now?: () => number;
+  /** Checked before a worker starts, kills or stops a data-plane process (see DataPlaneWorkerOptions). */
+  fence?: (what: string) => void;
 }
 
 interface ServiceIntent {
@@ -90,6 +92,7 @@ export class DataPlaneClient implements DataPlaneControl {
           snapshot: (worker) => this.#snapshotFor(worker),
           onEvent: options.onEvent,
           now: this.#now,
+          ...(options.fence === undefined ? {} : { fence: options.fence }),
         }),
     );
     this.stats = mergedWindows(() => this.#workers.map((w) => w.stats));

@@ -46,6 +46,12 @@ export interface DataPlaneWorkerOptions {
   snapshot: (worker: DataPlaneWorker) => Snapshot;
   onEvent: (event: FeedEvent) => void;
   now: () => number;
+  /**
+   * Checked before this worker starts, kills or stops a data-plane process: throws (HS_FENCED)
+   * when this controller no longer leads. A deposed leader must not replace the data plane the
+   * new leader feeds.
+   */
+  fence?: (what: string) => void;
 }
 
 export class DataPlaneWorker {
@@ -71,6 +77,8 @@ export class DataPlaneWorker {
   #nextRequestId = 1;
   #closed = false;
   #watch: NodeJS.Timeout | null = null;
+  /** Why this worker stopped acting on the data plane (a newer leader feeds it), or null. */
+  #fenced: string | null = null;
 
   constructor(options: DataPlaneWorkerOptions) {
     this.index = options.index;
@@ -252,6 +260,11 @@ export class DataPlaneWorker {
   /** Stop the worker: it stops accepting, drains (up to `drainMs`), exits; killed after that. */
   async close(drainMs: number): Promise<void> {
     if (this.#closed) return;
+    if (!this.#mayAct("stop the data plane")) {
+      // Deposed: the data plane is the new leader's now; let go of it as on a detach.
+      this.detach();
+      return;
+    }
     this.#closed = true;
     if (this.#watch) clearInterval(this.#watch);
     if (this.#stabilizeTimer) clearTimeout(this.#stabilizeTimer);
@@ -273,6 +286,9 @@ export class DataPlaneWorker {
   // --- connection ---
 
   async #spawnAndConnect(): Promise<void> {
+    if (!this.#mayAct("start the data plane")) {
+      throw new HomeostatError("HS_FENCED", `${this.#name()}: ${this.#fenced}`);
+    }
     const logFd = openSync(this.#paths.log, "a");
     const main = modulePath("../dataplane/main.ts", import.meta.url);
     const args = [main, "--state-dir", this.#options.stateDir, "--worker", String(this.index)];
@@ -362,6 +378,12 @@ export class DataPlaneWorker {
         `${this.#name()} speaks feed protocol ${identity.protocol}, this controller ${FEED_PROTOCOL_VERSION}`,
       );
     }
+    const own = this.#options.store.fencingToken;
+    if (identity.fencingToken != null && own !== null && identity.fencingToken > own) {
+      // The data plane takes orders from a newer leader: this controller was deposed.
+      this.#fenced = `${this.#name()} takes orders from fencing token ${identity.fencingToken}, above this controller's ${own}`;
+      throw new HomeostatError("HS_FENCED", this.#fenced);
+    }
     this.#identity = identity;
     this.#process = { pid: identity.pid, startTime: identity.startTime };
     this.#ackedVersion = identity.appliedVersion;
@@ -438,6 +460,18 @@ export class DataPlaneWorker {
     });
   }
 
+  /** False (and this worker stops acting) when the fence says this controller no longer leads. */
+  #mayAct(what: string): boolean {
+    if (this.#fenced !== null) return false;
+    try {
+      this.#options.fence?.(`${what} (${this.#name()})`);
+      return true;
+    } catch (error) {
+      this.#fenced = error instanceof Error ? error.message : String(error);
+      return false;
+    }
+  }
+
   #onDisconnect(channel: Channel, why: string): void {
     if (channel !== this.#channel) return;
     this.#channel = null;
@@ -452,7 +486,7 @@ export class DataPlaneWorker {
       const lastGoodAt = this.#lastReportAt;
       const handover = this.#handover;
       const deadline = Date.now() + DATA_PLANE_START_BOUND_MS;
-      while (!this.#closed) {
+      while (!this.#closed && this.#fenced === null) {
         const record = liveDataPlane(this.#options.stateDir, this.index);
         const previous = this.#process?.pid;
         const ours =
@@ -478,10 +512,12 @@ export class DataPlaneWorker {
           handover === null &&
           (this.#process === null || !isProcessAlive(this.#process.pid, this.#process.startTime))
         ) {
+          if (!this.#mayAct("restart the data plane")) return;
           await this.#restartAfterCrash(why, detectedAt, lastGoodAt);
           return;
         }
         if (Date.now() > deadline) {
+          if (!this.#mayAct("replace a data plane that does not answer")) return;
           // A successor that never attached, or a process alive but not answering for the whole
           // start bound: wedged. Replace it.
           if (handover !== null) this.#handover = null;

@@ -170,7 +170,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
   );
   // Starting or stopping a process cannot be undone: both this controller's clock and the store
   // must say it still leads with its token (src/controller/fencedDriver.ts).
-  const driver = fencedDriver(new LocalProcessDriver({ logDir }), (what) => {
+  const fence = (what: string): void => {
     try {
       election?.assertLeading(what);
       store.leadership.assertCurrent(token, what);
@@ -188,7 +188,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
       }
       throw error;
     }
-  });
+  };
+  const driver = fencedDriver(new LocalProcessDriver({ logDir }), fence);
   // The applied spec, read by every component when it needs it: `homeostat apply` replaces it.
   // A revision the last controller was still applying wins over the file (it is resumed below);
   // a release definition edited in the file under its recorded name keeps its recorded definition
@@ -212,6 +213,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
           stateDir: options.stateDir,
           store,
           workers: options.dataPlaneWorkers ?? 1,
+          fence,
           onEvent: (e) =>
             noteEvent(e.type, e.reason as ReasonCode, e.message, {
               ...(e.service ? { service: e.service } : {}),
@@ -281,6 +283,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
           stores: fleet.current().stores ?? [],
           store,
           stateDir: options.stateDir,
+          fence,
           endpoints:
             dataPlane?.setStores === undefined
               ? undefined
@@ -393,11 +396,12 @@ export async function runController(options: RunOptions): Promise<RunningControl
       await invariants.stop();
       applier.stop();
       await controller.shutdown();
+      // Still leading (and renewing) until everything is stopped: the stops are fenced like starts.
+      await redisStores?.stop();
+      await dataPlane?.close();
       // The fleet is stopped on purpose: waiting followers must not start it again.
       election?.stop(false);
       if (election !== null) store.leadership.markStopped(token);
-      await redisStores?.stop();
-      await dataPlane?.close();
       await api.close();
       notifier.stop();
       metrics.close();

@@ -47,6 +47,7 @@ import {
 } from "./rows.ts";
 import { SpecRevisions } from "./specRevisions.ts";
 import type { SqlDatabase, SqlValue } from "./sql/database.ts";
+import { FencedWrites } from "./sql/fencedWrites.ts";
 import { PostgresDatabase } from "./sql/postgresDatabase.ts";
 import { SqliteDatabase } from "./sql/sqliteDatabase.ts";
 import { checkStateFile } from "./stateFile.ts";
@@ -98,6 +99,8 @@ export class StateStore {
   /** Absolute path of `state.db`, or the PostgreSQL store's address (without its password). */
   readonly path: string;
   readonly #db: SqlDatabase;
+  /** The connection itself, for the journal's own fenced insert (one statement, its own event). */
+  readonly #raw: SqlDatabase;
   #ledger: ReleaseLedger | undefined;
   #tokens: TokenStore | undefined;
   #audit: AuditLog | undefined;
@@ -109,7 +112,25 @@ export class StateStore {
 
   private constructor(path: string, db: SqlDatabase) {
     this.path = path;
-    this.#db = db;
+    this.#raw = db;
+    // Every class of the store writes through this: once the controller leads, a write that
+    // changes the fleet's state lands only while its token holds the lease (see fencedWrites.ts).
+    this.#db = new FencedWrites(db, () => this.#fencingToken, {
+      error: (token, table) => fenced(token, this.leadership.current(), `a write to ${table}`),
+      refused: (token, table, error) => {
+        try {
+          this.appendEvent({
+            at: Date.now(),
+            type: "store.fenced",
+            reason: "fenced",
+            message: `${error.message}: nothing was written`,
+            data: { token, table },
+          });
+        } catch {
+          // The store may be what failed; the refusal stands.
+        }
+      },
+    });
   }
 
   /**
@@ -629,10 +650,10 @@ export class StateStore {
       );
       return Number(inserted?.id);
     }
-    const inserted = this.#get(
+    const inserted = this.#raw.get(
       `INSERT INTO journal (at, action, target, reason, data, token)
        SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (
-         SELECT 1 FROM leadership WHERE id = 1 AND token = ? AND expires_at > ?)
+         SELECT 1 FROM leadership WHERE id = 1 AND token = ? AND expires_at > ${this.#raw.clockSql})
        RETURNING id`,
       j.at,
       j.action,
@@ -641,7 +662,6 @@ export class StateStore {
       toJson(j.data),
       token,
       token,
-      this.#db.clockMs(),
     );
     if (inserted === undefined) {
       const error = fenced(token, this.leadership.current(), `journal entry "${j.action} ${j.target}"`);

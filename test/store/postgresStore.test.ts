@@ -265,13 +265,47 @@ test("the lease: one leader, a follower takes it only after it expires, with a n
       e instanceof HomeostatError && e.code === "HS_FENCED" && /token 1.*token 2/.test(e.message),
   );
   assert.deepEqual(
-    a.listEvents().filter((e) => e.type === "journal.fenced").map((e) => e.data),
+    a
+      .listEvents()
+      .filter((e) => e.type === "journal.fenced")
+      .map((e) => e.data),
     [{ token: 1, action: "stop", target: "x" }],
     "the refusal is an event",
   );
   assert.throws(() => a.leadership.assertCurrent(1, "start x"), /HS_FENCED|token 2/);
-  b.leadership.assertCurrent(2, "start x");
+  // Every other write of the fleet's state is fenced too (an exit seen late must not overwrite the
+  // new leader's record of the instance), while events stay open to both.
   b.fenceJournal(2);
+  const record = {
+    name: "api-0",
+    service: "api",
+    slot: 0,
+    port: 1,
+    release: "v1",
+    zone: "a",
+    host: "h",
+    pid: 42,
+    startTime: "1",
+    logPath: null,
+    startedAt: 1,
+    generation: 2,
+    desired: "running" as const,
+    lastExit: null,
+  };
+  b.putInstance(record);
+  assert.throws(
+    () => a.putInstance({ ...record, pid: null, generation: 1 }),
+    (e: unknown) =>
+      e instanceof HomeostatError && e.code === "HS_FENCED" && /a write to instances/.test(e.message),
+  );
+  assert.equal(b.getInstance("api-0")?.pid, 42, "the new leader's record stands");
+  assert.ok(
+    a
+      .listEvents()
+      .some((e) => e.type === "store.fenced" && (e.data as { table?: string }).table === "instances"),
+  );
+  a.appendEvent({ at: 9, type: "note", reason: "r", message: "observations are not fenced" });
+  b.leadership.assertCurrent(2, "start x");
   b.journalIntent({ at: 3, action: "start", target: "x", reason: "r" });
   assert.deepEqual(
     b.listJournal().map((j) => [j.action, j.token]),

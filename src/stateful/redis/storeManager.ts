@@ -44,6 +44,12 @@ export interface RedisStoresOptions {
   /** Told about every event after it is stored (the console, tests). */
   onEvent?: (event: EventRecord) => void;
   now?: () => number;
+  /**
+   * Checked before a member process is started or stopped: throws (HS_FENCED) when this controller
+   * no longer leads (src/controller/fencedDriver.ts). Promotions, demotions and repoints are
+   * journaled first, and the journal is fenced.
+   */
+  fence?: (what: string) => void;
 }
 
 interface Member {
@@ -172,6 +178,7 @@ export class RedisStores {
   /** Stop probing, then every member (the fleet is going down). */
   async stop(): Promise<void> {
     this.detach();
+    this.#options.fence?.("stop every store member");
     await this.#driver.stopAll(5_000);
     for (const runtime of this.#runtimes.values()) this.#save(runtime);
   }
@@ -1041,6 +1048,7 @@ export class RedisStores {
       migrations: [],
     };
     await this.#driver.ensurePortFree(member.name, member.port);
+    this.#options.fence?.(`start ${member.name}`);
     member.handle = await this.#driver.start({
       instance: member.name,
       service: spec.name,

@@ -51,6 +51,8 @@ export interface SqlDatabase {
   readTransaction<T>(fn: () => T): T;
   /** The store's clock in epoch ms: leases are timed by it, so controllers' clocks need not agree. */
   clockMs(): number;
+  /** The same clock as an SQL expression (epoch ms, an integer), to compare with inside a statement. */
+  readonly clockSql: string;
   /** The schema version the store is at (0 when new). */
   schemaVersion(): number;
   /** Sets the schema version; only inside {@link SqlDatabase.transaction}. */

@@ -139,6 +139,8 @@ export class PostgresDatabase implements SqlDatabase {
     return this.#inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ", fn);
   }
 
+  readonly clockSql = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
   /** The server's clock: every controller sharing the store reads the same one. */
   clockMs(): number {
     const row = this.#call("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now", [])

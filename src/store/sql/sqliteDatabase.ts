@@ -63,6 +63,8 @@ export class SqliteDatabase implements SqlDatabase {
     }
   }
 
+  readonly clockSql = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
   /** One machine, one clock: SQLite's store is only ever shared by processes of this machine. */
   clockMs(): number {
     return Date.now();
