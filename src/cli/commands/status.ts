@@ -1,10 +1,12 @@
 import { percent, rps } from "../../decide/failover/words.ts";
+import type { BrakesStatusAnswer } from "../../server/routes/brakeSchemas.ts";
 import type { InvariantVerdictAnswer, StatusAnswer } from "../../server/routes/schemas.ts";
 import type { StoreStatus } from "../../stateful/redis/storeManager.ts";
 import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ago, table } from "../format.ts";
+import { renderBrakes } from "./brakesStatus.ts";
 import { renderDataPlane } from "./dataplane.ts";
 import { renderSpecDrift } from "./history.ts";
 import { storeStatusLines } from "./stores.ts";
@@ -24,7 +26,9 @@ config or old secret versions, a half-shifted zone, fewer ready instances than r
 partial recovery is never shown as healthy. Then, per zone, what losing it now would do (from the declared
 capacity and the measured load, with no scale-up and no shedding): the survivors' peak
 utilization and the headroom left under the ceiling, with a WARNING when the fleet cannot lose
-some zone without pushing its survivors past the ceiling (N−1).
+some zone without pushing its survivors past the ceiling (N−1). The automation brakes: whether
+automation is paused (by whom, why, since when), each limit and how much of it is used, and every
+automated action held now with its reason (docs/brakes.md).
 
 Options:
   --json         print the status document as JSON
@@ -49,6 +53,7 @@ export function renderStatus(status: StatusAnswer): string {
     ...renderSpecDrift(status.spec),
     ...renderRecovery(status),
     ...storeStatusLines((status as { stores?: StoreStatus[] }).stores),
+    ...renderBrakes((status as { brakes?: BrakesStatusAnswer }).brakes, now),
     "",
   ];
   for (const service of status.services) {
