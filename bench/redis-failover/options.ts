@@ -26,6 +26,21 @@ export interface RedisFailoverOptions {
   afterResumeMs: number;
   /** The client's delay before each reconnection attempt. */
   retryDelayMs: number;
+  /**
+   * Sentinel-mode clients with ioredis's `failoverDetector` (default). Off, a client stays on a
+   * hung primary until its connection closes: a way to see the old primary acknowledge writes.
+   */
+  failoverDetector: boolean;
+  /**
+   * `min-replicas-to-write` for both contenders, when not Homeostat's default (null). 0 takes the
+   * fence off the old primary: with the detector off, the bench's check of its own method.
+   */
+  minReplicasToWrite: number | null;
+  /**
+   * What Homeostat's Sentinel port gives out: the endpoint (its default) or the primary member's
+   * own address (`BENCH_HOMEOSTAT_ANNOUNCE=primary`).
+   */
+  homeostatAnnounce: "endpoint" | "primary";
   /** Sentinel's `failover-timeout`. */
   sentinelFailoverTimeoutMs: number;
   /**
@@ -47,6 +62,13 @@ export interface RedisFailoverOptions {
   nice: number | null;
 }
 
+function nonNegativeInt(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`${name} must be a whole number ≥ 0, got ${JSON.stringify(text)}`);
+  return value;
+}
+
 export function readRedisFailoverOptions(env: NodeJS.ProcessEnv): RedisFailoverOptions {
   return {
     trials: positiveInt(env, "BENCH_TRIALS", 3),
@@ -58,6 +80,12 @@ export function readRedisFailoverOptions(env: NodeJS.ProcessEnv): RedisFailoverO
     stopMs: positiveInt(env, "BENCH_STOP_MS", 10_000),
     afterResumeMs: positiveInt(env, "BENCH_AFTER_RESUME_MS", 8_000),
     retryDelayMs: positiveInt(env, "BENCH_CLIENT_RETRY_MS", 20),
+    failoverDetector: flag(env, "BENCH_FAILOVER_DETECTOR", true),
+    homeostatAnnounce: listOf(env, "BENCH_HOMEOSTAT_ANNOUNCE", ["endpoint", "primary"] as const)[0]!,
+    minReplicasToWrite:
+      env.BENCH_MIN_REPLICAS === undefined || env.BENCH_MIN_REPLICAS.trim() === ""
+        ? null
+        : nonNegativeInt(env.BENCH_MIN_REPLICAS, "BENCH_MIN_REPLICAS"),
     sentinelFailoverTimeoutMs: positiveInt(env, "BENCH_SENTINEL_FAILOVER_TIMEOUT_MS", 3_000),
     maxLatenessMs: positiveNumber(env, "BENCH_MAX_LATENESS_MS", 50, false),
     quietPercent: positiveNumber(env, "BENCH_QUIET_PERCENT", 60, false),

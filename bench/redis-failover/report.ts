@@ -70,6 +70,11 @@ export function renderRedisFailoverMarkdown(r: RedisFailoverResult): string {
     `- **Command:** \`${r.command}\`; redis-server ${r.redisVersion}, ioredis ${r.ioredisVersion}.`,
     `- **Store:** a primary and 2 replicas; detection ${r.store.detection.intervalMs} ms × ${r.store.detection.failures} + ${r.store.detection.timeoutMs} ms timeout = ${r.store.detectionBudgetMs} ms budget; \`min-replicas-to-write ${r.store.minReplicasToWrite}\`, \`min-replicas-max-lag ${r.store.minReplicasMaxLagS}\`; persistence ${r.store.persistence}.`,
   );
+  if (r.homeostat !== null) {
+    lines.push(
+      `- **Homeostat's Sentinel port** gives out ${r.options.homeostatAnnounce === "primary" ? "the primary member's own address (`announce: primary`)" : "the stable endpoint (`announce: endpoint`, its default)"}.`,
+    );
+  }
   if (r.sentinel !== null) {
     const s = r.sentinel.settings;
     lines.push(
@@ -77,7 +82,7 @@ export function renderRedisFailoverMarkdown(r: RedisFailoverResult): string {
     );
   }
   lines.push(
-    `- **Writer:** one write every ${r.options.intervalMs} ms (open loop), ${r.options.beforeFaultMs / 1000} s before the fault; kill -9: ${r.options.afterKillMs / 1000} s after it; SIGSTOP: ${r.options.stopMs / 1000} s stopped, then ${r.options.afterResumeMs / 1000} s after SIGCONT. ioredis reconnects every ${r.options.retryDelayMs} ms, no command timeout; Sentinel mode with \`failoverDetector\`.`,
+    `- **Writer:** one write every ${r.options.intervalMs} ms (open loop), ${r.options.beforeFaultMs / 1000} s before the fault; kill -9: ${r.options.afterKillMs / 1000} s after it; SIGSTOP: ${r.options.stopMs / 1000} s stopped, then ${r.options.afterResumeMs / 1000} s after SIGCONT. ioredis reconnects every ${r.options.retryDelayMs} ms, no command timeout; Sentinel mode ${r.options.failoverDetector === false ? "**without**" : "with"} \`failoverDetector\`.`,
   );
   lines.push(
     r.options.nice === null

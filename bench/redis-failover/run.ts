@@ -33,12 +33,12 @@ import { SentinelContender } from "./sentinelContender.ts";
 import { runTrial, type TrialResult } from "./trial.ts";
 
 /** Homeostat's store defaults: what both contenders run with. */
-function storeSettings(): StoreSettings {
+function storeSettings(minReplicasToWrite: number | null): StoreSettings {
   const d = STORE_DEFAULTS.detection;
   return {
     detection: { ...d },
     detectionBudgetMs: d.intervalMs * d.failures + d.timeoutMs,
-    minReplicasToWrite: STORE_DEFAULTS.minReplicasToWrite,
+    minReplicasToWrite: minReplicasToWrite ?? STORE_DEFAULTS.minReplicasToWrite,
     minReplicasMaxLagS: STORE_DEFAULTS.minReplicasMaxLagS,
     persistence: STORE_DEFAULTS.persistence,
   };
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     teardown.add("remove the scratch directory", async () =>
       rmSync(scratch, { recursive: true, force: true }),
     );
-    const store = storeSettings();
+    const store = storeSettings(options.minReplicasToWrite);
     const notMeasured: RedisFailoverResult["notMeasured"] = [];
     const contenders = new Map<ContenderName, Contender>();
 
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
       const dir = join(scratch, "homeostat");
       mkdirSync(dir, { recursive: true });
       try {
-        homeostat = await HomeostatStore.start(dir, store, "endpoint", ledger);
+        homeostat = await HomeostatStore.start(dir, store, options.homeostatAnnounce, ledger);
         const started = homeostat;
         teardown.add("homeostat down", () => started.homeostat.stop());
         await homeostat.ready(90_000);

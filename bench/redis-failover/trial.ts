@@ -142,6 +142,7 @@ export async function runTrial(options: {
         keyPrefix,
         recordsFile,
         retryDelayMs: bench.retryDelayMs,
+        failoverDetector: bench.failoverDetector,
       },
       ledger,
     );

@@ -20,6 +20,8 @@ export interface WriterConfig {
   recordsFile: string;
   /** Delay before each reconnection attempt (ms). */
   retryDelayMs: number;
+  /** Sentinel mode: ioredis's `failoverDetector` (on unless `BENCH_FAILOVER_DETECTOR=0`). */
+  failoverDetector?: boolean;
 }
 
 export type WriterMessage = { type: "start" } | { type: "stop"; settleMs: number };
@@ -57,6 +59,6 @@ export function clientOptions(config: WriterConfig): RedisOptions {
     name: access.name,
     sentinels: access.sentinels,
     sentinelRetryStrategy: () => config.retryDelayMs,
-    failoverDetector: true,
+    failoverDetector: config.failoverDetector ?? true,
   };
 }
