@@ -45,10 +45,19 @@ Options:
   },
 };
 
+/** One line on a PostgreSQL store (several controllers): who leads, with which fencing token. */
+function renderLeadership(leadership: StatusAnswer["leadership"], now: number): string[] {
+  if (leadership === undefined || leadership.store !== "postgres") return [];
+  const left =
+    leadership.expiresAt === null ? "" : `, lease ${Math.max(0, leadership.expiresAt - now)} ms left`;
+  return [`leader: this controller, fencing token ${leadership.token}${left}; store ${leadership.location}`];
+}
+
 export function renderStatus(status: StatusAnswer): string {
   const now = status.controller.now;
   const lines: string[] = [
     `fleet ${status.fleet.name} (${status.fleet.file}) — controller pid ${status.controller.pid}, up ${ago(status.controller.startedAt, now).replace(" ago", "")}, ${status.openIncidents} open incident(s)`,
+    ...renderLeadership(status.leadership, now),
     ...(status.dataPlane ? [renderDataPlane(status.dataPlane, now)] : []),
     ...renderSpecDrift(status.spec),
     ...renderRecovery(status),
