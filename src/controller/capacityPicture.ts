@@ -27,6 +27,13 @@ export function capacityPicture(
   const services: ServiceCapacity[] = [];
   const skipped: CapacityPicture["skipped"] = [];
   const zones = new Set<string>();
+  // Instances by service, in one walk: a walk per service was quadratic in a large fleet.
+  const byService = new Map<string, ObservedInstance[]>();
+  for (const o of instances) {
+    const list = byService.get(o.service);
+    if (list === undefined) byService.set(o.service, [o]);
+    else list.push(o);
+  }
   for (const service of fleet.services) {
     for (const place of service.placement) zones.add(place.zone);
     const rps = service.capacity.rps;
@@ -42,8 +49,8 @@ export function capacityPicture(
     const mixTotal = mix.critical + mix.default + mix.sheddable;
     const share = (c: number) => (mixTotal === 0 ? 0 : c / mixTotal);
     const members: CapacityInstance[] = [];
-    for (const o of instances) {
-      if (o.service !== service.name || o.runtime !== "running") continue;
+    for (const o of byService.get(service.name) ?? []) {
+      if (o.runtime !== "running") continue;
       const place = placementOf(service, o.slot);
       const loadRps =
         stats?.window({ service: service.name, instance: o.name, windowMs: LOAD_WINDOW_MS }).rps ?? 0;

@@ -94,6 +94,8 @@ interface Runtime {
   observed: ObservedInstance;
   /** Set while the controller itself is stopping it, so its exit is not a failure. */
   stopping: boolean;
+  /** Its data-plane endpoint, kept while its service spec and release stay the same. */
+  endpoint?: { of: ServiceSpec; release: string; endpoint: Endpoint };
 }
 
 export class Controller {
@@ -143,6 +145,19 @@ export class Controller {
   private dataPlaneDecided = false;
   private tickQueued = false;
   private stopped = false;
+  /** `fleet.services` by name, for the fleet object it was built from (rebuilt when that changes). */
+  private servicesByName: { of: FleetSpec; byName: Map<string, ServiceSpec> } | null = null;
+  /**
+   * The bank targets of this pass, computed once at its start instead of once per gate (a gate
+   * per open incident used to recompute every service's targets): cleared before the release
+   * manager moves them, and by a microtask whatever happens.
+   */
+  private passTargets: Map<string, BankTarget[]> | null = null;
+  /**
+   * The members last given to the data plane per service: an unchanged list is not given again
+   * (the data plane would compare every endpoint of every service each pass to find no change).
+   */
+  private readonly pushedMembers = new Map<string, readonly Endpoint[]>();
   /** When each instance's probing began (its start, or its adoption): its startup budget runs from there. */
   private readonly watchedAt = new Map<string, number>();
   /** The `watchedAt` of the run an instance's slow start was reported for (once per run). */
@@ -241,6 +256,8 @@ export class Controller {
   setFleet(next: FleetSpec): void {
     const previous = this.fleet;
     this.fleet = next;
+    // A new spec may re-create a service's listener: every service's members are given again.
+    this.pushedMembers.clear();
     for (const service of previous.services) {
       if (!next.services.some((s) => s.name === service.name)) this.retiring.set(service.name, service);
     }
@@ -395,6 +412,7 @@ export class Controller {
     const passStarted = performance.now();
     const now = this.now();
     const phase = this.metrics?.passPhase ? phaseTimer(this.metrics.passPhase) : null;
+    this.holdPassTargets();
     this.verifyOpenIncidents(now);
     phase?.("verify");
     this.resetStableSlots(now);
@@ -415,6 +433,7 @@ export class Controller {
     phase?.("decide");
     this.syncMembership();
     phase?.("membership");
+    this.passTargets = null;
     this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
     phase?.("releases");
     const settling = this.settling();
@@ -430,6 +449,30 @@ export class Controller {
       this.dataPlane?.decided();
     }
     this.metrics?.reconcilePass((performance.now() - passStarted) / 1000);
+  }
+
+  /** The targets reconcile works towards now, failover's spare slots included. */
+  private currentTargets(): Map<string, BankTarget[]> {
+    if (this.passTargets !== null) return this.passTargets;
+    const releaseTargets = this.releaseTargets();
+    return this.failover?.extend(releaseTargets) ?? releaseTargets;
+  }
+
+  /** Compute the targets once for what runs synchronously from here (see `passTargets`). */
+  private holdPassTargets(): void {
+    this.passTargets = null;
+    this.passTargets = this.currentTargets();
+    queueMicrotask(() => {
+      this.passTargets = null;
+    });
+  }
+
+  /** The service of the applied spec named `name`, by index (a pass looks one up per instance). */
+  private serviceNamed(name: string): ServiceSpec | undefined {
+    if (this.servicesByName?.of !== this.fleet) {
+      this.servicesByName = { of: this.fleet, byName: new Map(this.fleet.services.map((s) => [s.name, s])) };
+    }
+    return this.servicesByName.byName.get(name);
   }
 
   /** Each service's banks as the release manager wants them, or its spec release in bank 0. */
@@ -494,27 +537,47 @@ export class Controller {
       // A removed service takes no new request: its instances finish what they have, then stop.
       if ([...this.runtimes.values()].some((r) => r.observed.service === name)) {
         if (dataPlane?.hasProxy(name)) dataPlane.setMembers(name, []);
+        this.pushedMembers.delete(name);
       } else {
         this.retiring.delete(name);
       }
     }
     if (dataPlane === undefined) return;
     const holding = this.settling();
+    const held = new Set<string>();
+    if (holding) {
+      for (const name of this.adoptedUnjudged) {
+        const service = this.runtimes.get(name)?.observed.service;
+        if (service !== undefined) held.add(service);
+      }
+    }
+    // One walk over the instances, grouped by service (not one walk per service: 1,000 services
+    // × 10,000 instances was 10 million steps a pass).
+    const byService = new Map<string, Runtime[]>();
+    for (const runtime of this.runtimes.values()) {
+      const list = byService.get(runtime.observed.service);
+      if (list === undefined) byService.set(runtime.observed.service, [runtime]);
+      else list.push(runtime);
+    }
     for (const service of this.fleet.services) {
-      if (!dataPlane.hasProxy(service.name)) continue;
-      if (
-        holding &&
-        [...this.adoptedUnjudged].some((name) => this.runtimes.get(name)?.observed.service === service.name)
-      ) {
-        continue;
-      }
+      if (!dataPlane.hasProxy(service.name) || held.has(service.name)) continue;
       const members: Endpoint[] = [];
-      for (const runtime of this.runtimes.values()) {
+      for (const runtime of byService.get(service.name) ?? []) {
         const o = runtime.observed;
-        if (o.service !== service.name || runtime.stopping || o.runtime !== "running") continue;
+        if (runtime.stopping || o.runtime !== "running") continue;
         if (o.health?.state !== "ready" || this.busy.has(o.name)) continue;
-        members.push(endpointOf(service, o.name, o.slot, o.release));
+        if (runtime.endpoint?.of !== service || runtime.endpoint.release !== o.release) {
+          runtime.endpoint = {
+            of: service,
+            release: o.release,
+            endpoint: endpointOf(service, o.name, o.slot, o.release),
+          };
+        }
+        members.push(runtime.endpoint.endpoint);
       }
+      const last = this.pushedMembers.get(service.name);
+      if (last?.length === members.length && last.every((e, i) => e === members[i])) continue;
+      this.pushedMembers.set(service.name, members);
       dataPlane.setMembers(service.name, members);
     }
   }
@@ -682,8 +745,7 @@ export class Controller {
 
   private async stopInstance(action: Extract<Action, { type: "stop" }>): Promise<void> {
     const runtime = this.runtimes.get(action.instance);
-    const service =
-      this.fleet.services.find((s) => s.name === action.service) ?? this.retiring.get(action.service);
+    const service = this.serviceNamed(action.service) ?? this.retiring.get(action.service);
     const grace = service?.restart.stopGracePeriodMs ?? 5000;
     if (runtime) runtime.stopping = true;
     this.syncMembership();
@@ -816,7 +878,7 @@ export class Controller {
   ): InstanceHealth | null {
     if (this.identity === null) return health;
     const o = runtime.observed;
-    const service = this.fleet.services.find((s) => s.name === o.service);
+    const service = this.serviceNamed(o.service);
     if (service === undefined || !servesOnItsPort(service)) return health;
     const port = service.basePort + o.slot;
     const found = this.identity.portIdentity(o.name, port);
@@ -875,7 +937,7 @@ export class Controller {
     lastGoodAt: number | null,
   ): void {
     const now = this.now();
-    const service = this.fleet.services.find((s) => s.name === serviceName);
+    const service = this.serviceNamed(serviceName);
     let slot = this.slotOf(instance);
     if (service) {
       slot = recordFailure(slot, service.restart, now, this.random());
@@ -942,7 +1004,7 @@ export class Controller {
       const runtime = this.runtimes.get(open.instance);
       const health = runtime?.observed.health;
       if (!runtime || !health) continue;
-      if (!this.fleet.services.some((s) => s.name === open.service)) continue;
+      if (this.serviceNamed(open.service) === undefined) continue;
       this.applyIncident(onHealth(open, health, now, this.stabilizeMs(open.service), gate(open.service)));
     }
   }
@@ -953,14 +1015,13 @@ export class Controller {
    * (from the data plane, when the service has a front port); the security invariants.
    */
   gateOf(serviceName: string): GateVerdict {
-    const service = this.fleet.services.find((s) => s.name === serviceName);
+    const service = this.serviceNamed(serviceName);
     const invariants = this.invariantsOf(serviceName);
     if (service === undefined) {
       const none = { ok: true, detail: "not a fleet service" };
       return { passed: invariants.ok, converged: none, slo: none, invariants: none, blocking: [] };
     }
-    const records = new Map(this.store.listInstances().map((r) => [r.name, r]));
-    const drift = this.driftByInstance(service, records);
+    const drift = this.driftByInstance(service);
     const instances: GateInstance[] = [];
     let wanted = 0;
     for (const { name } of this.wantedSlots(service)) {
@@ -1000,6 +1061,8 @@ export class Controller {
    */
   recoveryInputs(): StatusRecoveryInputs {
     const now = this.now();
+    // Every service's gate below: the targets once, not once per service.
+    this.holdPassTargets();
     const records = new Map(this.store.listInstances().map((r) => [r.name, r]));
     const gates = new Map<string, GateVerdict>();
     const drift = new Map<string, Drift[]>();
@@ -1032,10 +1095,10 @@ export class Controller {
    */
   driftByInstance(
     service: ServiceSpec,
-    records: ReadonlyMap<
+    records?: ReadonlyMap<
       string,
       { release: string; configHash?: string | null; secretVersions?: Record<string, string> | null }
-    > = new Map(this.store.listInstances().map((r) => [r.name, r])),
+    >,
   ): Map<string, Drift[]> {
     const out = new Map<string, Drift[]>();
     for (const { name, release } of this.wantedSlots(service)) {
@@ -1043,7 +1106,8 @@ export class Controller {
       if (o === undefined || o.runtime !== "running") continue;
       const spec = service.releases[release];
       if (spec === undefined) continue;
-      const record = records.get(name);
+      // Without a map of every record, this service's own (not the whole fleet's, per gate).
+      const record = (records === undefined ? this.store.getInstance(name) : records.get(name)) ?? undefined;
       out.set(
         name,
         driftOf(
@@ -1063,9 +1127,7 @@ export class Controller {
 
   /** The slots some bank of `service` wants now, with the release each should run. */
   private wantedSlots(service: ServiceSpec): { name: string; release: string }[] {
-    const releaseTargets = this.releaseTargets();
-    const targets = this.failover?.extend(releaseTargets) ?? releaseTargets;
-    return (targets.get(service.name) ?? []).flatMap((b) =>
+    return (this.currentTargets().get(service.name) ?? []).flatMap((b) =>
       b.slots.map((slot) => ({ name: instanceName(service.name, slot), release: b.release })),
     );
   }
@@ -1109,7 +1171,7 @@ export class Controller {
         continue;
       if (o.health === null || (o.health.state !== "starting" && o.health.state !== "unready")) continue;
       if (this.slowStartNoted.get(o.name) === since) continue;
-      const service = this.fleet.services.find((s) => s.name === o.service);
+      const service = this.serviceNamed(o.service);
       const budget = service === undefined ? null : startupBudgetMs(service.probes);
       if (budget === null || now - since < budget) continue;
       this.slowStartNoted.set(o.name, since);
@@ -1134,7 +1196,7 @@ export class Controller {
       if (slot.consecutiveFailures === 0) continue;
       const observed = this.runtimes.get(instance)?.observed;
       const health = observed?.health;
-      const service = this.fleet.services.find((s) => s.name === observed?.service);
+      const service = observed === undefined ? undefined : this.serviceNamed(observed.service);
       if (health?.state !== "ready" || !service) continue;
       if (now - health.since >= service.restart.resetAfterMs) {
         const fresh = recordStable(slot, now);
@@ -1292,7 +1354,7 @@ export class Controller {
   }
 
   private service(name: string): ServiceSpec {
-    const service = this.fleet.services.find((s) => s.name === name);
+    const service = this.serviceNamed(name);
     if (!service) throw new Error(`unknown service ${name}`);
     return service;
   }
@@ -1302,7 +1364,7 @@ export class Controller {
   }
 
   private stabilizeMs(serviceName: string): number {
-    return this.fleet.services.find((s) => s.name === serviceName)?.restart.resetAfterMs ?? 10_000;
+    return this.serviceNamed(serviceName)?.restart.resetAfterMs ?? 10_000;
   }
 
   private emit(type: string, why: Reason, data: Record<string, unknown> = {}): void {

@@ -126,6 +126,15 @@ export class FailoverManager {
   #allHealthySince: number | null = null;
   /** Zones whose loss the fleet could not take at the last check. */
   #cannotLose = new Set<string>();
+  /** `fleet.services` by name, for the fleet it was built from: a pass looks one up per instance. */
+  #servicesByName: { of: FleetSpec; byName: Map<string, ServiceSpec> } | null = null;
+  /**
+   * Each instance's zone-probe target, kept while its service spec and release stay the same:
+   * building 10,000 of them every pass was a large part of a pass (bounded by the fleet's slots).
+   */
+  readonly #zoneTargets = new Map<string, { of: ServiceSpec; release: string; target: ZoneProbeTarget }>();
+  /** A view's instances grouped by service, for the view they came from (one walk, not one per service). */
+  #grouped: { of: readonly ObservedInstance[]; byService: Map<string, ObservedInstance[]> } | null = null;
 
   constructor(options: FailoverManagerOptions) {
     this.#fleet = options.fleet;
@@ -153,6 +162,7 @@ export class FailoverManager {
    */
   setFleet(next: FleetSpec): void {
     this.#fleet = next;
+    this.#zoneTargets.clear();
     this.#zoneNames = [...new Set(next.services.flatMap((s) => s.placement.map((p) => p.zone)))].sort();
   }
 
@@ -380,14 +390,23 @@ export class FailoverManager {
       const service = this.#service(o.service, false);
       if (service === undefined || !dataPlane.hasProxy(service.name)) continue;
       if (o.runtime !== "running" || o.health?.state !== "ready") continue;
-      const readiness = service.probes.readiness ?? service.probes.liveness;
-      targets.push({
-        endpoint: endpointOf(service, o.name, o.slot, o.release),
-        check: readiness?.check ?? { kind: "tcp" },
-        intervalMs: readiness?.intervalMs ?? 1_000,
-        timeoutMs: readiness?.timeoutMs ?? 1_000,
-        failureThreshold: readiness?.failureThreshold ?? 3,
-      });
+      let kept = this.#zoneTargets.get(o.name);
+      if (kept?.of !== service || kept.release !== o.release) {
+        const readiness = service.probes.readiness ?? service.probes.liveness;
+        kept = {
+          of: service,
+          release: o.release,
+          target: {
+            endpoint: endpointOf(service, o.name, o.slot, o.release),
+            check: readiness?.check ?? { kind: "tcp" },
+            intervalMs: readiness?.intervalMs ?? 1_000,
+            timeoutMs: readiness?.timeoutMs ?? 1_000,
+            failureThreshold: readiness?.failureThreshold ?? 3,
+          },
+        };
+        this.#zoneTargets.set(o.name, kept);
+      }
+      targets.push(kept.target);
     }
     prober.run(targets);
   }
@@ -398,7 +417,7 @@ export class FailoverManager {
     const members: ZoneMember[] = [];
     for (const o of view.instances) {
       const service = this.#service(o.service, false);
-      if (service === undefined || !wanted.has(o.name)) continue;
+      if (service === undefined || !wanted(o)) continue;
       const ready = o.runtime === "running" && o.health?.state === "ready" && !view.busy.has(o.name);
       if (ready) this.#seenReady.add(o.name);
       if (!this.#seenReady.has(o.name)) continue;
@@ -429,12 +448,9 @@ export class FailoverManager {
     return this.#prober?.failing(instance, readiness?.failureThreshold ?? 3) ?? null;
   }
 
-  #wantedSlots(targets: ReadonlyMap<string, readonly BankTarget[]>): Set<string> {
-    const wanted = new Set<string>();
-    for (const [service, banks] of targets) {
-      for (const bank of banks) for (const slot of bank.slots) wanted.add(instanceName(service, slot));
-    }
-    return wanted;
+  /** Whether some bank of its service wants an instance (by slot: no set of every name per pass). */
+  #wantedSlots(targets: ReadonlyMap<string, readonly BankTarget[]>): (o: ObservedInstance) => boolean {
+    return (o) => targets.get(o.service)?.some((bank) => bank.slots.includes(o.slot)) === true;
   }
 
   #applyShares(): void {
@@ -515,7 +531,7 @@ export class FailoverManager {
   ): Omit<ProtectionInput, "spare"> {
     const ejected = this.#ejected;
     const added = this.#added.get(service.name) ?? [];
-    const members = view.instances
+    const members = this.#instancesOf(view, service.name)
       .filter(
         (o) =>
           o.service === service.name && o.runtime === "running" && this.#isWanted(view, service, o, added),
@@ -631,7 +647,7 @@ export class FailoverManager {
     for (const slot of added) {
       const name = instanceName(service.name, slot);
       if (this.#readyAnnounced.has(name)) continue;
-      const o = view.instances.find((i) => i.name === name);
+      const o = this.#instancesOf(view, service.name).find((i) => i.name === name);
       if (o?.runtime !== "running" || o.health?.state !== "ready") continue;
       this.#readyAnnounced.add(name);
       this.#note(
@@ -730,10 +746,30 @@ export class FailoverManager {
     }
   }
 
+  /** The instances of `service` in `view`. */
+  #instancesOf(view: FleetView, service: string): readonly ObservedInstance[] {
+    if (this.#grouped?.of !== view.instances) {
+      const byService = new Map<string, ObservedInstance[]>();
+      for (const o of view.instances) {
+        const list = byService.get(o.service);
+        if (list === undefined) byService.set(o.service, [o]);
+        else list.push(o);
+      }
+      this.#grouped = { of: view.instances, byService };
+    }
+    return this.#grouped.byService.get(service) ?? [];
+  }
+
   #service(name: string): ServiceSpec;
   #service(name: string, required: false): ServiceSpec | undefined;
   #service(name: string, required = true): ServiceSpec | undefined {
-    const service = this.#fleet.services.find((s) => s.name === name);
+    if (this.#servicesByName?.of !== this.#fleet) {
+      this.#servicesByName = {
+        of: this.#fleet,
+        byName: new Map(this.#fleet.services.map((s) => [s.name, s])),
+      };
+    }
+    const service = this.#servicesByName.byName.get(name);
     if (service === undefined && required) throw new HomeostatError("HS_INTERNAL", `no service ${name}`);
     return service;
   }

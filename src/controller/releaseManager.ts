@@ -75,6 +75,12 @@ export class ReleaseManager {
   private readonly states = new Map<string, ServiceState>();
   private rollouts: AnyRollout[] = [];
   private readonly servingSince = new Map<string, number>();
+  /**
+   * Per `service@version`, not before when its proof is looked at again: a release that is proven,
+   * failed or not yet passing is re-read every {@link PROOF_RECHECK_MS}, not every pass (a ledger
+   * read per service per pass was most of the release manager's pass in a 1,000-service fleet).
+   */
+  private readonly proofDueAt = new Map<string, number>();
 
   constructor(options: ReleaseManagerOptions) {
     this.fleet = options.fleet;
@@ -1000,12 +1006,17 @@ export class ReleaseManager {
     for (const service of this.fleet.services) {
       if (service.port === undefined || this.rollouts.some((r) => r.service === service.name)) continue;
       const version = this.activeRelease(service.name);
+      const key = `${service.name}@${version}`;
+      const known = this.servingSince.get(key);
+      const soakMs = service.deploy.soakMs;
+      // Within its soak window nothing is judged: its ledger entry need not be read.
+      if (known !== undefined && now - known < soakMs) continue;
+      if (now < (this.proofDueAt.get(key) ?? Number.NEGATIVE_INFINITY)) continue;
+      this.proofDueAt.set(key, now + PROOF_RECHECK_MS);
       const entry = this.store.ledger.release(service.name, version);
       if (entry === null || entry.status === "proven" || entry.status === "failed") continue;
-      const key = `${service.name}@${version}`;
-      const since = this.servingSince.get(key) ?? now;
+      const since = known ?? now;
       this.servingSince.set(key, since);
-      const soakMs = service.deploy.soakMs;
       if (now - since < soakMs) continue;
       const window = this.dataPlane.stats.window({
         service: service.name,
@@ -1087,6 +1098,9 @@ export class ReleaseManager {
     return service;
   }
 }
+
+/** How often a release's proof is looked at again once its soak window is over (see proofDueAt). */
+const PROOF_RECHECK_MS = 5_000;
 
 const EMPTY_WINDOW: WindowStats = {
   requests: 0,
