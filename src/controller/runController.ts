@@ -408,6 +408,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       logger.info("controller stopped");
       store.releaseControllerLock(process.pid);
       store.close();
+      stopWatchingUncaught();
     })();
     return shuttingDown;
   };
@@ -427,6 +428,7 @@ export async function runController(options: RunOptions): Promise<RunningControl
       logger.info("controller stopped; instances and the data plane keep running");
       store.releaseControllerLock(process.pid);
       store.close();
+      stopWatchingUncaught();
     })();
     return shuttingDown;
   };
@@ -566,6 +568,30 @@ export async function runController(options: RunOptions): Promise<RunningControl
     void detach().finally(() => options.onLeadershipLost?.(why));
   };
   if (election !== null && election.lostBecause !== null) onLost(election.lostBecause);
+  // A deposed leader's orders fail with HS_FENCED wherever they were made (an exit handler, a
+  // timer): that is leadership lost, not a crash. So is a store call that timed out while this
+  // process was frozen past its lease. Anything else crashes as it would have.
+  const onUncaught = (error: unknown): void => {
+    const code = error instanceof HomeostatError ? error.code : null;
+    let deposed = code === "HS_FENCED";
+    if (!deposed && code === "HS_STORE_UNAVAILABLE" && election !== null) {
+      try {
+        election.assertLeading("go on after a store call that timed out");
+      } catch {
+        deposed = true;
+      }
+    }
+    if (deposed) {
+      onLost(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  };
+  process.on("uncaughtException", onUncaught);
+  const stopWatchingUncaught = (): void => {
+    process.off("uncaughtException", onUncaught);
+  };
   options.onListening?.({ url: apiUrl, adminToken });
   notifier.start();
   controller.note(

@@ -30,24 +30,6 @@ import { waitFor } from "../helpers/waitFor.ts";
 /** A leader that does not notice it was deposed (src/controller/leaderElection.ts, tests only). */
 const DEAF = { HOMEOSTAT_TEST_HOOKS: "1", HOMEOSTAT_TEST_IGNORE_LEASE_LOSS: "1" };
 
-/**
- * Known gap, logged for the lead in /tmp/hs/CONTRACT.md ("[ha helper] BUG"): only the journal
- * (and the driver and the data plane) are fenced; the store's other writes are not, so a deposed
- * leader that sees an instance exit writes `pid: null` over the record the new leader made. These
- * checks run as `todo` until that is fixed: then drop the `todo`.
- */
-const UNFENCED_STORE_WRITES =
-  "BUG: a deposed leader's store writes (instance records, slots, incidents) are not fenced";
-
-/**
- * Known gap, logged for the lead (contract log, 18:52): a leader stopped in the middle of a store
- * call wakes to HS_STORE_UNAVAILABLE ("no answer within 4000 ms": the deadline ran out while it was
- * stopped), uncaught in its pass, and exits 1 — having done nothing, but not with 75. Seen in 1 of
- * 5 runs; drop the `todo` when a woken leader checks its lease before it trusts that deadline.
- */
-const STALE_STORE_DEADLINE =
-  "BUG: a leader stopped during a store call wakes to HS_STORE_UNAVAILABLE and exits 1, not 75";
-
 describe("fencing and the followers' API", () => {
   let fleet: HaFleet | undefined;
   let load: SteadyLoad | undefined;
@@ -166,13 +148,9 @@ describe("fencing and the followers' API", () => {
       await ha.steady(2, "steady after the wake");
       assert.deepEqual(ha.livePids(), mid, "no other process started or stopped");
       await assertNothingTwice(ha, "after the deaf leader woke", mid);
-      await t.test(
-        "the store's instance records stay the new leader's",
-        { todo: UNFENCED_STORE_WRITES },
-        async () => {
-          assert.deepEqual(await ha.recordedPids(), mid);
-        },
-      );
+      await t.test("the store's instance records stay the new leader's", async () => {
+        assert.deepEqual(await ha.recordedPids(), mid);
+      });
     } finally {
       deaf.child.kill("SIGKILL");
       await deaf.exited;
@@ -207,7 +185,7 @@ describe("fencing and the followers' API", () => {
       );
       t.diagnostic(`the woken leader exited ${exit.code ?? exit.signal}`);
       assert.ok(exit.code !== null && exit.code !== 0, `it left with an error code: ${JSON.stringify(exit)}`);
-      await t.test("it exits 75, saying it no longer leads", { todo: STALE_STORE_DEADLINE }, () => {
+      await t.test("it exits 75, saying it no longer leads", () => {
         assert.equal(exit.code, 75, sleeper.output().slice(-3_000));
         assert.match(sleeper.output(), /no longer the leader/);
       });
@@ -220,13 +198,9 @@ describe("fencing and the followers' API", () => {
       await ha.steady(2, "steady after the wake");
       assert.deepEqual(ha.livePids(), mid, "no process started or stopped since the wake");
       await assertNothingTwice(ha, "after the stopped leader woke and left", mid);
-      await t.test(
-        "the store's instance records stay the new leader's",
-        { todo: UNFENCED_STORE_WRITES },
-        async () => {
-          assert.deepEqual(await ha.recordedPids(), mid);
-        },
-      );
+      await t.test("the store's instance records stay the new leader's", async () => {
+        assert.deepEqual(await ha.recordedPids(), mid);
+      });
     } finally {
       if (sleeper.running()) process.kill(sleeper.pid, "SIGKILL");
     }

@@ -18,7 +18,7 @@ import { thisMachine } from "../../dataplane/haproxy/machineChecks.ts";
 import { killProcessGroup } from "../../drivers/local/processGroup.ts";
 import { HomeostatError } from "../../errors.ts";
 import { isProcessAlive } from "../../lib/procStat.ts";
-import type { AdminTokenFile } from "../../server/auth/bootstrap.ts";
+import { ADMIN_TOKEN_FILE, type AdminTokenFile } from "../../server/auth/bootstrap.ts";
 import { tryDurationMs } from "../../spec/duration.ts";
 import { formatSpecError, loadFleetFile } from "../../spec/index.ts";
 import { isPostgresAddress } from "../../store/sql/postgresDatabase.ts";
@@ -206,6 +206,20 @@ Options:
             ? `homeostat: the store does not answer (${error instanceof Error ? error.message : String(error)}); retrying`
             : `homeostat: following — controller ${current.holder} leads (fencing token ${current.token}${current.apiUrl ? `, API ${current.apiUrl}` : ""}); this one takes over if its lease runs out. API requests on port ${port} go to it`;
         if (line !== following && values.json !== true) io.err(line);
+        if (following === null && current !== null) {
+          // The CLI finds a follower's port like a leader's: its requests are forwarded to the leader.
+          const scheme = listen.tls === undefined ? "http" : "https";
+          const host = listen.bind.includes(":") ? `[${listen.bind}]` : listen.bind;
+          writeControllerPointer({
+            apiPort: port,
+            url: clientUrl(`${scheme}://${host}:${port}`, listen.bind, port),
+            stateDir,
+            tokenFile: join(stateDir, ADMIN_TOKEN_FILE),
+            ...(listen.tlsCertFile === undefined ? {} : { caFile: listen.tlsCertFile }),
+            pid: process.pid,
+            writtenAt: Date.now(),
+          });
+        }
         following = line;
       },
       onLeadershipLost: (why) => {

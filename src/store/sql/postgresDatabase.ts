@@ -25,6 +25,8 @@ const STATEMENT_TIMEOUT_MS = 3_000;
 const CALL_TIMEOUT_MS = 4_000;
 /** How long connecting may take: the worker thread's start (loading `pg`) plus the connection. */
 const CONNECT_TIMEOUT_MS = 15_000;
+/** After a deadline passed, how long a woken process still waits for an answer its worker has. */
+const WAKE_GRACE_MS = 300;
 /** A session frozen inside a transaction loses it (and its locks) after this long. */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 1_000;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -267,6 +269,12 @@ export class PostgresDatabase implements SqlDatabase {
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.#flag, 0, 0, left) === "timed-out") {
+        // A process frozen (SIGSTOP) past the deadline wakes with its worker frozen too: give the
+        // worker a moment to deliver an answer it has, rather than call a live store unavailable.
+        const late = Atomics.wait(this.#flag, 0, 0, WAKE_GRACE_MS) !== "timed-out" && this.#port !== null;
+        const message = late && this.#port !== null ? receiveMessageOnPort(this.#port) : undefined;
+        const answer = message?.message as WorkerResponse | undefined;
+        if (answer?.id === id && answer.ok) return { rows: answer.rows, rowCount: answer.rowCount };
         this.#stop();
         throw unavailable(this.location, `no answer within ${timeoutMs} ms (${summary(what)})`);
       }
