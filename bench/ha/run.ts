@@ -1,5 +1,5 @@
 /**
- * Leader takeover (issue 15, docs/benchmarks.md#leader-takeover): several controllers of one fleet
+ * Leader takeover (issue 15, docs/benchmarks.md#leader-takeover-issue-15): several controllers of one fleet
  * on the machine's PostgreSQL, steady open-loop load through the data plane (bench/common/loadgen,
  * failed requests counted, the generator's own lateness reported), and the leader faulted again
  * and again — SIGKILL, or SIGSTOP (continued once another leads: it must then leave, exit 75).
