@@ -423,7 +423,16 @@ export class RedisStores {
   #schedule(runtime: Runtime, delayMs: number): void {
     if (this.#stopped) return;
     runtime.timer = setTimeout(() => {
-      void this.#pass(runtime).finally(() => this.#schedule(runtime, runtime.spec.detection.intervalMs));
+      // Start to start: a pass that waited out a probe timeout (a hung primary) must not push the
+      // next probe a whole interval later, or each failure would cost timeout + interval and the
+      // detection budget (interval × failures) would not hold.
+      const startedAt = performance.now();
+      void this.#pass(runtime).finally(() =>
+        this.#schedule(
+          runtime,
+          Math.max(0, runtime.spec.detection.intervalMs - (performance.now() - startedAt)),
+        ),
+      );
     }, delayMs);
   }
 
