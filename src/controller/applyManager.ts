@@ -11,6 +11,7 @@
  * is marked applied once converged; a controller that finds one still applying resumes it.
  */
 
+import { launchFor } from "../act/launchFor.ts";
 import { thisMachine } from "../dataplane/haproxy/machineChecks.ts";
 import { type ReasonCode, reason } from "../decide/reasons.ts";
 import { describeExit } from "../decide/reconcile.ts";
@@ -18,10 +19,12 @@ import type { ObservedInstance } from "../decide/snapshot.ts";
 import { HomeostatError } from "../errors.ts";
 import { diffFleets, type FleetDiff, type SpecChange } from "../spec/diff.ts";
 import { parseFleet } from "../spec/loadFleet.ts";
-import type { FleetSpec, ReleaseSpec } from "../spec/model.ts";
+import type { FleetSpec, ReleaseSpec, ServiceSpec } from "../spec/model.ts";
 import type { StateStore } from "../store/index.ts";
 import type { SpecRevision } from "../store/specRevisions.ts";
+import { driftOf, launchFactsOf } from "../verify/convergence.ts";
 import type { Controller } from "./controller.ts";
+import { crashPoint } from "./crashPoints.ts";
 import type { FailoverManager } from "./failoverManager.ts";
 import type { FleetHolder } from "./fleetHolder.ts";
 import { hashOf, type ReleaseManager } from "./releaseManager.ts";
@@ -186,6 +189,7 @@ export class ApplyManager {
       reason: request.reason ?? (fromRevision === null ? null : `back to revision ${fromRevision}`),
       at: this.#now(),
     });
+    crashPoint("apply.recorded");
     this.#note(
       "apply.started",
       "spec-applied",
@@ -193,19 +197,26 @@ export class ApplyManager {
       { revision: revision.number },
     );
     this.#begin(revision.number, next, diff, fromRevision !== null, previous);
+    crashPoint("apply.begun");
     return { dryRun: false, revision: revision.number, state: "applying", changes: diff.changes, steps };
   }
 
   /** On start: a revision still `applying` (the last controller died converging) is resumed. */
   resume(): void {
     const pending = this.#o.store.revisions.pending();
-    if (pending === null) return;
+    if (pending === null) {
+      // Where the last apply stands survives a restart: one that finished just before the last
+      // controller died (its `apply.done` unsaid) is applied, not "idle".
+      const last = this.#o.store.revisions.list({ limit: 20 }).find((r) => r.who !== "homeostat up");
+      if (last !== undefined && (last.state === "applied" || last.state === "failed"))
+        this.#last = { revision: last.number, state: last.state, waiting: [], error: last.error };
+      return;
+    }
     const parsed = parseFleet(pending.text, pending.file);
     if (!parsed.ok) {
       this.#o.store.revisions.markFailed(pending.number, this.#now(), "its text no longer validates");
       return;
     }
-    const diff = diffFleets(this.#o.holder.current(), parsed.fleet);
     this.#note(
       "apply.resumed",
       "spec-applied",
@@ -216,7 +227,13 @@ export class ApplyManager {
     // last applied revision's is put back.
     const applied = this.#o.store.revisions.latestApplied();
     const previous = applied === null ? null : parseFleet(applied.text, applied.file);
-    this.#begin(pending.number, parsed.fleet, diff, false, previous?.ok ? previous.fleet : null);
+    const previousFleet = previous?.ok ? previous.fleet : null;
+    // What the revision changes is its diff from the applied revision, not from the spec in force
+    // (already the pending one, edited definitions recorded or not): against that, a roll in place
+    // cut short by the crash would look done, and the apply would wait for ever for instances
+    // nobody rolls.
+    const diff = diffFleets(previousFleet ?? this.#o.holder.current(), parsed.fleet);
+    this.#begin(pending.number, parsed.fleet, diff, false, previousFleet, true);
   }
 
   /** Stop checking convergence (the controller stops; the revision stays `applying` for the next). */
@@ -358,6 +375,7 @@ export class ApplyManager {
     diff: FleetDiff,
     rollbacks: boolean,
     previous: FleetSpec | null,
+    resumed = false,
   ): void {
     const before = this.#o.holder.current();
     this.#o.holder.set(next);
@@ -385,7 +403,9 @@ export class ApplyManager {
     }
     // In place: edited definitions and moved slots, one instance at a time.
     const roll: string[] = [];
+    const rolled: Converging["rolled"] = [];
     const recordedBefore: Converging["recordedBefore"] = [];
+    const records = new Map(this.#o.store.listInstances().map((r) => [r.name, r]));
     const inPlace = new Set(
       diff.changes
         .filter((c) => c.class === "release-edited" || c.class === "replace")
@@ -407,6 +427,12 @@ export class ApplyManager {
             status: entry.status,
             at: entry.deployedAt,
           });
+        } else if (resumed && entry !== null) {
+          // Recorded by the controller that died: what to put back if it fails is the applied
+          // revision's definition.
+          const was = previous?.services.find((s) => s.name === service)?.releases[release.version];
+          if (was !== undefined && hashOf(was) !== entry.contentHash)
+            recordedBefore.push({ service, spec: was, contentHash: hashOf(was) });
         }
       }
       const running = this.#o.controller
@@ -414,7 +440,13 @@ export class ApplyManager {
         .instances.filter((i) => i.service === service && i.runtime === "running")
         .map((i) => i.name)
         .sort();
-      roll.push(...running);
+      for (const name of running) {
+        // Resumed: the instances the controller that died rolled already run the revision's
+        // definition, in its place; rolling them again would replace each twice.
+        const record = records.get(name);
+        if (resumed && record !== undefined && launchesAs(record, spec)) rolled.push({ name, service });
+        else roll.push(name);
+      }
     }
     const retiring = new Set(
       before.services.filter((s) => !next.services.some((n) => n.name === s.name)).map((s) => s.name),
@@ -425,7 +457,7 @@ export class ApplyManager {
       switches,
       roll,
       rolling: null,
-      rolled: [],
+      rolled,
       recordedBefore,
       retiring,
       previous,
@@ -521,6 +553,7 @@ export class ApplyManager {
           if (started && of !== undefined) {
             c.rolling = { name, service: of, since };
             c.rolled.push({ name, service: of });
+            crashPoint("apply.rolled");
           }
         }
       }
@@ -534,6 +567,7 @@ export class ApplyManager {
     this.#last = { revision: c.revision, state: "applying", waiting, error: null };
     if (waiting.length > 0) return;
     this.#o.store.revisions.markApplied(c.revision, this.#now());
+    crashPoint("apply.applied");
     this.#converging = null;
     this.#last = { revision: c.revision, state: "applied", waiting: [], error: null };
     this.#note(
@@ -664,6 +698,41 @@ export class ApplyManager {
   #note(type: string, code: ReasonCode, message: string, data: Record<string, unknown>): void {
     this.#o.controller.note(type, reason(code, message), data);
   }
+}
+
+/**
+ * Whether the instance `record` describes was started exactly as `service` (the revision's spec)
+ * would start it now: same definition of its release (launch facts), same port and placement.
+ */
+function launchesAs(
+  record: {
+    slot: number;
+    port: number;
+    release: string;
+    zone: string;
+    host: string;
+    configHash?: string | null;
+    secretVersions?: Record<string, string> | null;
+  },
+  service: ServiceSpec,
+): boolean {
+  const release = service.releases[record.release];
+  if (release === undefined) return false;
+  const launch = launchFor(service, record.slot, record.release);
+  const drift = driftOf(
+    {
+      release: record.release,
+      configHash: record.configHash ?? null,
+      secretVersions: record.secretVersions ?? null,
+    },
+    launchFactsOf(release),
+  );
+  return (
+    drift.length === 0 &&
+    record.port === launch.port &&
+    record.zone === launch.placement.zone &&
+    record.host === launch.placement.host
+  );
 }
 
 /** Why an instance rolled in place is not ready, for the error: its health reason, or how it ended. */

@@ -9,7 +9,7 @@ import { journaled } from "../act/journaled.ts";
 import { launchFor } from "../act/launchFor.ts";
 import type { Action } from "../decide/actions.ts";
 import type { AutomatedProposal, BrakeHold } from "../decide/brakes/types.ts";
-import type { Reason } from "../decide/reasons.ts";
+import type { Reason, ReasonCode } from "../decide/reasons.ts";
 import { decide, describeExit } from "../decide/reconcile.ts";
 import {
   freshSlot,
@@ -33,7 +33,7 @@ import { type ProbeFn, Prober } from "../observe/prober.ts";
 import type { StatusRecoveryInputs } from "../server/statusView.ts";
 import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
 import { startupBudgetMs } from "../spec/probes.ts";
-import type { StateStore } from "../store/index.ts";
+import type { JournalRecord, StateStore } from "../store/index.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { endpointOf } from "../traffic/endpointOf.ts";
@@ -57,6 +57,8 @@ import { evaluateGate, type GateInstance, type GateVerdict, sloDataGap } from ".
 import type { AutomationBrakes } from "./brakes.ts";
 import type { ControllerEvents } from "./controllerEvents.ts";
 import type { ControllerMetricHooks } from "./controllerMetrics.ts";
+import { crashPoint } from "./crashPoints.ts";
+import { recoverInterrupted } from "./crashRecovery.ts";
 import type { FailoverManager } from "./failoverManager.ts";
 import type { ReleaseManager } from "./releaseManager.ts";
 
@@ -210,17 +212,19 @@ export class Controller {
         });
       }
     }
-    for (const pending of this.store.pendingIntents()) {
-      this.store.journalResult(pending.id, {
-        at: now,
-        ok: false,
-        detail: "interrupted: the controller stopped before this action finished",
-      });
-    }
+    // What the last controller left half-done: spawned starts adopted, strays stopped, the rest
+    // closed as interrupted; pending stops are settled by the adoption below.
+    const interrupted = await recoverInterrupted({
+      store: this.store,
+      driver: this.driver,
+      fleet: this.fleet,
+      now: this.now,
+      note: (type, why, data) => this.emit(type, why, data),
+    });
     for (const slot of this.store.listSlots()) this.slots.set(slot.instance, slot);
     this.releases?.init();
     this.failover?.init();
-    await this.adoptPrevious();
+    await this.adoptPrevious(interrupted.stops);
     this.loop();
   }
 
@@ -429,14 +433,26 @@ export class Controller {
       targets: this.failover?.extend(releaseTargets) ?? releaseTargets,
     };
     phase?.("snapshot");
-    for (const action of decide(snapshot)) this.dispatch(action);
+    const held = this.heldServices();
+    for (const action of decide(snapshot)) {
+      // A planned stop (old bank, scale-down, roll) of a service whose membership is held waits
+      // for the adopted instances' verdicts: stopped now, it leaves the data plane with what it
+      // served minus the stopped ones — nothing, when a new bank had not been added to it yet
+      // (the crash tests saw every request 503 after a restart right after a rollback).
+      if (action.type === "stop" && held.has(action.service) && !isFailureStop(action.reason)) continue;
+      this.dispatch(action);
+    }
     phase?.("decide");
     this.syncMembership();
     phase?.("membership");
     this.passTargets = null;
-    this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
-    phase?.("releases");
     const settling = this.settling();
+    // Deploys and rollbacks resumed after a restart wait for the adopted instances' first
+    // verdicts: counted before, a ready previous bank reads as 0 ready and a rollback keeps the
+    // bad canary's traffic until it "is ready again" (seen in the crash tests).
+    if (!settling)
+      this.releases?.tick({ ready: (service, release, bank) => this.readyIn(service, release, bank) });
+    phase?.("releases");
     this.failover?.tick({
       instances: snapshot.instances,
       busy: this.busy,
@@ -530,6 +546,20 @@ export class Controller {
     return this.adoptedUnjudged.size > 0 && this.now() < this.membershipHoldUntil;
   }
 
+  /**
+   * Services whose data-plane membership is held: instances adopted from the last controller
+   * have no verdict yet (see {@link settling}), so the data plane keeps serving what it serves.
+   */
+  private heldServices(): Set<string> {
+    const held = new Set<string>();
+    if (!this.settling()) return held;
+    for (const name of this.adoptedUnjudged) {
+      const service = this.runtimes.get(name)?.observed.service;
+      if (service !== undefined) held.add(service);
+    }
+    return held;
+  }
+
   /** Push each service's ready instances to the data plane (instances being stopped are out). */
   private syncMembership(): void {
     const dataPlane = this.dataPlane;
@@ -543,14 +573,7 @@ export class Controller {
       }
     }
     if (dataPlane === undefined) return;
-    const holding = this.settling();
-    const held = new Set<string>();
-    if (holding) {
-      for (const name of this.adoptedUnjudged) {
-        const service = this.runtimes.get(name)?.observed.service;
-        if (service !== undefined) held.add(service);
-      }
-    }
+    const held = this.heldServices();
     // One walk over the instances, grouped by service (not one walk per service: 1,000 services
     // × 10,000 instances was 10 million steps a pass).
     const byService = new Map<string, Runtime[]>();
@@ -560,12 +583,25 @@ export class Controller {
       else list.push(runtime);
     }
     for (const service of this.fleet.services) {
-      if (!dataPlane.hasProxy(service.name) || held.has(service.name)) continue;
+      if (!dataPlane.hasProxy(service.name)) continue;
+      const runtimes = byService.get(service.name) ?? [];
+      // Held, the data plane keeps serving what it serves until the adopted instances are judged —
+      // unless one of them is being stopped (or replaced): it must leave the data plane before it
+      // goes, or it is killed while it still takes requests (its drain waits for the removal).
+      // Then what the data plane serves is pushed back, minus what is being stopped (before its
+      // first report says what it serves: every adopted instance, as the last controller had them).
+      let served: ReadonlySet<string> | null = null;
+      if (held.has(service.name)) {
+        if (!runtimes.some((r) => r.stopping || this.busy.has(r.observed.name))) continue;
+        served = servedInstances(dataPlane, service.name);
+      }
       const members: Endpoint[] = [];
-      for (const runtime of byService.get(service.name) ?? []) {
+      for (const runtime of runtimes) {
         const o = runtime.observed;
-        if (runtime.stopping || o.runtime !== "running") continue;
-        if (o.health?.state !== "ready" || this.busy.has(o.name)) continue;
+        if (runtime.stopping || o.runtime !== "running" || this.busy.has(o.name)) continue;
+        const keep =
+          served !== null && this.adoptedUnjudged.has(o.name) && (served.size === 0 || served.has(o.name));
+        if (o.health?.state !== "ready" && !keep) continue;
         if (runtime.endpoint?.of !== service || runtime.endpoint.release !== o.release) {
           runtime.endpoint = {
             of: service,
@@ -686,6 +722,7 @@ export class Controller {
     if (previous !== null && previous.release !== action.release) {
       this.slots.set(action.instance, resetForNewRelease(this.slotOf(action.instance), this.now()));
     }
+    let startedAt = 0;
     const handle = await journaled(
       this.store,
       this.now,
@@ -693,36 +730,44 @@ export class Controller {
         action: "start",
         target: action.instance,
         reason: action.reason,
-        data: { release: action.release, port: launch.port },
+        // Service and slot too: a start the controller died in is adopted from them (crashRecovery.ts).
+        data: { release: action.release, port: launch.port, service: action.service, slot: action.slot },
       },
       async () => {
+        crashPoint("instance.start-intent");
         if (this.identity !== null && servesOnItsPort(service)) {
           await this.identity.ensurePortFree(action.instance, launch.port);
         }
-        return await this.driver.start(launch);
+        const started = await this.driver.start(launch);
+        crashPoint("instance.spawned");
+        startedAt = this.now();
+        // Recorded before the journal's result: once the journal says "started", the store must
+        // know the pid, or a controller killed in between leaves a process nobody records (an
+        // orphan, started again by the next controller).
+        this.store.putInstance({
+          name: action.instance,
+          service: action.service,
+          slot: action.slot,
+          port: launch.port,
+          release: action.release,
+          zone: launch.placement.zone,
+          host: launch.placement.host,
+          pid: started.pid,
+          startTime: started.startTime,
+          logPath: started.logPath,
+          startedAt,
+          generation: (previous?.generation ?? 0) + 1,
+          desired: "running",
+          lastExit: null,
+          // What this process runs with, so an instance on an old config is seen (convergence.ts).
+          configHash: launchFactsOf(launch.release).configHash,
+          secretVersions: launchFactsOf(launch.release).secretVersions,
+        });
+        crashPoint("instance.recorded");
+        return started;
       },
       (h) => `pid ${h.pid}`,
     );
-    const startedAt = this.now();
-    this.store.putInstance({
-      name: action.instance,
-      service: action.service,
-      slot: action.slot,
-      port: launch.port,
-      release: action.release,
-      zone: launch.placement.zone,
-      host: launch.placement.host,
-      pid: handle.pid,
-      startTime: handle.startTime,
-      logPath: handle.logPath,
-      startedAt,
-      generation: (previous?.generation ?? 0) + 1,
-      desired: "running",
-      lastExit: null,
-      // What this process runs with, so an instance on an old config is seen (convergence.ts).
-      configHash: launchFactsOf(launch.release).configHash,
-      secretVersions: launchFactsOf(launch.release).secretVersions,
-    });
     this.runtimes.set(
       action.instance,
       observation(
@@ -749,7 +794,7 @@ export class Controller {
     const grace = service?.restart.stopGracePeriodMs ?? 5000;
     if (runtime) runtime.stopping = true;
     this.syncMembership();
-    const failed = action.reason.code === "liveness-failed" || action.reason.code === "startup-failed";
+    const failed = isFailureStop(action.reason);
     await this.drain(action.instance, service, !failed);
     this.prober.unwatch(action.instance);
     this.noteActionStarted(action.instance, `stopping (${action.reason.code})`);
@@ -762,7 +807,12 @@ export class Controller {
         reason: action.reason,
         data: { graceMs: grace, afterStop: action.afterStop },
       },
-      () => this.driver.stop(action.instance, grace),
+      async () => {
+        crashPoint("instance.stop-intent");
+        const stopped = await this.driver.stop(action.instance, grace);
+        crashPoint("instance.stopped");
+        return stopped;
+      },
       (e) => (e === null ? "already gone" : describeExit({ lastExit: e })),
     );
     this.emit("instance.stopped", action.reason, {
@@ -773,6 +823,7 @@ export class Controller {
     if (action.afterStop === "leave-stopped") {
       this.runtimes.delete(action.instance);
       this.store.deleteInstance(action.instance);
+      crashPoint("instance.stop-recorded");
       return;
     }
     if (runtime) {
@@ -790,6 +841,7 @@ export class Controller {
     }
     const record = this.store.getInstance(action.instance);
     if (record) this.store.putInstance({ ...record, pid: null, startTime: null, lastExit: exit });
+    crashPoint("instance.stop-recorded");
   }
 
   private onStartFailed(action: Extract<Action, { type: "start" }>, error: unknown): void {
@@ -1141,6 +1193,13 @@ export class Controller {
       .listIncidents({ status: "open", service: progress.service })
       .find((i) => i.kind === "rollback");
     if (progress.type === "started") {
+      // The same rollback announced again by a controller that restarted — resumed (same start
+      // time), or decided again before it was done — keeps the incident it has.
+      if (
+        open?.detail.startsWith(`rollback ${progress.from} → ${progress.to}:`) &&
+        (open.mitigatedAt === null || open.detectedAt === progress.at)
+      )
+        return;
       if (open) this.applyIncident(onRollbackFailed(open, progress.at, "superseded by another rollback"));
       this.applyIncident(onRollbackStarted(progress));
       const opened = this.store
@@ -1149,7 +1208,8 @@ export class Controller {
       if (opened) this.applyIncident(onActionStarted(opened, progress.at, `starting ${progress.to}`));
       return;
     }
-    if (!open) return;
+    // Done once: a controller that restarted before saving the rollback done says it again.
+    if (!open || (progress.type === "done" && open.mitigatedAt !== null)) return;
     this.applyIncident(
       progress.type === "done"
         ? onRollbackDone(open, progress.at, progress.detail)
@@ -1246,9 +1306,15 @@ export class Controller {
     );
   }
 
-  /** Instances recorded by an earlier controller: adopt the live ones, reap the rest. */
-  private async adoptPrevious(): Promise<void> {
+  /**
+   * Instances recorded by an earlier controller: adopt the live ones, reap the rest. `stops`: the
+   * stops the last controller left without a result, by instance — a process found gone was ended
+   * by that stop (done, no incident: the controller stopped it on purpose); one still running is
+   * adopted and its stop carried on (a new journal entry), never put back in membership.
+   */
+  private async adoptPrevious(stops: ReadonlyMap<string, JournalRecord> = new Map()): Promise<void> {
     const wanted = this.wantedInstances();
+    const resumed: Action[] = [];
     this.membershipHoldUntil =
       this.now() +
       Math.max(
@@ -1271,6 +1337,55 @@ export class Controller {
         logPath: record.logPath,
       });
       const service = this.fleet.services.find((s) => s.name === record.service);
+      const stop = stops.get(record.name);
+      if (stop !== undefined) {
+        this.store.journalResult(stop.id, {
+          at: this.now(),
+          ok: outcome === "gone",
+          detail:
+            outcome === "gone"
+              ? "the process was gone when the next controller came back: this stop had ended it"
+              : "interrupted: the process still ran when the next controller came back, which stops it again",
+        });
+      }
+      if (outcome === "gone" && stop !== undefined) {
+        // The stop the last controller was making has ended it: what it would have recorded.
+        const exit: ExitInfo = { code: null, signal: null, at: this.now() };
+        const afterStop = (stop.data as { afterStop?: string } | null)?.afterStop;
+        if (afterStop === "leave-stopped" || !service || !wanted.has(record.name)) {
+          this.store.deleteInstance(record.name);
+          continue;
+        }
+        this.store.putInstance({ ...record, pid: null, startTime: null, lastExit: exit });
+        this.runtimes.set(
+          record.name,
+          observation(record, { runtime: "absent", startedAt: record.startedAt, lastExit: exit }),
+        );
+        continue;
+      }
+      if (outcome === "adopted" && stop !== undefined && service !== undefined) {
+        // Its stop was under way (drained, maybe signalled): carried on, never put back in
+        // membership, where it would take requests while it dies.
+        this.runtimes.set(
+          record.name,
+          observation(record, { runtime: "running", startedAt: record.startedAt, lastExit: null }),
+        );
+        const [code = "adopted", ...words] = stop.reason.split(": ");
+        resumed.push({
+          type: "stop",
+          instance: record.name,
+          service: record.service,
+          afterStop:
+            (stop.data as { afterStop?: string } | null)?.afterStop === "leave-stopped"
+              ? "leave-stopped"
+              : "restart",
+          reason: {
+            code: code as ReasonCode,
+            message: `${words.join(": ")} (resumed after a controller restart)`,
+          },
+        });
+        continue;
+      }
       if (outcome === "adopted") {
         this.runtimes.set(
           record.name,
@@ -1317,6 +1432,7 @@ export class Controller {
         }),
       );
     }
+    for (const action of resumed) this.dispatch(action);
   }
 
   private watch(
@@ -1404,6 +1520,22 @@ function phaseTimer(
 function threadCpuMicros(): number {
   const usage = process.threadCpuUsage?.() ?? process.cpuUsage();
   return usage.user + usage.system;
+}
+
+/** A stop that replaces a failed instance (not drained, not held back), not a planned one. */
+function isFailureStop(why: Reason): boolean {
+  return why.code === "liveness-failed" || why.code === "startup-failed";
+}
+
+/** The instances the data plane serves `service` with now, as it last reported (draining ones left out). */
+function servedInstances(dataPlane: DataPlaneControl, service: string): Set<string> {
+  const rows = (dataPlane.state()[service] as { endpoints?: unknown } | undefined)?.endpoints;
+  const served = new Set<string>();
+  if (!Array.isArray(rows)) return served;
+  for (const row of rows as { instance?: unknown; draining?: unknown }[]) {
+    if (typeof row.instance === "string" && row.draining !== true) served.add(row.instance);
+  }
+  return served;
 }
 
 /** How long an instance whose probes pass with no listener of its own waits for the next identity check. */

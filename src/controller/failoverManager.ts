@@ -41,6 +41,7 @@ import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { endpointOf } from "../traffic/endpointOf.ts";
 import type { AutomationBrakes } from "./brakes.ts";
 import { capacityPicture } from "./capacityPicture.ts";
+import { type CrashBoundary, crashPoint, crashPointAfter } from "./crashPoints.ts";
 
 /** Demand is measured over this window: short enough to follow a zone loss within a few seconds. */
 export const DEMAND_WINDOW_MS = 5_000;
@@ -242,20 +243,45 @@ export class FailoverManager {
     this.#health = this.#judgeZones(view);
     if (this.#health.some((zone) => zone.state !== "healthy")) this.#allHealthySince = null;
     else this.#allHealthySince ??= now;
-    const result = advanceZones(this.#zones, {
-      now,
-      zones: this.#health,
-      spec: this.#fleet.failover,
-      gate: this.#stepGate(view),
-      ...(this.#brakes ? { brake: this.#brake(view) } : {}),
-    });
+    // A controller that has just started moves no zone until its adopted instances are judged
+    // (bounded by their startup budget) and the data plane has reported its traffic once: on
+    // that picture the survivors look empty (every step would wait for capacity that is not
+    // missing, until the wait runs out, MAX_HOLD_STEPS) or the demand looks like none (the last
+    // step would go ahead before the capacity it needs is added, and default traffic be shed).
+    // The saved shares stay in force meanwhile.
+    const result =
+      view.settling === true || this.#noDemandYet()
+        ? { state: this.#zones, events: [] }
+        : advanceZones(this.#zones, {
+            now,
+            zones: this.#health,
+            spec: this.#fleet.failover,
+            gate: this.#stepGate(view),
+            ...(this.#brakes ? { brake: this.#brake(view) } : {}),
+          });
     this.#zones = result.state;
     this.#announce(result.events);
     this.#applyShares();
     this.#protect(view);
     this.#checkStaticStability(view, now);
     const after = this.#serialized();
-    if (after !== before) this.#store.saveFailoverState(after, now);
+    if (after !== before) {
+      this.#store.saveFailoverState(after, now);
+      this.#crashPoints("zones.step-saved", "zones.step-pushed");
+    }
+  }
+
+  /** True while a data-plane process has not reported its traffic to this controller yet. */
+  #noDemandYet(): boolean {
+    const status = this.#dataPlane?.status();
+    return status?.mode === "process" && status.lastReportAt === null;
+  }
+
+  /** Crash points after a saved change: right away, and once the data plane serves its shares. */
+  #crashPoints(saved: CrashBoundary, pushed: CrashBoundary): void {
+    crashPoint(saved);
+    const dataPlane = this.#dataPlane;
+    if (dataPlane !== undefined) crashPointAfter(pushed, () => dataPlane.settled());
   }
 
   /**
@@ -296,6 +322,7 @@ export class FailoverManager {
     this.#applyShares();
     if (this.#lastView !== null) this.#protect(this.#lastView);
     this.#store.saveFailoverState(this.#serialized(), now);
+    this.#crashPoints("failover.saved", "failover.pushed");
     return this.#zones.shifts.find((s) => s.zone === domain)!;
   }
 
@@ -312,6 +339,7 @@ export class FailoverManager {
     this.#zones = outcome.state;
     this.#announce(outcome.events);
     this.#store.saveFailoverState(this.#serialized(), now);
+    crashPoint("failback.saved");
     return this.#zones.shifts.find((s) => s.zone === domain)!;
   }
 
@@ -352,7 +380,9 @@ export class FailoverManager {
    * without pushing the survivors past their ceiling, and when it can again.
    */
   #checkStaticStability(view: FleetView, now: number): void {
-    if (now - this.#stabilityCheckedAt < STATIC_STABILITY_EVERY_MS) return;
+    // Not on the picture of a controller that has just started: adopted instances not judged
+    // yet would count as no capacity, and every zone would look impossible to lose.
+    if (view.settling === true || now - this.#stabilityCheckedAt < STATIC_STABILITY_EVERY_MS) return;
     this.#stabilityCheckedAt = now;
     const picture = capacityPicture(this.#fleet, view.instances, view.busy, this.#dataPlane?.stats);
     if (picture.services.length === 0 || picture.zones.length < 2) return;
@@ -620,6 +650,13 @@ export class FailoverManager {
     return (zone, nextShare) => {
       const dataPlane = this.#dataPlane;
       if (dataPlane === undefined) return null;
+      // Right after a restart the adopted instances have no verdict yet: their capacity is
+      // unknown, not absent. Judged now, the survivors would look like no capacity at all and
+      // twice the capacity needed would be added (seen in the crash tests); the step waits for
+      // the picture instead (bounded by the adopted instances' startup budget).
+      if (view.settling === true)
+        return "instances adopted after a controller restart have no health verdict yet";
+      if (this.#noDemandYet()) return "the data plane has not reported its traffic to this controller yet";
       const shares = { ...zoneShares(this.#zones), [zone]: nextShare };
       const waits: string[] = [];
       for (const service of this.#fleet.services) {

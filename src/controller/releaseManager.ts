@@ -22,6 +22,7 @@ import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { judgeAgainstSlo } from "../verify/canaryAnalysis.ts";
 import type { RollbackProgress } from "../verify/incidentRules.ts";
 import type { AutomationBrakes } from "./brakes.ts";
+import { type CrashBoundary, crashPoint, crashPointAfter } from "./crashPoints.ts";
 import { liveSchemaVersion } from "./liveSchema.ts";
 
 /** A manual rollback: start the target beside the current release, switch traffic, stop the current. */
@@ -108,7 +109,7 @@ export class ReleaseManager {
       }
     }
     for (const service of this.fleet.services) {
-      const stored = ledger.serviceState(service.name);
+      const stored = this.finishProvenSwitch(service, ledger.serviceState(service.name));
       let state: ServiceState;
       if (
         stored !== null &&
@@ -171,6 +172,7 @@ export class ReleaseManager {
       this.recordIfNew(service.name, service.releases[state.activeRelease]!, now);
     }
     this.rollouts = ledger.activeRollouts<RolloutState | ManualRollbackState>() as AnyRollout[];
+    this.reopenRollbackIncidents();
     // A restarted controller's proxies start without a split: put back what the rollout stood at.
     for (const record of this.rollouts) {
       const service = this.fleet.services.find((s) => s.name === record.service);
@@ -181,6 +183,70 @@ export class ReleaseManager {
 
   activeRelease(service: string): string {
     return this.state(service).activeRelease;
+  }
+
+  /**
+   * Crash recovery: a deploy saved proven (and finished) while the service's active release was
+   * not switched yet — the controller died between the two writes — is switched now, before
+   * anything decides on the old active release. Without it the next controller would start the
+   * previous release again and stop the proven one: a rollback nobody asked for.
+   */
+  private finishProvenSwitch(service: ServiceSpec, stored: ServiceState | null): ServiceState | null {
+    if (stored === null) return null;
+    const ledger = this.store.ledger;
+    const last = ledger.rollouts<RolloutState>(service.name, 1)[0];
+    if (last === undefined || last.kind !== "deploy" || !last.finished) return stored;
+    const s = last.state;
+    if (s.phase !== "proven" || service.releases[s.to] === undefined) return stored;
+    // Only the switch this very rollout left undone: nothing has changed the release since.
+    if (stored.activeRelease !== s.from || stored.activeBank !== s.fromBank) return stored;
+    if (last.updatedAt < stored.updatedAt) return stored;
+    const now = this.now();
+    const switched: ServiceState = { ...stored, activeRelease: s.to, activeBank: s.toBank, updatedAt: now };
+    ledger.setServiceState(switched);
+    ledger.prune(service.name, service.deploy.historyLimit, s.to);
+    this.note(
+      "deploy.resumed",
+      reason(
+        "release-changed",
+        `${service.name}: the deploy of ${s.to} was proven when the last controller stopped; ${s.to} is the active release (bank ${s.toBank})`,
+      ),
+      { service: service.name, rollout: s.id },
+    );
+    return switched;
+  }
+
+  /**
+   * Crash recovery: a rollback resumed by this controller (manual, or a deploy rolling back) has
+   * its incident; the controller keeps an open one for the same rollback, and opens it if the last
+   * controller died before it did.
+   */
+  private reopenRollbackIncidents(): void {
+    for (const record of this.rollouts) {
+      if (record.kind === "rollback") {
+        const m = record.state as ManualRollbackState;
+        if (m.phase !== "starting") continue;
+        this.onRollback({
+          type: "started",
+          service: m.service,
+          from: m.from,
+          to: m.to,
+          at: m.startedAt,
+          detail: "rollback resumed after a controller restart",
+        });
+      } else {
+        const d = record.state as RolloutState;
+        if (d.phase !== "rolling-back") continue;
+        this.onRollback({
+          type: "started",
+          service: d.service,
+          from: d.to,
+          to: d.from,
+          at: d.failedAt ?? d.phaseStartedAt,
+          detail: `automatic rollback resumed after a controller restart: ${d.reason ?? "analysis failed"}`,
+        });
+      }
+    }
   }
 
   /**
@@ -338,11 +404,14 @@ export class ReleaseManager {
     }
     const now = this.now();
     const ledger = this.store.ledger;
+    // The rollout, the release's record and its migrations are written in the rollout's own
+    // transaction (startRollout runs its callback inside it): a controller killed in between
+    // would leave a deploy whose migrations the rollback checks never see.
     const record = ledger.startRollout<RolloutState>(
       serviceName,
       "deploy",
-      (id) =>
-        startRollout({
+      (id) => {
+        const started = startRollout({
           id,
           service,
           from: state.activeRelease,
@@ -350,21 +419,25 @@ export class ReleaseManager {
           fromBank: state.activeBank,
           toBank: state.activeBank === 0 ? 1 : 0,
           now,
-        }),
+        });
+        ledger.recordRelease({
+          service: serviceName,
+          spec: release,
+          contentHash: hashOf(release),
+          status: "deploying",
+          at: now,
+        });
+        // The new code migrates its datastores as it starts: from now on the world has moved.
+        for (const migration of release.migrations)
+          ledger.recordMigration(serviceName, version, migration, now);
+        return started;
+      },
       now,
     );
-    ledger.recordRelease({
-      service: serviceName,
-      spec: release,
-      contentHash: hashOf(release),
-      status: "deploying",
-      at: now,
-    });
+    crashPoint("deploy.recorded");
     // Until step 1 the new instances take no traffic: without a split, ready instances of both
     // releases would form one pool the moment the canary is ready.
     this.dataPlane.setWeights(serviceName, { [state.activeRelease]: 100, [version]: 0 });
-    // The new code migrates its datastores as it starts: from now on the world has moved.
-    for (const migration of release.migrations) ledger.recordMigration(serviceName, version, migration, now);
     this.rollouts.push(record);
     this.note(
       "deploy.started",
@@ -377,6 +450,7 @@ export class ReleaseManager {
         rollout: record.id,
       },
     );
+    crashPoint("deploy.started");
     return record.state;
   }
 
@@ -487,6 +561,7 @@ export class ReleaseManager {
       }),
       now,
     );
+    crashPoint("rollback.recorded");
     this.rollouts.push(record);
     const forced = options.force === true ? ` FORCED despite "${plan.decision}" (${options.reason})` : "";
     this.note(
@@ -510,6 +585,7 @@ export class ReleaseManager {
       at: now,
       detail: `rollback asked${options.reason ? `: ${options.reason}` : ""} (${plan.decision})${forced}`,
     });
+    crashPoint("rollback.started");
     return { plan, rollout: record.state };
   }
 
@@ -834,10 +910,19 @@ export class ReleaseManager {
       });
     }
     for (const effect of effects) this.apply(service, state, effect);
+    const transition = transitionOf(s, state);
+    if (transition?.applied) crashPoint(transition.applied);
     const finished = state.phase === "proven" || state.phase === "rolled-back";
     if (state === s && effects.length === 0) return;
     record.state = state;
     this.store.ledger.saveRollout(record.id, state, finished, now);
+    if (transition !== null) {
+      crashPoint(transition.saved);
+      if (transition.pushed !== undefined && this.dataPlane !== undefined) {
+        const dataPlane = this.dataPlane;
+        crashPointAfter(transition.pushed, () => dataPlane.settled());
+      }
+    }
     if (!finished) return;
     if (state.phase === "rolled-back") {
       this.onRollback({
@@ -983,8 +1068,10 @@ export class ReleaseManager {
       });
     }
     if (next === null) return;
+    if (next.phase === "done") crashPoint("rollback.switched");
     record.state = next;
     this.store.ledger.saveRollout(record.id, next, true, now);
+    if (next.phase === "done") crashPoint("rollback.done-saved");
     this.rollouts = this.rollouts.filter((r) => r !== record);
   }
 
@@ -1129,6 +1216,28 @@ function satisfiesInt(version: number, range: string): boolean {
 
 function satisfiesVersion(version: string, range: string): boolean {
   return semver.valid(version) !== null && semver.satisfies(version, range);
+}
+
+/** The crash points of a rollout's move from `before` to `after` (null: no phase or step change). */
+function transitionOf(
+  before: RolloutState,
+  after: RolloutState,
+): { applied?: CrashBoundary; saved: CrashBoundary; pushed?: CrashBoundary } | null {
+  if (before.phase === after.phase && before.stepIndex === after.stepIndex) return null;
+  switch (after.phase) {
+    case "stepping":
+      return { applied: "deploy.step-applied", saved: "deploy.step-saved", pushed: "deploy.step-pushed" };
+    case "soaking":
+      return { applied: "deploy.promoted-applied", saved: "deploy.promoted-saved" };
+    case "proven":
+      return { applied: "deploy.proven-applied", saved: "deploy.proven-saved" };
+    case "rolling-back":
+      return { applied: "deploy.rolling-back-applied", saved: "deploy.rolling-back-saved" };
+    case "rolled-back":
+      return { saved: "deploy.rolled-back-saved" };
+    case "starting":
+      return null;
+  }
 }
 
 /** The traffic split a rollout in progress stood at, for a controller that restarts mid-way. */

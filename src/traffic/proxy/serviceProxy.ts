@@ -277,6 +277,8 @@ export class ServiceProxy implements ProxyRuntime {
       panic: balancer.panic,
       panicMode: balancer.panicMode,
       weights: balancer.weights,
+      // Zones shifted by a failover or failback and the share of their traffic they keep.
+      zoneShares: balancer.zoneShares,
       shedding: this.shedding === null ? null : { ...this.shedding },
       pools: balancer.pools,
       ejectionsSuppressed: balancer.ejectionsSuppressed,
