@@ -7,6 +7,7 @@
  */
 
 import type { Driver, ExitInfo, InstanceLaunch, RuntimeHandle, RuntimeStatus } from "../drivers/driver.ts";
+import { canCheckPortIdentity, type PortIdentityChecker } from "../observe/portIdentity.ts";
 
 /** What the fence checks: throws HS_FENCED when the order must not run. */
 export type Fence = (what: string) => void;
@@ -40,5 +41,17 @@ export function fencedDriver(driver: Driver, fence: Fence): Driver {
   // Read-only members pass through, bound to the driver (its private state is its own).
   const strays = driver.strays?.bind(driver);
   if (strays !== undefined) fenced.strays = strays;
+  // So does the port-identity check a driver may offer (src/observe/portIdentity.ts): clearing an
+  // instance's own leftovers off its port is part of starting it, so it passes the fence first.
+  if (canCheckPortIdentity(driver)) {
+    const checker: PortIdentityChecker = {
+      portIdentity: (instance, port) => driver.portIdentity(instance, port),
+      ensurePortFree: (instance, port) => {
+        fence(`free the port of ${instance}`);
+        return driver.ensurePortFree(instance, port);
+      },
+    };
+    return Object.assign(fenced, checker);
+  }
   return fenced;
 }
