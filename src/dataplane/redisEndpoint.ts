@@ -59,6 +59,7 @@ class StoreEndpoint {
 
   constructor(snapshot: StoreSnapshot, onEvent: EndpointEvents) {
     this.snapshot = snapshot;
+    this.#lastPrimary = snapshot.primary;
     this.#onEvent = onEvent;
     this.#server = net.createServer((client) => this.#accept(client));
   }
@@ -77,6 +78,9 @@ class StoreEndpoint {
   }
 
   /** Serve `next`: switch the target in one step, cutting every connection to the previous one. */
+  /** The last primary this endpoint forwarded to (kept through a "no primary" interval). */
+  #lastPrimary: StoreSnapshot["primary"] = null;
+
   update(next: StoreSnapshot): "applied" | "stale" {
     const previous = this.snapshot;
     if (next.epoch < previous.epoch) return "stale";
@@ -98,9 +102,13 @@ class StoreEndpoint {
       }
     }
     this.#cutOnSwitch += cut;
-    if (after !== null && before !== null && !sameTarget(before, after)) {
+    // A failover passes through "no primary" (old → null → new): announce against the last primary
+    // that was served, or Sentinel-aware clients would never hear of the switch.
+    const from = before ?? this.#lastPrimary;
+    if (after !== null) this.#lastPrimary = after;
+    if (after !== null && from !== null && !sameTarget(from, after)) {
       const announce = this.#announced();
-      const old = this.#announcedFor(before);
+      const old = this.#announcedFor(from);
       const message = `${next.name} ${old.host} ${old.port} ${announce?.host ?? after.address} ${announce?.port ?? after.port}`;
       for (const subscriber of this.#subscribers) {
         subscriber.write(encodeReply(["message", "+switch-master", message]));

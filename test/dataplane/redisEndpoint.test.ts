@@ -142,8 +142,15 @@ test("the Sentinel-compatible port: ioredis finds the primary through it, +switc
   await waitFor(() => received.join("").includes("subscribe"));
   await stores.apply([snapshot(2, b.port, "primary")]);
   await waitFor(() => received.join("").includes(`cache 127.0.0.1 ${a.port} 127.0.0.1 ${b.port}`));
+  // A failover passes through "no primary" while the replica is promoted: the switch is announced
+  // all the same, from the primary last served to the new one.
+  await stores.apply([{ ...snapshot(3, b.port, "primary"), primary: null }]);
+  await stores.apply([snapshot(4, a.port, "primary")]);
+  await waitFor(() => received.join("").includes(`cache 127.0.0.1 ${b.port} 127.0.0.1 ${a.port}`), {
+    what: "+switch-master after an interval without a primary",
+  });
   subscriber.destroy();
   assert.deepEqual(await exchange(sentinelPort, [["SENTINEL", "get-master-addr-by-name", "cache"]], 2_000), [
-    ["127.0.0.1", String(b.port)],
+    ["127.0.0.1", String(a.port)],
   ]);
 });
