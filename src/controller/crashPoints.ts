@@ -27,68 +27,67 @@ import { readFileSync, writeSync } from "node:fs";
 export const CRASH_BOUNDARIES = {
   // ── Instances (every operation that starts or stops one) ──────────────────────────────────
   "instance.start-intent": {
-    state: "the start is journaled (intent), nothing spawned",
+    state: "the start is journaled (intent); nothing is spawned",
     recovery:
-      "the intent is closed as not started; reconcile starts the instance if it is still wanted (one start)",
+      "no process of the instance is found: the intent is closed as interrupted and reconcile starts the instance if it is still wanted — one successful start",
   },
   "instance.spawned": {
-    state: "the process runs, the journal intent is open, the store does not know its pid",
+    state: "the process runs; the intent is open and the store does not know its pid",
     recovery:
-      "the driver finds the process by its log file (a stray of that instance), the next controller adopts it and closes the intent as done with its pid: no second start, no orphan",
+      "found by the driver's own record (a live group leader writing to the instance's log), recorded as the start would have recorded it and the intent closed as done: adopted, not started again, no orphan",
   },
   "instance.recorded": {
-    state: "the process runs and the store has its pid and start time; the journal's intent is still open",
-    recovery: "the intent is closed as done with the recorded pid; the process is adopted like any instance",
+    state: "the process runs and the store has its pid and start time; the intent is still open",
+    recovery: "the intent is closed as done with the recorded pid; the process is adopted like any other",
   },
   "instance.stop-intent": {
-    state: "the stop is journaled (intent), the instance was drained and no signal sent",
+    state: "the instance is out of the data plane and drained; the stop is journaled, no signal sent",
     recovery:
-      "the next controller adopts the process and completes the stop under the same journal entry (it is not stopped twice), then reconcile does what the slot needs",
+      "the process still runs: the intent is closed as interrupted, the process adopted and its stop carried on at once (the one stop with a result), never put back in the data plane",
   },
   "instance.stopped": {
-    state: "the process group is gone, the intent is open, the store still has the old pid",
+    state: "the process group is gone; the intent is open and the store still has the old pid",
     recovery:
-      "the pid is found gone at adoption; the open stop is closed as done (no incident: the controller stopped it)",
+      "found gone at adoption: the stop is closed as done and the slot left empty, with no incident (the controller stopped it on purpose)",
   },
   "instance.stop-recorded": {
-    state: "the stop's result and the instance record are written",
+    state: "the stop's result and the instance's record are written",
     recovery: "nothing left to do; reconcile decides from the record",
   },
   // ── Deploy (homeostat deploy, a release switch of an apply) ───────────────────────────────
   "deploy.recorded": {
     state:
-      "the rollout is saved (phase starting) with the release marked deploying and its migrations recorded",
-    recovery: "the rollout resumes: the traffic split is put back at 100/0 and the new bank is started",
+      "the rollout is saved (phase starting), in one transaction with the release's deploying record and its migrations; no split set",
+    recovery: "the rollout resumes: its split (100/0) is pushed and the new bank started",
   },
   "deploy.started": {
-    state: "the 100/0 split is handed to the data plane (not yet pushed) and deploy.started recorded",
+    state: "the 100/0 split is handed to the data plane (not pushed) and deploy.started recorded",
     recovery: "as deploy.recorded",
   },
   "deploy.step-applied": {
     state: "a step's split is handed to the data plane (not pushed) and announced; the step is not saved",
     recovery:
-      "the rollout resumes at the saved step (the split it stood at); the step is judged and taken again",
+      "the rollout resumes at the saved step with that step's split; the step is judged again (the data plane reports its figures again to a new controller) and taken again",
   },
   "deploy.step-saved": {
     state: "the step is saved; the data plane may not have its split yet",
-    recovery: "the rollout resumes at that step with its split (resumedWeights)",
+    recovery: "the rollout resumes at that step and pushes its split",
   },
   "deploy.step-pushed": {
-    state: "the data plane serves the step's split and the step is saved",
-    recovery: "the same split is pushed again (idempotent); the step goes on",
+    state: "the data plane serves the step's split, and the step is saved",
+    recovery: "the same split is pushed again (no change); the step goes on",
   },
   "deploy.promoted-applied": {
-    state: "100 % to the new release handed over, the soak announced, the soak not saved",
+    state: "100 % to the new release is handed over and the soak announced; not saved",
     recovery: "the last step is judged again and promotes again",
   },
   "deploy.promoted-saved": {
-    state: "the soak is saved; the previous bank leaves the desired set (reconcile drains and stops it)",
-    recovery: "the soak resumes; the previous bank is stopped by the next controller's reconcile",
+    state: "the soak is saved; the previous bank leaves the desired set (keepStableWarm: false)",
+    recovery: "the soak resumes; the previous bank is drained and stopped by the next controller",
   },
   "deploy.proven-applied": {
     state: "the new release is marked proven and the previous superseded; the rollout is not saved finished",
-    recovery:
-      "the soak is judged again from the data plane's figures and proves again (marks are idempotent)",
+    recovery: "the soak is judged again and proves again (the marks are idempotent)",
   },
   "deploy.proven-saved": {
     state: "the rollout is saved proven and finished; the service's active release is not switched yet",
@@ -97,39 +96,42 @@ export const CRASH_BOUNDARIES = {
   },
   "deploy.rolling-back-applied": {
     state: "the automatic rollback's split (previous release 100 %) is handed over; not saved",
-    recovery: "the failing step is judged again and rolls back again",
+    recovery: "the failing step is judged again and rolls back again; the rollback keeps its one incident",
   },
   "deploy.rolling-back-saved": {
     state: "the rollback is saved; the new bank leaves the desired set",
-    recovery: "the rollback resumes with the previous release at 100 %",
+    recovery: "the rollback resumes with the previous release at 100 %, its incident kept (or opened once)",
   },
   "deploy.rolled-back-saved": {
     state: "the rollout is saved rolled back and finished",
-    recovery: "nothing to finish: the active release never changed",
+    recovery: "nothing to finish: the active release never changed; the new bank is stopped",
   },
   // ── Rollback (homeostat rollback) ─────────────────────────────────────────────────────────
   "rollback.recorded": {
     state: "the rollback is saved (phase starting); not announced, no incident yet",
     recovery:
-      "the rollback resumes (the target bank is started); its incident is opened by the next controller",
+      "the rollback resumes (its target bank is started) and its incident is opened by the next controller",
   },
   "rollback.started": {
     state: "rollback.started and its incident are recorded",
-    recovery: "the rollback resumes",
+    recovery: "the rollback resumes with the incident it has",
   },
   "rollback.switched": {
     state:
       "the target takes 100 % (handed to the data plane), statuses and the active release are switched; the rollback is not saved done",
-    recovery: "the next controller sees the target ready and switches again (idempotent), then saves it done",
+    recovery:
+      "the next controller sees the target ready and switches again (idempotent; the incident is mitigated once), then saves it done",
   },
   "rollback.done-saved": {
     state: "the rollback is saved done; the previous bank leaves the desired set",
-    recovery: "the previous bank is stopped by reconcile",
+    recovery:
+      "the previous bank is drained and stopped once the adopted instances are judged (planned stops wait for the membership hold)",
   },
   // ── Zone failover and failback (homeostat failover / failback, and automatic ones) ──────────
   "failover.saved": {
-    state: "the evacuation is saved (first share step); the data plane does not have the new shares yet",
-    recovery: "the next controller pushes the saved shares on its first pass and goes on evacuating",
+    state: "the evacuation is saved at its first step; the data plane does not have the new shares yet",
+    recovery:
+      "the next controller pushes the saved shares and goes on once its adopted instances are judged and the data plane has reported its traffic",
   },
   "failover.pushed": {
     state: "the data plane serves the first step's zone shares",
@@ -141,30 +143,31 @@ export const CRASH_BOUNDARIES = {
   },
   "zones.step-saved": {
     state:
-      "a zone step (share change, phase change, capacity added) is saved; shares handed over, not pushed",
+      "a zone step (share, phase, capacity added or released) is saved; its shares handed over, not pushed",
     recovery: "the next controller resumes from the saved step and pushes its shares",
   },
   "zones.step-pushed": {
-    state: "the data plane serves the step's shares and the step is saved",
+    state: "the data plane serves the step's shares, and the step is saved",
     recovery: "the same shares are pushed again",
   },
   // ── Apply (homeostat apply) ───────────────────────────────────────────────────────────────
   "apply.recorded": {
     state: "the revision is recorded (applying); no component has the new spec",
-    recovery: "the next controller starts from the revision's text and converges to it",
+    recovery:
+      "the next controller starts from the revision's text, diffs it against the last applied revision and converges to it",
   },
   "apply.begun": {
-    state: "every component has the new spec (the data plane's feed not yet pushed); nothing converged",
-    recovery: "as apply.recorded",
+    state: "every component has the new spec and edited definitions are recorded; nothing is rolled yet",
+    recovery: "as apply.recorded: the diff against the applied revision still shows what to roll",
   },
   "apply.rolled": {
     state: "an in-place roll of one instance was dispatched (its stop begins)",
     recovery:
-      "the next controller rolls only the instances that do not run the revision's definition yet (none twice)",
+      "the next controller rolls only the instances not launched as the revision says (launch facts, port, placement): none twice",
   },
   "apply.applied": {
-    state: "the revision is marked applied; apply.done not recorded",
-    recovery: "nothing left to converge",
+    state: "the revision is marked applied; apply.done not announced",
+    recovery: "nothing left to converge; GET /v1/apply says the revision is applied",
   },
 } as const satisfies Record<string, { state: string; recovery: string }>;
 
