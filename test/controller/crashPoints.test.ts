@@ -58,6 +58,17 @@ test("every crash point in the source is catalogued, and every catalogued one is
   );
 });
 
+test("docs/operations.md lists every boundary, in the catalogue's own words", () => {
+  const docs = readFileSync(join(REPO, "docs/operations.md"), "utf8");
+  for (const [name, boundary] of Object.entries(CRASH_BOUNDARIES)) {
+    assert.ok(docs.includes(`| \`${name}\` |`), `${name} is not in the Crash safety table`);
+    assert.ok(
+      docs.includes(boundary.recovery),
+      `${name}: the docs do not say what recovery does as the code says it`,
+    );
+  }
+});
+
 test("the hook is off without HOMEOSTAT_TEST_HOOKS=1, and kills the process at the named crossing with it", () => {
   const script = `
     import { crashPoint } from ${JSON.stringify(join(REPO, "src/controller/crashPoints.ts"))};
