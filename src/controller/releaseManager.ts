@@ -681,24 +681,7 @@ export class ReleaseManager {
       });
     }
     this.onRollback({ type: "started", service: service.name, from: s.to, to: s.from, at: now, detail: how });
-    return {
-      plan,
-      rollout: {
-        id: s.id,
-        service: service.name,
-        from: s.to,
-        to: s.from,
-        fromBank: s.toBank,
-        toBank: s.fromBank,
-        phase: "starting",
-        startedAt: now,
-        endedAt: null,
-        forced: false,
-        operatorReason,
-        plan,
-        reason: null,
-      },
-    };
+    return { plan, rollout: heldRollbackState(s, service.name, now, false, operatorReason, plan) };
   }
 
   /** An operator forces the rollback a held deploy wanted: apply exactly what the machine decided. */
@@ -739,24 +722,7 @@ export class ReleaseManager {
       at: now,
       detail: `forced rollback of a held deploy: ${operatorReason}`,
     });
-    return {
-      plan,
-      rollout: {
-        id: s.id,
-        service: service.name,
-        from: s.to,
-        to: s.from,
-        fromBank: s.toBank,
-        toBank: s.fromBank,
-        phase: "starting",
-        startedAt: now,
-        endedAt: null,
-        forced: true,
-        operatorReason,
-        plan,
-        reason: null,
-      },
-    };
+    return { plan, rollout: heldRollbackState(s, service.name, now, true, operatorReason, plan) };
   }
 
   releases(serviceName: string): { active: string; history: ReleaseHistoryEntry[]; rollouts: unknown[] } {
@@ -1258,4 +1224,30 @@ function resumedWeights(record: AnyRollout, service: ServiceSpec): Record<string
     default:
       return { [s.from]: 100, [s.to]: 0 };
   }
+}
+
+/** The rollback a held deploy wanted, as it starts (by the brake's release or forced by an operator). */
+function heldRollbackState(
+  s: RolloutState,
+  service: string,
+  now: number,
+  forced: boolean,
+  operatorReason: ManualRollbackState["operatorReason"],
+  plan: RollbackPlan,
+): ManualRollbackState {
+  return {
+    id: s.id,
+    service,
+    from: s.to,
+    to: s.from,
+    fromBank: s.toBank,
+    toBank: s.fromBank,
+    phase: "starting",
+    startedAt: now,
+    endedAt: null,
+    forced,
+    operatorReason,
+    plan,
+    reason: null,
+  };
 }
