@@ -53,6 +53,9 @@ interface PhaseResult {
   storeCalls: Record<string, number>;
   snapshots: number;
   snapshotMbPerSecond: number;
+  /** Mean size of one complete snapshot as JSON (KB), and wall ms to build and serialize it. */
+  snapshotKbEach: number;
+  snapshotMsEach: number;
   starts: number;
   stops: number;
   probes: number;
@@ -110,7 +113,7 @@ async function phase(sim: SimFleet, name: string, body: () => Promise<void>): Pr
   const writes = sim.storeCounts.writes;
   const reads = sim.storeCounts.reads;
   const calls = new Map(sim.storeCounts.byMethod);
-  const dp = { ...(sim.dataPlane?.counts ?? { snapshots: 0, snapshotBytes: 0 }) };
+  const dp = { ...(sim.dataPlane?.counts ?? { snapshots: 0, snapshotBytes: 0, snapshotMs: 0 }) };
   const driver = { ...sim.driver.counts };
   const fired = sim.clock.fired;
   const virtualFrom = sim.clock.now();
@@ -135,6 +138,7 @@ async function phase(sim: SimFleet, name: string, body: () => Promise<void>): Pr
   const virtualMs = sim.clock.now() - virtualFrom;
   const storeWrites = sim.storeCounts.writes - writes;
   const bytes = (sim.dataPlane?.counts.snapshotBytes ?? 0) - dp.snapshotBytes;
+  const snapshots = (sim.dataPlane?.counts.snapshots ?? 0) - dp.snapshots;
   const summary = summarize(passes.map((p) => p.ms));
   const cpu = summarize(passes.map((p) => p.cpuMs));
   log(
@@ -154,6 +158,11 @@ async function phase(sim: SimFleet, name: string, body: () => Promise<void>): Pr
     storeCalls,
     snapshots: (sim.dataPlane?.counts.snapshots ?? 0) - dp.snapshots,
     snapshotMbPerSecond: round(bytes / 1024 / 1024 / Math.max(0.001, virtualMs / 1000), 2),
+    snapshotKbEach: round(bytes / 1024 / Math.max(1, snapshots), 1),
+    snapshotMsEach: round(
+      ((sim.dataPlane?.counts.snapshotMs ?? 0) - dp.snapshotMs) / Math.max(1, snapshots),
+      2,
+    ),
     starts: sim.driver.counts.starts - driver.starts,
     stops: sim.driver.counts.stops - driver.stops,
     probes: sim.driver.counts.probes - driver.probes,
@@ -260,13 +269,13 @@ function render(r: Result): string {
     "",
     `Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, load ${r.machine.loadAverage1m}. Command: \`${r.command}\`.`,
     "",
-    "| instances | phase | virtual s | passes | wall p50 / p95 / max ms | CPU p50 / p95 / max ms | writes/pass | reads/pass | snapshots | starts |",
+    "| instances | phase | virtual s | passes | wall p50 / p95 / max ms | CPU p50 / p95 / max ms | writes/pass | reads/pass | snapshots (KB, ms each) | starts |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const size of r.sizes) {
     for (const p of size.phases) {
       lines.push(
-        `| ${n(size.instances)} | ${p.name} | ${round(p.virtualMs / 1000, 1)} | ${p.passes?.n ?? 0} | ${f(p.passes?.p50)} / ${f(p.passes?.p95)} / ${f(p.passes?.max)} | ${f(p.passesCpu?.p50)} / ${f(p.passesCpu?.p95)} / ${f(p.passesCpu?.max)} | ${p.storeWritesPerPass} | ${p.storeReadsPerPass} | ${p.snapshots} | ${p.starts} |`,
+        `| ${n(size.instances)} | ${p.name} | ${round(p.virtualMs / 1000, 1)} | ${p.passes?.n ?? 0} | ${f(p.passes?.p50)} / ${f(p.passes?.p95)} / ${f(p.passes?.max)} | ${f(p.passesCpu?.p50)} / ${f(p.passesCpu?.p95)} / ${f(p.passesCpu?.max)} | ${p.storeWritesPerPass} | ${p.storeReadsPerPass} | ${p.snapshots}${p.snapshots > 0 ? ` (${p.snapshotKbEach}, ${p.snapshotMsEach})` : ""} | ${p.starts} |`,
       );
     }
   }

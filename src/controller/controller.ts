@@ -31,13 +31,13 @@ import {
 } from "../observe/portIdentity.ts";
 import { type ProbeFn, Prober } from "../observe/prober.ts";
 import type { StatusRecoveryInputs } from "../server/statusView.ts";
-import { type FleetSpec, instanceName, type ServiceSpec } from "../spec/model.ts";
+import { type FleetSpec, instanceName, type ReleaseSpec, type ServiceSpec } from "../spec/model.ts";
 import { startupBudgetMs } from "../spec/probes.ts";
 import type { JournalRecord, StateStore } from "../store/index.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { DataPlaneControl } from "../traffic/dataPlaneControl.ts";
 import { endpointOf } from "../traffic/endpointOf.ts";
-import { type Drift, driftOf, launchFactsOf } from "../verify/convergence.ts";
+import { type Drift, driftOf, type LaunchFacts, launchFactsOf } from "../verify/convergence.ts";
 import {
   type FailureObservation,
   type IncidentChange,
@@ -98,6 +98,11 @@ interface Runtime {
   stopping: boolean;
   /** Its data-plane endpoint, kept while its service spec and release stay the same. */
   endpoint?: { of: ServiceSpec; release: string; endpoint: Endpoint };
+  /**
+   * What this run was launched with, from its store record, read once per run (a Runtime is made
+   * anew for each start or adoption, and a run's launch facts do not change while it runs).
+   */
+  launched?: { release: string; configHash: string | null; secretVersions: Record<string, string> | null };
 }
 
 export class Controller {
@@ -160,6 +165,8 @@ export class Controller {
    * (the data plane would compare every endpoint of every service each pass to find no change).
    */
   private readonly pushedMembers = new Map<string, readonly Endpoint[]>();
+  /** Launch facts per release spec object (a new spec object, a new entry). */
+  private readonly launchFacts = new WeakMap<ReleaseSpec, LaunchFacts>();
   /** When each instance's probing began (its start, or its adoption): its startup budget runs from there. */
   private readonly watchedAt = new Map<string, number>();
   /** The `watchedAt` of the run an instance's slow start was reported for (once per run). */
@@ -1154,12 +1161,14 @@ export class Controller {
   ): Map<string, Drift[]> {
     const out = new Map<string, Drift[]>();
     for (const { name, release } of this.wantedSlots(service)) {
-      const o = this.runtimes.get(name)?.observed;
-      if (o === undefined || o.runtime !== "running") continue;
+      const runtime = this.runtimes.get(name);
+      const o = runtime?.observed;
+      if (runtime === undefined || o === undefined || o.runtime !== "running") continue;
       const spec = service.releases[release];
       if (spec === undefined) continue;
-      // Without a map of every record, this service's own (not the whole fleet's, per gate).
-      const record = (records === undefined ? this.store.getInstance(name) : records.get(name)) ?? undefined;
+      // Without a map of every record: this run's own, read once (a gate per open incident per
+      // pass read them every pass: 1,000 reads a pass with 100 services recovering at 10,000).
+      const record = records === undefined ? this.launchedWith(runtime, name) : records.get(name);
       out.set(
         name,
         driftOf(
@@ -1170,11 +1179,36 @@ export class Controller {
                 configHash: record.configHash ?? null,
                 secretVersions: record.secretVersions ?? null,
               },
-          launchFactsOf(spec),
+          this.launchFactsOf(spec),
         ),
       );
     }
     return out;
+  }
+
+  /** The launch facts of `runtime`'s run, from its store record (read once per run). */
+  private launchedWith(runtime: Runtime, name: string): Runtime["launched"] {
+    if (runtime.launched === undefined) {
+      const record = this.store.getInstance(name);
+      // No record yet is not remembered: it is looked for again next time.
+      if (record === null) return undefined;
+      runtime.launched = {
+        release: record.release,
+        configHash: record.configHash ?? null,
+        secretVersions: record.secretVersions ?? null,
+      };
+    }
+    return runtime.launched;
+  }
+
+  /** `launchFactsOf` once per release spec (it hashes the release's config). */
+  private launchFactsOf(spec: ReleaseSpec): LaunchFacts {
+    let facts = this.launchFacts.get(spec);
+    if (facts === undefined) {
+      facts = launchFactsOf(spec);
+      this.launchFacts.set(spec, facts);
+    }
+    return facts;
   }
 
   /** The slots some bank of `service` wants now, with the release each should run. */

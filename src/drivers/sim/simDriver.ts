@@ -13,6 +13,7 @@
  * - otherwise: pass.
  */
 
+import { HomeostatError } from "../../errors.ts";
 import { sleep } from "../../lib/scheduler.ts";
 import type { ProbeFn } from "../../observe/prober.ts";
 import type { ProbeOutcome } from "../../observe/probeTarget.ts";
@@ -67,7 +68,10 @@ export class SimDriver implements Driver {
     const now = this.#clock.now();
     const running = this.#instances.get(launch.instance);
     if (running !== undefined && running.exit === null) {
-      throw new Error(`sim: ${launch.instance} is already running (pid ${running.handle.pid})`);
+      throw new HomeostatError(
+        "HS_DRIVER_START_FAILED",
+        `sim: ${launch.instance} is already running (pid ${running.handle.pid})`,
+      );
     }
     const pid = this.#nextPid++;
     const handle: RuntimeHandle = { pid, startTime: String(now), logPath: `sim://${launch.instance}` };
