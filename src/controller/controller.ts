@@ -201,6 +201,7 @@ export class Controller {
       },
     });
     this.driver.onExit((instance, exit) => this.onExit(instance, exit));
+    this.metrics?.probeCounts?.(() => this.prober.counts());
   }
 
   /** Record the fleet, take back what an earlier controller left, then start the loop. */

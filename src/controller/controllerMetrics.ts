@@ -7,6 +7,7 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ProbeCounts } from "../observe/prober.ts";
 import type { StateStore, StoreChange } from "../store/index.ts";
 
 /** Seconds: a reconcile pass is sub-millisecond idle and a few ms under load. */
@@ -26,6 +27,8 @@ export interface ControllerMetricHooks {
   passPhase?(phase: string, seconds: number, cpuSeconds: number): void;
   /** An action the loop dispatched ended: `ok`, or `failed`. */
   action(type: string, outcome: "ok" | "failed"): void;
+  /** Where to read the probes run so far (the prober's own counters, read at scrape time). */
+  probeCounts?(source: () => ProbeCounts): void;
 }
 
 /** A webhook delivery's end: delivered, failed for good, or dropped because the queue was full. */
@@ -57,6 +60,7 @@ export class ControllerMetrics implements ControllerMetricHooks {
   readonly #stabilize: Histogram;
   readonly #verify: Histogram;
   readonly #seen = new Map<number, Observed>();
+  #probeCounts: (() => ProbeCounts) | null = null;
   #unsubscribe: (() => void) | null = null;
 
   constructor(store: StateStore) {
@@ -112,6 +116,23 @@ export class ControllerMetrics implements ControllerMetricHooks {
       labelNames: ["webhook", "outcome"],
       registers,
     });
+    const metrics = this;
+    new Counter({
+      name: "homeostat_controller_probes_total",
+      help: "Instance probes (startup, readiness, liveness) the controller ran, by kind and outcome (ok, failed).",
+      labelNames: ["kind", "outcome"],
+      registers,
+      collect() {
+        // Read at scrape time from the prober's plain counters: a probe itself touches no metric.
+        const counts = metrics.#probeCounts?.();
+        if (counts === undefined) return;
+        this.reset();
+        for (const [kind, c] of Object.entries(counts)) {
+          this.inc({ kind, outcome: "ok" }, c.ok);
+          this.inc({ kind, outcome: "failed" }, c.failed);
+        }
+      },
+    });
     this.#streamClients = new Gauge({
       name: "homeostat_controller_stream_clients",
       help: "Clients connected to the event stream (GET /v1/stream).",
@@ -126,6 +147,10 @@ export class ControllerMetrics implements ControllerMetricHooks {
 
   action(type: string, outcome: "ok" | "failed"): void {
     this.#actions.inc({ type, outcome });
+  }
+
+  probeCounts(source: () => ProbeCounts): void {
+    this.#probeCounts = source;
   }
 
   /** A webhook delivery attempt ended this way. */

@@ -40,6 +40,9 @@ export type Finish = (ok: boolean, detail?: string) => void;
  * The scaffolding every probe shares: resolve exactly once, with the first outcome the probe
  * reports or with a timeout failure after `timeoutMs`, and measure the duration. `start` begins
  * the I/O and returns what to do once the run is settled (close a socket, kill a process group).
+ * The timeout resolves the probe even if a hook throws (the exception is rethrown on its own, like
+ * one from any timer callback), so a run can never outlive its timeout; if `start` throws, the
+ * promise rejects at once (the caller reports it as a failed probe).
  */
 export function settleOnce(
   timeoutMs: number,
@@ -53,14 +56,33 @@ export function settleOnce(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      hooks.cleanup?.();
       const durationMs = performance.now() - started;
       resolve(detail === undefined ? { ok, durationMs } : { ok, durationMs, detail });
+      runHook(hooks.cleanup);
     };
     const timer = setTimeout(() => {
-      hooks.onTimeout?.();
+      runHook(hooks.onTimeout);
       finish(false, timeoutDetail(timeoutMs));
     }, timeoutMs);
-    hooks = start(finish);
+    try {
+      hooks = start(finish);
+    } catch (error) {
+      clearTimeout(timer);
+      throw error;
+    }
+    // Settled from inside `start`: its cleanup was not known yet when it settled.
+    if (settled) runHook(hooks.cleanup);
   });
+}
+
+/** Run a probe's hook; its exception must neither stop the probe from settling nor vanish. */
+function runHook(hook: (() => void) | undefined): void {
+  if (hook === undefined) return;
+  try {
+    hook();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }

@@ -16,6 +16,7 @@ import { realScheduler, type Scheduler, sleep } from "../lib/scheduler.ts";
 import type { ProbeCheck } from "../spec/model.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { FaultRegistry } from "../traffic/faults.ts";
+import { ProbeConnections } from "./probeConnections.ts";
 import { type ProbeFn, runNetworkProbe } from "./prober.ts";
 
 export interface ZoneProbeTarget {
@@ -35,6 +36,14 @@ interface ProbeRecord {
   lastStartedAt: number;
   running: boolean;
   lastDetail: string | null;
+  /**
+   * Connections kept between this instance's zone probes, closed when the record is forgotten
+   * (the instance stopped being a ready target). A partition still fails a probe on a kept
+   * connection: its request is never answered, and the probe times out.
+   */
+  connections: ProbeConnections;
+  /** The port the connections go to: another one (a new endpoint) starts a new set. */
+  port: number;
 }
 
 export class ZoneProber {
@@ -80,8 +89,14 @@ export class ZoneProber {
           lastStartedAt: -Infinity,
           running: false,
           lastDetail: null,
+          connections: new ProbeConnections(),
+          port: target.endpoint.port,
         };
         this.#records.set(name, record);
+      } else if (record.port !== target.endpoint.port) {
+        record.connections.close();
+        record.connections = new ProbeConnections();
+        record.port = target.endpoint.port;
       }
       if (record.seen !== round) {
         record.seen = round;
@@ -91,7 +106,7 @@ export class ZoneProber {
       record.running = true;
       record.lastStartedAt = now;
       const owned = record;
-      void this.#probe(target).then((detail) => {
+      void this.#probe(target, owned.connections).then((detail) => {
         owned.running = false;
         if (this.#records.get(name) !== owned) return;
         owned.consecutiveFailures = detail === null ? 0 : owned.consecutiveFailures + 1;
@@ -99,8 +114,12 @@ export class ZoneProber {
       });
     }
     if (this.#records.size > seen) {
-      for (const [instance, record] of this.#records)
-        if (record.seen !== round) this.#records.delete(instance);
+      for (const [instance, record] of this.#records) {
+        if (record.seen !== round) {
+          record.connections.close();
+          this.#records.delete(instance);
+        }
+      }
     }
   }
 
@@ -113,11 +132,12 @@ export class ZoneProber {
 
   stop(): void {
     this.#stopped = true;
+    for (const record of this.#records.values()) record.connections.close();
     this.#records.clear();
   }
 
   /** null when the probe passed, else why it failed. */
-  async #probe(target: ZoneProbeTarget): Promise<string | null> {
+  async #probe(target: ZoneProbeTarget, connections: ProbeConnections): Promise<string | null> {
     const { endpoint, timeoutMs } = target;
     let budget = timeoutMs;
     for (const rule of this.#faults.match(endpoint)) {
@@ -148,6 +168,7 @@ export class ZoneProber {
       check,
       { host: "127.0.0.1", port: endpoint.port, cwd: ".", env: {} },
       budget,
+      connections,
     );
     return outcome.ok ? null : (outcome.detail ?? "failed");
   }

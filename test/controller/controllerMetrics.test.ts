@@ -71,3 +71,26 @@ test("an incident's detection, mitigation, stabilization and verification are ob
   );
   assert.equal(series("homeostat_controller_stream_clients"), "1");
 });
+
+test("probes run are read from the prober's counters at scrape time, by kind and outcome", async (t) => {
+  const store = StateStore.open(tempStateDir(t));
+  const metrics = new ControllerMetrics(store);
+  t.after(() => {
+    metrics.close();
+    store.close();
+  });
+  assert.doesNotMatch((await metrics.exposition()).text, /^homeostat_controller_probes_total\{/m);
+  const counts = {
+    startup: { ok: 1, failed: 0 },
+    readiness: { ok: 40, failed: 2 },
+    liveness: { ok: 41, failed: 0 },
+  };
+  metrics.probeCounts(() => counts);
+  let text = (await metrics.exposition()).text;
+  assert.match(text, /^homeostat_controller_probes_total\{kind="readiness",outcome="ok"\} 40$/m);
+  assert.match(text, /^homeostat_controller_probes_total\{kind="readiness",outcome="failed"\} 2$/m);
+  assert.match(text, /^homeostat_controller_probes_total\{kind="startup",outcome="ok"\} 1$/m);
+  counts.liveness.ok = 100;
+  text = (await metrics.exposition()).text;
+  assert.match(text, /^homeostat_controller_probes_total\{kind="liveness",outcome="ok"\} 100$/m);
+});

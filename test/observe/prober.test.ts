@@ -312,4 +312,43 @@ describe("Prober", () => {
     await waitFor(() => hits.new >= 5, { what: "the new watch to run" });
     assert.ok(hits.old <= oldHits + 1, "the old chain kept running");
   });
+
+  test("counts every probe it runs, by kind and outcome (the controller's homeostat_controller_probes_total)", async (t) => {
+    let failReadiness = true;
+    const port = await serve(t, (req, res) => {
+      res.statusCode = req.url === "/ready" && failReadiness ? 503 : 200;
+      res.end();
+    });
+    const { prober, results } = recordingProber(t);
+    prober.watch(
+      "app-0",
+      target(port),
+      {
+        startup: httpProbe("/healthz", { intervalMs: 20 }),
+        readiness: httpProbe("/ready", { intervalMs: 20, failureThreshold: 100 }),
+        liveness: httpProbe("/healthz", { intervalMs: 20 }),
+      },
+      Date.now(),
+    );
+    await waitFor(() => results.filter((r) => r.result.kind === "readiness").length >= 2, {
+      what: "failing readiness probes",
+    });
+    failReadiness = false;
+    await waitFor(() => results.filter((r) => r.result.kind === "readiness" && r.result.ok).length >= 2, {
+      what: "passing readiness probes",
+    });
+    prober.stop();
+    const counts = prober.counts();
+    const tally = (kind: string, ok: boolean) =>
+      results.filter((r) => r.result.kind === kind && r.result.ok === ok).length;
+    // Every reported result was counted; a run in flight at stop() may be counted and not reported.
+    for (const kind of ["startup", "readiness", "liveness"] as const) {
+      assert.ok(counts[kind].ok >= tally(kind, true) && counts[kind].ok <= tally(kind, true) + 1, kind);
+      assert.ok(counts[kind].failed >= tally(kind, false) && counts[kind].failed <= tally(kind, false) + 1);
+    }
+    assert.equal(counts.startup.ok, 1);
+    assert.ok(counts.readiness.failed >= 2 && counts.readiness.ok >= 2 && counts.liveness.ok >= 1);
+    counts.liveness.ok = -1;
+    assert.notEqual(prober.counts().liveness.ok, -1, "counts() is a copy");
+  });
 });
