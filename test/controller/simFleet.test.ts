@@ -57,7 +57,7 @@ describe("controller on the simulated fleet (1,000 instances, virtual time)", ()
     dir = mkdtempSync(join(tmpdir(), "hs-simfleet-"));
     const counting = countingFleet(scaleFleet(SERVICES, REPLICAS));
     specReads = counting.reads;
-    sim = new SimFleet({ fleet: counting.fleet, stateDir: dir });
+    sim = new SimFleet({ fleet: counting.fleet, stateDir: dir, counter: specReads });
     sim.dataPlane!.onSnapshot((s) => snapshots.push(s));
     await sim.start();
     await sim.runUntil(() => sim.readyCount() === TOTAL, 60_000, 250);
@@ -148,6 +148,25 @@ describe("controller on the simulated fleet (1,000 instances, virtual time)", ()
       sim.driver.startLog.slice(starts).map((s) => s.instance),
       [victim],
       "only the hung instance was started again",
+    );
+  });
+
+  it("dispatches 100 stops at once without a walk over every instance per stop", async () => {
+    // Every instance in slot 7 hangs: their liveness probes fail in the same turn, and one pass
+    // dispatches 100 stops. Taking each out of membership walked every instance once per stop.
+    const victims = Array.from({ length: SERVICES }, (_, i) => `s${String(i).padStart(4, "0")}-7`);
+    const from = sim.passes.length;
+    const starts = sim.driver.counts.starts;
+    for (const name of victims) assert.ok(sim.driver.hang(name));
+    await sim.runUntil(
+      () => sim.driver.counts.starts - starts >= victims.length && sim.readyCount() === TOTAL,
+      60_000,
+      250,
+    );
+    const worst = Math.max(...sim.passes.slice(from).map((p) => p.counted));
+    assert.ok(
+      worst <= 20 * (TOTAL + SERVICES),
+      `${worst} reads of the spec in one pass: work per stop over every instance is back`,
     );
   });
 

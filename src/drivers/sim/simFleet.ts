@@ -28,6 +28,8 @@ export interface SimFleetOptions {
   seed?: number;
   /** Called with every stored event. */
   onEvent?: (event: EventRecord) => void;
+  /** A counter read at each pass's first step and at its end: its growth is the pass's `counted`. */
+  counter?: () => number;
 }
 
 /**
@@ -41,8 +43,10 @@ export interface PassRecord {
   cpuMs: number;
   phases: Record<string, number>;
   phasesCpu: Record<string, number>;
-  /** Store writes made during the pass itself. */
+  /** Store writes made during the pass itself (from the end of its first step). */
   writes: number;
+  /** Growth of the `counter` option over the pass (from the end of its first step), 0 without one. */
+  counted: number;
 }
 
 /** Store calls by method name, writes apart. */
@@ -70,6 +74,7 @@ export class SimFleet {
   #phases: Record<string, number> = {};
   #phasesCpu: Record<string, number> = {};
   #writesAtPassStart = 0;
+  #countedAtPassStart = 0;
 
   constructor(options: SimFleetOptions) {
     const fleet = options.fleet;
@@ -114,7 +119,10 @@ export class SimFleet {
       events: { onEvent: (e) => options.onEvent?.(e) },
       metrics: {
         passPhase: (phase, seconds, cpuSeconds) => {
-          if (Object.keys(this.#phases).length === 0) this.#writesAtPassStart = this.storeCounts.writes;
+          if (Object.keys(this.#phases).length === 0) {
+            this.#writesAtPassStart = this.storeCounts.writes;
+            this.#countedAtPassStart = options.counter?.() ?? 0;
+          }
           this.#phases[phase] = (this.#phases[phase] ?? 0) + seconds * 1000;
           this.#phasesCpu[phase] = (this.#phasesCpu[phase] ?? 0) + cpuSeconds * 1000;
         },
@@ -126,6 +134,7 @@ export class SimFleet {
             phases: this.#phases,
             phasesCpu: this.#phasesCpu,
             writes: this.storeCounts.writes - this.#writesAtPassStart,
+            counted: (options.counter?.() ?? 0) - this.#countedAtPassStart,
           });
           this.#phases = {};
           this.#phasesCpu = {};
