@@ -803,6 +803,9 @@ async function followUntilLeading(
   me: Claimant,
 ): Promise<Lease> {
   let follower: FollowerApi | null = null;
+  // The follower API's start, kept so that it is closed even when leadership comes before it listens.
+  let listening: Promise<FollowerApi | null> | null = null;
+  let known: Lease | null = null;
   let stopped: Lease | null = null;
   const aborter = new AbortController();
   try {
@@ -813,11 +816,11 @@ async function followUntilLeading(
         aborter.abort(new Error("stopped"));
         return;
       }
+      known = current;
       follower?.setLease(current);
-      if (follower === null && current !== null) {
+      if (listening === null && current !== null) {
         // Listening only once there is a leader to forward to; errors (a port in use) end the start.
-        follower = { setLease: () => {}, close: async () => {} };
-        void listenAsFollower({
+        listening = listenAsFollower({
           store,
           bind: options.bind ?? "127.0.0.1",
           port: options.apiPort,
@@ -826,9 +829,13 @@ async function followUntilLeading(
         }).then(
           (api) => {
             follower = api;
-            api.setLease(current);
+            api.setLease(known);
+            return api;
           },
-          (error: unknown) => aborter.abort(error),
+          (error: unknown) => {
+            aborter.abort(error);
+            return null;
+          },
         );
       }
     }, aborter.signal);
@@ -844,6 +851,7 @@ async function followUntilLeading(
       ? error
       : new HomeostatError("HS_USAGE", `API port ${options.apiPort}: ${(error as Error).message}`);
   } finally {
-    await (follower as FollowerApi | null)?.close();
+    // The leader's API binds the same port next: the follower's must be closed first.
+    await (await (listening as Promise<FollowerApi | null> | null))?.close();
   }
 }
