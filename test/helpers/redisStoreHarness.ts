@@ -3,10 +3,13 @@
  * plane's real store endpoints (in this process), on free ports, in a temporary state directory;
  * `close` stops the members (SIGKILL if needed), the endpoints and removes everything, and is
  * meant for `after`/`finally` so nothing outlives a failing test. Also a writer that writes
- * sequence-numbered keys through the endpoint and records which writes were acknowledged.
+ * sequence-numbered keys through the endpoint and records which writes were acknowledged, and a
+ * plain connection straight to a member that tells when the server closes it.
  */
 
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { StoreSnapshot } from "../../src/dataplane/feedProtocol.ts";
@@ -14,6 +17,7 @@ import { StoreEndpoints } from "../../src/dataplane/redisEndpoint.ts";
 import { parseFleet } from "../../src/spec/index.ts";
 import type { StoreSpec } from "../../src/spec/stores.ts";
 import { exchange } from "../../src/stateful/redis/redisClient.ts";
+import { encodeCommand } from "../../src/stateful/redis/resp.ts";
 import { RedisStores, type StoreStatus } from "../../src/stateful/redis/storeManager.ts";
 import type { EventRecord } from "../../src/store/index.ts";
 import { StateStore } from "../../src/store/index.ts";
@@ -34,13 +38,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts a store from the YAML lines of `stores.cache` (ports filled in) and waits until it is healthy. */
-export async function startStore(extra = ""): Promise<Harness> {
+/**
+ * Starts a store from the YAML lines of `stores.cache` (ports filled in) and waits until it is
+ * healthy. `announce` is the Sentinel port's (default: the endpoint).
+ */
+export async function startStore(
+  extra = "",
+  { announce }: { announce?: "endpoint" | "primary" } = {},
+): Promise<Harness> {
   const dir = mkdtempSync(path.join(tmpdir(), "hs-redis-store-"));
   const basePort = await freePortRange(3);
   const port = await freePort();
   const sentinelPort = await freePort();
-  const text = `version: 1\nservices: {}\nstores:\n  cache:\n    kind: redis\n    replicas: 2\n    basePort: ${basePort}\n    port: ${port}\n    sentinel: { port: ${sentinelPort} }\n    placement: { zones: [a, b, c] }\n${extra}`;
+  const text = `version: 1\nservices: {}\nstores:\n  cache:\n    kind: redis\n    replicas: 2\n    basePort: ${basePort}\n    port: ${port}\n    sentinel: { port: ${sentinelPort}${announce === undefined ? "" : `, announce: ${announce}`} }\n    placement: { zones: [a, b, c] }\n${extra}`;
   const parsed = parseFleet(text, path.join(dir, "fleet.yaml"));
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   const spec = parsed.fleet.stores![0]!;
@@ -169,4 +179,30 @@ export async function missingOn(port: number, acked: readonly number[]): Promise
     });
   }
   return missing;
+}
+
+/** A plain connection straight to a member, after its first reply; `closed` turns true when the server closes it. */
+export async function directClient(
+  port: number,
+  first: readonly string[] = ["PING"],
+): Promise<{ socket: net.Socket; closed: () => boolean }> {
+  const socket = net.connect({ host: "127.0.0.1", port });
+  let closed = false;
+  let answered = false;
+  socket.on("close", () => {
+    closed = true;
+  });
+  socket.on("error", () => {});
+  socket.on("data", () => {
+    answered = true;
+  });
+  socket.write(encodeCommand(first));
+  try {
+    await waitFor(() => answered || closed, { what: `a reply from ${port}` });
+    assert.equal(closed, false, `${port} closed the connection at once`);
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  return { socket, closed: () => closed };
 }

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { exchange } from "../../src/stateful/redis/redisClient.ts";
-import { missingOn, SeqWriter, startStore } from "../helpers/redisStoreHarness.ts";
+import { directClient, missingOn, SeqWriter, startStore } from "../helpers/redisStoreHarness.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 
 /** The sequence of endpoint targets never goes back to an earlier primary once an epoch moved on. */
@@ -134,11 +134,15 @@ test("refusal on lag: the best replica is further behind than maxLagOnFailover â
   }
 });
 
-test("a SIGSTOPped primary that returns is demoted before the endpoint could reach it; it acknowledges no write after the failover", async () => {
+test("a SIGSTOPped primary that returns is demoted before the endpoint could reach it, its direct clients closed; it acknowledges no write after the failover", async () => {
   const h = await startStore();
+  let direct: Awaited<ReturnType<typeof directClient>> | null = null;
   try {
     const writer = new SeqWriter(h.spec.port);
     await waitFor(() => writer.acked.length >= 100, { what: "writes acknowledged" });
+    // A client connected straight to the primary (not through Homeostat): Redis would keep it
+    // connected across REPLICAOF; the demotion closes it, so it can rediscover the primary.
+    direct = await directClient(h.portOf("cache-0"));
     const oldPid = h.pidOf("cache-0");
     process.kill(oldPid, "SIGSTOP");
     await waitFor(() => h.status().epoch === 2 && h.status().endpoint.primary !== null, {
@@ -151,6 +155,8 @@ test("a SIGSTOPped primary that returns is demoted before the endpoint could rea
     await waitFor(() => h.status().members.find((m) => m.name === "cache-0")?.role === "replica", {
       what: "old primary demoted",
     });
+    const closed = direct.closed;
+    await waitFor(() => closed(), { what: "the direct client closed by the demotion" });
     await waitFor(() => h.status().phase === "healthy", { what: "verified", timeoutMs: 20_000 });
     await writer.stop();
     assert.equal(h.status().members.find((m) => m.name === "cache-0")!.follows, promoted);
@@ -166,6 +172,7 @@ test("a SIGSTOPped primary that returns is demoted before the endpoint could rea
       .filter((j) => j.action === "redis.demote" && (j.data as { member: string }).member === "cache-0");
     assert.ok(demotions.length > 0, "the demotion is journaled");
   } finally {
+    direct?.socket.destroy();
     await h.close();
   }
 });

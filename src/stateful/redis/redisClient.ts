@@ -121,3 +121,45 @@ export function replicationInfo(text: string): ReplicationInfo {
     replicas,
   };
 }
+
+/**
+ * Makes the member on `port` a replica of `primaryPort` and closes its client connections, in one
+ * MULTI/EXEC as Redis Sentinel demotes a primary: Redis keeps normal and pub/sub clients connected
+ * across REPLICAOF (they only get READONLY errors), so a client that was given the member's own
+ * address (Sentinel port with `announce: primary`, or configured by hand) would never rediscover
+ * the primary. Closed, it reconnects, through its Sentinel, to the new one. The transaction leaves
+ * no instant in which the member is a primary with its old clients gone or a replica with them still
+ * there. CLIENT KILL's default SKIPME yes spares this exchange's own connection; replicas' links are
+ * another client type and are kept.
+ *
+ * Resolves with how many connections were closed; rejects like {@link command} when the exchange
+ * fails or a step is refused (the transaction then ran nothing, or Redis refused REPLICAOF).
+ */
+export async function demote(
+  port: number,
+  primaryPort: number,
+  timeoutMs: number,
+): Promise<{ clientsClosed: number }> {
+  const replies = await exchange(
+    port,
+    [
+      ["MULTI"],
+      ["REPLICAOF", "127.0.0.1", primaryPort],
+      ["CLIENT", "KILL", "TYPE", "normal"],
+      ["CLIENT", "KILL", "TYPE", "pubsub"],
+      ["EXEC"],
+    ],
+    timeoutMs,
+  );
+  const refused = replies.slice(0, 4).find((r) => isRespError(r));
+  if (refused !== undefined) throw new RedisExchangeError("protocol", `MULTI: ${JSON.stringify(refused)}`);
+  const results = replies[4];
+  if (results === undefined || !Array.isArray(results) || results.length !== 3) {
+    throw new RedisExchangeError("protocol", `EXEC: ${JSON.stringify(results ?? null)}`);
+  }
+  const [replicaof, normal, pubsub] = results as [RespValue, RespValue, RespValue];
+  if (isRespError(replicaof)) throw new RedisExchangeError("protocol", `REPLICAOF: ${replicaof.error}`);
+  return {
+    clientsClosed: (typeof normal === "number" ? normal : 0) + (typeof pubsub === "number" ? pubsub : 0),
+  };
+}

@@ -26,7 +26,7 @@ import { HomeostatError } from "../../errors.ts";
 import type { ReleaseSpec, ZoneHost } from "../../spec/model.ts";
 import { memberName, type StoreSpec } from "../../spec/stores.ts";
 import type { EventRecord, NewEvent, StateStore } from "../../store/index.ts";
-import { command, exchange, type ReplicationInfo, replicationInfo } from "./redisClient.ts";
+import { command, demote, exchange, type ReplicationInfo, replicationInfo } from "./redisClient.ts";
 import { isRespError } from "./resp.ts";
 
 /** Where the stores' endpoints are served (the data plane), as the manager needs it. */
@@ -347,7 +347,10 @@ export class RedisStores {
       this.#save(runtime);
       this.#pushEndpoints();
       await command(target.port, ["REPLICAOF", "NO", "ONE"], COMMAND_TIMEOUT_MS);
-      await command(from.port, ["REPLICAOF", "127.0.0.1", target.port], COMMAND_TIMEOUT_MS);
+      // Demoted and its clients closed in one transaction, while writes are still paused: a
+      // paused write fails on its closed connection unapplied, and a client connected straight
+      // to the old primary (announce: primary) reconnects through its Sentinel to the new one.
+      const { clientsClosed } = await demote(from.port, target.port, COMMAND_TIMEOUT_MS);
       await command(from.port, ["CLIENT", "UNPAUSE"], COMMAND_TIMEOUT_MS).catch(() => null);
       await this.#repoint(
         runtime,
@@ -382,6 +385,7 @@ export class RedisStores {
           to: target.name,
           caughtUpMs,
           pausedMs,
+          clientsClosed,
         },
       );
       runtime.phase = "verifying";
@@ -543,22 +547,26 @@ export class RedisStores {
       case "demote": {
         const member = runtime.members.get(action.member)!;
         const primary = runtime.members.get(runtime.primary)!;
-        await this.#journaled(
+        // Its clients are closed with the demotion (one transaction): those connected to it
+        // directly would otherwise stay on a replica, getting READONLY, and never rediscover.
+        const { clientsClosed } = await this.#journaled(
           "redis.demote",
           name,
           "stale-primary",
           { member: member.name, epoch: runtime.epoch, reasons: action.reasons },
-          () => command(member.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS),
+          () => demote(member.port, primary.port, COMMAND_TIMEOUT_MS),
+          closedClients,
         );
         this.#event(
           runtime,
           "redis.fenced",
           "stale-primary",
-          `${name}: ${member.name} answered as a primary at a stale epoch; demoted to a replica of ${primary.name} (epoch ${runtime.epoch}) — the endpoint never pointed at it`,
+          `${name}: ${member.name} answered as a primary at a stale epoch; demoted to a replica of ${primary.name} (epoch ${runtime.epoch}) and its ${clientsClosed} client connection(s) closed — the endpoint never pointed at it`,
           {
             instance: member.name,
             epoch: runtime.epoch,
             reasons: action.reasons,
+            clientsClosed,
           },
         );
         return;
@@ -805,7 +813,8 @@ export class RedisStores {
       this.#pushEndpoints();
       const others = action.repoint.map((m) => runtime.members.get(m)!);
       await this.#repoint(runtime, to, others);
-      // A stopped (not dead) old primary gets REPLICAOF queued: it runs it first when it resumes.
+      // A stopped (not dead) old primary gets its demotion queued (REPLICAOF and the closing of
+      // its clients, in one transaction): it runs it when it resumes, before it answers anyone.
       // (Its probes demote it anyway if this is lost: see decideStore's stale-primary.)
       if (from.process === "running") {
         void this.#journaled(
@@ -813,7 +822,8 @@ export class RedisStores {
           name,
           "stale-primary",
           { member: from.name, epoch: action.epoch, queued: true },
-          () => command(from.port, ["REPLICAOF", "127.0.0.1", to.port], 200),
+          () => demote(from.port, to.port, 200),
+          closedClients,
         ).catch(() => null);
       }
       await this.#options.endpoints?.settled(1_000);
@@ -1127,11 +1137,12 @@ export class RedisStores {
     reason: string,
     data: unknown,
     run: () => Promise<T>,
+    describe: (value: T) => string = () => action,
   ): Promise<T> {
     const id = this.#options.store.journalIntent({ at: this.#now(), action, target, reason, data });
     try {
       const value = await run();
-      this.#options.store.journalResult(id, { at: this.#now(), ok: true, detail: action });
+      this.#options.store.journalResult(id, { at: this.#now(), ok: true, detail: describe(value) });
       return value;
     } catch (error) {
       this.#options.store.journalResult(id, { at: this.#now(), ok: false, detail: (error as Error).message });
@@ -1175,6 +1186,11 @@ function persistenceArgs(persistence: StoreSpec["persistence"]): string[] {
     case "none":
       return ["--appendonly", "no", "--save", ""];
   }
+}
+
+/** A demotion's journal detail: how many client connections it closed. */
+function closedClients({ clientsClosed }: { clientsClosed: number }): string {
+  return `demoted; ${clientsClosed} client connection(s) closed`;
 }
 
 function delay(ms: number): Promise<void> {
