@@ -284,6 +284,8 @@ export async function runController(options: RunOptions): Promise<RunningControl
           store,
           stateDir: options.stateDir,
           fence,
+          // The pause holds stores' automated failovers and member restarts too (docs/brakes.md).
+          paused: () => brakes.paused(),
           endpoints:
             dataPlane?.setStores === undefined
               ? undefined

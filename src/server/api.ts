@@ -100,7 +100,8 @@ export interface FailoverApi {
 /** Replicated stores: what `GET /v1/stores` shows, and planned switchover. */
 export interface StoresApi {
   list(): StoreStatus[];
-  switchover(store: string, request: { to?: string; reason?: string }): Promise<unknown>;
+  /** Refused while automation is paused unless `override` (the route asks the brakes first). */
+  switchover(store: string, request: { to?: string; reason?: string; override?: boolean }): Promise<unknown>;
 }
 
 /** Automation brakes as the API exposes them (src/controller/brakes.ts, docs/brakes.md). */

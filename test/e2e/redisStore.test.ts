@@ -1,7 +1,8 @@
 /**
  * A Redis store end to end through `homeostat up` (the data-plane process serves its endpoint and
  * Sentinel-compatible port): ioredis finds the primary through Homeostat, `homeostat stores` and
- * `switchover` with --json, kill -9 of the primary failed over and verified, the endpoint keeps
+ * `switchover` with --json (refused while automation is paused, done with --override), kill -9 of
+ * the primary held while paused, failed over and verified on resume, the endpoint keeps
  * forwarding while the controller is SIGKILLed, the next controller adopts the members, and
  * `homeostat down FILE` after a crash stops them.
  */
@@ -61,25 +62,77 @@ test("a redis store through homeostat up: sentinel discovery, switchover, kill -
   assert.equal(listed.code, 0, listed.stderr);
   assert.equal((JSON.parse(listed.stdout) as { stores: StoreStatus[] }).stores[0]!.epoch, 1);
 
+  // Paused (docs/brakes.md): a switchover is a person's action, refused without --override and a
+  // reason (CLI and API alike), done with them (audited, journaled, an event).
+  const api = ["--api-port", String(box.apiPort)];
+  const paused = await box.cli(["pause", "--reason", "redis maintenance", ...api]);
+  assert.equal(paused.code, 0, paused.stderr);
+  const refused = await box.cli(["switchover", "cache", "--to", "cache-1", ...api]);
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(
+    refused.stderr,
+    /switchover of cache refused: automation is paused by \S+ since \S+ \(redis maintenance\)\. To act anyway, add --override with --reason.*\[HS_PAUSED\]/,
+  );
+  const apiRefused = await box.api("POST", "/v1/stores/cache/switchover", { to: "cache-1" });
+  assert.equal(apiRefused.status, 409);
+  assert.equal(((await apiRefused.json()) as { error: { code: string } }).error.code, "HS_PAUSED");
+  const noWhy = await box.api("POST", "/v1/stores/cache/switchover", { to: "cache-1", override: true });
+  assert.equal(noWhy.status, 400);
+  const cliNoWhy = await box.cli(["switchover", "cache", "--override", ...api]);
+  assert.equal(cliNoWhy.code, 1, cliNoWhy.stderr);
+  assert.match(cliNoWhy.stderr, /switchover: --override needs --reason/);
+  assert.equal((await store()).epoch, 1, "nothing switched while refused");
+
   const switched = await box.cli([
     "switchover",
     "cache",
     "--to",
     "cache-1",
+    "--override",
+    "--reason",
+    "planned move",
     "--json",
-    "--api-port",
-    String(box.apiPort),
+    ...api,
   ]);
   assert.equal(switched.code, 0, switched.stderr);
   assert.equal((JSON.parse(switched.stdout) as { epoch: number }).epoch, 2);
+  const events = async (type: string) =>
+    (
+      await box.get<{ events: { type: string; message: string; data?: Record<string, unknown> }[] }>(
+        "/v1/events?limit=5000",
+      )
+    ).events.filter((e) => e.type === type);
+  assert.match(
+    (await events("automation.overridden")).at(-1)?.message ?? "",
+    /overrode the pause \(by \S+: redis maintenance\) for the switchover of cache: planned move/,
+  );
+  const { journal } = await box.get<{ journal: { action: string; data: { override?: boolean } }[] }>(
+    "/v1/journal?limit=200",
+  );
+  assert.equal(
+    journal.find((j) => j.action === "switchover")?.data.override,
+    true,
+    "journaled as an override",
+  );
   assert.equal((await exchange(port, [["GET", "k"]], 2_000))[0], "through-sentinel");
 
   await waitFor(async () => healthy(await store()), {
     what: "verified after the switchover",
     timeoutMs: 20_000,
   });
+  // Still paused: the automated failover of the killed primary is held (an event naming the
+  // pause), the store says so; `resume` lets it go.
   const primaryPid = (await store()).members.find((m) => m.name === "cache-1")!.pid!;
   process.kill(primaryPid, "SIGKILL");
+  const held = await waitFor(async () => (await store()).held.find((h) => h.kind === "failover"), {
+    what: "the failover held",
+  });
+  assert.match(held.reason, /automation is paused by \S+ since \S+ \(redis maintenance\)/);
+  assert.equal((await store()).phase, "held");
+  assert.equal((await events("automation.held")).at(-1)?.data?.kind, "failover");
+  assert.equal((await store()).epoch, 2, "nothing promoted while paused");
+  const resumed = await box.cli(["resume", "--reason", "maintenance done", ...api]);
+  assert.equal(resumed.code, 0, resumed.stderr);
   await waitFor(async () => (await store()).epoch === 3 && healthy(await store()), {
     what: "failover verified",
     timeoutMs: 30_000,

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { StoreSnapshot } from "../../src/dataplane/feedProtocol.ts";
 import { StoreEndpoints } from "../../src/dataplane/redisEndpoint.ts";
+import type { PauseState } from "../../src/decide/brakes/types.ts";
 import { parseFleet } from "../../src/spec/index.ts";
 import type { StoreSpec } from "../../src/spec/stores.ts";
 import { exchange } from "../../src/stateful/redis/redisClient.ts";
@@ -40,11 +41,12 @@ export interface Harness {
 
 /**
  * Starts a store from the YAML lines of `stores.cache` (ports filled in) and waits until it is
- * healthy. `announce` is the Sentinel port's (default: the endpoint).
+ * healthy. `announce` is the Sentinel port's (default: the endpoint); `paused` stands for the
+ * automation brakes' pause.
  */
 export async function startStore(
   extra = "",
-  { announce }: { announce?: "endpoint" | "primary" } = {},
+  { announce, paused }: { announce?: "endpoint" | "primary"; paused?: () => PauseState | null } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(path.join(tmpdir(), "hs-redis-store-"));
   const basePort = await freePortRange(3);
@@ -75,6 +77,7 @@ export async function startStore(
       },
     },
     onEvent: (e) => events.push(e),
+    ...(paused === undefined ? {} : { paused }),
   });
   const harness: Harness = {
     spec,

@@ -6,6 +6,7 @@ import { apiClient } from "../apiClient.ts";
 import { apiPort, apiPortOption, parse, stringOption } from "../args.ts";
 import type { Command } from "../command.ts";
 import { table } from "../format.ts";
+import { OVERRIDE_HELP, overrideFields, overrideOptions } from "../override.ts";
 
 /** One store as text: its primary, epoch, endpoint and every member with its role and lag. */
 export function renderStore(store: StoreStatus): string {
@@ -34,6 +35,9 @@ export function renderStore(store: StoreStatus): string {
       ]),
     ),
     `last failover: ${last}${store.openIncident === null ? "" : `; open incident #${store.openIncident}`}`,
+    ...store.held.map(
+      (h) => `HELD ${h.kind} of ${h.target} since ${new Date(h.since).toISOString()}: ${h.reason}`,
+    ),
   ].join("\n");
 }
 
@@ -70,7 +74,7 @@ Options:
 export const switchoverCommand: Command = {
   name: "switchover",
   summary: "planned primary change of a store with no lost write (pause, catch up, swap)",
-  usage: `homeostat switchover STORE [--to MEMBER] [--reason TEXT] [--json] [--api-port N]
+  usage: `homeostat switchover STORE [--to MEMBER] [--reason TEXT] [--override] [--json] [--api-port N]
 
 Makes MEMBER (default: the best replica by priority, zone and offset) the primary of STORE:
 writes are paused on the primary (CLIENT PAUSE WRITE), the replica catches up to the primary's
@@ -78,18 +82,19 @@ exact replication offset, then it is promoted at the next epoch, the old primary
 replica and the stable endpoint switches (its connections to the old primary are closed). A
 write is either applied before the pause and on the new primary, or fails without being applied:
 none acknowledged is lost. If the replica does not catch up within 5 s, writes resume on the old
-primary and nothing changes (HS_SWITCHOVER_NOT_CAUGHT_UP). Journaled and audited.
+primary and nothing changes (HS_SWITCHOVER_NOT_CAUGHT_UP). Journaled and audited. While
+automation is paused (\`homeostat pause\`) it is refused (HS_PAUSED) unless --override --reason.
 
 Options:
   --to MEMBER    the replica to promote
-  --reason TEXT  why (journaled)
+${OVERRIDE_HELP}
   --json         print the result as JSON
   --api-port N   controller API port (default 7070, or $HOMEOSTAT_API_PORT)`,
   async run(argv, io) {
     const { values, positionals } = parse(
       "switchover",
       argv,
-      { to: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" }, ...apiPortOption },
+      { to: { type: "string" }, ...overrideOptions, json: { type: "boolean" }, ...apiPortOption },
       1,
     );
     const store = positionals[0];
@@ -101,7 +106,8 @@ Options:
       `/v1/stores/${encodeURIComponent(store)}/switchover`,
       {
         ...(to === undefined ? {} : { to }),
-        reason: stringOption(values, "reason") ?? "",
+        reason: "",
+        ...overrideFields("switchover", values),
       },
     )) as { from: string; to: string; epoch: number; caughtUpMs: number; pausedMs: number };
     if (values.json === true) io.out(JSON.stringify(result, null, 2));
@@ -124,6 +130,7 @@ export function storeStatusLines(stores: readonly StoreStatus[] | undefined): st
           : `${m.name} ${m.role ?? "?"}${m.lagBytes === null ? "" : ` lag ${m.lagBytes} B`}`,
       )
       .join(", ");
-    return `store ${s.name} (redis): ${s.phase}, primary ${s.primary}, epoch ${s.epoch}, endpoint :${s.endpoint.port} → ${s.endpoint.primary ?? "none"}; ${replicas}${s.openIncident === null ? "" : `; incident #${s.openIncident} open`}`;
+    const held = s.held.map((h) => `; HELD ${h.kind} of ${h.target} (paused)`).join("");
+    return `store ${s.name} (redis): ${s.phase}, primary ${s.primary}, epoch ${s.epoch}, endpoint :${s.endpoint.port} → ${s.endpoint.primary ?? "none"}; ${replicas}${s.openIncident === null ? "" : `; incident #${s.openIncident} open`}${held}`;
   });
 }

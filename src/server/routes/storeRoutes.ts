@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HomeostatError } from "../../errors.ts";
 import type { ApiDeps, StoresApi } from "../api.ts";
+import { manualGate } from "../manualGate.ts";
 import { route } from "../route.ts";
 
 const memberSchema = z.looseObject({
@@ -30,7 +31,9 @@ export const storeStatusSchema = z.looseObject({
     .int()
     .describe("incremented by every promotion (journaled): the topology's fencing token"),
   primary: z.string(),
-  phase: z.enum(["starting", "healthy", "failing-over", "refused", "verifying", "switching-over"]),
+  phase: z
+    .enum(["starting", "healthy", "failing-over", "refused", "held", "verifying", "switching-over"])
+    .describe("held: a failover the pause of automation holds (docs/brakes.md)"),
   endpoint: z.looseObject({ address: z.string(), port: z.number().int(), primary: z.string().nullable() }),
   sentinel: z.looseObject({ port: z.number().int(), announce: z.enum(["endpoint", "primary"]) }).nullable(),
   members: z.array(memberSchema),
@@ -45,6 +48,16 @@ export const storeStatusSchema = z.looseObject({
     })
     .nullable(),
   openIncident: z.number().int().nullable(),
+  held: z
+    .array(
+      z.looseObject({
+        kind: z.enum(["failover", "restart"]),
+        target: z.string().describe("the store (failover) or the member (restart)"),
+        since: z.number(),
+        reason: z.string(),
+      }),
+    )
+    .describe("automated actions the pause of automation holds now"),
 });
 
 const storeParams = z.object({ store: z.string().min(1) }).strict();
@@ -52,7 +65,8 @@ const storeParams = z.object({ store: z.string().min(1) }).strict();
 const switchoverBody = z
   .object({
     to: z.string().min(1).optional().describe("the replica to promote; default: the best one"),
-    reason: z.string().default(""),
+    reason: z.string().max(1000).default("").describe("why (journaled); required with override"),
+    override: z.boolean().optional().describe("act although automation is paused (needs a reason; audited)"),
   })
   .strict();
 
@@ -107,15 +121,22 @@ export function storeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     method: "POST",
     url: "/v1/stores/:store/switchover",
     summary: "Planned switchover: pause writes, let the replica catch up, promote it (no write lost)",
+    description:
+      "A person's action: refused with 409 HS_PAUSED while automation is paused, unless `override: true` with a `reason` (audited, and an `automation.overridden` event).",
     tag: "stores",
     access: "operator",
     params: storeParams,
     body: switchoverBody,
     responses: { 200: { description: "the switchover, done", schema: switchoverAnswer } },
-    handler: async ({ params, body }) =>
-      stores().switchover(params.store, {
+    handler: async ({ params, body, request }) => {
+      const api = stores();
+      manualGate(deps, request, `switchover of ${params.store}`, body);
+      return api.switchover(params.store, {
         ...(body.to === undefined ? {} : { to: body.to }),
         reason: body.reason,
-      }),
+        // Journaled with the request: a switchover that stepped over a pause says so.
+        ...(body.override === true ? { override: true } : {}),
+      });
+    },
   });
 }

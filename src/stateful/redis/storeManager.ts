@@ -12,6 +12,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { StoreSnapshot } from "../../dataplane/feedProtocol.ts";
+import type { PauseState } from "../../decide/brakes/types.ts";
 import {
   decideStore,
   type MemberView,
@@ -50,6 +51,14 @@ export interface RedisStoresOptions {
    * journaled first, and the journal is fenced.
    */
   fence?: (what: string) => void;
+  /**
+   * The automation pause (`homeostat pause`, docs/brakes.md), asked before every automated failover
+   * and member restart: while it returns a pause they are held (an `automation.held` event, the
+   * store's incident escalated) and decided again every pass. Fencing a stale primary, repointing
+   * a replica and completing a journaled promotion go on: they keep the store safe and finish what
+   * was started. Absent: never paused.
+   */
+  paused?: () => PauseState | null;
 }
 
 interface Member {
@@ -70,7 +79,19 @@ interface Member {
   backoffMs: number;
 }
 
-type Phase = "starting" | "healthy" | "failing-over" | "refused" | "verifying" | "switching-over";
+type Phase = "starting" | "healthy" | "failing-over" | "refused" | "held" | "verifying" | "switching-over";
+
+/** An automated action the pause holds now. */
+interface Hold {
+  kind: "failover" | "restart";
+  /** The store (failover) or the member (restart). */
+  target: string;
+  since: number;
+  /** The sentence of its `automation.held` event. */
+  reason: string;
+  /** Asked for again in the current pass (else it is no longer wanted, and dropped). */
+  asked: boolean;
+}
 
 interface Runtime {
   spec: StoreSpec;
@@ -95,6 +116,8 @@ interface Runtime {
   } | null;
   /** The reason codes of the last refusal, so it is announced once, not every pass. */
   refusalNoted: string | null;
+  /** Automated actions the pause holds, by `kind:target`. */
+  holds: Map<string, Hold>;
   timer: NodeJS.Timeout | null;
 }
 
@@ -123,6 +146,8 @@ export interface StoreStatus {
   }[];
   lastFailover: Runtime["lastFailover"];
   openIncident: number | null;
+  /** Automated actions held by the pause of automation (docs/brakes.md), oldest first. */
+  held: { kind: Hold["kind"]; target: string; since: number; reason: string }[];
 }
 
 /** Persisted per store: the topology and each member's process identity, for the next controller. */
@@ -219,6 +244,12 @@ export class RedisStores {
         })),
         lastFailover: r.lastFailover,
         openIncident: r.incident?.id ?? null,
+        held: [...r.holds.values()].map(({ kind, target, since, reason }) => ({
+          kind,
+          target,
+          since,
+          reason,
+        })),
         ...(primary === undefined ? {} : {}),
       };
     });
@@ -447,6 +478,7 @@ export class RedisStores {
     const actions = decideStore(this.#view(runtime), now);
     for (const action of actions) {
       if (this.#stopped) return;
+      if (this.#heldByPause(runtime, action)) continue;
       try {
         await this.#act(runtime, action);
       } catch (error) {
@@ -461,7 +493,15 @@ export class RedisStores {
         );
       }
     }
-    if (!actions.some((a) => a.kind === "refuse") && runtime.phase === "refused")
+    // A hold not asked for again is no longer wanted (the primary answered, the member is back).
+    for (const [key, hold] of runtime.holds) {
+      if (hold.asked) hold.asked = false;
+      else runtime.holds.delete(key);
+    }
+    if (
+      (runtime.phase === "refused" && !actions.some((a) => a.kind === "refuse")) ||
+      (runtime.phase === "held" && !actions.some((a) => a.kind === "failover"))
+    )
       this.#primaryReturned(runtime);
     if (runtime.phase === "verifying" || (runtime.incident !== null && runtime.phase !== "refused")) {
       this.#verify(runtime);
@@ -651,6 +691,77 @@ export class RedisStores {
     }
   }
 
+  /**
+   * Whether the pause holds `action` now (a failover, a member restart): the failover's incident is
+   * opened all the same (the primary did fail) and escalated, and the store's phase says `held`.
+   */
+  #heldByPause(runtime: Runtime, action: StoreAction): boolean {
+    if (action.kind === "restart-replica")
+      return this.#held(runtime, "restart", action.member, `restart of ${action.member} as a replica`);
+    if (action.kind !== "failover") return false;
+    const from = runtime.members.get(action.from)!;
+    const what = `failover of ${runtime.spec.name} (${from.name} unreachable; ${action.to} would be promoted at epoch ${action.epoch})`;
+    if ((this.#options.paused?.() ?? null) !== null) {
+      this.#openIncident(
+        runtime,
+        from,
+        `primary ${from.name} unreachable (${from.failures} probes of ${runtime.spec.detection.intervalMs} ms)`,
+      );
+    }
+    if (!this.#held(runtime, "failover", runtime.spec.name, what)) return false;
+    runtime.phase = "held";
+    return true;
+  }
+
+  /**
+   * Asks the pause about one automated action. Held: an `automation.held` event (reason
+   * `automation-paused`, as the controller's brakes word it) and an `escalated` step in the store's
+   * open incident, once per hold, not every pass. Let go after a hold: `automation.released`.
+   */
+  #held(runtime: Runtime, kind: Hold["kind"], target: string, what: string): boolean {
+    const key = `${kind}:${target}`;
+    const hold = runtime.holds.get(key);
+    const pause = this.#options.paused?.() ?? null;
+    const now = this.#now();
+    const scope = kind === "restart" ? { instance: target } : {};
+    if (pause === null) {
+      if (hold !== undefined) {
+        runtime.holds.delete(key);
+        this.#event(
+          runtime,
+          "automation.released",
+          "brake-released",
+          `${runtime.spec.name}: automated ${what} goes ahead after ${now - hold.since} ms held (${hold.reason})`,
+          { ...scope, kind, rule: "paused", target, heldMs: now - hold.since },
+        );
+      }
+      return false;
+    }
+    if (hold !== undefined) {
+      hold.asked = true;
+      return true;
+    }
+    const reason = `automated ${what} held: automation is paused by ${pause.by} since ${new Date(pause.since).toISOString()} (${pause.reason}); \`homeostat resume\` lets it act`;
+    runtime.holds.set(key, { kind, target, since: now, reason, asked: true });
+    this.#event(runtime, "automation.held", "automation-paused", `${runtime.spec.name}: ${reason}`, {
+      ...scope,
+      kind,
+      rule: "paused",
+      target,
+      used: 0,
+      limit: 0,
+      until: null,
+    });
+    if (runtime.incident !== null) {
+      this.#options.store.addIncidentEvent(runtime.incident.id, {
+        at: now,
+        phase: "escalated",
+        detail: reason,
+      });
+    }
+    return true;
+  }
+
   #openIncident(runtime: Runtime, from: Member, detail: string): void {
     if (runtime.incident !== null) return;
     const now = this.#now();
@@ -677,10 +788,36 @@ export class RedisStores {
   async #refuse(runtime: Runtime, action: Extract<StoreAction, { kind: "refuse" }>): Promise<void> {
     const from = runtime.members.get(action.from)!;
     const codes = action.reasons.map((r) => r.code).join(",");
-    const loss = action.loss?.statement ?? "no replica can be promoted";
     this.#openIncident(runtime, from, `primary ${from.name} unreachable (${from.failures} probes)`);
     runtime.phase = "refused";
-    if (runtime.refusalNoted === codes) return;
+    const announce = runtime.refusalNoted !== codes;
+    if (announce) this.#announceRefusal(runtime, action);
+    // Its own data is the most complete there is: a dead primary's process is started again in
+    // place (it reloads its AOF/RDB) rather than waiting for an operator with nothing running.
+    // Once per refusal (a process that dies again is not restarted in a loop), or when the pause
+    // that held that restart lets it go.
+    const restartHeld = runtime.holds.has(`restart:${from.name}`);
+    if ((announce || restartHeld) && from.process === "exited" && runtime.spec.persistence !== "none") {
+      if (this.#held(runtime, "restart", from.name, `restart of ${from.name} in place from its own data`))
+        return;
+      await this.#startMember(runtime, from, null);
+      this.#event(
+        runtime,
+        "redis.member-started",
+        "failover-refused",
+        `${runtime.spec.name}: ${from.name} restarted in place as primary from its own data (no replica could take over without loss)`,
+        {
+          instance: from.name,
+        },
+      );
+    }
+  }
+
+  /** The refusal, once per set of reasons: journal, event, the incident's timeline and detail. */
+  #announceRefusal(runtime: Runtime, action: Extract<StoreAction, { kind: "refuse" }>): void {
+    const from = runtime.members.get(action.from)!;
+    const codes = action.reasons.map((r) => r.code).join(",");
+    const loss = action.loss?.statement ?? "no replica can be promoted";
     runtime.refusalNoted = codes;
     const message = `${runtime.spec.name}: no automatic promotion — ${action.best === null ? "no eligible replica" : `the best replica ${action.best} is past maxLagOnFailover (${runtime.spec.maxLagOnFailoverBytes} bytes)`}; promoting it would lose ${loss}. Waiting for ${from.name} to return${runtime.spec.persistence === "none" ? "" : " (restarted from its own data if its process is gone)"} or for an operator (homeostat switchover).`;
     this.#journalDone(
@@ -704,20 +841,6 @@ export class RedisStores {
         detail: message,
       });
       this.#options.store.updateIncident(runtime.incident.id, { detail: message });
-    }
-    // Its own data is the most complete there is: a dead primary's process is started again in
-    // place (it reloads its AOF/RDB) rather than waiting for an operator with nothing running.
-    if (from.process === "exited" && runtime.spec.persistence !== "none") {
-      await this.#startMember(runtime, from, null);
-      this.#event(
-        runtime,
-        "redis.member-started",
-        "failover-refused",
-        `${runtime.spec.name}: ${from.name} restarted in place as primary from its own data (no replica could take over without loss)`,
-        {
-          instance: from.name,
-        },
-      );
     }
   }
 
@@ -989,6 +1112,7 @@ export class RedisStores {
       incident: null,
       lastFailover: null,
       refusalNoted: null,
+      holds: new Map(),
       timer: null,
     };
   }
