@@ -819,7 +819,7 @@ export class RedisStores {
     const codes = action.reasons.map((r) => r.code).join(",");
     const loss = action.loss?.statement ?? "no replica can be promoted";
     runtime.refusalNoted = codes;
-    const message = `${runtime.spec.name}: no automatic promotion — ${action.best === null ? "no eligible replica" : `the best replica ${action.best} is past maxLagOnFailover (${runtime.spec.maxLagOnFailoverBytes} bytes)`}; promoting it would lose ${loss}. Waiting for ${from.name} to return${runtime.spec.persistence === "none" ? "" : " (restarted from its own data if its process is gone)"} or for an operator (homeostat switchover).`;
+    const message = `${runtime.spec.name}: no automatic promotion — ${action.best === null ? "no eligible replica" : `the best replica ${action.best} is past maxLagOnFailover (${runtime.spec.maxLagOnFailoverBytes} bytes)`}; promoting it would lose ${loss}. Waiting for ${from.name} to return${runtime.spec.persistence === "none" ? "" : " (restarted from its own data if its process is gone)"}.`;
     this.#journalDone(
       "redis.failover-refused",
       runtime.spec.name,
@@ -991,7 +991,11 @@ export class RedisStores {
       members
         .filter((m) => m.process === "running")
         .map((m) =>
-          command(m.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS).catch((error) =>
+          // One that last answered as a primary is demoted, its clients closed (see demote).
+          (m.info?.role === "primary"
+            ? demote(m.port, primary.port, COMMAND_TIMEOUT_MS)
+            : command(m.port, ["REPLICAOF", "127.0.0.1", primary.port], COMMAND_TIMEOUT_MS)
+          ).catch((error) =>
             this.#event(
               runtime,
               "redis.action-failed",
