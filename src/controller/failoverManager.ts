@@ -33,6 +33,7 @@ import type { Reason, ReasonCode } from "../decide/reasons.ts";
 import type { BankTarget, ObservedInstance } from "../decide/snapshot.ts";
 import { HomeostatError } from "../errors.ts";
 import type { Scheduler } from "../lib/scheduler.ts";
+import type { ProbeResult } from "../observe/health.ts";
 import type { ProbeFn } from "../observe/prober.ts";
 import { ZoneProber, type ZoneProbeTarget } from "../observe/zoneProbe.ts";
 import { type FleetSpec, instanceName, placementOf, type ServiceSpec } from "../spec/model.ts";
@@ -411,6 +412,11 @@ export class FailoverManager {
     }
   }
 
+  /** A result of an instance's own probe: the zone probe reuses it while no fault applies (zoneProbe.ts). */
+  noteInstanceProbe(instance: string, result: ProbeResult): void {
+    this.#prober?.noteInstanceProbe(instance, result.kind, result.ok, result.detail);
+  }
+
   #probeZones(view: FleetView): void {
     const prober = this.#prober;
     const dataPlane = this.#dataPlane;
@@ -432,6 +438,12 @@ export class FailoverManager {
             intervalMs: readiness?.intervalMs ?? 1_000,
             timeoutMs: readiness?.timeoutMs ?? 1_000,
             failureThreshold: readiness?.failureThreshold ?? 3,
+            reuses:
+              readiness === undefined || readiness.check.kind === "exec"
+                ? null
+                : service.probes.readiness !== undefined
+                  ? "readiness"
+                  : "liveness",
           },
         };
         this.#zoneTargets.set(o.name, kept);

@@ -57,6 +57,10 @@ export class ProbeConnection {
     this.#owner = owner;
     // Throws synchronously on an invalid port: the probe reports it as its failure.
     this.socket = connect({ host, port, noDelay: true });
+    // Never what keeps the process alive: a probe in flight is held by its own timeout timer, an
+    // idle connection by nothing (like the prober's timers). Set once, not per probe: a ref and an
+    // unref per probe were two calls into the handle for nothing.
+    this.socket.unref();
     this.socket.on("connect", () => this.#user?.onConnect());
     this.socket.on("data", (chunk: Buffer) => {
       if (this.#user !== null) this.#user.onData(chunk);
@@ -75,7 +79,6 @@ export class ProbeConnection {
   /** Lend the connection to `user` (a probe): it alone hears the connection's events. */
   lend(user: ConnectionUser): void {
     this.#user = user;
-    this.socket.ref();
   }
 
   /** Take it back from its user; it no longer hears anything. */
@@ -161,8 +164,6 @@ export class ProbeConnections {
       return;
     }
     connection.idleSince = now;
-    // An idle connection never keeps the process alive (like the prober's timers).
-    connection.socket.unref();
     idle.push(connection);
   }
 

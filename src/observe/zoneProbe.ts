@@ -10,12 +10,21 @@
  * network path that the controller's path does not share is not seen. This lets a zone cut off be
  * seen even when nothing sends it traffic (an evacuated zone waiting to fail back). The instance
  * probes (prober.ts) ignore injected faults.
+ *
+ * With no injected fault on its endpoint, the zone probe of an instance would be a second copy of
+ * the instance's own readiness probe: the same check, over the same path (the controller to the
+ * instance's port), with the same timeout and interval. It then sends nothing and takes that
+ * probe's results instead ({@link ZoneProber.noteInstanceProbe}): a third of the controller's
+ * probe traffic in a fleet with front ports, for the same verdicts (issue 15). It probes on its
+ * own again the moment a fault rule applies to the endpoint, and always when the readiness check
+ * is an exec check (no network path of its own: a partition would not fail it).
  */
 
 import { realScheduler, type Scheduler, sleep } from "../lib/scheduler.ts";
 import type { ProbeCheck } from "../spec/model.ts";
 import type { Endpoint } from "../traffic/contracts.ts";
 import type { FaultRegistry } from "../traffic/faults.ts";
+import type { ProbeKind } from "./health.ts";
 import { ProbeConnections } from "./probeConnections.ts";
 import { type ProbeFn, runNetworkProbe } from "./prober.ts";
 
@@ -27,6 +36,12 @@ export interface ZoneProbeTarget {
   timeoutMs: number;
   /** Consecutive failures before the instance counts against its zone. */
   failureThreshold: number;
+  /**
+   * The instance probe whose results stand for this zone probe while no injected fault applies to
+   * the endpoint (the probe `check` was taken from, on the instance's own port), or null to
+   * always probe over the network (an exec check, turned into a TCP connect here).
+   */
+  reuses: ProbeKind | null;
 }
 
 interface ProbeRecord {
@@ -44,6 +59,13 @@ interface ProbeRecord {
   connections: ProbeConnections;
   /** The port the connections go to: another one (a new endpoint) starts a new set. */
   port: number;
+  /**
+   * The instance probe whose results are taken as of the last run, or null while this prober
+   * probes on its own (a fault rule applies, or the check has no network path). A result of the
+   * other source that lands afterwards (a network probe still running when a fault was cleared, an
+   * instance probe while a fault applies) is not counted.
+   */
+  reusing: ProbeKind | null;
 }
 
 export class ZoneProber {
@@ -91,6 +113,7 @@ export class ZoneProber {
           lastDetail: null,
           connections: new ProbeConnections(),
           port: target.endpoint.port,
+          reusing: null,
         };
         this.#records.set(name, record);
       } else if (record.port !== target.endpoint.port) {
@@ -102,13 +125,18 @@ export class ZoneProber {
         record.seen = round;
         seen++;
       }
+      if (target.reuses !== null && this.#faults.match(target.endpoint).length === 0) {
+        record.reusing = target.reuses;
+        continue;
+      }
+      record.reusing = null;
       if (record.running || now - record.lastStartedAt < target.intervalMs) continue;
       record.running = true;
       record.lastStartedAt = now;
       const owned = record;
       void this.#probe(target, owned.connections).then((detail) => {
         owned.running = false;
-        if (this.#records.get(name) !== owned) return;
+        if (this.#records.get(name) !== owned || owned.reusing !== null) return;
         owned.consecutiveFailures = detail === null ? 0 : owned.consecutiveFailures + 1;
         owned.lastDetail = detail;
       });
@@ -121,6 +149,19 @@ export class ZoneProber {
         }
       }
     }
+  }
+
+  /**
+   * A result of `instance`'s own probe of `kind` (the instance prober's): counted as this zone
+   * probe's result when the last run found that the zone probe reuses that probe. Results of an
+   * instance that is not a target (yet) are not kept: its first run starts it from 0 failures,
+   * as a probe of its own would.
+   */
+  noteInstanceProbe(instance: string, kind: ProbeKind, ok: boolean, detail: string | undefined): void {
+    const record = this.#records.get(instance);
+    if (record === undefined || record.reusing !== kind) return;
+    record.consecutiveFailures = ok ? 0 : record.consecutiveFailures + 1;
+    record.lastDetail = ok ? null : (detail ?? "failed");
   }
 
   /** Why `instance` fails its zone probe (after the threshold), or null. */

@@ -109,6 +109,9 @@ export class StateStore {
   #brakes: BrakeStore | undefined;
   #fencingToken: number | null = null;
   readonly #listeners = new Set<StoreListener>();
+  /** Incident writes through this object (see listOpenIncidentsWrittenHere). */
+  #incidentWrites = 0;
+  #openIncidents: { writes: number; incidents: IncidentRecord[] } | null = null;
 
   private constructor(path: string, db: SqlDatabase) {
     this.path = path;
@@ -242,6 +245,9 @@ export class StateStore {
   }
 
   #publishIncident(id: number): void {
+    // Every incident write goes through here (after it ran, or inside a transaction that may
+    // still roll back: either way the cached open incidents are read again).
+    this.#incidentWrites++;
     this.#publish(() => {
       const incident = this.getIncident(id);
       return incident === null ? null : { kind: "incident", incident };
@@ -548,6 +554,24 @@ export class StateStore {
       ...values,
       sqlLimit(q.limit),
     ).map(incidentFromRow);
+  }
+
+  /**
+   * The open incidents (newest first), as {@link listIncidents} with `status: "open"`, read from
+   * the store again only when this object has written an incident since the last read. For the
+   * process that alone writes the store — the leading controller, whose every pass asks (issue
+   * 15: a query four times a second, a third of an idle pass's CPU). A process that only reads
+   * the store while another writes it (a follower, the CLI) must use `listIncidents`: it would
+   * not see the other's writes here. The records are shared: callers must not change them. Not
+   * from inside a transaction (a read there could cache a write that is then rolled back).
+   */
+  listOpenIncidentsWrittenHere(): readonly IncidentRecord[] {
+    const cached = this.#openIncidents;
+    if (cached !== null && cached.writes === this.#incidentWrites) return cached.incidents;
+    const writes = this.#incidentWrites;
+    const incidents = this.listIncidents({ status: "open" });
+    this.#openIncidents = { writes, incidents };
+    return incidents;
   }
 
   /** The open incident of `instance` (the newest, should there be several), or null. */

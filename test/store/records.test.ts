@@ -306,3 +306,39 @@ test("close is idempotent", (t) => {
   store.close();
   store.close();
 });
+
+test("the writer's open incidents are read again after each incident it writes, and only then", (t) => {
+  const dir = tempStateDir(t);
+  const store = StateStore.open(dir);
+  t.after(() => store.close());
+  const base = { kind: "exited", reason: "process-exited" };
+  const ids = (list: readonly { id: number }[]) => list.map((i) => i.id);
+  assert.deepEqual(store.listOpenIncidentsWrittenHere(), []);
+
+  const a = store.openIncident({ ...base, service: "web", instance: "web-0", detectedAt: 100 });
+  const b = store.openIncident({ ...base, service: "web", instance: "web-1", detectedAt: 200 });
+  assert.deepEqual(ids(store.listOpenIncidentsWrittenHere()), [b.id, a.id]);
+  const read = store.listOpenIncidentsWrittenHere();
+  assert.equal(
+    store.listOpenIncidentsWrittenHere(),
+    read,
+    "no write since: the same records, not a new read",
+  );
+
+  store.updateIncident(b.id, { mitigatedAt: 250 });
+  assert.equal(store.listOpenIncidentsWrittenHere()[0]?.mitigatedAt, 250, "an update is seen");
+  store.updateIncident(a.id, { status: "closed", closedAt: 300 });
+  assert.deepEqual(ids(store.listOpenIncidentsWrittenHere()), [b.id], "a closed one is gone");
+  store.addIncidentEvent(b.id, { at: 310, phase: "verified", detail: "stable" });
+  assert.deepEqual(ids(store.listOpenIncidentsWrittenHere()), [b.id]);
+
+  // What the name says: another writer's incident is not seen until this one writes (a process
+  // that shares the store with a writer reads listIncidents instead).
+  const other = StateStore.open(dir);
+  const c = other.openIncident({ ...base, service: "api", instance: "api-0", detectedAt: 400 });
+  other.close();
+  assert.deepEqual(ids(store.listOpenIncidentsWrittenHere()), [b.id]);
+  assert.deepEqual(ids(store.listIncidents({ status: "open" })), [c.id, b.id]);
+  store.updateIncident(b.id, { detail: "noted" });
+  assert.deepEqual(ids(store.listOpenIncidentsWrittenHere()), [c.id, b.id]);
+});
