@@ -11,7 +11,11 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DataPlaneProcess } from "../../src/dataplane/dataPlaneProcess.ts";
+import {
+  DataPlaneProcess,
+  IDLE_REPORT_INTERVAL_MS,
+  REPORT_INTERVAL_MS,
+} from "../../src/dataplane/dataPlaneProcess.ts";
 import {
   type ControllerMessage,
   type DataPlaneMessage,
@@ -243,4 +247,61 @@ test("fencing: orders from a deposed leader (a lower token) are refused and repo
   // The token survives a restart of the data plane (it is persisted with the snapshot).
   const persisted = JSON.parse(readFileSync(dataPlanePaths(stateDir).snapshot, "utf8")) as Snapshot;
   assert.equal(persisted.fencingToken, 7);
+});
+
+test("an idle data plane reports every IDLE_REPORT_INTERVAL_MS; traffic and events go out on the next REPORT_INTERVAL_MS tick", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
+  const upstream = await startUpstream(t, "api-0");
+  const port = await freePort();
+  const dataPlane = new DataPlaneProcess({ stateDir, log: () => {} });
+  t.after(async () => {
+    await dataPlane.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  await dataPlane.start();
+  const controller = await attach(stateDir);
+  controller.channel.send({ type: "snapshot", snapshot: snapshotFor(1, port, upstream.port, false) });
+  await waitFor(() => controller.messages.some((m) => m.type === "ack" && m.version === 1 && m.ok), {
+    what: "ack v1",
+  });
+  const reports = () =>
+    controller.messages.filter(
+      (m): m is Extract<DataPlaneMessage, { type: "report" }> => m.type === "report",
+    );
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const gapsFrom = (from: number) => {
+    const at = reports()
+      .slice(from)
+      .map((r) => r.at);
+    return at.slice(1).map((x, i) => x - at[i]!);
+  };
+
+  // Idle: nothing served, nothing changed. Reports keep coming (the controller's figures are not
+  // late: STATS_LAG_TOLERANCE_MS is 750 ms), half as often as the 250 ms tick.
+  const idleFrom = reports().length;
+  await waitFor(() => reports().length >= idleFrom + 7, { timeoutMs: 15_000, what: "7 idle reports" });
+  const idle = gapsFrom(idleFrom);
+  assert.ok(
+    median(idle) >= REPORT_INTERVAL_MS * 1.5 &&
+      median(idle) >= IDLE_REPORT_INTERVAL_MS - REPORT_INTERVAL_MS / 2,
+    `idle reports every ${median(idle)} ms at the median (${idle.join(", ")})`,
+  );
+  assert.ok(median(idle) < 750, `idle reports every ${median(idle)} ms at the median`);
+
+  // Traffic: the windows change every second, and a report goes every tick while they do.
+  const busyFrom = reports().length;
+  const stop = Date.now() + 2_000;
+  while (Date.now() < stop) assert.equal((await get(port)).status, 200);
+  const busy = gapsFrom(busyFrom);
+  assert.ok(busy.length >= 4, `${busy.length + 1} reports in 2 s of traffic`);
+  assert.ok(
+    median(busy) < REPORT_INTERVAL_MS * 1.5,
+    `reports every ${median(busy)} ms at the median under traffic (${busy.join(", ")})`,
+  );
+  assert.ok(
+    reports()
+      .slice(busyFrom)
+      .some((r) => (r.windows.services.api?.requests.length ?? 0) > 0),
+    "the traffic is in the windows",
+  );
 });
