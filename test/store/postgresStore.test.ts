@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { HomeostatError } from "../../src/errors.ts";
 import { LATEST_VERSION, StateStore } from "../../src/store/index.ts";
+import { PostgresDatabase } from "../../src/store/sql/postgresDatabase.ts";
 import { pgQuery, pgStoreUrl } from "../helpers/postgres.ts";
 import { tempStateDir } from "./tempStateDir.ts";
 
@@ -345,5 +346,31 @@ test("a bad address, a foreign schema and an absent server are refused with thei
       e.code === "HS_STORE_UNAVAILABLE" &&
       !e.message.includes("secret") &&
       /127\.0\.0\.1:1/.test(e.message),
+  );
+});
+
+test("a session the server ended inside a transaction (a controller frozen past idle_in_transaction) fails as HS_STORE_UNAVAILABLE, nothing committed; the next call reconnects", (t) => {
+  const db = PostgresDatabase.connect(pgStoreUrl(t));
+  t.after(() => db.close());
+  db.exec("CREATE TABLE frozen (id INTEGER PRIMARY KEY)");
+  const frozen = new Int32Array(new SharedArrayBuffer(4));
+  assert.throws(
+    () =>
+      db.transaction(() => {
+        db.run("INSERT INTO frozen (id) VALUES (1)");
+        // Frozen as a SIGSTOPped process is: past the server's idle-in-transaction timeout (1 s).
+        Atomics.wait(frozen, 0, 0, 1_600);
+        db.run("INSERT INTO frozen (id) VALUES (2)");
+      }),
+    (e: unknown) =>
+      e instanceof HomeostatError &&
+      e.code === "HS_STORE_UNAVAILABLE" &&
+      /the PostgreSQL store is unavailable/.test(e.message),
+  );
+  assert.deepEqual(db.all("SELECT id FROM frozen"), [], "nothing of the transaction committed");
+  db.run("INSERT INTO frozen (id) VALUES (3)");
+  assert.deepEqual(
+    db.all("SELECT id FROM frozen").map((r) => Number(r.id)),
+    [3],
   );
 });

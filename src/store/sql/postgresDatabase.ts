@@ -291,7 +291,14 @@ export class PostgresDatabase implements SqlDatabase {
         this.#stop();
         throw unavailable(this.location, response.message);
       }
-      if (isConnectionLoss(response.code)) this.#stop();
+      // A lost connection is the store unavailable, not a statement it refused: the caller may try
+      // again on a new one (outside a transaction), and a leader frozen inside a transaction past
+      // its lease, whose session the server ended meanwhile, leaves as deposed rather than as a
+      // crash (runController's uncaught handler asks its own clock on HS_STORE_UNAVAILABLE).
+      if (isConnectionLoss(response.code)) {
+        this.#stop();
+        throw unavailable(this.location, `${response.message} (${summary(what)})`);
+      }
       throw new HomeostatError("HS_STORE_ERROR", `${this.location}: ${response.message} (${summary(what)})`, {
         details: { store: this.location, code: response.code ?? null },
       });
