@@ -91,7 +91,14 @@ async function get(port: number): Promise<{ status: number; body: string }> {
   return { status: response.status, body: await response.text() };
 }
 
-test("snapshots are applied, acknowledged, reported, persisted without faults; faults end with the controller", async (t) => {
+/** A started data plane in its own state dir, an upstream for api-0, a free front port, and a controller attached; all undone when `t` ends. */
+async function startWithController(t: import("node:test").TestContext): Promise<{
+  stateDir: string;
+  upstream: { port: number };
+  port: number;
+  dataPlane: DataPlaneProcess;
+  controller: FakeController;
+}> {
   const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
   const upstream = await startUpstream(t, "api-0");
   const port = await freePort();
@@ -102,6 +109,11 @@ test("snapshots are applied, acknowledged, reported, persisted without faults; f
   });
   await dataPlane.start();
   const controller = await attach(stateDir);
+  return { stateDir, upstream, port, dataPlane, controller };
+}
+
+test("snapshots are applied, acknowledged, reported, persisted without faults; faults end with the controller", async (t) => {
+  const { stateDir, upstream, port, dataPlane, controller } = await startWithController(t);
   const hello = controller.messages.find((m) => m.type === "hello");
   assert.equal(hello?.type === "hello" && hello.identity.source, "none");
 
@@ -250,16 +262,7 @@ test("fencing: orders from a deposed leader (a lower token) are refused and repo
 });
 
 test("an idle data plane reports every IDLE_REPORT_INTERVAL_MS; traffic and events go out on the next REPORT_INTERVAL_MS tick", async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), "homeostat-dp-"));
-  const upstream = await startUpstream(t, "api-0");
-  const port = await freePort();
-  const dataPlane = new DataPlaneProcess({ stateDir, log: () => {} });
-  t.after(async () => {
-    await dataPlane.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
-  await dataPlane.start();
-  const controller = await attach(stateDir);
+  const { upstream, port, controller } = await startWithController(t);
   controller.channel.send({ type: "snapshot", snapshot: snapshotFor(1, port, upstream.port, false) });
   await waitFor(() => controller.messages.some((m) => m.type === "ack" && m.version === 1 && m.ok), {
     what: "ack v1",

@@ -53,16 +53,25 @@ function scriptedProbe(): {
   };
 }
 
+/** An HTTP server on 127.0.0.1 that answers every request and counts them; closed when `t` ends. */
+async function countingServer(t: { after(fn: () => Promise<void>): void }): Promise<{
+  port: number;
+  requests: () => number;
+}> {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    res.end("ok");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, requests: () => requests };
+}
+
 describe("ZoneProber reusing the instance's own probe", () => {
   test("with no fault on the endpoint it sends nothing over the network and judges by the readiness probe's results", async (t) => {
-    let requests = 0;
-    const server = createServer((_req, res) => {
-      requests++;
-      res.end("ok");
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const port = (server.address() as AddressInfo).port;
+    const server = await countingServer(t);
+    const port = server.port;
 
     let now = 0;
     const prober = new ZoneProber({ faults: new FaultRegistry(), now: () => now });
@@ -71,7 +80,11 @@ describe("ZoneProber reusing the instance's own probe", () => {
       prober.run([zoneTarget(port)]);
       now += 100;
     }
-    assert.equal(requests, 0, "no zone probe request while the readiness probe covers the same path");
+    assert.equal(
+      server.requests(),
+      0,
+      "no zone probe request while the readiness probe covers the same path",
+    );
 
     prober.noteInstanceProbe("api-0", "readiness", false, "timeout after 500ms");
     prober.noteInstanceProbe("api-0", "readiness", false, "timeout after 500ms");
@@ -85,14 +98,8 @@ describe("ZoneProber reusing the instance's own probe", () => {
   });
 
   test("the same prober probes on its own over the network while a fault rule applies, and then ignores the instance's results", async (t) => {
-    let requests = 0;
-    const server = createServer((_req, res) => {
-      requests++;
-      res.end("ok");
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const port = (server.address() as AddressInfo).port;
+    const server = await countingServer(t);
+    const port = server.port;
 
     const faults = new FaultRegistry();
     const prober = new ZoneProber({ faults, now: Date.now, random: () => 0.99 });
@@ -101,7 +108,7 @@ describe("ZoneProber reusing the instance's own probe", () => {
     // goes to the network on its own, as an injected fault needs it to.
     const rule = faults.add({ zone: "zone-a", fault: { kind: "reset", rate: 0.5 } });
     prober.run([zoneTarget(port)]);
-    await waitFor(() => requests === 1, { what: "the zone probe's own request" });
+    await waitFor(() => server.requests() === 1, { what: "the zone probe's own request" });
     prober.noteInstanceProbe("api-0", "readiness", false, "timeout after 500ms");
     prober.noteInstanceProbe("api-0", "readiness", false, "timeout after 500ms");
     prober.noteInstanceProbe("api-0", "readiness", false, "timeout after 500ms");
@@ -117,7 +124,7 @@ describe("ZoneProber reusing the instance's own probe", () => {
     prober.noteInstanceProbe("api-0", "readiness", false, "connect ECONNREFUSED");
     prober.noteInstanceProbe("api-0", "readiness", false, "connect ECONNREFUSED");
     assert.equal(prober.failing("api-0", 3), "zone probe failed 3× (connect ECONNREFUSED)");
-    assert.equal(requests, 1, "no request of its own once the fault is gone");
+    assert.equal(server.requests(), 1, "no request of its own once the fault is gone");
   });
 
   test("an injected fault fails it by itself, as before", async (t) => {
