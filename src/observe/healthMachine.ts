@@ -68,7 +68,7 @@ export function shouldRun(kind: ProbeKind, state: InstanceHealthState): boolean 
  * Fold one probe result into the state (returns a new state; the input is not modified). A
  * result the current state ignores returns the input itself. `since` moves only when
  * `health.state` changes, `reason` when the state changes or startup passes, `lastGoodAt` on
- * every good result (to the result's `at`).
+ * every good result (to the result's `at`, or kept when a good result that started later came first).
  */
 export function applyProbeResult(
   health: InstanceHealthState,
@@ -83,7 +83,11 @@ export function applyProbeResult(
     ? { successes: previous.successes + 1, failures: 0 }
     : { successes: 0, failures: previous.failures + 1 };
   const next: InstanceHealthState = {
-    health: result.ok ? { ...health.health, lastGoodAt: result.at } : health.health,
+    // Never backwards: readiness and liveness leave together (one grid point) and may answer in
+    // either order, so a good result can arrive after one that started later.
+    health: result.ok
+      ? { ...health.health, lastGoodAt: Math.max(health.health.lastGoodAt ?? result.at, result.at) }
+      : health.health,
     startupPassed: health.startupPassed,
     streaks: { ...health.streaks, [result.kind]: streak },
   };

@@ -309,6 +309,29 @@ describe("lastGoodAt and since", () => {
     assert.equal(after.health.lastGoodAt, T0 + 2);
   });
 
+  test("lastGoodAt never moves back: a good result that started earlier but answered later", () => {
+    // Readiness and liveness leave at the same grid point; the liveness answer (started at T0+20)
+    // comes first, the readiness answer (started at T0+10) after it.
+    const probes = { readiness: probe(), liveness: probe() };
+    const ready = applyProbeResult(
+      initialHealthState(T0, probes),
+      { kind: "readiness", ok: true, at: T0 + 1, durationMs: 1 },
+      probes,
+    );
+    const afterLiveness = applyProbeResult(
+      ready,
+      { kind: "liveness", ok: true, at: T0 + 20, durationMs: 1 },
+      probes,
+    );
+    const afterReadiness = applyProbeResult(
+      afterLiveness,
+      { kind: "readiness", ok: true, at: T0 + 10, durationMs: 15 },
+      probes,
+    );
+    assert.equal(afterLiveness.health.lastGoodAt, T0 + 20);
+    assert.equal(afterReadiness.health.lastGoodAt, T0 + 20);
+  });
+
   test("since moves only on a state change", () => {
     const probes = { readiness: probe({ failureThreshold: 2 }) };
     const states = run(probes, [ok("readiness"), ok("readiness"), fail("readiness"), ok("readiness")]);
