@@ -41,7 +41,8 @@ export type Finish = (ok: boolean, detail?: string) => void;
  * reports or with a timeout failure after `timeoutMs`, and measure the duration. `start` begins
  * the I/O and returns what to do once the run is settled (close a socket, kill a process group).
  * The timeout resolves the probe even if a hook throws (the exception is rethrown on its own, like
- * one from any timer callback), so a run can never outlive its timeout; if `start` throws, the
+ * one from any timer callback), so a run can never outlive its timeout by more than one turn of
+ * the event loop (given to an answer that arrived while the process was stalled); if `start` throws, the
  * promise rejects at once (the caller reports it as a failed probe).
  */
 export function settleOnce(
@@ -61,8 +62,15 @@ export function settleOnce(
       runHook(hooks.cleanup);
     };
     const timer = setTimeout(() => {
-      runHook(hooks.onTimeout);
-      finish(false, timeoutDetail(timeoutMs));
+      // libuv runs expired timers before it reads sockets: after a stall of this process (a busy
+      // machine, a long pass) the answer may be in the kernel already, unread. One turn of the
+      // loop (setImmediate runs after the I/O phase) lets it settle the probe first; a probe whose
+      // answer has not come fails then, as before.
+      setImmediate(() => {
+        if (settled) return;
+        runHook(hooks.onTimeout);
+        finish(false, timeoutDetail(timeoutMs));
+      });
     }, timeoutMs);
     try {
       hooks = start(finish);

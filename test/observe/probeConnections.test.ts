@@ -353,4 +353,19 @@ describe("kept-alive HTTP probes", () => {
     assert.equal((await waiting).ok, true);
     await waitFor(() => server.open() === 0, { what: "every connection to close" });
   });
+
+  test("an answer that arrived while this process was stalled past the timeout passes the probe", async (t) => {
+    const server = await startChildServer(t);
+    const pool = new ProbeConnections();
+    t.after(() => pool.close());
+    const check: ProbeCheck = { kind: "http", path: "/ready", expectStatus: [200, 399] };
+    const where: ProbeTarget = { host: "127.0.0.1", port: server.port, cwd: process.cwd(), env: {} };
+    // A first probe leaves a kept connection, so the next one sends its request at once.
+    assert.equal((await runProbe(check, where, 1_000, pool)).ok, true);
+    const pending = runProbe(check, where, 100, pool);
+    // Stalled (as a busy machine stalls it) for three timeouts: the answer comes meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    const outcome = await pending;
+    assert.equal(outcome.ok, true, `the answer was there: ${outcome.detail ?? ""}`);
+  });
 });
