@@ -180,20 +180,27 @@ export async function expectBadCanaryRolledBack(
     "failures other than v2-bad's injected ones",
   );
   // The canary's share is close to the step's weight. The embedded engine's random weighted
-  // choice makes it binomial: with the ~200 requests the step takes at 40 rps, twice the weight
-  // is > 4 σ away (a canary given 30 % fails this). HAProxy's smooth weighted round robin gives it
-  // closer still (v2-bad's two servers at round(256 × 0.05 / 0.45) = 28 against v1's 256).
+  // choice makes it random, and the step ends once the canary has had the analysis' minRequests
+  // (20): the step's length in requests is the random figure (negative binomial, ~210 ± 45 at
+  // 10 %). A fair 10 % canary shows more than twice its weight about once in 750 steps, a canary
+  // given 30 % shows 20 % or less about once in 110 (simulated, 10^5 steps each). HAProxy's smooth
+  // weighted round robin gives it closer still (v2-bad's two servers at round(256 × 0.05 / 0.45)
+  // = 28 against v1's 256).
   const share = toBad.length / canary.length;
   assert.ok(
     share <= 2 * weight,
     `the canary served ${toBad.length} of ${canary.length} requests (${(100 * share).toFixed(1)} %) ` +
       `on a ${STEPS[0]} % step`,
   );
-  // So errors stay within the canary's share: weight × error rate (5 %), at most twice that.
+  // So errors stay within the canary's share: weight × error rate (5 %) expected. Both the errors
+  // (half of ~21 canary requests) and the step's length are random, so the bound is three times
+  // that: exceeded about once in 15,000 fair steps (twice was exceeded once in 110, as CI saw:
+  // 15 of 148). A canary past its share fails the share check above, and an error that is not
+  // v2-bad's fails the one before it.
   assert.ok(
-    errors.length / canary.length <= 2 * weight * BAD_ERROR_RATE,
+    errors.length / canary.length <= 3 * weight * BAD_ERROR_RATE,
     `${errors.length} of ${canary.length} failed during the canary step ` +
-      `(expected about ${100 * weight * BAD_ERROR_RATE} %)`,
+      `(expected about ${100 * weight * BAD_ERROR_RATE} %, at most ${300 * weight * BAD_ERROR_RATE} %)`,
   );
   // Before step 1 the canary is ready but takes no traffic (weights 100/0 from the deploy's start).
   const early = load.records.filter((r) => r.version === "v2-bad" && r.at < firstStep.at - 100);
