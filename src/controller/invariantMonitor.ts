@@ -99,6 +99,7 @@ export class InvariantMonitor implements InvariantVerdicts {
   readonly #watches = new Map<string, ServiceWatch>();
   #known: ReadonlySet<string>;
   #timer: NodeJS.Timeout | null = null;
+  #started = false;
   #stopped = false;
 
   constructor(options: InvariantMonitorOptions) {
@@ -117,7 +118,8 @@ export class InvariantMonitor implements InvariantVerdicts {
   /**
    * Take a newly applied spec: a service whose invariants are unchanged keeps its verdict and
    * incidents; one whose invariants changed (or that is new) is unchecked until its next round;
-   * a removed service's watch is dropped.
+   * a removed service's watch is dropped. A started monitor with nothing to watch resumes polling
+   * when the spec brings invariants.
    */
   setFleet(next: FleetSpec): void {
     this.#known = new Set(next.services.map((s) => s.name));
@@ -137,6 +139,7 @@ export class InvariantMonitor implements InvariantVerdicts {
         uncheckedWatch(service, service.invariants, watch?.incidents ?? new Map()),
       );
     }
+    if (this.#started && !this.#stopped && this.#timer === null && this.#watches.size > 0) this.#poll();
   }
 
   /**
@@ -170,7 +173,8 @@ export class InvariantMonitor implements InvariantVerdicts {
 
   /** Take over the open invariant incidents of an earlier controller, then start probing. */
   start(): void {
-    if (this.#stopped || this.#timer !== null) return;
+    if (this.#stopped || this.#started) return;
+    this.#started = true;
     this.#adoptOpenIncidents();
     this.#poll();
   }
@@ -183,11 +187,21 @@ export class InvariantMonitor implements InvariantVerdicts {
     await Promise.allSettled([...this.#watches.values()].map((w) => w.round));
   }
 
+  /** True while the monitor polls: started, not stopped, and some service declares invariants. */
+  get polling(): boolean {
+    return this.#timer !== null;
+  }
+
   #poll(): void {
+    this.#timer = null;
     if (this.#stopped) return;
     const now = this.#now();
     const instances = this.#instances();
     for (const watch of this.#watches.values()) this.#check(watch, instances, now);
+    // Nothing to watch, nothing to poll: a wake-up five times a second costs the controller more
+    // than the probes it watches with (issue 15). setFleet starts polling again when a service
+    // declares invariants.
+    if (this.#watches.size === 0) return;
     this.#timer = setTimeout(() => this.#poll(), this.#pollMs);
     this.#timer.unref();
   }
