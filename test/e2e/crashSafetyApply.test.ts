@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before } from "node:test";
 import { CRASH_CATALOGUE } from "../../src/controller/crashPoints.ts";
-import { CrashFleet } from "../helpers/crashFleet.ts";
+import { CrashFleet, SettledOtherwise } from "../helpers/crashFleet.ts";
 import { catalogueTests, describeRun, releaseFleetYaml, servesOnly } from "../helpers/crashScenarios.ts";
 import { allInstances, demoRelease, environOf } from "../helpers/e2e.ts";
 
@@ -72,7 +72,8 @@ catalogueTests("in-place apply", CRASH_CATALOGUE.apply, 5, async (n, armed, t) =
       }),
     settled: async () => {
       const [newest] = await revisions();
-      if (newest!.state === "failed") throw new Error(`revision ${newest!.number} failed: ${newest!.error}`);
+      if (newest!.state === "failed")
+        throw new SettledOtherwise(`revision ${newest!.number} failed: ${newest!.error}`);
       if (newest!.number <= before || newest!.state !== "applied") return false;
       const all = allInstances(await fleet.status());
       if (all.length !== 2 || !all.every((i) => i.state === "ready")) return false;

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { CRASH_CATALOGUE } from "../../src/controller/crashPoints.ts";
-import { CrashFleet } from "../helpers/crashFleet.ts";
+import { CrashFleet, SettledOtherwise } from "../helpers/crashFleet.ts";
 import {
   bankInstances,
   bankOf,
@@ -53,7 +53,7 @@ catalogueTests("deploy", CRASH_CATALOGUE.deploy, 6, async (n, armed, t) => {
       const ended = doc.rollouts.find((r) => r.kind === "deploy" && r.state.to === to && r.finished);
       // Compensated instead of completed: nothing here should cause it; say so at once.
       if (ended !== undefined && ended.state.phase !== "proven")
-        throw new Error(`the deploy of ${to} ended ${ended.state.phase}`);
+        throw new SettledOtherwise(`the deploy of ${to} ended ${ended.state.phase}`);
       if (doc.active !== to || !doc.rollouts.every((r) => r.finished)) return false;
       const all = (await fleet.status()).services.flatMap((s) => s.instances);
       return all.length === 2 && all.every((i) => i.state === "ready" && i.release === to);

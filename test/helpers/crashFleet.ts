@@ -74,6 +74,13 @@ export interface CrashCycle {
   restartMs: number;
 }
 
+/**
+ * What a `settled` check throws when the operation ended in a way that will not change (e.g. a
+ * deploy that rolled back): the run fails at once with it, instead of waiting out its deadline.
+ * Any other error of the check (the API unreachable while a controller restarts) means "not yet".
+ */
+export class SettledOtherwise extends Error {}
+
 /** One operation run through crashes. */
 export interface OperationRun {
   what: string;
@@ -300,7 +307,8 @@ export class CrashFleet {
    * the controller dies answering it), and each time the controller SIGKILLs itself at one of them
    * (it says which on stderr first), bring up the next controller on the same state directory,
    * armed with the boundaries not crashed at yet, until `settled` holds (the operation finished and
-   * the fleet is steady). Crashed boundaries are removed from `armed`. Disarmed on return.
+   * the fleet is steady; it throws {@link SettledOtherwise} when it never will). Crashed boundaries
+   * are removed from `armed`. Disarmed on return.
    */
   async runOperation(o: {
     armed: Set<string>;
@@ -326,7 +334,12 @@ export class CrashFleet {
         (async () => {
           const gone = () => dying.child.exitCode !== null || dying.child.signalCode !== null;
           while (Date.now() < deadline && !gone()) {
-            if (await o.settled().catch(() => false)) return "settled" as const;
+            // A request that fails while a controller restarts is "not yet"; a verdict is final.
+            const settled = await o.settled().catch((error: unknown) => {
+              if (error instanceof SettledOtherwise) throw error;
+              return false;
+            });
+            if (settled) return "settled" as const;
             await new Promise((resolve) => setTimeout(resolve, 100));
           }
           return gone() ? ("died" as const) : ("deadline" as const);
