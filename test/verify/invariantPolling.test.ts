@@ -9,35 +9,18 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { InvariantMonitor } from "../../src/controller/invariantMonitor.ts";
-import type { ObservedInstance } from "../../src/decide/snapshot.ts";
-import { parseFleet } from "../../src/spec/index.ts";
 import type { FleetSpec } from "../../src/spec/model.ts";
 import { StateStore } from "../../src/store/index.ts";
+import { running } from "../helpers/snapshotFixture.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { tempStateDir } from "../store/tempStateDir.ts";
+import { apiFleet } from "./invariantFleet.ts";
 
 function fleet(port: number, invariants: boolean): FleetSpec {
-  const block = invariants
-    ? `    invariants:
-      protectedPaths: [{ path: /admin }]
-      interval: 200ms
-      timeout: 200ms
-`
-    : "";
-  const parsed = parseFleet(
-    `version: 1
-services:
-  api:
-    replicas: 1
-    basePort: ${port}
-    release: v1
-${block}    releases:
-      v1: { command: node }
-`,
-    "/tmp/fleet.yaml",
+  return apiFleet(
+    port,
+    invariants ? ["protectedPaths: [{ path: /admin }]", "interval: 200ms", "timeout: 200ms"] : null,
   );
-  assert.ok(parsed.ok);
-  return parsed.fleet;
 }
 
 test("no invariants, no polling; a spec that brings some starts it, one that drops them stops it", async (t) => {
@@ -51,16 +34,7 @@ test("no invariants, no polling; a spec that brings some starts it, one that dro
   const port = (server.address() as AddressInfo).port;
   const store = StateStore.open(tempStateDir(t));
   t.after(() => store.close());
-  const instance: ObservedInstance = {
-    name: "api-0",
-    service: "api",
-    slot: 0,
-    release: "v1",
-    runtime: "running",
-    health: { state: "ready", since: 1 } as ObservedInstance["health"],
-    startedAt: 1,
-    lastExit: null,
-  };
+  const instance = running("api", 0);
   let looks = 0;
   const monitor = new InvariantMonitor({
     fleet: fleet(port, false),

@@ -10,10 +10,10 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { InvariantMonitor } from "../../src/controller/invariantMonitor.ts";
 import type { ObservedInstance } from "../../src/decide/snapshot.ts";
-import { parseFleet } from "../../src/spec/index.ts";
 import { StateStore } from "../../src/store/index.ts";
 import { waitFor } from "../helpers/waitFor.ts";
 import { tempStateDir } from "../store/tempStateDir.ts";
+import { apiFleet } from "./invariantFleet.ts";
 
 test("an ok verdict goes stale (unchecked, not ok) when no round completes for a few intervals", async (t) => {
   // A well-behaved instance: /admin refuses anonymous requests, /policy reports its hash.
@@ -25,24 +25,12 @@ test("an ok verdict goes stale (unchecked, not ok) when no round completes for a
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.address() as AddressInfo).port;
-  const parsed = parseFleet(
-    `version: 1
-services:
-  api:
-    replicas: 1
-    basePort: ${port}
-    release: v1
-    invariants:
-      protectedPaths: [{ path: /admin }]
-      policyHash: { path: /policy }
-      interval: 200ms
-      timeout: 200ms
-    releases:
-      v1: { command: node }
-`,
-    "/tmp/fleet.yaml",
-  );
-  assert.ok(parsed.ok);
+  const fleet = apiFleet(port, [
+    "protectedPaths: [{ path: /admin }]",
+    "policyHash: { path: /policy }",
+    "interval: 200ms",
+    "timeout: 200ms",
+  ]);
   const store = StateStore.open(tempStateDir(t));
   t.after(() => store.close());
   let clock = Date.now();
@@ -57,7 +45,7 @@ services:
     lastExit: null,
   };
   const monitor = new InvariantMonitor({
-    fleet: parsed.fleet,
+    fleet,
     store,
     instances: () => [instance],
     note: () => {},
