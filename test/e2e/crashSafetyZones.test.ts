@@ -14,9 +14,16 @@ import { after, before, test } from "node:test";
 import { CRASH_CATALOGUE } from "../../src/controller/crashPoints.ts";
 import { CrashFleet, type Served } from "../helpers/crashFleet.ts";
 import { CRASH_PROBES, describeRun } from "../helpers/crashScenarios.ts";
-import { demoRelease } from "../helpers/e2e.ts";
+import { demoRelease, eventsSince } from "../helpers/e2e.ts";
 
-/** Three replicas over three zones; 10 rps each at 80 %: 20 rps on two survivors needs one more. */
+/**
+ * Three replicas over three zones, 10 rps each at 80 %. Two survivors take 16 rps before the
+ * ceiling, and one added instance is enough up to 21.6 rps (the planner sizes for 72 %): the load,
+ * 18.5 rps, sits between the two, 13 % above one and 17 % below the other, because the demand
+ * measured on a busy 2-CPU machine moves by 15 % (a data plane starved while a controller
+ * restarts counts a burst late; at 20 rps, 8 % from the upper one, CI saw 22.9 rps measured and
+ * two instances added).
+ */
 function zonesFleetYaml(basePort: number, port: number): string {
   return `version: 1
 name: crash-zones
@@ -54,7 +61,7 @@ interface FailoverDoc {
 let fleet: CrashFleet;
 
 before(async () => {
-  fleet = await CrashFleet.start({ yaml: zonesFleetYaml, slots: 6, instances: 3, rps: 20 });
+  fleet = await CrashFleet.start({ yaml: zonesFleetYaml, slots: 6, instances: 3, rps: 18.5 });
 });
 after(async () => {
   await fleet?.stop();
@@ -113,7 +120,16 @@ for (let n = 1; n <= 5; n++) {
     });
     let context = describeRun(out, t);
     const extra = added(await failoverState());
-    assert.equal(extra.length, 1, `${context}: one instance added for the two survivors (${extra})`);
+    if (extra.length !== 1) {
+      // Why each was added, and what the survivors looked like meanwhile.
+      const why = (await eventsSince(fleet.box, startedAt))
+        .filter((e) => /^(failover|instance\.health|dataplane\.eject|zone)/.test(e.type))
+        .map((e) => `${new Date(e.at).toISOString().slice(11, 23)} ${e.type} ${e.message}`)
+        .join("\n");
+      assert.fail(
+        `${context}: one instance added for the two survivors, not ${extra.length} (${extra})\n${why}`,
+      );
+    }
     assert.notEqual(extra[0], "api-3", `${context}: nothing added in zone-a`);
     await fleet.expectServed((served) => {
       sharesAre({ "zone-a": 0 })(served);
