@@ -165,10 +165,22 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
   test("a killed instance goes failing → recovering → verified, with its incident's timeline", async () => {
     const page = await newPage();
     await logIn(page, box.apiPort, box.token());
+    // The victim starts healthy: on a busy machine an instance of this shared fleet may have been
+    // restarted by a missed probe just before (CI saw it shown recovering before the kill), and
+    // its pid is read once it is steady again.
+    const victimName = (await box.get<{ services: { instances: { name: string }[] }[] }>("/v1/status"))
+      .services[0]!.instances[1]!.name;
+    await waitFor(
+      async () =>
+        (await page.locator(`#topology [data-instance="${victimName}"]`).getAttribute("data-state")) ===
+        "healthy",
+      { timeoutMs: 30_000, what: `${victimName} shown healthy before the kill` },
+    );
     const status = await box.get<{ services: { instances: { name: string; pid: number | null }[] }[] }>(
       "/v1/status",
     );
     const victim = status.services[0]!.instances[1]!;
+    assert.equal(victim.name, victimName);
     assert.ok(victim.pid !== null);
     // Every state the page shows for the victim, in order (the page may skip one that lasted less
     // than a refresh; the incident's timeline keeps every phase).
@@ -219,7 +231,8 @@ describe("dashboard in a browser", { skip: skip ?? false }, () => {
       "recovered-unverified": 3,
       verified: 4,
     };
-    const during = seen.slice(seen.indexOf("healthy") + 1);
+    assert.equal(seen[0], "healthy", `shown healthy when the kill came: ${seen.join(" → ")}`);
+    const during = seen.slice(1);
     assert.ok(
       during.some((s) => s === "failing" || s === "recovering" || s === "recovered-unverified"),
       `the page showed the instance down and recovering, not only healthy: ${seen.join(" → ")}`,
