@@ -1,6 +1,6 @@
 /**
  * The invariant monitor wakes the controller only while there is something to watch: a fleet with
- * no invariants costs it no timer (issue 15: idle wake-ups are most of the controller's CPU), and
+ * no invariants costs it no timer (issue 15: it polled five times a second for nothing), and
  * a spec applied later that declares invariants starts probing them at once.
  */
 
