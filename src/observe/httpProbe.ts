@@ -144,7 +144,8 @@ class HttpExchange implements ConnectionUser {
       const end = data.indexOf("\r\n\r\n", 0, "latin1");
       if (end < 0) {
         if (data.length > MAX_HEAD_BYTES) this.#fail("Parse Error: Header overflow");
-        else this.#head = data;
+        // A chunk is a view of the connections' shared read buffer: kept, it is copied.
+        else this.#head = data === chunk ? Buffer.from(chunk) : data;
         return;
       }
       this.#head = null;

@@ -26,11 +26,24 @@ export const MAX_AGE_MS = 60_000;
 const MAX_IDLE_PER_PORT = 2;
 
 /**
+ * The one buffer every probe connection reads into (`onread`): a read then allocates nothing and
+ * skips the stream machinery (`push`, the 'data' event): the Prober alone against 60 instances
+ * went from 0.077 and 0.076 to 0.055 and 0.064 ms of CPU per probe, paired (issue 15). Sharing it
+ * is safe because a read is handed to its connection's user synchronously and the user copies
+ * what it keeps before returning (see {@link ConnectionUser}).
+ */
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
+/**
  * What a connection reports to the probe using it. Events arrive only while the connection is
  * lent out; an idle connection that hears anything (data, an end, an error) is closed.
  */
 export interface ConnectionUser {
   onConnect(): void;
+  /**
+   * Bytes read. `chunk` is a view of a buffer shared by every connection and overwritten by the
+   * next read: copy what must outlive the call.
+   */
   onData(chunk: Buffer): void;
   /** The peer ended the connection, or it failed (`error` set), or it was destroyed. */
   onEnd(error: Error | null): void;
@@ -56,17 +69,23 @@ export class ProbeConnection {
     this.createdAt = now;
     this.#owner = owner;
     // Throws synchronously on an invalid port: the probe reports it as its failure.
-    this.socket = connect({ host, port, noDelay: true });
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (length) => {
+          this.#read(readBuffer.subarray(0, length));
+          return true;
+        },
+      },
+    });
     // Never what keeps the process alive: a probe in flight is held by its own timeout timer, an
     // idle connection by nothing (like the prober's timers). Set once, not per probe: a ref and an
     // unref per probe were two calls into the handle for nothing.
     this.socket.unref();
     this.socket.on("connect", () => this.#user?.onConnect());
-    this.socket.on("data", (chunk: Buffer) => {
-      if (this.#user !== null) this.#user.onData(chunk);
-      // Nobody asked: an idle connection that speaks is in a state no probe should inherit.
-      else this.destroy();
-    });
     this.socket.on("end", () => this.#ended(null));
     this.socket.on("error", (error) => this.#ended(error));
     this.socket.on("close", () => this.#ended(null));
@@ -93,6 +112,12 @@ export class ProbeConnection {
     this.socket.destroy();
     this.#owner?.forget(this);
     this.#owner = null;
+  }
+
+  #read(chunk: Buffer): void {
+    if (this.#user !== null) this.#user.onData(chunk);
+    // Nobody asked: an idle connection that speaks is in a state no probe should inherit.
+    else this.destroy();
   }
 
   #ended(error: Error | null): void {
