@@ -261,7 +261,8 @@ const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
  * The status line and the framing headers of the head `data[0, end)`, or a parse error
  * ("Parse Error: …", as node:http says it). Read from the bytes: only the values of the three
  * headers that matter become strings (issue 15: a probe used to turn its whole head into a
- * string, then slice it line by line — a sixth of the controller's allocations at 120 probes/s).
+ * string, then slice it line by line: 110 of the controller's 866 KiB/s of allocations at 120
+ * probes/s, by its sampling heap profiler).
  */
 function parseHead(data: Buffer, end: number): Head | string {
   let lineEnd = data.indexOf(CRLF, 0);
