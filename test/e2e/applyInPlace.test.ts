@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
+  describeEvents,
   environOf,
   eventsSince,
   freePort,
@@ -139,12 +140,12 @@ describe("apply --allow-in-place and --revision", () => {
     // One at a time: each instance is stopped only once the one rolled before it is ready again.
     const seen = await events(from);
     const stops = seen.filter((e) => e.type === "instance.stopped" && e.reason === "release-edited");
-    const line = seen
-      .filter(
+    const line = describeEvents(
+      seen.filter(
         (e) => e.type === "instance.stopped" || (e.type === "instance.health" && /→ ready/.test(e.message)),
-      )
-      .map((e) => `+${e.at - from}ms ${e.type} ${e.instance} ${e.message}`)
-      .join("\n");
+      ),
+      from,
+    );
     assert.deepEqual(stops.map((e) => e.instance).sort(), ["api-0", "api-1", "api-2"], line);
     for (let k = 1; k < stops.length; k++) {
       const previous = stops[k - 1]!;

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
+  describeEvents,
   killController,
   type Sandbox,
   type StatusDoc,
@@ -323,7 +324,7 @@ describe("data plane under the controller", () => {
       t.diagnostic(
         `response ${response.status} from ${response.headers.get("x-homeostat-instance")} after ${respondedAt! - sentAt}ms: ${body}; ` +
           `stops since: ${stops.map((j) => `${j.target} +${j.at - sentAt}ms`).join(", ") || "none"}; ` +
-          `deploy: ${deploy.map((e) => `+${e.at - sentAt}ms ${e.type} ${e.reason}: ${e.message}`).join(" | ") || "none"}`,
+          `deploy: ${describeEvents(deploy, sentAt, " | ") || "none"}`,
       );
     }
     assert.equal(drainSeen.missed, false, "the slow request ended before api-0 was seen draining");
@@ -357,7 +358,7 @@ describe("data plane under the controller", () => {
       t.diagnostic(
         `api-0's stop: "${journal.reason}", result ${JSON.stringify(journal.result)}; response ${response.status} ` +
           `from ${response.headers.get("x-homeostat-instance")}: ${body}; events: ` +
-          api0.map((e) => `+${e.at - sentAt}ms ${e.type} ${e.reason}: ${e.message}`).join(" | "),
+          describeEvents(api0, sentAt, " | "),
       );
     }
     assert.ok(

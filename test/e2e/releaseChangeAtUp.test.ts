@@ -15,6 +15,7 @@ import { test } from "node:test";
 import {
   allInstances,
   demoFleetYaml,
+  describeEvents,
   environOf,
   eventsSince,
   freePort,
@@ -188,10 +189,10 @@ test("(b) release: v1 → v2 in the file, then up: a progressive deploy with can
       { timeoutMs: 90_000, intervalMs: 100, what: "v2 deployed and every instance on it" },
     );
     const seen = await eventsSince(box, from);
-    const line = seen
-      .filter((e) => /^(deploy|release|apply)\./.test(e.type) || e.type === "instance.stopped")
-      .map((e) => `+${e.at - from}ms ${e.type} ${e.instance ?? ""} ${e.reason}: ${e.message}`)
-      .join("\n");
+    const line = describeEvents(
+      seen.filter((e) => /^(deploy|release|apply)\./.test(e.type) || e.type === "instance.stopped"),
+      from,
+    );
     const table = samples
       .map(
         (s) =>

@@ -486,6 +486,20 @@ export async function eventsSince(box: Sandbox, since: number): Promise<EventDoc
   return (await box.get<{ events: EventDoc[] }>("/v1/events?limit=5000")).events.filter((e) => e.at >= since);
 }
 
+/**
+ * Events for a failure message, one per line (or per `separator`): `+Nms type instance reason:
+ * message`, times counted from `from` (ms since the epoch).
+ */
+export function describeEvents(
+  events: readonly Pick<EventDoc, "type" | "at" | "instance" | "reason" | "message">[],
+  from: number,
+  separator = "\n",
+): string {
+  return events
+    .map((e) => `+${e.at - from}ms ${e.type}${e.instance ? ` ${e.instance}` : ""} ${e.reason}: ${e.message}`)
+    .join(separator);
+}
+
 /** A recovery state as `GET /v1/status` gives it, for the fleet, a service or an instance. */
 export interface RecoveryDoc {
   state: string;
