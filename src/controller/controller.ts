@@ -62,6 +62,14 @@ import { recoverInterrupted } from "./crashRecovery.ts";
 import type { FailoverManager } from "./failoverManager.ts";
 import type { ReleaseManager } from "./releaseManager.ts";
 
+/**
+ * A quiet fleet is re-decided at least this often (and at once on any change): four full passes
+ * a second over a fleet with nothing to do were a fifth of the controller's CPU per probe at 60
+ * instances (issue 15, docs/benchmarks.md). The timer still fires every `tickMs`, to check that
+ * the fleet is still quiet — a check of a few fields, not a pass.
+ */
+export const QUIET_PASS_EVERY_MS = 1_000;
+
 export interface ControllerOptions {
   fleet: FleetSpec;
   store: StateStore;
@@ -73,8 +81,18 @@ export interface ControllerOptions {
   releases?: ReleaseManager;
   /** Zone failover: health of zones, evacuation, failback, survivor protection. */
   failover?: FailoverManager;
-  /** How often the loop re-decides even when nothing was reported (level-triggered safety net). */
+  /**
+   * How often the loop re-decides even when nothing was reported (level-triggered safety net).
+   * A quiet fleet (see `quietPassEveryMs`) is re-decided less often.
+   */
   tickMs?: number;
+  /**
+   * How often a quiet fleet is re-decided: every instance running and ready, the last pass
+   * dispatched nothing, and nothing under way anywhere (actions, incidents, deploys, rollbacks,
+   * zone failover, fault rules). Default {@link QUIET_PASS_EVERY_MS}; a change (a health verdict,
+   * an exit, an applied spec, a finished action) is re-decided at once whatever this says.
+   */
+  quietPassEveryMs?: number;
   /** Where reconcile passes and action outcomes are counted (Prometheus, see controllerMetrics.ts). */
   metrics?: ControllerMetricHooks;
   /** The security-invariant verdicts the verification gate reads; absent: no service declares any. */
@@ -123,6 +141,7 @@ export class Controller {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly tickMs: number;
+  private readonly quietPassEveryMs: number;
   private readonly metrics: ControllerMetricHooks | undefined;
   private readonly invariants: InvariantVerdicts | undefined;
   private readonly prober: Prober;
@@ -152,6 +171,13 @@ export class Controller {
   private dataPlaneDecided = false;
   private tickQueued = false;
   private stopped = false;
+  /** When the last full pass ran (this controller's clock), for the quiet cadence. */
+  private lastPassAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Whether the last pass found the fleet converged: it dispatched nothing (no start, stop or
+   * wait), and every instance was running, ready and not being stopped.
+   */
+  private lastPassConverged = false;
   /** `fleet.services` by name, for the fleet object it was built from (rebuilt when that changes). */
   private servicesByName: { of: FleetSpec; byName: Map<string, ServiceSpec> } | null = null;
   /**
@@ -189,6 +215,7 @@ export class Controller {
     this.now = options.now ?? (options.scheduler ? () => this.scheduler.now() : Date.now);
     this.random = options.random ?? Math.random;
     this.tickMs = options.tickMs ?? 250;
+    this.quietPassEveryMs = options.quietPassEveryMs ?? QUIET_PASS_EVERY_MS;
     this.metrics = options.metrics;
     this.invariants = options.invariants;
     this.prober = new Prober({
@@ -418,7 +445,8 @@ export class Controller {
 
   private loop(): void {
     if (this.stopped) return;
-    this.tick();
+    if (this.quiet()) this.metrics?.passSkipped?.();
+    else this.tick();
     this.timer = this.scheduler.setTimer(this.tickMs, () => this.loop(), { keepAlive: true });
   }
 
@@ -445,7 +473,8 @@ export class Controller {
     };
     phase?.("snapshot");
     const held = this.heldServices();
-    for (const action of decide(snapshot)) {
+    const actions = decide(snapshot);
+    for (const action of actions) {
       // A planned stop (old bank, scale-down, roll) of a service whose membership is held waits
       // for the adopted instances' verdicts: stopped now, it leaves the data plane with what it
       // served minus the stopped ones — nothing, when a new bank had not been added to it yet
@@ -475,7 +504,42 @@ export class Controller {
       this.dataPlaneDecided = true;
       this.dataPlane?.decided();
     }
+    this.lastPassAt = now;
+    this.lastPassConverged = actions.length === 0 && this.everyInstanceReady();
     this.metrics?.reconcilePass((performance.now() - passStarted) / 1000);
+  }
+
+  /**
+   * True when a timer pass can be left out: the last pass found the fleet converged, it is less
+   * than `quietPassEveryMs` old, and nothing is under way that a pass would move on or must
+   * notice in time — an action, an instance waiting for an identity check or a first verdict, a
+   * retiring service, an open incident (verified by time), a deploy or rollback (advanced by
+   * time), anything of zone failover (a zone not healthy, a shift, added capacity, an ejection, a
+   * failing zone probe, a fault rule). What changes outside these (a verdict, an exit, a spec, a
+   * finished action, a brake) pokes a pass at once.
+   */
+  private quiet(): boolean {
+    if (!this.lastPassConverged || this.now() - this.lastPassAt >= this.quietPassEveryMs) return false;
+    if (
+      this.busy.size > 0 ||
+      this.inFlight.size > 0 ||
+      this.identityPending.size > 0 ||
+      this.adoptedUnjudged.size > 0 ||
+      this.retiring.size > 0 ||
+      (this.dataPlane !== undefined && !this.dataPlaneDecided)
+    )
+      return false;
+    if (this.store.listOpenIncidentsWrittenHere().length > 0) return false;
+    return (this.releases?.quiet() ?? true) && (this.failover?.quiet() ?? true);
+  }
+
+  /** Every instance running, ready and not being stopped. */
+  private everyInstanceReady(): boolean {
+    for (const runtime of this.runtimes.values()) {
+      const o = runtime.observed;
+      if (runtime.stopping || o.runtime !== "running" || o.health?.state !== "ready") return false;
+    }
+    return true;
   }
 
   /** The targets reconcile works towards now, failover's spare slots included. */

@@ -25,6 +25,8 @@ export interface ControllerMetricHooks {
    * extra clock readings.
    */
   passPhase?(phase: string, seconds: number, cpuSeconds: number): void;
+  /** Optional: a timer pass was left out because the fleet is quiet (see `Controller`). */
+  passSkipped?(): void;
   /** An action the loop dispatched ended: `ok`, or `failed`. */
   action(type: string, outcome: "ok" | "failed"): void;
   /** Where to read the probes run so far (the prober's own counters, read at scrape time). */
@@ -55,6 +57,7 @@ export class ControllerMetrics implements ControllerMetricHooks {
   readonly #actions: Counter;
   readonly #deliveries: Counter;
   readonly #streamClients: Gauge;
+  readonly #passesSkipped: Counter;
   readonly #detect: Histogram;
   readonly #mitigate: Histogram;
   readonly #stabilize: Histogram;
@@ -69,6 +72,11 @@ export class ControllerMetrics implements ControllerMetricHooks {
       name: "homeostat_controller_reconcile_duration_seconds",
       help: "Time one reconcile pass takes (observe, decide, dispatch).",
       buckets: PASS_BUCKETS,
+      registers,
+    });
+    this.#passesSkipped = new Counter({
+      name: "homeostat_controller_reconcile_skipped_total",
+      help: "Timer passes left out because the fleet was quiet (re-decided at least every second, and at once on any change).",
       registers,
     });
     this.#actions = new Counter({
@@ -143,6 +151,10 @@ export class ControllerMetrics implements ControllerMetricHooks {
 
   reconcilePass(seconds: number): void {
     this.#pass.observe(seconds);
+  }
+
+  passSkipped(): void {
+    this.#passesSkipped.inc();
   }
 
   action(type: string, outcome: "ok" | "failed"): void {

@@ -272,6 +272,27 @@ export class FailoverManager {
     }
   }
 
+  /**
+   * True when no pass is needed to keep failover in time: every zone judged healthy, nothing
+   * shifted or being confirmed down, no capacity added or protection in force, no fault rule, no
+   * ejection by the data plane, and no zone probe of its own running or failing (see
+   * `Controller.quiet`). Zone probes that run on their own are started by passes, so they keep
+   * passes at the loop's full rate.
+   */
+  quiet(): boolean {
+    const zones = this.#zones;
+    if (zones.shifts.length > 0 || Object.keys(zones.downSince).length > 0) return false;
+    if (this.#protection.size > 0 || this.#health.some((zone) => zone.state !== "healthy")) return false;
+    for (const slots of this.#added.values()) if (slots.length > 0) return false;
+    const dataPlane = this.#dataPlane;
+    if (dataPlane !== undefined) {
+      if (!dataPlane.faults.isEmpty()) return false;
+      for (const service of this.#fleet.services)
+        if (dataPlane.ejected(service.name).length > 0) return false;
+    }
+    return this.#prober?.quiet() ?? true;
+  }
+
   /** True while a data-plane process has not reported its traffic to this controller yet. */
   #noDemandYet(): boolean {
     const status = this.#dataPlane?.status();

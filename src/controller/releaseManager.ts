@@ -354,6 +354,14 @@ export class ReleaseManager {
     return out;
   }
 
+  /**
+   * True when no deploy or rollback is under way: nothing here needs a pass soon (a soaked
+   * release's proof waits for the controller's quiet cadence, at most a second).
+   */
+  quiet(): boolean {
+    return this.rollouts.length === 0;
+  }
+
   /** Advance deploys and rollbacks, and prove active releases that have soaked long enough. */
   tick(counter: ReadyCounter): void {
     const now = this.now();

@@ -164,6 +164,18 @@ export class ZoneProber {
     record.lastDetail = ok ? null : (detail ?? "failed");
   }
 
+  /**
+   * True when no zone probe runs on its own (each takes its instance probe's results), none is
+   * running, and none has failed since it last passed: nothing here needs a pass to be started
+   * or judged.
+   */
+  quiet(): boolean {
+    for (const record of this.#records.values()) {
+      if (record.reusing === null || record.running || record.consecutiveFailures > 0) return false;
+    }
+    return true;
+  }
+
   /** Why `instance` fails its zone probe (after the threshold), or null. */
   failing(instance: string, failureThreshold: number): string | null {
     const record = this.#records.get(instance);

@@ -88,6 +88,11 @@ export class FaultRegistry {
     this.onChange();
   }
 
+  /** True when no rule is in force (cheaper than `list()`). */
+  isEmpty(): boolean {
+    return this.rules.length === 0;
+  }
+
   list(): FaultRule[] {
     return this.rules.map((rule) => ({ ...rule, fault: { ...rule.fault } }));
   }

@@ -69,6 +69,8 @@ export class SimFleet {
   readonly releases: ReleaseManager;
   readonly failover: FailoverManager;
   readonly passes: PassRecord[] = [];
+  /** Timer passes the controller left out because the fleet was quiet. */
+  skippedPasses = 0;
   readonly storeCounts: StoreCounts = { writes: 0, reads: 0, byMethod: new Map() };
   readonly #raw: StateStore;
   #phases: Record<string, number> = {};
@@ -138,6 +140,9 @@ export class SimFleet {
           });
           this.#phases = {};
           this.#phasesCpu = {};
+        },
+        passSkipped: () => {
+          this.skippedPasses++;
         },
         action: () => {},
       },
