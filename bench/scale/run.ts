@@ -5,13 +5,15 @@
  * is that size's alone):
  *
  * 1. converge: start every instance from nothing until all are ready;
- * 2. steady: `--steady-s` virtual seconds with nothing wrong (the loop's 250 ms passes);
+ * 2. steady: `--steady-s` virtual seconds with nothing wrong (the loop ticks every 250 ms; a quiet
+ *    fleet is passed over once a second since bc28bee, so these are those full passes);
  * 3. crash 1 %: every 100th instance is killed at once; until every one is back and ready;
  * 4. hang 1 %: every 100th instance stops answering; until each was detected, replaced and ready.
  *
  * Per phase: reconcile pass time (p50 / p95 / max, wall ms, measured inside the controller), the
  * time per step of a pass, store writes and reads per pass, data-plane snapshots; heap and RSS
- * after the steady phase (after a GC). Targets (issue 15): a pass over 10k instances < 100 ms,
+ * after the steady phase (after a GC). Targets (issue 15): every pass over 10k instances < 100 ms
+ * (the cold start's and the failures' included),
  * controller memory < 500 MB — the process also holds the simulation, so its RSS is an upper bound.
  *
  *   npm run bench:scale                          # 1k and 10k
@@ -69,7 +71,15 @@ interface SizeResult {
   phases: PhaseResult[];
   memory: { rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number };
   afterFailuresMemory: { rssMb: number; heapUsedMb: number };
-  verdict: { passP95Ms: number; passMaxMs: number; passOk: boolean; rssMb: number; memoryOk: boolean };
+  verdict: {
+    passP95Ms: number;
+    /** The slowest pass of any phase, wall and CPU ms. */
+    passMaxMs: number;
+    passMaxCpuMs: number;
+    passOk: boolean;
+    rssMb: number;
+    memoryOk: boolean;
+  };
 }
 
 interface Result {
@@ -239,7 +249,9 @@ async function runSize(instances: number, steadyS: number): Promise<SizeResult> 
     );
     const after = memory();
     const steady = phases.find((p) => p.name === "steady")!.passes!;
-    const passMaxMs = Math.max(...phases.filter((p) => p.name !== "converge").map((p) => p.passes?.max ?? 0));
+    // Every pass counts, the cold start's and the failures' bursts included (issue 15: one pass < 100 ms).
+    const passMaxMs = Math.max(...phases.map((p) => p.passes?.max ?? 0));
+    const passMaxCpuMs = Math.max(...phases.map((p) => p.passesCpu?.max ?? 0));
     return {
       instances: total,
       services,
@@ -249,7 +261,8 @@ async function runSize(instances: number, steadyS: number): Promise<SizeResult> 
       verdict: {
         passP95Ms: steady.p95,
         passMaxMs,
-        passOk: total < 10_000 || steady.p95 < PASS_TARGET_MS,
+        passMaxCpuMs,
+        passOk: total < 10_000 || passMaxMs < PASS_TARGET_MS,
         rssMb: Math.max(mem.rssMb, after.rssMb),
         memoryOk: Math.max(mem.rssMb, after.rssMb) < MEMORY_TARGET_MB,
       },
@@ -292,18 +305,18 @@ function render(r: Result): string {
   }
   lines.push(
     "",
-    "| instances | RSS MB (steady) | heap used MB | RSS MB (after failures) | steady pass p95 wall / CPU | verdict |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| instances | RSS MB (steady) | heap used MB | RSS MB (after failures) | steady pass p95 wall / CPU | slowest pass of any phase wall / CPU | verdict |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const size of r.sizes) {
     const v = size.verdict;
     const steady = size.phases.find((p) => p.name === "steady");
     const verdicts = [
-      size.instances >= 10_000 ? `pass ${v.passOk ? "met" : "MISSED"} (< ${PASS_TARGET_MS} ms)` : null,
+      size.instances >= 10_000 ? `every pass ${v.passOk ? "met" : "MISSED"} (< ${PASS_TARGET_MS} ms wall)` : null,
       `memory ${v.memoryOk ? "met" : "MISSED"} (< ${MEMORY_TARGET_MB} MB)`,
     ].filter((x) => x !== null);
     lines.push(
-      `| ${n(size.instances)} | ${size.memory.rssMb} | ${size.memory.heapUsedMb} | ${size.afterFailuresMemory.rssMb} | ${f(steady?.passes?.p95)} / ${f(steady?.passesCpu?.p95)} ms | ${verdicts.join(", ")} |`,
+      `| ${n(size.instances)} | ${size.memory.rssMb} | ${size.memory.heapUsedMb} | ${size.afterFailuresMemory.rssMb} | ${f(steady?.passes?.p95)} / ${f(steady?.passesCpu?.p95)} ms | ${f(v.passMaxMs)} / ${f(v.passMaxCpuMs)} ms | ${verdicts.join(", ")} |`,
     );
   }
   return `${lines.join("\n")}\n`;

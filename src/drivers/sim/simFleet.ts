@@ -22,6 +22,8 @@ export interface SimFleetOptions {
   stateDir: string;
   /** The loop's safety-net period (default 250 ms, as in production). */
   tickMs?: number;
+  /** The controller's dispatch budget per pass (default: the controller's own). */
+  passBudgetMs?: number;
   /** How long after its start an instance listens (default 0). */
   startupMs?: number;
   /** Seed of the controller's jitter (default 1): runs are repeatable. */
@@ -115,6 +117,7 @@ export class SimFleet {
       failover: this.failover,
       ...(this.dataPlane ? { dataPlane: this.dataPlane } : {}),
       tickMs: options.tickMs ?? 250,
+      ...(options.passBudgetMs !== undefined ? { passBudgetMs: options.passBudgetMs } : {}),
       scheduler: this.clock,
       probe: this.driver.probe,
       random: seeded(options.seed ?? 1),
