@@ -312,7 +312,9 @@ function render(r: Result): string {
     const v = size.verdict;
     const steady = size.phases.find((p) => p.name === "steady");
     const verdicts = [
-      size.instances >= 10_000 ? `every pass ${v.passOk ? "met" : "MISSED"} (< ${PASS_TARGET_MS} ms wall)` : null,
+      size.instances >= 10_000
+        ? `every pass ${v.passOk ? "met" : "MISSED"} (< ${PASS_TARGET_MS} ms wall)`
+        : null,
       `memory ${v.memoryOk ? "met" : "MISSED"} (< ${MEMORY_TARGET_MB} MB)`,
     ].filter((x) => x !== null);
     lines.push(
