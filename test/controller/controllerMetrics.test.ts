@@ -43,6 +43,8 @@ test("an incident's detection, mitigation, stabilization and verification are ob
   });
   store.addIncidentEvent(opened.id, { at: 14_000, phase: "verified", detail: "x" });
   metrics.reconcilePass(0.002);
+  metrics.passSkipped();
+  metrics.passSkipped();
   metrics.action("start", "ok");
   metrics.action("start", "failed");
   metrics.delivery("ops", "delivered");
@@ -64,6 +66,7 @@ test("an incident's detection, mitigation, stabilization and verification are ob
   );
   assert.doesNotMatch(text, /open_incidents\{service="api"\}/);
   assert.equal(series("homeostat_controller_reconcile_duration_seconds_count"), "1");
+  assert.equal(series("homeostat_controller_reconcile_skipped_total"), "2");
   assert.equal(series('homeostat_controller_actions_total{type="start",outcome="failed"}'), "1");
   assert.equal(
     series('homeostat_controller_webhook_deliveries_total{webhook="ops",outcome="delivered"}'),
