@@ -64,9 +64,10 @@ import type { ReleaseManager } from "./releaseManager.ts";
 
 /**
  * A quiet fleet is re-decided at least this often (and at once on any change): four full passes
- * a second over a fleet with nothing to do were a fifth of the controller's CPU per probe at 60
- * instances (issue 15, docs/benchmarks.md). The timer still fires every `tickMs`, to check that
- * the fleet is still quiet — a check of a few fields, not a pass.
+ * a second over 10,000 simulated instances with nothing to do cost 3.6 % of a core, one a second
+ * 0.9 % (issue 15, docs/benchmarks.md; at 60 real instances the saving did not show in the probe
+ * bench). The timer still fires every `tickMs`, to check that the fleet is still quiet — a check
+ * of a few fields, not a pass.
  */
 export const QUIET_PASS_EVERY_MS = 1_000;
 
@@ -74,8 +75,8 @@ export const QUIET_PASS_EVERY_MS = 1_000;
  * A pass stops dispatching starts and stops once it has run this long (wall ms), after at least
  * {@link MIN_ACTIONS_PER_PASS} of them; the rest go to a pass in a turn of its own right after.
  * Each action costs the pass its journal intent and store reads: a cold start of 10,000 instances
- * in one pass took 3.3 s and 100 restarts at once 219 ms (issue 15's target: a pass under 100 ms)
- * while probes, data-plane reports and the API waited.
+ * in one pass took 3.3 s on a loaded VM (401 ms on a quiet one), 100 restarts at once 219 ms (issue
+ * 15's target: a pass under 100 ms), while probes, data-plane reports and the API waited.
  */
 export const PASS_DISPATCH_BUDGET_MS = 30;
 /** Dispatched by every pass whatever its time, so a slow machine still makes progress. */
