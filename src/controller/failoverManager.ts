@@ -284,12 +284,7 @@ export class FailoverManager {
     if (zones.shifts.length > 0 || Object.keys(zones.downSince).length > 0) return false;
     if (this.#protection.size > 0 || this.#health.some((zone) => zone.state !== "healthy")) return false;
     for (const slots of this.#added.values()) if (slots.length > 0) return false;
-    const dataPlane = this.#dataPlane;
-    if (dataPlane !== undefined) {
-      if (!dataPlane.faults.isEmpty()) return false;
-      for (const service of this.#fleet.services)
-        if (dataPlane.ejected(service.name).length > 0) return false;
-    }
+    if (this.#dataPlane?.faults.isEmpty() === false || this.#readEjected().size > 0) return false;
     return this.#prober?.quiet() ?? true;
   }
 
